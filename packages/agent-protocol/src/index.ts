@@ -1,0 +1,12 @@
+/**
+ * @fleetplane/agent-protocol — the wire contract between Fleetplane agents and gateways.
+ * See PROTOCOL.md for every message, the close and error codes, and sequence diagrams.
+ */
+export { closeCodeForProtocolError, CloseCode, ProtocolErrorCode } from "./codes"
+export { decodeAgentFrame, decodeGatewayFrame, encodeFrame, type DecodeResult } from "./codec/codec"
+export { inspectFrame } from "./codec/frame-inspector"
+export { describeSchemaError } from "./codec/schema-issues"
+export { ProtocolDecodeError } from "./errors"
+export { DEFAULT_FRAME_LIMITS, FIELD_LIMITS, type FrameLimits } from "./limits"
+export * from "./messages/index"
+export { negotiateProtocolVersion, PROTOCOL_VERSION, SUPPORTED_PROTOCOL_VERSIONS } from "./version"

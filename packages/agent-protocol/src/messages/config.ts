@@ -1,0 +1,69 @@
+/**
+ * Level-triggered config delivery. Every `(kind, key)` has a desired version; the
+ * gateway pushes it, the agent applies it and acks that version (or the error).
+ * On reconnect the agent lists what it applied and receives only what is newer.
+ */
+import { Schema } from "effect"
+import { ClusterRole } from "./join"
+import { ConfigContent, ConfigKind, defineMessage as message, ErrorDetail, Id, MessageText, ModuleName, PositiveCount, ShortText } from "./fields"
+
+const push = <K extends string, P extends Schema.Top>(kind: K, payload: P) =>
+  Schema.Struct({ kind: Schema.Literal(kind), key: Id, version: PositiveCount, payload })
+
+/** A wg-quick config for `wg-sdwan-<handle>`, without `PrivateKey` (the agent adds its own). */
+export const WireguardPayload = Schema.Struct({
+  network_id: Id,
+  interface_name: ShortText,
+  content: ConfigContent
+})
+/** `/etc/rancher/k3s/config.yaml` for this node. */
+export const K3sPayload = Schema.Struct({
+  cluster_id: Id,
+  role: ClusterRole,
+  content: ConfigContent
+})
+/** An admin kubeconfig for the cluster (pushed to control-plane nodes). */
+export const KubeconfigPayload = Schema.Struct({
+  cluster_id: Id,
+  content: ConfigContent
+})
+/** The cluster's current join token (R12). */
+export const TokenPayload = Schema.Struct({
+  cluster_id: Id,
+  token: ShortText
+})
+/** Upgrade a module to a version (rolling upgrades, R19). */
+export const ModuleUpgradePayload = Schema.Struct({
+  module_name: ModuleName,
+  module_id: Id,
+  version_id: Id,
+  run_id: Id
+})
+/** Leave a cluster (it was decommissioned, R18): stop k3s, keep the machine. */
+export const LeavePayload = Schema.Struct({
+  cluster_id: Id,
+  reason: MessageText
+})
+
+export const ConfigPushBody = Schema.Union([
+  push("wireguard", WireguardPayload),
+  push("k3s", K3sPayload),
+  push("kubeconfig", KubeconfigPayload),
+  push("token", TokenPayload),
+  push("module_upgrade", ModuleUpgradePayload),
+  push("leave", LeavePayload)
+])
+export type ConfigPushBody = typeof ConfigPushBody.Type
+export const ConfigPush = message("config_push", ConfigPushBody)
+export type ConfigPush = typeof ConfigPush.Type
+
+export const ConfigAckBody = Schema.Struct({
+  kind: ConfigKind,
+  key: Id,
+  version: PositiveCount,
+  status: Schema.Literals(["applied", "failed"]),
+  /** Present when `status` is `failed`. */
+  error: Schema.optionalKey(ErrorDetail)
+})
+export const ConfigAck = message("config_ack", ConfigAckBody)
+export type ConfigAck = typeof ConfigAck.Type

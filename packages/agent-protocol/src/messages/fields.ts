@@ -1,0 +1,91 @@
+/**
+ * Field schemas shared by several messages: identifiers, bounded strings and lists,
+ * and the node-state records that heartbeats and status reports carry.
+ */
+import { Schema } from "effect"
+import { FIELD_LIMITS } from "../limits"
+
+/** A message schema: `{ type, body }`, exactly the wire envelope minus its version. */
+export const defineMessage = <T extends string, B extends Schema.Top>(type: T, body: B) =>
+  Schema.Struct({ type: Schema.Literal(type), body })
+
+const boundedString = (maxLength: number) => Schema.String.check(Schema.isMaxLength(maxLength))
+
+/** An opaque identifier (`ins_…`, `net_…`, `clu_…`); the protocol only bounds its length. */
+export const Id = Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(FIELD_LIMITS.idLength))
+export const ShortText = boundedString(FIELD_LIMITS.shortTextLength)
+export const MessageText = boundedString(FIELD_LIMITS.messageLength)
+export const ConfigContent = boundedString(FIELD_LIMITS.configContentLength)
+
+/** A snake_case code such as `cluster_not_found`. */
+export const Code = Schema.String.check(Schema.isPattern(/^[a-z][a-z0-9_]{0,63}$/))
+
+export const boundedArray = <S extends Schema.Top>(item: S, maxItems: number = FIELD_LIMITS.listItems) =>
+  Schema.Array(item).check(Schema.isMaxLength(maxItems))
+
+/** Non-negative safe integer (sequence numbers, versions, epochs, milliseconds). */
+export const Count = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
+export const PositiveCount = Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))
+
+/** A WireGuard public key: 32 bytes in base64 (44 characters, one `=` of padding). */
+export const WireguardPublicKey = Schema.String.check(Schema.isPattern(/^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw480]=$/))
+
+export const ModuleName = Schema.Literals(["k3s-server", "k3s-agent"])
+export type ModuleName = typeof ModuleName.Type
+
+/** Config kinds the gateway pushes. Each `(kind, key)` has its own version sequence. */
+export const ConfigKind = Schema.Literals(["wireguard", "k3s", "kubeconfig", "token", "module_upgrade", "leave"])
+export type ConfigKind = typeof ConfigKind.Type
+
+/** One applied config: what an agent reports in `hello` so the gateway resends only newer versions. */
+export const AppliedConfig = Schema.Struct({ kind: ConfigKind, key: Id, version: PositiveCount })
+export type AppliedConfig = typeof AppliedConfig.Type
+
+/** State of the k3s systemd unit (`k3s` on servers, `k3s-agent` on workers). */
+export const K3sServiceState = Schema.Literals(["not_installed", "inactive", "activating", "active", "failed"])
+export type K3sServiceState = typeof K3sServiceState.Type
+
+export const K3sState = Schema.Struct({
+  service: K3sServiceState,
+  /** The Kubernetes Node object reports Ready. */
+  node_ready: Schema.Boolean,
+  version: Schema.optionalKey(ShortText)
+})
+export type K3sState = typeof K3sState.Type
+
+/** Seconds since the last WireGuard handshake with one peer; `null` when there has been none. */
+export const WireguardHandshake = Schema.Struct({
+  public_key: WireguardPublicKey,
+  age_ms: Schema.NullOr(Count)
+})
+export type WireguardHandshake = typeof WireguardHandshake.Type
+
+export const WireguardInterfaceState = Schema.Struct({
+  network_id: Id,
+  handshakes: boundedArray(WireguardHandshake)
+})
+export type WireguardInterfaceState = typeof WireguardInterfaceState.Type
+
+export const Load = Schema.Struct({
+  /** 1-minute load average divided by the core count (can exceed 1). */
+  cpu_ratio: Schema.Finite.check(Schema.isGreaterThanOrEqualTo(0)),
+  /** Used memory over total memory, 0..1. */
+  memory_ratio: Schema.Finite.check(Schema.isBetween({ minimum: 0, maximum: 1 }))
+})
+export type Load = typeof Load.Type
+
+export const ModuleState = Schema.Literals(["absent", "running", "upgrading", "failed"])
+export const ModuleStatus = Schema.Struct({
+  module_name: ModuleName,
+  version_id: Schema.NullOr(Id),
+  state: ModuleState,
+  detail: Schema.optionalKey(MessageText)
+})
+export type ModuleStatus = typeof ModuleStatus.Type
+
+export const HeldVip = Schema.Struct({ vip_id: Id, epoch: Count })
+export type HeldVip = typeof HeldVip.Type
+
+/** A structured error inside a message (config acks, `error`). */
+export const ErrorDetail = Schema.Struct({ code: Code, message: MessageText })
+export type ErrorDetail = typeof ErrorDetail.Type

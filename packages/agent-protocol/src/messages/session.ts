@@ -1,0 +1,88 @@
+/**
+ * Session messages: authentication (`hello` / `welcome`), liveness (`heartbeat`),
+ * state changes (`status_report`) and protocol-level `error`s.
+ */
+import { Schema } from "effect"
+import {
+  AppliedConfig,
+  defineMessage as message,
+  boundedArray,
+  Code,
+  Count,
+  HeldVip,
+  Id,
+  K3sState,
+  Load,
+  MessageText,
+  ModuleStatus,
+  PositiveCount,
+  ShortText,
+  WireguardInterfaceState,
+  WireguardPublicKey
+} from "./fields"
+import { FIELD_LIMITS } from "../limits"
+
+/** Agent -> gateway, first frame. Nothing else is accepted before it authenticates. */
+export const HelloBody = Schema.Struct({
+  instance_id: Id,
+  /** The instance's agent credential, shown once at provisioning; compared in constant time. */
+  credential: Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(FIELD_LIMITS.credentialLength)),
+  agent_version: ShortText,
+  /** Protocol versions the agent speaks; the gateway answers with one of them. */
+  protocol_versions: boundedArray(PositiveCount, 16).check(Schema.isMinLength(1)),
+  /** Features such as `terminal`, `wireguard`, `k3s`, `module_upgrade`. */
+  capabilities: boundedArray(ShortText, 64),
+  /** The agent's own WireGuard public keys, one per SD-WAN network. Private keys never leave the node. */
+  wireguard_keys: boundedArray(Schema.Struct({ network_id: Id, public_key: WireguardPublicKey })),
+  /** Config versions already applied on the node; the gateway resends only newer ones. */
+  applied: boundedArray(AppliedConfig),
+  /** VIPs the node currently holds, with the epoch it holds them at (for fencing). */
+  held_vips: boundedArray(HeldVip)
+})
+export const Hello = message("hello", HelloBody)
+export type Hello = typeof Hello.Type
+
+/** Gateway -> agent, the answer to a valid `hello`. */
+export const WelcomeBody = Schema.Struct({
+  session_id: Id,
+  gateway_id: Id,
+  protocol_version: PositiveCount,
+  /** Send a heartbeat this often. */
+  heartbeat_interval_ms: PositiveCount,
+  /** The gateway declares the agent silent after this long without a heartbeat. */
+  silence_threshold_ms: PositiveCount,
+  server_time_ms: Count,
+  max_frame_bytes: PositiveCount
+})
+export const Welcome = message("welcome", WelcomeBody)
+export type Welcome = typeof Welcome.Type
+
+/** Agent -> gateway, every `heartbeat_interval_ms`. The gateway keeps it in memory only. */
+export const HeartbeatBody = Schema.Struct({
+  /** Increases by one per heartbeat within a session. */
+  seq: Count,
+  k3s: K3sState,
+  wireguard: boundedArray(WireguardInterfaceState, 64),
+  load: Load
+})
+export const Heartbeat = message("heartbeat", HeartbeatBody)
+export type Heartbeat = typeof Heartbeat.Type
+
+/** Agent -> gateway, on a state change worth recording (k3s became ready, a module upgraded or failed). */
+export const StatusReportBody = Schema.Struct({
+  k3s: K3sState,
+  modules: boundedArray(ModuleStatus, 64),
+  note: Schema.optionalKey(MessageText)
+})
+export const StatusReport = message("status_report", StatusReportBody)
+export type StatusReport = typeof StatusReport.Type
+
+/** Either direction: something the sender could not process. */
+export const ErrorBody = Schema.Struct({
+  code: Code,
+  message: MessageText,
+  /** The message type the error is about, when there is one. */
+  ref_type: Schema.optionalKey(ShortText)
+})
+export const ErrorMessage = message("error", ErrorBody)
+export type ErrorMessage = typeof ErrorMessage.Type

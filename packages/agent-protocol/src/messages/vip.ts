@@ -1,0 +1,35 @@
+/**
+ * VIP holder changes with epochs (R13). The gateway tells the new holder to take the
+ * address and a stale holder to release it; the agent acks what it holds.
+ */
+import { Schema } from "effect"
+import { Count, defineMessage as message, Id, ShortText } from "./fields"
+
+export const VipAssignBody = Schema.Struct({
+  vip_id: Id,
+  cluster_id: Id,
+  network_id: Id,
+  /** The VIP /128, e.g. `fd12:3456:789a:1::100`. */
+  address: ShortText,
+  epoch: Count
+})
+export const VipAssign = message("vip_assign", VipAssignBody)
+export type VipAssign = typeof VipAssign.Type
+
+export const VipReleaseBody = Schema.Struct({
+  vip_id: Id,
+  address: ShortText,
+  /** The VIP's current epoch; the receiver holds an older one. */
+  epoch: Count,
+  reason: Schema.Literals(["fenced", "failover", "decommissioned"])
+})
+export const VipRelease = message("vip_release", VipReleaseBody)
+export type VipRelease = typeof VipRelease.Type
+
+export const VipAckBody = Schema.Struct({
+  vip_id: Id,
+  epoch: Count,
+  held: Schema.Boolean
+})
+export const VipAck = message("vip_ack", VipAckBody)
+export type VipAck = typeof VipAck.Type

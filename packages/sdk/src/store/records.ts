@@ -1,0 +1,77 @@
+/**
+ * What the store keeps beyond the public entities: the owning account on every row and
+ * the secrets that must never reach a result, a log or an event.
+ */
+import type { ConfigKind } from "@fleetplane/agent-protocol"
+import type {
+  Approval,
+  KubernetesCluster,
+  KubernetesNode,
+  Network,
+  Node,
+  NodeInstance,
+  Peer,
+  Template,
+  VirtualIp
+} from "../model/entities"
+import type { AccountId, InstanceId } from "../model/ids"
+
+export interface Owned {
+  readonly account_id: AccountId
+}
+
+export type TemplateRecord = Template & Owned
+export type NodeRecord = Node & Owned
+export type InstanceRecord = NodeInstance & Owned & { readonly credential_hash: string }
+export type NetworkRecord = Network &
+  Owned & {
+    /** Set when the overlay /64 was allocated from the account's ULA /48 (not chosen by the operator). */
+    readonly ula_global_id: string | null
+    readonly subnet_index: number | null
+  }
+export type PeerRecord = Peer & Owned
+export type VipRecord = VirtualIp &
+  Owned & {
+    /** The epoch at which the holder's silence was last reported (one event per incident, R15). */
+    readonly silent_epoch: number | null
+  }
+export type ClusterRecord = KubernetesCluster &
+  Owned & {
+    readonly bootstrap_instance_id: InstanceId
+    readonly ca_cert_pem: string
+    readonly ca_key_pem: string
+    readonly token_secret: string
+    readonly token_version: number
+  }
+export type KubernetesNodeRecord = KubernetesNode & Owned
+export type ApprovalRecord = Approval & Owned
+
+/** The desired version of one config for one instance, and what the agent acknowledged. */
+export interface DesiredConfigRecord {
+  readonly instance_id: InstanceId
+  readonly kind: ConfigKind
+  readonly key: string
+  readonly version: number
+  readonly payload: unknown
+  readonly updated_at: string
+  readonly acked_version: number | null
+  readonly ack_error: string | null
+}
+
+export interface ConfirmationRecord {
+  readonly token_hash: string
+  readonly account_id: AccountId
+  readonly action: string
+  readonly input_hash: string
+  readonly expires_at: number
+}
+
+export interface SkillRunRecord extends Owned {
+  readonly id: string
+  readonly skill: string
+  readonly status: string
+  readonly inputs: unknown
+  readonly state: unknown
+  readonly created_at: string
+  readonly updated_at: string
+}

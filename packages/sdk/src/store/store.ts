@@ -1,0 +1,176 @@
+/**
+ * The store contract. Domain code talks only to `StoreTx` inside `Store.transaction`,
+ * so every multi-row change is atomic and a PostgreSQL implementation can follow
+ * without touching the domain. Every query that reads an account's entities takes the
+ * account id: isolation (R20) is in the signature, not in the callers' discipline.
+ */
+import { Context, type Effect } from "effect"
+import type { ConfigKind } from "@fleetplane/agent-protocol"
+import type { Account, ApprovalStatus, FleetEvent, KubernetesNodeStatus, ModuleAssignment } from "../model/entities"
+import type { StoreError } from "../model/errors"
+import type { AccountId, ApprovalId, ClusterId, InstanceId, NetworkId, NodeId, PeerId, TemplateId, VipId } from "../model/ids"
+import type {
+  ApprovalRecord,
+  ClusterRecord,
+  ConfirmationRecord,
+  DesiredConfigRecord,
+  InstanceRecord,
+  KubernetesNodeRecord,
+  NetworkRecord,
+  NodeRecord,
+  PeerRecord,
+  SkillRunRecord,
+  TemplateRecord,
+  VipRecord
+} from "./records"
+
+type Op<A> = Effect.Effect<A, StoreError>
+
+/** A pod prefix as a sortable range (see network/cidr.ts `rangeKey`). */
+export interface PrefixRange {
+  readonly family: 4 | 6
+  readonly startKey: string
+  readonly endKey: string
+}
+
+export interface StoreTx {
+  // accounts
+  readonly insertAccount: (account: Account & { readonly ula_global_id: string }) => Op<void>
+  readonly getAccount: (id: AccountId) => Op<(Account & { readonly ula_global_id: string }) | undefined>
+  readonly setAccountUlaGlobalId: (id: AccountId, ulaGlobalId: string) => Op<void>
+
+  // templates and module assignments
+  readonly insertTemplate: (template: TemplateRecord) => Op<void>
+  readonly getTemplate: (accountId: AccountId, id: TemplateId) => Op<TemplateRecord | undefined>
+  readonly findTemplateByName: (accountId: AccountId, name: string) => Op<TemplateRecord | undefined>
+  readonly putModuleAssignment: (templateId: TemplateId, assignment: ModuleAssignment) => Op<void>
+
+  // nodes and instances
+  readonly insertNode: (node: NodeRecord) => Op<void>
+  readonly getNode: (accountId: AccountId, id: NodeId) => Op<NodeRecord | undefined>
+  readonly findNodeByHostname: (accountId: AccountId, hostname: string) => Op<NodeRecord | undefined>
+  readonly insertInstance: (instance: InstanceRecord) => Op<void>
+  readonly getInstance: (accountId: AccountId, id: InstanceId) => Op<InstanceRecord | undefined>
+  /** Only for authenticating an agent, which does not know its account yet. */
+  readonly getInstanceForAuthentication: (id: InstanceId) => Op<InstanceRecord | undefined>
+  readonly setInstanceStatus: (accountId: AccountId, id: InstanceId, status: InstanceRecord["status"]) => Op<void>
+  readonly listInstancesOfTemplate: (accountId: AccountId, templateId: TemplateId) => Op<ReadonlyArray<InstanceRecord>>
+
+  // networks (R2/R6: the nearest pod prefixes around a range, via an index)
+  readonly insertNetwork: (network: NetworkRecord, podRange: PrefixRange | null) => Op<void>
+  readonly getNetwork: (accountId: AccountId, id: NetworkId) => Op<NetworkRecord | undefined>
+  readonly findNetworkByHandle: (accountId: AccountId, handle: string) => Op<NetworkRecord | undefined>
+  readonly findNetworkByName: (accountId: AccountId, name: string) => Op<NetworkRecord | undefined>
+  readonly listNetworks: (accountId: AccountId) => Op<ReadonlyArray<NetworkRecord>>
+  /** The network whose pod prefix starts at or before `range.startKey` (highest such), and the first starting after it. */
+  readonly podPrefixNeighbours: (accountId: AccountId, range: PrefixRange) => Op<ReadonlyArray<NetworkRecord & PrefixRange>>
+  readonly maxSubnetIndex: (accountId: AccountId, ulaGlobalId: string) => Op<number | undefined>
+  readonly overlayPrefixInUse: (accountId: AccountId, overlayPrefix: string) => Op<boolean>
+
+  // overlay address leases (peers and VIPs share a network's host numbers)
+  readonly leaseNextHostIndex: (networkId: NetworkId, ownerId: string) => Op<bigint>
+  readonly releaseLease: (networkId: NetworkId, ownerId: string) => Op<void>
+
+  // peers
+  readonly insertPeer: (peer: PeerRecord) => Op<void>
+  readonly getPeer: (accountId: AccountId, id: PeerId) => Op<PeerRecord | undefined>
+  readonly findPeer: (accountId: AccountId, networkId: NetworkId, instanceId: InstanceId) => Op<PeerRecord | undefined>
+  readonly listPeersOfNetwork: (accountId: AccountId, networkId: NetworkId) => Op<ReadonlyArray<PeerRecord>>
+  readonly listPeersOfInstance: (accountId: AccountId, instanceId: InstanceId) => Op<ReadonlyArray<PeerRecord>>
+  readonly updatePeer: (
+    accountId: AccountId,
+    id: PeerId,
+    changes: Partial<Pick<PeerRecord, "public_key" | "endpoint" | "pod_subnet">>
+  ) => Op<void>
+
+  // clusters
+  readonly insertCluster: (cluster: ClusterRecord) => Op<void>
+  readonly getCluster: (accountId: AccountId, id: ClusterId) => Op<ClusterRecord | undefined>
+  /** Any account: only for telling `cluster_not_found` from `cluster_wrong_account` in the audit log (R9). */
+  readonly clusterExistsInAnotherAccount: (accountId: AccountId, id: string) => Op<boolean>
+  readonly listClusters: (accountId: AccountId, includeDecommissioned: boolean) => Op<ReadonlyArray<ClusterRecord>>
+  readonly findClusterBootstrappedBy: (accountId: AccountId, instanceId: InstanceId) => Op<ClusterRecord | undefined>
+  readonly latestActiveCluster: (accountId: AccountId) => Op<ClusterRecord | undefined>
+  readonly updateCluster: (
+    accountId: AccountId,
+    id: ClusterId,
+    changes: Partial<Pick<ClusterRecord, "status" | "version" | "warnings" | "activated_at" | "token_secret" | "token_version">>
+  ) => Op<void>
+  readonly listServiceCidrs: (accountId: AccountId) => Op<ReadonlyArray<{ readonly cluster_id: ClusterId; readonly service_cidr: string }>>
+
+  // kubernetes nodes
+  readonly insertKubernetesNode: (node: KubernetesNodeRecord) => Op<void>
+  readonly findKubernetesNodeOfInstance: (accountId: AccountId, instanceId: InstanceId) => Op<KubernetesNodeRecord | undefined>
+  readonly listKubernetesNodes: (accountId: AccountId, clusterId: ClusterId) => Op<ReadonlyArray<KubernetesNodeRecord>>
+  readonly setKubernetesNodeStatus: (accountId: AccountId, instanceId: InstanceId, status: KubernetesNodeStatus) => Op<void>
+  readonly deleteKubernetesNodesOfCluster: (accountId: AccountId, clusterId: ClusterId) => Op<number>
+  readonly deleteKubernetesNodeOfInstance: (accountId: AccountId, instanceId: InstanceId) => Op<void>
+
+  // VIPs
+  readonly insertVip: (vip: VipRecord) => Op<void>
+  readonly getVip: (accountId: AccountId, id: VipId) => Op<VipRecord | undefined>
+  readonly findVipOfCluster: (accountId: AccountId, clusterId: ClusterId) => Op<VipRecord | undefined>
+  /** Every VIP with a holder, across accounts: what the silence sensor watches. */
+  readonly listHeldVips: () => Op<ReadonlyArray<VipRecord>>
+  /**
+   * Compare-and-set on the epoch (R13): succeeds only if the VIP is still at `expectedEpoch`.
+   * Returns whether it changed.
+   */
+  readonly updateVipIfEpoch: (
+    accountId: AccountId,
+    id: VipId,
+    expectedEpoch: number,
+    changes: Partial<Pick<VipRecord, "holder_peer_id" | "failover_holder_peer_ids" | "epoch" | "silent_epoch">>
+  ) => Op<boolean>
+  readonly deleteVip: (accountId: AccountId, id: VipId) => Op<void>
+
+  // approvals
+  readonly insertApproval: (approval: ApprovalRecord) => Op<void>
+  readonly getApproval: (accountId: AccountId, id: ApprovalId) => Op<ApprovalRecord | undefined>
+  readonly listApprovals: (accountId: AccountId, status: ApprovalStatus | undefined) => Op<ReadonlyArray<ApprovalRecord>>
+  readonly findPendingApproval: (accountId: AccountId, vipId: VipId) => Op<ApprovalRecord | undefined>
+  readonly decideApproval: (
+    accountId: AccountId,
+    id: ApprovalId,
+    decision: Pick<ApprovalRecord, "status" | "decided_at" | "reason" | "resolution">
+  ) => Op<boolean>
+
+  // events
+  readonly appendEvent: (accountId: AccountId, type: string, at: string, data: Record<string, unknown>) => Op<FleetEvent>
+  readonly listEvents: (accountId: AccountId, since: number, limit: number) => Op<ReadonlyArray<FleetEvent>>
+
+  // desired configs (level-triggered pushes)
+  /** Stores a new desired payload; bumps the version only if the payload changed. Returns the record. */
+  readonly putDesiredConfig: (
+    instanceId: InstanceId,
+    kind: ConfigKind,
+    key: string,
+    payload: unknown,
+    at: string
+  ) => Op<{ readonly record: DesiredConfigRecord; readonly changed: boolean }>
+  readonly listDesiredConfigs: (instanceId: InstanceId) => Op<ReadonlyArray<DesiredConfigRecord>>
+  readonly recordConfigAck: (instanceId: InstanceId, kind: ConfigKind, key: string, version: number, error: string | null) => Op<boolean>
+
+  // confirmations of destructive actions
+  readonly insertConfirmation: (confirmation: ConfirmationRecord) => Op<void>
+  /** Deletes and returns the confirmation: a token works once. */
+  readonly takeConfirmation: (tokenHash: string) => Op<ConfirmationRecord | undefined>
+
+  // skill runs
+  readonly putSkillRun: (run: SkillRunRecord) => Op<void>
+  readonly getSkillRun: (accountId: AccountId, id: string) => Op<SkillRunRecord | undefined>
+}
+
+export class Store extends Context.Service<
+  Store,
+  {
+    /**
+     * Runs `body` atomically: all of its writes commit together or none do. Transactions
+     * never interleave (SQLite has one writer; the SQLite store serialises them), so a
+     * rule checked inside holds when the transaction commits.
+     */
+    readonly transaction: <A, E, R>(body: (tx: StoreTx) => Effect.Effect<A, E, R>) => Effect.Effect<A, E | StoreError, R>
+    /** `ok` or what `PRAGMA integrity_check` (or the backend's equivalent) found. */
+    readonly integrityCheck: Op<string>
+  }
+>()("@fleetplane/sdk/store/Store") {}

@@ -17,7 +17,8 @@ const k3s = fc.record(
   {
     service: fc.constantFrom("not_installed", "inactive", "activating", "active", "failed" as const),
     node_ready: fc.boolean(),
-    version: text
+    version: text,
+    pod_cidr: text
   },
   { requiredKeys: ["service", "node_ready"] }
 )
@@ -139,7 +140,12 @@ export const gatewayMessage: fc.Arbitrary<GatewayMessage> = fc.oneof(
         kind: fc.constant("k3s" as const),
         key: id,
         version,
-        payload: fc.record({ cluster_id: id, role: fc.constantFrom("control-plane", "worker" as const), content })
+        payload: fc.record({
+          cluster_id: id,
+          role: fc.constantFrom("control-plane", "worker" as const),
+          content,
+          files: small(fc.record({ path: fc.stringMatching(/^\/[a-z0-9._/-]{1,40}$/), content, mode: fc.integer({ min: 0, max: 0o777 }) }))
+        })
       }),
       fc.record({ kind: fc.constant("kubeconfig" as const), key: id, version, payload: fc.record({ cluster_id: id, content }) }),
       fc.record({ kind: fc.constant("token" as const), key: id, version, payload: fc.record({ cluster_id: id, token: text }) }),

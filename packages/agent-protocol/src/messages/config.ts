@@ -5,7 +5,7 @@
  */
 import { Schema } from "effect"
 import { ClusterRole } from "./join"
-import { ConfigContent, ConfigKind, defineMessage as message, ErrorDetail, Id, MessageText, ModuleName, PositiveCount, ShortText } from "./fields"
+import { boundedArray, ConfigContent, ConfigKind, defineMessage as message, ErrorDetail, Id, MessageText, ModuleName, PositiveCount, ShortText } from "./fields"
 
 const push = <K extends string, P extends Schema.Top>(kind: K, payload: P) =>
   Schema.Struct({ kind: Schema.Literal(kind), key: Id, version: PositiveCount, payload })
@@ -16,11 +16,21 @@ export const WireguardPayload = Schema.Struct({
   interface_name: ShortText,
   content: ConfigContent
 })
-/** `/etc/rancher/k3s/config.yaml` for this node. */
+/** A file the agent writes beside a config (servers get the cluster CA under /var/lib/rancher/k3s/server/tls). */
+export const ConfigFile = Schema.Struct({
+  path: Schema.String.check(Schema.isPattern(/^\/[A-Za-z0-9._/-]{1,255}$/)),
+  content: ConfigContent,
+  /** Unix permission bits, e.g. 0o600 for keys. */
+  mode: Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 0o777 }))
+})
+export type ConfigFile = typeof ConfigFile.Type
+
+/** `/etc/rancher/k3s/config.yaml` for this node, and the files k3s needs beside it. */
 export const K3sPayload = Schema.Struct({
   cluster_id: Id,
   role: ClusterRole,
-  content: ConfigContent
+  content: ConfigContent,
+  files: boundedArray(ConfigFile, 16)
 })
 /** An admin kubeconfig for the cluster (pushed to control-plane nodes). */
 export const KubeconfigPayload = Schema.Struct({

@@ -49,7 +49,9 @@ export const K3sState = Schema.Struct({
   service: K3sServiceState,
   /** The Kubernetes Node object reports Ready. */
   node_ready: Schema.Boolean,
-  version: Schema.optionalKey(ShortText)
+  version: Schema.optionalKey(ShortText),
+  /** The node's pod CIDR as Kubernetes assigned it (flannel routes it over WireGuard). */
+  pod_cidr: Schema.optionalKey(ShortText)
 })
 export type K3sState = typeof K3sState.Type
 

@@ -42,6 +42,9 @@ export type ClusterRecord = KubernetesCluster &
     readonly ca_key_pem: string
     readonly token_secret: string
     readonly token_version: number
+    /** The admin client certificate pushed to control-plane nodes in their kubeconfig. */
+    readonly admin_cert_pem: string
+    readonly admin_key_pem: string
   }
 export type KubernetesNodeRecord = KubernetesNode & Owned
 export type ApprovalRecord = Approval & Owned

@@ -118,6 +118,8 @@ CREATE TABLE clusters (
   ca_key_pem TEXT NOT NULL,
   token_secret TEXT NOT NULL,
   token_version INTEGER NOT NULL,
+  admin_cert_pem TEXT NOT NULL,
+  admin_key_pem TEXT NOT NULL,
   created_at TEXT NOT NULL,
   activated_at TEXT
 );

@@ -337,9 +337,9 @@ const makeTx = (db: Database.Database): StoreTx => {
       op(() => {
         stmt(
           `INSERT INTO clusters (id, account_id, name, status, api_endpoint, version, network_id, cni_plugin, cluster_cidr, service_cidr,
-             warnings, bootstrap_instance_id, ca_cert_pem, ca_key_pem, token_secret, token_version, created_at, activated_at)
+             warnings, bootstrap_instance_id, ca_cert_pem, ca_key_pem, token_secret, token_version, admin_cert_pem, admin_key_pem, created_at, activated_at)
            VALUES (@id, @account_id, @name, @status, @api_endpoint, @version, @network_id, @cni_plugin, @cluster_cidr, @service_cidr,
-             @warnings, @bootstrap_instance_id, @ca_cert_pem, @ca_key_pem, @token_secret, @token_version, @created_at, @activated_at)`
+             @warnings, @bootstrap_instance_id, @ca_cert_pem, @ca_key_pem, @token_secret, @token_version, @admin_cert_pem, @admin_key_pem, @created_at, @activated_at)`
         ).run({
           id: cluster.id,
           account_id: cluster.account_id,
@@ -357,6 +357,8 @@ const makeTx = (db: Database.Database): StoreTx => {
           ca_key_pem: cluster.ca_key_pem,
           token_secret: cluster.token_secret,
           token_version: cluster.token_version,
+          admin_cert_pem: cluster.admin_cert_pem,
+          admin_key_pem: cluster.admin_key_pem,
           created_at: cluster.created_at,
           activated_at: cluster.activated_at
         })

@@ -1,0 +1,71 @@
+/**
+ * What each connected agent last reported, kept in memory only: a heartbeat is a map
+ * update, never a database write (STYLE: the hot path is obvious). Times come from the
+ * Effect Clock, so tests drive silence with TestClock.
+ */
+import { Clock, Context, Effect, Layer } from "effect"
+import type { K3sState, Load, WireguardInterfaceState } from "@fleetplane/agent-protocol"
+import type { InstanceId } from "../model/ids"
+
+export interface AgentLivenessEntry {
+  /** Clock millis of the last heartbeat (or of the session start, before the first one). */
+  lastSeenAt: number
+  connected: boolean
+  k3s: K3sState | undefined
+  wireguard: ReadonlyArray<WireguardInterfaceState>
+  load: Load | undefined
+}
+
+export interface AgentLivenessService {
+  readonly get: (instanceId: InstanceId) => AgentLivenessEntry | undefined
+  /** Heartbeat hot path: one map lookup and a few field writes. */
+  readonly recordHeartbeat: (
+    instanceId: InstanceId,
+    at: number,
+    k3s: K3sState,
+    wireguard: ReadonlyArray<WireguardInterfaceState>,
+    load: Load
+  ) => void
+  readonly recordConnected: (instanceId: InstanceId, at: number) => void
+  readonly recordDisconnected: (instanceId: InstanceId) => void
+  /** When the sensor started watching: the baseline for agents not seen since a restart. */
+  readonly startedAt: number
+}
+
+export class AgentLiveness extends Context.Service<AgentLiveness, AgentLivenessService>()("@fleetplane/sdk/domain/AgentLiveness") {
+  static readonly layer = Layer.effect(
+    AgentLiveness,
+    Effect.gen(function* () {
+      const startedAt = yield* Clock.currentTimeMillis
+      const entries = new Map<InstanceId, AgentLivenessEntry>()
+      const entryFor = (instanceId: InstanceId, at: number) => {
+        let entry = entries.get(instanceId)
+        if (entry === undefined) {
+          entry = { lastSeenAt: at, connected: true, k3s: undefined, wireguard: [], load: undefined }
+          entries.set(instanceId, entry)
+        }
+        return entry
+      }
+      return AgentLiveness.of({
+        get: (instanceId) => entries.get(instanceId),
+        recordHeartbeat: (instanceId, at, k3s, wireguard, load) => {
+          const entry = entryFor(instanceId, at)
+          entry.lastSeenAt = at
+          entry.k3s = k3s
+          entry.wireguard = wireguard
+          entry.load = load
+        },
+        recordConnected: (instanceId, at) => {
+          const entry = entryFor(instanceId, at)
+          entry.connected = true
+          entry.lastSeenAt = at
+        },
+        recordDisconnected: (instanceId) => {
+          const entry = entries.get(instanceId)
+          if (entry !== undefined) entry.connected = false
+        },
+        startedAt
+      })
+    })
+  )
+}

@@ -1,0 +1,24 @@
+/**
+ * In-process notifications published after a transaction commits: new events for an
+ * account, instances whose desired configs changed, VIP holder changes. Hosts (the
+ * gateway, the Promise facade) subscribe; the durable truth stays in the store.
+ */
+import { Context, Effect, Layer, PubSub } from "effect"
+import type { FleetEvent } from "../model/entities"
+import type { AccountId, InstanceId, VipId } from "../model/ids"
+
+export type Signal =
+  | { readonly _tag: "EventsAppended"; readonly accountId: AccountId; readonly events: ReadonlyArray<FleetEvent> }
+  | { readonly _tag: "DesiredConfigsChanged"; readonly instanceIds: ReadonlyArray<InstanceId> }
+  | { readonly _tag: "VipHolderChanged"; readonly accountId: AccountId; readonly vipId: VipId; readonly instanceIds: ReadonlyArray<InstanceId> }
+
+export class Signals extends Context.Service<Signals, PubSub.PubSub<Signal>>()("@fleetplane/sdk/domain/Signals") {
+  static readonly layer = Layer.effect(Signals, PubSub.unbounded<Signal>())
+}
+
+export const publishSignals = (signals: ReadonlyArray<Signal>) =>
+  Effect.gen(function* () {
+    if (signals.length === 0) return
+    const pubsub = yield* Signals
+    yield* PubSub.publishAll(pubsub, signals)
+  })

@@ -1,0 +1,77 @@
+/**
+ * One mechanism for every state change: `transact` opens a store transaction, hands the
+ * domain a `TxContext` (the transaction, the Clock's time, and collectors for events and
+ * changed instances), and publishes the collected signals only after the commit — so no
+ * subscriber ever sees an event that was rolled back.
+ */
+import { Clock, Context, Effect, Layer } from "effect"
+import type { FleetEvent } from "../model/entities"
+import type { StoreError } from "../model/errors"
+import type { AccountId, InstanceId, VipId } from "../model/ids"
+import { Store, type StoreTx } from "../store/store"
+import { publishSignals, Signals, type Signal } from "./signals"
+
+export interface TxContext {
+  readonly tx: StoreTx
+  readonly now: Date
+  readonly nowIso: string
+  /** Appends an event to the account's durable log (R20: callers never put secrets in `data`). */
+  readonly emit: (accountId: AccountId, type: string, data: Record<string, unknown>) => Effect.Effect<FleetEvent, StoreError>
+  /** Marks an instance whose desired configs changed, so connected agents get them. */
+  readonly touch: (instanceId: InstanceId) => void
+  readonly vipHolderChanged: (accountId: AccountId, vipId: VipId, instanceIds: ReadonlyArray<InstanceId>) => void
+}
+
+export class Transactor extends Context.Service<
+  Transactor,
+  {
+    readonly transact: <A, E, R>(body: (ctx: TxContext) => Effect.Effect<A, E, R>) => Effect.Effect<A, E | StoreError, R>
+  }
+>()("@fleetplane/sdk/domain/Transactor") {
+  static readonly layer = Layer.effect(
+    Transactor,
+    Effect.gen(function* () {
+      const store = yield* Store
+      const signals = yield* Signals
+
+      const transact = <A, E, R>(body: (ctx: TxContext) => Effect.Effect<A, E, R>) =>
+        Effect.gen(function* () {
+          const millis = yield* Clock.currentTimeMillis
+          const now = new Date(millis)
+          const events = new Map<AccountId, Array<FleetEvent>>()
+          const touched = new Set<InstanceId>()
+          const vipChanges: Array<Signal> = []
+          const result = yield* store.transaction((tx) =>
+            body({
+              tx,
+              now,
+              nowIso: now.toISOString(),
+              emit: (accountId, type, data) =>
+                tx.appendEvent(accountId, type, now.toISOString(), data).pipe(
+                  Effect.tap((event) =>
+                    Effect.sync(() => {
+                      const list = events.get(accountId) ?? []
+                      list.push(event)
+                      events.set(accountId, list)
+                    })
+                  )
+                ),
+              touch: (instanceId) => {
+                touched.add(instanceId)
+              },
+              vipHolderChanged: (accountId, vipId, instanceIds) => {
+                vipChanges.push({ _tag: "VipHolderChanged", accountId, vipId, instanceIds })
+              }
+            })
+          )
+          const published: Array<Signal> = [...vipChanges]
+          for (const [accountId, list] of events) published.push({ _tag: "EventsAppended", accountId, events: list })
+          if (touched.size > 0) published.push({ _tag: "DesiredConfigsChanged", instanceIds: [...touched] })
+          yield* publishSignals(published).pipe(Effect.provideService(Signals, signals))
+          return result
+        })
+
+      return Transactor.of({ transact })
+    })
+  )
+}

@@ -1,0 +1,142 @@
+/**
+ * Creating SD-WAN networks and attaching peers. The rules themselves live in
+ * network-rules.ts (R1, R3, R5), pod-prefix-overlap.ts (R2, R6) and here only R4's warning.
+ */
+import { Effect } from "effect"
+import type { TxContext } from "../domain/transactor"
+import { conflict, invalidInput, notFound, stateError } from "../model/errors"
+import { newId, type AccountId, type InstanceId, type NetworkId } from "../model/ids"
+import type { NetworkRecord, PeerRecord } from "../store/records"
+import { overlaps, parseCidr } from "./cidr"
+import {
+  interfaceNameFor,
+  K3S_DEFAULT_SERVICE_CIDR,
+  validateHandle,
+  validateListenPort,
+  validateOverlayPrefix,
+  validatePodPrefix
+} from "./network-rules"
+import { allocateOverlayPrefix, leaseOverlayAddress } from "./overlay"
+import { ensureNoPodPrefixOverlap } from "./pod-prefix-overlap"
+
+export interface CreateNetworkInput {
+  readonly name: string
+  readonly handle: string
+  readonly pod_subnet_prefix?: string | null | undefined
+  readonly overlay_prefix?: string | null | undefined
+  readonly listen_port?: number | undefined
+}
+
+export const createNetwork = (ctx: TxContext, accountId: AccountId, input: CreateNetworkInput) =>
+  Effect.gen(function* () {
+    const { tx } = ctx
+    const name = input.name.trim()
+    if (name.length === 0 || name.length > 128) {
+      return yield* invalidInput("invalid_name", "name must be 1-128 characters", { name: input.name })
+    }
+    const handle = yield* validateHandle(input.handle)
+    const listenPort = yield* validateListenPort(input.listen_port ?? 51820)
+    if ((yield* tx.findNetworkByHandle(accountId, handle)) !== undefined) {
+      return yield* conflict("network_handle_taken", `another network of this account already uses handle "${handle}"; pick another`, { handle })
+    }
+    if ((yield* tx.findNetworkByName(accountId, name)) !== undefined) {
+      return yield* conflict("network_name_taken", `another network of this account is already named "${name}"; pick another name`, { name })
+    }
+
+    const warnings: Array<string> = []
+    let podRange = null
+    let podPrefix: string | null = null
+    if (input.pod_subnet_prefix != null && input.pod_subnet_prefix !== "") {
+      const cidr = yield* validatePodPrefix(input.pod_subnet_prefix)
+      podRange = yield* ensureNoPodPrefixOverlap(tx, accountId, cidr)
+      podPrefix = cidr.canonical
+      // R4: k3s's default service CIDR is 10.43.0.0/16; clusters on this network get another.
+      const defaultServices = parseCidr(K3S_DEFAULT_SERVICE_CIDR)
+      if (defaultServices.ok && overlaps(defaultServices.cidr, cidr)) {
+        warnings.push(
+          `pod_subnet_prefix ${cidr.canonical} overlaps k3s's default service CIDR ${K3S_DEFAULT_SERVICE_CIDR}; clusters bootstrapped on this network are given another service CIDR`
+        )
+      }
+      for (const { cluster_id, service_cidr } of yield* tx.listServiceCidrs(accountId)) {
+        const services = parseCidr(service_cidr)
+        if (services.ok && service_cidr !== K3S_DEFAULT_SERVICE_CIDR && overlaps(services.cidr, cidr)) {
+          warnings.push(`pod_subnet_prefix ${cidr.canonical} overlaps service CIDR ${service_cidr} of cluster ${cluster_id}`)
+        }
+      }
+    }
+
+    const account = yield* tx.getAccount(accountId)
+    if (account === undefined) return yield* notFound("account_not_found", `account ${accountId} does not exist`, { account_id: accountId })
+    let overlay: { prefix: string; ulaGlobalId: string | null; subnetIndex: number | null }
+    if (input.overlay_prefix != null && input.overlay_prefix !== "") {
+      const cidr = yield* validateOverlayPrefix(input.overlay_prefix)
+      if (yield* tx.overlayPrefixInUse(accountId, cidr.canonical)) {
+        return yield* conflict("overlay_prefix_taken", `overlay_prefix ${cidr.canonical} is already used by another network of this account`, {
+          overlay_prefix: cidr.canonical
+        })
+      }
+      overlay = { prefix: cidr.canonical, ulaGlobalId: null, subnetIndex: null }
+    } else {
+      overlay = yield* allocateOverlayPrefix(tx, accountId, account.ula_global_id)
+    }
+
+    const network: NetworkRecord = {
+      id: newId("network"),
+      account_id: accountId,
+      name,
+      handle,
+      interface_name: interfaceNameFor(handle),
+      overlay_prefix: overlay.prefix,
+      pod_subnet_prefix: podPrefix,
+      listen_port: listenPort,
+      created_at: ctx.nowIso,
+      ula_global_id: overlay.ulaGlobalId,
+      subnet_index: overlay.subnetIndex
+    }
+    yield* tx.insertNetwork(network, podRange)
+    yield* ctx.emit(accountId, "sdwan.network_created", { network_id: network.id, handle, overlay_prefix: network.overlay_prefix, pod_subnet_prefix: podPrefix, warnings })
+    return { network, warnings }
+  })
+
+export const requireNetwork = (ctx: TxContext, accountId: AccountId, networkId: string) =>
+  Effect.flatMap(ctx.tx.getNetwork(accountId, networkId as NetworkId), (network) =>
+    network === undefined
+      ? Effect.fail(notFound("network_not_found", `network ${networkId} does not exist in this account; list networks to find its id`, { network_id: networkId }))
+      : Effect.succeed(network)
+  )
+
+export const requireRunningInstance = (ctx: TxContext, accountId: AccountId, instanceId: string) =>
+  Effect.gen(function* () {
+    const instance = yield* ctx.tx.getInstance(accountId, instanceId as InstanceId)
+    if (instance === undefined) {
+      return yield* notFound("instance_not_found", `instance ${instanceId} does not exist in this account`, { instance_id: instanceId })
+    }
+    if (instance.status !== "running") {
+      return yield* stateError("instance_terminated", `instance ${instanceId} is terminated; provision a new instance`, { instance_id: instanceId })
+    }
+    return instance
+  })
+
+/** Attaches an instance to a network as a WireGuard peer with its own overlay /128. Idempotent. */
+export const attachPeer = (ctx: TxContext, accountId: AccountId, networkId: string, instanceId: string) =>
+  Effect.gen(function* () {
+    const network = yield* requireNetwork(ctx, accountId, networkId)
+    const instance = yield* requireRunningInstance(ctx, accountId, instanceId)
+    const existing = yield* ctx.tx.findPeer(accountId, network.id, instance.id)
+    if (existing !== undefined) return { peer: existing, network, created: false }
+    const id = newId("peer")
+    const peer: PeerRecord = {
+      id,
+      account_id: accountId,
+      network_id: network.id,
+      instance_id: instance.id,
+      public_key: null,
+      overlay_address: yield* leaseOverlayAddress(ctx.tx, network.id, network.overlay_prefix, id),
+      endpoint: null,
+      pod_subnet: null,
+      created_at: ctx.nowIso
+    }
+    yield* ctx.tx.insertPeer(peer)
+    yield* ctx.emit(accountId, "sdwan.peer_attached", { peer_id: id, network_id: network.id, instance_id: instance.id, overlay_address: peer.overlay_address })
+    return { peer, network, created: true }
+  })

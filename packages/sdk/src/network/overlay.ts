@@ -1,0 +1,46 @@
+/**
+ * Overlay addressing: each account has an RFC 4193 ULA /48 (a random 40-bit global ID),
+ * each network a /64 in it, each peer and VIP a /128 in its network's /64. Host numbers
+ * are leased in the store, so an address is never handed out twice while in use.
+ */
+import { randomBytes } from "node:crypto"
+import { Effect } from "effect"
+import type { StoreError } from "../model/errors"
+import type { AccountId, NetworkId } from "../model/ids"
+import type { StoreTx } from "../store/store"
+import { addressInPrefix, parseCidr } from "./cidr"
+
+/** `fdXX:XXXX:XXXX` — fd00::/8 plus 40 random bits (RFC 4193 §3.2). */
+export const newUlaGlobalId = (): string => {
+  const bytes = randomBytes(5)
+  const hex = `fd${bytes.toString("hex")}`
+  return `${hex.slice(0, 4)}:${hex.slice(4, 8)}:${hex.slice(8, 12)}`
+}
+
+const SUBNETS_PER_GLOBAL_ID = 0x10000
+
+/** The next free /64 of the account, moving to a fresh random /48 when one is full. */
+export const allocateOverlayPrefix = (
+  tx: StoreTx,
+  accountId: AccountId,
+  currentGlobalId: string
+): Effect.Effect<{ readonly prefix: string; readonly ulaGlobalId: string; readonly subnetIndex: number }, StoreError> =>
+  Effect.gen(function* () {
+    let globalId = currentGlobalId
+    let next = ((yield* tx.maxSubnetIndex(accountId, globalId)) ?? 0) + 1 // subnet 0 stays unused
+    if (next >= SUBNETS_PER_GLOBAL_ID) {
+      globalId = newUlaGlobalId()
+      yield* tx.setAccountUlaGlobalId(accountId, globalId)
+      next = 1
+    }
+    return { prefix: `${globalId}:${next.toString(16)}::/64`, ulaGlobalId: globalId, subnetIndex: next }
+  })
+
+/** Leases the next /128 in a network's /64 for a peer or a VIP. */
+export const leaseOverlayAddress = (tx: StoreTx, networkId: NetworkId, overlayPrefix: string, ownerId: string) =>
+  Effect.gen(function* () {
+    const parsed = parseCidr(overlayPrefix)
+    if (!parsed.ok) return yield* Effect.die(new Error(`stored overlay prefix ${overlayPrefix} does not parse`))
+    const hostIndex = yield* tx.leaseNextHostIndex(networkId, ownerId)
+    return addressInPrefix(parsed.cidr, hostIndex)
+  })

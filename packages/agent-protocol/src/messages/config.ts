@@ -77,3 +77,4 @@ export const ConfigAckBody = Schema.Struct({
 })
 export const ConfigAck = message("config_ack", ConfigAckBody)
 export type ConfigAck = typeof ConfigAck.Type
+export type ConfigAckBody = typeof ConfigAckBody.Type

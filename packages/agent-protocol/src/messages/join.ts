@@ -42,3 +42,6 @@ export const JoinRejectedBody = Schema.Struct({
 })
 export const JoinRejected = message("join_rejected", JoinRejectedBody)
 export type JoinRejected = typeof JoinRejected.Type
+export type JoinRequestBody = typeof JoinRequestBody.Type
+export type JoinAcceptedBody = typeof JoinAcceptedBody.Type
+export type JoinRejectedBody = typeof JoinRejectedBody.Type

@@ -86,3 +86,8 @@ export const ErrorBody = Schema.Struct({
 })
 export const ErrorMessage = message("error", ErrorBody)
 export type ErrorMessage = typeof ErrorMessage.Type
+export type HelloBody = typeof HelloBody.Type
+export type WelcomeBody = typeof WelcomeBody.Type
+export type HeartbeatBody = typeof HeartbeatBody.Type
+export type StatusReportBody = typeof StatusReportBody.Type
+export type ErrorBody = typeof ErrorBody.Type

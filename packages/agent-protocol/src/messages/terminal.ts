@@ -48,3 +48,9 @@ export const TerminalExitBody = Schema.Struct({
 })
 export const TerminalExit = message("terminal_exit", TerminalExitBody)
 export type TerminalExit = typeof TerminalExit.Type
+export type TerminalOpenBody = typeof TerminalOpenBody.Type
+export type TerminalDataBody = typeof TerminalDataBody.Type
+export type TerminalResizeBody = typeof TerminalResizeBody.Type
+export type TerminalCreditBody = typeof TerminalCreditBody.Type
+export type TerminalCloseBody = typeof TerminalCloseBody.Type
+export type TerminalExitBody = typeof TerminalExitBody.Type

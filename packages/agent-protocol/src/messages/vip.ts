@@ -33,3 +33,6 @@ export const VipAckBody = Schema.Struct({
 })
 export const VipAck = message("vip_ack", VipAckBody)
 export type VipAck = typeof VipAck.Type
+export type VipAssignBody = typeof VipAssignBody.Type
+export type VipReleaseBody = typeof VipReleaseBody.Type
+export type VipAckBody = typeof VipAckBody.Type

@@ -48,6 +48,7 @@ export interface StoreTx {
   // nodes and instances
   readonly insertNode: (node: NodeRecord) => Op<void>
   readonly getNode: (accountId: AccountId, id: NodeId) => Op<NodeRecord | undefined>
+  readonly listNodes: (accountId: AccountId) => Op<ReadonlyArray<NodeRecord>>
   readonly findNodeByHostname: (accountId: AccountId, hostname: string) => Op<NodeRecord | undefined>
   readonly insertInstance: (instance: InstanceRecord) => Op<void>
   readonly getInstance: (accountId: AccountId, id: InstanceId) => Op<InstanceRecord | undefined>
@@ -75,7 +76,8 @@ export interface StoreTx {
   readonly insertPeer: (peer: PeerRecord) => Op<void>
   readonly getPeer: (accountId: AccountId, id: PeerId) => Op<PeerRecord | undefined>
   readonly findPeer: (accountId: AccountId, networkId: NetworkId, instanceId: InstanceId) => Op<PeerRecord | undefined>
-  readonly listPeersOfNetwork: (accountId: AccountId, networkId: NetworkId) => Op<ReadonlyArray<PeerRecord>>
+  /** Every peer of a network with its node's hostname (for labels in generated configs). */
+  readonly listPeersOfNetwork: (accountId: AccountId, networkId: NetworkId) => Op<ReadonlyArray<PeerRecord & { readonly hostname: string }>>
   readonly listPeersOfInstance: (accountId: AccountId, instanceId: InstanceId) => Op<ReadonlyArray<PeerRecord>>
   readonly updatePeer: (
     accountId: AccountId,
@@ -110,6 +112,7 @@ export interface StoreTx {
   readonly insertVip: (vip: VipRecord) => Op<void>
   readonly getVip: (accountId: AccountId, id: VipId) => Op<VipRecord | undefined>
   readonly findVipOfCluster: (accountId: AccountId, clusterId: ClusterId) => Op<VipRecord | undefined>
+  readonly listVipsOfNetwork: (accountId: AccountId, networkId: NetworkId) => Op<ReadonlyArray<VipRecord>>
   /** Every VIP with a holder, across accounts: what the silence sensor watches. */
   readonly listHeldVips: () => Op<ReadonlyArray<VipRecord>>
   /**

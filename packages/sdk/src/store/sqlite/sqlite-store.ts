@@ -201,6 +201,7 @@ const makeTx = (db: Database.Database): StoreTx => {
         )
       }),
     getNode: (accountId, id) => op(() => one("SELECT * FROM nodes WHERE account_id = ? AND id = ?", accountId, id) as never),
+    listNodes: (accountId) => op(() => all("SELECT * FROM nodes WHERE account_id = ? ORDER BY created_at, id", accountId) as never),
     findNodeByHostname: (accountId, hostname) =>
       op(() => one("SELECT * FROM nodes WHERE account_id = ? AND hostname = ?", accountId, hostname) as never),
     insertInstance: (instance) =>
@@ -324,7 +325,15 @@ const makeTx = (db: Database.Database): StoreTx => {
     findPeer: (accountId, networkId, instanceId) =>
       op(() => one("SELECT * FROM peers WHERE account_id = ? AND network_id = ? AND instance_id = ?", accountId, networkId, instanceId) as PeerRecord | undefined),
     listPeersOfNetwork: (accountId, networkId) =>
-      op(() => all("SELECT * FROM peers WHERE account_id = ? AND network_id = ? ORDER BY created_at, id", accountId, networkId) as unknown as Array<PeerRecord>),
+      op(
+        () =>
+          all(
+            `SELECT p.*, n.hostname FROM peers p JOIN instances i ON i.id = p.instance_id JOIN nodes n ON n.id = i.node_id
+             WHERE p.account_id = ? AND p.network_id = ? ORDER BY p.created_at, p.id`,
+            accountId,
+            networkId
+          ) as unknown as Array<PeerRecord & { hostname: string }>
+      ),
     listPeersOfInstance: (accountId, instanceId) =>
       op(() => all("SELECT * FROM peers WHERE account_id = ? AND instance_id = ? ORDER BY created_at, id", accountId, instanceId) as unknown as Array<PeerRecord>),
     updatePeer: (accountId, id, changes) =>
@@ -452,6 +461,8 @@ const makeTx = (db: Database.Database): StoreTx => {
     getVip: (accountId, id) => op(() => mapOptional(one("SELECT * FROM vips WHERE account_id = ? AND id = ?", accountId, id), vipFrom)),
     findVipOfCluster: (accountId, clusterId) =>
       op(() => mapOptional(one("SELECT * FROM vips WHERE account_id = ? AND cluster_id = ?", accountId, clusterId), vipFrom)),
+    listVipsOfNetwork: (accountId, networkId) =>
+      op(() => all("SELECT * FROM vips WHERE account_id = ? AND network_id = ?", accountId, networkId).map(vipFrom)),
     listHeldVips: () => op(() => all("SELECT * FROM vips WHERE holder_peer_id IS NOT NULL").map(vipFrom)),
     updateVipIfEpoch: (accountId, id, expectedEpoch, changes) =>
       op(() => {

@@ -1,0 +1,17 @@
+/**
+ * R17: what a cluster's control plane can survive, stated truthfully. The VIP needs two
+ * servers to fail over; embedded etcd needs three to lose one (a quorum of 2 needs both).
+ */
+export const haWarnings = (controlPlaneServers: number): Array<string> => {
+  if (controlPlaneServers <= 1) {
+    return [
+      "not HA: the cluster has one server, so the VIP cannot fail over and losing that server takes the API down; add a second and a third k3s-server"
+    ]
+  }
+  if (controlPlaneServers === 2) {
+    return [
+      "VIP failover works, but embedded etcd cannot survive losing a server: a quorum of 2 needs both; add a third k3s-server"
+    ]
+  }
+  return []
+}

@@ -1,0 +1,290 @@
+/**
+ * Cluster bootstrap (R7) and join validation (R8-R11), decided inside one store
+ * transaction so two concurrent joins, or a join racing a decommission, can never leave a
+ * node attached to a cluster that is not active. A rejection is an outcome, not a failure:
+ * its audit event must commit even though nothing else changes.
+ */
+import { Effect } from "effect"
+import type { TxContext } from "../domain/transactor"
+import type { AgentIdentity, KubernetesNodeRole, ModuleName } from "../model/entities"
+import { newId, type ClusterId } from "../model/ids"
+import type { ClusterRecord, KubernetesNodeRecord, PeerRecord, VipRecord } from "../store/records"
+import { apiEndpointFor } from "../config/kubeconfig"
+import { joinTokenOf, syncClusterMember, syncNetworkWireguard } from "../config/desired-configs"
+import type { KeyPairPem } from "../config/certificates"
+import { leaseOverlayAddress } from "../network/overlay"
+import { newTokenSecret, tokenFingerprint } from "../token/join-token"
+import { haWarnings } from "./ha-warnings"
+import { allocateServiceCidr } from "./service-cidr"
+
+export interface JoinRequest {
+  readonly module_name: ModuleName
+  readonly target_cluster_id: string | null
+  readonly token_fingerprint?: string | undefined
+}
+
+/** Fresh CA material, made before the transaction (key generation is async) in case this join bootstraps. */
+export interface BootstrapMaterial {
+  readonly ca: KeyPairPem
+  readonly admin: KeyPairPem
+}
+
+export type JoinOutcome =
+  | {
+      readonly accepted: true
+      readonly cluster_id: ClusterId
+      readonly role: KubernetesNodeRole
+      readonly api_endpoint: string
+      readonly created_cluster: boolean
+      /** The agent holds a stale token: resend the current one even if its version looks applied (R12). */
+      readonly resend_token: boolean
+    }
+  | { readonly accepted: false; readonly code: string; readonly message: string; readonly retry_after_ms: number }
+
+/** How long an agent waits before asking again, per rejection reason. */
+export const RETRY_AFTER_MS: Record<string, number> = {
+  cluster_not_found: 60_000,
+  cluster_not_active: 15_000,
+  no_active_cluster: 30_000,
+  network_mismatch: 60_000,
+  sdwan_peer_required: 30_000,
+  module_not_assigned: 60_000,
+  already_member: 60_000,
+  instance_terminated: 300_000
+}
+
+const roleOf = (module: ModuleName): KubernetesNodeRole => (module === "k3s-server" ? "control-plane" : "worker")
+
+export const validateJoinRequest = (ctx: TxContext, identity: AgentIdentity, request: JoinRequest, material: BootstrapMaterial | undefined) =>
+  Effect.gen(function* () {
+    const { tx } = ctx
+    const accountId = identity.accountId
+    const reject = (code: string, message: string, auditReason: string = code, details: Record<string, unknown> = {}) =>
+      Effect.as(
+        ctx.emit(accountId, "kubernetes.join_rejected", {
+          instance_id: identity.instanceId,
+          module_name: request.module_name,
+          target_cluster_id: request.target_cluster_id,
+          reason: auditReason,
+          ...details
+        }),
+        { accepted: false as const, code, message, retry_after_ms: RETRY_AFTER_MS[code] ?? 30_000 }
+      )
+    const accept = (cluster: ClusterRecord, role: KubernetesNodeRole, created: boolean) =>
+      Effect.succeed({
+        accepted: true as const,
+        cluster_id: cluster.id,
+        role,
+        api_endpoint: cluster.api_endpoint,
+        created_cluster: created,
+        resend_token: request.token_fingerprint !== undefined && request.token_fingerprint !== tokenFingerprint(joinTokenOf(cluster))
+      })
+
+    const instance = yield* tx.getInstance(accountId, identity.instanceId)
+    if (instance === undefined || instance.status !== "running") {
+      return yield* reject("instance_terminated", "this instance is terminated; provision a new one")
+    }
+    const node = yield* tx.getNode(accountId, instance.node_id)
+    const template = node === undefined ? undefined : yield* tx.getTemplate(accountId, node.node_template_id)
+    if (template === undefined || !template.modules.some((m) => m.module_name === request.module_name)) {
+      return yield* reject(
+        "module_not_assigned",
+        `${request.module_name} is not assigned to this node's template; assign it with system_assign_module_to_template`
+      )
+    }
+    const assignment = template.modules.find((m) => m.module_name === request.module_name)!
+    const role = roleOf(request.module_name)
+
+    // Reconnects and retries of a node that already joined are answered with the same membership.
+    const membership = yield* tx.findKubernetesNodeOfInstance(accountId, instance.id)
+    if (membership !== undefined) {
+      const cluster = yield* tx.getCluster(accountId, membership.cluster_id)
+      if (cluster !== undefined && (request.target_cluster_id === null || request.target_cluster_id === cluster.id)) {
+        return yield* accept(cluster, membership.role, false)
+      }
+      return yield* reject(
+        "already_member",
+        `this node already belongs to cluster ${membership.cluster_id}; terminate and reprovision it to move it to another cluster`,
+        "already_member",
+        { current_cluster_id: membership.cluster_id }
+      )
+    }
+
+    const peers = yield* tx.listPeersOfInstance(accountId, instance.id)
+
+    // R7: a k3s-server without a target creates a cluster, once per instance.
+    if (request.module_name === "k3s-server" && request.target_cluster_id === null) {
+      const existing = yield* tx.findClusterBootstrappedBy(accountId, instance.id)
+      if (existing !== undefined) return yield* accept(existing, "control-plane", false)
+      // R8: the bootstrap server must be an SD-WAN peer; its (first) network becomes the cluster's.
+      const peer = peers[0]
+      if (peer === undefined) {
+        return yield* reject(
+          "sdwan_peer_required",
+          "a k3s server needs an SD-WAN peer for the cluster's VIP; attach this instance with system_sdwan_attach_peer"
+        )
+      }
+      if (material === undefined) return yield* Effect.die(new Error("bootstrap material missing for a bootstrap join"))
+      const cluster = yield* bootstrapCluster(ctx, identity, peer, assignment.config, material)
+      return yield* accept(cluster, "control-plane", true)
+    }
+
+    // R10: a worker without a target joins the most recently activated active cluster.
+    let cluster: ClusterRecord | undefined
+    if (request.target_cluster_id === null) {
+      cluster = yield* tx.latestActiveCluster(accountId)
+      if (cluster === undefined) {
+        return yield* reject("no_active_cluster", "there is no active cluster in this account to join; bootstrap one with a k3s-server first")
+      }
+    } else {
+      // R9: exists, same account, active. Another account's cluster looks exactly like a missing one.
+      cluster = yield* tx.getCluster(accountId, request.target_cluster_id as ClusterId)
+      if (cluster === undefined) {
+        const elsewhere = yield* tx.clusterExistsInAnotherAccount(accountId, request.target_cluster_id)
+        return yield* reject(
+          "cluster_not_found",
+          `cluster ${request.target_cluster_id} does not exist; check target_cluster_id in the module assignment (kubernetes_list_clusters shows the ids)`,
+          elsewhere ? "cluster_wrong_account" : "cluster_not_found"
+        )
+      }
+    }
+    if (cluster.status !== "active") {
+      return yield* reject(
+        "cluster_not_active",
+        `cluster ${cluster.id} is ${cluster.status}, not active; wait for it to become active or target another cluster`,
+        "cluster_not_active",
+        { cluster_status: cluster.status }
+      )
+    }
+    // R8 + R11: the node must be on the cluster's network to reach the VIP.
+    const peer = peers.find((p) => p.network_id === cluster.network_id)
+    if (peer === undefined) {
+      return peers.length === 0 && role === "control-plane"
+        ? yield* reject(
+            "sdwan_peer_required",
+            `a k3s server needs an SD-WAN peer on the cluster's network ${cluster.network_id}; attach this instance with system_sdwan_attach_peer`
+          )
+        : yield* reject(
+            "network_mismatch",
+            `this node is not on the cluster's SD-WAN network ${cluster.network_id}, so it could not reach the API VIP; attach it to that network first`,
+            "network_mismatch",
+            { cluster_network_id: cluster.network_id }
+          )
+    }
+
+    const member: KubernetesNodeRecord = {
+      id: newId("kubernetesNode"),
+      account_id: accountId,
+      cluster_id: cluster.id,
+      instance_id: instance.id,
+      role,
+      status: "joining",
+      joined_at: ctx.nowIso
+    }
+    yield* tx.insertKubernetesNode(member)
+    if (role === "control-plane") {
+      // R10: a joining server becomes a VIP failover candidate.
+      const vip = yield* tx.findVipOfCluster(accountId, cluster.id)
+      if (vip !== undefined && !vip.failover_holder_peer_ids.includes(peer.id)) {
+        yield* tx.updateVipIfEpoch(accountId, vip.id, vip.epoch, { failover_holder_peer_ids: [...vip.failover_holder_peer_ids, peer.id] })
+      }
+      yield* refreshHaWarnings(ctx, cluster)
+    }
+    yield* ctx.emit(accountId, "kubernetes.join_accepted", {
+      instance_id: instance.id,
+      cluster_id: cluster.id,
+      role,
+      selected_by: request.target_cluster_id === null ? "most_recent_active_cluster" : "target_cluster_id"
+    })
+    yield* syncClusterMember(ctx, cluster, member)
+    return yield* accept(cluster, role, false)
+  })
+
+/** R17: recomputes the HA warnings from the current control-plane count. */
+export const refreshHaWarnings = (ctx: TxContext, cluster: ClusterRecord) =>
+  Effect.gen(function* () {
+    const servers = (yield* ctx.tx.listKubernetesNodes(cluster.account_id, cluster.id)).filter((n) => n.role === "control-plane").length
+    const kept = cluster.warnings.filter((w) => !w.startsWith("not HA") && !w.startsWith("VIP failover works"))
+    yield* ctx.tx.updateCluster(cluster.account_id, cluster.id, { warnings: [...kept, ...haWarnings(servers)] })
+  })
+
+const bootstrapCluster = (
+  ctx: TxContext,
+  identity: AgentIdentity,
+  peer: PeerRecord,
+  config: { readonly vip_policy?: "automatic" | "require_approval"; readonly cni_plugin?: "flannel" | "ovn-kubernetes"; readonly k3s_version?: string },
+  material: BootstrapMaterial
+) =>
+  Effect.gen(function* () {
+    const { tx } = ctx
+    const accountId = identity.accountId
+    const network = (yield* tx.getNetwork(accountId, peer.network_id))!
+    const clusterId = newId("cluster")
+    const vipId = newId("vip")
+    const vipAddress = yield* leaseOverlayAddress(tx, network.id, network.overlay_prefix, vipId)
+    const cniPlugin = config.cni_plugin ?? "flannel"
+    const { serviceCidr, warnings: serviceWarnings } = yield* allocateServiceCidr(tx, accountId)
+    const cluster: ClusterRecord = {
+      id: clusterId,
+      account_id: accountId,
+      name: identity.hostname,
+      flavor: "k3s",
+      status: "provisioning",
+      api_endpoint: apiEndpointFor(vipAddress),
+      version: config.k3s_version ?? null,
+      network_id: network.id,
+      cni_plugin: cniPlugin,
+      // ovn-kubernetes owns its pod network: the network's pod prefix is not used.
+      cluster_cidr: cniPlugin === "flannel" ? network.pod_subnet_prefix : null,
+      service_cidr: serviceCidr,
+      warnings: [...serviceWarnings, ...haWarnings(1)],
+      created_at: ctx.nowIso,
+      activated_at: null,
+      bootstrap_instance_id: identity.instanceId,
+      ca_cert_pem: material.ca.certPem,
+      ca_key_pem: material.ca.keyPem,
+      token_secret: newTokenSecret(),
+      token_version: 1,
+      admin_cert_pem: material.admin.certPem,
+      admin_key_pem: material.admin.keyPem
+    }
+    yield* tx.insertCluster(cluster)
+    const vip: VipRecord = {
+      id: vipId,
+      account_id: accountId,
+      network_id: network.id,
+      cluster_id: clusterId,
+      address: vipAddress,
+      holder_peer_id: peer.id,
+      failover_holder_peer_ids: [],
+      epoch: 1,
+      policy: config.vip_policy ?? "require_approval",
+      silent_epoch: null
+    }
+    yield* tx.insertVip(vip)
+    const member: KubernetesNodeRecord = {
+      id: newId("kubernetesNode"),
+      account_id: accountId,
+      cluster_id: clusterId,
+      instance_id: identity.instanceId,
+      role: "control-plane",
+      status: "joining",
+      joined_at: ctx.nowIso
+    }
+    yield* tx.insertKubernetesNode(member)
+    yield* ctx.emit(accountId, "kubernetes.cluster_created", {
+      cluster_id: clusterId,
+      name: cluster.name,
+      status: "provisioning",
+      api_endpoint: cluster.api_endpoint,
+      network_id: network.id,
+      service_cidr: serviceCidr,
+      bootstrap_instance_id: identity.instanceId,
+      vip_id: vipId
+    })
+    yield* ctx.emit(accountId, "kubernetes.join_accepted", { instance_id: identity.instanceId, cluster_id: clusterId, role: "control-plane", selected_by: "bootstrap" })
+    yield* syncClusterMember(ctx, cluster, member)
+    yield* syncNetworkWireguard(ctx, accountId, network.id)
+    ctx.vipHolderChanged(accountId, vipId, [identity.instanceId])
+    return cluster
+  })

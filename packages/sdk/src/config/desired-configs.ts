@@ -1,0 +1,113 @@
+/**
+ * State in, configs out: recomputes the desired configs of the peers of a network or the
+ * members of a cluster from stored state and records them as versioned desired pushes.
+ * A version only moves when the content changes, so re-running a sync is harmless and
+ * an agent never applies the same config twice.
+ */
+import { Effect } from "effect"
+import type { ConfigKind } from "@fleetplane/agent-protocol"
+import type { TxContext } from "../domain/transactor"
+import type { AccountId, InstanceId, NetworkId } from "../model/ids"
+import type { ClusterRecord, KubernetesNodeRecord } from "../store/records"
+import { formatJoinToken } from "../token/join-token"
+import { k3sCaFiles, renderK3sConfig } from "./k3s-config"
+import { apiEndpointFor, renderKubeconfig } from "./kubeconfig"
+import { renderWireguardConfig, type WireguardPeerView } from "./wireguard"
+
+export const putDesired = (ctx: TxContext, instanceId: InstanceId, kind: ConfigKind, key: string, payload: unknown) =>
+  Effect.map(ctx.tx.putDesiredConfig(instanceId, kind, key, payload, ctx.nowIso), ({ changed, record }) => {
+    if (changed) ctx.touch(instanceId)
+    return record
+  })
+
+/** R16: every peer's WireGuard config for the network, with each VIP on its current holder. */
+export const syncNetworkWireguard = (ctx: TxContext, accountId: AccountId, networkId: NetworkId) =>
+  Effect.gen(function* () {
+    const network = yield* ctx.tx.getNetwork(accountId, networkId)
+    if (network === undefined) return
+    const peers = yield* ctx.tx.listPeersOfNetwork(accountId, networkId)
+    const vips = yield* ctx.tx.listVipsOfNetwork(accountId, networkId)
+    const vipsByHolder = new Map<string, Array<string>>()
+    for (const vip of vips) {
+      if (vip.holder_peer_id === null) continue
+      vipsByHolder.set(vip.holder_peer_id, [...(vipsByHolder.get(vip.holder_peer_id) ?? []), vip.address])
+    }
+    const views: Array<WireguardPeerView> = peers.map((peer) => ({
+      peerId: peer.id,
+      label: peer.hostname,
+      publicKey: peer.public_key,
+      overlayAddress: peer.overlay_address,
+      endpoint: peer.endpoint,
+      podSubnet: peer.pod_subnet
+    }))
+    for (const [index, self] of views.entries()) {
+      const content = renderWireguardConfig({
+        interfaceName: network.interface_name,
+        listenPort: network.listen_port,
+        self,
+        others: views.filter((_, other) => other !== index),
+        vipsByHolder
+      })
+      yield* putDesired(ctx, peers[index]!.instance_id, "wireguard", network.id, {
+        network_id: network.id,
+        interface_name: network.interface_name,
+        content
+      })
+    }
+  })
+
+/** The current join token of a cluster (R12). */
+export const joinTokenOf = (cluster: ClusterRecord) => formatJoinToken(cluster.ca_cert_pem, cluster.token_secret)
+
+/** k3s config, token and (for servers) kubeconfig for one member of a cluster. */
+export const syncClusterMember = (ctx: TxContext, cluster: ClusterRecord, member: KubernetesNodeRecord) =>
+  Effect.gen(function* () {
+    const accountId = cluster.account_id
+    const network = yield* ctx.tx.getNetwork(accountId, cluster.network_id)
+    const peer = yield* ctx.tx.findPeer(accountId, cluster.network_id, member.instance_id)
+    const vip = yield* ctx.tx.findVipOfCluster(accountId, cluster.id)
+    const instance = yield* ctx.tx.getInstance(accountId, member.instance_id)
+    const node = instance === undefined ? undefined : yield* ctx.tx.getNode(accountId, instance.node_id)
+    if (network === undefined || peer === undefined || vip === undefined || node === undefined) return
+    const token = joinTokenOf(cluster)
+    const isServer = member.role === "control-plane"
+    const bootstraps = member.instance_id === cluster.bootstrap_instance_id
+    const content = renderK3sConfig({
+      role: isServer ? (bootstraps ? "bootstrap-server" : "server") : "agent",
+      nodeName: node.hostname,
+      token,
+      serverUrl: bootstraps ? null : cluster.api_endpoint,
+      nodeIp: peer.overlay_address,
+      vipAddress: vip.address,
+      interfaceName: network.interface_name,
+      cniPlugin: cluster.cni_plugin,
+      clusterCidr: cluster.cluster_cidr,
+      serviceCidr: cluster.service_cidr
+    })
+    yield* putDesired(ctx, member.instance_id, "k3s", cluster.id, {
+      cluster_id: cluster.id,
+      role: member.role,
+      content,
+      files: isServer ? k3sCaFiles(cluster.ca_cert_pem, cluster.ca_key_pem) : []
+    })
+    yield* putDesired(ctx, member.instance_id, "token", cluster.id, { cluster_id: cluster.id, token })
+    if (isServer) {
+      yield* putDesired(ctx, member.instance_id, "kubeconfig", cluster.id, {
+        cluster_id: cluster.id,
+        content: renderKubeconfig({
+          clusterName: cluster.name,
+          apiEndpoint: apiEndpointFor(vip.address),
+          caCertPem: cluster.ca_cert_pem,
+          clientCertPem: cluster.admin_cert_pem,
+          clientKeyPem: cluster.admin_key_pem
+        })
+      })
+    }
+  })
+
+export const syncClusterMembers = (ctx: TxContext, cluster: ClusterRecord) =>
+  Effect.gen(function* () {
+    for (const member of yield* ctx.tx.listKubernetesNodes(cluster.account_id, cluster.id)) {
+      yield* syncClusterMember(ctx, cluster, member)
+    }
+  })

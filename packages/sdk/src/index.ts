@@ -1,5 +1,55 @@
 /**
  * @fleetplane/sdk — the Fleetplane domain: accounts, SD-WAN networks, K3s clusters,
- * VIP failover, tokens and config generators.
+ * VIP failover, tokens and config generators, on embedded SQLite.
+ *
+ * Two front doors: `createFleet()` (Promises) and `fleetLayer()` (Effect).
  */
+
+// Front doors
+export { createFleet, FleetplaneError, type AccountOperations, type ActionMethods, type CreateFleetOptions, type Fleet } from "./facade/create-fleet"
+export { fleetLayer, fleetServicesLayer, type FleetLayerOptions, type FleetServices } from "./fleet-layer"
+
+// Services (Effect API)
+export { Accounts } from "./accounts/accounts"
+export { Actions, type ActionsService } from "./actions/executor"
+export { AgentPort, type AgentPortService, type HelloResult } from "./agents/agent-port"
+export { VipSensor } from "./vip/sensor"
+export { Signals, type Signal } from "./domain/signals"
+export { Transactor, type TxContext } from "./domain/transactor"
+export { AgentLiveness, type AgentLivenessEntry, type AgentLivenessService } from "./domain/liveness"
+export { DEFAULT_FLEET_CONFIG, FleetConfig, type FleetConfigShape } from "./domain/fleet-config"
+export { Store, type PrefixRange, type StoreTx } from "./store/store"
+export { openSqliteStore, sqliteStoreLayer, type SqliteStoreOptions } from "./store/sqlite/sqlite-store"
+export type * from "./store/records"
+
+// The action catalog
+export { actionCatalog, describeActions, isActionName, type ActionDescription, type ActionInput, type ActionName, type ActionOutput } from "./actions/catalog"
+export type { ActionDefinition, ActionScope } from "./actions/action"
+
+// Model
 export * from "./model/ids"
+export * from "./model/entities"
+export * from "./model/errors"
+
+// Rules and generators, usable on their own
+export { parseCidr, overlaps, contains, formatAddress, type Cidr, type IpFamily } from "./network/cidr"
+export {
+  interfaceNameFor,
+  K3S_DEFAULT_CLUSTER_CIDR,
+  K3S_DEFAULT_SERVICE_CIDR,
+  validateHandle,
+  validateListenPort,
+  validateOverlayPrefix,
+  validatePodPrefix
+} from "./network/network-rules"
+export { haWarnings } from "./cluster/ha-warnings"
+export { RETRY_AFTER_MS, type JoinOutcome } from "./cluster/join-request"
+export { FRESH_HANDSHAKE_MS, scoreFailoverCandidate, WEIGHTS as FAILOVER_SCORE_WEIGHTS, type CandidateScore } from "./vip/scoring"
+export { planRollingUpgrade, type RollingUpgradePlan, type UpgradeTarget } from "./upgrade/rolling-upgrade-plan"
+export { formatJoinToken, JOIN_TOKEN_PATTERN, tokenFingerprint } from "./token/join-token"
+export { renderKubeconfig, apiEndpointFor, type KubeconfigInput } from "./config/kubeconfig"
+export { renderWireguardConfig, allowedIpsFor, type WireguardConfigInput, type WireguardPeerView } from "./config/wireguard"
+export { renderK3sConfig, type K3sConfigInput } from "./config/k3s-config"
+export { createClusterCa, issueClientCertificate, type KeyPairPem } from "./config/certificates"
+export { credentialMatches, hashSecret } from "./agents/credentials"
+export type { VipDirective } from "./vip/fencing"

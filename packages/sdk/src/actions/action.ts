@@ -1,0 +1,42 @@
+/**
+ * What an action is: a name from the runbook, an input schema (which also yields the JSON
+ * Schema published to hosts and AI tools), a `destructive` flag, and an effect that runs
+ * in one account's scope. Actions only orchestrate; the rules live in the domain folders.
+ */
+import { Effect, type Schema } from "effect"
+import type { AgentLiveness } from "../domain/liveness"
+import { Transactor, type TxContext } from "../domain/transactor"
+import type { DomainError } from "../model/errors"
+import type { AccountId } from "../model/ids"
+
+export interface ActionScope {
+  readonly accountId: AccountId
+}
+
+export type ActionServices = Transactor | AgentLiveness
+
+export interface ConfirmationSummary {
+  readonly summary: string
+  readonly changes: Record<string, unknown>
+}
+
+export interface ActionDefinition<I = any, O = unknown> {
+  readonly name: string
+  readonly description: string
+  readonly destructive: boolean
+  readonly input: Schema.Codec<I, any>
+  /** Destructive actions: whether this particular input needs confirmation (a dry run does not). */
+  readonly needsConfirmation?: (input: I) => boolean
+  /** Destructive actions: what would change, shown before the operator confirms. */
+  readonly describe?: (input: I, scope: ActionScope) => Effect.Effect<ConfirmationSummary, DomainError, ActionServices>
+  readonly run: (input: I, scope: ActionScope) => Effect.Effect<O, DomainError, ActionServices>
+}
+
+export const defineAction = <I, O>(definition: ActionDefinition<I, O>): ActionDefinition<I, O> => definition
+
+/** Runs a body in one transaction (most actions are exactly that). */
+export const inTransaction = <A, E>(body: (ctx: TxContext) => Effect.Effect<A, E, ActionServices>) =>
+  Effect.gen(function* () {
+    const { transact } = yield* Transactor
+    return yield* transact(body)
+  })

@@ -1,0 +1,78 @@
+/**
+ * The action catalog (SPEC §5): every runbook action under its runbook name. The same
+ * catalog backs the Effect API, the Promise facade, the gateway's HTTP API and CLI, and
+ * AI tools (through `describeActions`, which publishes each input's JSON Schema).
+ */
+import { Schema } from "effect"
+import type { ActionDefinition } from "./action"
+import {
+  systemAssignModuleToTemplate,
+  systemCreateNode,
+  systemCreateTemplate,
+  systemProvisionInstance,
+  systemSdwanAttachPeer,
+  systemSdwanCreateNetwork,
+  systemTerminateInstance
+} from "./inventory-actions"
+import {
+  kubernetesDecommissionCluster,
+  kubernetesGetCluster,
+  kubernetesGetKubeconfig,
+  kubernetesListClusters,
+  kubernetesListNodes,
+  kubernetesRotateToken
+} from "./kubernetes-actions"
+import { executeSkill, skillRunStatus, systemListEvents } from "./system-actions"
+import { systemApprove, systemListApprovals, systemReject, systemSdwanFailoverVirtualIp } from "./vip-actions"
+
+export const actionCatalog = {
+  system_create_template: systemCreateTemplate,
+  system_create_node: systemCreateNode,
+  system_provision_instance: systemProvisionInstance,
+  system_terminate_instance: systemTerminateInstance,
+  system_sdwan_create_network: systemSdwanCreateNetwork,
+  system_sdwan_attach_peer: systemSdwanAttachPeer,
+  system_assign_module_to_template: systemAssignModuleToTemplate,
+  kubernetes_list_clusters: kubernetesListClusters,
+  kubernetes_get_cluster: kubernetesGetCluster,
+  kubernetes_list_nodes: kubernetesListNodes,
+  kubernetes_get_kubeconfig: kubernetesGetKubeconfig,
+  kubernetes_decommission_cluster: kubernetesDecommissionCluster,
+  kubernetes_rotate_token: kubernetesRotateToken,
+  system_sdwan_failover_virtual_ip: systemSdwanFailoverVirtualIp,
+  system_list_approvals: systemListApprovals,
+  system_approve: systemApprove,
+  system_reject: systemReject,
+  system_list_events: systemListEvents,
+  execute_skill: executeSkill,
+  skill_run_status: skillRunStatus
+} as const
+
+export type ActionCatalog = typeof actionCatalog
+export type ActionName = keyof ActionCatalog
+export type ActionInput<N extends ActionName> = ActionCatalog[N] extends ActionDefinition<infer I, any> ? I : never
+export type ActionOutput<N extends ActionName> = ActionCatalog[N] extends ActionDefinition<any, infer O> ? O : never
+
+export interface ActionDescription {
+  readonly name: ActionName
+  readonly description: string
+  readonly destructive: boolean
+  /** JSON Schema (draft 2020-12) of the input; destructive actions also accept `confirmation_token`. */
+  readonly input_schema: unknown
+}
+
+export const isActionName = (name: string): name is ActionName => Object.hasOwn(actionCatalog, name)
+
+export const describeActions = (): ReadonlyArray<ActionDescription> =>
+  Object.values(actionCatalog).map((action: ActionDefinition) => {
+    const document = Schema.toJsonSchemaDocument(action.input) as { schema: Record<string, unknown> }
+    const schema = { ...document, schema: { ...document.schema } }
+    if (action.destructive) {
+      const properties = (schema.schema.properties ?? {}) as Record<string, unknown>
+      schema.schema.properties = {
+        ...properties,
+        confirmation_token: { type: "string", description: "the one-time token from a confirmation_required answer" }
+      }
+    }
+    return { name: action.name as ActionName, description: action.description, destructive: action.destructive, input_schema: schema }
+  })

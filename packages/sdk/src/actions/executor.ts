@@ -1,0 +1,63 @@
+/**
+ * Runs actions by name in one account's scope: decodes the input with its schema (a typed
+ * `invalid_input` error that names the fields, never the values), applies the confirmation
+ * flow to destructive actions, then runs the action.
+ */
+import { Context, Effect, Layer, Predicate, Schema } from "effect"
+import { describeSchemaError } from "@fleetplane/agent-protocol"
+import { AgentLiveness } from "../domain/liveness"
+import { FleetConfig } from "../domain/fleet-config"
+import { Transactor } from "../domain/transactor"
+import { invalidInput, notFound, type DomainError } from "../model/errors"
+import type { AccountId } from "../model/ids"
+import type { ActionDefinition } from "./action"
+import { actionCatalog, describeActions, isActionName, type ActionDescription } from "./catalog"
+import { consumeConfirmation, requestConfirmation } from "./confirmation"
+
+export interface ActionsService {
+  readonly execute: (accountId: AccountId, name: string, input: unknown) => Effect.Effect<unknown, DomainError>
+  readonly describe: () => ReadonlyArray<ActionDescription>
+}
+
+export class Actions extends Context.Service<Actions, ActionsService>()("@fleetplane/sdk/actions/Actions") {
+  static readonly layer = Layer.effect(
+    Actions,
+    Effect.gen(function* () {
+      const transactor = yield* Transactor
+      const liveness = yield* AgentLiveness
+      const descriptions = describeActions()
+
+      const execute = (accountId: AccountId, name: string, rawInput: unknown) =>
+        Effect.gen(function* () {
+          if (!isActionName(name)) {
+            return yield* notFound("unknown_action", `there is no action named "${name.slice(0, 80)}"; list the actions to see their names`, {})
+          }
+          const action: ActionDefinition = actionCatalog[name]
+          const raw = rawInput ?? {}
+          if (!Predicate.isObject(raw) || Array.isArray(raw)) {
+            return yield* invalidInput("invalid_input", `the input of ${name} must be an object`, { action: name })
+          }
+          const { confirmation_token: token, ...fields } = raw as Record<string, unknown>
+          const input = yield* Schema.decodeUnknownEffect(action.input)(fields).pipe(
+            Effect.mapError((error) => invalidInput("invalid_input", `invalid input for ${name}: ${describeSchemaError(error)}`, { action: name }))
+          )
+          const scope = { accountId }
+          if (action.destructive && (action.needsConfirmation?.(input) ?? true)) {
+            const config = yield* FleetConfig
+            if (token === undefined || token === null || token === "") {
+              const summary = yield* action.describe!(input, scope)
+              const error = yield* transactor.transact((ctx) => requestConfirmation(ctx, accountId, name, input, summary, config.confirmationTtlMs))
+              return yield* Effect.fail(error)
+            }
+            if (typeof token !== "string") {
+              return yield* invalidInput("invalid_confirmation", "confirmation_token must be a string", { action: name })
+            }
+            yield* transactor.transact((ctx) => consumeConfirmation(ctx, accountId, name, input, token))
+          }
+          return yield* action.run(input, scope)
+        }).pipe(Effect.provideService(Transactor, transactor), Effect.provideService(AgentLiveness, liveness))
+
+      return Actions.of({ execute, describe: () => descriptions })
+    })
+  )
+}

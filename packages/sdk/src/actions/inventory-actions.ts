@@ -1,0 +1,198 @@
+/**
+ * Inventory actions: templates and module assignments, nodes, instances, SD-WAN networks
+ * and peers (runbook steps 1-3 of each phase).
+ */
+import { Effect, Schema } from "effect"
+import { conflict, invalidInput, notFound, stateError } from "../model/errors"
+import { ModuleConfig, ModuleName } from "../model/entities"
+import { newId, type ClusterId, type InstanceId, type NodeId, type TemplateId } from "../model/ids"
+import { hashSecret, newAgentCredential } from "../agents/credentials"
+import { syncNetworkWireguard } from "../config/desired-configs"
+import { attachPeer, createNetwork, requireRunningInstance } from "../network/networks"
+import { refreshHaWarnings } from "../cluster/join-request"
+import { defineAction, inTransaction } from "./action"
+import { presentNetwork, presentPeer } from "./presenters"
+
+const Text = Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(256))
+const Ref = Schema.String.check(Schema.isMaxLength(128))
+
+/** RFC 1123 label: what k3s accepts as a node name. */
+const HOSTNAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/
+
+export const systemCreateTemplate = defineAction({
+  name: "system_create_template",
+  description: "Create a node template; modules (k3s-server, k3s-agent) are assigned to templates.",
+  destructive: false,
+  input: Schema.Struct({ name: Text }),
+  run: (input, { accountId }) =>
+    inTransaction((ctx) =>
+      Effect.gen(function* () {
+        if ((yield* ctx.tx.findTemplateByName(accountId, input.name)) !== undefined) {
+          return yield* conflict("template_name_taken", `a template named "${input.name}" already exists in this account`, { name: input.name })
+        }
+        const id = newId("template")
+        yield* ctx.tx.insertTemplate({ id, account_id: accountId, name: input.name, modules: [], created_at: ctx.nowIso })
+        yield* ctx.emit(accountId, "system.template_created", { template_id: id, name: input.name })
+        return { id, name: input.name }
+      })
+    )
+})
+
+export const systemAssignModuleToTemplate = defineAction({
+  name: "system_assign_module_to_template",
+  description:
+    "Assign k3s-server or k3s-agent to a template. config.target_cluster_id picks the cluster to join; a k3s-server without one creates a cluster.",
+  destructive: false,
+  input: Schema.Struct({
+    template_id: Ref,
+    module_name: ModuleName,
+    module_version_id: Schema.optionalKey(Schema.NullOr(Ref)),
+    config: Schema.optionalKey(ModuleConfig)
+  }),
+  run: (input, { accountId }) =>
+    inTransaction((ctx) =>
+      Effect.gen(function* () {
+        const template = yield* ctx.tx.getTemplate(accountId, input.template_id as TemplateId)
+        if (template === undefined) {
+          return yield* notFound("template_not_found", `template ${input.template_id} does not exist in this account`, { template_id: input.template_id })
+        }
+        const config = input.config ?? {}
+        const target = config.target_cluster_id
+        // Catch a wrong target now rather than at the agent's next join (runbook: "the critical step").
+        if (target != null && (yield* ctx.tx.getCluster(accountId, target as ClusterId)) === undefined) {
+          return yield* notFound("cluster_not_found", `target_cluster_id ${target} is not a cluster of this account; kubernetes_list_clusters shows the ids`, {
+            target_cluster_id: target
+          })
+        }
+        const assignment = { module_name: input.module_name, module_version_id: input.module_version_id ?? null, config }
+        yield* ctx.tx.putModuleAssignment(template.id, assignment)
+        yield* ctx.emit(accountId, "system.module_assigned", { template_id: template.id, ...assignment })
+        return { template_id: template.id, ...assignment }
+      })
+    )
+})
+
+export const systemCreateNode = defineAction({
+  name: "system_create_node",
+  description: "Create a node (a machine role) from a template. hostname becomes the Kubernetes node name.",
+  destructive: false,
+  input: Schema.Struct({ hostname: Text, node_template_id: Ref }),
+  run: (input, { accountId }) =>
+    inTransaction((ctx) =>
+      Effect.gen(function* () {
+        if (!HOSTNAME.test(input.hostname)) {
+          return yield* invalidInput(
+            "invalid_hostname",
+            `hostname "${input.hostname}" must be an RFC 1123 label: 1-63 characters of a-z, 0-9 and "-", starting and ending with a letter or digit`,
+            { hostname: input.hostname }
+          )
+        }
+        if ((yield* ctx.tx.getTemplate(accountId, input.node_template_id as TemplateId)) === undefined) {
+          return yield* notFound("template_not_found", `template ${input.node_template_id} does not exist in this account`, {
+            node_template_id: input.node_template_id
+          })
+        }
+        if ((yield* ctx.tx.findNodeByHostname(accountId, input.hostname)) !== undefined) {
+          return yield* conflict("hostname_taken", `a node with hostname "${input.hostname}" already exists in this account`, { hostname: input.hostname })
+        }
+        const id = newId("node")
+        yield* ctx.tx.insertNode({ id, account_id: accountId, hostname: input.hostname, node_template_id: input.node_template_id as TemplateId, created_at: ctx.nowIso })
+        yield* ctx.emit(accountId, "system.node_created", { node_id: id, hostname: input.hostname, node_template_id: input.node_template_id })
+        return { id, hostname: input.hostname, node_template_id: input.node_template_id }
+      })
+    )
+})
+
+export const systemProvisionInstance = defineAction({
+  name: "system_provision_instance",
+  description: "Provision a NodeInstance for a node. The result's agent_credential is shown once: give it to the node's agent.",
+  destructive: false,
+  input: Schema.Struct({ node_id: Ref }),
+  run: (input, { accountId }) =>
+    inTransaction((ctx) =>
+      Effect.gen(function* () {
+        const node = yield* ctx.tx.getNode(accountId, input.node_id as NodeId)
+        if (node === undefined) return yield* notFound("node_not_found", `node ${input.node_id} does not exist in this account`, { node_id: input.node_id })
+        const id = newId("instance")
+        const credential = newAgentCredential()
+        yield* ctx.tx.insertInstance({ id, account_id: accountId, node_id: node.id, status: "running", credential_hash: hashSecret(credential), created_at: ctx.nowIso })
+        yield* ctx.emit(accountId, "system.instance_provisioned", { instance_id: id, node_id: node.id, hostname: node.hostname })
+        return { id, node_id: node.id, hostname: node.hostname, status: "running" as const, agent_credential: credential }
+      })
+    )
+})
+
+export const systemTerminateInstance = defineAction({
+  name: "system_terminate_instance",
+  description: "Terminate an instance: its agent credential stops working and it leaves its cluster. Refused while it holds a VIP.",
+  destructive: true,
+  input: Schema.Struct({ instance_id: Ref }),
+  describe: (input, { accountId }) =>
+    inTransaction((ctx) =>
+      Effect.map(requireRunningInstance(ctx, accountId, input.instance_id), (instance) => ({
+        summary: `terminate instance ${instance.id}: its agent credential stops working and it is removed from its cluster`,
+        changes: { instance_id: instance.id, status: "terminated" }
+      }))
+    ),
+  run: (input, { accountId }) =>
+    inTransaction((ctx) =>
+      Effect.gen(function* () {
+        const instance = yield* requireRunningInstance(ctx, accountId, input.instance_id)
+        const peers = yield* ctx.tx.listPeersOfInstance(accountId, instance.id)
+        for (const peer of peers) {
+          for (const vip of yield* ctx.tx.listVipsOfNetwork(accountId, peer.network_id)) {
+            if (vip.holder_peer_id === peer.id) {
+              return yield* stateError(
+                "instance_holds_vip",
+                `instance ${instance.id} holds the VIP ${vip.address} of cluster ${vip.cluster_id}; fail the VIP over first (system_sdwan_failover_virtual_ip)`,
+                { virtual_ip_id: vip.id, cluster_id: vip.cluster_id }
+              )
+            }
+            if (vip.failover_holder_peer_ids.includes(peer.id)) {
+              yield* ctx.tx.updateVipIfEpoch(accountId, vip.id, vip.epoch, { failover_holder_peer_ids: vip.failover_holder_peer_ids.filter((p) => p !== peer.id) })
+            }
+          }
+        }
+        const membership = yield* ctx.tx.findKubernetesNodeOfInstance(accountId, instance.id)
+        if (membership !== undefined) {
+          yield* ctx.tx.deleteKubernetesNodeOfInstance(accountId, instance.id)
+          const cluster = yield* ctx.tx.getCluster(accountId, membership.cluster_id)
+          if (cluster !== undefined && membership.role === "control-plane") yield* refreshHaWarnings(ctx, cluster)
+        }
+        yield* ctx.tx.setInstanceStatus(accountId, instance.id, "terminated")
+        yield* ctx.emit(accountId, "system.instance_terminated", { instance_id: instance.id, cluster_id: membership?.cluster_id ?? null })
+        return { instance_id: instance.id as InstanceId, status: "terminated" as const }
+      })
+    )
+})
+
+export const systemSdwanCreateNetwork = defineAction({
+  name: "system_sdwan_create_network",
+  description:
+    "Create an SD-WAN network (WireGuard interface wg-sdwan-<handle>). pod_subnet_prefix must be canonical and distinct within the account; overlay_prefix is allocated when omitted.",
+  destructive: false,
+  input: Schema.Struct({
+    name: Text,
+    handle: Schema.String.check(Schema.isMaxLength(64)),
+    pod_subnet_prefix: Schema.optionalKey(Schema.NullOr(Schema.String.check(Schema.isMaxLength(64)))),
+    overlay_prefix: Schema.optionalKey(Schema.NullOr(Schema.String.check(Schema.isMaxLength(64)))),
+    listen_port: Schema.optionalKey(Schema.Int)
+  }),
+  run: (input, { accountId }) =>
+    inTransaction((ctx) => Effect.map(createNetwork(ctx, accountId, input), ({ network, warnings }) => ({ ...presentNetwork(network), warnings })))
+})
+
+export const systemSdwanAttachPeer = defineAction({
+  name: "system_sdwan_attach_peer",
+  description: "Attach an instance to an SD-WAN network as a WireGuard peer (required for k3s servers: the VIP lives there).",
+  destructive: false,
+  input: Schema.Struct({ network_id: Ref, node_instance_id: Ref }),
+  run: (input, { accountId }) =>
+    inTransaction((ctx) =>
+      Effect.gen(function* () {
+        const { peer, network } = yield* attachPeer(ctx, accountId, input.network_id, input.node_instance_id)
+        yield* syncNetworkWireguard(ctx, accountId, network.id)
+        return { ...presentPeer(peer), interface_name: network.interface_name }
+      })
+    )
+})

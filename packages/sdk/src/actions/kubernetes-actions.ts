@@ -1,0 +1,127 @@
+/**
+ * Kubernetes actions from the runbook's phases 4-6: listing and inspecting clusters,
+ * kubeconfigs, decommissioning, token rotation.
+ */
+import { Effect, Schema } from "effect"
+import { stateError } from "../model/errors"
+import type { InstanceId } from "../model/ids"
+import { issueClientCertificate } from "../config/certificates"
+import { apiEndpointFor, renderKubeconfig } from "../config/kubeconfig"
+import { decommissionCluster, describeDecommission, requireCluster, rotateJoinToken } from "../cluster/lifecycle"
+import { defineAction, inTransaction } from "./action"
+import { presentCluster, presentKubernetesNode, presentVip } from "./presenters"
+
+const Ref = Schema.String.check(Schema.isMaxLength(128))
+
+export const kubernetesListClusters = defineAction({
+  name: "kubernetes_list_clusters",
+  description: "List the account's K3s clusters (decommissioned ones only with include_decommissioned).",
+  destructive: false,
+  input: Schema.Struct({ include_decommissioned: Schema.optionalKey(Schema.Boolean) }),
+  run: (input, { accountId }) =>
+    inTransaction((ctx) =>
+      Effect.map(ctx.tx.listClusters(accountId, input.include_decommissioned ?? false), (clusters) => ({ clusters: clusters.map(presentCluster) }))
+    )
+})
+
+export const kubernetesGetCluster = defineAction({
+  name: "kubernetes_get_cluster",
+  description: "One cluster with its status, version, node count, VIP and HA warnings.",
+  destructive: false,
+  input: Schema.Struct({ id: Ref }),
+  run: (input, { accountId }) =>
+    inTransaction((ctx) =>
+      Effect.gen(function* () {
+        const cluster = yield* requireCluster(ctx, accountId, input.id)
+        const nodes = yield* ctx.tx.listKubernetesNodes(accountId, cluster.id)
+        const vip = yield* ctx.tx.findVipOfCluster(accountId, cluster.id)
+        return {
+          ...presentCluster(cluster),
+          node_count: nodes.length,
+          control_plane_count: nodes.filter((n) => n.role === "control-plane").length,
+          worker_count: nodes.filter((n) => n.role === "worker").length,
+          virtual_ip: vip === undefined ? null : presentVip(vip)
+        }
+      })
+    )
+})
+
+export const kubernetesListNodes = defineAction({
+  name: "kubernetes_list_nodes",
+  description: "The Kubernetes nodes of a cluster: control-plane servers and workers, with their status.",
+  destructive: false,
+  input: Schema.Struct({ cluster_id: Ref }),
+  run: (input, { accountId }) =>
+    inTransaction((ctx) =>
+      Effect.gen(function* () {
+        const cluster = yield* requireCluster(ctx, accountId, input.cluster_id)
+        const nodes = yield* ctx.tx.listKubernetesNodes(accountId, cluster.id)
+        const result = []
+        for (const node of nodes) {
+          const instance = yield* ctx.tx.getInstance(accountId, node.instance_id as InstanceId)
+          const host = instance === undefined ? undefined : yield* ctx.tx.getNode(accountId, instance.node_id)
+          result.push(presentKubernetesNode(node, host?.hostname ?? null))
+        }
+        return { nodes: result }
+      })
+    )
+})
+
+export const kubernetesGetKubeconfig = defineAction({
+  name: "kubernetes_get_kubeconfig",
+  description:
+    "An admin kubeconfig for a cluster: server is the VIP endpoint, the user a fresh client certificate signed by the cluster CA. Names are the cluster's, so kubeconfigs merge cleanly.",
+  destructive: false,
+  input: Schema.Struct({ cluster_id: Ref }),
+  run: (input, { accountId }) =>
+    Effect.gen(function* () {
+      const cluster = yield* inTransaction((ctx) =>
+        Effect.gen(function* () {
+          const found = yield* requireCluster(ctx, accountId, input.cluster_id)
+          if (found.status === "decommissioned") {
+            return yield* stateError("cluster_decommissioned", `cluster ${found.id} is decommissioned; it has no API to reach`, { cluster_id: found.id })
+          }
+          // Audit: who got credentials to which cluster (the certificate itself is never logged).
+          yield* ctx.emit(accountId, "kubernetes.kubeconfig_issued", { cluster_id: found.id, api_endpoint: found.api_endpoint })
+          const vip = yield* ctx.tx.findVipOfCluster(accountId, found.id)
+          return { ...found, api_endpoint: vip === undefined ? found.api_endpoint : apiEndpointFor(vip.address) }
+        })
+      )
+      const client = yield* Effect.promise(() =>
+        issueClientCertificate({ certPem: cluster.ca_cert_pem, keyPem: cluster.ca_key_pem }, `fleetplane-admin-${cluster.name}`, "system:masters", new Date())
+      )
+      const kubeconfig = renderKubeconfig({
+        clusterName: cluster.name,
+        apiEndpoint: cluster.api_endpoint,
+        caCertPem: cluster.ca_cert_pem,
+        clientCertPem: client.certPem,
+        clientKeyPem: client.keyPem
+      })
+      return { kubeconfig, api_endpoint: cluster.api_endpoint }
+    })
+})
+
+export const kubernetesDecommissionCluster = defineAction({
+  name: "kubernetes_decommission_cluster",
+  description:
+    "Decommission a cluster: removes its Kubernetes node records, releases its VIP, revokes its token and tells its agents to leave. Instances keep running.",
+  destructive: true,
+  input: Schema.Struct({ cluster_id: Ref }),
+  describe: (input, { accountId }) => inTransaction((ctx) => describeDecommission(ctx, accountId, input.cluster_id)),
+  run: (input, { accountId }) => inTransaction((ctx) => decommissionCluster(ctx, accountId, input.cluster_id))
+})
+
+export const kubernetesRotateToken = defineAction({
+  name: "kubernetes_rotate_token",
+  description: "Rotate a cluster's join token; every connected member agent receives the new token.",
+  destructive: true,
+  input: Schema.Struct({ cluster_id: Ref }),
+  describe: (input, { accountId }) =>
+    inTransaction((ctx) =>
+      Effect.map(requireCluster(ctx, accountId, input.cluster_id), (cluster) => ({
+        summary: `rotate the join token of cluster "${cluster.name}" (${cluster.id}); nodes that have not received the new token cannot join until they do`,
+        changes: { cluster_id: cluster.id, token_version: cluster.token_version + 1 }
+      }))
+    ),
+  run: (input, { accountId }) => inTransaction((ctx) => rotateJoinToken(ctx, accountId, input.cluster_id))
+})

@@ -1,0 +1,71 @@
+/** VIP failover and approval actions (runbook phase 4 and the troubleshooting table). */
+import { Clock, Effect, Schema } from "effect"
+import { AgentLiveness } from "../domain/liveness"
+import { FleetConfig } from "../domain/fleet-config"
+import { ApprovalStatus } from "../model/entities"
+import { approveFailover, manualFailover, rankCandidates, rejectFailover, requireVip, type FailoverDeps } from "../vip/failover"
+import { defineAction, inTransaction } from "./action"
+import { presentApproval } from "./presenters"
+
+const Ref = Schema.String.check(Schema.isMaxLength(128))
+
+const failoverDeps = Effect.gen(function* () {
+  return { liveness: yield* AgentLiveness, config: yield* FleetConfig, now: yield* Clock.currentTimeMillis } satisfies FailoverDeps
+})
+
+export const systemSdwanFailoverVirtualIp = defineAction({
+  name: "system_sdwan_failover_virtual_ip",
+  description:
+    "Fail a VIP over to its best candidate. dry_run: true shows the current holder and every candidate's score without changing anything.",
+  destructive: true,
+  input: Schema.Struct({ virtual_ip_id: Ref, dry_run: Schema.optionalKey(Schema.Boolean) }),
+  needsConfirmation: (input) => input.dry_run !== true,
+  describe: (input, { accountId }) =>
+    Effect.gen(function* () {
+      const deps = yield* failoverDeps
+      return yield* inTransaction((ctx) =>
+        Effect.gen(function* () {
+          const vip = yield* requireVip(ctx, accountId, input.virtual_ip_id)
+          const best = (yield* rankCandidates(ctx, deps, vip))[0]
+          return {
+            summary: `move VIP ${vip.address} from ${vip.holder_peer_id ?? "(none)"} to ${best === undefined ? "(no candidate)" : `${best.peer} (score ${best.score})`}; every peer of the network gets a new WireGuard config`,
+            changes: { virtual_ip_id: vip.id, from: vip.holder_peer_id, to: best?.peer ?? null, epoch: vip.epoch + 1 }
+          }
+        })
+      )
+    }),
+  run: (input, { accountId }) =>
+    Effect.gen(function* () {
+      const deps = yield* failoverDeps
+      return yield* inTransaction((ctx) => manualFailover(ctx, deps, accountId, input.virtual_ip_id, input.dry_run === true))
+    })
+})
+
+export const systemListApprovals = defineAction({
+  name: "system_list_approvals",
+  description: "Pending (or all) approvals, such as VIP failovers waiting for an operator under the require_approval policy.",
+  destructive: false,
+  input: Schema.Struct({ status: Schema.optionalKey(ApprovalStatus) }),
+  run: (input, { accountId }) =>
+    inTransaction((ctx) => Effect.map(ctx.tx.listApprovals(accountId, input.status), (approvals) => ({ approvals: approvals.map(presentApproval) })))
+})
+
+export const systemApprove = defineAction({
+  name: "system_approve",
+  description: "Approve a pending decision. A failover approved after the holder came back resolves as moot, without a failover.",
+  destructive: false,
+  input: Schema.Struct({ approval_id: Ref }),
+  run: (input, { accountId }) =>
+    Effect.gen(function* () {
+      const deps = yield* failoverDeps
+      return yield* inTransaction((ctx) => approveFailover(ctx, deps, accountId, input.approval_id))
+    })
+})
+
+export const systemReject = defineAction({
+  name: "system_reject",
+  description: "Reject a pending decision.",
+  destructive: false,
+  input: Schema.Struct({ approval_id: Ref, reason: Schema.optionalKey(Schema.String.check(Schema.isMaxLength(1024))) }),
+  run: (input, { accountId }) => inTransaction((ctx) => rejectFailover(ctx, accountId, input.approval_id, input.reason))
+})

@@ -1,0 +1,135 @@
+/**
+ * The Promise front door for non-Effect apps. It builds the same layer as the Effect API
+ * into a `ManagedRuntime`; every call runs an Effect on it, and every failure rejects with
+ * a `FleetplaneError` carrying the domain error's `code`, `message` and `details`.
+ *
+ *   const fleet = await createFleet({ database: "fleet.db" })
+ *   const acme = await fleet.createAccount({ name: "acme" })
+ *   const ops = fleet.forAccount(acme.id)
+ *   const { clusters } = await ops.actions.kubernetes_list_clusters({})
+ *   await fleet.close()
+ */
+import { Cause, Effect, Exit, Fiber, ManagedRuntime, PubSub } from "effect"
+import { Accounts } from "../accounts/accounts"
+import type { ActionInput, ActionName, ActionOutput } from "../actions/catalog"
+import { actionCatalog, describeActions } from "../actions/catalog"
+import { Actions } from "../actions/executor"
+import { AgentPort } from "../agents/agent-port"
+import { Signals } from "../domain/signals"
+import { fleetLayer, type FleetLayerOptions, type FleetServices } from "../fleet-layer"
+import type { Account, FleetEvent } from "../model/entities"
+import { isDomainError } from "../model/errors"
+import type { AccountId } from "../model/ids"
+import { VipSensor } from "../vip/sensor"
+
+/** What every rejected facade call rejects with. */
+export class FleetplaneError extends Error {
+  readonly code: string
+  readonly details: Record<string, unknown>
+  constructor(code: string, message: string, details: Record<string, unknown> = {}) {
+    super(message)
+    this.name = "FleetplaneError"
+    this.code = code
+    this.details = details
+  }
+}
+
+const toFleetplaneError = (cause: Cause.Cause<unknown>): FleetplaneError => {
+  const failure = Cause.findErrorOption(cause)
+  if (failure._tag === "Some" && isDomainError(failure.value)) {
+    return new FleetplaneError(failure.value.code, failure.value.message, failure.value.details)
+  }
+  const squashed = Cause.squash(cause)
+  return new FleetplaneError("internal_error", `an unexpected error occurred: ${squashed instanceof Error ? squashed.message : String(squashed)}`)
+}
+
+export type ActionMethods = {
+  readonly [N in ActionName]: (input: ActionInput<N> & { readonly confirmation_token?: string }) => Promise<ActionOutput<N>>
+}
+
+export interface AccountOperations {
+  readonly accountId: AccountId
+  /** Typed methods, one per action. */
+  readonly actions: ActionMethods
+  /** Any action by name (inputs are validated against its schema). */
+  readonly execute: (name: string, input?: unknown) => Promise<unknown>
+  readonly events: {
+    readonly list: (options?: { readonly since?: number; readonly limit?: number }) => Promise<ReadonlyArray<FleetEvent>>
+    /** Calls `listener` for each new event of this account; resolves once subscribed, to the unsubscribe function. */
+    readonly subscribe: (listener: (event: FleetEvent) => void) => Promise<() => void>
+  }
+}
+
+export type CreateFleetOptions = FleetLayerOptions
+
+export const createFleet = async (options: CreateFleetOptions = { database: ":memory:" }) => {
+  const runtime = ManagedRuntime.make(fleetLayer(options))
+  const run = async <A, E>(effect: Effect.Effect<A, E, FleetServices>): Promise<A> => {
+    const exit = await runtime.runPromiseExit(effect)
+    if (Exit.isSuccess(exit)) return exit.value
+    throw toFleetplaneError(exit.cause)
+  }
+  // Surface a store that cannot open now, not on the first call.
+  await run(Effect.void)
+
+  const forAccount = (accountId: string): AccountOperations => {
+    const id = accountId as AccountId
+    const execute = (name: string, input: unknown = {}) => run(Effect.flatMap(Effect.service(Actions), (actions) => actions.execute(id, name, input)))
+    const actions = Object.fromEntries(Object.keys(actionCatalog).map((name) => [name, (input: unknown) => execute(name, input)])) as unknown as ActionMethods
+    return {
+      accountId: id,
+      actions,
+      execute,
+      events: {
+        list: async (listOptions = {}) => {
+          const result = (await execute("system_list_events", listOptions)) as { events: ReadonlyArray<FleetEvent> }
+          return result.events
+        },
+        subscribe: async (listener) => {
+          let ready!: () => void
+          const subscribed = new Promise<void>((resolve) => (ready = resolve))
+          const fiber = runtime.runFork(
+            Effect.scoped(
+              Effect.gen(function* () {
+                const pubsub = yield* Signals
+                const subscription = yield* PubSub.subscribe(pubsub)
+                ready()
+                while (true) {
+                  const signal = yield* PubSub.take(subscription)
+                  if (signal._tag !== "EventsAppended" || signal.accountId !== id) continue
+                  for (const event of signal.events) {
+                    try {
+                      listener(event)
+                    } catch {
+                      // A throwing listener must not stop the others or the subscription.
+                    }
+                  }
+                }
+              })
+            )
+          )
+          await subscribed
+          return () => {
+            runtime.runFork(Fiber.interrupt(fiber))
+          }
+        }
+      }
+    }
+  }
+
+  return {
+    createAccount: (input: { readonly name: string }): Promise<Account> => run(Effect.flatMap(Effect.service(Accounts), (accounts) => accounts.create(input.name))),
+    getAccount: (id: string): Promise<Account> => run(Effect.flatMap(Effect.service(Accounts), (accounts) => accounts.get(id))),
+    forAccount,
+    /** Names, descriptions, `destructive` flags and input JSON Schemas of every action. */
+    describeActions,
+    /** Runs any Effect against the fleet's services (for hosts that mix styles, such as a gateway). */
+    run,
+    /** One immediate look at VIP holders (the sensor also runs on its own). */
+    checkVipHolders: () => run(Effect.flatMap(Effect.service(VipSensor), (sensor) => sensor.check)),
+    agentPort: () => run(Effect.service(AgentPort)),
+    close: () => runtime.dispose()
+  }
+}
+
+export type Fleet = Awaited<ReturnType<typeof createFleet>>

@@ -1,0 +1,50 @@
+/**
+ * The Effect front door: one layer with every SDK service on a SQLite store, and the VIP
+ * silence sensor running in the layer's scope.
+ */
+import { Effect, Layer } from "effect"
+import { Accounts } from "./accounts/accounts"
+import { Actions } from "./actions/executor"
+import { AgentPort } from "./agents/agent-port"
+import { DEFAULT_FLEET_CONFIG, FleetConfig, type FleetConfigShape } from "./domain/fleet-config"
+import { AgentLiveness } from "./domain/liveness"
+import { Signals } from "./domain/signals"
+import { Transactor } from "./domain/transactor"
+import { sqliteStoreLayer, type SqliteStoreOptions } from "./store/sqlite/sqlite-store"
+import type { Store } from "./store/store"
+import { VipSensor } from "./vip/sensor"
+
+export interface FleetLayerOptions {
+  /** SQLite file, or `":memory:"`. */
+  readonly database: string
+  readonly synchronous?: SqliteStoreOptions["synchronous"]
+  readonly config?: Partial<FleetConfigShape>
+  /** Run the VIP silence sensor in the background (default true). Tests may call `VipSensor.check` themselves. */
+  readonly runSensor?: boolean
+}
+
+/** Every SDK service, over any `Store` implementation. */
+export const fleetServicesLayer = (options: { readonly config?: Partial<FleetConfigShape>; readonly runSensor?: boolean } = {}) => {
+  const config = Layer.succeed(FleetConfig)({ ...DEFAULT_FLEET_CONFIG, ...options.config })
+  const core = Transactor.layer.pipe(Layer.provideMerge(Layer.mergeAll(Signals.layer, AgentLiveness.layer)))
+  const services = Layer.mergeAll(Actions.layer, AgentPort.layer, Accounts.layer, VipSensor.layer).pipe(Layer.provideMerge(core))
+  const sensor = Layer.effectDiscard(
+    Effect.gen(function* () {
+      if (options.runSensor === false) return
+      const sensorService = yield* VipSensor
+      yield* Effect.forkScoped(sensorService.run)
+    })
+  )
+  return sensor.pipe(Layer.provideMerge(services), Layer.provideMerge(config))
+}
+
+/** The SDK on the embedded SQLite store. */
+export const fleetLayer = (options: FleetLayerOptions) => {
+  const store = sqliteStoreLayer({ filename: options.database, ...(options.synchronous === undefined ? {} : { synchronous: options.synchronous }) })
+  return fleetServicesLayer({
+    ...(options.config === undefined ? {} : { config: options.config }),
+    ...(options.runSensor === undefined ? {} : { runSensor: options.runSensor })
+  }).pipe(Layer.provideMerge(store))
+}
+
+export type FleetServices = Accounts | Actions | AgentPort | VipSensor | Transactor | Signals | AgentLiveness | Store

@@ -121,11 +121,13 @@ CREATE TABLE clusters (
   admin_cert_pem TEXT NOT NULL,
   admin_key_pem TEXT NOT NULL,
   created_at TEXT NOT NULL,
-  activated_at TEXT
+  activated_at TEXT,
+  -- Orders activations even within one millisecond (R10 picks the most recent).
+  activation_seq INTEGER
 );
 -- R7: one live cluster per bootstrap instance, whatever the reconnects.
 CREATE UNIQUE INDEX clusters_bootstrap ON clusters (bootstrap_instance_id) WHERE status <> 'decommissioned';
-CREATE INDEX clusters_account ON clusters (account_id, status, activated_at);
+CREATE INDEX clusters_account ON clusters (account_id, status, activation_seq);
 
 CREATE TABLE kubernetes_nodes (
   id TEXT PRIMARY KEY,

@@ -74,7 +74,7 @@ const networkFrom = (row: Row): NetworkRecord =>
     subnet_index: row.subnet_index ?? null
   }) as NetworkRecord
 
-const clusterFrom = (row: Row): ClusterRecord =>
+const clusterFrom = ({ activation_seq: _, ...row }: Row): ClusterRecord =>
   ({
     ...row,
     flavor: "k3s",
@@ -392,14 +392,23 @@ const makeTx = (db: Database.Database): StoreTx => {
     latestActiveCluster: (accountId) =>
       op(() =>
         mapOptional(
-          one("SELECT * FROM clusters WHERE account_id = ? AND status = 'active' ORDER BY activated_at DESC, id DESC LIMIT 1", accountId),
+          one("SELECT * FROM clusters WHERE account_id = ? AND status = 'active' ORDER BY activation_seq DESC LIMIT 1", accountId),
           clusterFrom
         )
       ),
     updateCluster: (accountId, id, changes) =>
       op(() => {
         const set = setClause(changes, ["warnings"])
-        if (!set.empty) stmt(`UPDATE clusters SET ${set.sql} WHERE account_id = @account_id AND id = @id`).run({ ...set.values, account_id: accountId, id })
+        if (set.empty) return
+        stmt(`UPDATE clusters SET ${set.sql} WHERE account_id = @account_id AND id = @id`).run({ ...set.values, account_id: accountId, id })
+        if (changes.status === "active") {
+          run(
+            "UPDATE clusters SET activation_seq = (SELECT COALESCE(MAX(activation_seq), 0) + 1 FROM clusters WHERE account_id = ?) WHERE account_id = ? AND id = ?",
+            accountId,
+            accountId,
+            id
+          )
+        }
       }),
     listServiceCidrs: (accountId) =>
       op(

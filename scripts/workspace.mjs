@@ -82,6 +82,33 @@ function ensureDependencies(pnpm) {
   writeFileSync(stamp, digest)
 }
 
+/**
+ * System tools some tests use for real (`wg` checks generated WireGuard configs and keys;
+ * `openssl` verifies generated certificates). Installed with apt-get when missing and
+ * possible; tests that need them say so loudly when they are not there.
+ */
+const SYSTEM_PACKAGES = [
+  { command: "wg", apt: "wireguard-tools" },
+  { command: "openssl", apt: "openssl" }
+]
+
+function ensureSystemPackages() {
+  const missing = SYSTEM_PACKAGES.filter(({ command }) => spawnSync("sh", ["-c", `command -v ${command}`], { env }).status !== 0)
+  if (missing.length === 0) return
+  const names = missing.map((p) => p.apt)
+  const canApt = process.platform === "linux" && process.getuid?.() === 0 && spawnSync("sh", ["-c", "command -v apt-get"], { env }).status === 0
+  if (!canApt) {
+    log(`missing system packages: ${names.join(", ")} (install them with your package manager for the full test suite)`)
+    return
+  }
+  log(`installing system packages: ${names.join(", ")}`)
+  const aptEnv = { ...env, DEBIAN_FRONTEND: "noninteractive" }
+  run("apt-get", ["update", "-qq"], { env: aptEnv, stdio: ["ignore", "ignore", "inherit"] })
+  if (run("apt-get", ["install", "-y", "-qq", "--no-install-recommends", ...names], { env: aptEnv, stdio: ["ignore", "ignore", "inherit"] }) !== 0) {
+    log(`could not install ${names.join(", ")}; tests that use them will report it`)
+  }
+}
+
 function turbo(pnpm, task, extra = []) {
   return run(pnpm, ["exec", "turbo", "run", task, "--env-mode=loose", "--output-logs=new-only", ...extra])
 }
@@ -143,6 +170,7 @@ try {
   let status
   switch (task) {
     case "test":
+      ensureSystemPackages()
       status = test(pnpm, args)
       break
     case "demo":

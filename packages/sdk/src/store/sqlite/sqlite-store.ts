@@ -201,7 +201,7 @@ const makeTx = (db: Database.Database): StoreTx => {
         )
       }),
     getNode: (accountId, id) => op(() => one("SELECT * FROM nodes WHERE account_id = ? AND id = ?", accountId, id) as never),
-    listNodes: (accountId) => op(() => all("SELECT * FROM nodes WHERE account_id = ? ORDER BY created_at, id", accountId) as never),
+    listNodes: (accountId) => op(() => all("SELECT * FROM nodes WHERE account_id = ? ORDER BY created_at, rowid", accountId) as never),
     findNodeByHostname: (accountId, hostname) =>
       op(() => one("SELECT * FROM nodes WHERE account_id = ? AND hostname = ?", accountId, hostname) as never),
     insertInstance: (instance) =>
@@ -227,7 +227,7 @@ const makeTx = (db: Database.Database): StoreTx => {
         () =>
           all(
             `SELECT i.* FROM instances i JOIN nodes n ON n.id = i.node_id
-             WHERE i.account_id = ? AND n.node_template_id = ? AND i.status = 'running' ORDER BY i.created_at, i.id`,
+             WHERE i.account_id = ? AND n.node_template_id = ? AND i.status = 'running' ORDER BY i.created_at, i.rowid`,
             accountId,
             templateId
           ) as never
@@ -259,7 +259,7 @@ const makeTx = (db: Database.Database): StoreTx => {
       op(() => mapOptional(one("SELECT * FROM networks WHERE account_id = ? AND handle = ?", accountId, handle), networkFrom)),
     findNetworkByName: (accountId, name) =>
       op(() => mapOptional(one("SELECT * FROM networks WHERE account_id = ? AND name = ?", accountId, name), networkFrom)),
-    listNetworks: (accountId) => op(() => all("SELECT * FROM networks WHERE account_id = ? ORDER BY created_at, id", accountId).map(networkFrom)),
+    listNetworks: (accountId) => op(() => all("SELECT * FROM networks WHERE account_id = ? ORDER BY created_at, rowid", accountId).map(networkFrom)),
     podPrefixNeighbours: (accountId, range) =>
       op(() => {
         const before = one(
@@ -329,13 +329,13 @@ const makeTx = (db: Database.Database): StoreTx => {
         () =>
           all(
             `SELECT p.*, n.hostname FROM peers p JOIN instances i ON i.id = p.instance_id JOIN nodes n ON n.id = i.node_id
-             WHERE p.account_id = ? AND p.network_id = ? ORDER BY p.created_at, p.id`,
+             WHERE p.account_id = ? AND p.network_id = ? ORDER BY p.created_at, p.rowid`,
             accountId,
             networkId
           ) as unknown as Array<PeerRecord & { hostname: string }>
       ),
     listPeersOfInstance: (accountId, instanceId) =>
-      op(() => all("SELECT * FROM peers WHERE account_id = ? AND instance_id = ? ORDER BY created_at, id", accountId, instanceId) as unknown as Array<PeerRecord>),
+      op(() => all("SELECT * FROM peers WHERE account_id = ? AND instance_id = ? ORDER BY created_at, rowid", accountId, instanceId) as unknown as Array<PeerRecord>),
     updatePeer: (accountId, id, changes) =>
       op(() => {
         const set = setClause(changes)
@@ -378,7 +378,7 @@ const makeTx = (db: Database.Database): StoreTx => {
     listClusters: (accountId, includeDecommissioned) =>
       op(() =>
         all(
-          `SELECT * FROM clusters WHERE account_id = ? ${includeDecommissioned ? "" : "AND status <> 'decommissioned'"} ORDER BY created_at, id`,
+          `SELECT * FROM clusters WHERE account_id = ? ${includeDecommissioned ? "" : "AND status <> 'decommissioned'"} ORDER BY created_at, rowid`,
           accountId
         ).map(clusterFrom)
       ),
@@ -437,7 +437,7 @@ const makeTx = (db: Database.Database): StoreTx => {
     listKubernetesNodes: (accountId, clusterId) =>
       op(
         () =>
-          all("SELECT * FROM kubernetes_nodes WHERE account_id = ? AND cluster_id = ? ORDER BY joined_at, id", accountId, clusterId) as unknown as Array<KubernetesNodeRecord>
+          all("SELECT * FROM kubernetes_nodes WHERE account_id = ? AND cluster_id = ? ORDER BY joined_at, rowid", accountId, clusterId) as unknown as Array<KubernetesNodeRecord>
       ),
     setKubernetesNodeStatus: (accountId, instanceId, status) =>
       op(() => {
@@ -514,8 +514,8 @@ const makeTx = (db: Database.Database): StoreTx => {
     listApprovals: (accountId, status) =>
       op(() =>
         (status === undefined
-          ? all("SELECT * FROM approvals WHERE account_id = ? ORDER BY created_at, id", accountId)
-          : all("SELECT * FROM approvals WHERE account_id = ? AND status = ? ORDER BY created_at, id", accountId, status)
+          ? all("SELECT * FROM approvals WHERE account_id = ? ORDER BY created_at, rowid", accountId)
+          : all("SELECT * FROM approvals WHERE account_id = ? AND status = ? ORDER BY created_at, rowid", accountId, status)
         ).map(approvalFrom)
       ),
     findPendingApproval: (accountId, vipId) =>

@@ -1,0 +1,118 @@
+import { mkdtempSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { describe, expect, it } from "vitest"
+import { createFleet, FleetplaneError } from "../src/index"
+
+describe("Promise facade", () => {
+  it("creates accounts, runs typed actions and execute(name, input), and rejects with code, message and details", async () => {
+    const fleet = await createFleet({ database: ":memory:", runSensor: false })
+    try {
+      const acme = await fleet.createAccount({ name: "acme" })
+      const ops = fleet.forAccount(acme.id)
+      const template = await ops.actions.system_create_template({ name: "servers" })
+      expect(template.id).toMatch(/^tpl_/)
+      const listed = (await ops.execute("kubernetes_list_clusters", {})) as { clusters: unknown[] }
+      expect(listed.clusters).toEqual([])
+      const error = await ops.actions.system_sdwan_create_network({ name: "n", handle: "n", pod_subnet_prefix: "10.42.1.0/16" }).catch((e) => e)
+      expect(error).toBeInstanceOf(FleetplaneError)
+      expect(error.code).toBe("pod_prefix_not_canonical")
+      expect(error.message).toContain("10.42.0.0/16")
+      expect(error.details.canonical).toBe("10.42.0.0/16")
+      const unknown = await ops.execute("launch_missiles", {}).catch((e: FleetplaneError) => e)
+      expect((unknown as FleetplaneError).code).toBe("unknown_action")
+      const invalid = await ops.execute("system_create_template", { name: 42 }).catch((e: FleetplaneError) => e)
+      expect((invalid as FleetplaneError).code).toBe("invalid_input")
+      expect((invalid as FleetplaneError).message).toContain("name")
+    } finally {
+      await fleet.close()
+    }
+  })
+
+  it("delivers new events of the account to subscribers, and only that account's", async () => {
+    const fleet = await createFleet({ database: ":memory:", runSensor: false })
+    try {
+      const a = fleet.forAccount((await fleet.createAccount({ name: "a" })).id)
+      const b = fleet.forAccount((await fleet.createAccount({ name: "b" })).id)
+      const seen: string[] = []
+      const unsubscribe = await a.events.subscribe((event) => seen.push(event.type))
+      await a.actions.system_create_template({ name: "t" })
+      await b.actions.system_create_template({ name: "t" })
+      await new Promise((resolve) => setTimeout(resolve, 20))
+      expect(seen).toEqual(["system.template_created"])
+      unsubscribe()
+      const events = await a.events.list({ since: 0 })
+      expect(events.map((e) => e.type)).toEqual(["system.account_created", "system.template_created"])
+      expect(events[1]!.seq).toBeGreaterThan(events[0]!.seq)
+    } finally {
+      await fleet.close()
+    }
+  })
+
+  it("publishes every action with its JSON Schema and destructive flag", async () => {
+    const fleet = await createFleet({ database: ":memory:", runSensor: false })
+    try {
+      const actions = fleet.describeActions()
+      const names = actions.map((a) => a.name)
+      for (const name of [
+        "system_create_node",
+        "system_provision_instance",
+        "system_sdwan_attach_peer",
+        "system_assign_module_to_template",
+        "kubernetes_list_clusters",
+        "kubernetes_get_cluster",
+        "kubernetes_list_nodes",
+        "kubernetes_get_kubeconfig",
+        "kubernetes_decommission_cluster",
+        "system_sdwan_failover_virtual_ip",
+        "execute_skill",
+        "system_create_template",
+        "system_sdwan_create_network",
+        "system_terminate_instance",
+        "system_list_approvals",
+        "system_approve",
+        "system_reject",
+        "kubernetes_rotate_token",
+        "system_list_events",
+        "skill_run_status"
+      ]) {
+        expect(names).toContain(name)
+      }
+      const destructive = actions.filter((a) => a.destructive).map((a) => a.name).sort()
+      expect(destructive).toEqual(["kubernetes_decommission_cluster", "kubernetes_rotate_token", "system_sdwan_failover_virtual_ip", "system_terminate_instance"])
+      const network = actions.find((a) => a.name === "system_sdwan_create_network")!.input_schema as { schema: { properties: Record<string, unknown>; required: string[] } }
+      expect(Object.keys(network.schema.properties).sort()).toEqual(["handle", "listen_port", "name", "overlay_prefix", "pod_subnet_prefix"])
+      expect(network.schema.required.sort()).toEqual(["handle", "name"])
+      const decommission = actions.find((a) => a.name === "kubernetes_decommission_cluster")!.input_schema as { schema: { properties: Record<string, unknown> } }
+      expect(decommission.schema.properties).toHaveProperty("confirmation_token")
+    } finally {
+      await fleet.close()
+    }
+  })
+
+  it("keeps everything in the database file across restarts", async () => {
+    const database = join(mkdtempSync(join(tmpdir(), "fleetplane-facade-")), "fleet.db")
+    const first = await createFleet({ database, runSensor: false })
+    const acme = await first.createAccount({ name: "acme" })
+    await first.forAccount(acme.id).actions.system_sdwan_create_network({ name: "prod", handle: "prod", pod_subnet_prefix: "10.42.0.0/16" })
+    await first.close()
+    const second = await createFleet({ database, runSensor: false })
+    try {
+      const error = await second
+        .forAccount(acme.id)
+        .actions.system_sdwan_create_network({ name: "again", handle: "again", pod_subnet_prefix: "10.42.0.0/16" })
+        .catch((e) => e)
+      expect(error.code).toBe("pod_prefix_overlap")
+      const account = await second.getAccount(acme.id)
+      expect(account.name).toBe("acme")
+    } finally {
+      await second.close()
+    }
+  })
+
+  it("fails to start with a clear error when the database cannot be opened", async () => {
+    const error = await createFleet({ database: "/nonexistent-dir/fleet.db", runSensor: false }).catch((e) => e)
+    expect(error).toBeInstanceOf(FleetplaneError)
+    expect(error.code).toBe("store_open_failed")
+  })
+})

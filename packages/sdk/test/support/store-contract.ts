@@ -1,0 +1,236 @@
+/**
+ * The store contract: what any `Store` implementation must do, as a suite that takes a
+ * factory. The SQLite store runs it today; a PostgreSQL store must pass the same suite.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Layer } from "effect"
+import { newId, Store, type AccountId, type InstanceId, type NetworkId, type PeerId, type StoreTx } from "../../src/index"
+
+type StoreFactory = () => Layer.Layer<Store, unknown>
+
+const seedAccount = (tx: StoreTx) =>
+  Effect.gen(function* () {
+    const id = newId("account")
+    yield* tx.insertAccount({ id, name: "acme", created_at: "2026-01-01T00:00:00.000Z", ula_global_id: "fd12:3456:789a" })
+    return id
+  })
+
+const seedInstance = (tx: StoreTx, accountId: AccountId) =>
+  Effect.gen(function* () {
+    const templateId = newId("template")
+    yield* tx.insertTemplate({ id: templateId, account_id: accountId, name: `t-${templateId}`, modules: [], created_at: "2026-01-01T00:00:00.000Z" })
+    const nodeId = newId("node")
+    yield* tx.insertNode({ id: nodeId, account_id: accountId, hostname: `h-${nodeId.slice(-6)}`, node_template_id: templateId, created_at: "2026-01-01T00:00:00.000Z" })
+    const instanceId = newId("instance")
+    yield* tx.insertInstance({ id: instanceId, account_id: accountId, node_id: nodeId, status: "running", credential_hash: "00", created_at: "2026-01-01T00:00:00.000Z" })
+    return instanceId
+  })
+
+const seedNetwork = (tx: StoreTx, accountId: AccountId, handle: string, pod: { family: 4 | 6; startKey: string; endKey: string } | null = null) =>
+  Effect.gen(function* () {
+    const id = newId("network")
+    yield* tx.insertNetwork(
+      {
+        id,
+        account_id: accountId,
+        name: handle,
+        handle,
+        interface_name: `wg-sdwan-${handle}`,
+        overlay_prefix: `fd12:3456:789a:${handle.length}${Math.floor(Math.random() * 1000).toString(16)}::/64`,
+        pod_subnet_prefix: pod === null ? null : "x",
+        listen_port: 51820,
+        created_at: "2026-01-01T00:00:00.000Z",
+        ula_global_id: null,
+        subnet_index: null
+      },
+      pod
+    )
+    return id
+  })
+
+export const storeContract = (name: string, makeStore: StoreFactory) =>
+  describe(`store contract: ${name}`, () => {
+    const withStore = <A, E>(body: (store: Store["Service"]) => Effect.Effect<A, E>) =>
+      Effect.provide(Effect.flatMap(Effect.service(Store), body), makeStore()) as Effect.Effect<A, unknown>
+
+    it.effect("a failed transaction changes nothing", () =>
+      withStore((store) =>
+        Effect.gen(function* () {
+          const failed = yield* Effect.flip(
+            store.transaction((tx) =>
+              Effect.gen(function* () {
+                yield* seedAccount(tx)
+                return yield* Effect.fail("boom" as const)
+              })
+            )
+          )
+          assert.strictEqual(failed, "boom")
+          const count = yield* store.transaction((tx) => tx.listEvents("acc_x" as AccountId, 0, 10))
+          assert.strictEqual(count.length, 0)
+          const id = yield* store.transaction(seedAccount)
+          assert.isDefined(yield* store.transaction((tx) => tx.getAccount(id)))
+        })
+      )
+    )
+
+    it.effect("a defect inside a transaction rolls back too", () =>
+      withStore((store) =>
+        Effect.gen(function* () {
+          let created: AccountId | undefined
+          yield* Effect.exit(
+            store.transaction((tx) =>
+              Effect.gen(function* () {
+                created = yield* seedAccount(tx)
+                return yield* Effect.die(new Error("bug"))
+              })
+            )
+          )
+          assert.isUndefined(yield* store.transaction((tx) => tx.getAccount(created!)))
+        })
+      )
+    )
+
+    it.effect("account-scoped reads never return another account's rows", () =>
+      withStore((store) =>
+        Effect.gen(function* () {
+          const [a, b] = yield* store.transaction((tx) => Effect.all([seedAccount(tx), seedAccount(tx)]))
+          const instance = yield* store.transaction((tx) => seedInstance(tx, a))
+          const network = yield* store.transaction((tx) => seedNetwork(tx, a, "prod"))
+          assert.isDefined(yield* store.transaction((tx) => tx.getInstance(a, instance)))
+          assert.isUndefined(yield* store.transaction((tx) => tx.getInstance(b, instance)))
+          assert.isUndefined(yield* store.transaction((tx) => tx.getNetwork(b, network)))
+          assert.strictEqual((yield* store.transaction((tx) => tx.listNetworks(b))).length, 0)
+        })
+      )
+    )
+
+    it.effect("overlay leases hand out each host number once per network", () =>
+      withStore((store) =>
+        Effect.gen(function* () {
+          const account = yield* store.transaction(seedAccount)
+          const network = yield* store.transaction((tx) => seedNetwork(tx, account, "prod"))
+          const leases = yield* Effect.all(
+            Array.from({ length: 20 }, (_, i) => store.transaction((tx) => tx.leaseNextHostIndex(network, `owner-${i}`))),
+            { concurrency: "unbounded" }
+          )
+          assert.strictEqual(new Set(leases.map(String)).size, 20)
+          yield* store.transaction((tx) => tx.releaseLease(network, "owner-19"))
+          const next = yield* store.transaction((tx) => tx.leaseNextHostIndex(network, "late"))
+          assert.isFalse(leases.slice(0, 19).includes(next))
+        })
+      )
+    )
+
+    it.effect("pod prefix neighbours are the nearest ranges before and after, per family", () =>
+      withStore((store) =>
+        Effect.gen(function* () {
+          const account = yield* store.transaction(seedAccount)
+          const key = (n: number) => n.toString(16).padStart(32, "0")
+          yield* store.transaction((tx) => seedNetwork(tx, account, "a", { family: 4, startKey: key(100), endKey: key(199) }))
+          yield* store.transaction((tx) => seedNetwork(tx, account, "b", { family: 4, startKey: key(300), endKey: key(399) }))
+          yield* store.transaction((tx) => seedNetwork(tx, account, "c", { family: 6, startKey: key(250), endKey: key(260) }))
+          const around = yield* store.transaction((tx) => tx.podPrefixNeighbours(account, { family: 4, startKey: key(250), endKey: key(260) }))
+          assert.deepStrictEqual(around.map((n) => n.handle), ["a", "b"])
+          const first = yield* store.transaction((tx) => tx.podPrefixNeighbours(account, { family: 4, startKey: key(1), endKey: key(2) }))
+          assert.deepStrictEqual(first.map((n) => n.handle), ["a"])
+        })
+      )
+    )
+
+    it.effect("desired configs bump their version only when the payload changes, and acks never go backwards", () =>
+      withStore((store) =>
+        Effect.gen(function* () {
+          const account = yield* store.transaction(seedAccount)
+          const instance = yield* store.transaction((tx) => seedInstance(tx, account))
+          const put = (payload: unknown) => store.transaction((tx) => tx.putDesiredConfig(instance, "wireguard", "net_1", payload, "2026-01-01T00:00:00.000Z"))
+          const v1 = yield* put({ a: 1 })
+          const same = yield* put({ a: 1 })
+          const v2 = yield* put({ a: 2 })
+          assert.deepStrictEqual([v1.record.version, v1.changed, same.record.version, same.changed, v2.record.version, v2.changed], [1, true, 1, false, 2, true])
+          assert.isTrue(yield* store.transaction((tx) => tx.recordConfigAck(instance, "wireguard", "net_1", 2, null)))
+          assert.isFalse(yield* store.transaction((tx) => tx.recordConfigAck(instance, "wireguard", "net_1", 1, null)))
+          assert.isFalse(yield* store.transaction((tx) => tx.recordConfigAck(instance, "wireguard", "net_1", 9, null)))
+          const [record] = yield* store.transaction((tx) => tx.listDesiredConfigs(instance))
+          assert.strictEqual(record?.acked_version, 2)
+        })
+      )
+    )
+
+    it.effect("a VIP changes only at the epoch it was read at (compare-and-set)", () =>
+      withStore((store) =>
+        Effect.gen(function* () {
+          const account = yield* store.transaction(seedAccount)
+          const instance = yield* store.transaction((tx) => seedInstance(tx, account))
+          const network = yield* store.transaction((tx) => seedNetwork(tx, account, "prod"))
+          const clusterId = newId("cluster")
+          const vipId = newId("vip")
+          const peerA = newId("peer")
+          const peerB = newId("peer")
+          const peer = (id: string, address: string) => ({
+            id: id as PeerId, account_id: account, network_id: network, instance_id: instance as InstanceId, public_key: null,
+            overlay_address: address, endpoint: null, pod_subnet: null, created_at: "2026-01-01T00:00:00.000Z"
+          })
+          yield* store.transaction((tx) => tx.insertPeer(peer(peerA, "fd00::1")))
+          // A second peer of the same instance on the same network is refused.
+          const second = yield* Effect.exit(store.transaction((tx) => tx.insertPeer(peer(peerB, "fd00::2"))))
+          assert.strictEqual(second._tag, "Failure")
+          assert.strictEqual((yield* store.transaction((tx) => tx.listPeersOfNetwork(account, network))).length, 1)
+          yield* store.transaction((tx) =>
+            tx.insertCluster({
+              id: clusterId, account_id: account, name: "c", flavor: "k3s", status: "active", api_endpoint: "https://[fd00::100]:6443", version: null,
+              network_id: network as NetworkId, cni_plugin: "flannel", cluster_cidr: null, service_cidr: "10.43.0.0/16", warnings: [],
+              created_at: "2026-01-01T00:00:00.000Z", activated_at: null, bootstrap_instance_id: instance, ca_cert_pem: "", ca_key_pem: "",
+              token_secret: "", token_version: 1, admin_cert_pem: "", admin_key_pem: ""
+            })
+          )
+          yield* store.transaction((tx) =>
+            tx.insertVip({ id: vipId, account_id: account, network_id: network, cluster_id: clusterId, address: "fd00::100", holder_peer_id: peerA as PeerId, failover_holder_peer_ids: [], epoch: 1, policy: "automatic", silent_epoch: null })
+          )
+          assert.isTrue(yield* store.transaction((tx) => tx.updateVipIfEpoch(account, vipId, 1, { epoch: 2 })))
+          assert.isFalse(yield* store.transaction((tx) => tx.updateVipIfEpoch(account, vipId, 1, { epoch: 2 })))
+          assert.strictEqual((yield* store.transaction((tx) => tx.getVip(account, vipId)))?.epoch, 2)
+          // One live cluster per bootstrap instance.
+          const duplicate = yield* Effect.exit(
+            store.transaction((tx) =>
+              tx.insertCluster({
+                id: newId("cluster"), account_id: account, name: "c2", flavor: "k3s", status: "provisioning", api_endpoint: "x", version: null,
+                network_id: network as NetworkId, cni_plugin: "flannel", cluster_cidr: null, service_cidr: "10.43.0.0/16", warnings: [],
+                created_at: "2026-01-01T00:00:00.000Z", activated_at: null, bootstrap_instance_id: instance, ca_cert_pem: "", ca_key_pem: "",
+                token_secret: "", token_version: 1, admin_cert_pem: "", admin_key_pem: ""
+              })
+            )
+          )
+          assert.strictEqual(duplicate._tag, "Failure")
+        })
+      )
+    )
+
+    it.effect("confirmations work once", () =>
+      withStore((store) =>
+        Effect.gen(function* () {
+          const account = yield* store.transaction(seedAccount)
+          yield* store.transaction((tx) => tx.insertConfirmation({ token_hash: "h", account_id: account, action: "a", input_hash: "i", expires_at: 1 }))
+          assert.strictEqual((yield* store.transaction((tx) => tx.takeConfirmation("h")))?.action, "a")
+          assert.isUndefined(yield* store.transaction((tx) => tx.takeConfirmation("h")))
+        })
+      )
+    )
+
+    it.effect("events are ordered, per account, and readable from a sequence number", () =>
+      withStore((store) =>
+        Effect.gen(function* () {
+          const [a, b] = yield* store.transaction((tx) => Effect.all([seedAccount(tx), seedAccount(tx)]))
+          for (let i = 0; i < 5; i++) {
+            yield* store.transaction((tx) => tx.appendEvent(i % 2 === 0 ? a : b, `e${i}`, "2026-01-01T00:00:00.000Z", { i }))
+          }
+          const ofA = yield* store.transaction((tx) => tx.listEvents(a, 0, 100))
+          assert.deepStrictEqual(ofA.map((e) => e.type), ["e0", "e2", "e4"])
+          const later = yield* store.transaction((tx) => tx.listEvents(a, ofA[0]!.seq, 100))
+          assert.deepStrictEqual(later.map((e) => e.type), ["e2", "e4"])
+          assert.deepStrictEqual((yield* store.transaction((tx) => tx.listEvents(a, 0, 1))).map((e) => e.type), ["e0"])
+        })
+      )
+    )
+
+    it.effect("passes its integrity check", () => withStore((store) => Effect.map(store.integrityCheck, (result) => assert.strictEqual(result, "ok"))))
+  })

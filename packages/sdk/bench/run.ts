@@ -1,0 +1,183 @@
+/**
+ * SDK benchmark: subnet overlap checks with 100,000 networks in one account (R6), join
+ * validations, and kubeconfig generation. Each figure is printed beside a baseline measured
+ * in the same run. Writes bench-results.json.
+ */
+import { writeFileSync } from "node:fs"
+import { Effect, Layer, ManagedRuntime } from "effect"
+import { ensureNoPodPrefixOverlap, prefixRangeOf } from "../src/network/pod-prefix-overlap"
+import { formatAddress, overlaps, parseCidr, type Cidr } from "../src/network/cidr"
+import {
+  Accounts,
+  Actions,
+  AgentPort,
+  createClusterCa,
+  fleetServicesLayer,
+  issueClientCertificate,
+  newId,
+  renderKubeconfig,
+  sqliteStoreLayer,
+  Store,
+  type AccountId
+} from "../src/index"
+
+const NETWORKS = Number(process.env.BENCH_NETWORKS ?? 100_000)
+const JOINS = Number(process.env.BENCH_JOINS ?? 2_000)
+
+interface Figure {
+  readonly name: string
+  readonly value: number
+  readonly unit: string
+  readonly baseline?: { readonly name: string; readonly value: number }
+  readonly target?: string
+}
+const figures: Array<Figure> = []
+
+const time = async <A>(f: () => Promise<A>): Promise<[A, number]> => {
+  const start = process.hrtime.bigint()
+  const result = await f()
+  return [result, Number(process.hrtime.bigint() - start) / 1e6]
+}
+
+const store = sqliteStoreLayer({ filename: ":memory:" })
+const runtime = ManagedRuntime.make(fleetServicesLayer({ runSensor: false }).pipe(Layer.provideMerge(store)))
+const run = <A, E>(effect: Effect.Effect<A, E, any>) => runtime.runPromise(effect as Effect.Effect<A, E, never>)
+
+// --- Seed 100,000 networks with distinct IPv6 /56 pod prefixes ---------------------------------
+const base = (parseCidr("fd00::/16") as { ok: true; cidr: Cidr }).cidr.start
+const prefixOf = (i: number) => `${formatAddress(6, base + (BigInt(i) << 72n))}/56`
+const account = await run(Effect.flatMap(Effect.service(Accounts), (a) => a.create("bench")))
+const accountId = account.id as AccountId
+const [, seedMs] = await time(() =>
+  run(
+    Effect.flatMap(Effect.service(Store), (s) =>
+      s.transaction((tx) =>
+        Effect.gen(function* () {
+          for (let i = 0; i < NETWORKS; i++) {
+            const cidr = (parseCidr(prefixOf(i * 2)) as { ok: true; cidr: Cidr }).cidr
+            yield* tx.insertNetwork(
+              {
+                id: newId("network"),
+                account_id: accountId,
+                name: `n${i}`,
+                handle: i.toString(36).slice(-6),
+                interface_name: "wg-sdwan-x",
+                overlay_prefix: `fd01:${(i >> 16).toString(16)}:${(i & 0xffff).toString(16)}::/64`,
+                pod_subnet_prefix: cidr.canonical,
+                listen_port: 51820,
+                created_at: "2026-01-01T00:00:00.000Z",
+                ula_global_id: null,
+                subnet_index: null
+              },
+              prefixRangeOf(cidr)
+            )
+          }
+        })
+      )
+    )
+  )
+)
+console.log(`seeded ${NETWORKS.toLocaleString("en-US")} networks in ${(seedMs / 1000).toFixed(1)} s`)
+
+// --- Overlap checks: indexed (R6) vs a linear scan over the same prefixes in memory ---------------
+const CHECKS = 20_000
+const candidates = Array.from({ length: CHECKS }, (_, i) => (parseCidr(prefixOf((i * 7919) % (NETWORKS * 2))) as { ok: true; cidr: Cidr }).cidr)
+const [collisions, indexedMs] = await time(() =>
+  run(
+    Effect.flatMap(Effect.service(Store), (s) =>
+      s.transaction((tx) =>
+        Effect.gen(function* () {
+          let found = 0
+          for (const cidr of candidates) {
+            const result = yield* Effect.exit(ensureNoPodPrefixOverlap(tx, accountId, cidr))
+            if (result._tag === "Failure") found++
+          }
+          return found
+        })
+      )
+    )
+  )
+)
+const existing = Array.from({ length: NETWORKS }, (_, i) => (parseCidr(prefixOf(i * 2)) as { ok: true; cidr: Cidr }).cidr)
+const SCAN_CHECKS = 200
+const [, scanMs] = await time(async () => {
+  let found = 0
+  for (const cidr of candidates.slice(0, SCAN_CHECKS)) if (existing.some((e) => overlaps(e, cidr))) found++
+  return found
+})
+const perCheckUs = (indexedMs * 1000) / CHECKS
+figures.push({
+  name: `overlap check, ${NETWORKS.toLocaleString("en-US")} networks in the account (indexed, SQLite)`,
+  value: perCheckUs,
+  unit: "µs/check",
+  baseline: { name: "linear scan of the same prefixes in memory", value: (scanMs * 1000) / SCAN_CHECKS },
+  target: "< 50 µs"
+})
+if (collisions !== candidates.filter((_, i) => ((i * 7919) % (NETWORKS * 2)) % 2 === 0).length) throw new Error("overlap check found the wrong number of collisions")
+
+// --- Join validations ------------------------------------------------------------------------------
+const exec = (name: string, input: Record<string, unknown>) => run(Effect.flatMap(Effect.service(Actions), (a) => a.execute(accountId, name, input))) as Promise<any>
+const network = await exec("system_sdwan_create_network", { name: "prod", handle: "prod", pod_subnet_prefix: "10.42.0.0/16" })
+const servers = await exec("system_create_template", { name: "servers" })
+await exec("system_assign_module_to_template", { template_id: servers.id, module_name: "k3s-server" })
+const workers = await exec("system_create_template", { name: "workers" })
+await exec("system_assign_module_to_template", { template_id: workers.id, module_name: "k3s-agent" })
+const port = await run(Effect.service(AgentPort))
+const agent = async (hostname: string, templateId: string) => {
+  const node = await exec("system_create_node", { hostname, node_template_id: templateId })
+  const instance = await exec("system_provision_instance", { node_id: node.id })
+  await exec("system_sdwan_attach_peer", { network_id: network.id, node_instance_id: instance.id })
+  return run(port.authenticate(instance.id, instance.agent_credential))
+}
+const bootstrap = await agent("server-1", servers.id)
+const created = await run(port.joinRequest(bootstrap, { request_id: "r", module_name: "k3s-server", target_cluster_id: null }))
+if (!created.accepted) throw new Error("bootstrap failed")
+await run(port.statusReport(bootstrap, { k3s: { service: "active", node_ready: true }, modules: [] }))
+const identities = []
+for (let i = 0; i < JOINS; i++) identities.push(await agent(`worker-${i}`, workers.id))
+const [, joinMs] = await time(async () => {
+  for (const identity of identities) {
+    const outcome = await run(port.joinRequest(identity, { request_id: "r", module_name: "k3s-agent", target_cluster_id: created.cluster_id }))
+    if (!outcome.accepted) throw new Error(`join rejected: ${outcome.code}`)
+  }
+})
+const [, emptyTxMs] = await time(async () => {
+  for (let i = 0; i < JOINS; i++) await run(Effect.flatMap(Effect.service(Store), (s) => s.transaction(() => Effect.void)))
+})
+figures.push({
+  name: "join validation (R8-R11, atomic, with configs recorded), sequential",
+  value: JOINS / (joinMs / 1000),
+  unit: "joins/s",
+  baseline: { name: "empty store transaction through the same runtime", value: JOINS / (emptyTxMs / 1000) },
+  target: "thousands/s"
+})
+
+// --- Kubeconfig generation -------------------------------------------------------------------------
+const ca = await createClusterCa("bench", new Date())
+const KUBECONFIGS = 300
+const [, kubeMs] = await time(async () => {
+  for (let i = 0; i < KUBECONFIGS; i++) {
+    const client = await issueClientCertificate(ca, "admin", "system:masters", new Date())
+    renderKubeconfig({ clusterName: "bench", apiEndpoint: "https://[fd00::100]:6443", caCertPem: ca.certPem, clientCertPem: client.certPem, clientKeyPem: client.keyPem })
+  }
+})
+const [, renderOnlyMs] = await time(async () => {
+  for (let i = 0; i < KUBECONFIGS; i++) {
+    renderKubeconfig({ clusterName: "bench", apiEndpoint: "https://[fd00::100]:6443", caCertPem: ca.certPem, clientCertPem: ca.certPem, clientKeyPem: ca.keyPem })
+  }
+})
+figures.push({
+  name: "kubeconfig with a fresh ECDSA P-256 client certificate",
+  value: KUBECONFIGS / (kubeMs / 1000),
+  unit: "kubeconfigs/s",
+  baseline: { name: "YAML rendering alone (no key generation or signing)", value: KUBECONFIGS / (renderOnlyMs / 1000) }
+})
+
+await runtime.dispose()
+
+console.log(`\n@fleetplane/sdk (Node ${process.version})\n`)
+for (const figure of figures) {
+  const ratio = figure.baseline === undefined ? "" : ` (baseline ${figure.baseline.name}: ${figure.baseline.value.toFixed(1)})`
+  console.log(`${figure.name}: ${figure.value.toFixed(1)} ${figure.unit}${figure.target ? ` [target ${figure.target}]` : ""}${ratio}`)
+}
+writeFileSync(new URL("../bench-results.json", import.meta.url), JSON.stringify({ node: process.version, networks: NETWORKS, figures }, null, 2))

@@ -133,7 +133,7 @@ const bootstrap = await agent("server-1", servers.id)
 const created = await run(port.joinRequest(bootstrap, { request_id: "r", module_name: "k3s-server", target_cluster_id: null }))
 if (!created.accepted) throw new Error("bootstrap failed")
 await run(port.statusReport(bootstrap, { k3s: { service: "active", node_ready: true }, modules: [] }))
-const identities = []
+const identities: Array<Awaited<ReturnType<typeof agent>>> = []
 for (let i = 0; i < JOINS; i++) identities.push(await agent(`worker-${i}`, workers.id))
 const [, joinMs] = await time(async () => {
   for (const identity of identities) {

@@ -132,7 +132,8 @@ function testResultFiles() {
 function test(pnpm, args) {
   const packages = testResultFiles()
   for (const { file } of packages) rmSync(file, { force: true })
-  const status = turbo(pnpm, "test", ["--concurrency=1", ...args])
+  // --continue: one failing package must not hide the results of the others.
+  const status = turbo(pnpm, "test", ["--concurrency=1", "--continue", ...args])
   let passed = 0
   let failed = 0
   let skipped = 0

@@ -1,9 +1,3 @@
-import { defineConfig } from "vitest/config"
+import { packageTests } from "../../vitest.config.base"
 
-export default defineConfig({
-  test: {
-    include: ["test/**/*.test.ts"],
-    reporters: ["default", "json"],
-    outputFile: { json: "test-results.json" }
-  }
-})
+export default packageTests()

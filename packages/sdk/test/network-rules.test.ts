@@ -2,7 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit } from "effect"
 import fc from "fast-check"
 import { expect } from "vitest"
-import { overlaps, parseCidr } from "../src/index"
+import { contains, overlaps, parseCidr } from "../src/index"
 import { exec, failure, newAccount, withFleet } from "./support/fleet-harness"
 
 
@@ -137,9 +137,14 @@ describe("SD-WAN networks", () => {
         const account = yield* newAccount("acme")
         const a = yield* createNetwork(account.id, { handle: "a" })
         const b = yield* createNetwork(account.id, { handle: "b" })
-        expect(a.overlay_prefix).toMatch(/^fd[0-9a-f]{2}:[0-9a-f]{1,4}:[0-9a-f]{1,4}:1::\/64$/)
-        expect(b.overlay_prefix).toMatch(/:2::\/64$/)
-        assert.strictEqual(a.overlay_prefix.split(":").slice(0, 3).join(":"), b.overlay_prefix.split(":").slice(0, 3).join(":"))
+        const [pa, pb] = [parseCidr(a.overlay_prefix), parseCidr(b.overlay_prefix)]
+        assert.isTrue(pa.ok && pb.ok)
+        if (pa.ok && pb.ok) {
+          assert.isTrue(pa.wasCanonical && pa.cidr.prefixLength === 64 && pa.cidr.start >> 120n === 0xfdn)
+          // Same /48 (the account's RFC 4193 global ID), different /64s.
+          assert.strictEqual(pa.cidr.start >> 80n, pb.cidr.start >> 80n)
+          assert.strictEqual(pb.cidr.start - pa.cidr.start, 1n << 64n)
+        }
         const other = yield* newAccount("other")
         const c = yield* createNetwork(other.id, { handle: "a" })
         assert.notStrictEqual(c.overlay_prefix, a.overlay_prefix)
@@ -162,7 +167,9 @@ describe("SD-WAN networks", () => {
           const node = yield* exec(account.id, "system_create_node", { hostname: `n${i}`, node_template_id: template.id })
           const instance = yield* exec(account.id, "system_provision_instance", { node_id: node.id })
           const peer = yield* exec(account.id, "system_sdwan_attach_peer", { network_id: network.id, node_instance_id: instance.id })
-          expect(peer.overlay_address.startsWith(network.overlay_prefix.replace("::/64", ":"))).toBe(true)
+          const prefix = parseCidr(network.overlay_prefix)
+          const address = parseCidr(`${peer.overlay_address}/128`)
+          assert.isTrue(prefix.ok && address.ok && contains(prefix.cidr, address.cidr))
           addresses.add(peer.overlay_address)
           const again = yield* exec(account.id, "system_sdwan_attach_peer", { network_id: network.id, node_instance_id: instance.id })
           assert.strictEqual(again.overlay_address, peer.overlay_address)

@@ -33,7 +33,10 @@ export const allocateOverlayPrefix = (
       yield* tx.setAccountUlaGlobalId(accountId, globalId)
       next = 1
     }
-    return { prefix: `${globalId}:${next.toString(16)}::/64`, ulaGlobalId: globalId, subnetIndex: next }
+    // Canonical spelling (no leading zeros, "::" where it belongs), so the prefix compares as text.
+    const parsed = parseCidr(`${globalId}:${next.toString(16)}::/64`)
+    if (!parsed.ok) return yield* Effect.die(new Error(`allocated overlay prefix for ${globalId} does not parse`))
+    return { prefix: parsed.cidr.canonical, ulaGlobalId: globalId, subnetIndex: next }
   })
 
 /** Leases the next /128 in a network's /64 for a peer or a VIP. */

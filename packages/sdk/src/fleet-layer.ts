@@ -4,6 +4,7 @@
  */
 import { Effect, Layer } from "effect"
 import { Accounts } from "./accounts/accounts"
+import { ApiKeys } from "./accounts/api-keys"
 import { Actions } from "./actions/executor"
 import { AgentPort } from "./agents/agent-port"
 import { DEFAULT_FLEET_CONFIG, FleetConfig, type FleetConfigShape } from "./domain/fleet-config"
@@ -27,7 +28,7 @@ export interface FleetLayerOptions {
 export const fleetServicesLayer = (options: { readonly config?: Partial<FleetConfigShape>; readonly runSensor?: boolean } = {}) => {
   const config = Layer.succeed(FleetConfig)({ ...DEFAULT_FLEET_CONFIG, ...options.config })
   const core = Transactor.layer.pipe(Layer.provideMerge(Layer.mergeAll(Signals.layer, AgentLiveness.layer)))
-  const services = Layer.mergeAll(Actions.layer, AgentPort.layer, Accounts.layer, VipSensor.layer).pipe(Layer.provideMerge(core))
+  const services = Layer.mergeAll(Actions.layer, AgentPort.layer, Accounts.layer, ApiKeys.layer, VipSensor.layer).pipe(Layer.provideMerge(core))
   const sensor = Layer.effectDiscard(
     Effect.gen(function* () {
       if (options.runSensor === false) return
@@ -47,4 +48,4 @@ export const fleetLayer = (options: FleetLayerOptions) => {
   }).pipe(Layer.provideMerge(store))
 }
 
-export type FleetServices = Accounts | Actions | AgentPort | VipSensor | Transactor | Signals | AgentLiveness | Store
+export type FleetServices = Accounts | ApiKeys | Actions | AgentPort | VipSensor | Transactor | Signals | AgentLiveness | Store

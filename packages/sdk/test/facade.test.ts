@@ -110,6 +110,25 @@ describe("Promise facade", () => {
     }
   })
 
+  it("API keys map to their account, are shown once, and unknown keys are refused", async () => {
+    const fleet = await createFleet({ database: ":memory:", runSensor: false })
+    try {
+      const a = await fleet.createAccount({ name: "a" })
+      const b = await fleet.createAccount({ name: "b" })
+      const keyA = await fleet.createApiKey({ account_id: a.id, name: "ci" })
+      const keyB = await fleet.createApiKey({ account_id: b.id, name: "ci" })
+      expect(keyA.api_key).toMatch(/^fpk_/)
+      expect(await fleet.authenticateApiKey(keyA.api_key)).toBe(a.id)
+      expect(await fleet.authenticateApiKey(keyB.api_key)).toBe(b.id)
+      const refused = await fleet.authenticateApiKey("fpk_guess").catch((e: FleetplaneError) => e)
+      expect((refused as FleetplaneError).code).toBe("invalid_api_key")
+      const events = await fleet.forAccount(a.id).events.list()
+      expect(JSON.stringify(events)).not.toContain(keyA.api_key)
+    } finally {
+      await fleet.close()
+    }
+  })
+
   it("fails to start with a clear error when the database cannot be opened", async () => {
     const error = await createFleet({ database: "/nonexistent-dir/fleet.db", runSensor: false }).catch((e) => e)
     expect(error).toBeInstanceOf(FleetplaneError)

@@ -11,11 +11,13 @@
  */
 import { Cause, Effect, Exit, Fiber, ManagedRuntime, PubSub } from "effect"
 import { Accounts } from "../accounts/accounts"
+import { ApiKeys, type CreatedApiKey } from "../accounts/api-keys"
 import type { ActionInput, ActionName, ActionOutput } from "../actions/catalog"
 import { actionCatalog, describeActions } from "../actions/catalog"
 import { Actions } from "../actions/executor"
 import { AgentPort } from "../agents/agent-port"
-import { Signals } from "../domain/signals"
+import { AgentLiveness } from "../domain/liveness"
+import { Signals, type Signal } from "../domain/signals"
 import { fleetLayer, type FleetLayerOptions, type FleetServices } from "../fleet-layer"
 import type { Account, FleetEvent } from "../model/entities"
 import { isDomainError } from "../model/errors"
@@ -72,6 +74,32 @@ export const createFleet = async (options: CreateFleetOptions = { database: ":me
   // Surface a store that cannot open now, not on the first call.
   await run(Effect.void)
 
+  /** Every signal (events, changed desired configs, VIP holder changes), for hosts such as the gateway. */
+  const subscribeSignals = async (listener: (signal: Signal) => void): Promise<() => void> => {
+    let ready!: () => void
+    const subscribed = new Promise<void>((resolve) => (ready = resolve))
+    const fiber = runtime.runFork(
+      Effect.scoped(
+        Effect.gen(function* () {
+          const subscription = yield* PubSub.subscribe(yield* Signals)
+          ready()
+          while (true) {
+            const signal = yield* PubSub.take(subscription)
+            try {
+              listener(signal)
+            } catch {
+              // A throwing listener must not end the subscription.
+            }
+          }
+        })
+      )
+    )
+    await subscribed
+    return () => {
+      runtime.runFork(Fiber.interrupt(fiber))
+    }
+  }
+
   const forAccount = (accountId: string): AccountOperations => {
     const id = accountId as AccountId
     const execute = (name: string, input: unknown = {}) => run(Effect.flatMap(Effect.service(Actions), (actions) => actions.execute(id, name, input)))
@@ -85,34 +113,17 @@ export const createFleet = async (options: CreateFleetOptions = { database: ":me
           const result = (await execute("system_list_events", listOptions)) as { events: ReadonlyArray<FleetEvent> }
           return result.events
         },
-        subscribe: async (listener) => {
-          let ready!: () => void
-          const subscribed = new Promise<void>((resolve) => (ready = resolve))
-          const fiber = runtime.runFork(
-            Effect.scoped(
-              Effect.gen(function* () {
-                const pubsub = yield* Signals
-                const subscription = yield* PubSub.subscribe(pubsub)
-                ready()
-                while (true) {
-                  const signal = yield* PubSub.take(subscription)
-                  if (signal._tag !== "EventsAppended" || signal.accountId !== id) continue
-                  for (const event of signal.events) {
-                    try {
-                      listener(event)
-                    } catch {
-                      // A throwing listener must not stop the others or the subscription.
-                    }
-                  }
-                }
-              })
-            )
-          )
-          await subscribed
-          return () => {
-            runtime.runFork(Fiber.interrupt(fiber))
-          }
-        }
+        subscribe: (listener) =>
+          subscribeSignals((signal) => {
+            if (signal._tag !== "EventsAppended" || signal.accountId !== id) return
+            for (const event of signal.events) {
+              try {
+                listener(event)
+              } catch {
+                // A throwing listener must not stop the others.
+              }
+            }
+          })
       }
     }
   }
@@ -121,6 +132,15 @@ export const createFleet = async (options: CreateFleetOptions = { database: ":me
     createAccount: (input: { readonly name: string }): Promise<Account> => run(Effect.flatMap(Effect.service(Accounts), (accounts) => accounts.create(input.name))),
     getAccount: (id: string): Promise<Account> => run(Effect.flatMap(Effect.service(Accounts), (accounts) => accounts.get(id))),
     forAccount,
+    /** A new admin API key for an account; the key is in the result only. */
+    createApiKey: (input: { readonly account_id: string; readonly name: string }): Promise<CreatedApiKey> =>
+      run(Effect.flatMap(Effect.service(ApiKeys), (keys) => keys.create(input.account_id, input.name))),
+    /** The account an API key belongs to; rejects with `invalid_api_key`. */
+    authenticateApiKey: (apiKey: string): Promise<AccountId> => run(Effect.flatMap(Effect.service(ApiKeys), (keys) => keys.authenticate(apiKey))),
+    /** Every signal (events, changed desired configs, VIP holder changes), for hosts such as the gateway. */
+    subscribeSignals,
+    /** The in-memory liveness table (the gateway's heartbeat hot path writes to it directly). */
+    liveness: () => run(Effect.service(AgentLiveness)),
     /** Names, descriptions, `destructive` flags and input JSON Schemas of every action. */
     describeActions,
     /** Runs any Effect against the fleet's services (for hosts that mix styles, such as a gateway). */

@@ -78,3 +78,11 @@ export interface SkillRunRecord extends Owned {
   readonly created_at: string
   readonly updated_at: string
 }
+
+export interface ApiKeyRecord extends Owned {
+  readonly id: string
+  readonly name: string
+  readonly key_hash: string
+  readonly created_at: string
+  readonly revoked_at: string | null
+}

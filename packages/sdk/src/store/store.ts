@@ -10,6 +10,7 @@ import type { Account, ApprovalStatus, FleetEvent, KubernetesNodeStatus, ModuleA
 import type { StoreError } from "../model/errors"
 import type { AccountId, ApprovalId, ClusterId, InstanceId, NetworkId, NodeId, PeerId, TemplateId, VipId } from "../model/ids"
 import type {
+  ApiKeyRecord,
   ApprovalRecord,
   ClusterRecord,
   ConfirmationRecord,
@@ -158,6 +159,11 @@ export interface StoreTx {
   readonly insertConfirmation: (confirmation: ConfirmationRecord) => Op<void>
   /** Deletes and returns the confirmation: a token works once. */
   readonly takeConfirmation: (tokenHash: string) => Op<ConfirmationRecord | undefined>
+
+  // admin API keys
+  readonly insertApiKey: (key: ApiKeyRecord) => Op<void>
+  readonly findApiKeyByHash: (keyHash: string) => Op<ApiKeyRecord | undefined>
+  readonly revokeApiKey: (accountId: AccountId, id: string, at: string) => Op<boolean>
 
   // skill runs
   readonly putSkillRun: (run: SkillRunRecord) => Op<void>

@@ -200,6 +200,16 @@ CREATE TABLE confirmations (
   expires_at INTEGER NOT NULL
 );
 
+-- Admin API keys: stored as SHA-256 hashes; the key itself is shown once.
+CREATE TABLE api_keys (
+  id TEXT PRIMARY KEY,
+  account_id TEXT NOT NULL REFERENCES accounts(id),
+  name TEXT NOT NULL,
+  key_hash TEXT NOT NULL UNIQUE,
+  created_at TEXT NOT NULL,
+  revoked_at TEXT
+);
+
 CREATE TABLE skill_runs (
   id TEXT PRIMARY KEY,
   account_id TEXT NOT NULL REFERENCES accounts(id),

@@ -612,6 +612,22 @@ const makeTx = (db: Database.Database): StoreTx => {
         return row as never
       }),
 
+    insertApiKey: (key) =>
+      op(() => {
+        run(
+          "INSERT INTO api_keys (id, account_id, name, key_hash, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?)",
+          key.id,
+          key.account_id,
+          key.name,
+          key.key_hash,
+          key.created_at,
+          key.revoked_at
+        )
+      }),
+    findApiKeyByHash: (keyHash) => op(() => one("SELECT * FROM api_keys WHERE key_hash = ?", keyHash) as never),
+    revokeApiKey: (accountId, id, at) =>
+      op(() => run("UPDATE api_keys SET revoked_at = ? WHERE account_id = ? AND id = ? AND revoked_at IS NULL", at, accountId, id).changes === 1),
+
     putSkillRun: (skillRun) =>
       op(() => {
         stmt(

@@ -1,0 +1,70 @@
+/**
+ * Admin API keys: each belongs to one account and scopes every request made with it (R20).
+ * 256 random bits, shown once, stored as a SHA-256 hash; checked by hash lookup, so the
+ * comparison never touches the secret byte by byte.
+ */
+import { randomBytes } from "node:crypto"
+import { Context, Effect, Layer } from "effect"
+import { Transactor } from "../domain/transactor"
+import { hashSecret } from "../agents/credentials"
+import { invalidInput, notFound, unauthorized, type InvalidInputError, type NotFoundError, type StoreError, type UnauthorizedError } from "../model/errors"
+import { newId, type AccountId } from "../model/ids"
+
+export interface CreatedApiKey {
+  readonly id: string
+  readonly account_id: AccountId
+  readonly name: string
+  /** The key itself: shown once, never stored. */
+  readonly api_key: string
+}
+
+export class ApiKeys extends Context.Service<
+  ApiKeys,
+  {
+    readonly create: (accountId: string, name: string) => Effect.Effect<CreatedApiKey, InvalidInputError | NotFoundError | StoreError>
+    /** The account a key belongs to; revoked and unknown keys fail alike. */
+    readonly authenticate: (apiKey: string) => Effect.Effect<AccountId, UnauthorizedError | StoreError>
+    readonly revoke: (accountId: string, id: string) => Effect.Effect<void, NotFoundError | StoreError>
+  }
+>()("@fleetplane/sdk/accounts/ApiKeys") {
+  static readonly layer = Layer.effect(
+    ApiKeys,
+    Effect.gen(function* () {
+      const { transact } = yield* Transactor
+      return ApiKeys.of({
+        create: (accountId, name) =>
+          transact((ctx) =>
+            Effect.gen(function* () {
+              if (name.trim().length === 0 || name.length > 128) return yield* invalidInput("invalid_name", "an API key name must be 1-128 characters", {})
+              const account = yield* ctx.tx.getAccount(accountId as AccountId)
+              if (account === undefined) return yield* notFound("account_not_found", `account ${accountId} does not exist`, { account_id: accountId })
+              const apiKey = `fpk_${randomBytes(32).toString("base64url")}`
+              const id = newId("apiKey")
+              yield* ctx.tx.insertApiKey({ id, account_id: account.id, name: name.trim(), key_hash: hashSecret(apiKey), created_at: ctx.nowIso, revoked_at: null })
+              yield* ctx.emit(account.id, "system.api_key_created", { api_key_id: id, name: name.trim() })
+              return { id, account_id: account.id, name: name.trim(), api_key: apiKey }
+            })
+          ),
+        authenticate: (apiKey) =>
+          transact((ctx) =>
+            Effect.gen(function* () {
+              const record = yield* ctx.tx.findApiKeyByHash(hashSecret(apiKey))
+              if (record === undefined || record.revoked_at !== null) {
+                return yield* unauthorized("invalid_api_key", "the API key is unknown or revoked; create one with `fleetplane apikey create`", {})
+              }
+              return record.account_id
+            })
+          ),
+        revoke: (accountId, id) =>
+          transact((ctx) =>
+            Effect.gen(function* () {
+              if (!(yield* ctx.tx.revokeApiKey(accountId as AccountId, id, ctx.nowIso))) {
+                return yield* notFound("api_key_not_found", `API key ${id} does not exist in this account or is already revoked`, { api_key_id: id })
+              }
+              yield* ctx.emit(accountId as AccountId, "system.api_key_revoked", { api_key_id: id })
+            })
+          )
+      })
+    })
+  )
+}

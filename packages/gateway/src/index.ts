@@ -2,4 +2,7 @@
  * @fleetplane/gateway — the edge gateway: persistent agent sessions over WebSocket,
  * silence detection, config push, the admin API and the `fleetplane` CLI.
  */
+export { startGateway, type Gateway, type GatewayOptions } from "./gateway"
+export { AGENT_PATH } from "./agent/agent-endpoint"
 export { AuthThrottle, DEFAULT_AUTH_THROTTLE, type AuthThrottleOptions, type ThrottleVerdict } from "./agent/auth-throttle"
+export { createLogger, type Logger, type LogLevel } from "./log"

@@ -20,7 +20,7 @@ import { AgentLiveness } from "../domain/liveness"
 import { Signals, type Signal } from "../domain/signals"
 import { fleetLayer, type FleetLayerOptions, type FleetServices } from "../fleet-layer"
 import type { Account, FleetEvent } from "../model/entities"
-import { isDomainError } from "../model/errors"
+import { errorStatus, isDomainError, type DomainError } from "../model/errors"
 import type { AccountId } from "../model/ids"
 import { VipSensor } from "../vip/sensor"
 
@@ -28,18 +28,31 @@ import { VipSensor } from "../vip/sensor"
 export class FleetplaneError extends Error {
   readonly code: string
   readonly details: Record<string, unknown>
-  constructor(code: string, message: string, details: Record<string, unknown> = {}) {
+  /** The error category (`NotFoundError`, `ConflictError`, ...) or `InternalError` for a bug. */
+  readonly category: DomainError["_tag"] | "InternalError"
+  constructor(code: string, message: string, details: Record<string, unknown> = {}, category: DomainError["_tag"] | "InternalError" = "InternalError") {
     super(message)
     this.name = "FleetplaneError"
     this.code = code
     this.details = details
+    this.category = category
+  }
+
+  /** The HTTP status for this error (the one mapping in `errorStatus`). */
+  get httpStatus(): number {
+    return this.category === "InternalError" ? 500 : errorStatus[this.category].http
+  }
+
+  /** The process exit code a CLI should end with. */
+  get exitCode(): number {
+    return this.category === "InternalError" ? 1 : errorStatus[this.category].exitCode
   }
 }
 
 const toFleetplaneError = (cause: Cause.Cause<unknown>): FleetplaneError => {
   const failure = Cause.findErrorOption(cause)
   if (failure._tag === "Some" && isDomainError(failure.value)) {
-    return new FleetplaneError(failure.value.code, failure.value.message, failure.value.details)
+    return new FleetplaneError(failure.value.code, failure.value.message, failure.value.details, failure.value._tag)
   }
   const squashed = Cause.squash(cause)
   return new FleetplaneError("internal_error", `an unexpected error occurred: ${squashed instanceof Error ? squashed.message : String(squashed)}`)

@@ -1,0 +1,182 @@
+/**
+ * The admin HTTP API, on its own port. Every request but /healthz and /metrics carries an
+ * account's API key (`Authorization: Bearer fpk_…`) and is scoped to that account.
+ *
+ *   GET  /healthz                    liveness of the gateway
+ *   GET  /metrics                    Prometheus text
+ *   GET  /v1/actions                 every action: name, description, destructive, JSON Schema
+ *   POST /v1/actions/{name}          run an action (JSON in and out; destructive ones answer 428
+ *                                    confirmation_required with a token to repeat the call with)
+ *   GET  /v1/events?since=N          the account's events as Server-Sent Events, then live
+ *   GET  /v1/approvals               pending approvals
+ *   POST /v1/approvals/{id}/approve  approve; POST /v1/approvals/{id}/reject { reason? }
+ */
+import type { IncomingMessage, ServerResponse } from "node:http"
+import { FleetplaneError, type Fleet, type FleetEvent } from "@fleetplane/sdk"
+import type { Logger } from "../log"
+import type { Metrics } from "./metrics"
+
+const MAX_BODY_BYTES = 1024 * 1024
+const SSE_KEEPALIVE_MS = 15_000
+
+const sendJson = (response: ServerResponse, status: number, body: unknown) => {
+  const text = JSON.stringify(body)
+  response.writeHead(status, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(text) })
+  response.end(text)
+}
+
+const sendError = (response: ServerResponse, status: number, code: string, message: string, details: Record<string, unknown> = {}) =>
+  sendJson(response, status, { error: { code, message, details } })
+
+const readJson = (request: IncomingMessage): Promise<unknown> =>
+  new Promise((resolve, reject) => {
+    const chunks: Array<Buffer> = []
+    let size = 0
+    request.on("data", (chunk: Buffer) => {
+      size += chunk.length
+      if (size > MAX_BODY_BYTES) {
+        reject(Object.assign(new Error("request body larger than 1 MiB"), { code: "body_too_large" }))
+        request.destroy()
+        return
+      }
+      chunks.push(chunk)
+    })
+    request.on("end", () => {
+      if (chunks.length === 0) return resolve({})
+      try {
+        resolve(JSON.parse(Buffer.concat(chunks).toString("utf8")))
+      } catch {
+        reject(Object.assign(new Error("the request body is not valid JSON"), { code: "invalid_json" }))
+      }
+    })
+    request.on("error", reject)
+  })
+
+export interface AdminServerDeps {
+  readonly fleet: Fleet
+  readonly metrics: Metrics
+  readonly log: Logger
+  readonly health: () => Record<string, unknown>
+}
+
+export const createAdminHandler = (deps: AdminServerDeps) => {
+  const { fleet, log } = deps
+  const openStreams = new Set<ServerResponse>()
+
+  const authenticate = async (request: IncomingMessage, response: ServerResponse) => {
+    const header = request.headers.authorization ?? ""
+    const key = header.startsWith("Bearer ") ? header.slice(7).trim() : ""
+    if (key === "") {
+      sendError(response, 401, "missing_api_key", "send an account API key as `Authorization: Bearer fpk_…`; create one with `fleetplane apikey create`")
+      return undefined
+    }
+    try {
+      return await fleet.authenticateApiKey(key)
+    } catch (error) {
+      const e = error instanceof FleetplaneError ? error : new FleetplaneError("internal_error", String(error))
+      sendError(response, e.httpStatus, e.code, e.message)
+      return undefined
+    }
+  }
+
+  const runAction = async (response: ServerResponse, accountId: string, name: string, input: unknown) => {
+    try {
+      const result = await fleet.forAccount(accountId).execute(name, input)
+      sendJson(response, 200, result)
+    } catch (error) {
+      const e = error instanceof FleetplaneError ? error : new FleetplaneError("internal_error", String(error))
+      if (e.category === "InternalError") log.error("admin.action_failed", { action: name, error: e.message })
+      sendError(response, e.httpStatus, e.code, e.message, e.details)
+    }
+  }
+
+  const streamEvents = async (request: IncomingMessage, response: ServerResponse, accountId: string, since: number) => {
+    response.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive" })
+    openStreams.add(response)
+    let last = since
+    const write = (event: FleetEvent) => {
+      if (event.seq <= last) return
+      last = event.seq
+      response.write(`id: ${event.seq}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`)
+    }
+    // Subscribe first, then read the backlog, so nothing falls between the two.
+    const buffered: Array<FleetEvent> = []
+    let live = false
+    const ops = fleet.forAccount(accountId)
+    const unsubscribe = await ops.events.subscribe((event) => (live ? write(event) : buffered.push(event)))
+    for (;;) {
+      const page = await ops.events.list({ since: last, limit: 1000 })
+      page.forEach(write)
+      if (page.length < 1000) break
+    }
+    buffered.forEach(write)
+    live = true
+    const keepalive = setInterval(() => response.write(": keepalive\n\n"), SSE_KEEPALIVE_MS)
+    keepalive.unref()
+    request.on("close", () => {
+      clearInterval(keepalive)
+      unsubscribe()
+      openStreams.delete(response)
+    })
+  }
+
+  const handle = async (request: IncomingMessage, response: ServerResponse) => {
+    const url = new URL(request.url ?? "/", "http://admin")
+    const path = url.pathname
+    const method = request.method ?? "GET"
+
+    if (method === "GET" && path === "/healthz") return sendJson(response, 200, { status: "ok", ...deps.health() })
+    if (method === "GET" && path === "/metrics") {
+      response.writeHead(200, { "content-type": "text/plain; version=0.0.4" })
+      return response.end(deps.metrics.render())
+    }
+    if (!path.startsWith("/v1/")) return sendError(response, 404, "not_found", `no route ${method} ${path}; see GET /v1/actions`)
+
+    const accountId = await authenticate(request, response)
+    if (accountId === undefined) return
+
+    if (method === "GET" && path === "/v1/actions") return sendJson(response, 200, { actions: fleet.describeActions() })
+    const action = path.match(/^\/v1\/actions\/([a-z_]+)$/)
+    if (method === "POST" && action !== null) {
+      let input: unknown
+      try {
+        input = await readJson(request)
+      } catch (error) {
+        const e = error as Error & { code: string }
+        return sendError(response, e.code === "body_too_large" ? 413 : 400, e.code, e.message)
+      }
+      return runAction(response, accountId, action[1]!, input)
+    }
+    if (method === "GET" && path === "/v1/events") {
+      const since = Number(request.headers["last-event-id"] ?? url.searchParams.get("since") ?? 0)
+      if (!Number.isInteger(since) || since < 0) return sendError(response, 400, "invalid_since", "since must be a non-negative integer event sequence number")
+      return streamEvents(request, response, accountId, since)
+    }
+    if (method === "GET" && path === "/v1/approvals") {
+      return runAction(response, accountId, "system_list_approvals", { status: url.searchParams.get("status") ?? "pending" })
+    }
+    const decision = path.match(/^\/v1\/approvals\/([A-Za-z0-9_]+)\/(approve|reject)$/)
+    if (method === "POST" && decision !== null) {
+      const body = (await readJson(request).catch(() => ({}))) as { reason?: string }
+      return decision[2] === "approve"
+        ? runAction(response, accountId, "system_approve", { approval_id: decision[1] })
+        : runAction(response, accountId, "system_reject", { approval_id: decision[1], ...(body.reason === undefined ? {} : { reason: body.reason }) })
+    }
+    return sendError(response, 404, "not_found", `no route ${method} ${path}; see GET /v1/actions`)
+  }
+
+  return {
+    handle: (request: IncomingMessage, response: ServerResponse) => {
+      handle(request, response).catch((error) => {
+        log.error("admin.request_failed", { path: request.url, error: error instanceof Error ? error.message : String(error) })
+        if (!response.headersSent) sendError(response, 500, "internal_error", "the gateway failed to answer; retry, and report it if it persists")
+        else response.end()
+      })
+    },
+    /** Ends every open event stream (graceful shutdown). */
+    closeStreams: () => {
+      for (const stream of openStreams) stream.end()
+      openStreams.clear()
+    }
+  }
+}

@@ -1,0 +1,279 @@
+/**
+ * The agent endpoint: `GET /v1/agent` upgraded to a WebSocket (binary frames, the protocol
+ * codec). Authentication comes first — a `hello` before the deadline, its credential checked
+ * by the SDK in constant time, repeated failures from one address slowed down — then one
+ * session per instance. The heartbeat path is: decode -> find session -> update liveness in
+ * memory. No database write, no timer, no log line per heartbeat.
+ */
+import type { IncomingMessage } from "node:http"
+import { randomUUID } from "node:crypto"
+import type { Duplex } from "node:stream"
+import { Result } from "effect"
+import { WebSocketServer, type RawData, type WebSocket } from "ws"
+import {
+  CloseCode,
+  closeCodeForProtocolError,
+  decodeAgentFrame,
+  negotiateProtocolVersion,
+  PROTOCOL_VERSION,
+  ProtocolErrorCode,
+  type AgentMessage,
+  type Hello
+} from "@fleetplane/agent-protocol"
+import type { AgentLivenessService, AgentPortService, Fleet, FleetplaneError } from "@fleetplane/sdk"
+import type { GatewayMetrics } from "../admin/metrics"
+import type { Logger } from "../log"
+import { AgentSession } from "./agent-session"
+import { AuthThrottle, type AuthThrottleOptions } from "./auth-throttle"
+import { deliverPendingPushes, deliverVipDirectives } from "./push-dispatcher"
+import type { SessionRegistry } from "./session-registry"
+
+export const AGENT_PATH = "/v1/agent"
+
+export interface AgentEndpointOptions {
+  readonly gatewayId: string
+  readonly heartbeatIntervalMs: number
+  readonly silenceThresholdMs: number
+  readonly helloTimeoutMs: number
+  readonly maxFrameBytes: number
+  readonly maxBufferedBytes: number
+  readonly pingIntervalMs: number
+  readonly authThrottle?: AuthThrottleOptions
+}
+
+export interface AgentEndpointDeps {
+  readonly fleet: Fleet
+  readonly port: AgentPortService
+  readonly liveness: AgentLivenessService
+  readonly registry: SessionRegistry
+  readonly metrics: GatewayMetrics
+  readonly log: Logger
+}
+
+const frameLimits = (maxFrameBytes: number) => ({ maxFrameBytes, maxDepth: 16 })
+
+const asBuffer = (data: RawData): Buffer => (Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data))
+
+export const createAgentEndpoint = (options: AgentEndpointOptions, deps: AgentEndpointDeps) => {
+  const { fleet, port, liveness, registry, metrics, log } = deps
+  const throttle = new AuthThrottle(options.authThrottle)
+  const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxFrameBytes, perMessageDeflate: false })
+  const limits = frameLimits(options.maxFrameBytes)
+
+  const closeSocket = (socket: WebSocket, code: number, reason: string) => {
+    socket.close(code, reason.slice(0, 120))
+    // A peer that never answers the close handshake is cut off.
+    setTimeout(() => socket.terminate(), 5_000).unref()
+  }
+
+  const handleHello = async (socket: WebSocket, hello: Hello["body"], remoteAddress: string) => {
+    const version = negotiateProtocolVersion(hello.protocol_versions)
+    if (version === undefined) {
+      closeSocket(socket, CloseCode.UnsupportedProtocolVersion, `this gateway speaks protocol ${PROTOCOL_VERSION}`)
+      return undefined
+    }
+    let identity
+    try {
+      identity = await fleet.run(port.authenticate(hello.instance_id, hello.credential))
+    } catch (error) {
+      metrics.authFailures.inc()
+      throttle.recordFailure(remoteAddress)
+      const code = (error as FleetplaneError).code
+      log.warn("agent.auth_failed", { remote: remoteAddress, instance_id: hello.instance_id.slice(0, 64), reason: code })
+      closeSocket(socket, code === "instance_terminated" ? CloseCode.InstanceTerminated : CloseCode.AuthenticationFailed, code ?? "authentication_failed")
+      return undefined
+    }
+    throttle.recordSuccess(remoteAddress)
+    const session = new AgentSession(randomUUID(), identity, socket, remoteAddress, options.maxBufferedBytes, (error) =>
+      log.error("agent.session_task_failed", { instance_id: identity.instanceId, error: error instanceof Error ? error.message : String(error) })
+    )
+    registry.register(session)
+    session.recordApplied(hello.applied)
+    for (const vip of hello.held_vips) session.heldVips.set(vip.vip_id, vip.epoch)
+    session.send({
+      type: "welcome",
+      body: {
+        session_id: session.id,
+        gateway_id: options.gatewayId,
+        protocol_version: version,
+        heartbeat_interval_ms: options.heartbeatIntervalMs,
+        silence_threshold_ms: options.silenceThresholdMs,
+        server_time_ms: Date.now(),
+        max_frame_bytes: options.maxFrameBytes
+      }
+    })
+    log.info("agent.connected", { instance_id: identity.instanceId, hostname: identity.hostname, remote: remoteAddress, session_id: session.id })
+    await session.enqueue(async () => {
+      await fleet.run(port.hello(identity, hello, remoteAddress))
+      await deliverPendingPushes(deps, session)
+      await deliverVipDirectives(deps, session)
+    })
+    return session
+  }
+
+  const handleMessage = async (session: AgentSession, message: AgentMessage) => {
+    const { identity } = session
+    switch (message.type) {
+      case "heartbeat": {
+        // The hot path: memory only.
+        liveness.recordHeartbeat(identity.instanceId, Date.now(), message.body.k3s, message.body.wireguard, message.body.load)
+        metrics.heartbeats.inc()
+        return
+      }
+      case "status_report":
+        return session.enqueue(() => fleet.run(port.statusReport(identity, message.body)))
+      case "join_request":
+        return session.enqueue(async () => {
+          const outcome = await fleet.run(port.joinRequest(identity, message.body))
+          if (outcome.accepted) {
+            metrics.joinsAccepted.inc()
+            session.send({
+              type: "join_accepted",
+              body: {
+                request_id: message.body.request_id,
+                cluster_id: outcome.cluster_id,
+                role: outcome.role,
+                api_endpoint: outcome.api_endpoint,
+                created_cluster: outcome.created_cluster
+              }
+            })
+            await deliverPendingPushes(deps, session, outcome.resend_token ? { kind: "token", key: outcome.cluster_id } : undefined)
+          } else {
+            metrics.joinsRejected.inc()
+            session.send({
+              type: "join_rejected",
+              body: { request_id: message.body.request_id, code: outcome.code, message: outcome.message, retry_after_ms: outcome.retry_after_ms }
+            })
+          }
+        })
+      case "config_ack":
+        return session.enqueue(async () => {
+          const applied = message.body.status === "applied"
+          const latency = session.markAcked(message.body.kind, message.body.key, message.body.version, applied, Date.now())
+          if (latency !== undefined) metrics.metrics.observePushLatency(latency / 1000)
+          if (applied) metrics.pushesAcked.inc()
+          else metrics.pushesFailed.inc()
+          await fleet.run(port.configAck(identity, message.body))
+        })
+      case "vip_ack":
+        if (message.body.held) session.heldVips.set(message.body.vip_id, message.body.epoch)
+        else session.heldVips.delete(message.body.vip_id)
+        return
+      case "error":
+        log.warn("agent.reported_error", { instance_id: identity.instanceId, code: message.body.code, ref_type: message.body.ref_type ?? null })
+        return
+      case "hello":
+      case "terminal_data":
+      case "terminal_exit":
+      case "terminal_close":
+        // A second hello, or terminal traffic for a channel this gateway never opened.
+        session.send({ type: "error", body: { code: ProtocolErrorCode.UnexpectedMessage, message: `${message.type} is not expected now`, ref_type: message.type } })
+        return
+    }
+  }
+
+  wss.on("connection", (socket: WebSocket, request: IncomingMessage) => {
+    const remoteAddress = request.socket.remoteAddress ?? "unknown"
+    let session: AgentSession | undefined
+    let authenticating = false
+    const helloDeadline = setTimeout(() => {
+      if (session === undefined) closeSocket(socket, CloseCode.HelloTimeout, "no hello before the deadline")
+    }, options.helloTimeoutMs)
+
+    socket.on("pong", () => {
+      if (session !== undefined) session.alive = true
+    })
+    socket.on("message", (data: RawData, isBinary: boolean) => {
+      if (!isBinary) {
+        metrics.protocolErrors.inc()
+        closeSocket(socket, CloseCode.UnsupportedData, ProtocolErrorCode.TextFrameNotSupported)
+        return
+      }
+      const decoded = decodeAgentFrame(asBuffer(data), limits)
+      if (Result.isFailure(decoded)) {
+        metrics.protocolErrors.inc()
+        log.warn("agent.protocol_error", { remote: remoteAddress, instance_id: session?.identity.instanceId ?? null, code: decoded.failure.code })
+        closeSocket(socket, closeCodeForProtocolError(decoded.failure.code as ProtocolErrorCode), decoded.failure.code)
+        return
+      }
+      const message = decoded.success
+      if (session !== undefined) {
+        void handleMessage(session, message).catch((error) =>
+          log.error("agent.message_failed", { instance_id: session?.identity.instanceId, type: message.type, error: String(error) })
+        )
+        return
+      }
+      if (message.type !== "hello" || authenticating) {
+        metrics.protocolErrors.inc()
+        closeSocket(socket, CloseCode.NotAuthenticated, "send hello first")
+        return
+      }
+      authenticating = true
+      void handleHello(socket, message.body, remoteAddress)
+        .then((created) => {
+          clearTimeout(helloDeadline)
+          if (created === undefined) return
+          session = created
+          if (socket.readyState !== socket.OPEN) cleanup()
+        })
+        .catch((error) => {
+          log.error("agent.hello_failed", { remote: remoteAddress, error: String(error) })
+          closeSocket(socket, CloseCode.InternalError, "hello failed; retry")
+        })
+    })
+
+    const cleanup = () => {
+      clearTimeout(helloDeadline)
+      if (session === undefined) return
+      session.closed = true
+      registry.remove(session)
+      if (registry.get(session.identity.instanceId) === undefined) liveness.recordDisconnected(session.identity.instanceId)
+      log.info("agent.disconnected", { instance_id: session.identity.instanceId, session_id: session.id })
+    }
+    socket.on("close", cleanup)
+    socket.on("error", (error) => log.warn("agent.socket_error", { remote: remoteAddress, error: error.message }))
+  })
+
+  /** Routes an HTTP upgrade: only /v1/agent, and not for an address that is being throttled. */
+  const handleUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const path = (request.url ?? "").split("?")[0]
+    if (path !== AGENT_PATH) {
+      socket.end("HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n")
+      return
+    }
+    const remoteAddress = request.socket.remoteAddress ?? "unknown"
+    wss.handleUpgrade(request, socket, head, (ws) => {
+      const verdict = throttle.check(remoteAddress)
+      if (!verdict.allowed) {
+        closeSocket(ws, CloseCode.RateLimited, `retry after ${verdict.retryAfterMs} ms`)
+        return
+      }
+      wss.emit("connection", ws, request)
+    })
+  }
+
+  /** One sweep for every session: a connection that did not answer the last ping is dead TCP. */
+  const pingSweep = setInterval(() => {
+    for (const session of registry.all()) {
+      if (!session.alive) {
+        log.warn("agent.ping_timeout", { instance_id: session.identity.instanceId })
+        session.closed = true
+        session.socket.terminate()
+        continue
+      }
+      session.alive = false
+      session.socket.ping()
+    }
+  }, options.pingIntervalMs)
+  pingSweep.unref()
+
+  /** Graceful drain: every agent is told to reconnect (here after a restart, or elsewhere). */
+  const close = async () => {
+    clearInterval(pingSweep)
+    for (const session of registry.all()) session.close(CloseCode.GoingAway, "gateway shutting down; reconnect")
+    for (const socket of wss.clients) if (socket.readyState === socket.OPEN) socket.close(CloseCode.GoingAway, "gateway shutting down")
+    await new Promise<void>((resolve) => wss.close(() => resolve()))
+  }
+
+  return { handleUpgrade, close }
+}

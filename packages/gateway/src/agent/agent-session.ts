@@ -1,0 +1,91 @@
+/**
+ * One authenticated agent connection: what it has applied, what was sent to it and not yet
+ * acknowledged, the VIPs it holds, and a bounded, ordered outbox. Work for a session runs
+ * one task at a time (`enqueue`) so its messages are handled in arrival order.
+ */
+import type { WebSocket } from "ws"
+import { CloseCode, encodeFrame, type ConfigPushBody, type GatewayMessage } from "@fleetplane/agent-protocol"
+import type { AgentIdentity } from "@fleetplane/sdk"
+
+const configKey = (kind: string, key: string) => `${kind}\u0000${key}`
+
+export class AgentSession {
+  /** Versions the agent has applied (from hello, then from acks). */
+  private readonly applied = new Map<string, number>()
+  /** Versions sent and not yet acknowledged, with when they were sent (for the latency histogram). */
+  private readonly inFlight = new Map<string, { version: number; sentAt: number }>()
+  readonly heldVips = new Map<string, number>()
+  /** Set by the ping sweep; a pong sets it back. */
+  alive = true
+  closed = false
+  private queue: Promise<void> = Promise.resolve()
+
+  constructor(
+    readonly id: string,
+    readonly identity: AgentIdentity,
+    readonly socket: WebSocket,
+    readonly remoteAddress: string,
+    private readonly maxBufferedBytes: number,
+    private readonly onTaskError: (error: unknown) => void
+  ) {}
+
+  /** Runs `task` after every earlier task of this session. */
+  enqueue(task: () => Promise<void>): Promise<void> {
+    this.queue = this.queue.then(() => (this.closed ? undefined : task())).catch(this.onTaskError)
+    return this.queue
+  }
+
+  /**
+   * Sends one message. A reader that falls behind by more than `maxBufferedBytes` is closed
+   * with 4010: pushes are level-triggered, so it resumes exactly where it is on reconnect.
+   */
+  send(message: GatewayMessage): boolean {
+    if (this.closed) return false
+    if (this.socket.bufferedAmount > this.maxBufferedBytes) {
+      this.close(CloseCode.SlowConsumer, "send queue full; reconnect and resume")
+      return false
+    }
+    this.socket.send(encodeFrame(message), { binary: true })
+    return true
+  }
+
+  close(code: number, reason: string) {
+    if (this.closed) return
+    this.closed = true
+    this.socket.close(code, reason.slice(0, 120))
+  }
+
+  recordApplied(entries: ReadonlyArray<{ readonly kind: string; readonly key: string; readonly version: number }>) {
+    for (const { kind, key, version } of entries) this.applied.set(configKey(kind, key), version)
+  }
+
+  appliedList() {
+    return [...this.applied].map(([composite, version]) => {
+      const [kind, key] = composite.split("\u0000") as [string, string]
+      return { kind, key, version } as { kind: ConfigPushBody["kind"]; key: string; version: number }
+    })
+  }
+
+  /** Whether this exact version is already with the agent (applied or on its way). */
+  alreadyDelivered(push: ConfigPushBody): boolean {
+    const composite = configKey(push.kind, push.key)
+    return (this.applied.get(composite) ?? 0) >= push.version || (this.inFlight.get(composite)?.version ?? 0) >= push.version
+  }
+
+  markSent(push: ConfigPushBody, at: number) {
+    this.inFlight.set(configKey(push.kind, push.key), { version: push.version, sentAt: at })
+  }
+
+  /** Records an ack; returns how long the push took, when it was in flight. */
+  markAcked(kind: string, key: string, version: number, applied: boolean, at: number): number | undefined {
+    const composite = configKey(kind, key)
+    const flight = this.inFlight.get(composite)
+    if (flight !== undefined && flight.version <= version) this.inFlight.delete(composite)
+    if (applied) this.applied.set(composite, Math.max(version, this.applied.get(composite) ?? 0))
+    return flight !== undefined && flight.version === version ? at - flight.sentAt : undefined
+  }
+
+  get pendingPushes() {
+    return this.inFlight.size
+  }
+}

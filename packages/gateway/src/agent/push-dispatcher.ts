@@ -1,0 +1,67 @@
+/**
+ * Delivers what the SDK decided to the agents connected here: after every commit that
+ * changed an instance's desired configs it sends that instance the versions it does not have
+ * yet; after a VIP holder change it sends assign / release directives. Delivery is
+ * level-triggered: a push missed by a disconnected agent is simply the newest desired
+ * version, sent at its next hello.
+ */
+import type { AgentPortService, Fleet, Signal } from "@fleetplane/sdk"
+import type { Logger } from "../log"
+import type { GatewayMetrics } from "../admin/metrics"
+import type { AgentSession } from "./agent-session"
+import type { SessionRegistry } from "./session-registry"
+
+export interface PushDeliveryDeps {
+  readonly fleet: Fleet
+  readonly port: AgentPortService
+  readonly metrics: GatewayMetrics
+}
+
+/** Sends a session every desired config newer than what it has; `force` resends one kind regardless. */
+export const deliverPendingPushes = async (deps: PushDeliveryDeps, session: AgentSession, force?: { readonly kind: string; readonly key: string }) => {
+  const pushes = await deps.fleet.run(deps.port.pendingPushes(session.identity.instanceId, []))
+  const now = Date.now()
+  for (const push of pushes) {
+    const forced = force !== undefined && push.kind === force.kind && push.key === force.key
+    if (!forced && session.alreadyDelivered(push)) continue
+    if (!session.send({ type: "config_push", body: push })) return
+    session.markSent(push, now)
+    deps.metrics.pushesSent.inc()
+  }
+}
+
+export const deliverVipDirectives = async (deps: PushDeliveryDeps, session: AgentSession) => {
+  const held = [...session.heldVips].map(([vip_id, epoch]) => ({ vip_id, epoch }))
+  for (const directive of await deps.fleet.run(deps.port.vipDirectives(session.identity, held))) {
+    if (!session.send(directive)) return
+    // Track what the agent will hold once it follows the directive; its vip_ack confirms.
+    if (directive.type === "vip_assign") session.heldVips.set(directive.body.vip_id, directive.body.epoch)
+    else session.heldVips.delete(directive.body.vip_id)
+  }
+}
+
+export const startPushDispatcher = async (deps: PushDeliveryDeps & { readonly registry: SessionRegistry; readonly log: Logger }) =>
+  deps.fleet.subscribeSignals((signal: Signal) => {
+    switch (signal._tag) {
+      case "DesiredConfigsChanged":
+        for (const instanceId of signal.instanceIds) {
+          const session = deps.registry.get(instanceId)
+          if (session !== undefined) void session.enqueue(() => deliverPendingPushes(deps, session))
+        }
+        break
+      case "VipHolderChanged":
+        for (const instanceId of signal.instanceIds) {
+          const session = deps.registry.get(instanceId)
+          if (session !== undefined) void session.enqueue(() => deliverVipDirectives(deps, session))
+        }
+        break
+      case "EventsAppended":
+        for (const event of signal.events) {
+          if (event.type === "sdwan.vip_holder_silent") {
+            deps.metrics.silenceIncidents.inc()
+            deps.log.warn("vip.holder_silent", { account_id: signal.accountId, ...event.data })
+          }
+        }
+        break
+    }
+  })

@@ -1,0 +1,142 @@
+/**
+ * A whole gateway: the SDK on a SQLite file, the agent endpoint (WebSocket, optionally TLS),
+ * the push dispatcher, and the admin API on its own port. `close()` drains gracefully:
+ * stop accepting, tell every agent to reconnect (1001), end event streams, close the store.
+ */
+import { readFileSync } from "node:fs"
+import { createServer as createHttpServer, type Server } from "node:http"
+import { createServer as createHttpsServer } from "node:https"
+import type { AddressInfo } from "node:net"
+import { hostname } from "node:os"
+import { DEFAULT_FRAME_LIMITS } from "@fleetplane/agent-protocol"
+import { createFleet } from "@fleetplane/sdk"
+import { createAdminHandler } from "./admin/admin-server"
+import { gatewayMetrics } from "./admin/metrics"
+import { createAgentEndpoint } from "./agent/agent-endpoint"
+import type { AuthThrottleOptions } from "./agent/auth-throttle"
+import { startPushDispatcher } from "./agent/push-dispatcher"
+import { SessionRegistry } from "./agent/session-registry"
+import { createLogger, type Logger, type LogLevel } from "./log"
+
+export interface GatewayOptions {
+  /** SQLite file (created if missing), or ":memory:". */
+  readonly database: string
+  /** Where agents connect: `host:port`; default 0.0.0.0:7443. Port 0 picks a free port. */
+  readonly listen?: string
+  /** The admin API: `host:port`; default 127.0.0.1:7080 (keep it off public networks). */
+  readonly adminListen?: string
+  /** Serve agents over wss:// with this certificate and key (PEM files). */
+  readonly tls?: { readonly certFile: string; readonly keyFile: string }
+  readonly gatewayId?: string
+  readonly heartbeatIntervalMs?: number
+  readonly silenceThresholdMs?: number
+  readonly sensorIntervalMs?: number
+  readonly helloTimeoutMs?: number
+  readonly maxFrameBytes?: number
+  /** A session whose unsent data exceeds this is closed as a slow consumer (4010). */
+  readonly maxBufferedBytes?: number
+  readonly pingIntervalMs?: number
+  readonly authThrottle?: AuthThrottleOptions
+  readonly logLevel?: LogLevel
+  readonly logger?: Logger
+}
+
+const parseListen = (value: string, fallbackHost: string): { host: string; port: number } => {
+  const match = value.match(/^(?:\[?([^\]]*)\]?:)?(\d+)$/)
+  if (match === null) throw new Error(`"${value}" is not host:port or a port`)
+  return { host: match[1] === undefined || match[1] === "" ? fallbackHost : match[1], port: Number(match[2]) }
+}
+
+const listen = (server: Server, address: { host: string; port: number }) =>
+  new Promise<AddressInfo>((resolve, reject) => {
+    server.once("error", reject)
+    server.listen(address.port, address.host, () => resolve(server.address() as AddressInfo))
+  })
+
+export const startGateway = async (options: GatewayOptions) => {
+  const log = options.logger ?? createLogger(options.logLevel ?? "info")
+  const heartbeatIntervalMs = options.heartbeatIntervalMs ?? 5_000
+  const silenceThresholdMs = options.silenceThresholdMs ?? heartbeatIntervalMs * 3
+  const fleet = await createFleet({
+    database: options.database,
+    config: { heartbeatIntervalMs, silenceThresholdMs, ...(options.sensorIntervalMs === undefined ? {} : { sensorIntervalMs: options.sensorIntervalMs }) }
+  })
+  const port = await fleet.agentPort()
+  const liveness = await fleet.liveness()
+  const registry = new SessionRegistry()
+  const metrics = gatewayMetrics()
+  metrics.metrics.gauge("fleetplane_agent_sessions", "Agent sessions connected to this gateway.", () => registry.size)
+  metrics.metrics.gauge("fleetplane_pushes_pending", "Config pushes sent and not yet acknowledged.", () => {
+    let pending = 0
+    for (const session of registry.all()) pending += session.pendingPushes
+    return pending
+  })
+
+  const endpoint = createAgentEndpoint(
+    {
+      gatewayId: options.gatewayId ?? hostname(),
+      heartbeatIntervalMs,
+      silenceThresholdMs,
+      helloTimeoutMs: options.helloTimeoutMs ?? 10_000,
+      maxFrameBytes: options.maxFrameBytes ?? DEFAULT_FRAME_LIMITS.maxFrameBytes,
+      maxBufferedBytes: options.maxBufferedBytes ?? 8 * 1024 * 1024,
+      pingIntervalMs: options.pingIntervalMs ?? 30_000,
+      ...(options.authThrottle === undefined ? {} : { authThrottle: options.authThrottle })
+    },
+    { fleet, port, liveness, registry, metrics, log }
+  )
+  const stopDispatcher = await startPushDispatcher({ fleet, port, metrics, registry, log })
+  const startedAt = Date.now()
+  const admin = createAdminHandler({
+    fleet,
+    metrics: metrics.metrics,
+    log,
+    health: () => ({ sessions: registry.size, uptime_s: Math.round((Date.now() - startedAt) / 1000) })
+  })
+
+  const agentServer: Server = options.tls
+    ? createHttpsServer({ cert: readFileSync(options.tls.certFile), key: readFileSync(options.tls.keyFile) })
+    : createHttpServer()
+  agentServer.on("request", (_request, response) => {
+    response.writeHead(426, { "content-type": "text/plain" })
+    response.end("agents connect with a WebSocket upgrade on /v1/agent\n")
+  })
+  agentServer.on("upgrade", endpoint.handleUpgrade)
+  const adminServer = createHttpServer(admin.handle)
+
+  const agentAddress = await listen(agentServer, parseListen(options.listen ?? "0.0.0.0:7443", "0.0.0.0"))
+  const adminAddress = await listen(adminServer, parseListen(options.adminListen ?? "127.0.0.1:7080", "127.0.0.1"))
+  log.info("gateway.started", {
+    agent_url: `${options.tls ? "wss" : "ws"}://${agentAddress.address}:${agentAddress.port}/v1/agent`,
+    admin_url: `http://${adminAddress.address}:${adminAddress.port}`,
+    database: options.database
+  })
+
+  let closing: Promise<void> | undefined
+  const close = () =>
+    (closing ??= (async () => {
+      log.info("gateway.stopping", { sessions: registry.size })
+      agentServer.close()
+      adminServer.close()
+      await endpoint.close()
+      admin.closeStreams()
+      stopDispatcher()
+      adminServer.closeAllConnections()
+      agentServer.closeAllConnections()
+      await fleet.close()
+      log.info("gateway.stopped", {})
+    })())
+
+  return {
+    agentPort: agentAddress.port,
+    adminPort: adminAddress.port,
+    agentUrl: `${options.tls ? "wss" : "ws"}://127.0.0.1:${agentAddress.port}/v1/agent`,
+    adminUrl: `http://127.0.0.1:${adminAddress.port}`,
+    fleet,
+    sessions: registry,
+    metrics,
+    close
+  }
+}
+
+export type Gateway = Awaited<ReturnType<typeof startGateway>>

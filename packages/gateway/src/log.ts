@@ -1,0 +1,22 @@
+/**
+ * Structured logs: one JSON object per line on stderr, with a level filter. Callers pass
+ * fields, never whole messages or configs, so credentials, tokens and keys stay out.
+ */
+export type LogLevel = "debug" | "info" | "warn" | "error" | "silent"
+
+const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 }
+
+export interface Logger {
+  readonly debug: (event: string, fields?: Record<string, unknown>) => void
+  readonly info: (event: string, fields?: Record<string, unknown>) => void
+  readonly warn: (event: string, fields?: Record<string, unknown>) => void
+  readonly error: (event: string, fields?: Record<string, unknown>) => void
+}
+
+export const createLogger = (level: LogLevel = "info", write: (line: string) => void = (line) => process.stderr.write(line)): Logger => {
+  const at = (lineLevel: Exclude<LogLevel, "silent">) => (event: string, fields: Record<string, unknown> = {}) => {
+    if (ORDER[lineLevel] < ORDER[level]) return
+    write(`${JSON.stringify({ time: new Date().toISOString(), level: lineLevel, event, ...fields })}\n`)
+  }
+  return { debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") }
+}

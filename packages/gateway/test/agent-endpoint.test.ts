@@ -1,0 +1,136 @@
+import { afterEach, describe, expect, it } from "vitest"
+import { CloseCode } from "@fleetplane/agent-protocol"
+import type { Gateway } from "../src/index"
+import { quietGateway, setupAccount } from "./support/gateway-harness"
+import { TestAgent } from "./support/test-agent"
+
+let gateway: Gateway | undefined
+afterEach(async () => {
+  await gateway?.close()
+  gateway = undefined
+})
+
+describe("agent endpoint: authentication", () => {
+  it("closes with 4001 for a wrong credential and for an unknown instance", async () => {
+    gateway = await quietGateway()
+    const account = await setupAccount(gateway)
+    const node = await account.provision("s1", account.serverTemplateId)
+    for (const [instance, credential] of [
+      [node.instanceId, "fpa_wrong"],
+      ["ins_unknown", node.credential]
+    ] as const) {
+      const agent = await TestAgent.connect(gateway.agentUrl)
+      agent.hello(instance, credential)
+      expect((await agent.waitClosed()).code).toBe(CloseCode.AuthenticationFailed)
+      expect(agent.received).toEqual([])
+    }
+  })
+
+  it("welcomes a valid hello with the heartbeat settings", async () => {
+    gateway = await quietGateway()
+    const account = await setupAccount(gateway)
+    const node = await account.provision("s1", account.serverTemplateId)
+    const agent = await TestAgent.connect(gateway.agentUrl)
+    agent.hello(node.instanceId, node.credential)
+    const welcome = await agent.message("welcome")
+    expect(welcome.body).toMatchObject({ protocol_version: 1, heartbeat_interval_ms: 200, silence_threshold_ms: 600 })
+    agent.close()
+  })
+
+  it("closes with 4002 when no hello arrives before the deadline", async () => {
+    gateway = await quietGateway({ helloTimeoutMs: 200 })
+    const agent = await TestAgent.connect(gateway.agentUrl)
+    expect((await agent.waitClosed(2_000)).code).toBe(CloseCode.HelloTimeout)
+  })
+
+  it("closes with 4009 when something other than hello comes first", async () => {
+    gateway = await quietGateway()
+    const agent = await TestAgent.connect(gateway.agentUrl)
+    agent.heartbeat()
+    expect((await agent.waitClosed()).code).toBe(CloseCode.NotAuthenticated)
+  })
+
+  it("closes with 4004 when no protocol version is shared", async () => {
+    gateway = await quietGateway()
+    const account = await setupAccount(gateway)
+    const node = await account.provision("s1", account.serverTemplateId)
+    const agent = await TestAgent.connect(gateway.agentUrl)
+    agent.hello(node.instanceId, node.credential, { protocol_versions: [99] })
+    expect((await agent.waitClosed()).code).toBe(CloseCode.UnsupportedProtocolVersion)
+  })
+
+  it("slows down repeated failures from one address with 4008", async () => {
+    gateway = await quietGateway({ authThrottle: { freeFailures: 2, baseDelayMs: 60_000, maxDelayMs: 60_000, forgetAfterMs: 600_000, maxTrackedAddresses: 100 } })
+    const account = await setupAccount(gateway)
+    const node = await account.provision("s1", account.serverTemplateId)
+    const codes: Array<number> = []
+    for (let i = 0; i < 4; i++) {
+      const agent = await TestAgent.connect(gateway.agentUrl)
+      agent.hello(node.instanceId, "fpa_guess")
+      codes.push((await agent.waitClosed()).code)
+    }
+    expect(codes).toEqual([CloseCode.AuthenticationFailed, CloseCode.AuthenticationFailed, CloseCode.AuthenticationFailed, CloseCode.RateLimited])
+    // Even the right credential waits out the delay from that address.
+    const agent = await TestAgent.connect(gateway.agentUrl)
+    agent.hello(node.instanceId, node.credential)
+    expect((await agent.waitClosed()).code).toBe(CloseCode.RateLimited)
+  })
+
+  it("a second connection of the same instance replaces the first (4003)", async () => {
+    gateway = await quietGateway()
+    const account = await setupAccount(gateway)
+    const node = await account.provision("s1", account.serverTemplateId)
+    const first = await TestAgent.connect(gateway.agentUrl)
+    first.hello(node.instanceId, node.credential)
+    await first.message("welcome")
+    const second = await TestAgent.connect(gateway.agentUrl)
+    second.hello(node.instanceId, node.credential)
+    await second.message("welcome")
+    expect((await first.waitClosed()).code).toBe(CloseCode.SessionReplaced)
+    expect(gateway.sessions.size).toBe(1)
+    expect(second.closed).toBeUndefined()
+    second.close()
+  })
+})
+
+describe("agent endpoint: hostile frames", () => {
+  it("closes only the offending session, with the right code, while others keep working", async () => {
+    gateway = await quietGateway()
+    const account = await setupAccount(gateway)
+    const good = await account.provision("good", account.serverTemplateId)
+    const healthy = await TestAgent.connect(gateway.agentUrl)
+    healthy.hello(good.instanceId, good.credential)
+    await healthy.message("welcome")
+    const cases: Array<[string, (agent: TestAgent) => void, number]> = [
+      ["text frame", (a) => a.sendRaw("hello", false), CloseCode.UnsupportedData],
+      ["garbage bytes", (a) => a.sendRaw(Buffer.from([0xc1, 0x00, 0xff])), CloseCode.ProtocolError],
+      ["truncated msgpack", (a) => a.sendRaw(Buffer.from([0x83, 0xa1, 0x76])), CloseCode.ProtocolError],
+      ["oversized frame", (a) => a.sendRaw(Buffer.alloc(2 * 1024 * 1024, 0x90)), CloseCode.MessageTooBig]
+    ]
+    for (const [, misbehave, code] of cases) {
+      const agent = await TestAgent.connect(gateway.agentUrl)
+      misbehave(agent)
+      expect((await agent.waitClosed()).code).toBe(code)
+    }
+    // The healthy session is still there and still answered.
+    const before = gateway.metrics.heartbeats.value
+    healthy.heartbeat()
+    await healthy.until(() => gateway!.metrics.heartbeats.value > before, 2_000, "heartbeat counted")
+    expect(healthy.closed).toBeUndefined()
+    expect(gateway.sessions.get(good.instanceId)).toBeDefined()
+    healthy.close()
+  })
+
+  it("a malformed frame after authentication closes that session with 4000 and the error code as reason", async () => {
+    gateway = await quietGateway()
+    const account = await setupAccount(gateway)
+    const node = await account.provision("s1", account.serverTemplateId)
+    const agent = await TestAgent.connect(gateway.agentUrl)
+    agent.hello(node.instanceId, node.credential)
+    await agent.message("welcome")
+    agent.sendRaw(Buffer.from([0x81, 0xa9, ...Buffer.from("__proto__"), 0xc0]))
+    const closed = await agent.waitClosed()
+    expect(closed.code).toBe(CloseCode.ProtocolError)
+    expect(closed.reason).toBe("disallowed_key")
+  })
+})

@@ -1,0 +1,184 @@
+import { afterEach, describe, expect, it } from "vitest"
+import { CloseCode } from "@fleetplane/agent-protocol"
+import type { Gateway } from "../src/index"
+import { adminClient, quietGateway, setupAccount, tempDatabase } from "./support/gateway-harness"
+import { TestAgent } from "./support/test-agent"
+
+let gateways: Array<Gateway> = []
+const agents: Array<TestAgent> = []
+afterEach(async () => {
+  for (const agent of agents.splice(0)) agent.close()
+  for (const gateway of gateways.splice(0)) await gateway.close()
+})
+
+const start = async (database = tempDatabase()) => {
+  const gateway = await quietGateway({ database })
+  gateways.push(gateway)
+  return gateway
+}
+
+/** Connects an agent with its WireGuard key for the network and waits for welcome. */
+const connect = async (gateway: Gateway, node: { instanceId: string; credential: string }, networkId: string, extra: Record<string, unknown> = {}) => {
+  const agent = await TestAgent.connect(gateway.agentUrl)
+  agents.push(agent)
+  agent.hello(node.instanceId, node.credential, { wireguard_keys: [{ network_id: networkId, public_key: agent.keys.publicKey }], ...extra })
+  await agent.message("welcome")
+  return agent
+}
+
+const join = async (agent: TestAgent, module: "k3s-server" | "k3s-agent", target: string | null) => {
+  const request_id = `req_${agent.seq++}`
+  agent.send({ type: "join_request", body: { request_id, module_name: module, target_cluster_id: target } })
+  return agent.until(
+    (a) => a.received.find((m) => (m.type === "join_accepted" || m.type === "join_rejected") && m.body.request_id === request_id),
+    5_000,
+    "join answer"
+  )
+}
+
+/** Polls `check` until it returns a value (not undefined/false), or fails after `timeoutMs`. */
+const poll = async <T>(check: () => Promise<T | undefined | false>, what: string, timeoutMs = 5_000): Promise<T> => {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const value = await check()
+    if (value !== undefined && value !== false) return value
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}
+
+const ready = (agent: TestAgent) => agent.send({ type: "status_report", body: { k3s: { service: "active", node_ready: true }, modules: [] } })
+
+/** Keeps the given agents heartbeating until stopped. */
+const heartbeating = (list: ReadonlyArray<TestAgent>, networkId: string) => {
+  const timer = setInterval(() => list.forEach((a) => !a.closed && a.heartbeat([networkId])), 100)
+  return () => clearInterval(timer)
+}
+
+describe("gateway: the fleet over real sockets", () => {
+  it("bootstrap, join, silence -> event -> approval -> promotion -> every peer receives and acks its new WireGuard config", async () => {
+    const gateway = await start()
+    const account = await setupAccount(gateway)
+    const s1 = await connect(gateway, await account.provision("k3s-prod-server-1", account.serverTemplateId), account.networkId)
+    const accepted = await join(s1, "k3s-server", null)
+    expect(accepted.type).toBe("join_accepted")
+    const clusterId = accepted.type === "join_accepted" ? accepted.body.cluster_id : ""
+    await s1.until((a) => ["k3s", "token", "kubeconfig", "wireguard"].every((k) => a.pushes(k).length > 0), 5_000, "bootstrap configs")
+    expect(s1.pushes("k3s")[0]!.payload).toMatchObject({ cluster_id: clusterId, role: "control-plane" })
+    await s1.message("vip_assign")
+    ready(s1)
+    await poll(async () => (await account.admin.action("kubernetes_get_cluster", { id: clusterId })).body.status === "active", "cluster active")
+
+    const s2 = await connect(gateway, await account.provision("k3s-prod-server-2", account.serverTemplateId), account.networkId)
+    expect((await join(s2, "k3s-server", clusterId)).type).toBe("join_accepted")
+    ready(s2)
+    const w1 = await connect(gateway, await account.provision("worker-1", account.workerTemplateId), account.networkId)
+    expect((await join(w1, "k3s-agent", clusterId)).type).toBe("join_accepted")
+    const peers = [s1, s2, w1]
+    const stopAll = heartbeating(peers, account.networkId)
+    for (const peer of peers) {
+      await peer.until((a) => a.pushes("wireguard").some((p) => (p.payload as { content: string }).content.split("[Peer]").length === 3), 5_000, "full mesh config")
+      peer.ackAll()
+    }
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    stopAll()
+
+    // s1 (the holder) goes silent with its socket still open; the others keep heartbeating.
+    const stopOthers = heartbeating([s2, w1], account.networkId)
+    const approval = await poll(async () => (await account.admin.get("/v1/approvals")).body.approvals[0], "an approval")
+    const { body: events } = await account.admin.action("system_list_events", { limit: 1000 })
+    expect(events.events.filter((e: { type: string }) => e.type === "sdwan.vip_holder_silent")).toHaveLength(1)
+
+    const versionsBefore = peers.map((p) => Math.max(...p.pushes("wireguard").map((x) => x.version)))
+    const decided = (await fetch(`${gateway.adminUrl}/v1/approvals/${approval.id}/approve`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${account.apiKey}` }
+    }).then((r) => r.json())) as { status: string }
+    expect(decided.status).toBe("approved")
+    const assigned = await s2.message("vip_assign", (m) => m.body.epoch === 2)
+    expect(assigned.body.epoch).toBe(2)
+    await s1.message("vip_release", (m) => m.body.epoch === 2)
+    const started = Date.now()
+    for (const [index, peer] of peers.entries()) {
+      await peer.until((a) => a.pushes("wireguard").some((p) => p.version > versionsBefore[index]!), 5_000, "new wireguard config")
+      peer.ackAll()
+    }
+    expect(Date.now() - started).toBeLessThan(5_000)
+    stopOthers()
+    // Acks were recorded: nothing is pending for any peer.
+    await s2.until(() => gateway.metrics.pushesAcked.value > 0 && [...gateway.sessions.all()].every((s) => s.pendingPushes === 0), 3_000, "acks recorded")
+  }, 30_000)
+
+  it("rejections carry the reason and retry_after_ms", async () => {
+    const gateway = await start()
+    const account = await setupAccount(gateway)
+    const worker = await connect(gateway, await account.provision("w1", account.workerTemplateId), account.networkId)
+    const answer = await join(worker, "k3s-agent", "clu_nope")
+    expect(answer.type).toBe("join_rejected")
+    if (answer.type === "join_rejected") {
+      expect(answer.body.code).toBe("cluster_not_found")
+      expect(answer.body.retry_after_ms).toBeGreaterThan(0)
+    }
+  })
+
+  it("an agent away during a change gets exactly the newer versions when it comes back", async () => {
+    const gateway = await start()
+    const account = await setupAccount(gateway)
+    const node = await account.provision("s1", account.serverTemplateId)
+    const first = await connect(gateway, node, account.networkId)
+    await join(first, "k3s-server", null)
+    await first.until((a) => a.pushes("token").length > 0 && a.pushes("k3s").length > 0, 5_000, "configs")
+    first.ackAll()
+    await first.until(() => [...gateway.sessions.all()].every((s) => s.pendingPushes === 0), 3_000, "acks")
+    const applied = first.pushes().map((p) => ({ kind: p.kind, key: p.key, version: p.version }))
+    const clusterId = first.pushes("token")[0]!.key
+    first.close()
+    await first.waitClosed()
+
+    // Decided while the agent is away: a token rotation.
+    const rotated = await account.admin.confirmed("kubernetes_rotate_token", { cluster_id: clusterId })
+    expect(rotated.status).toBe(200)
+
+    const back = await connect(gateway, node, account.networkId, { applied })
+    await back.until((a) => a.pushes("token").length > 0, 5_000, "rotated token")
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    const resent = back.pushes()
+    // The rotation changed the token and the k3s config (which carries it); nothing else is resent.
+    expect(resent.map((p) => p.kind).sort()).toEqual(["k3s", "token"])
+    for (const push of resent) {
+      const before = applied.find((a) => a.kind === push.kind && a.key === push.key)
+      expect(push.version).toBeGreaterThan(before?.version ?? 0)
+    }
+    expect(resent.some((p) => p.kind === "wireguard")).toBe(false)
+  })
+
+  it("a gateway restart in the middle of the flow loses nothing", async () => {
+    const database = tempDatabase()
+    const first = await start(database)
+    const account = await setupAccount(first)
+    const node = await account.provision("s1", account.serverTemplateId)
+    const s1 = await connect(first, node, account.networkId)
+    const accepted = await join(s1, "k3s-server", null)
+    const clusterId = accepted.type === "join_accepted" ? accepted.body.cluster_id : ""
+    await s1.until((a) => a.pushes("k3s").length > 0, 5_000, "configs")
+    const before = s1.pushes().map((p) => ({ kind: p.kind, key: p.key, version: p.version }))
+
+    await first.close()
+    gateways = gateways.filter((g) => g !== first)
+    expect((await s1.waitClosed()).code).toBe(CloseCode.GoingAway)
+
+    const second = await start(database)
+    const back = await connect(second, node, account.networkId, { applied: before })
+    ready(back)
+    const admin = adminClient(second, account.apiKey)
+    await poll(async () => (await admin.action("kubernetes_get_cluster", { id: clusterId })).body.status === "active", "cluster active after restart")
+    // Reconnected with everything applied: nothing is sent twice.
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    expect(back.pushes()).toEqual([])
+    // A second bootstrap join from the same instance is idempotent across the restart.
+    const again = await join(back, "k3s-server", null)
+    expect(again.type === "join_accepted" && again.body.cluster_id === clusterId && !again.body.created_cluster).toBe(true)
+    const { body } = await admin.action("kubernetes_list_clusters")
+    expect(body.clusters).toHaveLength(1)
+  })
+})

@@ -25,8 +25,15 @@ const sendJson = (response: ServerResponse, status: number, body: unknown) => {
   response.end(text)
 }
 
-const sendError = (response: ServerResponse, status: number, code: string, message: string, details: Record<string, unknown> = {}) =>
-  sendJson(response, status, { error: { code, message, details } })
+/** `category` is the SDK's error category (`NotFoundError`, ...), which clients map to exit codes. */
+const sendError = (
+  response: ServerResponse,
+  status: number,
+  code: string,
+  message: string,
+  details: Record<string, unknown> = {},
+  category: string = status === 401 ? "UnauthorizedError" : status === 404 ? "NotFoundError" : status >= 500 ? "InternalError" : "InvalidInputError"
+) => sendJson(response, status, { error: { code, message, details, category } })
 
 const readJson = (request: IncomingMessage): Promise<unknown> =>
   new Promise((resolve, reject) => {
@@ -74,7 +81,7 @@ export const createAdminHandler = (deps: AdminServerDeps) => {
       return await fleet.authenticateApiKey(key)
     } catch (error) {
       const e = error instanceof FleetplaneError ? error : new FleetplaneError("internal_error", String(error))
-      sendError(response, e.httpStatus, e.code, e.message)
+      sendError(response, e.httpStatus, e.code, e.message, {}, e.category)
       return undefined
     }
   }
@@ -86,7 +93,7 @@ export const createAdminHandler = (deps: AdminServerDeps) => {
     } catch (error) {
       const e = error instanceof FleetplaneError ? error : new FleetplaneError("internal_error", String(error))
       if (e.category === "InternalError") log.error("admin.action_failed", { action: name, error: e.message })
-      sendError(response, e.httpStatus, e.code, e.message, e.details)
+      sendError(response, e.httpStatus, e.code, e.message, e.details, e.category)
     }
   }
 

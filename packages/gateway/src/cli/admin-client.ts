@@ -1,0 +1,53 @@
+/** The CLI's client for the admin API: JSON in, JSON out, failures as `CliError` with an exit code. */
+import { errorStatus } from "@fleetplane/sdk"
+
+export class CliError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number,
+    readonly code: string,
+    readonly details: Record<string, unknown> = {}
+  ) {
+    super(message)
+  }
+}
+
+export interface ApiError {
+  readonly code: string
+  readonly message: string
+  readonly details: Record<string, unknown>
+  readonly category?: string
+}
+
+/** The one mapping from error category to exit code lives in the SDK; unknown categories exit 1. */
+export const exitCodeFor = (category: string | undefined) =>
+  category !== undefined && category in errorStatus ? errorStatus[category as keyof typeof errorStatus].exitCode : 1
+
+export const adminApi = (baseUrl: string, apiKey: string | undefined, fetchImpl: typeof fetch = fetch) => {
+  const request = async (method: string, path: string, body?: unknown) => {
+    if (apiKey === undefined || apiKey === "") {
+      throw new CliError("no API key: pass --api-key or set FLEETPLANE_API_KEY (create one with `fleetplane apikey create`)", 3, "missing_api_key")
+    }
+    let response: Response
+    try {
+      response = await fetchImpl(`${baseUrl.replace(/\/$/, "")}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${apiKey}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) })
+      })
+    } catch (error) {
+      throw new CliError(`cannot reach the gateway's admin API at ${baseUrl}: ${(error as Error).message}; check --url / FLEETPLANE_URL`, 10, "unreachable")
+    }
+    return response
+  }
+
+  const action = async (name: string, input: Record<string, unknown>): Promise<{ ok: true; result: any } | { ok: false; status: number; error: ApiError }> => {
+    const response = await request("POST", `/v1/actions/${name}`, input)
+    const body = (await response.json().catch(() => ({}))) as { error?: ApiError }
+    if (response.ok) return { ok: true, result: body }
+    const error = body.error ?? { code: "http_error", message: `HTTP ${response.status}`, details: {} }
+    return { ok: false, status: response.status, error }
+  }
+
+  return { request, action }
+}

@@ -1,0 +1,370 @@
+/**
+ * `fleetplane`: run a gateway, manage accounts and API keys on its database, and drive every
+ * runbook step through the admin API. Tables for people, `--json` for scripts, `--help`
+ * everywhere. Exit codes follow the SDK's error categories (2 invalid input, 3 unauthorized,
+ * 4 not found, 5 conflict, 6 state, 7 confirmation needed, 10 unavailable).
+ */
+import { chmodSync, writeFileSync } from "node:fs"
+import { Command, CommanderError, Option } from "commander"
+import { createFleet } from "@fleetplane/sdk"
+import { startGateway } from "../gateway"
+import type { LogLevel } from "../log"
+import { adminApi, CliError, exitCodeFor } from "./admin-client"
+import { fields, table, type Io } from "./output"
+
+interface GlobalOptions {
+  readonly url: string
+  readonly apiKey?: string
+  readonly json?: boolean
+}
+
+const DEFAULT_DB = "fleet.db"
+
+export const buildProgram = (io: Io, env: NodeJS.ProcessEnv = process.env) => {
+  const program = new Command("fleetplane")
+    .description("Run many K3s clusters over a WireGuard SD-WAN: the Fleetplane gateway and operator CLI.")
+    .addOption(new Option("--url <url>", "admin API of the gateway").default(env.FLEETPLANE_URL ?? "http://127.0.0.1:7080"))
+    .addOption(new Option("--api-key <key>", "account API key (or FLEETPLANE_API_KEY)").default(env.FLEETPLANE_API_KEY))
+    .option("--json", "print JSON for scripts instead of tables")
+    .configureOutput({ writeOut: io.out, writeErr: io.err })
+    .exitOverride()
+    .showHelpAfterError()
+
+  const globals = () => program.opts<GlobalOptions>()
+  const api = () => adminApi(globals().url, globals().apiKey)
+  const print = (value: unknown, human: (value: any) => string) => io.out(globals().json ? `${JSON.stringify(value, null, 2)}\n` : human(value))
+
+  /** Runs an action; a destructive one shows its summary and asks (or needs --yes) before repeating with the token. */
+  const run = async (name: string, input: Record<string, unknown>, options: { yes?: boolean } = {}) => {
+    const client = api()
+    const first = await client.action(name, input)
+    if (first.ok) return first.result
+    if (first.error.code !== "confirmation_required") throw new CliError(first.error.message, exitCodeFor(first.error.category), first.error.code, first.error.details)
+    const summary = String(first.error.details.summary ?? name)
+    if (!options.yes) {
+      if (io.ask === undefined) throw new CliError(`${summary}\nThis is destructive: re-run with --yes to confirm.`, 7, "confirmation_required")
+      const answer = await io.ask(`${summary}\nType "yes" to continue: `)
+      if (answer.trim() !== "yes") throw new CliError("cancelled; nothing was changed", 7, "cancelled")
+    }
+    const second = await client.action(name, { ...input, confirmation_token: first.error.details.confirmation_token })
+    if (second.ok) return second.result
+    throw new CliError(second.error.message, exitCodeFor(second.error.category), second.error.code, second.error.details)
+  }
+
+  // --- gateway and local administration -------------------------------------------------------
+  program
+    .command("gateway")
+    .description("run a gateway: agent WebSocket endpoint, admin API, embedded SQLite")
+    .option("--db <file>", "SQLite database file", DEFAULT_DB)
+    .option("--listen <host:port>", "where agents connect", "0.0.0.0:7443")
+    .option("--admin-listen <host:port>", "admin API (keep it private)", "127.0.0.1:7080")
+    .option("--tls-cert <file>", "serve agents over wss:// with this certificate (PEM)")
+    .option("--tls-key <file>", "the certificate's private key (PEM)")
+    .option("--heartbeat-interval <ms>", "heartbeat interval sent to agents", "5000")
+    .option("--silence-threshold <ms>", "silence before a VIP holder is declared silent", "15000")
+    .option("--gateway-id <id>", "name of this gateway in welcome messages")
+    .addOption(new Option("--log-level <level>", "log level").choices(["debug", "info", "warn", "error"]).default("info"))
+    .action(async (options) => {
+      if ((options.tlsCert === undefined) !== (options.tlsKey === undefined)) throw new CliError("--tls-cert and --tls-key go together", 2, "invalid_tls")
+      const gateway = await startGateway({
+        database: options.db,
+        listen: options.listen,
+        adminListen: options.adminListen,
+        heartbeatIntervalMs: Number(options.heartbeatInterval),
+        silenceThresholdMs: Number(options.silenceThreshold),
+        logLevel: options.logLevel as LogLevel,
+        ...(options.gatewayId === undefined ? {} : { gatewayId: options.gatewayId }),
+        ...(options.tlsCert === undefined ? {} : { tls: { certFile: options.tlsCert, keyFile: options.tlsKey } })
+      })
+      await new Promise<void>((resolve) => {
+        const stop = () => {
+          process.off("SIGINT", stop)
+          process.off("SIGTERM", stop)
+          void gateway.close().then(resolve)
+        }
+        process.on("SIGINT", stop)
+        process.on("SIGTERM", stop)
+      })
+    })
+
+  const withLocalFleet = async <A>(database: string, f: (fleet: Awaited<ReturnType<typeof createFleet>>) => Promise<A>) => {
+    const fleet = await createFleet({ database, runSensor: false })
+    try {
+      return await f(fleet)
+    } finally {
+      await fleet.close()
+    }
+  }
+
+  program
+    .command("account")
+    .description("accounts (on the database file directly)")
+    .command("create")
+    .description("create an account")
+    .requiredOption("--name <name>", "account name")
+    .option("--db <file>", "SQLite database file", DEFAULT_DB)
+    .action(async (options) => {
+      const account = await withLocalFleet(options.db, (fleet) => fleet.createAccount({ name: options.name }))
+      print(account, (a) => fields(a))
+    })
+
+  program
+    .command("apikey")
+    .description("admin API keys (on the database file directly)")
+    .command("create")
+    .description("create an API key for an account; the key is printed once")
+    .requiredOption("--account <id>", "account id")
+    .option("--name <name>", "what the key is for", "cli")
+    .option("--db <file>", "SQLite database file", DEFAULT_DB)
+    .action(async (options) => {
+      const key = await withLocalFleet(options.db, (fleet) => fleet.createApiKey({ account_id: options.account, name: options.name }))
+      print(key, (k) => `${fields(k)}Store the key now: it is not shown again.\n`)
+    })
+
+  // --- inventory ------------------------------------------------------------------------------
+  const networks = program.command("networks").description("SD-WAN networks")
+  networks
+    .command("create")
+    .description("create a network (WireGuard interface wg-sdwan-<handle>)")
+    .requiredOption("--name <name>")
+    .requiredOption("--handle <handle>", "1-6 characters of a-z, 0-9, -")
+    .option("--pod-prefix <cidr>", "pod subnet prefix, e.g. 10.42.0.0/16")
+    .option("--overlay-prefix <cidr>", "IPv6 ULA /64 (allocated when omitted)")
+    .option("--listen-port <port>", "WireGuard listen port", "51820")
+    .action(async (options) => {
+      const result = await run("system_sdwan_create_network", {
+        name: options.name,
+        handle: options.handle,
+        listen_port: Number(options.listenPort),
+        ...(options.podPrefix === undefined ? {} : { pod_subnet_prefix: options.podPrefix }),
+        ...(options.overlayPrefix === undefined ? {} : { overlay_prefix: options.overlayPrefix })
+      })
+      print(result, (r) => fields(r) + (r.warnings.length > 0 ? `\nwarning: ${r.warnings.join("\nwarning: ")}\n` : ""))
+    })
+
+  const templates = program.command("templates").description("node templates and module assignments")
+  templates
+    .command("create")
+    .description("create a template")
+    .requiredOption("--name <name>")
+    .action(async (options) => print(await run("system_create_template", { name: options.name }), fields))
+  templates
+    .command("assign")
+    .description("assign k3s-server or k3s-agent to a template")
+    .requiredOption("--template <id>")
+    .addOption(new Option("--module <name>").choices(["k3s-server", "k3s-agent"]).makeOptionMandatory())
+    .option("--target-cluster <id>", "the cluster to join (required for workers in multi-cluster accounts)")
+    .addOption(new Option("--vip-policy <policy>", "for a bootstrapping server").choices(["require_approval", "automatic"]))
+    .addOption(new Option("--cni <plugin>").choices(["flannel", "ovn-kubernetes"]))
+    .action(async (options) => {
+      const config = {
+        ...(options.targetCluster === undefined ? {} : { target_cluster_id: options.targetCluster }),
+        ...(options.vipPolicy === undefined ? {} : { vip_policy: options.vipPolicy }),
+        ...(options.cni === undefined ? {} : { cni_plugin: options.cni })
+      }
+      print(await run("system_assign_module_to_template", { template_id: options.template, module_name: options.module, config }), fields)
+    })
+
+  const nodes = program.command("nodes").description("nodes (machine roles)")
+  nodes
+    .command("create")
+    .description("create a node from a template")
+    .requiredOption("--hostname <name>", "RFC 1123 label; becomes the Kubernetes node name")
+    .requiredOption("--template <id>")
+    .action(async (options) => print(await run("system_create_node", { hostname: options.hostname, node_template_id: options.template }), fields))
+
+  const instances = program.command("instances").description("node instances (machines with an agent)")
+  instances
+    .command("provision")
+    .description("provision an instance; prints its agent credential once")
+    .requiredOption("--node <id>")
+    .action(async (options) => {
+      const result = await run("system_provision_instance", { node_id: options.node })
+      print(result, (r) => `${fields(r)}Give agent_credential to this node's agent now: it is not shown again.\n`)
+    })
+  instances
+    .command("terminate <instance>")
+    .description("terminate an instance (asks for confirmation)")
+    .option("-y, --yes", "confirm without asking")
+    .action(async (instance, options) => print(await run("system_terminate_instance", { instance_id: instance }, options), fields))
+
+  program
+    .command("peers")
+    .description("SD-WAN peers")
+    .command("attach")
+    .description("attach an instance to a network")
+    .requiredOption("--network <id>")
+    .requiredOption("--instance <id>")
+    .action(async (options) => print(await run("system_sdwan_attach_peer", { network_id: options.network, node_instance_id: options.instance }), fields))
+
+  // --- clusters -------------------------------------------------------------------------------
+  const clusters = program.command("clusters").description("K3s clusters")
+  clusters
+    .command("list")
+    .description("list clusters")
+    .option("--all", "include decommissioned clusters")
+    .action(async (options) => {
+      const result = await run("kubernetes_list_clusters", { include_decommissioned: options.all === true })
+      print(result, (r) => table(r.clusters, ["id", "name", "status", "api_endpoint", "version"]))
+    })
+  clusters
+    .command("get <cluster>")
+    .description("one cluster with its VIP, node count and warnings")
+    .action(async (cluster) => print(await run("kubernetes_get_cluster", { id: cluster }), fields))
+  clusters
+    .command("nodes <cluster>")
+    .description("the cluster's Kubernetes nodes")
+    .action(async (cluster) => {
+      const result = await run("kubernetes_list_nodes", { cluster_id: cluster })
+      print(result, (r) => table(r.nodes, ["instance_id", "hostname", "role", "status"]))
+    })
+  clusters
+    .command("decommission <cluster>")
+    .description("decommission a cluster; instances keep running (asks for confirmation)")
+    .option("-y, --yes", "confirm without asking")
+    .action(async (cluster, options) => print(await run("kubernetes_decommission_cluster", { cluster_id: cluster }, options), fields))
+  clusters
+    .command("rotate-token <cluster>")
+    .description("rotate the join token; member agents get the new one (asks for confirmation)")
+    .option("-y, --yes", "confirm without asking")
+    .action(async (cluster, options) => print(await run("kubernetes_rotate_token", { cluster_id: cluster }, options), fields))
+
+  program
+    .command("kubeconfig")
+    .description("kubeconfigs")
+    .command("get <cluster>")
+    .description("an admin kubeconfig for a cluster")
+    .option("-o, --out <file>", "write it to this file (mode 0600) instead of printing it")
+    .action(async (cluster, options) => {
+      const result = await run("kubernetes_get_kubeconfig", { cluster_id: cluster })
+      if (options.out !== undefined) {
+        writeFileSync(options.out, result.kubeconfig, { mode: 0o600 })
+        chmodSync(options.out, 0o600)
+        print({ written: options.out, api_endpoint: result.api_endpoint }, fields)
+      } else {
+        print(result, (r) => r.kubeconfig)
+      }
+    })
+
+  program
+    .command("failover <vip>")
+    .description("fail a VIP over to its best candidate (asks for confirmation), or show the plan with --dry-run")
+    .option("--dry-run", "show the current holder and every candidate's score")
+    .option("-y, --yes", "confirm without asking")
+    .action(async (vip, options) => {
+      const result = await run("system_sdwan_failover_virtual_ip", { virtual_ip_id: vip, dry_run: options.dryRun === true }, options)
+      print(result, (r) =>
+        r.dry_run ? `current holder: ${r.current_holder}\n${table(r.candidates, ["peer", "score", "disqualified"])}` : fields(r)
+      )
+    })
+
+  const approvals = program.command("approvals").description("pending decisions (VIP failovers under require_approval)")
+  approvals
+    .command("list")
+    .description("list approvals")
+    .option("--all", "include decided ones")
+    .action(async (options) => {
+      const result = await run("system_list_approvals", options.all === true ? {} : { status: "pending" })
+      print(result, (r) => table(r.approvals, ["id", "status", "virtual_ip_id", "epoch", "summary"]))
+    })
+  approvals
+    .command("approve <approval>")
+    .description("approve (a failover approved after the holder came back resolves as moot)")
+    .action(async (approval) => print(await run("system_approve", { approval_id: approval }), fields))
+  approvals
+    .command("reject <approval>")
+    .description("reject")
+    .option("--reason <text>")
+    .action(async (approval, options) =>
+      print(await run("system_reject", { approval_id: approval, ...(options.reason === undefined ? {} : { reason: options.reason }) }), fields)
+    )
+
+  program
+    .command("events")
+    .description("the account's event log; --follow streams new events")
+    .option("--since <seq>", "only events after this sequence number", "0")
+    .option("-f, --follow", "keep streaming new events")
+    .action(async (options) => {
+      const line = (e: any) => (globals().json ? `${JSON.stringify(e)}\n` : `${e.seq}  ${e.at}  ${e.type}  ${JSON.stringify(e.data)}\n`)
+      if (options.follow !== true) {
+        const result = await run("system_list_events", { since: Number(options.since), limit: 1000 })
+        for (const event of result.events) io.out(line(event))
+        return
+      }
+      const response = await api().request("GET", `/v1/events?since=${Number(options.since)}`)
+      if (!response.ok || response.body === null) throw new CliError(`events stream failed: HTTP ${response.status}`, 1, "stream_failed")
+      const decoder = new TextDecoder()
+      let buffer = ""
+      for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+        buffer += decoder.decode(chunk, { stream: true })
+        let end: number
+        while ((end = buffer.indexOf("\n\n")) !== -1) {
+          const data = buffer.slice(0, end).split("\n").find((l) => l.startsWith("data: "))
+          buffer = buffer.slice(end + 2)
+          if (data !== undefined) io.out(line(JSON.parse(data.slice(6))))
+        }
+      }
+    })
+
+  const upgrade = program.command("upgrade").description("rolling module upgrades (system-rolling-module-upgrade)")
+  upgrade
+    .command("start")
+    .description("plan and start a rolling upgrade of a template's instances")
+    .requiredOption("--template <id>")
+    .requiredOption("--module <id>")
+    .requiredOption("--version <id>", "target version id")
+    .option("--batch-pct <pct>", "percent of instances per batch", "25")
+    .option("--max-failures <n>", "halt after this many consecutive failures", "1")
+    .action(async (options) => {
+      const result = await run("execute_skill", {
+        skill: "system-rolling-module-upgrade",
+        inputs: {
+          template_id: options.template,
+          module_id: options.module,
+          target_version_id: options.version,
+          batch_pct: Number(options.batchPct),
+          max_consecutive_failures: Number(options.maxFailures)
+        }
+      })
+      print(result, (r) => fields({ run_id: r.run_id, status: r.status, batches: r.plan.batches.length, warnings: r.plan.warnings }))
+    })
+  upgrade
+    .command("status <run>")
+    .description("progress of a rolling upgrade")
+    .action(async (runId) => print(await run("skill_run_status", { run_id: runId }), fields))
+
+  program
+    .command("action <name> [input]")
+    .description("run any action of the catalog with a JSON input (GET /v1/actions lists them)")
+    .option("-y, --yes", "confirm a destructive action without asking")
+    .action(async (name, input, options) => {
+      let parsed: Record<string, unknown>
+      try {
+        parsed = input === undefined ? {} : JSON.parse(input)
+      } catch {
+        throw new CliError("the input must be a JSON object, e.g. '{\"cluster_id\":\"clu_…\"}'", 2, "invalid_json")
+      }
+      print(await run(name, parsed, options), (r) => `${JSON.stringify(r, null, 2)}\n`)
+    })
+
+  return program
+}
+
+/** Runs the CLI; resolves to the process exit code. */
+export const runCli = async (argv: ReadonlyArray<string>, io: Io, env: NodeJS.ProcessEnv = process.env): Promise<number> => {
+  const program = buildProgram(io, env)
+  try {
+    await program.parseAsync([...argv], { from: "user" })
+    return 0
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2
+    if (error instanceof CliError) {
+      if (program.opts<GlobalOptions>().json) io.err(`${JSON.stringify({ error: { code: error.code, message: error.message, details: error.details } })}\n`)
+      else io.err(`error: ${error.message}\n`)
+      return error.exitCode
+    }
+    const fleetError = error as { code?: string; message?: string; exitCode?: number }
+    io.err(`error: ${fleetError.message ?? String(error)}\n`)
+    return typeof fleetError.exitCode === "number" ? fleetError.exitCode : 1
+  }
+}

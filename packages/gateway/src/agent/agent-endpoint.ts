@@ -50,6 +50,9 @@ export interface AgentEndpointDeps {
   readonly log: Logger
 }
 
+/** How many frames an agent may send between its hello and the welcome. */
+const MAX_EARLY_FRAMES = 32
+
 const frameLimits = (maxFrameBytes: number) => ({ maxFrameBytes, maxDepth: 16 })
 
 const asBuffer = (data: RawData): Buffer => (Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data))
@@ -176,6 +179,8 @@ export const createAgentEndpoint = (options: AgentEndpointOptions, deps: AgentEn
     const remoteAddress = request.socket.remoteAddress ?? "unknown"
     let session: AgentSession | undefined
     let authenticating = false
+    // Frames an agent pipelines after its hello wait (bounded) until authentication finishes.
+    const early: Array<AgentMessage> = []
     const helloDeadline = setTimeout(() => {
       if (session === undefined) closeSocket(socket, CloseCode.HelloTimeout, "no hello before the deadline")
     }, options.helloTimeoutMs)
@@ -203,6 +208,10 @@ export const createAgentEndpoint = (options: AgentEndpointOptions, deps: AgentEn
         )
         return
       }
+      if (authenticating && message.type !== "hello" && early.length < MAX_EARLY_FRAMES) {
+        early.push(message)
+        return
+      }
       if (message.type !== "hello" || authenticating) {
         metrics.protocolErrors.inc()
         closeSocket(socket, CloseCode.NotAuthenticated, "send hello first")
@@ -214,7 +223,8 @@ export const createAgentEndpoint = (options: AgentEndpointOptions, deps: AgentEn
           clearTimeout(helloDeadline)
           if (created === undefined) return
           session = created
-          if (socket.readyState !== socket.OPEN) cleanup()
+          if (socket.readyState !== socket.OPEN) return cleanup()
+          for (const message of early.splice(0)) void handleMessage(created, message)
         })
         .catch((error) => {
           log.error("agent.hello_failed", { remote: remoteAddress, error: String(error) })

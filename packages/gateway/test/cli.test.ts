@@ -1,0 +1,149 @@
+import { mkdtempSync, statSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { afterEach, describe, expect, it } from "vitest"
+import { runCli, type Gateway } from "../src/index"
+import { quietGateway, tempDatabase } from "./support/gateway-harness"
+import { TestAgent } from "./support/test-agent"
+
+let gateway: Gateway | undefined
+const agents: Array<TestAgent> = []
+afterEach(async () => {
+  for (const agent of agents.splice(0)) agent.close()
+  await gateway?.close()
+  gateway = undefined
+})
+
+/** Runs `fleetplane ...args` in-process and returns its exit code and output. */
+const cli = async (args: ReadonlyArray<string>, env: Record<string, string> = {}) => {
+  let out = ""
+  let err = ""
+  const code = await runCli(args, { out: (t) => (out += t), err: (t) => (err += t), ask: undefined }, env)
+  return { code, out, err, json: () => JSON.parse(out) }
+}
+
+const poll = async (check: () => Promise<boolean>, what: string) => {
+  for (let i = 0; i < 100; i++) {
+    if (await check()) return
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  throw new Error(`timed out waiting for ${what}`)
+}
+
+describe("fleetplane CLI", () => {
+  it("documents every command in --help", async () => {
+    const help = await cli(["--help"])
+    expect(help.code).toBe(0)
+    for (const command of ["gateway", "account", "apikey", "networks", "templates", "nodes", "instances", "peers", "clusters", "kubeconfig", "failover", "approvals", "events", "upgrade", "action"]) {
+      expect(help.out).toContain(command)
+    }
+    const clusters = await cli(["clusters", "--help"])
+    for (const sub of ["list", "get", "nodes", "decommission", "rotate-token"]) expect(clusters.out).toContain(sub)
+  })
+
+  it("drives the runbook's phases through the admin API with --json, with the runbook's result shapes", async () => {
+    const database = tempDatabase()
+    gateway = await quietGateway({ database })
+    const account = (await cli(["--json", "account", "create", "--name", "acme", "--db", database])).json()
+    expect(account.id).toMatch(/^acc_/)
+    const key = (await cli(["--json", "apikey", "create", "--account", account.id, "--db", database])).json()
+    const env = { FLEETPLANE_URL: gateway.adminUrl, FLEETPLANE_API_KEY: key.api_key }
+    const j = async (...args: Array<string>) => {
+      const result = await cli(["--json", ...args], env)
+      if (result.code !== 0) throw new Error(`fleetplane ${args.join(" ")} exited ${result.code}: ${result.err}`)
+      return result.json()
+    }
+
+    const network = await j("networks", "create", "--name", "prod", "--handle", "prod", "--pod-prefix", "10.42.0.0/16")
+    expect(network).toMatchObject({ handle: "prod", interface_name: "wg-sdwan-prod", pod_subnet_prefix: "10.42.0.0/16", warnings: [] })
+    const template = await j("templates", "create", "--name", "k3s-prod-server")
+    await j("templates", "assign", "--template", template.id, "--module", "k3s-server")
+    const servers = []
+    for (const hostname of ["k3s-prod-server-1", "k3s-prod-server-2"]) {
+      const node = await j("nodes", "create", "--hostname", hostname, "--template", template.id)
+      const instance = await j("instances", "provision", "--node", node.id)
+      expect(instance.agent_credential).toMatch(/^fpa_/)
+      await j("peers", "attach", "--network", network.id, "--instance", instance.id)
+      servers.push(instance)
+    }
+
+    // Phase 1: the first server's agent bootstraps the cluster.
+    const s1 = await TestAgent.connect(gateway.agentUrl)
+    agents.push(s1)
+    s1.hello(servers[0].id, servers[0].agent_credential, { wireguard_keys: [{ network_id: network.id, public_key: s1.keys.publicKey }] })
+    s1.send({ type: "join_request", body: { request_id: "r1", module_name: "k3s-server", target_cluster_id: null } })
+    const accepted = await s1.message("join_accepted")
+    s1.send({ type: "status_report", body: { k3s: { service: "active", node_ready: true }, modules: [] } })
+    await poll(async () => (await j("clusters", "list")).clusters[0]?.status === "active", "cluster active")
+    const { clusters } = await j("clusters", "list")
+    expect(Object.keys(clusters[0])).toEqual(expect.arrayContaining(["id", "name", "flavor", "status", "api_endpoint"]))
+    expect(clusters[0]).toMatchObject({ id: accepted.body.cluster_id, name: "k3s-prod-server-1", flavor: "k3s", status: "active" })
+
+    // Phase 4: the second server joins with the target.
+    const s2 = await TestAgent.connect(gateway.agentUrl)
+    agents.push(s2)
+    s2.hello(servers[1].id, servers[1].agent_credential, { wireguard_keys: [{ network_id: network.id, public_key: s2.keys.publicKey }] })
+    s2.send({ type: "join_request", body: { request_id: "r2", module_name: "k3s-server", target_cluster_id: accepted.body.cluster_id } })
+    await s2.message("join_accepted")
+    s2.send({ type: "status_report", body: { k3s: { service: "active", node_ready: true }, modules: [] } })
+    const heartbeats = setInterval(() => [s1, s2].forEach((a) => a.heartbeat([network.id])), 100)
+    try {
+      await poll(async () => (await j("clusters", "nodes", accepted.body.cluster_id)).nodes.every((n: { status: string }) => n.status === "ready"), "nodes ready")
+      const { nodes } = await j("clusters", "nodes", accepted.body.cluster_id)
+      expect(nodes.map((n: { role: string; status: string }) => [n.role, n.status])).toEqual([
+        ["control-plane", "ready"],
+        ["control-plane", "ready"]
+      ])
+      const cluster = await j("clusters", "get", accepted.body.cluster_id)
+      const plan = await j("failover", cluster.virtual_ip.id, "--dry-run")
+      expect(plan).toMatchObject({ resolved: false, dry_run: true, current_holder: cluster.virtual_ip.holder_peer_id })
+      expect(plan.candidates).toHaveLength(1)
+      expect(plan.candidates[0].score).toBeGreaterThan(0)
+
+      // A destructive command without --yes and without a terminal is refused with exit code 7.
+      const refused = await cli(["failover", cluster.virtual_ip.id], env)
+      expect(refused.code).toBe(7)
+      expect(refused.err).toContain("--yes")
+      const moved = await j("failover", cluster.virtual_ip.id, "--yes")
+      expect(moved).toMatchObject({ resolved: true, dry_run: false, epoch: 2 })
+    } finally {
+      clearInterval(heartbeats)
+    }
+
+    // Phase 5: the kubeconfig written with mode 0600.
+    const out = join(mkdtempSync(join(tmpdir(), "fleetplane-cli-")), "k3s-prod.yaml")
+    const written = await j("kubeconfig", "get", accepted.body.cluster_id, "--out", out)
+    expect(written.api_endpoint).toBe(clusters[0].api_endpoint)
+    expect(statSync(out).mode & 0o777).toBe(0o600)
+
+    // Phase 6: decommission; the instances keep running.
+    const decommissioned = await j("clusters", "decommission", accepted.body.cluster_id, "--yes")
+    expect(decommissioned).toMatchObject({ status: "decommissioned", instances_terminated: 0 })
+    expect((await j("clusters", "list")).clusters).toEqual([])
+    expect((await j("clusters", "list", "--all")).clusters).toHaveLength(1)
+    const events = (await cli(["events"], env)).out
+    expect(events).toContain("kubernetes.cluster_decommissioned")
+  }, 30_000)
+
+  it("a key of account A cannot see account B's cluster; errors exit with the category's code", async () => {
+    const database = tempDatabase()
+    gateway = await quietGateway({ database })
+    const a = (await cli(["--json", "account", "create", "--name", "a", "--db", database])).json()
+    const b = (await cli(["--json", "account", "create", "--name", "b", "--db", database])).json()
+    const keyA = (await cli(["--json", "apikey", "create", "--account", a.id, "--db", database])).json().api_key
+    const keyB = (await cli(["--json", "apikey", "create", "--account", b.id, "--db", database])).json().api_key
+    const envA = { FLEETPLANE_URL: gateway.adminUrl, FLEETPLANE_API_KEY: keyA }
+    const envB = { FLEETPLANE_URL: gateway.adminUrl, FLEETPLANE_API_KEY: keyB }
+    const network = JSON.parse((await cli(["--json", "networks", "create", "--name", "n", "--handle", "n"], envA)).out)
+    const seen = await cli(["--json", "action", "system_sdwan_attach_peer", JSON.stringify({ network_id: network.id, node_instance_id: "ins_x" })], envB)
+    expect(seen.code).toBe(4)
+    expect(JSON.parse(seen.err).error.code).toBe("network_not_found")
+    const invalid = await cli(["networks", "create", "--name", "x", "--handle", "waytoolong"], envA)
+    expect(invalid.code).toBe(2)
+    expect(invalid.err).toContain("handle")
+    const noKey = await cli(["clusters", "list"], { FLEETPLANE_URL: gateway.adminUrl })
+    expect(noKey.code).toBe(3)
+    const unreachable = await cli(["clusters", "list"], { FLEETPLANE_URL: "http://127.0.0.1:9", FLEETPLANE_API_KEY: keyA })
+    expect(unreachable.code).toBe(10)
+  })
+})

@@ -8,7 +8,8 @@ import { ModuleConfig, ModuleName } from "../model/entities"
 import { newId, type ClusterId, type InstanceId, type NodeId, type TemplateId } from "../model/ids"
 import { hashSecret, newAgentCredential } from "../agents/credentials"
 import { syncNetworkWireguard } from "../config/desired-configs"
-import { attachPeer, createNetwork, requireRunningInstance } from "../network/networks"
+import { attachPeer, createNetwork } from "../network/networks"
+import { requireRunningInstance, requireTemplate } from "../inventory/inventory-lookups"
 import { refreshHaWarnings } from "../cluster/join-request"
 import { defineAction, inTransaction } from "./action"
 import { presentNetwork, presentPeer } from "./presenters"
@@ -52,10 +53,7 @@ export const systemAssignModuleToTemplate = defineAction({
   run: (input, { accountId }) =>
     inTransaction((ctx) =>
       Effect.gen(function* () {
-        const template = yield* ctx.tx.getTemplate(accountId, input.template_id as TemplateId)
-        if (template === undefined) {
-          return yield* notFound("template_not_found", `template ${input.template_id} does not exist in this account`, { template_id: input.template_id })
-        }
+        const template = yield* requireTemplate(ctx, accountId, input.template_id)
         const config = input.config ?? {}
         const target = config.target_cluster_id
         // Catch a wrong target now rather than at the agent's next join (runbook: "the critical step").
@@ -87,11 +85,7 @@ export const systemCreateNode = defineAction({
             { hostname: input.hostname }
           )
         }
-        if ((yield* ctx.tx.getTemplate(accountId, input.node_template_id as TemplateId)) === undefined) {
-          return yield* notFound("template_not_found", `template ${input.node_template_id} does not exist in this account`, {
-            node_template_id: input.node_template_id
-          })
-        }
+        yield* requireTemplate(ctx, accountId, input.node_template_id)
         if ((yield* ctx.tx.findNodeByHostname(accountId, input.hostname)) !== undefined) {
           return yield* conflict("hostname_taken", `a node with hostname "${input.hostname}" already exists in this account`, { hostname: input.hostname })
         }

@@ -1,7 +1,8 @@
 /** The event log and skills (`execute_skill`, `skill_run_status`). */
 import { Effect, Schema } from "effect"
 import { invalidInput, notFound } from "../model/errors"
-import { newId, type TemplateId } from "../model/ids"
+import { newId } from "../model/ids"
+import { requireTemplate } from "../inventory/inventory-lookups"
 import { planRollingUpgrade } from "../upgrade/rolling-upgrade-plan"
 import { defineAction, inTransaction } from "./action"
 
@@ -40,10 +41,7 @@ export const executeSkill = defineAction({
       )
       return yield* inTransaction((ctx) =>
         Effect.gen(function* () {
-          const template = yield* ctx.tx.getTemplate(accountId, inputs.template_id as TemplateId)
-          if (template === undefined) {
-            return yield* notFound("template_not_found", `template ${inputs.template_id} does not exist in this account`, { template_id: inputs.template_id })
-          }
+          const template = yield* requireTemplate(ctx, accountId, inputs.template_id)
           const instances = yield* ctx.tx.listInstancesOfTemplate(accountId, template.id)
           const targets = []
           let clusterServers = 0

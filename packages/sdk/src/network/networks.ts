@@ -4,8 +4,9 @@
  */
 import { Effect } from "effect"
 import type { TxContext } from "../domain/transactor"
-import { conflict, invalidInput, notFound, stateError } from "../model/errors"
-import { newId, type AccountId, type InstanceId, type NetworkId } from "../model/ids"
+import { conflict, invalidInput, notFound } from "../model/errors"
+import { newId, type AccountId, type NetworkId } from "../model/ids"
+import { requireRunningInstance } from "../inventory/inventory-lookups"
 import type { NetworkRecord, PeerRecord } from "../store/records"
 import { overlaps, parseCidr } from "./cidr"
 import {
@@ -104,18 +105,6 @@ export const requireNetwork = (ctx: TxContext, accountId: AccountId, networkId: 
       ? Effect.fail(notFound("network_not_found", `network ${networkId} does not exist in this account; list networks to find its id`, { network_id: networkId }))
       : Effect.succeed(network)
   )
-
-export const requireRunningInstance = (ctx: TxContext, accountId: AccountId, instanceId: string) =>
-  Effect.gen(function* () {
-    const instance = yield* ctx.tx.getInstance(accountId, instanceId as InstanceId)
-    if (instance === undefined) {
-      return yield* notFound("instance_not_found", `instance ${instanceId} does not exist in this account`, { instance_id: instanceId })
-    }
-    if (instance.status !== "running") {
-      return yield* stateError("instance_terminated", `instance ${instanceId} is terminated; provision a new instance`, { instance_id: instanceId })
-    }
-    return instance
-  })
 
 /** Attaches an instance to a network as a WireGuard peer with its own overlay /128. Idempotent. */
 export const attachPeer = (ctx: TxContext, accountId: AccountId, networkId: string, instanceId: string) =>

@@ -10,16 +10,29 @@ afterEach(async () => {
   gateway = undefined
 })
 
+/** A gateway, an account and one provisioned server instance. */
+const gatewayWithInstance = async (options: Parameters<typeof quietGateway>[0] = {}) => {
+  gateway = await quietGateway(options)
+  const account = await setupAccount(gateway)
+  return { gateway, node: await account.provision("s1", account.serverTemplateId) }
+}
+
+/** An agent that completed hello -> welcome. */
+const authenticated = async (url: string, node: { instanceId: string; credential: string }) => {
+  const agent = await TestAgent.connect(url)
+  agent.hello(node.instanceId, node.credential)
+  await agent.message("welcome")
+  return agent
+}
+
 describe("agent endpoint: authentication", () => {
   it("closes with 4001 for a wrong credential and for an unknown instance", async () => {
-    gateway = await quietGateway()
-    const account = await setupAccount(gateway)
-    const node = await account.provision("s1", account.serverTemplateId)
+    const { node } = await gatewayWithInstance()
     for (const [instance, credential] of [
       [node.instanceId, "fpa_wrong"],
       ["ins_unknown", node.credential]
     ] as const) {
-      const agent = await TestAgent.connect(gateway.agentUrl)
+      const agent = await TestAgent.connect(gateway!.agentUrl)
       agent.hello(instance, credential)
       expect((await agent.waitClosed()).code).toBe(CloseCode.AuthenticationFailed)
       expect(agent.received).toEqual([])
@@ -27,9 +40,7 @@ describe("agent endpoint: authentication", () => {
   })
 
   it("welcomes a valid hello with the heartbeat settings", async () => {
-    gateway = await quietGateway()
-    const account = await setupAccount(gateway)
-    const node = await account.provision("s1", account.serverTemplateId)
+    const { gateway, node } = await gatewayWithInstance()
     const agent = await TestAgent.connect(gateway.agentUrl)
     agent.hello(node.instanceId, node.credential)
     const welcome = await agent.message("welcome")
@@ -51,18 +62,16 @@ describe("agent endpoint: authentication", () => {
   })
 
   it("closes with 4004 when no protocol version is shared", async () => {
-    gateway = await quietGateway()
-    const account = await setupAccount(gateway)
-    const node = await account.provision("s1", account.serverTemplateId)
+    const { gateway, node } = await gatewayWithInstance()
     const agent = await TestAgent.connect(gateway.agentUrl)
     agent.hello(node.instanceId, node.credential, { protocol_versions: [99] })
     expect((await agent.waitClosed()).code).toBe(CloseCode.UnsupportedProtocolVersion)
   })
 
   it("slows down repeated failures from one address with 4008", async () => {
-    gateway = await quietGateway({ authThrottle: { freeFailures: 2, baseDelayMs: 60_000, maxDelayMs: 60_000, forgetAfterMs: 600_000, maxTrackedAddresses: 100 } })
-    const account = await setupAccount(gateway)
-    const node = await account.provision("s1", account.serverTemplateId)
+    const { gateway, node } = await gatewayWithInstance({
+      authThrottle: { freeFailures: 2, baseDelayMs: 60_000, maxDelayMs: 60_000, forgetAfterMs: 600_000, maxTrackedAddresses: 100 }
+    })
     const codes: Array<number> = []
     for (let i = 0; i < 4; i++) {
       const agent = await TestAgent.connect(gateway.agentUrl)
@@ -77,15 +86,9 @@ describe("agent endpoint: authentication", () => {
   })
 
   it("a second connection of the same instance replaces the first (4003)", async () => {
-    gateway = await quietGateway()
-    const account = await setupAccount(gateway)
-    const node = await account.provision("s1", account.serverTemplateId)
-    const first = await TestAgent.connect(gateway.agentUrl)
-    first.hello(node.instanceId, node.credential)
-    await first.message("welcome")
-    const second = await TestAgent.connect(gateway.agentUrl)
-    second.hello(node.instanceId, node.credential)
-    await second.message("welcome")
+    const { gateway, node } = await gatewayWithInstance()
+    const first = await authenticated(gateway.agentUrl, node)
+    const second = await authenticated(gateway.agentUrl, node)
     expect((await first.waitClosed()).code).toBe(CloseCode.SessionReplaced)
     expect(gateway.sessions.size).toBe(1)
     expect(second.closed).toBeUndefined()
@@ -95,12 +98,8 @@ describe("agent endpoint: authentication", () => {
 
 describe("agent endpoint: hostile frames", () => {
   it("closes only the offending session, with the right code, while others keep working", async () => {
-    gateway = await quietGateway()
-    const account = await setupAccount(gateway)
-    const good = await account.provision("good", account.serverTemplateId)
-    const healthy = await TestAgent.connect(gateway.agentUrl)
-    healthy.hello(good.instanceId, good.credential)
-    await healthy.message("welcome")
+    const { gateway, node: good } = await gatewayWithInstance()
+    const healthy = await authenticated(gateway.agentUrl, good)
     const cases: Array<[string, (agent: TestAgent) => void, number]> = [
       ["text frame", (a) => a.sendRaw("hello", false), CloseCode.UnsupportedData],
       ["garbage bytes", (a) => a.sendRaw(Buffer.from([0xc1, 0x00, 0xff])), CloseCode.ProtocolError],
@@ -115,19 +114,15 @@ describe("agent endpoint: hostile frames", () => {
     // The healthy session is still there and still answered.
     const before = gateway.metrics.heartbeats.value
     healthy.heartbeat()
-    await healthy.until(() => gateway!.metrics.heartbeats.value > before, 2_000, "heartbeat counted")
+    await healthy.until(() => gateway.metrics.heartbeats.value > before, 2_000, "heartbeat counted")
     expect(healthy.closed).toBeUndefined()
     expect(gateway.sessions.get(good.instanceId)).toBeDefined()
     healthy.close()
   })
 
   it("a malformed frame after authentication closes that session with 4000 and the error code as reason", async () => {
-    gateway = await quietGateway()
-    const account = await setupAccount(gateway)
-    const node = await account.provision("s1", account.serverTemplateId)
-    const agent = await TestAgent.connect(gateway.agentUrl)
-    agent.hello(node.instanceId, node.credential)
-    await agent.message("welcome")
+    const { gateway, node } = await gatewayWithInstance()
+    const agent = await authenticated(gateway.agentUrl, node)
     agent.sendRaw(Buffer.from([0x81, 0xa9, ...Buffer.from("__proto__"), 0xc0]))
     const closed = await agent.waitClosed()
     expect(closed.code).toBe(CloseCode.ProtocolError)

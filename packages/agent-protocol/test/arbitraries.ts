@@ -41,6 +41,7 @@ export const agentMessage: fc.Arbitrary<AgentMessage> = fc.oneof(
       held_vips: small(fc.record({ vip_id: id, epoch: count }))
     })
   ),
+  message("wireguard_keys", fc.record({ keys: small(fc.record({ network_id: id, public_key: wgKey })) })),
   message(
     "heartbeat",
     fc.record({
@@ -118,8 +119,9 @@ export const gatewayMessage: fc.Arbitrary<GatewayMessage> = fc.oneof(
       heartbeat_interval_ms: version,
       silence_threshold_ms: version,
       server_time_ms: count,
-      max_frame_bytes: version
-    })
+      max_frame_bytes: version,
+      network_ids: small(id)
+    }, { requiredKeys: ["session_id", "gateway_id", "protocol_version", "heartbeat_interval_ms", "silence_threshold_ms", "server_time_ms", "max_frame_bytes"] })
   ),
   message(
     "join_accepted",

@@ -5,7 +5,7 @@
 import { Schema } from "effect"
 import { ConfigAck, ConfigPush } from "./config"
 import { JoinAccepted, JoinRejected, JoinRequest } from "./join"
-import { ErrorMessage, Heartbeat, Hello, StatusReport, Welcome } from "./session"
+import { ErrorMessage, Heartbeat, Hello, StatusReport, Welcome, WireguardKeys } from "./session"
 import { TerminalClose, TerminalCredit, TerminalData, TerminalExit, TerminalOpen, TerminalResize } from "./terminal"
 import { VipAck, VipAssign, VipRelease } from "./vip"
 
@@ -13,6 +13,7 @@ import { VipAck, VipAssign, VipRelease } from "./vip"
 export const agentMessageSchemas = {
   hello: Hello,
   heartbeat: Heartbeat,
+  wireguard_keys: WireguardKeys,
   status_report: StatusReport,
   join_request: JoinRequest,
   config_ack: ConfigAck,
@@ -42,6 +43,7 @@ export const gatewayMessageSchemas = {
 export const AgentMessage = Schema.Union([
   Hello,
   Heartbeat,
+  WireguardKeys,
   StatusReport,
   JoinRequest,
   ConfigAck,

@@ -52,10 +52,19 @@ export const WelcomeBody = Schema.Struct({
   /** The gateway declares the agent silent after this long without a heartbeat. */
   silence_threshold_ms: PositiveCount,
   server_time_ms: Count,
-  max_frame_bytes: PositiveCount
+  max_frame_bytes: PositiveCount,
+  /** The SD-WAN networks this instance is a peer of; the agent needs a WireGuard key for each. */
+  network_ids: Schema.optionalKey(boundedArray(Id, 256))
 })
 export const Welcome = message("welcome", WelcomeBody)
 export type Welcome = typeof Welcome.Type
+
+/** Agent -> gateway: its WireGuard public keys, when it made a key for a network after hello. */
+export const WireguardKeysBody = Schema.Struct({
+  keys: boundedArray(Schema.Struct({ network_id: Id, public_key: WireguardPublicKey }), 256)
+})
+export const WireguardKeys = message("wireguard_keys", WireguardKeysBody)
+export type WireguardKeys = typeof WireguardKeys.Type
 
 /** Agent -> gateway, every `heartbeat_interval_ms`. The gateway keeps it in memory only. */
 export const HeartbeatBody = Schema.Struct({
@@ -91,3 +100,4 @@ export type WelcomeBody = typeof WelcomeBody.Type
 export type HeartbeatBody = typeof HeartbeatBody.Type
 export type StatusReportBody = typeof StatusReportBody.Type
 export type ErrorBody = typeof ErrorBody.Type
+export type WireguardKeysBody = typeof WireguardKeysBody.Type

@@ -93,6 +93,8 @@ export const createAgentEndpoint = (options: AgentEndpointOptions, deps: AgentEn
     registry.register(session)
     session.recordApplied(hello.applied)
     for (const vip of hello.held_vips) session.heldVips.set(vip.vip_id, vip.epoch)
+    // Record keys and endpoint first, so welcome can name the networks the agent needs keys for.
+    const helloResult = await fleet.run(port.hello(identity, hello, remoteAddress))
     session.send({
       type: "welcome",
       body: {
@@ -102,12 +104,12 @@ export const createAgentEndpoint = (options: AgentEndpointOptions, deps: AgentEn
         heartbeat_interval_ms: options.heartbeatIntervalMs,
         silence_threshold_ms: options.silenceThresholdMs,
         server_time_ms: Date.now(),
-        max_frame_bytes: options.maxFrameBytes
+        max_frame_bytes: options.maxFrameBytes,
+        network_ids: [...helloResult.networkIds]
       }
     })
     log.info("agent.connected", { instance_id: identity.instanceId, hostname: identity.hostname, remote: remoteAddress, session_id: session.id })
     await session.enqueue(async () => {
-      await fleet.run(port.hello(identity, hello, remoteAddress))
       await deliverPendingPushes(deps, session)
       await deliverVipDirectives(deps, session)
     })
@@ -123,6 +125,8 @@ export const createAgentEndpoint = (options: AgentEndpointOptions, deps: AgentEn
         metrics.heartbeats.inc()
         return
       }
+      case "wireguard_keys":
+        return session.enqueue(() => fleet.run(port.registerWireguardKeys(identity, message.body.keys)))
       case "status_report":
         return session.enqueue(() => fleet.run(port.statusReport(identity, message.body)))
       case "join_request":

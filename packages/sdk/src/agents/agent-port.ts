@@ -5,9 +5,9 @@
  * messages between a socket and this port.
  */
 import { Clock, Context, Effect, Layer } from "effect"
-import type { AppliedConfig, ConfigAckBody, ConfigPushBody, HeartbeatBody, HelloBody, JoinRequestBody, StatusReportBody } from "@fleetplane/agent-protocol"
+import type { AppliedConfig, ConfigAckBody, ConfigPushBody, HeartbeatBody, HelloBody, JoinRequestBody, StatusReportBody, WireguardKeysBody } from "@fleetplane/agent-protocol"
 import { AgentLiveness } from "../domain/liveness"
-import { Transactor } from "../domain/transactor"
+import { Transactor, type TxContext } from "../domain/transactor"
 import { unauthorized, type StateError, type StoreError, type UnauthorizedError } from "../model/errors"
 import type { AgentIdentity } from "../model/entities"
 import type { InstanceId, NetworkId } from "../model/ids"
@@ -21,6 +21,8 @@ import { credentialMatches } from "./credentials"
 
 export interface HelloResult {
   readonly identity: AgentIdentity
+  /** The SD-WAN networks the instance is a peer of (it needs a WireGuard key for each). */
+  readonly networkIds: ReadonlyArray<string>
   readonly pushes: ReadonlyArray<ConfigPushBody>
   readonly vipDirectives: ReadonlyArray<VipDirective>
 }
@@ -34,6 +36,8 @@ export interface AgentPortService {
     hello: Pick<HelloBody, "wireguard_keys" | "applied" | "held_vips">,
     remoteAddress: string | undefined
   ) => Effect.Effect<HelloResult, StoreError>
+  /** WireGuard public keys an agent made after its hello; peers of those networks get new configs. */
+  readonly registerWireguardKeys: (identity: AgentIdentity, keys: WireguardKeysBody["keys"]) => Effect.Effect<void, StoreError>
   /** The hot path: memory only. */
   readonly heartbeat: (identity: AgentIdentity, heartbeat: HeartbeatBody) => Effect.Effect<void>
   readonly disconnected: (identity: AgentIdentity) => Effect.Effect<void>
@@ -52,6 +56,37 @@ const newerThan = (records: ReadonlyArray<DesiredConfigRecord>, applied: Readonl
   const appliedVersions = new Map(applied.map((a) => [`${a.kind}\u0000${a.key}`, a.version]))
   return records.filter((r) => r.version > (appliedVersions.get(`${r.kind}\u0000${r.key}`) ?? 0)).map(toPush)
 }
+
+/**
+ * Records an agent's WireGuard public keys (and, when known, the address it connects from as
+ * its endpoint); re-renders the configs of every network where something changed.
+ * Returns the networks the instance is a peer of.
+ */
+const updatePeerKeys = (
+  ctx: TxContext,
+  identity: AgentIdentity,
+  keys: ReadonlyArray<{ readonly network_id: string; readonly public_key: string }>,
+  remoteAddress: string | undefined
+) =>
+  Effect.gen(function* () {
+    const peers = yield* ctx.tx.listPeersOfInstance(identity.accountId, identity.instanceId)
+    const changedNetworks = new Set<NetworkId>()
+    for (const peer of peers) {
+      const key = keys.find((k) => k.network_id === peer.network_id)?.public_key ?? peer.public_key
+      const network = yield* ctx.tx.getNetwork(identity.accountId, peer.network_id)
+      // The WireGuard endpoint is the address the agent connects from, on the network's port.
+      const endpoint =
+        remoteAddress === undefined || network === undefined
+          ? peer.endpoint
+          : `${remoteAddress.includes(":") ? `[${remoteAddress}]` : remoteAddress}:${network.listen_port}`
+      if (key !== peer.public_key || endpoint !== peer.endpoint) {
+        yield* ctx.tx.updatePeer(identity.accountId, peer.id, { public_key: key, endpoint })
+        changedNetworks.add(peer.network_id)
+      }
+    }
+    for (const networkId of changedNetworks) yield* syncNetworkWireguard(ctx, identity.accountId, networkId)
+    return peers.map((p) => p.network_id as string)
+  })
 
 export class AgentPort extends Context.Service<AgentPort, AgentPortService>()("@fleetplane/sdk/agents/AgentPort") {
   static readonly layer = Layer.effect(
@@ -84,28 +119,16 @@ export class AgentPort extends Context.Service<AgentPort, AgentPortService>()("@
           liveness.recordConnected(identity.instanceId, yield* Clock.currentTimeMillis)
           return yield* transact((ctx) =>
             Effect.gen(function* () {
-              const peers = yield* ctx.tx.listPeersOfInstance(identity.accountId, identity.instanceId)
-              const changedNetworks = new Set<NetworkId>()
-              for (const peer of peers) {
-                const key = body.wireguard_keys.find((k) => k.network_id === peer.network_id)?.public_key ?? peer.public_key
-                const network = yield* ctx.tx.getNetwork(identity.accountId, peer.network_id)
-                // The WireGuard endpoint is the address the agent connects from, on the network's port.
-                const endpoint =
-                  remoteAddress === undefined || network === undefined
-                    ? peer.endpoint
-                    : `${remoteAddress.includes(":") ? `[${remoteAddress}]` : remoteAddress}:${network.listen_port}`
-                if (key !== peer.public_key || endpoint !== peer.endpoint) {
-                  yield* ctx.tx.updatePeer(identity.accountId, peer.id, { public_key: key, endpoint })
-                  changedNetworks.add(peer.network_id)
-                }
-              }
-              for (const networkId of changedNetworks) yield* syncNetworkWireguard(ctx, identity.accountId, networkId)
+              const networkIds = yield* updatePeerKeys(ctx, identity, body.wireguard_keys, remoteAddress)
               const pushes = newerThan(yield* ctx.tx.listDesiredConfigs(identity.instanceId), body.applied)
               const vipDirectives = yield* vipDirectivesFor(ctx.tx, identity, body.held_vips)
-              return { identity, pushes, vipDirectives }
+              return { identity, pushes, vipDirectives, networkIds }
             })
           )
         })
+
+      const registerWireguardKeys = (identity: AgentIdentity, keys: WireguardKeysBody["keys"]) =>
+        transact((ctx) => Effect.asVoid(updatePeerKeys(ctx, identity, keys, undefined)))
 
       const heartbeat = (identity: AgentIdentity, beat: HeartbeatBody) =>
         Effect.map(Clock.currentTimeMillis, (now) => liveness.recordHeartbeat(identity.instanceId, now, beat.k3s, beat.wireguard, beat.load))
@@ -165,6 +188,7 @@ export class AgentPort extends Context.Service<AgentPort, AgentPortService>()("@
       return AgentPort.of({
         authenticate,
         hello,
+        registerWireguardKeys,
         heartbeat,
         disconnected: (identity) => Effect.sync(() => liveness.recordDisconnected(identity.instanceId)),
         statusReport,

@@ -1,0 +1,321 @@
+/**
+ * The agent side of a session, for anyone writing an agent: connect, hello with the
+ * credential and what is already applied, heartbeat on the gateway's interval, apply pushes
+ * through a handler and ack each version (or the error), follow VIP directives, and
+ * reconnect with capped exponential backoff and full jitter — so ten thousand agents do not
+ * come back in lock-step after a gateway restart.
+ */
+import { Result } from "effect"
+import WebSocket from "ws"
+import { CloseCode } from "../codes"
+import { decodeGatewayFrame, encodeFrame } from "../codec/codec"
+import type { AgentMessage, GatewayMessage } from "../messages/index"
+import type { ConfigPushBody } from "../messages/config"
+import type { AppliedConfig, HeldVip, K3sState, Load, ModuleName, WireguardInterfaceState } from "../messages/fields"
+import type { JoinAcceptedBody, JoinRejectedBody } from "../messages/join"
+import type { TerminalOpenBody } from "../messages/terminal"
+import type { VipAssignBody, VipReleaseBody } from "../messages/vip"
+import type { WelcomeBody } from "../messages/session"
+import { PROTOCOL_VERSION } from "../version"
+
+export interface BackoffOptions {
+  readonly initialDelayMs: number
+  readonly maxDelayMs: number
+  readonly multiplier: number
+}
+
+export const DEFAULT_BACKOFF: BackoffOptions = { initialDelayMs: 500, maxDelayMs: 30_000, multiplier: 2 }
+
+/** "Full jitter": a uniformly random delay in [0, min(max, initial × multiplier^attempt)]. */
+export const backoffDelay = (attempt: number, options: BackoffOptions = DEFAULT_BACKOFF, random: () => number = Math.random): number =>
+  Math.floor(random() * Math.min(options.maxDelayMs, options.initialDelayMs * options.multiplier ** Math.min(attempt, 30)))
+
+/** Close codes after which reconnecting cannot help. */
+const FATAL_CLOSE_CODES = new Set<number>([CloseCode.AuthenticationFailed, CloseCode.InstanceTerminated, CloseCode.UnsupportedProtocolVersion])
+
+/** What the agent does with what the gateway sends. Every handler is optional except `applyConfig`. */
+export interface AgentHandlers {
+  /** Apply one config. Resolve when applied (acked `applied`); throw to ack `failed` with the error's message. */
+  readonly applyConfig: (push: ConfigPushBody) => Promise<void>
+  readonly onWelcome?: (welcome: WelcomeBody) => void | Promise<void>
+  readonly onVipAssign?: (assign: VipAssignBody) => void | Promise<void>
+  readonly onVipRelease?: (release: VipReleaseBody) => void | Promise<void>
+  readonly onTerminalOpen?: (open: TerminalOpenBody, channel: TerminalChannel) => void
+  readonly onTerminalData?: (channelId: string, data: Uint8Array) => void
+  readonly onTerminalResize?: (channelId: string, cols: number, rows: number) => void
+  readonly onTerminalClose?: (channelId: string, reason: string) => void
+  readonly onClosed?: (code: number, reason: string, willReconnect: boolean) => void
+}
+
+/** Lets a terminal handler write output back, within the credit the gateway grants. */
+export interface TerminalChannel {
+  readonly id: string
+  readonly write: (data: Uint8Array) => void
+  readonly exit: (exitCode: number | null, signal: string | null, bytesOut: number) => void
+  readonly close: (reason: string) => void
+}
+
+export interface NodeState {
+  readonly k3s: K3sState
+  readonly wireguard: ReadonlyArray<WireguardInterfaceState>
+  readonly load: Load
+}
+
+export interface AgentClientOptions {
+  /** `wss://gateway:7443/v1/agent` */
+  readonly url: string
+  readonly instanceId: string
+  readonly credential: string
+  readonly agentVersion: string
+  readonly capabilities?: ReadonlyArray<string>
+  /** The agent's WireGuard public keys, by network id. */
+  readonly wireguardKeys: () => ReadonlyArray<{ readonly network_id: string; readonly public_key: string }>
+  /** Called for networks named in welcome that have no key yet; returns the new public key. */
+  readonly ensureWireguardKey?: (networkId: string) => Promise<string>
+  /** Config versions applied on the node (persisted by the agent across restarts). */
+  readonly applied: () => ReadonlyArray<AppliedConfig>
+  readonly heldVips: () => ReadonlyArray<HeldVip>
+  /** The node's state for each heartbeat. */
+  readonly nodeState: () => NodeState
+  readonly handlers: AgentHandlers
+  readonly backoff?: BackoffOptions
+  readonly random?: () => number
+  /** TLS options for `wss://` (e.g. `ca`). */
+  readonly tls?: { readonly ca?: string | Buffer }
+}
+
+type JoinAnswer = { readonly accepted: true; readonly body: JoinAcceptedBody } | { readonly accepted: false; readonly body: JoinRejectedBody }
+
+export class AgentClient {
+  private socket: WebSocket | undefined
+  private heartbeatTimer: NodeJS.Timeout | undefined
+  private reconnectTimer: NodeJS.Timeout | undefined
+  private attempt = 0
+  private seq = 0
+  private stopped = true
+  private welcome: WelcomeBody | undefined
+  private readonly joinWaiters = new Map<string, (answer: JoinAnswer) => void>()
+  private readonly welcomeWaiters: Array<(welcome: WelcomeBody) => void> = []
+  private work: Promise<void> = Promise.resolve()
+  private requestCounter = 0
+  /** Delays actually waited before each reconnect (for tests and diagnostics). */
+  readonly reconnectDelays: Array<number> = []
+
+  constructor(private readonly options: AgentClientOptions) {}
+
+  get connected(): boolean {
+    return this.welcome !== undefined && this.socket?.readyState === WebSocket.OPEN
+  }
+
+  /** Connects and keeps reconnecting until `stop()`. Resolves at the first welcome. */
+  start(): Promise<WelcomeBody> {
+    this.stopped = false
+    const welcomed = this.nextWelcome()
+    this.connect()
+    return welcomed
+  }
+
+  stop() {
+    this.stopped = true
+    clearTimeout(this.reconnectTimer)
+    clearInterval(this.heartbeatTimer)
+    this.socket?.close(CloseCode.Normal, "agent stopping")
+  }
+
+  /** Resolves at the next welcome (after a reconnect, for instance). */
+  nextWelcome(): Promise<WelcomeBody> {
+    return new Promise((resolve) => this.welcomeWaiters.push(resolve))
+  }
+
+  send(message: AgentMessage): boolean {
+    if (this.socket?.readyState !== WebSocket.OPEN) return false
+    this.socket.send(encodeFrame(message), { binary: true })
+    return true
+  }
+
+  /** Reports a state change (k3s ready, a module upgraded). */
+  reportStatus(k3s: K3sState, modules: Extract<AgentMessage, { type: "status_report" }>["body"]["modules"] = [], note?: string) {
+    return this.send({ type: "status_report", body: { k3s, modules, ...(note === undefined ? {} : { note }) } })
+  }
+
+  /** One join request; resolves with the answer. */
+  requestJoin(moduleName: ModuleName, targetClusterId: string | null, tokenFingerprint?: string): Promise<JoinAnswer> {
+    const request_id = `join-${++this.requestCounter}`
+    const answer = new Promise<JoinAnswer>((resolve) => this.joinWaiters.set(request_id, resolve))
+    const sent = this.send({
+      type: "join_request",
+      body: { request_id, module_name: moduleName, target_cluster_id: targetClusterId, ...(tokenFingerprint === undefined ? {} : { token_fingerprint: tokenFingerprint }) }
+    })
+    if (!sent) {
+      this.joinWaiters.delete(request_id)
+      return Promise.reject(new Error("not connected"))
+    }
+    return answer
+  }
+
+  /**
+   * Asks to join until accepted, waiting each rejection's `retry_after_ms` (and for a
+   * reconnect when the connection drops). `onRejected` sees every rejection.
+   */
+  async joinUntilAccepted(
+    moduleName: ModuleName,
+    targetClusterId: string | null,
+    onRejected: (rejection: JoinRejectedBody) => void = () => undefined,
+    sleep: (ms: number) => Promise<void> = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+  ): Promise<JoinAcceptedBody> {
+    while (!this.stopped) {
+      if (!this.connected) await this.nextWelcome()
+      const answer = await this.requestJoin(moduleName, targetClusterId).catch(() => undefined)
+      if (answer === undefined) continue
+      if (answer.accepted) return answer.body
+      onRejected(answer.body)
+      await sleep(answer.body.retry_after_ms)
+    }
+    throw new Error("agent stopped")
+  }
+
+  private connect() {
+    if (this.stopped) return
+    const socket = new WebSocket(this.options.url, { ...(this.options.tls?.ca === undefined ? {} : { ca: this.options.tls.ca }) })
+    this.socket = socket
+    socket.binaryType = "nodebuffer"
+    socket.on("open", () => {
+      socket.send(
+        encodeFrame({
+          type: "hello",
+          body: {
+            instance_id: this.options.instanceId,
+            credential: this.options.credential,
+            agent_version: this.options.agentVersion,
+            protocol_versions: [PROTOCOL_VERSION],
+            capabilities: [...(this.options.capabilities ?? ["wireguard", "k3s"])],
+            wireguard_keys: [...this.options.wireguardKeys()],
+            applied: [...this.options.applied()],
+            held_vips: [...this.options.heldVips()]
+          }
+        }),
+        { binary: true }
+      )
+    })
+    socket.on("message", (data: Buffer) => {
+      const decoded = decodeGatewayFrame(data)
+      if (Result.isFailure(decoded)) {
+        socket.close(CloseCode.ProtocolError, decoded.failure.code)
+        return
+      }
+      this.dispatch(decoded.success)
+    })
+    socket.on("close", (code: number, reason: Buffer) => this.onClose(socket, code, reason.toString()))
+    socket.on("error", () => {
+      // "close" follows; reconnecting is decided there.
+    })
+  }
+
+  private onClose(socket: WebSocket, code: number, reason: string) {
+    if (this.socket !== socket) return
+    clearInterval(this.heartbeatTimer)
+    this.welcome = undefined
+    const willReconnect = !this.stopped && !FATAL_CLOSE_CODES.has(code)
+    this.options.handlers.onClosed?.(code, reason, willReconnect)
+    if (!willReconnect) return
+    // A replaced session backs off longer, so two copies of an agent do not fight.
+    const attempt = code === CloseCode.SessionReplaced ? this.attempt + 5 : this.attempt
+    const delay = backoffDelay(attempt, this.options.backoff ?? DEFAULT_BACKOFF, this.options.random)
+    this.attempt += 1
+    this.reconnectDelays.push(delay)
+    this.reconnectTimer = setTimeout(() => this.connect(), delay)
+  }
+
+  /** Gateway messages are handled one at a time, in order. */
+  private dispatch(message: GatewayMessage) {
+    this.work = this.work.then(() => this.handle(message)).catch(() => undefined)
+  }
+
+  private async handle(message: GatewayMessage) {
+    const { handlers } = this.options
+    switch (message.type) {
+      case "welcome": {
+        this.welcome = message.body
+        this.attempt = 0
+        clearInterval(this.heartbeatTimer)
+        this.heartbeatTimer = setInterval(() => this.heartbeat(), message.body.heartbeat_interval_ms)
+        this.heartbeat()
+        await this.registerMissingKeys(message.body.network_ids ?? [])
+        await handlers.onWelcome?.(message.body)
+        for (const waiter of this.welcomeWaiters.splice(0)) waiter(message.body)
+        return
+      }
+      case "config_push": {
+        const { kind, key, version } = message.body
+        try {
+          await handlers.applyConfig(message.body)
+          this.send({ type: "config_ack", body: { kind, key, version, status: "applied" } })
+        } catch (error) {
+          const text = error instanceof Error ? error.message : String(error)
+          this.send({ type: "config_ack", body: { kind, key, version, status: "failed", error: { code: "apply_failed", message: text.slice(0, 4000) } } })
+        }
+        return
+      }
+      case "join_accepted":
+      case "join_rejected": {
+        const waiter = this.joinWaiters.get(message.body.request_id)
+        this.joinWaiters.delete(message.body.request_id)
+        waiter?.(message.type === "join_accepted" ? { accepted: true, body: message.body } : { accepted: false, body: message.body })
+        return
+      }
+      case "vip_assign":
+        await handlers.onVipAssign?.(message.body)
+        this.send({ type: "vip_ack", body: { vip_id: message.body.vip_id, epoch: message.body.epoch, held: true } })
+        return
+      case "vip_release":
+        await handlers.onVipRelease?.(message.body)
+        this.send({ type: "vip_ack", body: { vip_id: message.body.vip_id, epoch: message.body.epoch, held: false } })
+        return
+      case "terminal_open":
+        handlers.onTerminalOpen?.(message.body, this.terminalChannel(message.body.channel_id))
+        return
+      case "terminal_data":
+        handlers.onTerminalData?.(message.body.channel_id, message.body.data)
+        return
+      case "terminal_resize":
+        handlers.onTerminalResize?.(message.body.channel_id, message.body.cols, message.body.rows)
+        return
+      case "terminal_close":
+        handlers.onTerminalClose?.(message.body.channel_id, message.body.reason)
+        return
+      case "terminal_credit":
+      case "error":
+        return
+    }
+  }
+
+  private async registerMissingKeys(networkIds: ReadonlyArray<string>) {
+    if (this.options.ensureWireguardKey === undefined) return
+    const known = new Set(this.options.wireguardKeys().map((k) => k.network_id))
+    const keys = []
+    for (const networkId of networkIds) {
+      if (!known.has(networkId)) keys.push({ network_id: networkId, public_key: await this.options.ensureWireguardKey(networkId) })
+    }
+    if (keys.length > 0) this.send({ type: "wireguard_keys", body: { keys } })
+  }
+
+  private heartbeat() {
+    const state = this.options.nodeState()
+    this.send({ type: "heartbeat", body: { seq: this.seq++, k3s: state.k3s, wireguard: [...state.wireguard], load: state.load } })
+  }
+
+  private terminalChannel(id: string): TerminalChannel {
+    return {
+      id,
+      write: (data) => {
+        this.send({ type: "terminal_data", body: { channel_id: id, data } })
+      },
+      exit: (exit_code, signal, bytes_out) => {
+        this.send({ type: "terminal_exit", body: { channel_id: id, exit_code, signal, bytes_out } })
+      },
+      close: (reason) => {
+        this.send({ type: "terminal_close", body: { channel_id: id, reason } })
+      }
+    }
+  }
+}

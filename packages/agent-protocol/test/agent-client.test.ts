@@ -1,0 +1,243 @@
+import { Result } from "effect"
+import { afterEach, describe, expect, it } from "vitest"
+import { WebSocketServer, type WebSocket } from "ws"
+import { AgentClient, backoffDelay, DEFAULT_BACKOFF, type AgentClientOptions } from "../src/client"
+import { CloseCode, decodeAgentFrame, encodeFrame, type AgentMessage, type GatewayMessage } from "../src/index"
+
+/** A scripted stand-in for a gateway: records what agents send and lets the test answer. */
+const fakeGateway = async () => {
+  const server = new WebSocketServer({ host: "127.0.0.1", port: 0 })
+  await new Promise<void>((resolve) => server.once("listening", () => resolve()))
+  const received: Array<AgentMessage> = []
+  const connections: Array<WebSocket> = []
+  let onMessage: (socket: WebSocket, message: AgentMessage) => void = () => undefined
+  server.on("connection", (socket) => {
+    connections.push(socket)
+    socket.on("message", (data: Buffer) => {
+      const decoded = decodeAgentFrame(data)
+      if (Result.isSuccess(decoded)) {
+        received.push(decoded.success)
+        onMessage(socket, decoded.success)
+      }
+    })
+  })
+  const send = (socket: WebSocket, message: GatewayMessage) => socket.send(encodeFrame(message))
+  const welcome = (socket: WebSocket, extra: Partial<Extract<GatewayMessage, { type: "welcome" }>["body"]> = {}) =>
+    send(socket, {
+      type: "welcome",
+      body: { session_id: "s", gateway_id: "g", protocol_version: 1, heartbeat_interval_ms: 50, silence_threshold_ms: 150, server_time_ms: 0, max_frame_bytes: 1 << 20, ...extra }
+    })
+  return {
+    url: `ws://127.0.0.1:${(server.address() as { port: number }).port}/v1/agent`,
+    received,
+    connections,
+    handle: (f: typeof onMessage) => (onMessage = f),
+    send,
+    welcome,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of server.clients) socket.terminate()
+        server.close(() => resolve())
+      })
+  }
+}
+
+const waitFor = async (check: () => boolean, what: string, timeoutMs = 3_000) => {
+  const deadline = Date.now() + timeoutMs
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+}
+
+const cleanups: Array<() => unknown> = []
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
+})
+
+const clientFor = (url: string, overrides: Partial<AgentClientOptions> = {}) => {
+  const applied = new Map<string, number>()
+  const client = new AgentClient({
+    url,
+    instanceId: "ins_1",
+    credential: "fpa_secret",
+    agentVersion: "test",
+    wireguardKeys: () => [],
+    applied: () => [...applied].map(([composite, version]) => ({ kind: composite.split("/")[0] as "k3s", key: composite.split("/")[1]!, version })),
+    heldVips: () => [],
+    nodeState: () => ({ k3s: { service: "active", node_ready: true }, wireguard: [], load: { cpu_ratio: 0.1, memory_ratio: 0.1 } }),
+    handlers: {
+      applyConfig: async (push) => {
+        applied.set(`${push.kind}/${push.key}`, push.version)
+      }
+    },
+    backoff: { initialDelayMs: 20, maxDelayMs: 200, multiplier: 2 },
+    ...overrides
+  })
+  cleanups.push(() => client.stop())
+  return { client, applied }
+}
+
+describe("reconnect backoff", () => {
+  it("is capped and spread: full jitter over [0, min(max, initial × 2^attempt)]", () => {
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const bound = Math.min(DEFAULT_BACKOFF.maxDelayMs, DEFAULT_BACKOFF.initialDelayMs * 2 ** attempt)
+      expect(backoffDelay(attempt, DEFAULT_BACKOFF, () => 0)).toBe(0)
+      expect(backoffDelay(attempt, DEFAULT_BACKOFF, () => 0.999999)).toBeLessThanOrEqual(bound)
+    }
+    // 10,000 agents after a restart do not come back in lock-step.
+    const delays = Array.from({ length: 10_000 }, () => backoffDelay(8, DEFAULT_BACKOFF))
+    const buckets = new Array(10).fill(0)
+    for (const delay of delays) buckets[Math.min(9, Math.floor(delay / (DEFAULT_BACKOFF.maxDelayMs / 10)))]++
+    for (const count of buckets) {
+      expect(count).toBeGreaterThan(700)
+      expect(count).toBeLessThan(1300)
+    }
+    expect(Math.max(...delays)).toBeLessThanOrEqual(DEFAULT_BACKOFF.maxDelayMs)
+  })
+})
+
+describe("agent client", () => {
+  it("says hello with its credential and applied versions, heartbeats on the gateway's interval, and acks applied pushes", async () => {
+    const gateway = await fakeGateway()
+    cleanups.push(gateway.close)
+    gateway.handle((socket, message) => {
+      if (message.type === "hello") {
+        gateway.welcome(socket)
+        gateway.send(socket, { type: "config_push", body: { kind: "token", key: "clu_1", version: 3, payload: { cluster_id: "clu_1", token: "K10x::server:y" } } })
+      }
+    })
+    const { client, applied } = clientFor(gateway.url)
+    await client.start()
+    await waitFor(() => gateway.received.some((m) => m.type === "config_ack"), "ack")
+    expect(applied.get("token/clu_1")).toBe(3)
+    expect(gateway.received.find((m) => m.type === "config_ack")?.body).toEqual({ kind: "token", key: "clu_1", version: 3, status: "applied" })
+    await waitFor(() => gateway.received.filter((m) => m.type === "heartbeat").length >= 3, "heartbeats")
+    const hello = gateway.received.find((m) => m.type === "hello")
+    expect(hello?.body).toMatchObject({ instance_id: "ins_1", credential: "fpa_secret", protocol_versions: [1] })
+  })
+
+  it("acks a push its handler could not apply as failed, with the error", async () => {
+    const gateway = await fakeGateway()
+    cleanups.push(gateway.close)
+    gateway.handle((socket, message) => {
+      if (message.type === "hello") {
+        gateway.welcome(socket)
+        gateway.send(socket, { type: "config_push", body: { kind: "k3s", key: "clu_1", version: 1, payload: { cluster_id: "clu_1", role: "worker", content: "x", files: [] } } })
+      }
+    })
+    const { client } = clientFor(gateway.url, {
+      handlers: {
+        applyConfig: async () => {
+          throw new Error("systemctl restart k3s-agent exited 1")
+        }
+      }
+    })
+    await client.start()
+    await waitFor(() => gateway.received.some((m) => m.type === "config_ack"), "ack")
+    expect(gateway.received.find((m) => m.type === "config_ack")?.body).toMatchObject({
+      status: "failed",
+      error: { code: "apply_failed", message: "systemctl restart k3s-agent exited 1" }
+    })
+  })
+
+  it("reconnects with bounded, jittered delays and resumes with what it applied, so nothing is applied twice", async () => {
+    const gateway = await fakeGateway()
+    cleanups.push(gateway.close)
+    let applyCount = 0
+    gateway.handle((socket, message) => {
+      if (message.type !== "hello") return
+      gateway.welcome(socket)
+      // Level-triggered: send version 1 only to an agent that has not applied it.
+      const has = message.body.applied.find((a) => a.kind === "wireguard")?.version ?? 0
+      if (has < 1) gateway.send(socket, { type: "config_push", body: { kind: "wireguard", key: "net_1", version: 1, payload: { network_id: "net_1", interface_name: "wg-sdwan-x", content: "[Interface]\n" } } })
+    })
+    const applied: Array<{ kind: "wireguard"; key: string; version: number }> = []
+    const { client } = clientFor(gateway.url, {
+      applied: () => applied,
+      handlers: {
+        applyConfig: async (push) => {
+          applyCount++
+          applied.push({ kind: "wireguard", key: push.key, version: push.version })
+        }
+      }
+    })
+    await client.start()
+    await waitFor(() => applyCount === 1, "first apply")
+    // The gateway drops the connection three times.
+    for (let i = 0; i < 3; i++) {
+      const next = client.nextWelcome()
+      gateway.connections.at(-1)!.close(CloseCode.GoingAway, "restart")
+      await next
+    }
+    expect(client.reconnectDelays).toHaveLength(3)
+    for (const delay of client.reconnectDelays) {
+      expect(delay).toBeGreaterThanOrEqual(0)
+      expect(delay).toBeLessThanOrEqual(200)
+    }
+    const hellos = gateway.received.filter((m) => m.type === "hello")
+    expect(hellos).toHaveLength(4)
+    // Every hello after the first states what was applied, so the push is not sent or applied again.
+    for (const hello of hellos.slice(1)) expect(hello.type === "hello" && hello.body.applied).toEqual([{ kind: "wireguard", key: "net_1", version: 1 }])
+    expect(applyCount).toBe(1)
+  })
+
+  it("stops reconnecting when the credential is refused", async () => {
+    const gateway = await fakeGateway()
+    cleanups.push(gateway.close)
+    const closes: Array<[number, boolean]> = []
+    gateway.handle((socket, message) => {
+      if (message.type === "hello") socket.close(CloseCode.AuthenticationFailed, "authentication_failed")
+    })
+    const { client } = clientFor(gateway.url, { handlers: { applyConfig: async () => undefined, onClosed: (code, _reason, again) => closes.push([code, again]) } })
+    void client.start()
+    await waitFor(() => closes.length === 1, "close")
+    await new Promise((resolve) => setTimeout(resolve, 150))
+    expect(closes).toEqual([[CloseCode.AuthenticationFailed, false]])
+    expect(gateway.received.filter((m) => m.type === "hello")).toHaveLength(1)
+  })
+
+  it("honours retry_after_ms between join attempts", async () => {
+    const gateway = await fakeGateway()
+    cleanups.push(gateway.close)
+    let attempts = 0
+    const times: Array<number> = []
+    gateway.handle((socket, message) => {
+      if (message.type === "hello") gateway.welcome(socket)
+      if (message.type === "join_request") {
+        times.push(Date.now())
+        attempts++
+        if (attempts < 3) {
+          gateway.send(socket, { type: "join_rejected", body: { request_id: message.body.request_id, code: "cluster_not_active", message: "wait", retry_after_ms: 150 } })
+        } else {
+          gateway.send(socket, {
+            type: "join_accepted",
+            body: { request_id: message.body.request_id, cluster_id: "clu_1", role: "worker", api_endpoint: "https://[fd00::1]:6443", created_cluster: false }
+          })
+        }
+      }
+    })
+    const { client } = clientFor(gateway.url)
+    await client.start()
+    const rejections: Array<string> = []
+    const accepted = await client.joinUntilAccepted("k3s-agent", "clu_1", (r) => rejections.push(r.code))
+    expect(accepted.cluster_id).toBe("clu_1")
+    expect(rejections).toEqual(["cluster_not_active", "cluster_not_active"])
+    expect(times[1]! - times[0]!).toBeGreaterThanOrEqual(140)
+    expect(times[2]! - times[1]!).toBeGreaterThanOrEqual(140)
+  })
+
+  it("registers a WireGuard key for a network named in welcome that it had no key for", async () => {
+    const gateway = await fakeGateway()
+    cleanups.push(gateway.close)
+    gateway.handle((socket, message) => {
+      if (message.type === "hello") gateway.welcome(socket, { network_ids: ["net_1"] })
+    })
+    const { client } = clientFor(gateway.url, { ensureWireguardKey: async () => "xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=" })
+    await client.start()
+    await waitFor(() => gateway.received.some((m) => m.type === "wireguard_keys"), "keys")
+    expect(gateway.received.find((m) => m.type === "wireguard_keys")?.body).toEqual({
+      keys: [{ network_id: "net_1", public_key: "xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=" }]
+    })
+  })
+})

@@ -1,0 +1,73 @@
+/** `fleetplane-agent`: the reference agent as a command. */
+import { readFileSync } from "node:fs"
+import { parseArgs } from "node:util"
+import { startReferenceAgent } from "./reference-agent"
+
+const HELP = `Usage: fleetplane-agent --gateway <wss://host:7443/v1/agent> --state-dir <dir> [options]
+
+Keeps a session with a Fleetplane gateway, writes the WireGuard and k3s configs it receives
+under --root, runs the apply commands, and reports k3s and WireGuard state in heartbeats.
+
+Options:
+  --gateway <url>            the gateway's agent endpoint
+  --state-dir <dir>          credential, WireGuard keys (0600), applied versions
+  --instance <id>            instance id (first start only)
+  --credential <secret>      agent credential (first start only; or FLEETPLANE_AGENT_CREDENTIAL)
+  --root <dir>               where configs are written (default /)
+  --module <name>            k3s-server or k3s-agent: join with this module
+  --target-cluster <id>      target_cluster_id from the module assignment
+  --simulate                 stand in for k3s and WireGuard: write files, run no commands,
+                             become ready after --ready-delay ms
+  --ready-delay <ms>         simulation only (default 1000)
+  --ca <file>                trust this CA for wss://
+  -h, --help                 this help
+`
+
+const { values } = parseArgs({
+  options: {
+    gateway: { type: "string" },
+    "state-dir": { type: "string" },
+    instance: { type: "string" },
+    credential: { type: "string" },
+    root: { type: "string", default: "/" },
+    module: { type: "string" },
+    "target-cluster": { type: "string" },
+    simulate: { type: "boolean", default: false },
+    "ready-delay": { type: "string", default: "1000" },
+    ca: { type: "string" },
+    help: { type: "boolean", short: "h", default: false }
+  }
+})
+
+if (values.help || values.gateway === undefined || values["state-dir"] === undefined) {
+  process.stdout.write(HELP)
+  process.exit(values.help ? 0 : 2)
+}
+if (values.module !== undefined && values.module !== "k3s-server" && values.module !== "k3s-agent") {
+  process.stderr.write("--module must be k3s-server or k3s-agent\n")
+  process.exit(2)
+}
+
+const credential = values.credential ?? process.env.FLEETPLANE_AGENT_CREDENTIAL
+const agent = await startReferenceAgent({
+  gatewayUrl: values.gateway,
+  stateDir: values["state-dir"],
+  root: values.root,
+  simulate: values.simulate,
+  readyDelayMs: Number(values["ready-delay"]),
+  ...(values.instance === undefined ? {} : { instanceId: values.instance }),
+  ...(credential === undefined ? {} : { credential }),
+  ...(values.module === undefined ? {} : { module: values.module as "k3s-server" | "k3s-agent" }),
+  ...(values["target-cluster"] === undefined ? {} : { targetClusterId: values["target-cluster"] }),
+  ...(values.ca === undefined ? {} : { ca: readFileSync(values.ca) })
+})
+const stop = () => {
+  agent.stop()
+  process.exit(0)
+}
+process.on("SIGINT", stop)
+process.on("SIGTERM", stop)
+if (agent.joined !== undefined) {
+  const accepted = await agent.joined
+  process.stderr.write(`joined cluster ${accepted.cluster_id} as ${accepted.role}\n`)
+}

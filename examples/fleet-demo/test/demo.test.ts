@@ -1,0 +1,32 @@
+import { mkdtempSync, statSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { describe, expect, it } from "vitest"
+import { runDemo } from "../src/index"
+
+describe("npm run demo", () => {
+  it("walks the runbook and ends in the state it promises", async () => {
+    let output = ""
+    const summary = await runDemo({ dir: join(mkdtempSync(join(tmpdir(), "fleetplane-demo-")), ".demo"), fast: true, write: (text) => (output += text) })
+    const prod = summary.clusters.find((c) => c.name === "k3s-prod-server-1")
+    const staging = summary.clusters.find((c) => c.name === "k3s-staging-server-1")
+    expect(prod).toMatchObject({ status: "active", nodes: 5, vip_epoch: 2 })
+    expect(staging).toMatchObject({ status: "decommissioned", nodes: 0, vip_epoch: null })
+    expect(summary.nodes.filter((n) => n.cluster === "k3s-prod-server-1").map((n) => n.role).sort()).toEqual([
+      "control-plane",
+      "control-plane",
+      "worker",
+      "worker",
+      "worker"
+    ])
+    expect(summary.rejectedWorker.code).toBe("cluster_not_found")
+    expect(summary.rejectedWorker.retry_after_ms).toBeGreaterThan(0)
+    expect(summary.networkWarnings.join(" ")).toContain("10.43.0.0/16")
+    expect(summary.stagingInstancesStillConnected).toBe(3)
+    for (const file of summary.kubeconfigs) expect(statSync(file).mode & 0o777).toBe(0o600)
+    expect(summary.convergenceMs).toBeGreaterThanOrEqual(0)
+    expect(summary.silenceDetectedMs).toBeGreaterThan(0)
+    for (const phase of ["Phase 1", "Phase 2", "Phase 3", "Phase 4", "Phase 5", "Phase 6", "Summary"]) expect(output).toContain(phase)
+    expect(summary.elapsedMs).toBeLessThan(60_000)
+  })
+})

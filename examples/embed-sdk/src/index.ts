@@ -1,0 +1,2 @@
+export { phasesWithPromises } from "./with-promises"
+export { phasesWithEffect } from "./with-effect"

@@ -1,0 +1,3 @@
+import { packageTests } from "../../vitest.config.base"
+
+export default packageTests()

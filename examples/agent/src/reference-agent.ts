@@ -8,6 +8,7 @@ import { AgentClient, type BackoffOptions } from "@fleetplane/agent-protocol/cli
 import { AgentState } from "./agent-state"
 import { createConfigApplier, DEFAULT_APPLY_COMMANDS, type ApplyCommands } from "./config-appliers"
 import { currentLoad, probeHandshakes, probeK3s, simulatedHandshakes } from "./node-probes"
+import { createTerminalRelay } from "./terminal-relay"
 
 export interface ReferenceAgentOptions {
   readonly gatewayUrl: string
@@ -46,6 +47,7 @@ export const startReferenceAgent = async (options: ReferenceAgentOptions) => {
     log
   })
 
+  const terminals = createTerminalRelay({ log })
   let k3s: K3sState = { service: simulate ? "inactive" : "not_installed", node_ready: false }
   let k3sUnit = "k3s"
   const wireguardConfigs = new Map<string, { interfaceName: string; content: string }>()
@@ -67,7 +69,7 @@ export const startReferenceAgent = async (options: ReferenceAgentOptions) => {
     instanceId: identity.instanceId,
     credential: identity.credential,
     agentVersion: AGENT_VERSION,
-    capabilities: ["wireguard", "k3s", "module_upgrade"],
+    capabilities: ["wireguard", "k3s", "module_upgrade", "terminal"],
     wireguardKeys: () => state.wireguardPublicKeys(),
     ensureWireguardKey: async (networkId) => state.wireguardKey(networkId).publicKey,
     applied: () => state.appliedConfigs(),
@@ -108,6 +110,11 @@ export const startReferenceAgent = async (options: ReferenceAgentOptions) => {
         state.setVip(release.vip_id, release.epoch, false)
         log(`released VIP ${release.address || release.vip_id} (${release.reason}, epoch ${release.epoch})`)
       },
+      onTerminalOpen: terminals.open,
+      onTerminalData: terminals.input,
+      onTerminalResize: terminals.resize,
+      onTerminalCredit: terminals.credit,
+      onTerminalClose: terminals.close,
       onClosed: (code, reason, again) => log(`session closed ${code} ${reason}${again ? "; reconnecting" : ""}`)
     }
   })
@@ -131,6 +138,7 @@ export const startReferenceAgent = async (options: ReferenceAgentOptions) => {
       return k3s
     },
     stop: () => {
+      terminals.closeAll()
       clearTimeout(readyTimer)
       clearInterval(probeTimer)
       client.stop()

@@ -43,6 +43,8 @@ export interface AgentHandlers {
   readonly onTerminalOpen?: (open: TerminalOpenBody, channel: TerminalChannel) => void
   readonly onTerminalData?: (channelId: string, data: Uint8Array) => void
   readonly onTerminalResize?: (channelId: string, cols: number, rows: number) => void
+  /** The gateway lets the agent send `bytes` more output on a channel. */
+  readonly onTerminalCredit?: (channelId: string, bytes: number) => void
   readonly onTerminalClose?: (channelId: string, reason: string) => void
   readonly onClosed?: (code: number, reason: string, willReconnect: boolean) => void
 }
@@ -284,6 +286,8 @@ export class AgentClient {
         handlers.onTerminalClose?.(message.body.channel_id, message.body.reason)
         return
       case "terminal_credit":
+        handlers.onTerminalCredit?.(message.body.channel_id, message.body.bytes)
+        return
       case "error":
         return
     }

@@ -17,6 +17,7 @@ import type { AuthThrottleOptions } from "./agent/auth-throttle"
 import { startPushDispatcher } from "./agent/push-dispatcher"
 import { SessionRegistry } from "./agent/session-registry"
 import { createLogger, type Logger, type LogLevel } from "./log"
+import { createTerminalEndpoint } from "./terminal/terminal-endpoint"
 
 export interface GatewayOptions {
   /** SQLite file (created if missing), or ":memory:". */
@@ -36,6 +37,10 @@ export interface GatewayOptions {
   /** A session whose unsent data exceeds this is closed as a slow consumer (4010). */
   readonly maxBufferedBytes?: number
   readonly pingIntervalMs?: number
+  /** Operator terminals: at most this many open per instance (default 4). */
+  readonly maxTerminalsPerInstance?: number
+  /** A terminal with no traffic this long is closed by the agent (default 15 minutes). */
+  readonly terminalIdleTimeoutMs?: number
   readonly authThrottle?: AuthThrottleOptions
   readonly logLevel?: LogLevel
   readonly logger?: Logger
@@ -103,6 +108,11 @@ export const startGateway = async (options: GatewayOptions) => {
   })
   agentServer.on("upgrade", endpoint.handleUpgrade)
   const adminServer = createHttpServer(admin.handle)
+  const terminals = createTerminalEndpoint(
+    { maxTerminalsPerInstance: options.maxTerminalsPerInstance ?? 4, idleTimeoutMs: options.terminalIdleTimeoutMs ?? 15 * 60_000 },
+    { fleet, registry, log }
+  )
+  adminServer.on("upgrade", terminals.handleUpgrade)
 
   const agentAddress = await listen(agentServer, parseListen(options.listen ?? "0.0.0.0:7443", "0.0.0.0"))
   const adminAddress = await listen(adminServer, parseListen(options.adminListen ?? "127.0.0.1:7080", "127.0.0.1"))
@@ -118,6 +128,7 @@ export const startGateway = async (options: GatewayOptions) => {
       log.info("gateway.stopping", { sessions: registry.size })
       agentServer.close()
       adminServer.close()
+      terminals.close()
       await endpoint.close()
       admin.closeStreams()
       stopDispatcher()

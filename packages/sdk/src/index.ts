@@ -11,7 +11,7 @@ export { fleetLayer, fleetServicesLayer, type FleetLayerOptions, type FleetServi
 
 // Services (Effect API)
 export { Accounts } from "./accounts/accounts"
-export { ApiKeys, type CreatedApiKey } from "./accounts/api-keys"
+export { ApiKeys, type ApiKeyIdentity, type CreatedApiKey } from "./accounts/api-keys"
 export { Actions, type ActionsService } from "./actions/executor"
 export { AgentPort, type AgentPortService, type HelloResult } from "./agents/agent-port"
 export { VipSensor } from "./vip/sensor"

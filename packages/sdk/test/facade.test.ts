@@ -74,7 +74,8 @@ describe("Promise facade", () => {
         "system_reject",
         "kubernetes_rotate_token",
         "system_list_events",
-        "skill_run_status"
+        "skill_run_status",
+        "system_get_instance"
       ]) {
         expect(names).toContain(name)
       }

@@ -87,7 +87,7 @@ export const createAgentEndpoint = (options: AgentEndpointOptions, deps: AgentEn
       return undefined
     }
     throttle.recordSuccess(remoteAddress)
-    const session = new AgentSession(randomUUID(), identity, socket, remoteAddress, options.maxBufferedBytes, (error) =>
+    const session = new AgentSession(randomUUID(), identity, socket, remoteAddress, hello.capabilities, options.maxBufferedBytes, (error) =>
       log.error("agent.session_task_failed", { instance_id: identity.instanceId, error: error instanceof Error ? error.message : String(error) })
     )
     registry.register(session)
@@ -169,11 +169,23 @@ export const createAgentEndpoint = (options: AgentEndpointOptions, deps: AgentEn
       case "error":
         log.warn("agent.reported_error", { instance_id: identity.instanceId, code: message.body.code, ref_type: message.body.ref_type ?? null })
         return
-      case "hello":
       case "terminal_data":
       case "terminal_exit":
-      case "terminal_close":
-        // A second hello, or terminal traffic for a channel this gateway never opened.
+      case "terminal_close": {
+        const bridge = session.terminals.get(message.body.channel_id)
+        if (bridge !== undefined) {
+          if (message.type === "terminal_data") bridge.fromAgentData(message.body.data)
+          else if (message.type === "terminal_exit") bridge.fromAgentExit(message.body.exit_code, message.body.signal)
+          else bridge.fromAgentClose(message.body.reason)
+          return
+        }
+        // Terminal traffic for a channel this gateway never opened (or already closed).
+        if (message.type === "terminal_data") return
+        session.send({ type: "error", body: { code: ProtocolErrorCode.UnexpectedMessage, message: `no open terminal ${message.body.channel_id.slice(0, 64)}`, ref_type: message.type } })
+        return
+      }
+      case "hello":
+        // A second hello on an authenticated session.
         session.send({ type: "error", body: { code: ProtocolErrorCode.UnexpectedMessage, message: `${message.type} is not expected now`, ref_type: message.type } })
         return
     }
@@ -240,6 +252,7 @@ export const createAgentEndpoint = (options: AgentEndpointOptions, deps: AgentEn
       clearTimeout(helloDeadline)
       if (session === undefined) return
       session.closed = true
+      for (const bridge of [...session.terminals.values()]) bridge.agentGone()
       registry.remove(session)
       if (registry.get(session.identity.instanceId) === undefined) liveness.recordDisconnected(session.identity.instanceId)
       log.info("agent.disconnected", { instance_id: session.identity.instanceId, session_id: session.id })

@@ -7,6 +7,14 @@ import type { WebSocket } from "ws"
 import { CloseCode, encodeFrame, type ConfigPushBody, type GatewayMessage } from "@fleetplane/agent-protocol"
 import type { AgentIdentity } from "@fleetplane/sdk"
 
+/** What the session needs from a terminal bridge (see terminal/terminal-bridge.ts). */
+export interface TerminalBridgeLike {
+  readonly fromAgentData: (data: Uint8Array) => void
+  readonly fromAgentExit: (exitCode: number | null, signal: string | null) => void
+  readonly fromAgentClose: (reason: string) => void
+  readonly agentGone: () => void
+}
+
 const configKey = (kind: string, key: string) => `${kind}\u0000${key}`
 
 export class AgentSession {
@@ -15,6 +23,8 @@ export class AgentSession {
   /** Versions sent and not yet acknowledged, with when they were sent (for the latency histogram). */
   private readonly inFlight = new Map<string, { version: number; sentAt: number }>()
   readonly heldVips = new Map<string, number>()
+  /** Operator terminals open over this session, by channel id. */
+  readonly terminals = new Map<string, TerminalBridgeLike>()
   /** Set by the ping sweep; a pong sets it back. */
   alive = true
   closed = false
@@ -25,6 +35,7 @@ export class AgentSession {
     readonly identity: AgentIdentity,
     readonly socket: WebSocket,
     readonly remoteAddress: string,
+    readonly capabilities: ReadonlyArray<string>,
     private readonly maxBufferedBytes: number,
     private readonly onTaskError: (error: unknown) => void
   ) {}

@@ -6,6 +6,7 @@
  */
 import { chmodSync, writeFileSync } from "node:fs"
 import { Command, CommanderError, Option } from "commander"
+import WebSocket from "ws"
 import { createFleet } from "@fleetplane/sdk"
 import { startGateway } from "../gateway"
 import type { LogLevel } from "../log"
@@ -19,6 +20,9 @@ interface GlobalOptions {
 }
 
 const DEFAULT_DB = "fleet.db"
+
+/** Set by `fleetplane terminal`: the remote program's exit status becomes the CLI's. */
+let terminalExitCode: number | undefined
 
 export const buildProgram = (io: Io, env: NodeJS.ProcessEnv = process.env) => {
   const program = new Command("fleetplane")
@@ -334,6 +338,71 @@ export const buildProgram = (io: Io, env: NodeJS.ProcessEnv = process.env) => {
     .action(async (runId) => print(await run("skill_run_status", { run_id: runId }), fields))
 
   program
+    .command("terminal <instance> [command...]")
+    .description("open a terminal on an instance: a login shell, or one command after -- (e.g. -- journalctl -u k3s.service -n 200)")
+    .action(async (instance: string, command: Array<string>) => {
+      const { url, apiKey } = globals()
+      if (apiKey === undefined || apiKey === "") throw new CliError("no API key: pass --api-key or set FLEETPLANE_API_KEY", 3, "missing_api_key")
+      const local = io.terminal ?? {
+        input: process.stdin,
+        output: (bytes: Uint8Array) => process.stdout.write(bytes),
+        size: () => ({ cols: process.stdout.columns ?? 80, rows: process.stdout.rows ?? 24 }),
+        onResize: (listener: () => void) => {
+          process.stdout.on("resize", listener)
+          return () => process.stdout.off("resize", listener)
+        }
+      }
+      const { cols, rows } = local.size()
+      const query = new URLSearchParams({ cols: String(cols), rows: String(rows), ...(command.length > 0 ? { command: JSON.stringify(command) } : {}) })
+      const target = `${url.replace(/^http/, "ws").replace(/\/$/, "")}/v1/instances/${encodeURIComponent(instance)}/terminal?${query}`
+      terminalExitCode = await new Promise<number>((resolve, reject) => {
+        const socket = new WebSocket(target, { headers: { authorization: `Bearer ${apiKey}` } })
+        let exitCode: number | undefined
+        const raw = local.input.isTTY === true && typeof local.input.setRawMode === "function"
+        const onInput = (chunk: Buffer | string) => socket.readyState === WebSocket.OPEN && socket.send(Buffer.from(chunk), { binary: true })
+        const stopResize = local.onResize(() => {
+          const size = local.size()
+          if (socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ type: "resize", cols: size.cols, rows: size.rows }))
+        })
+        const restore = () => {
+          stopResize()
+          local.input.off("data", onInput)
+          if (raw) local.input.setRawMode!(false)
+          local.input.pause()
+        }
+        socket.on("unexpected-response", (_request, response) => {
+          let body = ""
+          response.on("data", (chunk: Buffer) => (body += chunk.toString()))
+          response.on("end", () => {
+            restore()
+            const error = (JSON.parse(body || "{}") as { error?: { code: string; message: string } }).error
+            const status = response.statusCode ?? 0
+            reject(new CliError(error?.message ?? `HTTP ${status}`, status === 401 ? 3 : status === 404 ? 4 : status === 400 ? 2 : 6, error?.code ?? "terminal_refused"))
+          })
+        })
+        socket.on("open", () => {
+          if (raw) local.input.setRawMode!(true)
+          local.input.on("data", onInput)
+          local.input.resume()
+        })
+        socket.on("message", (data: Buffer, isBinary: boolean) => {
+          if (isBinary) return local.output(data)
+          const control = JSON.parse(data.toString()) as { type: string; exit_code?: number | null; reason?: string }
+          if (control.type === "exit") exitCode = control.exit_code ?? 1
+          if (control.type === "closed") io.err(`\r\nterminal closed: ${control.reason}\r\n`)
+        })
+        socket.on("close", () => {
+          restore()
+          resolve(exitCode ?? 1)
+        })
+        socket.on("error", (error) => {
+          restore()
+          reject(new CliError(`cannot open the terminal: ${error.message}`, 10, "unreachable"))
+        })
+      })
+    })
+
+  program
     .command("action <name> [input]")
     .description("run any action of the catalog with a JSON input (GET /v1/actions lists them)")
     .option("-y, --yes", "confirm a destructive action without asking")
@@ -353,9 +422,10 @@ export const buildProgram = (io: Io, env: NodeJS.ProcessEnv = process.env) => {
 /** Runs the CLI; resolves to the process exit code. */
 export const runCli = async (argv: ReadonlyArray<string>, io: Io, env: NodeJS.ProcessEnv = process.env): Promise<number> => {
   const program = buildProgram(io, env)
+  terminalExitCode = undefined
   try {
     await program.parseAsync([...argv], { from: "user" })
-    return 0
+    return terminalExitCode ?? 0
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2
     if (error instanceof CliError) {

@@ -4,6 +4,14 @@ export interface Io {
   readonly err: (text: string) => void
   /** Asks a question on the terminal; undefined when there is no terminal to ask on. */
   readonly ask: ((question: string) => Promise<string>) | undefined
+  /** For `fleetplane terminal`: the local input and raw output (default: process stdin/stdout). */
+  readonly terminal?: {
+    readonly input: NodeJS.ReadableStream & { isTTY?: boolean; setRawMode?: (raw: boolean) => unknown }
+    readonly output: (bytes: Uint8Array) => void
+    readonly size: () => { cols: number; rows: number }
+    /** Calls `listener` when the local terminal is resized; returns a function that stops it. */
+    readonly onResize: (listener: () => void) => () => void
+  }
 }
 
 export const table = (rows: ReadonlyArray<Record<string, unknown>>, columns: ReadonlyArray<string>): string => {

@@ -18,12 +18,20 @@ export interface CreatedApiKey {
   readonly api_key: string
 }
 
+export interface ApiKeyIdentity {
+  readonly account_id: AccountId
+  readonly api_key_id: string
+  readonly name: string
+}
+
 export class ApiKeys extends Context.Service<
   ApiKeys,
   {
     readonly create: (accountId: string, name: string) => Effect.Effect<CreatedApiKey, InvalidInputError | NotFoundError | StoreError>
     /** The account a key belongs to; revoked and unknown keys fail alike. */
     readonly authenticate: (apiKey: string) => Effect.Effect<AccountId, UnauthorizedError | StoreError>
+    /** Who is calling, for audit records: the account and the key's id and name. */
+    readonly identify: (apiKey: string) => Effect.Effect<ApiKeyIdentity, UnauthorizedError | StoreError>
     readonly revoke: (accountId: string, id: string) => Effect.Effect<void, NotFoundError | StoreError>
   }
 >()("@fleetplane/sdk/accounts/ApiKeys") {
@@ -31,7 +39,18 @@ export class ApiKeys extends Context.Service<
     ApiKeys,
     Effect.gen(function* () {
       const { transact } = yield* Transactor
+      const identify = (apiKey: string) =>
+        transact((ctx) =>
+          Effect.gen(function* () {
+            const record = yield* ctx.tx.findApiKeyByHash(hashSecret(apiKey))
+            if (record === undefined || record.revoked_at !== null) {
+              return yield* unauthorized("invalid_api_key", "the API key is unknown or revoked; create one with `fleetplane apikey create`", {})
+            }
+            return { account_id: record.account_id, api_key_id: record.id, name: record.name }
+          })
+        )
       return ApiKeys.of({
+        identify,
         create: (accountId, name) =>
           transact((ctx) =>
             Effect.gen(function* () {
@@ -45,16 +64,7 @@ export class ApiKeys extends Context.Service<
               return { id, account_id: account.id, name: name.trim(), api_key: apiKey }
             })
           ),
-        authenticate: (apiKey) =>
-          transact((ctx) =>
-            Effect.gen(function* () {
-              const record = yield* ctx.tx.findApiKeyByHash(hashSecret(apiKey))
-              if (record === undefined || record.revoked_at !== null) {
-                return yield* unauthorized("invalid_api_key", "the API key is unknown or revoked; create one with `fleetplane apikey create`", {})
-              }
-              return record.account_id
-            })
-          ),
+        authenticate: (apiKey) => Effect.map(identify(apiKey), (identity) => identity.account_id),
         revoke: (accountId, id) =>
           transact((ctx) =>
             Effect.gen(function* () {

@@ -116,6 +116,33 @@ export const systemProvisionInstance = defineAction({
     )
 })
 
+export const systemGetInstance = defineAction({
+  name: "system_get_instance",
+  description: "One instance: its node, hostname, status, and the cluster it belongs to.",
+  destructive: false,
+  input: Schema.Struct({ instance_id: Ref }),
+  run: (input, { accountId }) =>
+    inTransaction((ctx) =>
+      Effect.gen(function* () {
+        const instance = yield* ctx.tx.getInstance(accountId, input.instance_id as InstanceId)
+        if (instance === undefined) {
+          return yield* notFound("instance_not_found", `instance ${input.instance_id} does not exist in this account`, { instance_id: input.instance_id })
+        }
+        const node = yield* ctx.tx.getNode(accountId, instance.node_id)
+        const membership = yield* ctx.tx.findKubernetesNodeOfInstance(accountId, instance.id)
+        return {
+          id: instance.id,
+          node_id: instance.node_id,
+          hostname: node?.hostname ?? null,
+          status: instance.status,
+          cluster_id: membership?.cluster_id ?? null,
+          role: membership?.role ?? null,
+          created_at: instance.created_at
+        }
+      })
+    )
+})
+
 export const systemTerminateInstance = defineAction({
   name: "system_terminate_instance",
   description: "Terminate an instance: its agent credential stops working and it leaves its cluster. Refused while it holds a VIP.",

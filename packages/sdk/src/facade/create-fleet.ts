@@ -11,13 +11,14 @@
  */
 import { Cause, Effect, Exit, Fiber, ManagedRuntime, PubSub } from "effect"
 import { Accounts } from "../accounts/accounts"
-import { ApiKeys, type CreatedApiKey } from "../accounts/api-keys"
+import { ApiKeys, type ApiKeyIdentity, type CreatedApiKey } from "../accounts/api-keys"
 import type { ActionInput, ActionName, ActionOutput } from "../actions/catalog"
 import { actionCatalog, describeActions } from "../actions/catalog"
 import { Actions } from "../actions/executor"
 import { AgentPort } from "../agents/agent-port"
 import { AgentLiveness } from "../domain/liveness"
 import { Signals, type Signal } from "../domain/signals"
+import { Transactor } from "../domain/transactor"
 import { fleetLayer, type FleetLayerOptions, type FleetServices } from "../fleet-layer"
 import type { Account, FleetEvent } from "../model/entities"
 import { errorStatus, isDomainError, type DomainError } from "../model/errors"
@@ -148,6 +149,14 @@ export const createFleet = async (options: CreateFleetOptions = { database: ":me
     /** A new admin API key for an account; the key is in the result only. */
     createApiKey: (input: { readonly account_id: string; readonly name: string }): Promise<CreatedApiKey> =>
       run(Effect.flatMap(Effect.service(ApiKeys), (keys) => keys.create(input.account_id, input.name))),
+    /** The account and key behind an API key (for audit records); rejects with `invalid_api_key`. */
+    identifyApiKey: (apiKey: string): Promise<ApiKeyIdentity> => run(Effect.flatMap(Effect.service(ApiKeys), (keys) => keys.identify(apiKey))),
+    /**
+     * Appends an audit event to an account's log, for what hosts do outside the action catalog
+     * (operator terminals). Never put secrets or terminal content in `data`.
+     */
+    recordEvent: (accountId: string, type: string, data: Record<string, unknown>) =>
+      run(Effect.flatMap(Effect.service(Transactor), ({ transact }) => transact((ctx) => ctx.emit(accountId as AccountId, type, data)))),
     /** The account an API key belongs to; rejects with `invalid_api_key`. */
     authenticateApiKey: (apiKey: string): Promise<AccountId> => run(Effect.flatMap(Effect.service(ApiKeys), (keys) => keys.authenticate(apiKey))),
     /** Every signal (events, changed desired configs, VIP holder changes), for hosts such as the gateway. */

@@ -1,0 +1,96 @@
+/**
+ * `GET /v1/instances/{id}/terminal` on the admin port, upgraded to a WebSocket: binary
+ * frames are the terminal's bytes both ways; text frames are JSON control messages
+ * (`{"type":"resize","cols":…,"rows":…}` from the operator; `{"type":"exit",…}` or
+ * `{"type":"closed",…}` to the operator). Query: `command` (a JSON array, default: a login
+ * shell), `cols`, `rows`. The API key's account must own the instance (another account's
+ * instance answers exactly like a missing one).
+ */
+import type { IncomingMessage } from "node:http"
+import { randomUUID } from "node:crypto"
+import type { Duplex } from "node:stream"
+import { WebSocketServer } from "ws"
+import { FleetplaneError, type Fleet } from "@fleetplane/sdk"
+import type { SessionRegistry } from "../agent/session-registry"
+import type { Logger } from "../log"
+import { TerminalBridge } from "./terminal-bridge"
+
+export const TERMINAL_PATH = /^\/v1\/instances\/([A-Za-z0-9_]+)\/terminal$/
+
+export interface TerminalEndpointOptions {
+  readonly maxTerminalsPerInstance: number
+  readonly idleTimeoutMs: number
+}
+
+const reject = (socket: Duplex, status: number, code: string, message: string) => {
+  const body = JSON.stringify({ error: { code, message } })
+  socket.end(
+    `HTTP/1.1 ${status} ${status === 401 ? "Unauthorized" : status === 404 ? "Not Found" : status === 429 ? "Too Many Requests" : status === 400 ? "Bad Request" : "Conflict"}\r\n` +
+      `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`
+  )
+}
+
+export const createTerminalEndpoint = (options: TerminalEndpointOptions, deps: { fleet: Fleet; registry: SessionRegistry; log: Logger }) => {
+  const wss = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024 })
+
+  const handleUpgrade = async (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const url = new URL(request.url ?? "/", "http://admin")
+    const match = url.pathname.match(TERMINAL_PATH)
+    if (match === null) return reject(socket, 404, "not_found", "WebSocket upgrades are served on /v1/instances/{id}/terminal only")
+    const instanceId = match[1]!
+    const header = request.headers.authorization ?? ""
+    const key = header.startsWith("Bearer ") ? header.slice(7).trim() : ""
+    let who
+    try {
+      who = await deps.fleet.identifyApiKey(key)
+    } catch {
+      return reject(socket, 401, "invalid_api_key", "send an account API key as `Authorization: Bearer fpk_…`")
+    }
+    try {
+      await deps.fleet.forAccount(who.account_id).execute("system_get_instance", { instance_id: instanceId })
+    } catch (error) {
+      const e = error instanceof FleetplaneError ? error : undefined
+      return reject(socket, e?.httpStatus ?? 500, e?.code ?? "internal_error", e?.message ?? "could not look the instance up")
+    }
+    const session = deps.registry.get(instanceId)
+    if (session === undefined) return reject(socket, 409, "instance_not_connected", `instance ${instanceId} has no agent session on this gateway; check that its agent runs`)
+    if (!session.capabilities.includes("terminal")) return reject(socket, 409, "terminal_not_supported", "this instance's agent does not offer terminals")
+    if (session.terminals.size >= options.maxTerminalsPerInstance) {
+      return reject(socket, 429, "too_many_terminals", `instance ${instanceId} already has ${session.terminals.size} terminals open (at most ${options.maxTerminalsPerInstance})`)
+    }
+    let command: Array<string> | null = null
+    const commandParam = url.searchParams.get("command")
+    if (commandParam !== null && commandParam !== "") {
+      try {
+        const parsed = JSON.parse(commandParam) as unknown
+        if (!Array.isArray(parsed) || parsed.length === 0 || !parsed.every((part) => typeof part === "string")) throw new Error()
+        command = parsed as Array<string>
+      } catch {
+        return reject(socket, 400, "invalid_command", 'command must be a JSON array of strings, e.g. ["journalctl","-u","k3s.service","-n","200"]')
+      }
+    }
+    const dimension = (name: string, fallback: number) => Math.min(1000, Math.max(1, Number(url.searchParams.get(name) ?? fallback) || fallback))
+    wss.handleUpgrade(request, socket, head, (operator) => {
+      const bridge = new TerminalBridge(session, operator, `term_${randomUUID()}`, command, {
+        who: { api_key_id: who.api_key_id, name: who.name },
+        record: (type, data) =>
+          void deps.fleet.recordEvent(who.account_id, type, data).catch((error) => deps.log.error("terminal.audit_failed", { error: String(error) }))
+      })
+      bridge.start(dimension("cols", 80), dimension("rows", 24), options.idleTimeoutMs)
+      deps.log.info("terminal.opened", { instance_id: instanceId, api_key_id: who.api_key_id, channel_id: bridge.channelId })
+    })
+  }
+
+  return {
+    handleUpgrade: (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+      handleUpgrade(request, socket, head).catch((error) => {
+        deps.log.error("terminal.upgrade_failed", { error: String(error) })
+        socket.destroy()
+      })
+    },
+    close: () => {
+      for (const client of wss.clients) client.close(1001, "gateway shutting down")
+      wss.close()
+    }
+  }
+}

@@ -19,6 +19,7 @@ Options:
   --simulate                 stand in for k3s and WireGuard: write files, run no commands,
                              become ready after --ready-delay ms
   --ready-delay <ms>         simulation only (default 1000)
+  --fail-upgrade-to <id>     simulation only: fail module upgrades to this version id
   --ca <file>                trust this CA for wss://
   -h, --help                 this help
 `
@@ -35,6 +36,7 @@ const { values } = parseArgs({
     simulate: { type: "boolean", default: false },
     "ready-delay": { type: "string", default: "1000" },
     ca: { type: "string" },
+    "fail-upgrade-to": { type: "string", multiple: true },
     help: { type: "boolean", short: "h", default: false }
   }
 })
@@ -59,7 +61,8 @@ const agent = await startReferenceAgent({
   ...(credential === undefined ? {} : { credential }),
   ...(values.module === undefined ? {} : { module: values.module as "k3s-server" | "k3s-agent" }),
   ...(values["target-cluster"] === undefined ? {} : { targetClusterId: values["target-cluster"] }),
-  ...(values.ca === undefined ? {} : { ca: readFileSync(values.ca) })
+  ...(values.ca === undefined ? {} : { ca: readFileSync(values.ca) }),
+  ...(values["fail-upgrade-to"] === undefined ? {} : { failUpgradesTo: values["fail-upgrade-to"] })
 })
 const stop = () => {
   agent.stop()

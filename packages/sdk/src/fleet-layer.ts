@@ -13,6 +13,7 @@ import { Signals } from "./domain/signals"
 import { Transactor } from "./domain/transactor"
 import { sqliteStoreLayer, type SqliteStoreOptions } from "./store/sqlite/sqlite-store"
 import type { Store } from "./store/store"
+import { SkillRunner } from "./upgrade/skill-runner"
 import { VipSensor } from "./vip/sensor"
 
 export interface FleetLayerOptions {
@@ -20,7 +21,10 @@ export interface FleetLayerOptions {
   readonly database: string
   readonly synchronous?: SqliteStoreOptions["synchronous"]
   readonly config?: Partial<FleetConfigShape>
-  /** Run the VIP silence sensor in the background (default true). Tests may call `VipSensor.check` themselves. */
+  /**
+   * Run the background loops — the VIP silence sensor and the skill runner — (default true).
+   * Tests may call `VipSensor.check` and `SkillRunner.tick` themselves instead.
+   */
   readonly runSensor?: boolean
 }
 
@@ -28,12 +32,12 @@ export interface FleetLayerOptions {
 export const fleetServicesLayer = (options: { readonly config?: Partial<FleetConfigShape>; readonly runSensor?: boolean } = {}) => {
   const config = Layer.succeed(FleetConfig)({ ...DEFAULT_FLEET_CONFIG, ...options.config })
   const core = Transactor.layer.pipe(Layer.provideMerge(Layer.mergeAll(Signals.layer, AgentLiveness.layer)))
-  const services = Layer.mergeAll(Actions.layer, AgentPort.layer, Accounts.layer, ApiKeys.layer, VipSensor.layer).pipe(Layer.provideMerge(core))
+  const services = Layer.mergeAll(Actions.layer, AgentPort.layer, Accounts.layer, ApiKeys.layer, VipSensor.layer, SkillRunner.layer).pipe(Layer.provideMerge(core))
   const sensor = Layer.effectDiscard(
     Effect.gen(function* () {
       if (options.runSensor === false) return
-      const sensorService = yield* VipSensor
-      yield* Effect.forkScoped(sensorService.run)
+      yield* Effect.forkScoped((yield* VipSensor).run)
+      yield* Effect.forkScoped((yield* SkillRunner).run)
     })
   )
   return sensor.pipe(Layer.provideMerge(services), Layer.provideMerge(config))
@@ -48,4 +52,4 @@ export const fleetLayer = (options: FleetLayerOptions) => {
   }).pipe(Layer.provideMerge(store))
 }
 
-export type FleetServices = Accounts | ApiKeys | Actions | AgentPort | VipSensor | Transactor | Signals | AgentLiveness | Store
+export type FleetServices = Accounts | ApiKeys | Actions | AgentPort | VipSensor | SkillRunner | Transactor | Signals | AgentLiveness | Store

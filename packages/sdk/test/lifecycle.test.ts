@@ -115,7 +115,7 @@ describe("R19 rolling upgrade planning", () => {
     expect(plan.warnings.join(" ")).toContain("two servers")
   })
 
-  it.effect("execute_skill records a planned run that skill_run_status returns", () =>
+  it.effect("execute_skill starts a run that skill_run_status returns", () =>
     withFleet()(
       Effect.gen(function* () {
         const setup = yield* accountWithNetwork()
@@ -127,7 +127,7 @@ describe("R19 rolling upgrade planning", () => {
         expect(run.run_id).toMatch(/^run_/)
         assert.deepStrictEqual(run.plan.batches.map((b: Array<string>) => b.length), [1, 1, 1])
         const status = yield* exec(setup.accountId, "skill_run_status", { run_id: run.run_id })
-        assert.strictEqual(status.status, "planned")
+        assert.strictEqual(status.status, "running")
         assert.deepStrictEqual(status.state.plan, run.plan)
         const bad = yield* failure(exec(setup.accountId, "execute_skill", { skill: "system-rolling-module-upgrade", inputs: { batch_pct: 500 } }))
         assert.strictEqual(bad.code, "invalid_input")

@@ -319,6 +319,7 @@ export const buildProgram = (io: Io, env: NodeJS.ProcessEnv = process.env) => {
     .requiredOption("--version <id>", "target version id")
     .option("--batch-pct <pct>", "percent of instances per batch", "25")
     .option("--max-failures <n>", "halt after this many consecutive failures", "1")
+    .option("--timeout <ms>", "how long an instance may take to report the new version healthy", "600000")
     .action(async (options) => {
       const result = await run("execute_skill", {
         skill: "system-rolling-module-upgrade",
@@ -327,7 +328,8 @@ export const buildProgram = (io: Io, env: NodeJS.ProcessEnv = process.env) => {
           module_id: options.module,
           target_version_id: options.version,
           batch_pct: Number(options.batchPct),
-          max_consecutive_failures: Number(options.maxFailures)
+          max_consecutive_failures: Number(options.maxFailures),
+          timeout_ms: Number(options.timeout)
         }
       })
       print(result, (r) => fields({ run_id: r.run_id, status: r.status, batches: r.plan.batches.length, warnings: r.plan.warnings }))
@@ -335,7 +337,27 @@ export const buildProgram = (io: Io, env: NodeJS.ProcessEnv = process.env) => {
   upgrade
     .command("status <run>")
     .description("progress of a rolling upgrade")
-    .action(async (runId) => print(await run("skill_run_status", { run_id: runId }), fields))
+    .action(async (runId) =>
+      print(await run("skill_run_status", { run_id: runId }), (r) =>
+        fields({
+          run_id: r.run_id,
+          status: r.status,
+          batch: `${r.state.next_batch} of ${r.state.plan.batches.length}`,
+          upgrading: Object.keys(r.state.in_flight).join(", ") || "-",
+          completed: r.state.completed.length,
+          failed: r.state.failed.map((f: { instance_id: string; reason: string }) => `${f.instance_id} (${f.reason})`).join("; ") || "-",
+          warnings: r.state.plan.warnings.join("; ") || "-"
+        })
+      )
+    )
+  upgrade
+    .command("resume <run>")
+    .description("resume a halted upgrade")
+    .action(async (runId) => print(await run("skill_run_resume", { run_id: runId }), fields))
+  upgrade
+    .command("abort <run>")
+    .description("abort an upgrade; upgraded instances stay upgraded")
+    .action(async (runId) => print(await run("skill_run_abort", { run_id: runId }), fields))
 
   program
     .command("terminal <instance> [command...]")

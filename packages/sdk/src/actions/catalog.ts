@@ -23,7 +23,7 @@ import {
   kubernetesListNodes,
   kubernetesRotateToken
 } from "./kubernetes-actions"
-import { executeSkill, skillRunStatus, systemListEvents } from "./system-actions"
+import { executeSkill, skillRunAbort, skillRunResume, skillRunStatus, systemListEvents } from "./system-actions"
 import { systemApprove, systemListApprovals, systemReject, systemSdwanFailoverVirtualIp } from "./vip-actions"
 
 export const actionCatalog = {
@@ -47,7 +47,9 @@ export const actionCatalog = {
   system_reject: systemReject,
   system_list_events: systemListEvents,
   execute_skill: executeSkill,
-  skill_run_status: skillRunStatus
+  skill_run_status: skillRunStatus,
+  skill_run_resume: skillRunResume,
+  skill_run_abort: skillRunAbort
 } as const
 
 export type ActionCatalog = typeof actionCatalog

@@ -4,6 +4,7 @@ import { invalidInput, notFound } from "../model/errors"
 import { newId } from "../model/ids"
 import { requireTemplate } from "../inventory/inventory-lookups"
 import { planRollingUpgrade } from "../upgrade/rolling-upgrade-plan"
+import { abortRollingUpgrade, resumeRollingUpgrade, type RollingUpgradeState } from "../upgrade/rolling-upgrade-run"
 import { defineAction, inTransaction } from "./action"
 
 const Ref = Schema.String.check(Schema.isMaxLength(128))
@@ -25,13 +26,15 @@ const RollingUpgradeInputs = Schema.Struct({
   module_id: Ref,
   target_version_id: Ref,
   batch_pct: Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 100 })),
-  max_consecutive_failures: Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 1000 }))
+  max_consecutive_failures: Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 1000 })),
+  /** How long an instance may take to report the new version healthy (default 10 minutes). */
+  timeout_ms: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 100, maximum: 24 * 3600_000 })))
 })
 
 export const executeSkill = defineAction({
   name: "execute_skill",
   description:
-    "Run a skill. system-rolling-module-upgrade plans a rolling upgrade of a template's instances in batches (R19) and records the run; skill_run_status shows it.",
+    "Run a skill. system-rolling-module-upgrade upgrades a template's instances in batches (R19: never more control-plane servers down than etcd quorum allows), halting after max_consecutive_failures; skill_run_status shows progress.",
   destructive: false,
   input: Schema.Struct({ skill: Schema.Literal("system-rolling-module-upgrade"), inputs: Schema.Unknown }),
   run: (input, { accountId }) =>
@@ -55,20 +58,26 @@ export const executeSkill = defineAction({
             }
           }
           const plan = planRollingUpgrade(targets, clusterServers, inputs.batch_pct, inputs.max_consecutive_failures)
+          const moduleName = template.modules.find((m) => inputs.module_id.includes(m.module_name))?.module_name ?? template.modules[0]?.module_name
+          if (moduleName === undefined) {
+            return yield* invalidInput("template_has_no_module", `template ${template.id} has no module assigned; there is nothing to upgrade`, { template_id: template.id })
+          }
           const id = newId("skillRun")
-          // Execution against live agents is the gateway's; the SDK records the plan.
-          yield* ctx.tx.putSkillRun({
-            id,
-            account_id: accountId,
-            skill: input.skill,
-            status: "planned",
-            inputs,
-            state: { plan, completed: [], failed: [], current_batch: 0 },
-            created_at: ctx.nowIso,
-            updated_at: ctx.nowIso
-          })
-          yield* ctx.emit(accountId, "skill.run_planned", { run_id: id, skill: input.skill, batches: plan.batches.length, warnings: plan.warnings })
-          return { run_id: id, skill: input.skill, status: "planned", plan }
+          const state: RollingUpgradeState = {
+            plan,
+            module_name: moduleName,
+            timeout_ms: inputs.timeout_ms ?? 10 * 60_000,
+            next_batch: 0,
+            in_flight: {},
+            completed: [],
+            failed: [],
+            consecutive_failures: 0,
+            max_in_flight_servers: 0
+          }
+          // The skill runner advances it from here, batch by batch, and after restarts too.
+          yield* ctx.tx.putSkillRun({ id, account_id: accountId, skill: input.skill, status: "running", inputs, state, created_at: ctx.nowIso, updated_at: ctx.nowIso })
+          yield* ctx.emit(accountId, "skill.run_started", { run_id: id, skill: input.skill, batches: plan.batches.length, warnings: plan.warnings })
+          return { run_id: id, skill: input.skill, status: "running", plan }
         })
       )
     })
@@ -87,4 +96,20 @@ export const skillRunStatus = defineAction({
         return { run_id: run.id, skill: run.skill, status: run.status, inputs: run.inputs, state: run.state, created_at: run.created_at, updated_at: run.updated_at }
       })
     )
+})
+
+export const skillRunResume = defineAction({
+  name: "skill_run_resume",
+  description: "Resume a halted skill run (after fixing what made its instances fail).",
+  destructive: false,
+  input: Schema.Struct({ run_id: Ref }),
+  run: (input, { accountId }) => inTransaction((ctx) => resumeRollingUpgrade(ctx, accountId, input.run_id))
+})
+
+export const skillRunAbort = defineAction({
+  name: "skill_run_abort",
+  description: "Abort a skill run: nothing more is pushed; instances already upgraded stay upgraded.",
+  destructive: false,
+  input: Schema.Struct({ run_id: Ref }),
+  run: (input, { accountId }) => inTransaction((ctx) => abortRollingUpgrade(ctx, accountId, input.run_id))
 })

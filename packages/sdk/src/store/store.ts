@@ -168,6 +168,8 @@ export interface StoreTx {
   // skill runs
   readonly putSkillRun: (run: SkillRunRecord) => Op<void>
   readonly getSkillRun: (accountId: AccountId, id: string) => Op<SkillRunRecord | undefined>
+  /** Runs in one status, across accounts: what the skill runner advances. */
+  readonly listSkillRunsByStatus: (status: string) => Op<ReadonlyArray<SkillRunRecord>>
 }
 
 export class Store extends Context.Service<

@@ -636,6 +636,12 @@ const makeTx = (db: Database.Database): StoreTx => {
            ON CONFLICT (id) DO UPDATE SET status = excluded.status, state = excluded.state, updated_at = excluded.updated_at`
         ).run({ ...skillRun, inputs: json(skillRun.inputs), state: json(skillRun.state) })
       }),
+    listSkillRunsByStatus: (status) =>
+      op(() =>
+        all("SELECT * FROM skill_runs WHERE status = ? ORDER BY created_at, rowid", status).map(
+          (row) => ({ ...row, inputs: parse(row.inputs), state: parse(row.state) }) as SkillRunRecord
+        )
+      ),
     getSkillRun: (accountId, id) =>
       op(() => {
         const row = one("SELECT * FROM skill_runs WHERE account_id = ? AND id = ?", accountId, id)

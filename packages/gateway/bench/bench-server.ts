@@ -1,0 +1,103 @@
+/**
+ * The server side of the load benchmark, in its own process: either a real gateway (with N
+ * provisioned instances and K bootstrapped clusters whose VIP holders are among them) or the
+ * baseline, a bare `ws` server that only decodes frames (and answers hello so the load
+ * generator runs the same script). Talks to the orchestrator over IPC.
+ */
+import { writeFileSync } from "node:fs"
+import { join } from "node:path"
+import { Effect, Result } from "effect"
+import { WebSocketServer } from "ws"
+import { decodeAgentFrame, encodeFrame } from "@fleetplane/agent-protocol"
+import { hashSecret, newId, Store, type AccountId } from "@fleetplane/sdk"
+import { startGateway } from "../src/index"
+
+const [mode, sessionsArg, clustersArg, dir] = process.argv.slice(2) as ["gateway" | "baseline", string, string, string]
+const sessions = Number(sessionsArg)
+const clusters = Number(clustersArg)
+const send = (message: unknown) => process.send!(message)
+
+const stats = () => ({ cpu: process.cpuUsage(), rss: process.memoryUsage().rss, heap: process.memoryUsage().heapUsed, at: Date.now() })
+
+if (mode === "baseline") {
+  let heartbeats = 0
+  const server = new WebSocketServer({ host: "127.0.0.1", port: 0, perMessageDeflate: false })
+  server.on("connection", (socket) => {
+    socket.on("message", (data: Buffer) => {
+      const decoded = decodeAgentFrame(data)
+      if (Result.isFailure(decoded)) return
+      if (decoded.success.type === "heartbeat") heartbeats++
+      else if (decoded.success.type === "hello") {
+        socket.send(
+          encodeFrame({
+            type: "welcome",
+            body: { session_id: "s", gateway_id: "baseline", protocol_version: 1, heartbeat_interval_ms: 5_000, silence_threshold_ms: 15_000, server_time_ms: Date.now(), max_frame_bytes: 1 << 20 }
+          })
+        )
+      }
+    })
+  })
+  server.on("listening", () => {
+    const credentials = Array.from({ length: sessions }, (_, i) => ({ instance_id: `ins_${i}`, credential: "x" }))
+    const file = join(dir, "baseline-credentials.json")
+    writeFileSync(file, JSON.stringify(credentials))
+    send({ type: "ready", url: `ws://127.0.0.1:${(server.address() as { port: number }).port}/v1/agent`, credentials: file, holders: [] })
+  })
+  process.on("message", (message: { type: string }) => {
+    if (message.type === "stats") send({ type: "stats", ...stats(), heartbeats })
+  })
+} else {
+  const gateway = await startGateway({ database: join(dir, "bench.db"), listen: "127.0.0.1:0", adminListen: "127.0.0.1:0", logLevel: "silent", sensorIntervalMs: 100 })
+  const account = await gateway.fleet.createAccount({ name: "bench" })
+  const ops = gateway.fleet.forAccount(account.id)
+  const network = await ops.actions.system_sdwan_create_network({ name: "bench", handle: "bench" })
+  const template = await ops.actions.system_create_template({ name: "servers" })
+  await ops.actions.system_assign_module_to_template({ template_id: template.id, module_name: "k3s-server" })
+
+  // N instances in one transaction (provisioning through the actions would dominate the run).
+  const credentials: Array<{ instance_id: string; credential: string }> = []
+  await gateway.fleet.run(
+    Effect.flatMap(Effect.service(Store), (store) =>
+      store.transaction((tx) =>
+        Effect.gen(function* () {
+          for (let i = 0; i < sessions; i++) {
+            const nodeId = newId("node")
+            const instanceId = newId("instance")
+            const credential = `fpa_bench_${i}_${Math.random().toString(36).slice(2)}`
+            yield* tx.insertNode({ id: nodeId, account_id: account.id as AccountId, hostname: `bench-${i}`, node_template_id: template.id, created_at: new Date().toISOString() })
+            yield* tx.insertInstance({ id: instanceId, account_id: account.id as AccountId, node_id: nodeId, status: "running", credential_hash: hashSecret(credential), created_at: new Date().toISOString() })
+            credentials.push({ instance_id: instanceId, credential })
+          }
+        })
+      )
+    )
+  )
+  // K clusters: the first K instances bootstrap one each (in-process), so their agents become VIP holders.
+  const port = await gateway.fleet.agentPort()
+  const holders: Array<string> = []
+  for (let i = 0; i < clusters; i++) {
+    const { instance_id, credential } = credentials[i]!
+    await ops.actions.system_sdwan_attach_peer({ network_id: network.id, node_instance_id: instance_id })
+    const identity = await gateway.fleet.run(port.authenticate(instance_id, credential))
+    const outcome = await gateway.fleet.run(port.joinRequest(identity, { request_id: "bench", module_name: "k3s-server", target_cluster_id: null }))
+    if (!outcome.accepted) throw new Error(`bench bootstrap rejected: ${outcome.code}`)
+    await gateway.fleet.run(port.statusReport(identity, { k3s: { service: "active", node_ready: true }, modules: [] }))
+    holders.push(instance_id)
+  }
+  const silences: Record<string, number> = {}
+  await gateway.fleet.subscribeSignals((signal) => {
+    if (signal._tag !== "EventsAppended") return
+    for (const event of signal.events) {
+      if (event.type === "sdwan.vip_holder_silent") {
+        silences[String(event.data.instance_id)] = Date.now()
+        if (process.env.BENCH_DEBUG) console.error("silent", event.data.silent_for_ms, event.data.last_heartbeat_at, new Date().toISOString())
+      }
+    }
+  })
+  const file = join(dir, "gateway-credentials.json")
+  writeFileSync(file, JSON.stringify(credentials))
+  send({ type: "ready", url: gateway.agentUrl, credentials: file, holders })
+  process.on("message", (message: { type: string }) => {
+    if (message.type === "stats") send({ type: "stats", ...stats(), heartbeats: gateway.metrics.heartbeats.value, sessions: gateway.sessions.size, silences })
+  })
+}

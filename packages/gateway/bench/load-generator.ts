@@ -1,0 +1,120 @@
+/**
+ * The load generator, in its own process: opens one WebSocket per agent to 127.0.0.1
+ * (bounded concurrency while connecting), authenticates, then heartbeats each agent every
+ * 5 s (spread over the interval). Commands over IPC: `flood` (heartbeats as fast as the
+ * sockets take them, for a while), `silence` (stop some agents' heartbeats, keep sockets
+ * open), `stop`. Every loop is bounded in count and time.
+ */
+import { readFileSync } from "node:fs"
+import WebSocket from "ws"
+import { encodeFrame, PROTOCOL_VERSION, type AgentMessage } from "@fleetplane/agent-protocol"
+
+const [url, credentialsFile, countArg, intervalArg] = process.argv.slice(2) as [string, string, string, string]
+const credentials = (JSON.parse(readFileSync(credentialsFile, "utf8")) as Array<{ instance_id: string; credential: string }>).slice(0, Number(countArg))
+const interval = Number(intervalArg ?? 5_000)
+const send = (message: unknown) => process.send!(message)
+
+interface Agent {
+  readonly instanceId: string
+  socket: WebSocket
+  seq: number
+  silent: boolean
+  lastHeartbeatAt: number
+}
+
+const heartbeatFrame = (agent: Agent) =>
+  encodeFrame({
+    type: "heartbeat",
+    body: { seq: agent.seq++, k3s: { service: "active", node_ready: true }, wireguard: [], load: { cpu_ratio: 0.1, memory_ratio: 0.2 } }
+  } satisfies AgentMessage)
+
+const connect = (entry: { instance_id: string; credential: string }) =>
+  new Promise<Agent>((resolve, reject) => {
+    const socket = new WebSocket(url, { perMessageDeflate: false })
+    const agent: Agent = { instanceId: entry.instance_id, socket, seq: 0, silent: false, lastHeartbeatAt: 0 }
+    const timer = setTimeout(() => reject(new Error(`agent ${entry.instance_id} not welcomed within 60 s`)), 60_000)
+    socket.once("open", () =>
+      socket.send(
+        encodeFrame({
+          type: "hello",
+          body: {
+            instance_id: entry.instance_id,
+            credential: entry.credential,
+            agent_version: "bench",
+            protocol_versions: [PROTOCOL_VERSION],
+            capabilities: [],
+            wireguard_keys: [],
+            applied: [],
+            held_vips: []
+          }
+        })
+      )
+    )
+    socket.once("message", () => {
+      clearTimeout(timer)
+      resolve(agent)
+    })
+    socket.once("error", (error) => {
+      clearTimeout(timer)
+      reject(error)
+    })
+  })
+
+const started = Date.now()
+const agents: Array<Agent> = []
+const CONCURRENCY = 256
+let next = 0
+await Promise.all(
+  Array.from({ length: Math.min(CONCURRENCY, credentials.length) }, async () => {
+    while (next < credentials.length) agents.push(await connect(credentials[next++]!))
+  })
+)
+const connectMs = Date.now() - started
+
+// Steady heartbeats: each agent every `interval`, spread evenly so load is flat.
+const byInstance = new Map(agents.map((agent) => [agent.instanceId, agent]))
+let cursor = 0
+const perTick = Math.max(1, Math.ceil(agents.length / (interval / 50)))
+const steady = setInterval(() => {
+  for (let i = 0; i < perTick && agents.length > 0; i++) {
+    const agent = agents[cursor++ % agents.length]!
+    if (agent.silent || agent.socket.readyState !== WebSocket.OPEN) continue
+    agent.socket.send(heartbeatFrame(agent))
+    agent.lastHeartbeatAt = Date.now()
+  }
+}, 50)
+
+send({ type: "connected", connectMs, sessions: agents.length })
+
+process.on("message", async (message: { type: string; durationMs?: number; sockets?: number; instances?: Array<string> }) => {
+  if (message.type === "flood") {
+    // As many heartbeats as the sockets take, on a subset of agents, for a bounded time.
+    const until = Date.now() + (message.durationMs ?? 5_000)
+    // The last agents flood (the first ones may be VIP holders whose silence is measured next).
+    const flooders = agents.slice(-(message.sockets ?? 100))
+    let sent = 0
+    while (Date.now() < until) {
+      for (const agent of flooders) {
+        if (agent.socket.bufferedAmount > 64 * 1024) continue
+        agent.socket.send(heartbeatFrame(agent))
+        agent.lastHeartbeatAt = Date.now()
+        sent++
+      }
+      await new Promise((resolve) => setImmediate(resolve))
+    }
+    send({ type: "flooded", sent })
+  } else if (message.type === "silence") {
+    const last: Record<string, number> = {}
+    for (const id of message.instances ?? []) {
+      const agent = byInstance.get(id)
+      if (agent === undefined) continue
+      agent.silent = true
+      last[id] = agent.lastHeartbeatAt
+    }
+    send({ type: "silenced", last })
+  } else if (message.type === "stop") {
+    clearInterval(steady)
+    for (const agent of agents) agent.socket.terminate()
+    process.exit(0)
+  }
+})

@@ -1,0 +1,141 @@
+/**
+ * Gateway load benchmark: sessions (CPU, RSS, memory per session, time to connect) at
+ * 1,000 / 5,000 / 10,000 agents heartbeating every 5 s, heartbeat ingest under a flood, and
+ * silence-detection latency with every session connected — each beside a bare `ws` server
+ * that only decodes frames, measured in the same run. The gateway, the baseline and the load
+ * generator each run in their own process on 127.0.0.1. Writes bench-results.json.
+ *
+ *   BENCH_SESSIONS=1000,5000,10000  BENCH_STEADY_MS=10000  (defaults)
+ */
+import { fork, type ChildProcess } from "node:child_process"
+import { mkdtempSync, writeFileSync } from "node:fs"
+import { cpus, tmpdir } from "node:os"
+import { join } from "node:path"
+
+const SESSION_COUNTS = (process.env.BENCH_SESSIONS ?? "1000,5000,10000").split(",").map(Number)
+const STEADY_MS = Number(process.env.BENCH_STEADY_MS ?? 10_000)
+const FLOOD_MS = Number(process.env.BENCH_FLOOD_MS ?? 5_000)
+const HOLDERS = Number(process.env.BENCH_HOLDERS ?? 20)
+const SILENCE_THRESHOLD_MS = 15_000
+const here = new URL(".", import.meta.url).pathname
+
+const start = (script: string, args: Array<string>) =>
+  fork(join(here, script), args, { execArgv: ["--import", "tsx"], stdio: ["ignore", "inherit", "inherit", "ipc"] })
+
+const next = <T>(child: ChildProcess, type: string, timeoutMs = 180_000) =>
+  new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no "${type}" from ${child.spawnfile} within ${timeoutMs} ms`)), timeoutMs)
+    const onMessage = (message: { type: string }) => {
+      if (message.type !== type) return
+      clearTimeout(timer)
+      child.off("message", onMessage)
+      resolve(message as T)
+    }
+    child.on("message", onMessage)
+    child.once("exit", (code) => code !== 0 && reject(new Error(`${child.spawnfile} exited with ${code}`)))
+  })
+
+interface Stats {
+  cpu: { user: number; system: number }
+  rss: number
+  heap: number
+  at: number
+  heartbeats: number
+  silences?: Record<string, number>
+}
+const stats = (child: ChildProcess) => {
+  const reply = next<Stats>(child, "stats")
+  child.send({ type: "stats" })
+  return reply
+}
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+const percentile = (values: Array<number>, p: number) => {
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN
+}
+
+export interface SessionFigure {
+  readonly mode: "gateway" | "baseline"
+  readonly sessions: number
+  readonly connectMs: number
+  readonly cpuPercent: number
+  readonly rssMb: number
+  readonly bytesPerSession: number
+  readonly heartbeatsPerSecond: number
+}
+
+const results: {
+  sessions: Array<SessionFigure>
+  ingest: Array<{ mode: string; heartbeatsPerSecond: number }>
+  silence?: { sessions: number; holders: number; p50Ms: number; p99Ms: number; maxMs: number; thresholdMs: number; missed: number }
+} = { sessions: [], ingest: [] }
+
+const max = Math.max(...SESSION_COUNTS)
+for (const sessions of SESSION_COUNTS) {
+  for (const mode of ["baseline", "gateway"] as const) {
+    const dir = mkdtempSync(join(tmpdir(), `fleetplane-bench-${mode}-`))
+    const holders = mode === "gateway" && sessions === max ? Math.min(HOLDERS, sessions) : 0
+    const server = start("bench-server.ts", [mode, String(sessions), String(holders), dir])
+    const ready = await next<{ url: string; credentials: string; holders: Array<string> }>(server, "ready")
+    const idle = await stats(server)
+    const load = start("load-generator.ts", [ready.url, ready.credentials, String(sessions), "5000"])
+    const connected = await next<{ connectMs: number }>(load, "connected", 300_000)
+    await sleep(2_000)
+    const a = await stats(server)
+    await sleep(STEADY_MS)
+    const b = await stats(server)
+    const wallMs = b.at - a.at
+    const cpuMicros = b.cpu.user + b.cpu.system - (a.cpu.user + a.cpu.system)
+    results.sessions.push({
+      mode,
+      sessions,
+      connectMs: connected.connectMs,
+      cpuPercent: (cpuMicros / 1000 / wallMs) * 100,
+      rssMb: b.rss / 1024 / 1024,
+      bytesPerSession: (b.rss - idle.rss) / sessions,
+      heartbeatsPerSecond: ((b.heartbeats - a.heartbeats) / wallMs) * 1000
+    })
+    if (sessions === max) {
+      const before = await stats(server)
+      const flooded = next<{ sent: number }>(load, "flooded", FLOOD_MS + 60_000)
+      load.send({ type: "flood", durationMs: FLOOD_MS, sockets: Math.min(200, sessions) })
+      await flooded
+      await sleep(500)
+      const after = await stats(server)
+      results.ingest.push({ mode, heartbeatsPerSecond: ((after.heartbeats - before.heartbeats) / (after.at - before.at)) * 1000 })
+      if (mode === "gateway" && ready.holders.length > 0) {
+        const silenced = next<{ last: Record<string, number> }>(load, "silenced")
+        load.send({ type: "silence", instances: ready.holders })
+        const { last } = await silenced
+        await sleep(SILENCE_THRESHOLD_MS + 3_000)
+        const detected = (await stats(server)).silences ?? {}
+        const latencies = Object.entries(last).flatMap(([id, at]) => (detected[id] === undefined ? [] : [detected[id]! - (at + SILENCE_THRESHOLD_MS)]))
+        results.silence = {
+          sessions,
+          holders: ready.holders.length,
+          p50Ms: percentile(latencies, 50),
+          p99Ms: percentile(latencies, 99),
+          maxMs: Math.max(...latencies),
+          thresholdMs: SILENCE_THRESHOLD_MS,
+          missed: ready.holders.length - latencies.length
+        }
+      }
+    }
+    load.send({ type: "stop" })
+    server.kill("SIGTERM")
+    await sleep(500)
+  }
+}
+
+const row = (cells: Array<string | number>) => cells.map(String).join(" | ")
+console.log(`\n@fleetplane/gateway load (Node ${process.version}, ${cpus().length} cores)\n`)
+console.log(row(["sessions", "server", "connect all (s)", "CPU %", "RSS (MB)", "KB/session", "heartbeats/s"]))
+for (const s of results.sessions) {
+  console.log(row([s.sessions, s.mode, (s.connectMs / 1000).toFixed(1), s.cpuPercent.toFixed(1), s.rssMb.toFixed(0), (s.bytesPerSession / 1024).toFixed(1), s.heartbeatsPerSecond.toFixed(0)]))
+}
+for (const i of results.ingest) console.log(`heartbeat ingest (${i.mode}): ${i.heartbeatsPerSecond.toFixed(0)}/s`)
+if (results.silence) {
+  const s = results.silence
+  console.log(`silence detection with ${s.sessions} sessions, ${s.holders} holders: p50 ${s.p50Ms} ms, p99 ${s.p99Ms} ms over the ${s.thresholdMs} ms threshold (target p99 <= 250 ms); missed ${s.missed}`)
+}
+writeFileSync(new URL("../bench-results.json", import.meta.url), JSON.stringify({ node: process.version, cores: cpus().length, ...results }, null, 2))

@@ -180,6 +180,7 @@ try {
     case "bench":
       // One at a time: benchmarks that share two cores measure each other.
       status = turbo(pnpm, "bench", ["--concurrency=1", ...args])
+      if (status === 0) status = run(process.execPath, [join(root, "scripts", "benchmarks-report.mjs")])
       break
     case "build":
     case "typecheck":

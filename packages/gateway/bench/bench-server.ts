@@ -12,7 +12,8 @@ import { decodeAgentFrame, encodeFrame } from "@fleetplane/agent-protocol"
 import { hashSecret, newId, Store, type AccountId } from "@fleetplane/sdk"
 import { startGateway } from "../src/index"
 
-const [mode, sessionsArg, clustersArg, dir] = process.argv.slice(2) as ["gateway" | "baseline", string, string, string]
+/** `gateway-restart` reopens an existing bench database (no provisioning) on the given port. */
+const [mode, sessionsArg, clustersArg, dir, portArg] = process.argv.slice(2) as ["gateway" | "gateway-restart" | "baseline", string, string, string, string | undefined]
 const sessions = Number(sessionsArg)
 const clusters = Number(clustersArg)
 const send = (message: unknown) => process.send!(message)
@@ -47,7 +48,21 @@ if (mode === "baseline") {
     if (message.type === "stats") send({ type: "stats", ...stats(), heartbeats })
   })
 } else {
-  const gateway = await startGateway({ database: join(dir, "bench.db"), listen: "127.0.0.1:0", adminListen: "127.0.0.1:0", logLevel: "silent", sensorIntervalMs: 100 })
+  const gateway = await startGateway({
+    database: join(dir, "bench.db"),
+    listen: `127.0.0.1:${portArg ?? 0}`,
+    adminListen: "127.0.0.1:0",
+    logLevel: "silent",
+    sensorIntervalMs: 100
+  })
+  if (mode === "gateway-restart") {
+    send({ type: "ready", url: gateway.agentUrl, credentials: join(dir, "gateway-credentials.json"), holders: [] })
+    process.on("message", (message: { type: string }) => {
+      if (message.type === "stats") send({ type: "stats", ...stats(), heartbeats: gateway.metrics.heartbeats.value, sessions: gateway.sessions.size })
+    })
+    process.on("SIGTERM", () => void gateway.close().then(() => process.exit(0)))
+    await new Promise(() => undefined)
+  }
   const account = await gateway.fleet.createAccount({ name: "bench" })
   const ops = gateway.fleet.forAccount(account.id)
   const network = await ops.actions.system_sdwan_create_network({ name: "bench", handle: "bench" })
@@ -100,4 +115,6 @@ if (mode === "baseline") {
   process.on("message", (message: { type: string }) => {
     if (message.type === "stats") send({ type: "stats", ...stats(), heartbeats: gateway.metrics.heartbeats.value, sessions: gateway.sessions.size, silences })
   })
+  // A graceful stop: agents are told 1001 and reconnect (the reconnect-storm figure).
+  process.on("SIGTERM", () => void gateway.close().then(() => process.exit(0)))
 }

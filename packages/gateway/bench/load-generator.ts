@@ -28,10 +28,36 @@ const heartbeatFrame = (agent: Agent) =>
     body: { seq: agent.seq++, k3s: { service: "active", node_ready: true }, wireguard: [], load: { cpu_ratio: 0.1, memory_ratio: 0.2 } }
   } satisfies AgentMessage)
 
-const connect = (entry: { instance_id: string; credential: string }) =>
+/** After a gateway restart: reconnect with capped exponential backoff and full jitter. */
+let storm: { startedAt: number; pending: Set<string>; attempts: number } | undefined
+const backoffDelay = (attempt: number) => Math.floor(Math.random() * Math.min(10_000, 250 * 2 ** attempt))
+
+const reconnectLater = (entry: { instance_id: string; credential: string }, agent: Agent, attempt: number) => {
+  setTimeout(() => {
+    if (storm === undefined) return
+    storm.attempts++
+    connect(entry, agent)
+      .then(() => {
+        storm?.pending.delete(entry.instance_id)
+        if (storm !== undefined && storm.pending.size === 0) send({ type: "reconnected", ms: Date.now() - storm.startedAt, attempts: storm.attempts })
+      })
+      .catch(() => reconnectLater(entry, agent, attempt + 1))
+  }, backoffDelay(attempt))
+}
+
+const connect = (entry: { instance_id: string; credential: string }, existing?: Agent) =>
   new Promise<Agent>((resolve, reject) => {
     const socket = new WebSocket(url, { perMessageDeflate: false })
-    const agent: Agent = { instanceId: entry.instance_id, socket, seq: 0, silent: false, lastHeartbeatAt: 0 }
+    const agent: Agent = existing ?? { instanceId: entry.instance_id, socket, seq: 0, silent: false, lastHeartbeatAt: 0 }
+    agent.socket = socket
+    socket.once("close", () => {
+      // Only a socket that was welcomed counts as dropped; failed attempts retry from the catch.
+      if (storm !== undefined && agent.socket === socket && welcomed) {
+        storm.pending.add(entry.instance_id)
+        reconnectLater(entry, agent, 0)
+      }
+    })
+    let welcomed = false
     const timer = setTimeout(() => reject(new Error(`agent ${entry.instance_id} not welcomed within 60 s`)), 60_000)
     socket.once("open", () =>
       socket.send(
@@ -52,6 +78,7 @@ const connect = (entry: { instance_id: string; credential: string }) =>
     )
     socket.once("message", () => {
       clearTimeout(timer)
+      welcomed = true
       resolve(agent)
     })
     socket.once("error", (error) => {
@@ -73,6 +100,7 @@ const connectMs = Date.now() - started
 
 // Steady heartbeats: each agent every `interval`, spread evenly so load is flat.
 const byInstance = new Map(agents.map((agent) => [agent.instanceId, agent]))
+
 let cursor = 0
 const perTick = Math.max(1, Math.ceil(agents.length / (interval / 50)))
 const steady = setInterval(() => {
@@ -112,7 +140,12 @@ process.on("message", async (message: { type: string; durationMs?: number; socke
       last[id] = agent.lastHeartbeatAt
     }
     send({ type: "silenced", last })
+  } else if (message.type === "expect-restart") {
+    // The orchestrator is about to restart the gateway: every dropped agent reconnects.
+    storm = { startedAt: Date.now(), pending: new Set(), attempts: 0 }
+    send({ type: "ready-for-restart" })
   } else if (message.type === "stop") {
+    storm = undefined
     clearInterval(steady)
     for (const agent of agents) agent.socket.terminate()
     process.exit(0)

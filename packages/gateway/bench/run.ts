@@ -68,6 +68,7 @@ const results: {
   sessions: Array<SessionFigure>
   ingest: Array<{ mode: string; heartbeatsPerSecond: number }>
   silence?: { sessions: number; holders: number; p50Ms: number; p99Ms: number; maxMs: number; thresholdMs: number; missed: number }
+  reconnect?: { sessions: number; allBackMs: number; gatewayStartMs: number; peakRssMb: number; attempts: number }
 } = { sessions: [], ingest: [] }
 
 const max = Math.max(...SESSION_COUNTS)
@@ -121,6 +122,37 @@ for (const sessions of SESSION_COUNTS) {
         }
       }
     }
+    if (mode === "gateway" && sessions === max) {
+      // Reconnect storm: a graceful gateway restart on the same database and port.
+      const armed = next(load, "ready-for-restart")
+      load.send({ type: "expect-restart" })
+      await armed
+      const reconnected = next<{ ms: number; attempts: number }>(load, "reconnected", 300_000)
+      const exited = new Promise((resolve) => server.once("exit", resolve))
+      server.kill("SIGTERM")
+      await exited
+      const restartAt = Date.now()
+      const port = new URL(ready.url).port
+      const restarted = start("bench-server.ts", ["gateway-restart", String(sessions), "0", dir, port])
+      await next(restarted, "ready")
+      const gatewayStartMs = Date.now() - restartAt
+      let peakRss = 0
+      let done = false
+      const sampling = (async () => {
+        while (!done) {
+          peakRss = Math.max(peakRss, (await stats(restarted)).rss)
+          await sleep(250)
+        }
+      })()
+      const back = await reconnected
+      done = true
+      await sampling
+      results.reconnect = { sessions, allBackMs: back.ms, gatewayStartMs, peakRssMb: peakRss / 1024 / 1024, attempts: back.attempts }
+      load.send({ type: "stop" })
+      restarted.kill("SIGTERM")
+      await sleep(500)
+      continue
+    }
     load.send({ type: "stop" })
     server.kill("SIGTERM")
     await sleep(500)
@@ -137,5 +169,9 @@ for (const i of results.ingest) console.log(`heartbeat ingest (${i.mode}): ${i.h
 if (results.silence) {
   const s = results.silence
   console.log(`silence detection with ${s.sessions} sessions, ${s.holders} holders: p50 ${s.p50Ms} ms, p99 ${s.p99Ms} ms over the ${s.thresholdMs} ms threshold (target p99 <= 250 ms); missed ${s.missed}`)
+}
+if (results.reconnect) {
+  const r = results.reconnect
+  console.log(`reconnect storm: ${r.sessions} agents all back ${r.allBackMs} ms after the old gateway said 1001 (restart took ${r.gatewayStartMs} ms), ${r.attempts} attempts, peak RSS ${r.peakRssMb.toFixed(0)} MB`)
 }
 writeFileSync(new URL("../bench-results.json", import.meta.url), JSON.stringify({ node: process.version, cores: cpus().length, ...results }, null, 2))

@@ -67,7 +67,7 @@ describe("secrets stay out of logs, events and errors", () => {
 
     // The secrets that exist now.
     const tokens = s2.pushes("token").map((p) => (p.payload as { token: string }).token)
-    const caKey = (s1.pushes("k3s")[0]!.payload as { files: Array<{ path: string; content: string }> }).files.find((f) => f.path.endsWith("server-ca.key"))!.content
+    const caKey = (s1.pushes("k3s")[0]!.payload as unknown as { files: Array<{ path: string; content: string }> }).files.find((f) => f.path.endsWith("server-ca.key"))!.content
     const clientKey = Buffer.from(kubeconfig.match(/client-key-data: (\S+)/)![1]!, "base64").toString()
     const secrets = [
       key.api_key,

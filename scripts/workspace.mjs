@@ -182,12 +182,17 @@ try {
       status = turbo(pnpm, "bench", ["--concurrency=1", ...args])
       if (status === 0) status = run(process.execPath, [join(root, "scripts", "benchmarks-report.mjs")])
       break
+    case "soak":
+      // The long reliability runs (crash safety with 50 SIGKILLs, hostile input), bounded in time.
+      status = turbo(pnpm, "build", ["--filter=@fleetplane/gateway..."])
+      if (status === 0) status = run(pnpm, ["--filter", "@fleetplane/gateway", "run", "test:soak"])
+      break
     case "build":
     case "typecheck":
       status = turbo(pnpm, task, args)
       break
     default:
-      log(`unknown task "${task}"; use test, demo, bench, build or typecheck`)
+      log(`unknown task "${task}"; use test, demo, bench, soak, build or typecheck`)
       status = 2
   }
   process.exit(status)

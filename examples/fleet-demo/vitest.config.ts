@@ -1,3 +1,3 @@
-import { packageTests } from "../../vitest.config.base"
+import { packageTests } from "../../vitest.config.base.ts"
 
 export default packageTests({ testTimeout: 120_000 })

@@ -2,16 +2,12 @@
  * Operator terminals end to end: the fleetplane CLI (or a WebSocket) -> the gateway's admin
  * port -> the agent's session -> a real node-pty on the node, and back.
  */
-import { mkdtempSync } from "node:fs"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
 import { PassThrough } from "node:stream"
 import { afterEach, describe, expect, it } from "vitest"
 import WebSocket from "ws"
-import { runCli, startGateway, type Gateway } from "@fleetplane/gateway"
+import { runCli, type Gateway } from "@fleetplane/gateway"
 import { startReferenceAgent, type ReferenceAgent } from "../src/index"
-
-const scratch = (name: string) => mkdtempSync(join(tmpdir(), `fleetplane-term-${name}-`))
+import { scratch, testGateway } from "./support/fixture"
 let gateway: Gateway | undefined
 const agents: Array<ReferenceAgent> = []
 afterEach(async () => {
@@ -21,13 +17,7 @@ afterEach(async () => {
 })
 
 const setup = async (options: { idleMs?: number } = {}) => {
-  gateway = await startGateway({
-    database: join(scratch("db"), "fleet.db"),
-    listen: "127.0.0.1:0",
-    adminListen: "127.0.0.1:0",
-    logLevel: "silent",
-    ...(options.idleMs === undefined ? {} : { terminalIdleTimeoutMs: options.idleMs })
-  })
+  gateway = await testGateway(options.idleMs === undefined ? {} : { terminalIdleTimeoutMs: options.idleMs })
   const account = await gateway.fleet.createAccount({ name: "acme" })
   const key = await gateway.fleet.createApiKey({ account_id: account.id, name: "oncall" })
   const ops = gateway.fleet.forAccount(account.id)

@@ -1,12 +1,10 @@
-import { mkdtempSync, readFileSync, statSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { readFileSync, statSync } from "node:fs"
 import { join } from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
 import WebSocket from "ws"
-import { startGateway, type Gateway } from "@fleetplane/gateway"
+import type { Gateway } from "@fleetplane/gateway"
 import { K3S_CONFIG_PATH, K3S_TOKEN_PATH, startReferenceAgent, wireguardPath, type ReferenceAgent } from "../src/index"
-
-const scratch = (name: string) => mkdtempSync(join(tmpdir(), `fleetplane-agent-${name}-`))
+import { scratch, serverInstance, testGateway, waitFor } from "./support/fixture"
 
 let gateway: Gateway | undefined
 const agents: Array<ReferenceAgent> = []
@@ -15,14 +13,6 @@ afterEach(async () => {
   await gateway?.close()
   gateway = undefined
 })
-
-const waitFor = async (check: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000) => {
-  const deadline = Date.now() + timeoutMs
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 25))
-  }
-}
 
 /** Every frame any WebSocket in this process sends, before masking. */
 const captureFrames = () => {
@@ -37,15 +27,8 @@ const captureFrames = () => {
 
 describe("reference agent in --simulate against a real gateway", () => {
   it("bootstraps a cluster, writes its configs with the right content and modes, and never sends a private key", async () => {
-    gateway = await startGateway({ database: join(scratch("db"), "fleet.db"), listen: "127.0.0.1:0", adminListen: "127.0.0.1:0", logLevel: "silent", heartbeatIntervalMs: 200 })
-    const account = await gateway.fleet.createAccount({ name: "acme" })
-    const ops = gateway.fleet.forAccount(account.id)
-    const network = await ops.actions.system_sdwan_create_network({ name: "prod", handle: "prod", pod_subnet_prefix: "10.42.0.0/16" })
-    const template = await ops.actions.system_create_template({ name: "servers" })
-    await ops.actions.system_assign_module_to_template({ template_id: template.id, module_name: "k3s-server" })
-    const node = await ops.actions.system_create_node({ hostname: "k3s-prod-server-1", node_template_id: template.id })
-    const instance = await ops.actions.system_provision_instance({ node_id: node.id })
-    await ops.actions.system_sdwan_attach_peer({ network_id: network.id, node_instance_id: instance.id })
+    gateway = await testGateway()
+    const { ops, network, instance } = await serverInstance(gateway)
 
     const capture = captureFrames()
     try {
@@ -105,15 +88,8 @@ describe("reference agent in --simulate against a real gateway", () => {
   }, 30_000)
 
   it("a restarted agent resumes from its state directory without re-applying anything", async () => {
-    gateway = await startGateway({ database: join(scratch("db"), "fleet.db"), listen: "127.0.0.1:0", adminListen: "127.0.0.1:0", logLevel: "silent", heartbeatIntervalMs: 200 })
-    const account = await gateway.fleet.createAccount({ name: "acme" })
-    const ops = gateway.fleet.forAccount(account.id)
-    const network = await ops.actions.system_sdwan_create_network({ name: "prod", handle: "prod", pod_subnet_prefix: "10.42.0.0/16" })
-    const template = await ops.actions.system_create_template({ name: "servers" })
-    await ops.actions.system_assign_module_to_template({ template_id: template.id, module_name: "k3s-server" })
-    const node = await ops.actions.system_create_node({ hostname: "s1", node_template_id: template.id })
-    const instance = await ops.actions.system_provision_instance({ node_id: node.id })
-    await ops.actions.system_sdwan_attach_peer({ network_id: network.id, node_instance_id: instance.id })
+    gateway = await testGateway()
+    const { instance } = await serverInstance(gateway, "s1")
     const stateDir = scratch("state")
     const root = scratch("root")
     const options = { gatewayUrl: gateway.agentUrl, stateDir, root, simulate: true, readyDelayMs: 50, log: () => undefined }

@@ -1,12 +1,8 @@
 /** A rolling upgrade against live reference agents through a real gateway, driven by the CLI. */
-import { mkdtempSync } from "node:fs"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
-import { runCli, startGateway, type Gateway } from "@fleetplane/gateway"
+import { runCli, type Gateway } from "@fleetplane/gateway"
 import { startReferenceAgent, type ReferenceAgent } from "../src/index"
-
-const scratch = (name: string) => mkdtempSync(join(tmpdir(), `fleetplane-upgrade-${name}-`))
+import { scratch, testGateway } from "./support/fixture"
 let gateway: Gateway | undefined
 const agents: Array<ReferenceAgent> = []
 afterEach(async () => {
@@ -35,7 +31,7 @@ const until = async <A>(check: () => Promise<A | undefined>, what: string, timeo
 
 describe("rolling upgrade with live agents", () => {
   it("upgrades batch by batch, halts on a failing node, and completes once resumed", async () => {
-    gateway = await startGateway({ database: join(scratch("db"), "fleet.db"), listen: "127.0.0.1:0", adminListen: "127.0.0.1:0", logLevel: "silent", heartbeatIntervalMs: 200 })
+    gateway = await testGateway()
     const account = await gateway.fleet.createAccount({ name: "acme" })
     const { api_key } = await gateway.fleet.createApiKey({ account_id: account.id, name: "ops" })
     const env = { FLEETPLANE_URL: gateway.adminUrl, FLEETPLANE_API_KEY: api_key }

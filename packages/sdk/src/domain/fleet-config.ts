@@ -18,7 +18,7 @@ export interface FleetConfigShape {
 export const DEFAULT_FLEET_CONFIG: FleetConfigShape = {
   heartbeatIntervalMs: 5_000,
   silenceThresholdMs: 15_000,
-  sensorIntervalMs: 250,
+  sensorIntervalMs: 100,
   confirmationTtlMs: 5 * 60_000
 }
 

@@ -261,30 +261,28 @@ const makeTx = (db: Database.Database): StoreTx => {
       op(() => mapOptional(one("SELECT * FROM networks WHERE account_id = ? AND name = ?", accountId, name), networkFrom)),
     listNetworks: (accountId) => op(() => all("SELECT * FROM networks WHERE account_id = ? ORDER BY created_at, rowid", accountId).map(networkFrom)),
     podPrefixNeighbours: (accountId, range) =>
-      op(() => {
-        const before = one(
-          `SELECT * FROM networks WHERE account_id = ? AND pod_family = ? AND pod_start_key IS NOT NULL AND pod_start_key <= ?
-           ORDER BY pod_start_key DESC LIMIT 1`,
+      op(() =>
+        // One statement, two index probes: the nearest pod prefix starting at or before the
+        // range, and the first one starting after it (R6).
+        all(
+          `SELECT * FROM (SELECT * FROM networks WHERE account_id = ? AND pod_family = ? AND pod_start_key IS NOT NULL AND pod_start_key <= ?
+             ORDER BY pod_start_key DESC LIMIT 1)
+           UNION ALL
+           SELECT * FROM (SELECT * FROM networks WHERE account_id = ? AND pod_family = ? AND pod_start_key IS NOT NULL AND pod_start_key > ?
+             ORDER BY pod_start_key ASC LIMIT 1)`,
+          accountId,
+          range.family,
+          range.startKey,
           accountId,
           range.family,
           range.startKey
-        )
-        const after = one(
-          `SELECT * FROM networks WHERE account_id = ? AND pod_family = ? AND pod_start_key IS NOT NULL AND pod_start_key > ?
-           ORDER BY pod_start_key ASC LIMIT 1`,
-          accountId,
-          range.family,
-          range.startKey
-        )
-        return [before, after]
-          .filter((row): row is Row => row !== undefined)
-          .map((row) => ({
-            ...networkFrom(row),
-            family: Number(row.pod_family) as PrefixRange["family"],
-            startKey: String(row.pod_start_key),
-            endKey: String(row.pod_end_key)
-          }))
-      }),
+        ).map((row) => ({
+          ...networkFrom(row),
+          family: Number(row.pod_family) as PrefixRange["family"],
+          startKey: String(row.pod_start_key),
+          endKey: String(row.pod_end_key)
+        }))
+      ),
     maxSubnetIndex: (accountId, ulaGlobalId) =>
       op(() => {
         const row = one("SELECT MAX(subnet_index) AS max FROM networks WHERE account_id = ? AND ula_global_id = ?", accountId, ulaGlobalId)

@@ -21,7 +21,7 @@ export interface DemoOptions {
 
 export interface DemoSummary {
   readonly clusters: ReadonlyArray<{ id: string; name: string; status: string; api_endpoint: string; nodes: number; vip_epoch: number | null }>
-  readonly nodes: ReadonlyArray<{ hostname: string; cluster: string; role: string; status: string }>
+  readonly nodes: ReadonlyArray<{ hostname: string; cluster: string; role: string; status: string; agent: string }>
   readonly rejectedWorker: { code: string; message: string; retry_after_ms: number }
   readonly networkWarnings: ReadonlyArray<string>
   readonly silenceDetectedMs: number
@@ -299,14 +299,14 @@ export const runDemo = async (options: DemoOptions): Promise<DemoSummary> => {
     const nodes = []
     for (const cluster of clusters) {
       for (const node of (await call("kubernetes_list_nodes", { cluster_id: cluster.id })).nodes) {
-        nodes.push({ hostname: node.hostname, cluster: cluster.name, role: node.role, status: node.status })
+        nodes.push({ hostname: node.hostname, cluster: cluster.name, role: node.role, status: node.status, agent: node.agent })
       }
     }
     write(`\n── Summary ${"─".repeat(58)}\n`)
     write(`${"CLUSTER".padEnd(22)}${"STATUS".padEnd(16)}${"NODES".padEnd(7)}${"VIP EPOCH".padEnd(11)}API ENDPOINT\n`)
     for (const c of clusters) write(`${c.name.padEnd(22)}${c.status.padEnd(16)}${String(c.nodes).padEnd(7)}${String(c.vip_epoch ?? "-").padEnd(11)}${c.api_endpoint}\n`)
-    write(`\n${"NODE".padEnd(22)}${"CLUSTER".padEnd(22)}${"ROLE".padEnd(15)}STATUS\n`)
-    for (const n of nodes) write(`${n.hostname.padEnd(22)}${n.cluster.padEnd(22)}${n.role.padEnd(15)}${n.status}\n`)
+    write(`\n${"NODE".padEnd(22)}${"CLUSTER".padEnd(22)}${"ROLE".padEnd(15)}${"K3S".padEnd(8)}AGENT\n`)
+    for (const n of nodes) write(`${n.hostname.padEnd(22)}${n.cluster.padEnd(22)}${n.role.padEnd(15)}${n.status.padEnd(8)}${n.agent}\n`)
     const elapsedMs = Date.now() - started
     write(`\nDone in ${(elapsedMs / 1000).toFixed(1)} s. Database, agent state and kubeconfigs are in ${options.dir}.\n`)
     return {

@@ -19,6 +19,9 @@ describe("npm run demo", () => {
       "worker",
       "worker"
     ])
+    // The killed server still shows what k3s last reported, and that its agent went silent.
+    expect(summary.nodes.find((n) => n.hostname === "k3s-prod-server-1")?.agent).toBe("silent")
+    expect(summary.nodes.filter((n) => n.agent === "heartbeating")).toHaveLength(4)
     expect(summary.rejectedWorker.code).toBe("cluster_not_found")
     expect(summary.rejectedWorker.retry_after_ms).toBeGreaterThan(0)
     expect(summary.networkWarnings.join(" ")).toContain("10.43.0.0/16")

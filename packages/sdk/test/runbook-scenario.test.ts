@@ -105,6 +105,9 @@ describe("runbook: multi-cluster K3s, phases 1-6", () => {
         yield* tick(20_000, [prod2, w1, staging1])
         const silent = (yield* events(account)).filter((e) => e.type === "sdwan.vip_holder_silent")
         assert.strictEqual(silent.length, 1)
+        const listed = (yield* exec(account, "kubernetes_list_nodes", { cluster_id: prodId })).nodes as Array<{ instance_id: string; agent: string }>
+        assert.strictEqual(listed.find((n) => n.instance_id === prod1.instanceId)?.agent, "silent")
+        assert.strictEqual(listed.find((n) => n.instance_id === prod2.instanceId)?.agent, "heartbeating")
         const { approvals } = yield* exec(account, "system_list_approvals", { status: "pending" })
         assert.strictEqual(approvals.length, 1)
         const workerWgBefore = (yield* desiredConfig(w1, "wireguard"))!.version

@@ -2,7 +2,10 @@
  * Kubernetes actions from the runbook's phases 4-6: listing and inspecting clusters,
  * kubeconfigs, decommissioning, token rotation.
  */
-import { Effect, Schema } from "effect"
+import { Clock, Effect, Schema } from "effect"
+import { AgentLiveness } from "../domain/liveness"
+import { FleetConfig } from "../domain/fleet-config"
+import { isSilent } from "../vip/scoring"
 import { stateError } from "../model/errors"
 import type { InstanceId } from "../model/ids"
 import { issueClientCertificate } from "../config/certificates"
@@ -48,23 +51,30 @@ export const kubernetesGetCluster = defineAction({
 
 export const kubernetesListNodes = defineAction({
   name: "kubernetes_list_nodes",
-  description: "The Kubernetes nodes of a cluster: control-plane servers and workers, with their status.",
+  description:
+    "The Kubernetes nodes of a cluster: control-plane servers and workers, with their status (as k3s last reported it) and whether their agent is heartbeating now.",
   destructive: false,
   input: Schema.Struct({ cluster_id: Ref }),
   run: (input, { accountId }) =>
-    inTransaction((ctx) =>
-      Effect.gen(function* () {
-        const cluster = yield* requireCluster(ctx, accountId, input.cluster_id)
-        const nodes = yield* ctx.tx.listKubernetesNodes(accountId, cluster.id)
-        const result = []
-        for (const node of nodes) {
-          const instance = yield* ctx.tx.getInstance(accountId, node.instance_id as InstanceId)
-          const host = instance === undefined ? undefined : yield* ctx.tx.getNode(accountId, instance.node_id)
-          result.push(presentKubernetesNode(node, host?.hostname ?? null))
-        }
-        return { nodes: result }
-      })
-    )
+    Effect.gen(function* () {
+      const liveness = yield* AgentLiveness
+      const config = yield* FleetConfig
+      const now = yield* Clock.currentTimeMillis
+      return yield* inTransaction((ctx) =>
+        Effect.gen(function* () {
+          const cluster = yield* requireCluster(ctx, accountId, input.cluster_id)
+          const nodes = yield* ctx.tx.listKubernetesNodes(accountId, cluster.id)
+          const result = []
+          for (const node of nodes) {
+            const instance = yield* ctx.tx.getInstance(accountId, node.instance_id as InstanceId)
+            const host = instance === undefined ? undefined : yield* ctx.tx.getNode(accountId, instance.node_id)
+            const silent = isSilent(liveness.get(node.instance_id), liveness.startedAt, now, config.silenceThresholdMs)
+            result.push({ ...presentKubernetesNode(node, host?.hostname ?? null), agent: silent ? ("silent" as const) : ("heartbeating" as const) })
+          }
+          return { nodes: result }
+        })
+      )
+    })
 })
 
 export const kubernetesGetKubeconfig = defineAction({

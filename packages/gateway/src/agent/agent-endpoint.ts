@@ -20,7 +20,7 @@ import {
   type AgentMessage,
   type Hello
 } from "@fleetplane/agent-protocol"
-import type { AgentLivenessService, AgentPortService, Fleet, FleetplaneError } from "@fleetplane/sdk"
+import { FleetplaneError, type AgentLivenessService, type AgentPortService, type Fleet } from "@fleetplane/sdk"
 import type { GatewayMetrics } from "../admin/metrics"
 import type { Logger } from "../log"
 import { AgentSession } from "./agent-session"
@@ -79,11 +79,17 @@ export const createAgentEndpoint = (options: AgentEndpointOptions, deps: AgentEn
     try {
       identity = await fleet.run(port.authenticate(hello.instance_id, hello.credential))
     } catch (error) {
+      const refusal = error instanceof FleetplaneError && error.category === "UnauthorizedError" ? error.code : undefined
+      if (refusal === undefined) {
+        // Not a refusal: the store failed. The agent retries; its address is not penalised.
+        log.error("agent.auth_unavailable", { remote: remoteAddress, error: error instanceof Error ? error.message : String(error) })
+        closeSocket(socket, CloseCode.InternalError, "authentication unavailable; retry")
+        return undefined
+      }
       metrics.authFailures.inc()
       throttle.recordFailure(remoteAddress)
-      const code = (error as FleetplaneError).code
-      log.warn("agent.auth_failed", { remote: remoteAddress, instance_id: hello.instance_id.slice(0, 64), reason: code })
-      closeSocket(socket, code === "instance_terminated" ? CloseCode.InstanceTerminated : CloseCode.AuthenticationFailed, code ?? "authentication_failed")
+      log.warn("agent.auth_failed", { remote: remoteAddress, instance_id: hello.instance_id.slice(0, 64), reason: refusal })
+      closeSocket(socket, refusal === "instance_terminated" ? CloseCode.InstanceTerminated : CloseCode.AuthenticationFailed, refusal)
       return undefined
     }
     throttle.recordSuccess(remoteAddress)
@@ -131,7 +137,18 @@ export const createAgentEndpoint = (options: AgentEndpointOptions, deps: AgentEn
         return session.enqueue(() => fleet.run(port.statusReport(identity, message.body)))
       case "join_request":
         return session.enqueue(async () => {
-          const outcome = await fleet.run(port.joinRequest(identity, message.body))
+          let outcome
+          try {
+            outcome = await fleet.run(port.joinRequest(identity, message.body))
+          } catch (error) {
+            // The join could not be decided (no free service CIDR, the store failing): the agent
+            // still gets an answer, with the reason and when to try again.
+            const e = error instanceof FleetplaneError ? error : new FleetplaneError("internal_error", "the join could not be decided; retry")
+            metrics.joinsRejected.inc()
+            log.warn("agent.join_failed", { instance_id: identity.instanceId, code: e.code })
+            session.send({ type: "join_rejected", body: { request_id: message.body.request_id, code: e.code, message: e.message.slice(0, 4000), retry_after_ms: 60_000 } })
+            return
+          }
           if (outcome.accepted) {
             metrics.joinsAccepted.inc()
             session.send({

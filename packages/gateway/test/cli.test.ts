@@ -145,5 +145,10 @@ describe("fleetplane CLI", () => {
     expect(noKey.code).toBe(3)
     const unreachable = await cli(["clusters", "list"], { FLEETPLANE_URL: "http://127.0.0.1:9", FLEETPLANE_API_KEY: keyA })
     expect(unreachable.code).toBe(10)
+    // A revoked key is refused from then on.
+    const keyAId = (await cli(["--json", "apikey", "create", "--account", a.id, "--name", "temp", "--db", database])).json()
+    expect((await cli(["clusters", "list"], { ...envA, FLEETPLANE_API_KEY: keyAId.api_key })).code).toBe(0)
+    expect((await cli(["apikey", "revoke", "--account", a.id, "--id", keyAId.id, "--db", database])).code).toBe(0)
+    expect((await cli(["clusters", "list"], { ...envA, FLEETPLANE_API_KEY: keyAId.api_key })).code).toBe(3)
   })
 })

@@ -112,9 +112,18 @@ export const buildProgram = (io: Io, env: NodeJS.ProcessEnv = process.env) => {
       print(account, (a) => fields(a))
     })
 
-  program
-    .command("apikey")
-    .description("admin API keys (on the database file directly)")
+  const apikey = program.command("apikey").description("admin API keys (on the database file directly)")
+  apikey
+    .command("revoke")
+    .description("revoke an API key; requests with it are refused from then on")
+    .requiredOption("--account <id>", "account id")
+    .requiredOption("--id <key_id>", "the key's id (key_…), as printed when it was created")
+    .option("--db <file>", "SQLite database file", DEFAULT_DB)
+    .action(async (options) => {
+      await withLocalFleet(options.db, (fleet) => fleet.revokeApiKey({ account_id: options.account, api_key_id: options.id }))
+      print({ revoked: options.id }, fields)
+    })
+  apikey
     .command("create")
     .description("create an API key for an account; the key is printed once")
     .requiredOption("--account <id>", "account id")

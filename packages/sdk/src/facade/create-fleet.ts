@@ -149,6 +149,9 @@ export const createFleet = async (options: CreateFleetOptions = { database: ":me
     /** A new admin API key for an account; the key is in the result only. */
     createApiKey: (input: { readonly account_id: string; readonly name: string }): Promise<CreatedApiKey> =>
       run(Effect.flatMap(Effect.service(ApiKeys), (keys) => keys.create(input.account_id, input.name))),
+    /** Revokes an API key; requests with it fail with `invalid_api_key` from then on. */
+    revokeApiKey: (input: { readonly account_id: string; readonly api_key_id: string }): Promise<void> =>
+      run(Effect.flatMap(Effect.service(ApiKeys), (keys) => keys.revoke(input.account_id, input.api_key_id))),
     /** The account and key behind an API key (for audit records); rejects with `invalid_api_key`. */
     identifyApiKey: (apiKey: string): Promise<ApiKeyIdentity> => run(Effect.flatMap(Effect.service(ApiKeys), (keys) => keys.identify(apiKey))),
     /**

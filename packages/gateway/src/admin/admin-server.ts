@@ -100,9 +100,20 @@ export const createAdminHandler = (deps: AdminServerDeps) => {
   const streamEvents = async (request: IncomingMessage, response: ServerResponse, accountId: string, since: number) => {
     response.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive" })
     openStreams.add(response)
+    // Cleanup is registered first: a client that leaves during the backlog must not leak a subscription.
+    let closed = false
+    let unsubscribe: (() => void) | undefined
+    const keepalive = setInterval(() => response.write(": keepalive\n\n"), SSE_KEEPALIVE_MS)
+    keepalive.unref()
+    request.on("close", () => {
+      closed = true
+      clearInterval(keepalive)
+      unsubscribe?.()
+      openStreams.delete(response)
+    })
     let last = since
     const write = (event: FleetEvent) => {
-      if (event.seq <= last) return
+      if (event.seq <= last || closed) return
       last = event.seq
       response.write(`id: ${event.seq}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`)
     }
@@ -110,21 +121,16 @@ export const createAdminHandler = (deps: AdminServerDeps) => {
     const buffered: Array<FleetEvent> = []
     let live = false
     const ops = fleet.forAccount(accountId)
-    const unsubscribe = await ops.events.subscribe((event) => (live ? write(event) : buffered.push(event)))
+    const stop = await ops.events.subscribe((event) => (live ? write(event) : buffered.push(event)))
+    if (closed) return stop()
+    unsubscribe = stop
     for (;;) {
       const page = await ops.events.list({ since: last, limit: 1000 })
       page.forEach(write)
-      if (page.length < 1000) break
+      if (page.length < 1000 || closed) break
     }
     buffered.forEach(write)
     live = true
-    const keepalive = setInterval(() => response.write(": keepalive\n\n"), SSE_KEEPALIVE_MS)
-    keepalive.unref()
-    request.on("close", () => {
-      clearInterval(keepalive)
-      unsubscribe()
-      openStreams.delete(response)
-    })
   }
 
   const handle = async (request: IncomingMessage, response: ServerResponse) => {

@@ -56,6 +56,7 @@ describe("fleetplane CLI", () => {
 
     const network = await j("networks", "create", "--name", "prod", "--handle", "prod", "--pod-prefix", "10.42.0.0/16")
     expect(network).toMatchObject({ handle: "prod", interface_name: "wg-sdwan-prod", pod_subnet_prefix: "10.42.0.0/16", warnings: [] })
+    expect((await j("networks", "list")).networks.map((n: { id: string }) => n.id)).toEqual([network.id])
     const template = await j("templates", "create", "--name", "k3s-prod-server")
     await j("templates", "assign", "--template", template.id, "--module", "k3s-server")
     const servers = []

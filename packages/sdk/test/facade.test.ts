@@ -75,7 +75,8 @@ describe("Promise facade", () => {
         "kubernetes_rotate_token",
         "system_list_events",
         "skill_run_status",
-        "system_get_instance"
+        "system_get_instance",
+        "system_sdwan_list_networks"
       ]) {
         expect(names).toContain(name)
       }

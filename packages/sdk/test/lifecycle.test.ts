@@ -161,6 +161,8 @@ describe("R20 isolation and secrets", () => {
           assert.strictEqual(foreign._tag, "NotFoundError", name)
         }
         assert.strictEqual((yield* exec(b.id, "kubernetes_list_clusters", { include_decommissioned: true })).clusters.length, 0)
+        assert.strictEqual((yield* exec(b.id, "system_sdwan_list_networks", {})).networks.length, 0)
+        assert.strictEqual((yield* exec(a.accountId, "system_sdwan_list_networks", {})).networks.length, 1)
         assert.strictEqual((yield* exec(b.id, "system_list_events", {})).events.length, 1) // its own account_created
         const still = yield* exec(a.accountId, "kubernetes_get_cluster", { id: clusterId })
         assert.strictEqual(still.status, "active")

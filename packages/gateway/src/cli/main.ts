@@ -155,6 +155,14 @@ export const buildProgram = (io: Io, env: NodeJS.ProcessEnv = process.env) => {
       print(result, (r) => fields(r) + (r.warnings.length > 0 ? `\nwarning: ${r.warnings.join("\nwarning: ")}\n` : ""))
     })
 
+  networks
+    .command("list")
+    .description("list networks")
+    .action(async () => {
+      const result = await run("system_sdwan_list_networks", {})
+      print(result, (r) => table(r.networks, ["id", "name", "interface_name", "overlay_prefix", "pod_subnet_prefix", "listen_port"]))
+    })
+
   const templates = program.command("templates").description("node templates and module assignments")
   templates
     .command("create")

@@ -13,6 +13,7 @@ import {
   systemProvisionInstance,
   systemSdwanAttachPeer,
   systemSdwanCreateNetwork,
+  systemSdwanListNetworks,
   systemTerminateInstance
 } from "./inventory-actions"
 import {
@@ -33,6 +34,7 @@ export const actionCatalog = {
   system_get_instance: systemGetInstance,
   system_terminate_instance: systemTerminateInstance,
   system_sdwan_create_network: systemSdwanCreateNetwork,
+  system_sdwan_list_networks: systemSdwanListNetworks,
   system_sdwan_attach_peer: systemSdwanAttachPeer,
   system_assign_module_to_template: systemAssignModuleToTemplate,
   kubernetes_list_clusters: kubernetesListClusters,

@@ -203,6 +203,14 @@ export const systemSdwanCreateNetwork = defineAction({
     inTransaction((ctx) => Effect.map(createNetwork(ctx, accountId, input), ({ network, warnings }) => ({ ...presentNetwork(network), warnings })))
 })
 
+export const systemSdwanListNetworks = defineAction({
+  name: "system_sdwan_list_networks",
+  description: "The account's SD-WAN networks with their interface names, overlay and pod prefixes.",
+  destructive: false,
+  input: Schema.Struct({}),
+  run: (_input, { accountId }) => inTransaction((ctx) => Effect.map(ctx.tx.listNetworks(accountId), (networks) => ({ networks: networks.map(presentNetwork) })))
+})
+
 export const systemSdwanAttachPeer = defineAction({
   name: "system_sdwan_attach_peer",
   description: "Attach an instance to an SD-WAN network as a WireGuard peer (required for k3s servers: the VIP lives there).",

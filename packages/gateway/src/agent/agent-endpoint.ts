@@ -122,15 +122,17 @@ export const createAgentEndpoint = (options: AgentEndpointOptions, deps: AgentEn
     return session
   }
 
+  /** The hot path: a map update in memory, synchronous — no promise, no database, no log line. */
+  const recordHeartbeat = (session: AgentSession, beat: Extract<AgentMessage, { type: "heartbeat" }>["body"]) => {
+    liveness.recordHeartbeat(session.identity.instanceId, Date.now(), beat.k3s, beat.wireguard, beat.load)
+    metrics.heartbeats.inc()
+  }
+
   const handleMessage = async (session: AgentSession, message: AgentMessage) => {
     const { identity } = session
     switch (message.type) {
-      case "heartbeat": {
-        // The hot path: memory only.
-        liveness.recordHeartbeat(identity.instanceId, Date.now(), message.body.k3s, message.body.wireguard, message.body.load)
-        metrics.heartbeats.inc()
-        return
-      }
+      case "heartbeat":
+        return recordHeartbeat(session, message.body)
       case "wireguard_keys":
         return session.enqueue(() => fleet.run(port.registerWireguardKeys(identity, message.body.keys)))
       case "status_report":
@@ -236,6 +238,7 @@ export const createAgentEndpoint = (options: AgentEndpointOptions, deps: AgentEn
       }
       const message = decoded.success
       if (session !== undefined) {
+        if (message.type === "heartbeat") return recordHeartbeat(session, message.body)
         void handleMessage(session, message).catch((error) =>
           log.error("agent.message_failed", { instance_id: session?.identity.instanceId, type: message.type, error: String(error) })
         )

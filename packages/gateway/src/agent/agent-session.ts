@@ -70,13 +70,6 @@ export class AgentSession {
     for (const { kind, key, version } of entries) this.applied.set(configKey(kind, key), version)
   }
 
-  appliedList() {
-    return [...this.applied].map(([composite, version]) => {
-      const [kind, key] = composite.split("\u0000") as [string, string]
-      return { kind, key, version } as { kind: ConfigPushBody["kind"]; key: string; version: number }
-    })
-  }
-
   /** Whether this exact version is already with the agent (applied or on its way). */
   alreadyDelivered(push: ConfigPushBody): boolean {
     const composite = configKey(push.kind, push.key)

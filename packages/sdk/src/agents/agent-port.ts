@@ -135,9 +135,9 @@ export class AgentPort extends Context.Service<AgentPort, AgentPortService>()("@
 
       const statusReport = (identity: AgentIdentity, report: StatusReportBody) =>
         Effect.gen(function* () {
-          const now = yield* Clock.currentTimeMillis
-          const entry = liveness.get(identity.instanceId)
-          liveness.recordHeartbeat(identity.instanceId, now, report.k3s, entry?.wireguard ?? [], entry?.load ?? { cpu_ratio: 0, memory_ratio: 0 })
+          // A status report is a sign of life and the latest k3s state; load and handshakes keep
+          // whatever the last heartbeat said (no invented load figures for the failover score).
+          liveness.recordStatus(identity.instanceId, yield* Clock.currentTimeMillis, report.k3s)
           yield* transact((ctx) => recordStatusReport(ctx, identity, report.k3s))
         })
 

@@ -26,6 +26,8 @@ export interface AgentLivenessService {
     wireguard: ReadonlyArray<WireguardInterfaceState>,
     load: Load
   ) => void
+  /** A status report: liveness and k3s state only. */
+  readonly recordStatus: (instanceId: InstanceId, at: number, k3s: K3sState) => void
   readonly recordConnected: (instanceId: InstanceId, at: number) => void
   readonly recordDisconnected: (instanceId: InstanceId) => void
   /** When the sensor started watching: the baseline for agents not seen since a restart. */
@@ -54,6 +56,11 @@ export class AgentLiveness extends Context.Service<AgentLiveness, AgentLivenessS
           entry.k3s = k3s
           entry.wireguard = wireguard
           entry.load = load
+        },
+        recordStatus: (instanceId, at, k3s) => {
+          const entry = entryFor(instanceId, at)
+          entry.lastSeenAt = at
+          entry.k3s = k3s
         },
         recordConnected: (instanceId, at) => {
           const entry = entryFor(instanceId, at)

@@ -93,9 +93,15 @@ export const createAgentEndpoint = (options: AgentEndpointOptions, deps: AgentEn
       return undefined
     }
     throttle.recordSuccess(remoteAddress)
-    const session = new AgentSession(randomUUID(), identity, socket, remoteAddress, hello.capabilities, options.maxBufferedBytes, (error) =>
-      log.error("agent.session_task_failed", { instance_id: identity.instanceId, error: error instanceof Error ? error.message : String(error) })
-    )
+    const session = new AgentSession(randomUUID(), identity, socket, remoteAddress, hello.capabilities, {
+      maxBufferedBytes: options.maxBufferedBytes,
+      onTaskError: (error) =>
+        log.error("agent.session_task_failed", { instance_id: identity.instanceId, error: error instanceof Error ? error.message : String(error) }),
+      onSlowConsumer: (bufferedBytes) => {
+        metrics.slowConsumers.inc()
+        log.warn("agent.slow_consumer", { instance_id: identity.instanceId, session_id: session.id, buffered_bytes: bufferedBytes })
+      }
+    })
     registry.register(session)
     session.recordApplied(hello.applied)
     for (const vip of hello.held_vips) session.heldVips.set(vip.vip_id, vip.epoch)
@@ -272,7 +278,7 @@ export const createAgentEndpoint = (options: AgentEndpointOptions, deps: AgentEn
       clearTimeout(helloDeadline)
       if (session === undefined) return
       session.closed = true
-      for (const bridge of [...session.terminals.values()]) bridge.agentGone()
+      session.endTerminals()
       registry.remove(session)
       if (registry.get(session.identity.instanceId) === undefined) liveness.recordDisconnected(session.identity.instanceId)
       log.info("agent.disconnected", { instance_id: session.identity.instanceId, session_id: session.id })

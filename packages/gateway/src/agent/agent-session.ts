@@ -17,6 +17,9 @@ export interface TerminalBridgeLike {
 
 const configKey = (kind: string, key: string) => `${kind}\u0000${key}`
 
+/** How long a slow consumer gets to read up to its 4010 close frame before its socket is destroyed. */
+export const SLOW_CONSUMER_GRACE_MS = 2_000
+
 export class AgentSession {
   /** Versions the agent has applied (from hello, then from acks). */
   private readonly applied = new Map<string, number>()
@@ -36,34 +39,49 @@ export class AgentSession {
     readonly socket: WebSocket,
     readonly remoteAddress: string,
     readonly capabilities: ReadonlyArray<string>,
-    private readonly maxBufferedBytes: number,
-    private readonly onTaskError: (error: unknown) => void
+    private readonly limits: {
+      readonly maxBufferedBytes: number
+      readonly onTaskError: (error: unknown) => void
+      /** Called once when the session is closed as a slow consumer. */
+      readonly onSlowConsumer: (bufferedBytes: number) => void
+    }
   ) {}
 
   /** Runs `task` after every earlier task of this session. */
   enqueue(task: () => Promise<void>): Promise<void> {
-    this.queue = this.queue.then(() => (this.closed ? undefined : task())).catch(this.onTaskError)
+    this.queue = this.queue.then(() => (this.closed ? undefined : task())).catch(this.limits.onTaskError)
     return this.queue
   }
 
   /**
    * Sends one message. A reader that falls behind by more than `maxBufferedBytes` is closed
    * with 4010: pushes are level-triggered, so it resumes exactly where it is on reconnect.
+   * Its close frame queues behind what it has not read; a reader that is truly stuck is
+   * destroyed after a short grace, so its buffer is freed without waiting for TCP.
    */
   send(message: GatewayMessage): boolean {
     if (this.closed) return false
-    if (this.socket.bufferedAmount > this.maxBufferedBytes) {
+    const buffered = this.socket.bufferedAmount
+    if (buffered > this.limits.maxBufferedBytes) {
       this.close(CloseCode.SlowConsumer, "send queue full; reconnect and resume")
+      setTimeout(() => this.socket.terminate(), SLOW_CONSUMER_GRACE_MS).unref()
+      this.limits.onSlowConsumer(buffered)
       return false
     }
     this.socket.send(encodeFrame(message), { binary: true })
     return true
   }
 
+  /** Closes the session; its operator terminals end now, not when the agent finishes the close handshake. */
   close(code: number, reason: string) {
     if (this.closed) return
     this.closed = true
     this.socket.close(code, reason.slice(0, 120))
+    this.endTerminals()
+  }
+
+  endTerminals() {
+    for (const bridge of [...this.terminals.values()]) bridge.agentGone()
   }
 
   recordApplied(entries: ReadonlyArray<{ readonly kind: string; readonly key: string; readonly version: number }>) {

@@ -1,0 +1,94 @@
+/**
+ * Backpressure (#9.6): an agent that stops reading while the gateway keeps sending — an
+ * operator pasting into its terminal, configs changing — is closed as a slow consumer (4010)
+ * once its unsent data passes `maxBufferedBytes`; what the gateway holds for it stays bounded,
+ * the operator's terminal ends cleanly, and nothing pushed to it is lost: on reconnect it
+ * receives the config version it missed.
+ */
+import { afterEach, describe, expect, it } from "vitest"
+import WebSocket from "ws"
+import { CloseCode } from "@fleetplane/agent-protocol"
+import type { Gateway } from "../src/index"
+import { SLOW_CONSUMER_GRACE_MS } from "../src/agent/agent-session"
+import { quietGateway, setupAccount } from "./support/gateway-harness"
+import { TestAgent } from "./support/test-agent"
+
+const MAX_BUFFERED = 256 * 1024
+const CHUNK = Buffer.alloc(64 * 1024, 0x61)
+/** Loopback socket buffers absorb a few MiB before the gateway's own queue grows at all. */
+const STREAM_LIMIT = 64 * 1024 * 1024
+
+let gateway: Gateway | undefined
+const sockets: Array<{ close: () => void }> = []
+afterEach(async () => {
+  for (const socket of sockets.splice(0)) socket.close()
+  await gateway?.close()
+  gateway = undefined
+})
+
+const wireguardContent = (agent: TestAgent) => agent.pushes("wireguard").map((p) => (p.payload as { content: string }).content)
+
+describe("gateway: agents that stop reading", () => {
+  it("closes a stalled agent with 4010 at a bounded queue, ends its terminal, and redelivers what it missed", async () => {
+    gateway = await quietGateway({ maxBufferedBytes: MAX_BUFFERED })
+    const account = await setupAccount(gateway)
+    const slowNode = await account.provision("slow-1", account.workerTemplateId)
+    const slow = await TestAgent.connect(gateway.agentUrl)
+    sockets.push(slow)
+    slow.hello(slowNode.instanceId, slowNode.credential, {
+      capabilities: ["wireguard", "k3s", "terminal"],
+      wireguard_keys: [{ network_id: account.networkId, public_key: slow.keys.publicKey }]
+    })
+    await slow.message("welcome")
+    const firstConfig = await slow.until((a) => a.pushes("wireguard")[0], 5_000, "first wireguard config")
+    slow.ackAll()
+
+    // An operator opens a terminal on the node; then the node stops reading its socket.
+    const operator = new WebSocket(`${gateway.adminUrl.replace("http", "ws")}/v1/instances/${slowNode.instanceId}/terminal`, {
+      headers: { authorization: `Bearer ${account.apiKey}` }
+    })
+    sockets.push(operator)
+    const operatorClosed = new Promise<number>((resolve) => operator.on("close", (code) => resolve(code)))
+    await new Promise((resolve, reject) => operator.once("open", resolve).once("error", reject))
+    await slow.message("terminal_open")
+    ;(slow.socket as unknown as { _socket: { pause: () => void; resume: () => void } })._socket.pause()
+
+    // While it is stalled its WireGuard config changes: a new peer comes up.
+    const otherNode = await account.provision("other-1", account.workerTemplateId)
+    const other = await TestAgent.connect(gateway.agentUrl)
+    sockets.push(other)
+    other.hello(otherNode.instanceId, otherNode.credential, { wireguard_keys: [{ network_id: account.networkId, public_key: other.keys.publicKey }] })
+    await other.message("welcome")
+
+    // The operator pastes far more than the agent reads.
+    let streamed = 0
+    while (operator.readyState === WebSocket.OPEN && streamed < STREAM_LIMIT) {
+      const sent = await new Promise<boolean>((resolve) => operator.send(CHUNK, { binary: true }, (error) => resolve(error === undefined || error === null)))
+      if (sent) streamed += CHUNK.length
+    }
+    expect(await operatorClosed).toBe(4502) // the agent's session ended under the operator
+    expect(gateway.metrics.slowConsumers.value).toBe(1)
+    // What the gateway accepted for the stalled agent is its queue bound plus what loopback
+    // socket buffers hold — not what the operator wanted to send.
+    expect(streamed).toBeLessThan(MAX_BUFFERED + 24 * 1024 * 1024)
+    // Reading again within the grace, the agent finds the 4010 close frame behind what was queued for it.
+    ;(slow.socket as unknown as { _socket: { resume: () => void } })._socket.resume()
+    expect((await slow.waitClosed(5_000)).code).toBe(CloseCode.SlowConsumer)
+
+    // The session is gone from the gateway (a reader that stays stuck is destroyed after a grace).
+    await other.until(() => gateway!.sessions.get(slowNode.instanceId) === undefined, SLOW_CONSUMER_GRACE_MS + 2_000, "the stalled session to be dropped")
+
+    // It reconnects stating what it applied, and receives the config it missed — with the new peer.
+    const back = await TestAgent.connect(gateway.agentUrl)
+    sockets.push(back)
+    back.hello(slowNode.instanceId, slowNode.credential, {
+      wireguard_keys: [{ network_id: account.networkId, public_key: slow.keys.publicKey }],
+      applied: [{ kind: "wireguard", key: firstConfig.key, version: firstConfig.version }]
+    })
+    const missed = await back.until((a) => a.pushes("wireguard").find((p) => p.version > firstConfig.version), 5_000, "the missed wireguard config")
+    expect((missed.payload as { content: string }).content).toContain(other.keys.publicKey)
+    expect(wireguardContent(back)).toHaveLength(1) // only what is newer than what it applied
+    const audit = await account.admin.action("system_list_events", {})
+    expect(JSON.stringify(audit.body)).toContain("agent_disconnected")
+  }, 60_000)
+})

@@ -7,7 +7,8 @@
 // Plain Node on purpose: it must run before any dependency exists.
 import { spawnSync } from "node:child_process"
 import { createHash } from "node:crypto"
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 
@@ -19,6 +20,30 @@ const localToolsDir = join(root, ".tools")
 const env = { ...process.env, TURBO_TELEMETRY_DISABLED: "1", DO_NOT_TRACK: "1" }
 // node-gyp would otherwise try to download Node headers, and this network only reaches the registries.
 if (existsSync("/usr/include/node/node.h") && !env.npm_config_nodedir) env.npm_config_nodedir = "/usr"
+
+/**
+ * The long reliability runs (50 SIGKILLs, hostile input, failover chaos, backpressure), bounded
+ * in time; each suite appends its figures to a report, printed here as one table.
+ */
+function soak(pnpm) {
+  const status = turbo(pnpm, "build", ["--filter=@fleetplane/gateway..."])
+  if (status !== 0) return status
+  const report = join(mkdtempSync(join(tmpdir(), "fleetplane-soak-")), "soak.jsonl")
+  writeFileSync(report, "")
+  const result = spawnSync(pnpm, ["--filter", "@fleetplane/gateway", "run", "test:soak"], {
+    cwd: root,
+    env: { ...env, FLEETPLANE_SOAK_REPORT: report },
+    stdio: "inherit"
+  })
+  const rows = readFileSync(report, "utf8").split("\n").filter(Boolean).map((line) => JSON.parse(line))
+  const header = ["suite", "faults injected", "inputs tried", "sessions held", "invariant violations", "data lost"]
+  const lines = [header, ...rows.map((r) => [r.suite, r.faults, r.inputs, r.sessions, r.violations, r.lost].map(String))]
+  const widths = header.map((_, i) => Math.max(...lines.map((l) => l[i].length)))
+  process.stdout.write(`\nSoak summary\n${lines.map((l) => `| ${l.map((c, i) => c.padEnd(widths[i])).join(" | ")} |`).join("\n")}\n`)
+  const total = (key) => rows.reduce((sum, r) => sum + r[key], 0)
+  process.stdout.write(`${rows.length} suites, ${total("faults")} faults injected, invariant violations: ${total("violations")}, data lost: ${total("lost")}\n`)
+  return result.status ?? 1
+}
 
 function log(message) {
   process.stderr.write(`[fleetplane] ${message}\n`)
@@ -183,9 +208,7 @@ try {
       if (status === 0) status = run(process.execPath, [join(root, "scripts", "benchmarks-report.mjs")])
       break
     case "soak":
-      // The long reliability runs (crash safety with 50 SIGKILLs, hostile input), bounded in time.
-      status = turbo(pnpm, "build", ["--filter=@fleetplane/gateway..."])
-      if (status === 0) status = run(pnpm, ["--filter", "@fleetplane/gateway", "run", "test:soak"])
+      status = soak(pnpm)
       break
     case "build":
     case "typecheck":

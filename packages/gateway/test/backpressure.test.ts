@@ -11,6 +11,7 @@ import { CloseCode } from "@fleetplane/agent-protocol"
 import type { Gateway } from "../src/index"
 import { SLOW_CONSUMER_GRACE_MS } from "../src/agent/agent-session"
 import { quietGateway, setupAccount } from "./support/gateway-harness"
+import { recordSoak } from "./support/soak-report"
 import { TestAgent } from "./support/test-agent"
 
 const MAX_BUFFERED = 256 * 1024
@@ -90,5 +91,6 @@ describe("gateway: agents that stop reading", () => {
     expect(wireguardContent(back)).toHaveLength(1) // only what is newer than what it applied
     const audit = await account.admin.action("system_list_events", {})
     expect(JSON.stringify(audit.body)).toContain("agent_disconnected")
+    recordSoak({ suite: "backpressure (stalled agent)", faults: 1, inputs: streamed / CHUNK.length, sessions: 2, violations: 0, lost: 0 })
   }, 60_000)
 })

@@ -15,6 +15,7 @@ import { Effect } from "effect"
 import { afterEach, describe, expect, it } from "vitest"
 import { createFleet, Store, type AccountId, type NetworkId } from "@fleetplane/sdk"
 import { adminClient } from "./support/gateway-harness"
+import { recordSoak } from "./support/soak-report"
 import { TestAgent } from "./support/test-agent"
 
 const KILLS = Number(process.env.FLEETPLANE_SOAK_KILLS ?? (process.env.FLEETPLANE_SOAK ? 50 : 3))
@@ -158,6 +159,7 @@ describe("crash safety (SIGKILL)", () => {
     }
     expect(violations, "a config version at or below an applied one was sent").toBe(0)
     expect(acknowledged.length).toBeGreaterThan(KILLS)
+    recordSoak({ suite: "crash safety (SIGKILL)", faults: KILLS, inputs: requests, sessions: instances.length, violations, lost: 0 })
     console.log(`crash safety: ${KILLS} SIGKILLs, ${requests} operator requests attempted (${acknowledged.length} acknowledged, 0 lost), ${instances.length} agents, integrity ok, invariant violations ${violations}`)
   }, 60_000 + KILLS * 10_000)
 })

@@ -9,6 +9,7 @@ import { afterEach, describe, expect, it } from "vitest"
 import { CloseCode, encodeFrame, PROTOCOL_VERSION } from "@fleetplane/agent-protocol"
 import type { Gateway } from "../src/index"
 import { quietGateway, setupAccount } from "./support/gateway-harness"
+import { recordSoak } from "./support/soak-report"
 import { TestAgent } from "./support/test-agent"
 
 let gateway: Gateway | undefined
@@ -95,5 +96,6 @@ describe("hostile input on the agent endpoint", () => {
     global.gc?.()
     expect(process.memoryUsage().heapUsed - heapBefore).toBeLessThan(150 * 1024 * 1024)
     expect(gateway.sessions.size).toBe(2)
+    recordSoak({ suite: "hostile agent input", faults: codes.length, inputs: frames.length + slow.length, sessions: holders.length, violations: 0, lost: 0 })
   }, 120_000)
 })

@@ -19,11 +19,16 @@ export class TestAgent {
   private waiters: Array<() => void> = []
   seq = 0
   readonly keys = wireguardKeyPair()
+  /** Called for every decoded message, for agents that answer as they go. */
+  onMessage: ((message: GatewayMessage) => void) | undefined
 
   private constructor(readonly socket: WebSocket) {
     socket.on("message", (data: Buffer) => {
       const decoded = decodeGatewayFrame(data)
-      if (Result.isSuccess(decoded)) this.received.push(decoded.success)
+      if (Result.isSuccess(decoded)) {
+        this.received.push(decoded.success)
+        this.onMessage?.(decoded.success)
+      }
       this.wake()
     })
     socket.on("close", (code, reason) => {

@@ -39,7 +39,9 @@ function soak(pnpm) {
   const header = ["suite", "faults injected", "inputs tried", "sessions held", "invariant violations", "data lost"]
   const lines = [header, ...rows.map((r) => [r.suite, r.faults, r.inputs, r.sessions, r.violations, r.lost].map(String))]
   const widths = header.map((_, i) => Math.max(...lines.map((l) => l[i].length)))
-  process.stdout.write(`\nSoak summary\n${lines.map((l) => `| ${l.map((c, i) => c.padEnd(widths[i])).join(" | ")} |`).join("\n")}\n`)
+  const rule = widths.map((w) => "-".repeat(w))
+  const table = [lines[0], rule, ...lines.slice(1)].map((l) => `| ${l.map((c, i) => c.padEnd(widths[i])).join(" | ")} |`)
+  process.stdout.write(`\nSoak summary\n${table.join("\n")}\n`)
   const total = (key) => rows.reduce((sum, r) => sum + r[key], 0)
   process.stdout.write(`${rows.length} suites, ${total("faults")} faults injected, invariant violations: ${total("violations")}, data lost: ${total("lost")}\n`)
   return result.status ?? 1

@@ -6,7 +6,7 @@
 import { generateKeyPairSync } from "node:crypto"
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
-import type { AppliedConfig, HeldVip } from "@fleetplane/agent-protocol"
+import type { AppliedConfig, HeldVip, VipRoutesPayload, WireguardPayload } from "@fleetplane/agent-protocol"
 
 export interface WireguardKeyPair {
   readonly publicKey: string
@@ -68,6 +68,24 @@ export class AgentState {
   recordApplied(entry: AppliedConfig) {
     this.applied.set(`${entry.kind}/${entry.key}`, entry)
     writeFileSync(join(this.dir, "applied.json"), JSON.stringify(this.appliedConfigs()))
+  }
+
+  /**
+   * The two halves of a network's WireGuard config as last applied — the peer list
+   * (`wireguard` push) and the VIP routes (`vip_routes` push) — so either can change alone,
+   * also after a restart.
+   */
+  wireguardParts(networkId: string): { base: WireguardPayload | undefined; routes: VipRoutesPayload | undefined } {
+    const read = <T>(name: string) => {
+      const file = join(this.dir, "wireguard", `${networkId}.${name}.json`)
+      return existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as T) : undefined
+    }
+    return { base: read<WireguardPayload>("peers"), routes: read<VipRoutesPayload>("routes") }
+  }
+
+  saveWireguardPart(networkId: string, part: { peers: WireguardPayload } | { routes: VipRoutesPayload }) {
+    const [name, value] = "peers" in part ? ["peers", part.peers] : ["routes", part.routes]
+    writeFileSync(join(this.dir, "wireguard", `${networkId}.${name}.json`), JSON.stringify(value), { mode: 0o600 })
   }
 
   heldVips(): Array<HeldVip> {

@@ -7,7 +7,7 @@ import { execFile } from "node:child_process"
 import { chmodSync, mkdirSync, rmSync, writeFileSync } from "node:fs"
 import { dirname, join } from "node:path"
 import { promisify } from "node:util"
-import type { ConfigPushBody } from "@fleetplane/agent-protocol"
+import { withVipRoutes, type ConfigPushBody } from "@fleetplane/agent-protocol"
 import type { AgentState } from "./agent-state"
 
 const run = promisify(execFile)
@@ -65,12 +65,18 @@ export const createConfigApplier = (options: ConfigApplierOptions) => {
 
   const apply = async (push: ConfigPushBody) => {
     switch (push.kind) {
-      case "wireguard": {
-        const { privateKey } = options.state.wireguardKey(push.payload.network_id)
+      case "wireguard":
+      case "vip_routes": {
+        // Either half changes alone (a failover sends only routes); the file is always both.
+        const networkId = push.payload.network_id
+        options.state.saveWireguardPart(networkId, push.kind === "wireguard" ? { peers: push.payload } : { routes: push.payload })
+        const { base, routes } = options.state.wireguardParts(networkId)
+        if (base === undefined) return // routes before the peer list: written when the peer list arrives
+        const { privateKey } = options.state.wireguardKey(networkId)
         // The private key is added here, on the node; it never travels.
-        const content = push.payload.content.replace("[Interface]\n", `[Interface]\nPrivateKey = ${privateKey}\n`)
-        const file = writeFile(options.root, wireguardPath(push.payload.interface_name), content, 0o600)
-        await command(options.commands.wireguard, { interface: push.payload.interface_name, file })
+        const content = withVipRoutes(base.content, routes?.routes ?? []).replace("[Interface]\n", `[Interface]\nPrivateKey = ${privateKey}\n`)
+        const file = writeFile(options.root, wireguardPath(base.interface_name), content, 0o600)
+        await command(options.commands.wireguard, { interface: base.interface_name, file })
         return
       }
       case "k3s": {

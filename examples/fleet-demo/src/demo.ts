@@ -4,9 +4,9 @@
  * --simulate), and the operator's side through the admin HTTP API — phases 1 to 6 with a
  * visible step list, timings, and a summary at the end.
  */
-import { chmodSync, mkdirSync, rmSync, writeFileSync } from "node:fs"
+import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { startReferenceAgent, type ReferenceAgent } from "@fleetplane/example-agent"
+import { startReferenceAgent, wireguardPath, type ReferenceAgent } from "@fleetplane/example-agent"
 import { startGateway } from "@fleetplane/gateway"
 
 export interface DemoOptions {
@@ -26,6 +26,8 @@ export interface DemoSummary {
   readonly networkWarnings: ReadonlyArray<string>
   readonly silenceDetectedMs: number
   readonly convergenceMs: number
+  /** Survivors whose WireGuard file on disk routes the VIP to the promoted holder (or who hold it). */
+  readonly routedToNewHolder: number
   readonly kubeconfigs: ReadonlyArray<string>
   readonly stagingInstancesStillConnected: number
   readonly elapsedMs: number
@@ -94,6 +96,7 @@ export const runDemo = async (options: DemoOptions): Promise<DemoSummary> => {
       await call("system_sdwan_attach_peer", { network_id: networkId, node_instance_id: instance.id })
       return { hostname, instanceId: instance.id as string, credential: instance.agent_credential as string }
     }
+    const roots = new Map<ReferenceAgent, string>()
     const startAgent = async (node: { hostname: string; instanceId: string; credential: string }, module: "k3s-server" | "k3s-agent", target: string | null) => {
       const agent = await startReferenceAgent({
         gatewayUrl: gateway.agentUrl,
@@ -109,6 +112,7 @@ export const runDemo = async (options: DemoOptions): Promise<DemoSummary> => {
         log: (line) => options.verbose && write(`      [${node.hostname}] ${line}\n`)
       })
       agents.push(agent)
+      roots.set(agent, join(options.dir, "nodes", node.hostname))
       return agent
     }
     const clusterActive = (id: string) => async () => ((await call("kubernetes_get_cluster", { id })).status === "active" ? true : undefined)
@@ -244,18 +248,27 @@ export const runDemo = async (options: DemoOptions): Promise<DemoSummary> => {
       (a) => `${a.id}: ${a.summary}`
     )
     const survivors = prodAgents.slice(1)
-    const versionOf = (agent: ReferenceAgent) => agent.state.appliedConfigs().find((c) => c.kind === "wireguard" && c.key === prod.id)?.version ?? 0
+    const versionOf = (agent: ReferenceAgent) => agent.state.appliedConfigs().find((c) => c.kind === "vip_routes" && c.key === prod.id)?.version ?? 0
     const before = survivors.map(versionOf)
-    const { convergenceMs } = await step(
+    const { convergenceMs, routedToNewHolder } = await step(
       "Approve it: the best candidate is promoted and every prod peer gets its new WireGuard config",
       async () => {
         const decidedAt = Date.now()
         const decided = await call("system_approve", { approval_id: approval.id })
         await waitFor(async () => survivors.every((agent, i) => versionOf(agent) > before[i]!), "every peer applied its new config")
-        return { decided, convergenceMs: Date.now() - decidedAt }
+        const convergenceMs = Date.now() - decidedAt
+        // On disk, each survivor's wg-sdwan-prod.conf now routes the VIP /128 to the new holder's [Peer].
+        const { address } = (await call("kubernetes_get_cluster", { id: prodCluster.id })).virtual_ip
+        const routedToNewHolder = survivors.filter((agent) => {
+          const blocks = readFileSync(join(roots.get(agent)!, wireguardPath(prod.interface_name)), "utf8").split("[Peer]").slice(1)
+          const routing = blocks.filter((block) => block.includes(`${address}/128`))
+          const own = agent.state.heldVips().some((held) => held.vip_id === vipId)
+          return own ? routing.length === 0 : routing.length === 1 && routing[0]!.includes(`(${decided.resolution.promoted})`)
+        }).length
+        return { decided, convergenceMs, routedToNewHolder }
       },
       (r) =>
-        `${r.decided.status}: promoted ${r.decided.resolution.promoted} at epoch ${r.decided.resolution.epoch}\nall ${survivors.length} live prod peers applied and acked their new WireGuard configs in ${r.convergenceMs} ms`
+        `${r.decided.status}: promoted ${r.decided.resolution.promoted} at epoch ${r.decided.resolution.epoch}\nall ${survivors.length} live prod peers applied and acked their new WireGuard configs in ${r.convergenceMs} ms (only the VIP routes travel); ${r.routedToNewHolder}/${survivors.length} now route the VIP /128 to the new holder`
     )
 
     phase("Phase 5 — a kubeconfig per cluster")
@@ -316,6 +329,7 @@ export const runDemo = async (options: DemoOptions): Promise<DemoSummary> => {
       networkWarnings: warnings,
       silenceDetectedMs,
       convergenceMs,
+      routedToNewHolder,
       kubeconfigs,
       stagingInstancesStillConnected,
       elapsedMs

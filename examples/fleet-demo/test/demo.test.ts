@@ -28,6 +28,7 @@ describe("npm run demo", () => {
     expect(summary.stagingInstancesStillConnected).toBe(3)
     for (const file of summary.kubeconfigs) expect(statSync(file).mode & 0o777).toBe(0o600)
     expect(summary.convergenceMs).toBeGreaterThanOrEqual(0)
+    expect(summary.routedToNewHolder).toBe(4) // every live prod peer, from its WireGuard file on disk
     expect(summary.silenceDetectedMs).toBeGreaterThan(0)
     for (const phase of ["Phase 1", "Phase 2", "Phase 3", "Phase 4", "Phase 5", "Phase 6", "Summary"]) expect(output).toContain(phase)
     expect(summary.elapsedMs).toBeLessThan(60_000)

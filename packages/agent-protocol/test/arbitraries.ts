@@ -12,7 +12,7 @@ const version = fc.integer({ min: 1, max: 2 ** 31 })
 const code = fc.stringMatching(/^[a-z][a-z0-9_]{0,20}$/)
 const wgKey = fc.uint8Array({ minLength: 32, maxLength: 32 }).map((bytes) => Buffer.from(bytes).toString("base64"))
 const moduleName = fc.constantFrom("k3s-server" as const, "k3s-agent" as const)
-const configKind = fc.constantFrom("wireguard", "k3s", "kubeconfig", "token", "module_upgrade", "leave" as const)
+const configKind = fc.constantFrom("wireguard", "vip_routes", "k3s", "kubeconfig", "token", "module_upgrade", "leave" as const)
 const k3s = fc.record(
   {
     service: fc.constantFrom("not_installed", "inactive", "activating", "active", "failed" as const),
@@ -138,6 +138,12 @@ export const gatewayMessage: fc.Arbitrary<GatewayMessage> = fc.oneof(
     "config_push",
     fc.oneof(
       fc.record({ kind: fc.constant("wireguard" as const), key: id, version, payload: fc.record({ network_id: id, interface_name: text, content }) }),
+      fc.record({
+        kind: fc.constant("vip_routes" as const),
+        key: id,
+        version,
+        payload: fc.record({ network_id: id, interface_name: text, routes: small(fc.record({ vip_id: id, address: text, public_key: wgKey, epoch: count })) })
+      }),
       fc.record({
         kind: fc.constant("k3s" as const),
         key: id,

@@ -12,7 +12,7 @@
  */
 import fc from "fast-check"
 import { afterEach, describe, expect, it } from "vitest"
-import type { GatewayMessage } from "@fleetplane/agent-protocol"
+import { withVipRoutes, type ConfigKind, type GatewayMessage, type VipRoute } from "@fleetplane/agent-protocol"
 import type { Gateway } from "../src/index"
 import { adminClient, quietGateway, setupAccount, tempDatabase } from "./support/gateway-harness"
 import { recordSoak } from "./support/soak-report"
@@ -51,7 +51,7 @@ class ChaosAgent {
   session: TestAgent | undefined
   silent = false
   readonly held = new Map<string, number>()
-  readonly applied = new Map<string, { kind: string; key: string; version: number; payload: unknown }>()
+  readonly applied = new Map<string, { kind: ConfigKind; key: string; version: number; payload: unknown }>()
   readonly epochsSeen: Array<number> = []
   readonly keys = { publicKey: "", privateKey: "" }
 
@@ -106,8 +106,11 @@ class ChaosAgent {
     this.session?.send({ type: "status_report", body: { k3s: { service: "active", node_ready: true }, modules: [] } })
   }
 
+  /** The WireGuard config this agent applied: its peer list with the VIP routes merged in. */
   wireguardContent(): string {
-    return ([...this.applied.values()].find((c) => c.kind === "wireguard")?.payload as { content: string } | undefined)?.content ?? ""
+    const part = (kind: string) => [...this.applied.values()].find((c) => c.kind === kind)?.payload
+    const base = (part("wireguard") as { content: string } | undefined)?.content ?? ""
+    return withVipRoutes(base, (part("vip_routes") as { routes: Array<VipRoute> } | undefined)?.routes ?? [])
   }
 }
 

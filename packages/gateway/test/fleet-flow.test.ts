@@ -47,6 +47,9 @@ const poll = async <T>(check: () => Promise<T | undefined | false>, what: string
   }
 }
 
+/** The VIP routes naming the cluster's first holder have arrived (earlier versions list none). */
+const hasVipRoute = (agent: TestAgent) => agent.pushes("vip_routes").some((p) => (p.payload as unknown as { routes: Array<unknown> }).routes.length > 0)
+
 const ready = (agent: TestAgent) => agent.send({ type: "status_report", body: { k3s: { service: "active", node_ready: true }, modules: [] } })
 
 /** Keeps the given agents heartbeating until stopped. */
@@ -89,7 +92,7 @@ describe("gateway: the fleet over real sockets", () => {
     const { body: events } = await account.admin.action("system_list_events", { limit: 1000 })
     expect(events.events.filter((e: { type: string }) => e.type === "sdwan.vip_holder_silent")).toHaveLength(1)
 
-    const versionsBefore = peers.map((p) => Math.max(...p.pushes("wireguard").map((x) => x.version)))
+    const versionsBefore = peers.map((p) => Math.max(...p.pushes("vip_routes").map((x) => x.version)))
     const decided = (await fetch(`${gateway.adminUrl}/v1/approvals/${approval.id}/approve`, {
       method: "POST",
       headers: { authorization: `Bearer ${account.apiKey}` }
@@ -100,7 +103,9 @@ describe("gateway: the fleet over real sockets", () => {
     await s1.message("vip_release", (m) => m.body.epoch === 2)
     const started = Date.now()
     for (const [index, peer] of peers.entries()) {
-      await peer.until((a) => a.pushes("wireguard").some((p) => p.version > versionsBefore[index]!), 5_000, "new wireguard config")
+      // The VIP moves by its routes alone: a few hundred bytes per peer, naming the new holder's key.
+      const routes = await peer.until((a) => a.pushes("vip_routes").find((p) => p.version > versionsBefore[index]!), 5_000, "new VIP routes")
+      expect((routes.payload as unknown as { routes: Array<{ public_key: string; epoch: number }> }).routes).toEqual([expect.objectContaining({ public_key: s2.keys.publicKey, epoch: 2 })])
       peer.ackAll()
     }
     expect(Date.now() - started).toBeLessThan(5_000)
@@ -127,7 +132,7 @@ describe("gateway: the fleet over real sockets", () => {
     const node = await account.provision("s1", account.serverTemplateId)
     const first = await connect(gateway, node, account.networkId)
     await join(first, "k3s-server", null)
-    await first.until((a) => a.pushes("token").length > 0 && a.pushes("k3s").length > 0, 5_000, "configs")
+    await first.until((a) => ["token", "k3s"].every((kind) => a.pushes(kind).length > 0) && hasVipRoute(a), 5_000, "configs")
     first.ackAll()
     await first.until(() => [...gateway.sessions.all()].every((s) => s.pendingPushes === 0), 3_000, "acks")
     const applied = first.pushes().map((p) => ({ kind: p.kind, key: p.key, version: p.version }))
@@ -139,7 +144,8 @@ describe("gateway: the fleet over real sockets", () => {
     const rotated = await account.admin.confirmed("kubernetes_rotate_token", { cluster_id: clusterId })
     expect(rotated.status).toBe(200)
 
-    const back = await connect(gateway, node, account.networkId, { applied })
+    // The same node: the same WireGuard key (a new key would rightly change every peer's config).
+    const back = await connect(gateway, node, account.networkId, { applied, wireguard_keys: [{ network_id: account.networkId, public_key: first.keys.publicKey }] })
     await back.until((a) => a.pushes("token").length > 0, 5_000, "rotated token")
     await new Promise((resolve) => setTimeout(resolve, 200))
     const resent = back.pushes()
@@ -160,7 +166,7 @@ describe("gateway: the fleet over real sockets", () => {
     const s1 = await connect(first, node, account.networkId)
     const accepted = await join(s1, "k3s-server", null)
     const clusterId = accepted.type === "join_accepted" ? accepted.body.cluster_id : ""
-    await s1.until((a) => a.pushes("k3s").length > 0, 5_000, "configs")
+    await s1.until((a) => a.pushes("k3s").length > 0 && hasVipRoute(a), 5_000, "configs")
     const before = s1.pushes().map((p) => ({ kind: p.kind, key: p.key, version: p.version }))
 
     await first.close()
@@ -168,7 +174,7 @@ describe("gateway: the fleet over real sockets", () => {
     expect((await s1.waitClosed()).code).toBe(CloseCode.GoingAway)
 
     const second = await start(database)
-    const back = await connect(second, node, account.networkId, { applied: before })
+    const back = await connect(second, node, account.networkId, { applied: before, wireguard_keys: [{ network_id: account.networkId, public_key: s1.keys.publicKey }] })
     ready(back)
     const admin = adminClient(second, account.apiKey)
     await poll(async () => (await admin.action("kubernetes_get_cluster", { id: clusterId })).body.status === "active", "cluster active after restart")

@@ -33,6 +33,11 @@ export * from "./model/ids"
 export * from "./model/entities"
 export * from "./model/errors"
 
+// Domain steps inside a transaction (Transactor.transact), for bulk imports: attach many
+// peers, then render the network's WireGuard configs once instead of once per peer.
+export { attachPeer } from "./network/networks"
+export { syncNetworkVipRoutes, syncNetworkWireguard } from "./config/desired-configs"
+
 // Rules and generators, usable on their own
 export { parseCidr, overlaps, contains, formatAddress, type Cidr, type IpFamily } from "./network/cidr"
 export {
@@ -51,7 +56,7 @@ export { planRollingUpgrade, type RollingUpgradePlan, type UpgradeTarget } from 
 export { ROLLING_UPGRADE_SKILL, type RollingUpgradeState } from "./upgrade/rolling-upgrade-run"
 export { formatJoinToken, JOIN_TOKEN_PATTERN, tokenFingerprint } from "./token/join-token"
 export { renderKubeconfig, apiEndpointFor, type KubeconfigInput } from "./config/kubeconfig"
-export { renderWireguardConfig, allowedIpsFor, type WireguardConfigInput, type WireguardPeerView } from "./config/wireguard"
+export { renderWireguardConfig, effectiveWireguardConfig, allowedIpsFor, type WireguardConfigInput, type WireguardPeerView } from "./config/wireguard"
 export { renderK3sConfig, type K3sConfigInput } from "./config/k3s-config"
 export { createClusterCa, issueClientCertificate, type KeyPairPem } from "./config/certificates"
 export { credentialMatches, hashSecret } from "./agents/credentials"

@@ -5,7 +5,7 @@ import { join } from "node:path"
 import { KubeConfig } from "@kubernetes/client-node"
 import { describe, expect, it } from "vitest"
 import { parse } from "yaml"
-import { createClusterCa, issueClientCertificate, renderK3sConfig, renderKubeconfig, renderWireguardConfig, type WireguardPeerView } from "../src/index"
+import { createClusterCa, effectiveWireguardConfig, issueClientCertificate, renderK3sConfig, renderKubeconfig, renderWireguardConfig, type WireguardPeerView } from "../src/index"
 import { wireguardKeyPair } from "./support/wireguard-keys"
 
 const has = (command: string) => spawnSync("sh", ["-c", `command -v ${command}`]).status === 0
@@ -94,18 +94,19 @@ describe("WireGuard config", () => {
     podSubnet
   })
 
-  it("lists every other peer with its overlay /128, pod subnet, and the VIP /128 on the holder only; no private key", () => {
+  it("lists every other peer with its overlay /128 and pod subnet, the VIP /128 on the holder only once routes are merged; no private key", () => {
     const a = wireguardKeyPair()
     const b = wireguardKeyPair()
     const c = wireguardKeyPair()
     const self = peer("self", "fd00:1::1", a.publicKey)
-    const config = renderWireguardConfig({
+    const input = {
       interfaceName: "wg-sdwan-prod",
       listenPort: 51820,
       self,
-      others: [peer("holder", "fd00:1::2", b.publicKey, "10.42.1.0/24"), peer("other", "fd00:1::3", c.publicKey, "10.42.2.0/24"), peer("nokey", "fd00:1::4", null)],
-      vipsByHolder: new Map([["holder", ["fd00:1::100"]]])
-    })
+      others: [peer("holder", "fd00:1::2", b.publicKey, "10.42.1.0/24"), peer("other", "fd00:1::3", c.publicKey, "10.42.2.0/24"), peer("nokey", "fd00:1::4", null)]
+    }
+    expect(renderWireguardConfig(input)).not.toContain("fd00:1::100")
+    const config = effectiveWireguardConfig(input, [{ address: "fd00:1::100", public_key: b.publicKey }])
     expect(config).toContain("Address = fd00:1::1/128")
     expect(config).toContain(`PublicKey = ${b.publicKey}\nEndpoint = 198.51.100.6:51820\nAllowedIPs = fd00:1::2/128, 10.42.1.0/24, fd00:1::100/128`)
     expect(config).toContain("AllowedIPs = fd00:1::3/128, 10.42.2.0/24\n")
@@ -122,8 +123,7 @@ describe("WireGuard config", () => {
       interfaceName: "wg-sdwan-prod",
       listenPort: 51820,
       self: peer("self", "fd00:1::1", keys.publicKey),
-      others: [peer("holder", "fd00:1::2", other.publicKey, "10.42.1.0/24")],
-      vipsByHolder: new Map()
+      others: [peer("holder", "fd00:1::2", other.publicKey, "10.42.1.0/24")]
     })
     const withKey = config.replace("[Interface]\n", `[Interface]\nPrivateKey = ${keys.privateKey}\n`)
     if (!has("wg")) {

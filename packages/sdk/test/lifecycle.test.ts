@@ -6,6 +6,7 @@ import {
   accountWithNetwork,
   activeCluster,
   desiredConfig,
+  effectiveWireguard,
   events,
   exec,
   execConfirmed,
@@ -56,8 +57,8 @@ describe("R18 decommission", () => {
         for (const member of [worker, ...servers]) {
           const leave = yield* desiredConfig(member, "leave")
           assert.strictEqual(leave?.payload.cluster_id, clusterId)
-          const wg = yield* desiredConfig(member, "wireguard")
-          expect(wg?.payload.content).not.toContain(`${vipAddress}/128`)
+          expect(yield* effectiveWireguard(member)).not.toContain(`${vipAddress}/128`)
+          assert.deepStrictEqual((yield* desiredConfig(member, "vip_routes"))?.payload.routes, [])
         }
         // Instances still authenticate: they were not terminated.
         const port = yield* AgentPort

@@ -110,19 +110,19 @@ describe("runbook: multi-cluster K3s, phases 1-6", () => {
         assert.strictEqual(listed.find((n) => n.instance_id === prod2.instanceId)?.agent, "heartbeating")
         const { approvals } = yield* exec(account, "system_list_approvals", { status: "pending" })
         assert.strictEqual(approvals.length, 1)
-        const workerWgBefore = (yield* desiredConfig(w1, "wireguard"))!.version
+        const workerRoutesBefore = (yield* desiredConfig(w1, "vip_routes"))!.version
         const approved = yield* exec(account, "system_approve", { approval_id: approvals[0].id })
         assert.strictEqual(approved.status, "approved")
         const after = yield* exec(account, "kubernetes_get_cluster", { id: prodId })
         assert.strictEqual(after.virtual_ip.epoch, 2)
         assert.strictEqual(after.api_endpoint, cluster.api_endpoint) // kubectl keeps using the same VIP
-        // Every peer of the prod network has a newer WireGuard config; they apply and ack it.
+        // Every peer of the prod network has new VIP routes for its WireGuard config; they apply and ack them.
         for (const agent of [prod1, prod2, w1, wrong]) {
-          const wg = (yield* desiredConfig(agent, "wireguard"))!
-          if (agent === w1) assert.isAbove(wg.version, workerWgBefore)
-          yield* port.configAck(agent.identity, { kind: "wireguard", key: wg.key, version: wg.version, status: "applied" })
-          const resend = (yield* port.pendingPushes(agent.identity.instanceId, [{ kind: "wireguard", key: wg.key, version: wg.version }])).filter(
-            (p) => p.kind === "wireguard"
+          const routes = (yield* desiredConfig(agent, "vip_routes"))!
+          if (agent === w1) assert.isAbove(routes.version, workerRoutesBefore)
+          yield* port.configAck(agent.identity, { kind: "vip_routes", key: routes.key, version: routes.version, status: "applied" })
+          const resend = (yield* port.pendingPushes(agent.identity.instanceId, [{ kind: "vip_routes", key: routes.key, version: routes.version }])).filter(
+            (p) => p.kind === "vip_routes"
           )
           assert.strictEqual(resend.length, 0)
         }

@@ -7,6 +7,7 @@ import {
   accountWithNetwork,
   activeCluster,
   desiredConfig,
+  effectiveWireguard,
   events,
   exec,
   execConfirmed,
@@ -110,9 +111,11 @@ describe("VIP failover", () => {
           const block = config.split("[Peer]").find((b) => b.includes(publicKey)) ?? ""
           return block.match(/AllowedIPs = (.*)/)?.[1] ?? ""
         }
-        const workerBefore = (yield* desiredConfig(worker, "wireguard"))!
-        expect(allowedFor(workerBefore.payload.content, holder.keys.publicKey)).toContain(`${vip}/128`)
-        expect(allowedFor(workerBefore.payload.content, standby.keys.publicKey)).not.toContain(`${vip}/128`)
+        const peersBefore = (yield* desiredConfig(worker, "wireguard"))!
+        const routesBefore = (yield* desiredConfig(worker, "vip_routes"))!
+        const workerBefore = yield* effectiveWireguard(worker)
+        expect(allowedFor(workerBefore, holder.keys.publicKey)).toContain(`${vip}/128`)
+        expect(allowedFor(workerBefore, standby.keys.publicKey)).not.toContain(`${vip}/128`)
 
         yield* passTime(30_000, [standby, worker])
         const { approvals } = yield* exec(setup.accountId, "system_list_approvals", { status: "pending" })
@@ -123,10 +126,12 @@ describe("VIP failover", () => {
         assert.strictEqual(after.virtual_ip.epoch, 2)
         assert.notStrictEqual(after.virtual_ip.holder_peer_id, before.virtual_ip.holder_peer_id)
         assert.include(after.virtual_ip.failover_holder_peer_ids, before.virtual_ip.holder_peer_id)
-        const workerAfter = (yield* desiredConfig(worker, "wireguard"))!
-        assert.isAbove(workerAfter.version, workerBefore.version)
-        expect(allowedFor(workerAfter.payload.content, standby.keys.publicKey)).toContain(`${vip}/128`)
-        expect(allowedFor(workerAfter.payload.content, holder.keys.publicKey)).not.toContain(`${vip}/128`)
+        // Only the small VIP routes changed: the peer list is not re-sent to anyone.
+        assert.isAbove((yield* desiredConfig(worker, "vip_routes"))!.version, routesBefore.version)
+        assert.strictEqual((yield* desiredConfig(worker, "wireguard"))!.version, peersBefore.version)
+        const workerAfter = yield* effectiveWireguard(worker)
+        expect(allowedFor(workerAfter, standby.keys.publicKey)).toContain(`${vip}/128`)
+        expect(allowedFor(workerAfter, holder.keys.publicKey)).not.toContain(`${vip}/128`)
         const promoted = (yield* events(setup.accountId)).find((e) => e.type === "sdwan.vip_failover_promoted")
         assert.strictEqual(promoted?.data.virtual_ip_id, vipId)
         assert.strictEqual(promoted?.data.epoch, 2)

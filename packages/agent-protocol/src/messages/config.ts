@@ -5,7 +5,7 @@
  */
 import { Schema } from "effect"
 import { ClusterRole } from "./join"
-import { boundedArray, ConfigContent, ConfigKind, defineMessage as message, ErrorDetail, Id, MessageText, ModuleName, PositiveCount, ShortText } from "./fields"
+import { boundedArray, ConfigContent, ConfigKind, Count, defineMessage as message, ErrorDetail, Id, MessageText, ModuleName, PositiveCount, ShortText } from "./fields"
 
 const push = <K extends string, P extends Schema.Top>(kind: K, payload: P) =>
   Schema.Struct({ kind: Schema.Literal(kind), key: Id, version: PositiveCount, payload })
@@ -16,6 +16,26 @@ export const WireguardPayload = Schema.Struct({
   interface_name: ShortText,
   content: ConfigContent
 })
+export type WireguardPayload = typeof WireguardPayload.Type
+/** Where one VIP /128 is routed: to the peer (by WireGuard public key) that holds it at `epoch`. */
+export const VipRoute = Schema.Struct({
+  vip_id: Id,
+  address: ShortText,
+  public_key: ShortText,
+  epoch: Count
+})
+export type VipRoute = typeof VipRoute.Type
+/**
+ * The VIP part of a network's WireGuard config (R16), kept apart from the peer list so a
+ * failover sends every peer a few hundred bytes instead of its whole config. The agent adds
+ * each address to the AllowedIPs of the holder's [Peer] (`withVipRoutes`) and applies the result.
+ */
+export const VipRoutesPayload = Schema.Struct({
+  network_id: Id,
+  interface_name: ShortText,
+  routes: boundedArray(VipRoute)
+})
+export type VipRoutesPayload = typeof VipRoutesPayload.Type
 /** A file the agent writes beside a config (servers get the cluster CA under /var/lib/rancher/k3s/server/tls). */
 export const ConfigFile = Schema.Struct({
   path: Schema.String.check(Schema.isPattern(/^\/[A-Za-z0-9._/-]{1,255}$/)),
@@ -57,6 +77,7 @@ export const LeavePayload = Schema.Struct({
 
 export const ConfigPushBody = Schema.Union([
   push("wireguard", WireguardPayload),
+  push("vip_routes", VipRoutesPayload),
   push("k3s", K3sPayload),
   push("kubeconfig", KubeconfigPayload),
   push("token", TokenPayload),

@@ -4,7 +4,7 @@
  * one task at a time (`enqueue`) so its messages are handled in arrival order.
  */
 import type { WebSocket } from "ws"
-import { CloseCode, encodeFrame, type ConfigPushBody, type GatewayMessage } from "@fleetplane/agent-protocol"
+import { CloseCode, encodeFrame, type AppliedConfig, type ConfigKind, type ConfigPushBody, type GatewayMessage } from "@fleetplane/agent-protocol"
 import type { AgentIdentity } from "@fleetplane/sdk"
 
 /** What the session needs from a terminal bridge (see terminal/terminal-bridge.ts). */
@@ -88,10 +88,15 @@ export class AgentSession {
     for (const { kind, key, version } of entries) this.applied.set(configKey(kind, key), version)
   }
 
-  /** Whether this exact version is already with the agent (applied or on its way). */
-  alreadyDelivered(push: ConfigPushBody): boolean {
-    const composite = configKey(push.kind, push.key)
-    return (this.applied.get(composite) ?? 0) >= push.version || (this.inFlight.get(composite)?.version ?? 0) >= push.version
+  /** For each (kind, key), the newest version the agent has or is being sent: only newer ones need reading. */
+  knownVersions(except?: { readonly kind: string; readonly key: string }): Array<AppliedConfig> {
+    const known = new Map<string, AppliedConfig>()
+    for (const [composite, version] of [...this.applied, ...[...this.inFlight].map(([c, f]) => [c, f.version] as const)]) {
+      const [kind, key] = composite.split("\u0000") as [ConfigKind, string]
+      if (except !== undefined && except.kind === kind && except.key === key) continue
+      if ((known.get(composite)?.version ?? 0) < version) known.set(composite, { kind, key, version })
+    }
+    return [...known.values()]
   }
 
   markSent(push: ConfigPushBody, at: number) {

@@ -19,11 +19,9 @@ export interface PushDeliveryDeps {
 
 /** Sends a session every desired config newer than what it has; `force` resends one kind regardless. */
 export const deliverPendingPushes = async (deps: PushDeliveryDeps, session: AgentSession, force?: { readonly kind: string; readonly key: string }) => {
-  const pushes = await deps.fleet.run(deps.port.pendingPushes(session.identity.instanceId, []))
+  const pushes = await deps.fleet.run(deps.port.pendingPushes(session.identity.instanceId, session.knownVersions(force)))
   const now = Date.now()
   for (const push of pushes) {
-    const forced = force !== undefined && push.kind === force.kind && push.key === force.key
-    if (!forced && session.alreadyDelivered(push)) continue
     if (!session.send({ type: "config_push", body: push })) return
     session.markSent(push, now)
     deps.metrics.pushesSent.inc()

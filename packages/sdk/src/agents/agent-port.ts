@@ -44,7 +44,7 @@ export interface AgentPortService {
   readonly statusReport: (identity: AgentIdentity, report: StatusReportBody) => Effect.Effect<void, StoreError>
   readonly joinRequest: (identity: AgentIdentity, request: JoinRequestBody) => Effect.Effect<JoinOutcome, StateError | StoreError>
   readonly configAck: (identity: AgentIdentity, ack: ConfigAckBody) => Effect.Effect<void, StoreError>
-  /** Desired configs newer than `applied` (pass [] to get everything). */
+  /** Desired configs newer than `applied` (pass [] to get everything); only those payloads are read. */
   readonly pendingPushes: (instanceId: InstanceId, applied: ReadonlyArray<AppliedConfig>) => Effect.Effect<ReadonlyArray<ConfigPushBody>, StoreError>
   readonly vipDirectives: (identity: AgentIdentity, held: HelloBody["held_vips"]) => Effect.Effect<ReadonlyArray<VipDirective>, StoreError>
 }
@@ -52,10 +52,6 @@ export interface AgentPortService {
 const toPush = (record: DesiredConfigRecord): ConfigPushBody =>
   ({ kind: record.kind, key: record.key, version: record.version, payload: record.payload }) as ConfigPushBody
 
-const newerThan = (records: ReadonlyArray<DesiredConfigRecord>, applied: ReadonlyArray<AppliedConfig>) => {
-  const appliedVersions = new Map(applied.map((a) => [`${a.kind}\u0000${a.key}`, a.version]))
-  return records.filter((r) => r.version > (appliedVersions.get(`${r.kind}\u0000${r.key}`) ?? 0)).map(toPush)
-}
 
 /**
  * Records an agent's WireGuard public keys (and, when known, the address it connects from as
@@ -112,7 +108,7 @@ export class AgentPort extends Context.Service<AgentPort, AgentPortService>()("@
         )
 
       const pendingPushes = (instanceId: InstanceId, applied: ReadonlyArray<AppliedConfig>) =>
-        transact((ctx) => Effect.map(ctx.tx.listDesiredConfigs(instanceId), (records) => newerThan(records, applied)))
+        transact((ctx) => Effect.map(ctx.tx.listDesiredConfigs(instanceId, applied), (records) => records.map(toPush)))
 
       const hello = (identity: AgentIdentity, body: Pick<HelloBody, "wireguard_keys" | "applied" | "held_vips">, remoteAddress: string | undefined) =>
         Effect.gen(function* () {
@@ -120,7 +116,7 @@ export class AgentPort extends Context.Service<AgentPort, AgentPortService>()("@
           return yield* transact((ctx) =>
             Effect.gen(function* () {
               const networkIds = yield* updatePeerKeys(ctx, identity, body.wireguard_keys, remoteAddress)
-              const pushes = newerThan(yield* ctx.tx.listDesiredConfigs(identity.instanceId), body.applied)
+              const pushes = (yield* ctx.tx.listDesiredConfigs(identity.instanceId, body.applied)).map(toPush)
               const vipDirectives = yield* vipDirectivesFor(ctx.tx, identity, body.held_vips)
               return { identity, pushes, vipDirectives, networkIds }
             })

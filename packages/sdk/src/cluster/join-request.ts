@@ -10,7 +10,7 @@ import type { AgentIdentity, KubernetesNodeRole, ModuleName } from "../model/ent
 import { newId, type ClusterId } from "../model/ids"
 import type { ClusterRecord, KubernetesNodeRecord, PeerRecord, VipRecord } from "../store/records"
 import { apiEndpointFor } from "../config/kubeconfig"
-import { joinTokenOf, syncClusterMember, syncNetworkWireguard } from "../config/desired-configs"
+import { joinTokenOf, syncClusterMember, syncNetworkVipRoutes } from "../config/desired-configs"
 import type { KeyPairPem } from "../config/certificates"
 import { leaseOverlayAddress } from "../network/overlay"
 import { newTokenSecret, tokenFingerprint } from "../token/join-token"
@@ -284,7 +284,7 @@ const bootstrapCluster = (
     })
     yield* ctx.emit(accountId, "kubernetes.join_accepted", { instance_id: identity.instanceId, cluster_id: clusterId, role: "control-plane", selected_by: "bootstrap" })
     yield* syncClusterMember(ctx, cluster, member)
-    yield* syncNetworkWireguard(ctx, accountId, network.id)
+    yield* syncNetworkVipRoutes(ctx, accountId, network.id)
     ctx.vipHolderChanged(accountId, vipId, [identity.instanceId])
     return cluster
   })

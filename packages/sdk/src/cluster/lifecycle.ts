@@ -8,7 +8,7 @@ import type { TxContext } from "../domain/transactor"
 import type { AgentIdentity } from "../model/entities"
 import { notFound, stateError } from "../model/errors"
 import type { AccountId, ClusterId } from "../model/ids"
-import { putDesired, syncClusterMembers, syncNetworkWireguard } from "../config/desired-configs"
+import { putDesired, syncClusterMembers, syncNetworkVipRoutes, syncNetworkWireguard } from "../config/desired-configs"
 import { parseCidr } from "../network/cidr"
 import { newTokenSecret } from "../token/join-token"
 
@@ -110,7 +110,7 @@ export const decommissionCluster = (ctx: TxContext, accountId: AccountId, cluste
       vip_released: vip?.address ?? null,
       instances_kept: members.map((m) => m.instance_id)
     })
-    yield* syncNetworkWireguard(ctx, accountId, cluster.network_id)
+    yield* syncNetworkVipRoutes(ctx, accountId, cluster.network_id)
     if (vip !== undefined && holderInstance !== null) ctx.vipHolderChanged(accountId, vip.id, [holderInstance])
     return { cluster_id: cluster.id, status: "decommissioned" as const, kubernetes_nodes_removed: removed, instances_terminated: 0 }
   })

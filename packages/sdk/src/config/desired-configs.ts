@@ -5,10 +5,10 @@
  * an agent never applies the same config twice.
  */
 import { Effect } from "effect"
-import type { ConfigKind } from "@fleetplane/agent-protocol"
+import type { ConfigKind, VipRoute } from "@fleetplane/agent-protocol"
 import type { TxContext } from "../domain/transactor"
 import type { AccountId, InstanceId, NetworkId } from "../model/ids"
-import type { ClusterRecord, KubernetesNodeRecord } from "../store/records"
+import type { ClusterRecord, KubernetesNodeRecord, NetworkRecord, PeerRecord } from "../store/records"
 import { formatJoinToken } from "../token/join-token"
 import { k3sCaFiles, renderK3sConfig } from "./k3s-config"
 import { apiEndpointFor, renderKubeconfig } from "./kubeconfig"
@@ -20,18 +20,15 @@ export const putDesired = (ctx: TxContext, instanceId: InstanceId, kind: ConfigK
     return record
   })
 
-/** R16: every peer's WireGuard config for the network, with each VIP on its current holder. */
+/**
+ * Every peer's WireGuard config for the network (the peer list), then its VIP routes. Call
+ * after anything that changes the peer set, a key, an endpoint or a pod subnet; O(peers²) text.
+ */
 export const syncNetworkWireguard = (ctx: TxContext, accountId: AccountId, networkId: NetworkId) =>
   Effect.gen(function* () {
     const network = yield* ctx.tx.getNetwork(accountId, networkId)
     if (network === undefined) return
     const peers = yield* ctx.tx.listPeersOfNetwork(accountId, networkId)
-    const vips = yield* ctx.tx.listVipsOfNetwork(accountId, networkId)
-    const vipsByHolder = new Map<string, Array<string>>()
-    for (const vip of vips) {
-      if (vip.holder_peer_id === null) continue
-      vipsByHolder.set(vip.holder_peer_id, [...(vipsByHolder.get(vip.holder_peer_id) ?? []), vip.address])
-    }
     const views: Array<WireguardPeerView> = peers.map((peer) => ({
       peerId: peer.id,
       label: peer.hostname,
@@ -45,14 +42,40 @@ export const syncNetworkWireguard = (ctx: TxContext, accountId: AccountId, netwo
         interfaceName: network.interface_name,
         listenPort: network.listen_port,
         self,
-        others: views.filter((_, other) => other !== index),
-        vipsByHolder
+        others: views.filter((_, other) => other !== index)
       })
       yield* putDesired(ctx, peers[index]!.instance_id, "wireguard", network.id, {
         network_id: network.id,
         interface_name: network.interface_name,
         content
       })
+    }
+    yield* writeVipRoutes(ctx, network, peers)
+  })
+
+/**
+ * R16 after a VIP holder change: every peer's `vip_routes` for the network — which peer (by
+ * public key) holds each VIP at which epoch. A few hundred bytes per peer: O(peers).
+ */
+export const syncNetworkVipRoutes = (ctx: TxContext, accountId: AccountId, networkId: NetworkId) =>
+  Effect.gen(function* () {
+    const network = yield* ctx.tx.getNetwork(accountId, networkId)
+    if (network === undefined) return
+    yield* writeVipRoutes(ctx, network, yield* ctx.tx.listPeersOfNetwork(accountId, networkId))
+  })
+
+const writeVipRoutes = (ctx: TxContext, network: NetworkRecord, peers: ReadonlyArray<PeerRecord>) =>
+  Effect.gen(function* () {
+    const keyOf = new Map(peers.map((peer) => [peer.id as string, peer.public_key]))
+    const routes: Array<VipRoute> = []
+    for (const vip of yield* ctx.tx.listVipsOfNetwork(network.account_id, network.id)) {
+      const publicKey = vip.holder_peer_id === null ? null : keyOf.get(vip.holder_peer_id)
+      // A holder without a key yet cannot be routed to; its route appears with its key.
+      if (publicKey === null || publicKey === undefined) continue
+      routes.push({ vip_id: vip.id, address: vip.address, public_key: publicKey, epoch: vip.epoch })
+    }
+    for (const peer of peers) {
+      yield* putDesired(ctx, peer.instance_id, "vip_routes", network.id, { network_id: network.id, interface_name: network.interface_name, routes })
     }
   })
 

@@ -1,10 +1,13 @@
 /**
  * WireGuard config per peer and network (SPEC §6, R16): a wg-quick file for
  * `wg-sdwan-<handle>` with one [Peer] per other peer. AllowedIPs carry the peer's overlay
- * /128, its node's pod subnet (flannel host-gw routes pod traffic over this interface) and
- * the VIP /128 on the current holder only — so a promotion moves the VIP by changing which
- * [Peer] lists it. The private key is not here: the agent adds its own `PrivateKey`.
+ * /128 and its node's pod subnet (flannel host-gw routes pod traffic over this interface).
+ * The VIP /128s travel apart, as `vip_routes` (one small push per peer on a failover, not the
+ * whole peer list again); `withVipRoutes` adds each to its holder's [Peer] — the effective
+ * config, which is what the agent applies. The private key is not here: the agent adds its own.
  */
+import { withVipRoutes, type VipRoute } from "@fleetplane/agent-protocol"
+
 export interface WireguardPeerView {
   readonly peerId: string
   readonly label: string
@@ -19,16 +22,11 @@ export interface WireguardConfigInput {
   readonly listenPort: number
   readonly self: WireguardPeerView
   readonly others: ReadonlyArray<WireguardPeerView>
-  /** VIP /128 addresses keyed by the peer id that holds each. */
-  readonly vipsByHolder: ReadonlyMap<string, ReadonlyArray<string>>
   readonly persistentKeepaliveSeconds?: number
 }
 
-export const allowedIpsFor = (peer: WireguardPeerView, vipsByHolder: ReadonlyMap<string, ReadonlyArray<string>>): Array<string> => [
-  `${peer.overlayAddress}/128`,
-  ...(peer.podSubnet === null ? [] : [peer.podSubnet]),
-  ...(vipsByHolder.get(peer.peerId) ?? []).map((vip) => `${vip}/128`)
-]
+/** A peer's AllowedIPs before VIP routes: its overlay /128 and its node's pod subnet. */
+export const allowedIpsFor = (peer: WireguardPeerView): Array<string> => [`${peer.overlayAddress}/128`, ...(peer.podSubnet === null ? [] : [peer.podSubnet])]
 
 export const renderWireguardConfig = (input: WireguardConfigInput): string => {
   const lines = [
@@ -48,9 +46,13 @@ export const renderWireguardConfig = (input: WireguardConfigInput): string => {
       `# ${peer.label} (${peer.peerId})`,
       `PublicKey = ${peer.publicKey}`,
       ...(peer.endpoint === null ? [] : [`Endpoint = ${peer.endpoint}`]),
-      `AllowedIPs = ${allowedIpsFor(peer, input.vipsByHolder).join(", ")}`,
+      `AllowedIPs = ${allowedIpsFor(peer).join(", ")}`,
       `PersistentKeepalive = ${input.persistentKeepaliveSeconds ?? 25}`
     )
   }
   return lines.join("\n") + "\n"
 }
+
+/** The config a peer ends up applying: its wg-quick file with the VIP /128s on their holders. */
+export const effectiveWireguardConfig = (input: WireguardConfigInput, routes: ReadonlyArray<Pick<VipRoute, "address" | "public_key">>): string =>
+  withVipRoutes(renderWireguardConfig(input), routes)

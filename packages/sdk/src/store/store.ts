@@ -152,7 +152,14 @@ export interface StoreTx {
     payload: unknown,
     at: string
   ) => Op<{ readonly record: DesiredConfigRecord; readonly changed: boolean }>
-  readonly listDesiredConfigs: (instanceId: InstanceId) => Op<ReadonlyArray<DesiredConfigRecord>>
+  /**
+   * An instance's desired configs; with `newerThan`, only those whose version is above the
+   * one listed for their (kind, key) — without reading the payloads of the others.
+   */
+  readonly listDesiredConfigs: (
+    instanceId: InstanceId,
+    newerThan?: ReadonlyArray<{ readonly kind: string; readonly key: string; readonly version: number }>
+  ) => Op<ReadonlyArray<DesiredConfigRecord>>
   readonly recordConfigAck: (instanceId: InstanceId, kind: ConfigKind, key: string, version: number, error: string | null) => Op<boolean>
 
   // confirmations of destructive actions

@@ -13,7 +13,7 @@ import type { FleetConfigShape } from "../domain/fleet-config"
 import type { TxContext } from "../domain/transactor"
 import { notFound, stateError } from "../model/errors"
 import { newId, type AccountId, type ApprovalId, type PeerId, type VipId } from "../model/ids"
-import { syncNetworkWireguard } from "../config/desired-configs"
+import { syncNetworkVipRoutes } from "../config/desired-configs"
 import type { ApprovalRecord, VipRecord } from "../store/records"
 import { isSilent, scoreFailoverCandidate, type CandidateScore } from "./scoring"
 
@@ -102,7 +102,7 @@ export const promoteVipHolder = (
       score: to.score,
       reason
     })
-    yield* syncNetworkWireguard(ctx, accountId, vip.network_id)
+    yield* syncNetworkVipRoutes(ctx, accountId, vip.network_id)
     ctx.vipHolderChanged(accountId, vip.id, [...(fromInstance === undefined ? [] : [fromInstance as never]), to.instance_id as never])
     return { virtual_ip_id: vip.id, previous_holder: from, new_holder: to.peer, epoch, score: to.score }
   })

@@ -3,7 +3,7 @@
  * catalog and the agent port exactly as a host would, with simulated agents.
  */
 import { Effect, Layer } from "effect"
-import type { ModuleName } from "@fleetplane/agent-protocol"
+import { withVipRoutes, type ModuleName } from "@fleetplane/agent-protocol"
 import { Accounts, Actions, AgentPort, fleetLayer, Signals, Store, type AccountId, type AgentIdentity, type FleetConfigShape } from "../../src/index"
 import { wireguardKeyPair } from "./wireguard-keys"
 
@@ -100,6 +100,14 @@ export const pendingPushes = (agent: SimAgent) => Effect.flatMap(Effect.service(
 /** The latest desired config of one kind for an agent. */
 export const desiredConfig = (agent: SimAgent, kind: string) =>
   Effect.map(pendingPushes(agent), (pushes) => pushes.find((p) => p.kind === kind) as { kind: string; key: string; version: number; payload: any } | undefined)
+
+/** The WireGuard config the agent would apply: its peer list with the VIP routes merged in. */
+export const effectiveWireguard = (agent: SimAgent) =>
+  Effect.map(pendingPushes(agent), (pushes) => {
+    const base = pushes.find((p) => p.kind === "wireguard")?.payload as { content: string } | undefined
+    const routes = pushes.find((p) => p.kind === "vip_routes")?.payload as { routes: Array<{ address: string; public_key: string }> } | undefined
+    return withVipRoutes(base?.content ?? "", routes?.routes ?? [])
+  })
 
 export const events = (accountId: AccountId) => Effect.map(exec(accountId, "system_list_events", { limit: 1000 }), (r: any) => r.events as Array<{ seq: number; type: string; data: any }>)
 

@@ -156,6 +156,28 @@ export const storeContract = (name: string, makeStore: StoreFactory) =>
       )
     )
 
+    it.effect("desired configs can be listed newer than what an agent has, per (kind, key)", () =>
+      withStore((store) =>
+        Effect.gen(function* () {
+          const account = yield* store.transaction(seedAccount)
+          const instance = yield* store.transaction((tx) => seedInstance(tx, account))
+          const put = (kind: "wireguard" | "vip_routes", payload: unknown) =>
+            store.transaction((tx) => tx.putDesiredConfig(instance, kind, "net_1", payload, "2026-01-01T00:00:00.000Z"))
+          yield* put("wireguard", { peers: 1 })
+          yield* put("wireguard", { peers: 2 })
+          yield* put("vip_routes", { routes: 1 })
+          const newer = (known: Array<{ kind: string; key: string; version: number }>) =>
+            Effect.map(store.transaction((tx) => tx.listDesiredConfigs(instance, known)), (records) => records.map((r) => `${r.kind}@${r.version}`))
+          assert.deepStrictEqual(yield* newer([]), ["vip_routes@1", "wireguard@2"])
+          assert.deepStrictEqual(yield* newer([{ kind: "wireguard", key: "net_1", version: 2 }]), ["vip_routes@1"])
+          assert.deepStrictEqual(yield* newer([{ kind: "wireguard", key: "net_1", version: 1 }, { kind: "vip_routes", key: "net_1", version: 1 }]), ["wireguard@2"])
+          assert.deepStrictEqual(yield* newer([{ kind: "wireguard", key: "other", version: 9 }]), ["vip_routes@1", "wireguard@2"])
+          const [routes] = yield* store.transaction((tx) => tx.listDesiredConfigs(instance, [{ kind: "wireguard", key: "net_1", version: 2 }]))
+          assert.deepStrictEqual(routes?.payload, { routes: 1 })
+        })
+      )
+    )
+
     it.effect("a VIP changes only at the epoch it was read at (compare-and-set)", () =>
       withStore((store) =>
         Effect.gen(function* () {

@@ -565,8 +565,16 @@ const makeTx = (db: Database.Database): StoreTx => {
           changed: true
         }
       }),
-    listDesiredConfigs: (instanceId) =>
-      op(() => all("SELECT * FROM desired_configs WHERE instance_id = ? ORDER BY kind, config_key", instanceId).map(desiredFrom)),
+    listDesiredConfigs: (instanceId, newerThan) =>
+      op(() => {
+        if (newerThan === undefined) return all("SELECT * FROM desired_configs WHERE instance_id = ? ORDER BY kind, config_key", instanceId).map(desiredFrom)
+        // Versions first: a large payload (a WireGuard peer list) is read only when it is to be sent.
+        const known = new Map<string, number>()
+        for (const c of newerThan) known.set(`${c.kind}\u0000${c.key}`, Math.max(c.version, known.get(`${c.kind}\u0000${c.key}`) ?? 0))
+        return all("SELECT kind, config_key, version FROM desired_configs WHERE instance_id = ? ORDER BY kind, config_key", instanceId)
+          .filter((row) => Number(row.version) > (known.get(`${row.kind}\u0000${row.config_key}`) ?? 0))
+          .map((row) => desiredFrom(one("SELECT * FROM desired_configs WHERE instance_id = ? AND kind = ? AND config_key = ?", instanceId, row.kind, row.config_key)!))
+      }),
     recordConfigAck: (instanceId, kind: ConfigKind, key, version, error) =>
       op(
         () =>

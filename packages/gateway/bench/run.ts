@@ -3,37 +3,25 @@
  * 1,000 / 5,000 / 10,000 agents heartbeating every 5 s, heartbeat ingest under a flood, and
  * silence-detection latency with every session connected — each beside a bare `ws` server
  * that only decodes frames, measured in the same run. The gateway, the baseline and the load
- * generator each run in their own process on 127.0.0.1. Writes bench-results.json.
+ * generator each run in their own process on 127.0.0.1. Then failover convergence on a
+ * 1,000-peer network (bench/convergence.ts). Writes bench-results.json.
  *
- *   BENCH_SESSIONS=1000,5000,10000  BENCH_STEADY_MS=10000  (defaults)
+ *   BENCH_SESSIONS=1000,5000,10000  BENCH_STEADY_MS=10000  BENCH_PEERS=1000  BENCH_FAILOVERS=10  (defaults)
  */
-import { fork, type ChildProcess } from "node:child_process"
+import type { ChildProcess } from "node:child_process"
 import { mkdtempSync, writeFileSync } from "node:fs"
 import { cpus, tmpdir } from "node:os"
 import { join } from "node:path"
+import { measureBaselineConvergence, measureGatewayConvergence, type ConvergenceFigure } from "./convergence"
+import { next, percentile, sleep, start } from "./processes"
 
 const SESSION_COUNTS = (process.env.BENCH_SESSIONS ?? "1000,5000,10000").split(",").map(Number)
 const STEADY_MS = Number(process.env.BENCH_STEADY_MS ?? 10_000)
 const FLOOD_MS = Number(process.env.BENCH_FLOOD_MS ?? 5_000)
 const HOLDERS = Number(process.env.BENCH_HOLDERS ?? 20)
 const SILENCE_THRESHOLD_MS = 15_000
-const here = new URL(".", import.meta.url).pathname
-
-const start = (script: string, args: Array<string>) =>
-  fork(join(here, script), args, { execArgv: ["--import", "tsx"], stdio: ["ignore", "inherit", "inherit", "ipc"] })
-
-const next = <T>(child: ChildProcess, type: string, timeoutMs = 180_000) =>
-  new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no "${type}" from ${child.spawnfile} within ${timeoutMs} ms`)), timeoutMs)
-    const onMessage = (message: { type: string }) => {
-      if (message.type !== type) return
-      clearTimeout(timer)
-      child.off("message", onMessage)
-      resolve(message as T)
-    }
-    child.on("message", onMessage)
-    child.once("exit", (code) => code !== 0 && reject(new Error(`${child.spawnfile} exited with ${code}`)))
-  })
+const PEERS = Number(process.env.BENCH_PEERS ?? 1_000)
+const FAILOVERS = Number(process.env.BENCH_FAILOVERS ?? 10)
 
 interface Stats {
   cpu: { user: number; system: number }
@@ -47,11 +35,6 @@ const stats = (child: ChildProcess) => {
   const reply = next<Stats>(child, "stats")
   child.send({ type: "stats" })
   return reply
-}
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-const percentile = (values: Array<number>, p: number) => {
-  const sorted = [...values].sort((a, b) => a - b)
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN
 }
 
 export interface SessionFigure {
@@ -69,7 +52,8 @@ const results: {
   ingest: Array<{ mode: string; heartbeatsPerSecond: number }>
   silence?: { sessions: number; holders: number; p50Ms: number; p99Ms: number; maxMs: number; thresholdMs: number; missed: number }
   reconnect?: { sessions: number; allBackMs: number; gatewayStartMs: number; peakRssMb: number; attempts: number }
-} = { sessions: [], ingest: [] }
+  convergence: Array<ConvergenceFigure>
+} = { sessions: [], ingest: [], convergence: [] }
 
 const max = Math.max(...SESSION_COUNTS)
 for (const sessions of SESSION_COUNTS) {
@@ -159,6 +143,10 @@ for (const sessions of SESSION_COUNTS) {
   }
 }
 
+// Failover convergence on a network of PEERS peers, beside the bare-ws fan-out baseline.
+results.convergence.push(await measureBaselineConvergence(PEERS, FAILOVERS))
+results.convergence.push(await measureGatewayConvergence(PEERS, FAILOVERS))
+
 const row = (cells: Array<string | number>) => cells.map(String).join(" | ")
 console.log(`\n@fleetplane/gateway load (Node ${process.version}, ${cpus().length} cores)\n`)
 console.log(row(["sessions", "server", "connect all (s)", "CPU %", "RSS (MB)", "KB/session", "heartbeats/s"]))
@@ -173,5 +161,8 @@ if (results.silence) {
 if (results.reconnect) {
   const r = results.reconnect
   console.log(`reconnect storm: ${r.sessions} agents all back ${r.allBackMs} ms after the old gateway said 1001 (restart took ${r.gatewayStartMs} ms), ${r.attempts} attempts, peak RSS ${r.peakRssMb.toFixed(0)} MB`)
+}
+for (const c of results.convergence) {
+  console.log(`failover convergence (${c.mode}), ${c.peers} peers, ${c.failovers} failovers: p50 ${c.p50Ms} ms, p99 ${c.p99Ms} ms (target < 2000 ms)${c.mode === "gateway" ? `; promotion committed after p50 ${c.decisionP50Ms} ms` : ""}${c.timedOut > 0 ? `; ${c.timedOut} timed out` : ""}`)
 }
 writeFileSync(new URL("../bench-results.json", import.meta.url), JSON.stringify({ node: process.version, cores: cpus().length, ...results }, null, 2))

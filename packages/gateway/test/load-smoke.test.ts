@@ -7,6 +7,7 @@ import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
+import { measureBaselineConvergence, measureGatewayConvergence } from "../bench/convergence"
 
 const bench = new URL("../bench/", import.meta.url).pathname
 const children: Array<ChildProcess> = []
@@ -52,4 +53,12 @@ describe("load benchmark smoke", () => {
     expect((await stats()).heartbeats).toBeGreaterThan(first.heartbeats)
     load.send({ type: "stop" })
   }, 90_000)
+
+  it("fails a VIP over on a 30-peer network and hears every peer ack its new VIP routes, beside the bare-ws baseline", async () => {
+    const gateway = await measureGatewayConvergence(30, 2, { quiet: true })
+    expect(gateway).toMatchObject({ peers: 30, failovers: 2, timedOut: 0 })
+    expect(gateway.p99Ms).toBeGreaterThan(0)
+    const baseline = await measureBaselineConvergence(30, 2, { quiet: true })
+    expect(baseline).toMatchObject({ peers: 30, failovers: 2, timedOut: 0 })
+  }, 120_000)
 })

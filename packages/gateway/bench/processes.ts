@@ -1,0 +1,30 @@
+/** Child processes of the benchmarks (servers, load generators) and their IPC replies. */
+import { fork, type ChildProcess } from "node:child_process"
+import { join } from "node:path"
+
+const here = new URL(".", import.meta.url).pathname
+
+/** Runs a bench script (TypeScript, through tsx) in its own process with an IPC channel. */
+export const start = (script: string, args: ReadonlyArray<string>, options: { quiet?: boolean } = {}) =>
+  fork(join(here, script), [...args], { execArgv: ["--import", "tsx"], stdio: ["ignore", options.quiet ? "ignore" : "inherit", "inherit", "ipc"] })
+
+/** The next IPC message of `type` from `child`; fails on timeout or if the child exits with an error. */
+export const next = <T>(child: ChildProcess, type: string, timeoutMs = 180_000) =>
+  new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no "${type}" from ${child.spawnargs.at(-1)} within ${timeoutMs} ms`)), timeoutMs)
+    const onMessage = (message: { type: string }) => {
+      if (message.type !== type) return
+      clearTimeout(timer)
+      child.off("message", onMessage)
+      resolve(message as T)
+    }
+    child.on("message", onMessage)
+    child.once("exit", (code) => code !== 0 && code !== null && reject(new Error(`${child.spawnargs.join(" ")} exited with ${code}`)))
+  })
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+export const percentile = (values: ReadonlyArray<number>, p: number) => {
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN
+}

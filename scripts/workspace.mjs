@@ -111,16 +111,19 @@ function ensureDependencies(pnpm) {
 
 /**
  * System tools some tests use for real (`wg` checks generated WireGuard configs and keys;
- * `openssl` verifies generated certificates). Installed with apt-get when missing and
- * possible; tests that need them say so loudly when they are not there.
+ * `openssl` verifies generated certificates; PostgreSQL's `initdb`/`pg_ctl` start a throwaway
+ * server for the PostgreSQL store's tests). Installed with apt-get when missing and possible;
+ * tests that need them say so loudly when they are not there.
  */
 const SYSTEM_PACKAGES = [
-  { command: "wg", apt: "wireguard-tools" },
-  { command: "openssl", apt: "openssl" }
+  { check: "command -v wg", apt: "wireguard-tools" },
+  { check: "command -v openssl", apt: "openssl" },
+  // Debian keeps the server binaries out of PATH, under /usr/lib/postgresql/<version>/bin.
+  { check: "command -v initdb || ls /usr/lib/postgresql/*/bin/initdb", apt: "postgresql" }
 ]
 
 function ensureSystemPackages() {
-  const missing = SYSTEM_PACKAGES.filter(({ command }) => spawnSync("sh", ["-c", `command -v ${command}`], { env }).status !== 0)
+  const missing = SYSTEM_PACKAGES.filter(({ check }) => spawnSync("sh", ["-c", `${check} >/dev/null 2>&1`], { env }).status !== 0)
   if (missing.length === 0) return
   const names = missing.map((p) => p.apt)
   const canApt = process.platform === "linux" && process.getuid?.() === 0 && spawnSync("sh", ["-c", "command -v apt-get"], { env }).status === 0

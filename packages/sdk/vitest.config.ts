@@ -1,3 +1,4 @@
 import { packageTests } from "../../vitest.config.base.ts"
 
-export default packageTests()
+// The store contract also runs on PostgreSQL: a throwaway server for the whole run.
+export default packageTests({ postgres: true })

@@ -20,8 +20,10 @@ import { createLogger, type Logger, type LogLevel } from "./log"
 import { createTerminalEndpoint } from "./terminal/terminal-endpoint"
 
 export interface GatewayOptions {
-  /** SQLite file (created if missing), or ":memory:". */
-  readonly database: string
+  /** SQLite file (created if missing), or ":memory:". Ignored when `postgres` is set. */
+  readonly database?: string
+  /** PostgreSQL connection string: several gateways share one state (README: "Running several gateways"). */
+  readonly postgres?: string
   /** Where agents connect: `host:port`; default 0.0.0.0:7443. Port 0 picks a free port. */
   readonly listen?: string
   /** The admin API: `host:port`; default 127.0.0.1:7080 (keep it off public networks). */
@@ -63,7 +65,7 @@ export const startGateway = async (options: GatewayOptions) => {
   const heartbeatIntervalMs = options.heartbeatIntervalMs ?? 5_000
   const silenceThresholdMs = options.silenceThresholdMs ?? heartbeatIntervalMs * 3
   const fleet = await createFleet({
-    database: options.database,
+    ...(options.postgres === undefined ? { database: options.database ?? ":memory:" } : { postgres: options.postgres }),
     config: { heartbeatIntervalMs, silenceThresholdMs, ...(options.sensorIntervalMs === undefined ? {} : { sensorIntervalMs: options.sensorIntervalMs }) }
   })
   const port = await fleet.agentPort()
@@ -119,7 +121,8 @@ export const startGateway = async (options: GatewayOptions) => {
   log.info("gateway.started", {
     agent_url: `${options.tls ? "wss" : "ws"}://${agentAddress.address}:${agentAddress.port}/v1/agent`,
     admin_url: `http://${adminAddress.address}:${adminAddress.port}`,
-    database: options.database
+    // The connection string may carry a password: only the host is logged.
+    store: options.postgres === undefined ? `sqlite:${options.database ?? ":memory:"}` : `postgresql://${new URL(options.postgres).host}`
   })
 
   let closing: Promise<void> | undefined

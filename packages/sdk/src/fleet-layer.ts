@@ -1,6 +1,6 @@
 /**
- * The Effect front door: one layer with every SDK service on a SQLite store, and the VIP
- * silence sensor running in the layer's scope.
+ * The Effect front door: one layer with every SDK service on a store — embedded SQLite, or
+ * PostgreSQL shared by several gateways — and the background loops running in its scope.
  */
 import { Effect, Layer } from "effect"
 import { Accounts } from "./accounts/accounts"
@@ -11,15 +11,18 @@ import { DEFAULT_FLEET_CONFIG, FleetConfig, type FleetConfigShape } from "./doma
 import { AgentLiveness } from "./domain/liveness"
 import { Signals } from "./domain/signals"
 import { Transactor } from "./domain/transactor"
+import { postgresStoreLayer } from "./store/postgres/postgres-store"
 import { sqliteStoreLayer, type SqliteStoreOptions } from "./store/sqlite/sqlite-store"
 import type { Store } from "./store/store"
 import { SkillRunner } from "./upgrade/skill-runner"
 import { VipSensor } from "./vip/sensor"
 
 export interface FleetLayerOptions {
-  /** SQLite file, or `":memory:"`. */
-  readonly database: string
+  /** SQLite file, or `":memory:"` (the default). Ignored when `postgres` is set. */
+  readonly database?: string
   readonly synchronous?: SqliteStoreOptions["synchronous"]
+  /** A PostgreSQL connection string: the store several gateways share (see "Running several gateways"). */
+  readonly postgres?: string
   readonly config?: Partial<FleetConfigShape>
   /**
    * Run the background loops — the VIP silence sensor and the skill runner — (default true).
@@ -43,9 +46,12 @@ export const fleetServicesLayer = (options: { readonly config?: Partial<FleetCon
   return sensor.pipe(Layer.provideMerge(services), Layer.provideMerge(config))
 }
 
-/** The SDK on the embedded SQLite store. */
+/** The SDK on PostgreSQL when `postgres` is given, else on the embedded SQLite store. */
 export const fleetLayer = (options: FleetLayerOptions) => {
-  const store = sqliteStoreLayer({ filename: options.database, ...(options.synchronous === undefined ? {} : { synchronous: options.synchronous }) })
+  const store =
+    options.postgres !== undefined
+      ? postgresStoreLayer({ url: options.postgres })
+      : sqliteStoreLayer({ filename: options.database ?? ":memory:", ...(options.synchronous === undefined ? {} : { synchronous: options.synchronous }) })
   return fleetServicesLayer({
     ...(options.config === undefined ? {} : { config: options.config }),
     ...(options.runSensor === undefined ? {} : { runSensor: options.runSensor })

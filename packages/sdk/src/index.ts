@@ -22,6 +22,7 @@ export { AgentLiveness, type AgentLivenessEntry, type AgentLivenessService } fro
 export { DEFAULT_FLEET_CONFIG, FleetConfig, type FleetConfigShape } from "./domain/fleet-config"
 export { Store, type PrefixRange, type StoreTx } from "./store/store"
 export { openSqliteStore, sqliteStoreLayer, type SqliteStoreOptions } from "./store/sqlite/sqlite-store"
+export { openPostgresStore, postgresStoreLayer, type PostgresStoreOptions } from "./store/postgres/postgres-store"
 export type * from "./store/records"
 
 // The action catalog

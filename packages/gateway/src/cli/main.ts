@@ -56,10 +56,16 @@ export const buildProgram = (io: Io, env: NodeJS.ProcessEnv = process.env) => {
   }
 
   // --- gateway and local administration -------------------------------------------------------
+  /** The store a command works on: PostgreSQL when given (flag or environment), else the SQLite file. */
+  const storeOf = (options: { db: string; postgres?: string }) => {
+    const postgres = options.postgres ?? env.FLEETPLANE_POSTGRES_URL
+    return postgres === undefined || postgres === "" ? { database: options.db } : { postgres }
+  }
   program
     .command("gateway")
-    .description("run a gateway: agent WebSocket endpoint, admin API, embedded SQLite")
+    .description("run a gateway: agent WebSocket endpoint, admin API, embedded SQLite or shared PostgreSQL")
     .option("--db <file>", "SQLite database file", DEFAULT_DB)
+    .option("--postgres <url>", "share state with other gateways on PostgreSQL (or set FLEETPLANE_POSTGRES_URL, which keeps a password out of `ps`)")
     .option("--listen <host:port>", "where agents connect", "0.0.0.0:7443")
     .option("--admin-listen <host:port>", "admin API (keep it private)", "127.0.0.1:7080")
     .option("--tls-cert <file>", "serve agents over wss:// with this certificate (PEM)")
@@ -71,7 +77,7 @@ export const buildProgram = (io: Io, env: NodeJS.ProcessEnv = process.env) => {
     .action(async (options) => {
       if ((options.tlsCert === undefined) !== (options.tlsKey === undefined)) throw new CliError("--tls-cert and --tls-key go together", 2, "invalid_tls")
       const gateway = await startGateway({
-        database: options.db,
+        ...storeOf(options),
         listen: options.listen,
         adminListen: options.adminListen,
         heartbeatIntervalMs: Number(options.heartbeatInterval),
@@ -91,8 +97,8 @@ export const buildProgram = (io: Io, env: NodeJS.ProcessEnv = process.env) => {
       })
     })
 
-  const withLocalFleet = async <A>(database: string, f: (fleet: Awaited<ReturnType<typeof createFleet>>) => Promise<A>) => {
-    const fleet = await createFleet({ database, runSensor: false })
+  const withLocalFleet = async <A>(store: { db: string; postgres?: string }, f: (fleet: Awaited<ReturnType<typeof createFleet>>) => Promise<A>) => {
+    const fleet = await createFleet({ ...storeOf(store), runSensor: false })
     try {
       return await f(fleet)
     } finally {
@@ -107,8 +113,9 @@ export const buildProgram = (io: Io, env: NodeJS.ProcessEnv = process.env) => {
     .description("create an account")
     .requiredOption("--name <name>", "account name")
     .option("--db <file>", "SQLite database file", DEFAULT_DB)
+    .option("--postgres <url>", "the shared PostgreSQL instead (or FLEETPLANE_POSTGRES_URL)")
     .action(async (options) => {
-      const account = await withLocalFleet(options.db, (fleet) => fleet.createAccount({ name: options.name }))
+      const account = await withLocalFleet(options, (fleet) => fleet.createAccount({ name: options.name }))
       print(account, (a) => fields(a))
     })
 
@@ -119,8 +126,9 @@ export const buildProgram = (io: Io, env: NodeJS.ProcessEnv = process.env) => {
     .requiredOption("--account <id>", "account id")
     .requiredOption("--id <key_id>", "the key's id (key_…), as printed when it was created")
     .option("--db <file>", "SQLite database file", DEFAULT_DB)
+    .option("--postgres <url>", "the shared PostgreSQL instead (or FLEETPLANE_POSTGRES_URL)")
     .action(async (options) => {
-      await withLocalFleet(options.db, (fleet) => fleet.revokeApiKey({ account_id: options.account, api_key_id: options.id }))
+      await withLocalFleet(options, (fleet) => fleet.revokeApiKey({ account_id: options.account, api_key_id: options.id }))
       print({ revoked: options.id }, fields)
     })
   apikey
@@ -129,8 +137,9 @@ export const buildProgram = (io: Io, env: NodeJS.ProcessEnv = process.env) => {
     .requiredOption("--account <id>", "account id")
     .option("--name <name>", "what the key is for", "cli")
     .option("--db <file>", "SQLite database file", DEFAULT_DB)
+    .option("--postgres <url>", "the shared PostgreSQL instead (or FLEETPLANE_POSTGRES_URL)")
     .action(async (options) => {
-      const key = await withLocalFleet(options.db, (fleet) => fleet.createApiKey({ account_id: options.account, name: options.name }))
+      const key = await withLocalFleet(options, (fleet) => fleet.createApiKey({ account_id: options.account, name: options.name }))
       print(key, (k) => `${fields(k)}Store the key now: it is not shown again.\n`)
     })
 

@@ -41,8 +41,13 @@ export class Transactor extends Context.Service<
           const events = new Map<AccountId, Array<FleetEvent>>()
           const touched = new Set<InstanceId>()
           const vipChanges: Array<Signal> = []
-          const result = yield* store.transaction((tx) =>
-            body({
+          // A backend may run the body again after a serialization conflict (PostgreSQL):
+          // what a rolled-back attempt collected must not be published.
+          const result = yield* store.transaction((tx) => {
+            events.clear()
+            touched.clear()
+            vipChanges.length = 0
+            return body({
               tx,
               now,
               nowIso: now.toISOString(),
@@ -63,7 +68,7 @@ export class Transactor extends Context.Service<
                 vipChanges.push({ _tag: "VipHolderChanged", accountId, vipId, instanceIds })
               }
             })
-          )
+          })
           const published: Array<Signal> = [...vipChanges]
           for (const [accountId, list] of events) published.push({ _tag: "EventsAppended", accountId, events: list })
           if (touched.size > 0) published.push({ _tag: "DesiredConfigsChanged", instanceIds: [...touched] })

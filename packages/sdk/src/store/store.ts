@@ -183,9 +183,10 @@ export class Store extends Context.Service<
   Store,
   {
     /**
-     * Runs `body` atomically: all of its writes commit together or none do. Transactions
-     * never interleave (SQLite has one writer; the SQLite store serialises them), so a
-     * rule checked inside holds when the transaction commits.
+     * Runs `body` atomically: all of its writes commit together or none do, and a rule
+     * checked inside holds when the transaction commits — SQLite serialises transactions;
+     * PostgreSQL runs them SERIALIZABLE and runs `body` again after a serialization
+     * conflict, so `body` must not have effects outside the transaction.
      */
     readonly transaction: <A, E, R>(body: (tx: StoreTx) => Effect.Effect<A, E, R>) => Effect.Effect<A, E | StoreError, R>
     /** `ok` or what `PRAGMA integrity_check` (or the backend's equivalent) found. */

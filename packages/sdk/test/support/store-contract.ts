@@ -53,7 +53,7 @@ export const storeContract = (name: string, makeStore: StoreFactory) =>
     const withStore = <A, E>(body: (store: Store["Service"]) => Effect.Effect<A, E>) =>
       Effect.provide(Effect.flatMap(Effect.service(Store), body), makeStore()) as Effect.Effect<A, unknown>
 
-    it.effect("a failed transaction changes nothing", () =>
+    it.live("a failed transaction changes nothing", () =>
       withStore((store) =>
         Effect.gen(function* () {
           const failed = yield* Effect.flip(
@@ -73,7 +73,7 @@ export const storeContract = (name: string, makeStore: StoreFactory) =>
       )
     )
 
-    it.effect("a defect inside a transaction rolls back too", () =>
+    it.live("a defect inside a transaction rolls back too", () =>
       withStore((store) =>
         Effect.gen(function* () {
           let created: AccountId | undefined
@@ -90,7 +90,7 @@ export const storeContract = (name: string, makeStore: StoreFactory) =>
       )
     )
 
-    it.effect("account-scoped reads never return another account's rows", () =>
+    it.live("account-scoped reads never return another account's rows", () =>
       withStore((store) =>
         Effect.gen(function* () {
           const [a, b] = yield* store.transaction((tx) => Effect.all([seedAccount(tx), seedAccount(tx)]))
@@ -104,7 +104,7 @@ export const storeContract = (name: string, makeStore: StoreFactory) =>
       )
     )
 
-    it.effect("overlay leases hand out each host number once per network", () =>
+    it.live("overlay leases hand out each host number once per network", () =>
       withStore((store) =>
         Effect.gen(function* () {
           const account = yield* store.transaction(seedAccount)
@@ -121,7 +121,7 @@ export const storeContract = (name: string, makeStore: StoreFactory) =>
       )
     )
 
-    it.effect("pod prefix neighbours are the nearest ranges before and after, per family", () =>
+    it.live("pod prefix neighbours are the nearest ranges before and after, per family", () =>
       withStore((store) =>
         Effect.gen(function* () {
           const account = yield* store.transaction(seedAccount)
@@ -137,7 +137,7 @@ export const storeContract = (name: string, makeStore: StoreFactory) =>
       )
     )
 
-    it.effect("desired configs bump their version only when the payload changes, and acks never go backwards", () =>
+    it.live("desired configs bump their version only when the payload changes, and acks never go backwards", () =>
       withStore((store) =>
         Effect.gen(function* () {
           const account = yield* store.transaction(seedAccount)
@@ -156,7 +156,7 @@ export const storeContract = (name: string, makeStore: StoreFactory) =>
       )
     )
 
-    it.effect("desired configs can be listed newer than what an agent has, per (kind, key)", () =>
+    it.live("desired configs can be listed newer than what an agent has, per (kind, key)", () =>
       withStore((store) =>
         Effect.gen(function* () {
           const account = yield* store.transaction(seedAccount)
@@ -178,7 +178,7 @@ export const storeContract = (name: string, makeStore: StoreFactory) =>
       )
     )
 
-    it.effect("a VIP changes only at the epoch it was read at (compare-and-set)", () =>
+    it.live("a VIP changes only at the epoch it was read at (compare-and-set)", () =>
       withStore((store) =>
         Effect.gen(function* () {
           const account = yield* store.transaction(seedAccount)
@@ -227,7 +227,7 @@ export const storeContract = (name: string, makeStore: StoreFactory) =>
       )
     )
 
-    it.effect("confirmations work once", () =>
+    it.live("confirmations work once", () =>
       withStore((store) =>
         Effect.gen(function* () {
           const account = yield* store.transaction(seedAccount)
@@ -238,7 +238,7 @@ export const storeContract = (name: string, makeStore: StoreFactory) =>
       )
     )
 
-    it.effect("events are ordered, per account, and readable from a sequence number", () =>
+    it.live("events are ordered, per account, and readable from a sequence number", () =>
       withStore((store) =>
         Effect.gen(function* () {
           const [a, b] = yield* store.transaction((tx) => Effect.all([seedAccount(tx), seedAccount(tx)]))
@@ -254,5 +254,5 @@ export const storeContract = (name: string, makeStore: StoreFactory) =>
       )
     )
 
-    it.effect("passes its integrity check", () => withStore((store) => Effect.map(store.integrityCheck, (result) => assert.strictEqual(result, "ok"))))
+    it.live("passes its integrity check", () => withStore((store) => Effect.map(store.integrityCheck, (result) => assert.strictEqual(result, "ok"))))
   })

@@ -1,0 +1,204 @@
+/**
+ * The shared store: PostgreSQL through `pg`, for several gateways on one consistent state.
+ *
+ * Every transaction runs SERIALIZABLE: two gateways validating joins into the same cluster,
+ * or promoting the same VIP, cannot both commit decisions that only hold one at a time —
+ * PostgreSQL aborts one with a serialization failure, and the store runs that transaction's
+ * body again (bounded, with jittered backoff). Events are appended under a transaction-level
+ * advisory lock, so their sequence numbers are in commit order and an event-stream reader
+ * following `seq` never skips one that committed late. Migrations run under an advisory
+ * lock too, so gateways starting together apply them once.
+ *
+ * While PostgreSQL is unreachable, calls fail with `store_unavailable` (nothing is half
+ * written: the transaction never committed); agent sessions and heartbeats live in each
+ * gateway's memory and carry on.
+ */
+import { Effect, Exit, Layer, Schedule } from "effect"
+import pg from "pg"
+import { storeError, StoreError } from "../../model/errors"
+import type { Params, Row, SqlDriver } from "../sql/sql-driver"
+import { makeSqlStoreTx } from "../sql/sql-store-tx"
+import { Store, type StoreTx } from "../store"
+import { postgresMigrations } from "./migrations"
+
+export interface PostgresStoreOptions {
+  /** A connection string, e.g. `postgres://fleetplane@db.example:5432/fleetplane`. */
+  readonly url: string
+  /** Connections in the pool (default 10). */
+  readonly poolSize?: number
+  /** Attempts for a transaction that keeps meeting serialization conflicts (default 20). */
+  readonly maxAttempts?: number
+}
+
+/**
+ * SQLSTATEs after which the whole transaction runs again: serialization failures and
+ * deadlocks, and unique violations — under concurrency a transaction can collide with a
+ * row another one committed after this one checked for it (a name, a lease); run again, it
+ * sees that row and answers as a serial execution would (usually with a typed domain error).
+ */
+const RETRYABLE = new Set(["40001", "40P01", "23505"])
+/** SQLSTATE classes meaning the server or the connection is gone. */
+const UNAVAILABLE = /^(08|57P0|53)/
+const EVENTS_LOCK = 0x6670_6576 // "fpev"
+const MIGRATIONS_LOCK = 0x6670_6d67 // "fpmg"
+
+const sqlState = (cause: unknown) => (typeof cause === "object" && cause !== null && "code" in cause ? String((cause as { code: unknown }).code) : "")
+
+const toStoreError = (cause: unknown): StoreError => {
+  const code = sqlState(cause)
+  const message = cause instanceof Error ? cause.message : String(cause)
+  if (RETRYABLE.has(code)) return storeError("store_conflict", "a concurrent change conflicted with this one; nothing was changed, retry", { sqlstate: code })
+  if (UNAVAILABLE.test(code) || /ECONNREFUSED|ETIMEDOUT|ENOTFOUND|Connection terminated|timeout/i.test(message)) {
+    return storeError("store_unavailable", `PostgreSQL is unavailable (${message}); nothing was changed. Retry once the database is back`, {})
+  }
+  return storeError("store_failed", `the database failed: ${message}; nothing was changed. Check the database and retry`, code === "" ? {} : { sqlstate: code })
+}
+
+const isConflict = (error: unknown) => error instanceof StoreError && error.code === "store_conflict"
+
+/** `?` -> `$n` in order, or `@name` -> `$n` by name. Our statements have neither inside string literals. */
+const translate = (sql: string, params: Params | undefined): { text: string; values: Array<unknown> } => {
+  if (params === undefined) return { text: sql, values: [] }
+  if (Array.isArray(params)) {
+    let index = 0
+    return { text: sql.replace(/\?/g, () => `$${++index}`), values: [...params] }
+  }
+  const named = params as Readonly<Record<string, unknown>>
+  const order: Array<string> = []
+  const text = sql.replace(/@([a-z_][a-z0-9_]*)/g, (_, name: string) => {
+    let at = order.indexOf(name)
+    if (at === -1) at = order.push(name) - 1
+    return `$${at + 1}`
+  })
+  return { text, values: order.map((name) => named[name] ?? null) }
+}
+
+/** Rows as the SQLite driver returns them: without the `rowid` ordering column. */
+const plain = (row: Row): Row => {
+  if (!("rowid" in row)) return row
+  const { rowid: _, ...rest } = row
+  return rest
+}
+
+const driverFor = (client: pg.PoolClient): SqlDriver => {
+  const query = (sql: string, params: Params | undefined) =>
+    Effect.tryPromise({
+      try: () => {
+        const { text, values } = translate(sql, params)
+        return client.query(text, values)
+      },
+      catch: toStoreError
+    })
+  return {
+    one: (sql, params) => Effect.map(query(sql, params), (result) => (result.rows[0] === undefined ? undefined : plain(result.rows[0] as Row))),
+    all: (sql, params) => Effect.map(query(sql, params), (result) => (result.rows as Array<Row>).map(plain)),
+    run: (sql, params) => Effect.map(query(sql, params), (result) => result.rowCount ?? 0)
+  }
+}
+
+/** BIGINT (int8) and NUMERIC as numbers: every such value the store keeps is far below 2^53. */
+const types = {
+  getTypeParser: ((oid: number, format?: string) =>
+    oid === 20 || oid === 1700 ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format as never)) as typeof pg.types.getTypeParser
+}
+
+const migrate = (pool: pg.Pool) =>
+  Effect.tryPromise({
+    try: async () => {
+      const client = await pool.connect()
+      try {
+        await client.query("SELECT pg_advisory_lock($1)", [MIGRATIONS_LOCK])
+        await client.query("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)")
+        const applied = new Set((await client.query("SELECT version FROM schema_migrations")).rows.map((r) => Number(r.version)))
+        for (const migration of postgresMigrations) {
+          if (applied.has(migration.version)) continue
+          await client.query("BEGIN")
+          try {
+            await client.query(migration.sql)
+            await client.query("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)", [migration.version, migration.name, new Date().toISOString()])
+            await client.query("COMMIT")
+          } catch (error) {
+            await client.query("ROLLBACK")
+            throw error
+          }
+        }
+      } finally {
+        await client.query("SELECT pg_advisory_unlock($1)", [MIGRATIONS_LOCK]).catch(() => undefined)
+        client.release()
+      }
+    },
+    catch: (cause) => {
+      const error = toStoreError(cause)
+      return storeError("store_open_failed", `could not prepare the PostgreSQL database: ${error.message}`, {})
+    }
+  })
+
+/** Connects to PostgreSQL and applies pending migrations. */
+export const openPostgresStore = (options: PostgresStoreOptions) =>
+  Effect.gen(function* () {
+    const pool = new pg.Pool({ connectionString: options.url, max: options.poolSize ?? 10, types, connectionTimeoutMillis: 10_000 })
+    // An idle client losing its connection must not crash the host process.
+    pool.on("error", () => undefined)
+    yield* Effect.addFinalizer(() => Effect.promise(() => pool.end()))
+    yield* migrate(pool)
+
+    const attempt = <A, E, R>(body: (tx: StoreTx) => Effect.Effect<A, E, R>): Effect.Effect<A, E | StoreError, R> =>
+      Effect.acquireUseRelease(
+        Effect.tryPromise({ try: () => pool.connect(), catch: toStoreError }),
+        (client) =>
+          Effect.uninterruptibleMask((restore) =>
+            Effect.gen(function* () {
+              const driver = driverFor(client)
+              yield* driver.run("BEGIN ISOLATION LEVEL SERIALIZABLE")
+              let eventsLocked = false
+              const base = makeSqlStoreTx(driver)
+              const tx: StoreTx = {
+                ...base,
+                appendEvent: (accountId, type, at, data) =>
+                  Effect.gen(function* () {
+                    if (!eventsLocked) {
+                      yield* driver.one("SELECT pg_advisory_xact_lock(?)", [EVENTS_LOCK])
+                      eventsLocked = true
+                    }
+                    return yield* base.appendEvent(accountId, type, at, data)
+                  })
+              }
+              const exit = yield* Effect.exit(restore(body(tx)))
+              if (Exit.isSuccess(exit)) {
+                const committed = yield* Effect.exit(driver.run("COMMIT"))
+                if (Exit.isFailure(committed)) {
+                  yield* Effect.ignore(driver.run("ROLLBACK"))
+                  return yield* Effect.failCause(committed.cause)
+                }
+                return exit.value
+              }
+              yield* Effect.ignore(driver.run("ROLLBACK"))
+              return yield* exit
+            })
+          ),
+        (client) => Effect.sync(() => client.release())
+      )
+
+    const transaction = <A, E, R>(body: (tx: StoreTx) => Effect.Effect<A, E, R>): Effect.Effect<A, E | StoreError, R> =>
+      attempt(body).pipe(
+        Effect.retry({
+          while: isConflict,
+          times: (options.maxAttempts ?? 20) - 1,
+          // Short, jittered and capped: conflicts clear as soon as the other transaction commits.
+          schedule: Schedule.min([Schedule.exponential("2 millis", 1.5), Schedule.spaced("50 millis")]).pipe(Schedule.jittered)
+        })
+      )
+
+    const integrityCheck = Effect.tryPromise({
+      try: async () => {
+        await pool.query("SELECT 1")
+        return "ok"
+      },
+      catch: toStoreError
+    })
+
+    return Store.of({ transaction, integrityCheck })
+  })
+
+/** The PostgreSQL store as a layer; the pool closes when the layer's scope ends. */
+export const postgresStoreLayer = (options: PostgresStoreOptions) => Layer.effect(Store, openPostgresStore(options))

@@ -1,0 +1,33 @@
+/**
+ * PostgreSQL for tests: the throwaway server started by scripts/throwaway-postgres.mjs
+ * (vitest globalSetup), and a fresh database per test so tests never see each other's rows.
+ * There is no skipping: if PostgreSQL cannot start, the setup fails and says why.
+ */
+import { randomBytes } from "node:crypto"
+import { Effect, Layer } from "effect"
+import pg from "pg"
+import { postgresStoreLayer } from "../../src/index"
+
+export const postgresUrl = () => {
+  const url = process.env.FLEETPLANE_TEST_POSTGRES_URL
+  if (url === undefined || url === "") throw new Error("FLEETPLANE_TEST_POSTGRES_URL is not set: the throwaway PostgreSQL (scripts/throwaway-postgres.mjs) did not start")
+  return url
+}
+
+/** Creates an empty database on the throwaway server; returns its URL. */
+export const freshDatabase = async (): Promise<string> => {
+  const admin = new pg.Client({ connectionString: postgresUrl() })
+  await admin.connect()
+  const name = `fleet_${randomBytes(6).toString("hex")}`
+  try {
+    await admin.query(`CREATE DATABASE ${name}`)
+  } finally {
+    await admin.end()
+  }
+  const url = new URL(postgresUrl())
+  url.pathname = `/${name}`
+  return url.toString()
+}
+
+/** A PostgreSQL store on a fresh database, as a layer. */
+export const freshPostgresStoreLayer = () => Layer.unwrap(Effect.map(Effect.promise(freshDatabase), (url) => postgresStoreLayer({ url })))

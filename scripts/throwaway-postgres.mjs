@@ -1,0 +1,83 @@
+// A throwaway PostgreSQL for tests: initdb + pg_ctl on a temporary directory, listening on
+// 127.0.0.1 at a free port (and a unix socket in the same directory), removed on stop.
+// Debian's `postgresql` package provides the binaries; `npm test` installs it with apt-get
+// when it is missing (scripts/workspace.mjs). As root, the server runs as the `postgres`
+// user (PostgreSQL refuses to run as root).
+//
+// Used as a vitest globalSetup: the URL of a superuser connection is handed to the tests as
+// FLEETPLANE_TEST_POSTGRES_URL. Durability is switched off (fsync=off): test data only.
+import { execFileSync, spawnSync } from "node:child_process"
+import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
+import { createServer } from "node:net"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+
+const fail = (message) => {
+  throw new Error(`throwaway PostgreSQL: ${message}`)
+}
+
+function binDir() {
+  try {
+    const dir = execFileSync("pg_config", ["--bindir"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim()
+    if (existsSync(join(dir, "initdb"))) return dir
+  } catch {}
+  const root = "/usr/lib/postgresql"
+  if (!existsSync(root)) return undefined
+  const versions = readdirSync(root).filter((v) => existsSync(join(root, v, "bin", "initdb"))).sort((a, b) => Number(b) - Number(a))
+  return versions.length === 0 ? undefined : join(root, versions[0], "bin")
+}
+
+const freePort = () =>
+  new Promise((resolve, reject) => {
+    const server = createServer().listen(0, "127.0.0.1", () => {
+      const { port } = server.address()
+      server.close(() => resolve(port))
+    })
+    server.on("error", reject)
+  })
+
+export async function startPostgres() {
+  const bin = binDir()
+  if (bin === undefined) fail("PostgreSQL is not installed. `npm test` installs it (apt-get install postgresql); or install it yourself")
+  const asRoot = process.getuid?.() === 0
+  const dir = mkdtempSync(join(tmpdir(), "fleetplane-pg-"))
+  if (asRoot) {
+    const uid = Number(execFileSync("id", ["-u", "postgres"], { encoding: "utf8" }).trim())
+    const gid = Number(execFileSync("id", ["-g", "postgres"], { encoding: "utf8" }).trim())
+    chownSync(dir, uid, gid)
+  }
+  const run = (tool, args) => {
+    const [command, argv] = asRoot ? ["runuser", ["-u", "postgres", "--", join(bin, tool), ...args]] : [join(bin, tool), args]
+    const result = spawnSync(command, argv, { encoding: "utf8" })
+    if (result.status !== 0) fail(`${tool} failed (${result.status}): ${result.stderr || result.stdout || result.error}`)
+    return result.stdout
+  }
+  const data = join(dir, "data")
+  run("initdb", ["-D", data, "-U", "fleetplane", "--auth=trust", "--encoding=UTF8", "--no-sync", "--no-instructions"])
+  const port = await freePort()
+  const settings = ["-p", port, "-k", dir, "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=200"]
+  try {
+    run("pg_ctl", ["-D", data, "-l", join(dir, "server.log"), "-w", "-t", "60", "-o", settings.join(" "), "start"])
+  } catch (error) {
+    const log = existsSync(join(dir, "server.log")) ? readFileSync(join(dir, "server.log"), "utf8").slice(-2000) : ""
+    rmSync(dir, { recursive: true, force: true })
+    fail(`${error.message}\n${log}`)
+  }
+  return {
+    url: `postgres://fleetplane@127.0.0.1:${port}/postgres`,
+    stop: () => {
+      spawnSync(asRoot ? "runuser" : join(bin, "pg_ctl"), asRoot ? ["-u", "postgres", "--", join(bin, "pg_ctl"), "-D", data, "-m", "immediate", "-w", "stop"] : ["-D", data, "-m", "immediate", "-w", "stop"])
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }
+}
+
+// vitest globalSetup
+let server
+export async function setup() {
+  server = await startPostgres()
+  process.env.FLEETPLANE_TEST_POSTGRES_URL = server.url
+}
+export async function teardown() {
+  server?.stop()
+}

@@ -9,6 +9,7 @@ import { Actions } from "./actions/executor"
 import { AgentPort } from "./agents/agent-port"
 import { DEFAULT_FLEET_CONFIG, FleetConfig, type FleetConfigShape } from "./domain/fleet-config"
 import { AgentLiveness } from "./domain/liveness"
+import { Leadership, sharedStateLayer } from "./domain/shared-state"
 import { Signals } from "./domain/signals"
 import { Transactor } from "./domain/transactor"
 import { postgresStoreLayer } from "./store/postgres/postgres-store"
@@ -35,7 +36,9 @@ export interface FleetLayerOptions {
 export const fleetServicesLayer = (options: { readonly config?: Partial<FleetConfigShape>; readonly runSensor?: boolean } = {}) => {
   const config = Layer.succeed(FleetConfig)({ ...DEFAULT_FLEET_CONFIG, ...options.config })
   const core = Transactor.layer.pipe(Layer.provideMerge(Layer.mergeAll(Signals.layer, AgentLiveness.layer)))
-  const services = Layer.mergeAll(Actions.layer, AgentPort.layer, Accounts.layer, ApiKeys.layer, VipSensor.layer, SkillRunner.layer).pipe(Layer.provideMerge(core))
+  // Leadership and, on a shared store, signals and liveness exchanged with the other gateways.
+  const shared = sharedStateLayer.pipe(Layer.provideMerge(core), Layer.provideMerge(config))
+  const services = Layer.mergeAll(Actions.layer, AgentPort.layer, Accounts.layer, ApiKeys.layer, VipSensor.layer, SkillRunner.layer).pipe(Layer.provideMerge(shared))
   const sensor = Layer.effectDiscard(
     Effect.gen(function* () {
       if (options.runSensor === false) return
@@ -58,4 +61,4 @@ export const fleetLayer = (options: FleetLayerOptions) => {
   }).pipe(Layer.provideMerge(store))
 }
 
-export type FleetServices = Accounts | ApiKeys | Actions | AgentPort | VipSensor | SkillRunner | Transactor | Signals | AgentLiveness | Store
+export type FleetServices = Accounts | ApiKeys | Actions | AgentPort | VipSensor | SkillRunner | Transactor | Signals | AgentLiveness | Leadership | Store

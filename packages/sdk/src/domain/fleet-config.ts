@@ -13,13 +13,19 @@ export interface FleetConfigShape {
   readonly sensorIntervalMs: number
   /** How long a confirmation token for a destructive action stays valid. */
   readonly confirmationTtlMs: number
+  /** Several gateways on PostgreSQL: how often each shares and reads agent liveness. */
+  readonly livenessSyncMs: number
+  /** Several gateways on PostgreSQL: how often a gateway without the leader lease tries to take it. */
+  readonly leaseRetryMs: number
 }
 
 export const DEFAULT_FLEET_CONFIG: FleetConfigShape = {
   heartbeatIntervalMs: 5_000,
   silenceThresholdMs: 15_000,
   sensorIntervalMs: 100,
-  confirmationTtlMs: 5 * 60_000
+  confirmationTtlMs: 5 * 60_000,
+  livenessSyncMs: 1_000,
+  leaseRetryMs: 1_000
 }
 
 export const FleetConfig = Context.Reference<FleetConfigShape>("@fleetplane/sdk/domain/FleetConfig", {

@@ -32,6 +32,10 @@ export interface AgentLivenessService {
   readonly recordDisconnected: (instanceId: InstanceId) => void
   /** When the sensor started watching: the baseline for agents not seen since a restart. */
   readonly startedAt: number
+  /** Every entry (for sharing with other gateways on one store). */
+  readonly entries: () => IterableIterator<[InstanceId, AgentLivenessEntry]>
+  /** Takes what another gateway saw, if it is newer than what this one has. */
+  readonly merge: (instanceId: InstanceId, seen: AgentLivenessEntry) => void
 }
 
 export class AgentLiveness extends Context.Service<AgentLiveness, AgentLivenessService>()("@fleetplane/sdk/domain/AgentLiveness") {
@@ -71,7 +75,12 @@ export class AgentLiveness extends Context.Service<AgentLiveness, AgentLivenessS
           const entry = entries.get(instanceId)
           if (entry !== undefined) entry.connected = false
         },
-        startedAt
+        startedAt,
+        entries: () => entries.entries(),
+        merge: (instanceId, seen) => {
+          const entry = entries.get(instanceId)
+          if (entry === undefined || entry.lastSeenAt < seen.lastSeenAt) entries.set(instanceId, { ...seen })
+        }
       })
     })
   )

@@ -9,6 +9,7 @@ import type { FleetEvent } from "../model/entities"
 import type { StoreError } from "../model/errors"
 import type { AccountId, InstanceId, VipId } from "../model/ids"
 import { Store, type StoreTx } from "../store/store"
+import { encodeSignals } from "./shared-state"
 import { publishSignals, Signals, type Signal } from "./signals"
 
 export interface TxContext {
@@ -41,13 +42,19 @@ export class Transactor extends Context.Service<
           const events = new Map<AccountId, Array<FleetEvent>>()
           const touched = new Set<InstanceId>()
           const vipChanges: Array<Signal> = []
+          const collected = () => {
+            const published: Array<Signal> = [...vipChanges]
+            for (const [accountId, list] of events) published.push({ _tag: "EventsAppended", accountId, events: list })
+            if (touched.size > 0) published.push({ _tag: "DesiredConfigsChanged", instanceIds: [...touched] })
+            return published
+          }
           // A backend may run the body again after a serialization conflict (PostgreSQL):
           // what a rolled-back attempt collected must not be published.
           const result = yield* store.transaction((tx) => {
             events.clear()
             touched.clear()
             vipChanges.length = 0
-            return body({
+            const run = body({
               tx,
               now,
               nowIso: now.toISOString(),
@@ -68,11 +75,12 @@ export class Transactor extends Context.Service<
                 vipChanges.push({ _tag: "VipHolderChanged", accountId, vipId, instanceIds })
               }
             })
+            // On a shared store the other gateways hear of it too, if (and only if) this commits.
+            const notify = tx.notify
+            if (notify === undefined || store.shared === undefined) return run
+            return Effect.tap(run, () => Effect.forEach(encodeSignals(store.shared!.origin, collected()), notify, { discard: true }))
           })
-          const published: Array<Signal> = [...vipChanges]
-          for (const [accountId, list] of events) published.push({ _tag: "EventsAppended", accountId, events: list })
-          if (touched.size > 0) published.push({ _tag: "DesiredConfigsChanged", instanceIds: [...touched] })
-          yield* publishSignals(published).pipe(Effect.provideService(Signals, signals))
+          yield* publishSignals(collected()).pipe(Effect.provideService(Signals, signals))
           return result
         })
 

@@ -4,7 +4,7 @@
  * without touching the domain. Every query that reads an account's entities takes the
  * account id: isolation (R20) is in the signature, not in the callers' discipline.
  */
-import { Context, type Effect } from "effect"
+import { Context, type Effect, type Scope } from "effect"
 import type { ConfigKind } from "@fleetplane/agent-protocol"
 import type { Account, ApprovalStatus, FleetEvent, KubernetesNodeStatus, ModuleAssignment } from "../model/entities"
 import type { StoreError } from "../model/errors"
@@ -177,6 +177,37 @@ export interface StoreTx {
   readonly getSkillRun: (accountId: AccountId, id: string) => Op<SkillRunRecord | undefined>
   /** Runs in one status, across accounts: what the skill runner advances. */
   readonly listSkillRunsByStatus: (status: string) => Op<ReadonlyArray<SkillRunRecord>>
+
+  /** On a shared store: a message to the other processes, delivered only if this transaction commits. */
+  readonly notify?: (payload: string) => Op<void>
+}
+
+/** What another gateway last saw of an agent, as shared through the store. */
+export interface SharedLivenessRow {
+  readonly instance_id: InstanceId
+  readonly gateway: string
+  readonly last_seen_at: number
+  readonly connected: boolean
+  readonly k3s: unknown
+  readonly wireguard: unknown
+  readonly load: unknown
+}
+
+/**
+ * What a store shared by several gateways (PostgreSQL) adds: messages between them that are
+ * sent on commit, a lease only one process holds at a time, and each gateway's view of its
+ * agents' liveness. Absent on SQLite, where one process owns the file.
+ */
+export interface SharedStore {
+  /** This process's name among the gateways sharing the store. */
+  readonly origin: string
+  /** Calls `onMessage` with each payload other processes `notify` (and commit), until the scope closes. `onReconnect` after a gap. */
+  readonly listen: (onMessage: (payload: string) => void, onReconnect: () => void) => Effect.Effect<void, never, Scope.Scope>
+  /** Keeps trying to hold the lease `name`; `onChange` reports gaining or losing it. Released when the scope closes or the process dies. */
+  readonly holdLease: (name: string, retryMs: number, onChange: (held: boolean) => void) => Effect.Effect<void, never, Scope.Scope>
+  readonly publishLiveness: (rows: ReadonlyArray<SharedLivenessRow>) => Op<void>
+  /** Rows other gateways wrote with `last_seen_at` after `sinceMs`. */
+  readonly readLiveness: (sinceMs: number) => Op<ReadonlyArray<SharedLivenessRow>>
 }
 
 export class Store extends Context.Service<
@@ -191,5 +222,7 @@ export class Store extends Context.Service<
     readonly transaction: <A, E, R>(body: (tx: StoreTx) => Effect.Effect<A, E, R>) => Effect.Effect<A, E | StoreError, R>
     /** `ok` or what `PRAGMA integrity_check` (or the backend's equivalent) found. */
     readonly integrityCheck: Op<string>
+    /** Present when several processes share the store. */
+    readonly shared?: SharedStore
   }
 >()("@fleetplane/sdk/store/Store") {}

@@ -3,6 +3,7 @@
  * a restart the runner simply finds them running and carries on.
  */
 import { Context, Effect, Layer } from "effect"
+import { Leadership } from "../domain/shared-state"
 import { Transactor } from "../domain/transactor"
 import { Store } from "../store/store"
 import { advanceRollingUpgrade, ROLLING_UPGRADE_SKILL } from "./rolling-upgrade-run"
@@ -21,6 +22,7 @@ export class SkillRunner extends Context.Service<
     Effect.gen(function* () {
       const store = yield* Store
       const { transact } = yield* Transactor
+      const leadership = yield* Leadership
       const tick = Effect.gen(function* () {
         const running = yield* store.transaction((tx) => tx.listSkillRunsByStatus("running"))
         for (const run of running) {
@@ -38,7 +40,8 @@ export class SkillRunner extends Context.Service<
           )
         }
       }).pipe(Effect.catch((error) => Effect.logWarning("skill runner tick failed; retrying on the next tick", error.message)))
-      const run = Effect.forever(Effect.andThen(Effect.sleep(SKILL_RUNNER_INTERVAL_MS), tick))
+      // Several gateways: only the leader advances runs (see domain/shared-state.ts).
+      const run = Effect.forever(Effect.andThen(Effect.sleep(SKILL_RUNNER_INTERVAL_MS), Effect.suspend(() => (leadership.isLeader() ? tick : Effect.void))))
       return SkillRunner.of({ tick, run })
     })
   )

@@ -8,6 +8,7 @@
 import { Clock, Context, Effect, Layer } from "effect"
 import { AgentLiveness } from "../domain/liveness"
 import { FleetConfig } from "../domain/fleet-config"
+import { Leadership } from "../domain/shared-state"
 import { Transactor } from "../domain/transactor"
 import { Store } from "../store/store"
 import { runVipFailoverSkill, type FailoverDeps } from "./failover"
@@ -28,6 +29,7 @@ export class VipSensor extends Context.Service<
       const store = yield* Store
       const transactor = yield* Transactor
       const liveness = yield* AgentLiveness
+      const leadership = yield* Leadership
 
       const check = Effect.gen(function* () {
         const config = yield* FleetConfig
@@ -82,7 +84,8 @@ export class VipSensor extends Context.Service<
 
       const run = Effect.gen(function* () {
         const config = yield* FleetConfig
-        return yield* Effect.forever(Effect.andThen(Effect.sleep(config.sensorIntervalMs), check))
+        // Several gateways: only the leader looks (see domain/shared-state.ts).
+        return yield* Effect.forever(Effect.andThen(Effect.sleep(config.sensorIntervalMs), Effect.suspend(() => (leadership.isLeader() ? check : Effect.void))))
       })
 
       return VipSensor.of({ check, run })

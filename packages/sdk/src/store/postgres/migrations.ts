@@ -3,7 +3,8 @@
  * (src/store/sqlite/migrations.ts), in PostgreSQL's dialect. Differences, all mechanical:
  * a `rowid BIGSERIAL` column where SQLite's built-in rowid orders rows, `BIGSERIAL` for the
  * event sequence, `BIGINT` where values pass 2^31 (host indexes, expiry times in ms), and byte-order collation for the pod-prefix range keys.
- * Append new migrations to both files with the same version; never edit applied ones.
+ * Append schema changes to both files; never edit applied migrations. From version 2 on,
+ * PostgreSQL also has what only several gateways sharing one store need (agent liveness).
  */
 import type { Migration } from "../sqlite/migrations"
 
@@ -227,6 +228,24 @@ CREATE TABLE skill_runs (
   created_at TEXT NOT NULL,
   updated_at TEXT NOT NULL
 );
+`
+  },
+  {
+    version: 2,
+    name: "shared agent liveness",
+    sql: `
+-- What each gateway last saw of the agents connected to it, shared so that whichever gateway
+-- runs the silence sensor or scores failover candidates sees every agent (see shared-state.ts).
+CREATE TABLE agent_liveness (
+  instance_id TEXT PRIMARY KEY,
+  gateway TEXT NOT NULL,
+  last_seen_at BIGINT NOT NULL,
+  connected BOOLEAN NOT NULL,
+  k3s TEXT,
+  wireguard TEXT NOT NULL,
+  load TEXT
+);
+CREATE INDEX agent_liveness_seen ON agent_liveness (last_seen_at);
 `
   }
 ]

@@ -13,12 +13,13 @@
  * written: the transaction never committed); agent sessions and heartbeats live in each
  * gateway's memory and carry on.
  */
+import { randomBytes } from "node:crypto"
 import { Effect, Exit, Layer, Schedule } from "effect"
 import pg from "pg"
 import { storeError, StoreError } from "../../model/errors"
 import type { Params, Row, SqlDriver } from "../sql/sql-driver"
 import { makeSqlStoreTx } from "../sql/sql-store-tx"
-import { Store, type StoreTx } from "../store"
+import { Store, type SharedStore, type StoreTx } from "../store"
 import { postgresMigrations } from "./migrations"
 
 export interface PostgresStoreOptions {
@@ -40,6 +41,8 @@ const RETRYABLE = new Set(["40001", "40P01", "23505"])
 /** SQLSTATE classes meaning the server or the connection is gone. */
 const UNAVAILABLE = /^(08|57P0|53)/
 const EVENTS_LOCK = 0x6670_6576 // "fpev"
+/** The NOTIFY channel the gateways' signals travel on (see domain/shared-state.ts). */
+const SIGNALS_CHANNEL = "fleetplane_signals"
 const MIGRATIONS_LOCK = 0x6670_6d67 // "fpmg"
 
 const sqlState = (cause: unknown) => (typeof cause === "object" && cause !== null && "code" in cause ? String((cause as { code: unknown }).code) : "")
@@ -154,6 +157,8 @@ export const openPostgresStore = (options: PostgresStoreOptions) =>
               const base = makeSqlStoreTx(driver)
               const tx: StoreTx = {
                 ...base,
+                // Transactional: PostgreSQL delivers it to the listeners only if this commits.
+                notify: (payload) => Effect.asVoid(driver.one("SELECT pg_notify(?, ?)", [SIGNALS_CHANNEL, payload])),
                 appendEvent: (accountId, type, at, data) =>
                   Effect.gen(function* () {
                     if (!eventsLocked) {
@@ -197,8 +202,140 @@ export const openPostgresStore = (options: PostgresStoreOptions) =>
       catch: toStoreError
     })
 
-    return Store.of({ transaction, integrityCheck })
+    return Store.of({ transaction, integrityCheck, shared: sharedStore(options.url, pool) })
   })
+
+/** A client of its own (not from the pool), for LISTEN and for a lease that lives as long as its session. */
+const dedicatedClient = (url: string) =>
+  Effect.tryPromise({
+    try: async () => {
+      const client = new pg.Client({ connectionString: url, types })
+      client.on("error", () => undefined)
+      await client.connect()
+      return client
+    },
+    catch: toStoreError
+  })
+
+const closeQuietly = (client: pg.Client | undefined) => (client === undefined ? Effect.void : Effect.promise(() => client.end().catch(() => undefined)))
+
+/** A lease name as a 64-bit advisory lock key. */
+const leaseKey = (name: string) => {
+  let hash = 0n
+  for (const char of `fleetplane:${name}`) hash = (hash * 31n + BigInt(char.codePointAt(0)!)) & 0x7fff_ffff_ffff_ffffn
+  return hash.toString()
+}
+
+const sharedStore = (url: string, pool: pg.Pool): SharedStore => ({
+  origin: `${process.pid}-${randomBytes(6).toString("hex")}`,
+
+  listen: (onMessage, onReconnect) =>
+    Effect.forkScoped(
+      Effect.gen(function* () {
+        let first = true
+        // Reconnect forever; notifications sent while disconnected are lost, so a reconnect is reported.
+        while (true) {
+          const client = yield* Effect.option(dedicatedClient(url))
+          if (client._tag === "Some") {
+            yield* Effect.callback<void>((resume) => {
+              client.value.on("notification", (message) => {
+                if (message.channel === SIGNALS_CHANNEL && message.payload !== undefined) onMessage(message.payload)
+              })
+              client.value.once("end", () => resume(Effect.void))
+              client.value.once("error", () => resume(Effect.void))
+              client.value
+                .query(`LISTEN ${SIGNALS_CHANNEL}`)
+                .then(() => {
+                  if (!first) onReconnect()
+                  first = false
+                })
+                .catch(() => resume(Effect.void))
+              return closeQuietly(client.value)
+            })
+            yield* closeQuietly(client.value)
+          }
+          yield* Effect.sleep("500 millis")
+        }
+      })
+    ).pipe(Effect.asVoid),
+
+  holdLease: (name, retryMs, onChange) =>
+    Effect.forkScoped(
+      Effect.gen(function* () {
+        const key = leaseKey(name)
+        while (true) {
+          const client = yield* Effect.option(dedicatedClient(url))
+          if (client._tag === "Some") {
+            // Held while this session lives: a process that dies releases it with its connection.
+            yield* Effect.acquireUseRelease(
+              Effect.succeed(client.value),
+              (session) =>
+                Effect.gen(function* () {
+                  let held = false
+                  while (true) {
+                    const answer = yield* Effect.tryPromise(() =>
+                      held ? session.query("SELECT true AS held") : session.query("SELECT pg_try_advisory_lock($1::bigint) AS held", [key])
+                    )
+                    const now = answer.rows[0]?.held === true
+                    if (now !== held) {
+                      held = now
+                      onChange(held)
+                    }
+                    yield* Effect.sleep(retryMs)
+                  }
+                }).pipe(
+                  Effect.ignore,
+                  Effect.onExit(() => Effect.sync(() => onChange(false)))
+                ),
+              (session) => closeQuietly(session)
+            )
+          }
+          yield* Effect.sleep(retryMs)
+        }
+      })
+    ).pipe(Effect.asVoid),
+
+  publishLiveness: (rows) =>
+    rows.length === 0
+      ? Effect.void
+      : Effect.asVoid(
+          Effect.tryPromise({
+            try: () =>
+              pool.query(
+                `INSERT INTO agent_liveness (instance_id, gateway, last_seen_at, connected, k3s, wireguard, load)
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::boolean[], $5::text[], $6::text[], $7::text[])
+                 ON CONFLICT (instance_id) DO UPDATE SET gateway = excluded.gateway, last_seen_at = excluded.last_seen_at,
+                   connected = excluded.connected, k3s = excluded.k3s, wireguard = excluded.wireguard, load = excluded.load
+                 WHERE agent_liveness.last_seen_at <= excluded.last_seen_at`,
+                [
+                  rows.map((r) => r.instance_id),
+                  rows.map((r) => r.gateway),
+                  rows.map((r) => r.last_seen_at),
+                  rows.map((r) => r.connected),
+                  rows.map((r) => (r.k3s === undefined ? null : JSON.stringify(r.k3s))),
+                  rows.map((r) => JSON.stringify(r.wireguard ?? [])),
+                  rows.map((r) => (r.load === undefined ? null : JSON.stringify(r.load)))
+                ]
+              ),
+            catch: toStoreError
+          })
+        ),
+
+  readLiveness: (sinceMs) =>
+    Effect.tryPromise({
+      try: async () =>
+        (await pool.query("SELECT * FROM agent_liveness WHERE last_seen_at > $1", [sinceMs])).rows.map((row) => ({
+          instance_id: row.instance_id,
+          gateway: row.gateway,
+          last_seen_at: Number(row.last_seen_at),
+          connected: row.connected === true,
+          k3s: row.k3s === null ? undefined : JSON.parse(row.k3s),
+          wireguard: JSON.parse(row.wireguard),
+          load: row.load === null ? undefined : JSON.parse(row.load)
+        })),
+      catch: toStoreError
+    })
+})
 
 /** The PostgreSQL store as a layer; the pool closes when the layer's scope ends. */
 export const postgresStoreLayer = (options: PostgresStoreOptions) => Layer.effect(Store, openPostgresStore(options))

@@ -1,3 +1,4 @@
 import { packageTests } from "../../vitest.config.base.ts"
 
-export default packageTests()
+// Several gateways on one PostgreSQL: a throwaway server for the whole run.
+export default packageTests({ postgres: true })

@@ -9,7 +9,8 @@ import { createServer as createHttpsServer } from "node:https"
 import type { AddressInfo } from "node:net"
 import { hostname } from "node:os"
 import { DEFAULT_FRAME_LIMITS } from "@fleetplane/agent-protocol"
-import { createFleet } from "@fleetplane/sdk"
+import { Effect } from "effect"
+import { createFleet, Leadership } from "@fleetplane/sdk"
 import { createAdminHandler } from "./admin/admin-server"
 import { gatewayMetrics } from "./admin/metrics"
 import { createAgentEndpoint } from "./agent/agent-endpoint"
@@ -34,6 +35,9 @@ export interface GatewayOptions {
   readonly heartbeatIntervalMs?: number
   readonly silenceThresholdMs?: number
   readonly sensorIntervalMs?: number
+  /** Several gateways on PostgreSQL: how often agent liveness is shared (default 1 s) and the leader lease retried (default 1 s). */
+  readonly livenessSyncMs?: number
+  readonly leaseRetryMs?: number
   readonly helloTimeoutMs?: number
   readonly maxFrameBytes?: number
   /** A session whose unsent data exceeds this is closed as a slow consumer (4010). */
@@ -66,10 +70,17 @@ export const startGateway = async (options: GatewayOptions) => {
   const silenceThresholdMs = options.silenceThresholdMs ?? heartbeatIntervalMs * 3
   const fleet = await createFleet({
     ...(options.postgres === undefined ? { database: options.database ?? ":memory:" } : { postgres: options.postgres }),
-    config: { heartbeatIntervalMs, silenceThresholdMs, ...(options.sensorIntervalMs === undefined ? {} : { sensorIntervalMs: options.sensorIntervalMs }) }
+    config: {
+      heartbeatIntervalMs,
+      silenceThresholdMs,
+      ...(options.sensorIntervalMs === undefined ? {} : { sensorIntervalMs: options.sensorIntervalMs }),
+      ...(options.livenessSyncMs === undefined ? {} : { livenessSyncMs: options.livenessSyncMs }),
+      ...(options.leaseRetryMs === undefined ? {} : { leaseRetryMs: options.leaseRetryMs })
+    }
   })
   const port = await fleet.agentPort()
   const liveness = await fleet.liveness()
+  const leadership = await fleet.run(Effect.service(Leadership))
   const registry = new SessionRegistry()
   const metrics = gatewayMetrics()
   metrics.metrics.gauge("fleetplane_agent_sessions", "Agent sessions connected to this gateway.", () => registry.size)
@@ -98,7 +109,8 @@ export const startGateway = async (options: GatewayOptions) => {
     fleet,
     metrics: metrics.metrics,
     log,
-    health: () => ({ sessions: registry.size, uptime_s: Math.round((Date.now() - startedAt) / 1000) })
+    // `leader`: this gateway runs the silence sensor and the skill runner (always, on SQLite).
+    health: () => ({ sessions: registry.size, uptime_s: Math.round((Date.now() - startedAt) / 1000), leader: leadership.isLeader() })
   })
 
   const agentServer: Server = options.tls

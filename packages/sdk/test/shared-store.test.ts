@@ -1,11 +1,12 @@
 /**
  * Two fleets (as two gateways would have) on one PostgreSQL database: what one commits, the
  * other hears; exactly one of them leads (runs the sensor and the skill runner) and the
- * other takes over when it goes; each sees the agents the other heard from.
+ * other takes over when it goes; each sees the agents the other heard from; racing joins,
+ * decommissions and failovers on both stay serializable.
  */
 import { Effect } from "effect"
 import { afterEach, describe, expect, it } from "vitest"
-import { createFleet, Leadership, type Fleet, type Signal } from "../src/index"
+import { createFleet, FleetplaneError, Leadership, type Fleet, type JoinOutcome, type Signal } from "../src/index"
 import { freshDatabase } from "./support/postgres"
 
 const fast = { livenessSyncMs: 100, leaseRetryMs: 100, heartbeatIntervalMs: 200, silenceThresholdMs: 600 }
@@ -92,4 +93,109 @@ describe("several fleets on one PostgreSQL", () => {
     expect(seen.k3s).toEqual({ service: "active", node_ready: true })
     expect(seen.load).toEqual({ cpu_ratio: 0.5, memory_ratio: 0.25 })
   }, 20_000)
+
+  /** Runs a destructive action through its confirmation, the confirmed call on `runOn`. */
+  const confirmedOn = async (ask: Fleet, runOn: Fleet, accountId: string, name: string, input: Record<string, unknown>) => {
+    try {
+      return await ask.forAccount(accountId).execute(name, input)
+    } catch (error) {
+      if (!(error instanceof FleetplaneError) || error.code !== "confirmation_required") throw error
+      return runOn.forAccount(accountId).execute(name, { ...input, confirmation_token: error.details.confirmation_token })
+    }
+  }
+  const beat = (fleet: Fleet, port: Awaited<ReturnType<Fleet["agentPort"]>>, identity: any) =>
+    fleet.run(port.heartbeat(identity, { seq: 1, k3s: { service: "active", node_ready: true }, wireguard: [], load: { cpu_ratio: 0.1, memory_ratio: 0.1 } }))
+
+  it("a join on one and a decommission on the other, concurrently, never leave a node in a decommissioned cluster", async () => {
+    const url = await freshDatabase()
+    const a = await open(url)
+    const b = await open(url)
+    const account = await a.createAccount({ name: "acme" })
+    const ops = a.forAccount(account.id)
+    const network = await ops.actions.system_sdwan_create_network({ name: "prod", handle: "prod" })
+    const servers = await ops.actions.system_create_template({ name: "servers" })
+    await ops.actions.system_assign_module_to_template({ template_id: servers.id, module_name: "k3s-server" })
+    const workers = await ops.actions.system_create_template({ name: "workers" })
+    await ops.actions.system_assign_module_to_template({ template_id: workers.id, module_name: "k3s-agent" })
+    const portA = await a.agentPort()
+    const provision = async (hostname: string, templateId: string) => {
+      const node = await ops.actions.system_create_node({ hostname, node_template_id: templateId })
+      const instance = await ops.actions.system_provision_instance({ node_id: node.id })
+      await ops.actions.system_sdwan_attach_peer({ network_id: network.id, node_instance_id: instance.id })
+      return a.run(portA.authenticate(instance.id, instance.agent_credential))
+    }
+    let joinedFirst = 0
+    let decommissionedFirst = 0
+    for (let round = 0; round < 6; round++) {
+      const server = await provision(`s${round}`, servers.id)
+      const created = await a.run(portA.joinRequest(server, { request_id: `b${round}`, module_name: "k3s-server", target_cluster_id: null }))
+      if (!created.accepted) throw new Error("bootstrap rejected")
+      await a.run(portA.statusReport(server, { k3s: { service: "active", node_ready: true }, modules: [] }))
+      const worker = await provision(`w${round}`, workers.id)
+      // Ask for the confirmation first, then race the confirmed decommission (on B) with the join (on A).
+      let token = ""
+      await b
+        .forAccount(account.id)
+        .execute("kubernetes_decommission_cluster", { cluster_id: created.cluster_id })
+        .catch((error: FleetplaneError) => (token = String(error.details.confirmation_token)))
+      const [joined] = await Promise.all([
+        a.run(portA.joinRequest(worker, { request_id: `j${round}`, module_name: "k3s-agent", target_cluster_id: created.cluster_id })),
+        b.forAccount(account.id).execute("kubernetes_decommission_cluster", { cluster_id: created.cluster_id, confirmation_token: token })
+      ])
+      const { nodes } = (await ops.execute("kubernetes_list_nodes", { cluster_id: created.cluster_id })) as { nodes: Array<unknown> }
+      // Decommissioned in the end, whichever came first: no node is left in it.
+      expect(nodes).toEqual([])
+      if (joined.accepted) joinedFirst++
+      else {
+        expect(joined.code).toMatch(/cluster_not_active|cluster_decommissioned|cluster_not_found/)
+        decommissionedFirst++
+      }
+    }
+    expect(joinedFirst + decommissionedFirst).toBe(6)
+  }, 60_000)
+
+  it("manual failovers racing on both never give an epoch two holders", async () => {
+    const url = await freshDatabase()
+    const a = await open(url)
+    const b = await open(url)
+    const account = await a.createAccount({ name: "acme" })
+    const ops = a.forAccount(account.id)
+    const network = await ops.actions.system_sdwan_create_network({ name: "prod", handle: "prod" })
+    const servers = await ops.actions.system_create_template({ name: "servers" })
+    await ops.actions.system_assign_module_to_template({ template_id: servers.id, module_name: "k3s-server" })
+    const [portA, portB] = [await a.agentPort(), await b.agentPort()]
+    const identities = []
+    let clusterId: string | null = null
+    for (const hostname of ["s1", "s2", "s3"]) {
+      const node = await ops.actions.system_create_node({ hostname, node_template_id: servers.id })
+      const instance = await ops.actions.system_provision_instance({ node_id: node.id })
+      await ops.actions.system_sdwan_attach_peer({ network_id: network.id, node_instance_id: instance.id })
+      const identity = await a.run(portA.authenticate(instance.id, instance.agent_credential))
+      const outcome: JoinOutcome = await a.run(portA.joinRequest(identity, { request_id: hostname, module_name: "k3s-server", target_cluster_id: clusterId }))
+      if (!outcome.accepted) throw new Error("join rejected")
+      clusterId = outcome.cluster_id
+      await a.run(portA.statusReport(identity, { k3s: { service: "active", node_ready: true }, modules: [] }))
+      identities.push(identity)
+    }
+    const vipId = ((await ops.execute("kubernetes_get_cluster", { id: clusterId })) as { virtual_ip: { id: string } }).virtual_ip.id
+    for (let round = 0; round < 8; round++) {
+      for (const identity of identities) {
+        await beat(a, portA, identity)
+        await beat(b, portB, identity)
+      }
+      await Promise.allSettled([
+        confirmedOn(a, a, account.id, "system_sdwan_failover_virtual_ip", { virtual_ip_id: vipId }),
+        confirmedOn(b, b, account.id, "system_sdwan_failover_virtual_ip", { virtual_ip_id: vipId })
+      ])
+    }
+    const events = await ops.events.list({ limit: 1000 })
+    const epochs = events.filter((e) => e.type === "sdwan.vip_failover_promoted").map((e) => Number(e.data.epoch))
+    // Every promotion has its own epoch, one after the other, and the stored holder is the last one's.
+    expect(epochs).toEqual(Array.from({ length: epochs.length }, (_, i) => i + 2))
+    expect(epochs.length).toBeGreaterThanOrEqual(8)
+    const vip = ((await ops.execute("kubernetes_get_cluster", { id: clusterId })) as { virtual_ip: { epoch: number; holder_peer_id: string } }).virtual_ip
+    expect(vip.epoch).toBe(epochs.at(-1))
+    const last = events.filter((e) => e.type === "sdwan.vip_failover_promoted").at(-1)!
+    expect(vip.holder_peer_id).toBe(last.data.to_peer_id)
+  }, 60_000)
 })

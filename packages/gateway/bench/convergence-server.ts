@@ -19,7 +19,8 @@ import { decodeAgentFrame, encodeFrame, type GatewayMessage } from "@fleetplane/
 import { attachPeer, hashSecret, newId, Store, syncNetworkWireguard, Transactor, type AccountId, type InstanceId, type JoinOutcome } from "@fleetplane/sdk"
 import { startGateway } from "../src/index"
 
-const [mode, peersArg, dir] = process.argv.slice(2) as ["gateway" | "baseline", string, string]
+/** `gateway` on SQLite in `dir`, or on PostgreSQL when `postgres` (a URL) is given. */
+const [mode, peersArg, dir, postgres] = process.argv.slice(2) as ["gateway" | "baseline", string, string, string | undefined]
 const peers = Number(peersArg)
 const send = (message: unknown) => process.send!(message)
 const NETWORK_ID = "net_bench"
@@ -79,7 +80,7 @@ if (mode === "baseline") {
   })
 } else {
   const gateway = await startGateway({
-    database: join(dir, "convergence.db"),
+    ...(postgres === undefined ? { database: join(dir, "convergence.db") } : { postgres }),
     listen: "127.0.0.1:0",
     adminListen: "127.0.0.1:0",
     logLevel: "silent",

@@ -14,6 +14,8 @@ import { next, percentile, sleep, start } from "./processes"
 
 export interface ConvergenceFigure {
   readonly mode: "gateway" | "baseline"
+  /** Where the gateway keeps its state. */
+  readonly store: "sqlite" | "postgres" | "none"
   readonly peers: number
   readonly failovers: number
   /** Decision (the confirmed failover request sent) to the last peer's ack. */
@@ -33,8 +35,9 @@ interface Converged {
   readonly behind?: number
 }
 
-const summarise = (mode: ConvergenceFigure["mode"], peers: number, samples: Array<number>, decisions: Array<number>, timedOut: number, setupMs: number, connectMs: number): ConvergenceFigure => ({
+const summarise = (mode: ConvergenceFigure["mode"], store: ConvergenceFigure["store"], peers: number, samples: Array<number>, decisions: Array<number>, timedOut: number, setupMs: number, connectMs: number): ConvergenceFigure => ({
   mode,
+  store,
   peers,
   failovers: samples.length + timedOut,
   p50Ms: percentile(samples, 50),
@@ -55,9 +58,9 @@ const admin = (adminUrl: string, apiKey: string) => async (name: string, input: 
   return { status: response.status, body: (await response.json()) as any }
 }
 
-export const measureGatewayConvergence = async (peers: number, failovers: number, options: { quiet?: boolean } = {}): Promise<ConvergenceFigure> => {
+export const measureGatewayConvergence = async (peers: number, failovers: number, options: { quiet?: boolean; postgres?: string } = {}): Promise<ConvergenceFigure> => {
   const dir = mkdtempSync(join(tmpdir(), "fleetplane-convergence-"))
-  const server = start("convergence-server.ts", ["gateway", String(peers), dir], options)
+  const server = start("convergence-server.ts", ["gateway", String(peers), dir, ...(options.postgres === undefined ? [] : [options.postgres])], options)
   try {
     const ready = await next<{ url: string; adminUrl: string; apiKey: string; agents: string; vipId: string; setupMs: number }>(server, "ready", 300_000)
     const agents = start("convergence-agents.ts", [ready.url, ready.agents], options)
@@ -91,7 +94,7 @@ export const measureGatewayConvergence = async (peers: number, failovers: number
         await sleep(300)
       }
       agents.send({ type: "stop" })
-      return summarise("gateway", peers, samples, decisions, timedOut, ready.setupMs, connectMs)
+      return summarise("gateway", options.postgres === undefined ? "sqlite" : "postgres", peers, samples, decisions, timedOut, ready.setupMs, connectMs)
     } finally {
       agents.kill("SIGKILL")
     }
@@ -121,7 +124,7 @@ export const measureBaselineConvergence = async (peers: number, rounds: number, 
         await sleep(300)
       }
       agents.send({ type: "stop" })
-      return summarise("baseline", peers, samples, [], timedOut, 0, connectMs)
+      return summarise("baseline", "none", peers, samples, [], timedOut, 0, connectMs)
     } finally {
       agents.kill("SIGKILL")
     }

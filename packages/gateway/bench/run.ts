@@ -14,6 +14,8 @@ import { cpus, tmpdir } from "node:os"
 import { join } from "node:path"
 import { measureBaselineConvergence, measureGatewayConvergence, type ConvergenceFigure } from "./convergence"
 import { next, percentile, sleep, start } from "./processes"
+// @ts-expect-error: a plain-JS script shared with the tests' globalSetup
+import { startPostgres } from "../../../scripts/throwaway-postgres.mjs"
 
 const SESSION_COUNTS = (process.env.BENCH_SESSIONS ?? "1000,5000,10000").split(",").map(Number)
 const STEADY_MS = Number(process.env.BENCH_STEADY_MS ?? 10_000)
@@ -146,6 +148,13 @@ for (const sessions of SESSION_COUNTS) {
 // Failover convergence on a network of PEERS peers, beside the bare-ws fan-out baseline.
 results.convergence.push(await measureBaselineConvergence(PEERS, FAILOVERS))
 results.convergence.push(await measureGatewayConvergence(PEERS, FAILOVERS))
+// The same on PostgreSQL (a throwaway local server): what several gateways sharing a database pay.
+const postgres = await startPostgres()
+try {
+  results.convergence.push(await measureGatewayConvergence(PEERS, FAILOVERS, { postgres: postgres.url }))
+} finally {
+  postgres.stop()
+}
 
 const row = (cells: Array<string | number>) => cells.map(String).join(" | ")
 console.log(`\n@fleetplane/gateway load (Node ${process.version}, ${cpus().length} cores)\n`)
@@ -163,6 +172,6 @@ if (results.reconnect) {
   console.log(`reconnect storm: ${r.sessions} agents all back ${r.allBackMs} ms after the old gateway said 1001 (restart took ${r.gatewayStartMs} ms), ${r.attempts} attempts, peak RSS ${r.peakRssMb.toFixed(0)} MB`)
 }
 for (const c of results.convergence) {
-  console.log(`failover convergence (${c.mode}), ${c.peers} peers, ${c.failovers} failovers: p50 ${c.p50Ms} ms, p99 ${c.p99Ms} ms (target < 2000 ms)${c.mode === "gateway" ? `; promotion committed after p50 ${c.decisionP50Ms} ms` : ""}${c.timedOut > 0 ? `; ${c.timedOut} timed out` : ""}`)
+  console.log(`failover convergence (${c.mode}${c.mode === "gateway" ? ` on ${c.store}` : ""}), ${c.peers} peers, ${c.failovers} failovers: p50 ${c.p50Ms} ms, p99 ${c.p99Ms} ms (target < 2000 ms)${c.mode === "gateway" ? `; promotion committed after p50 ${c.decisionP50Ms} ms` : ""}${c.timedOut > 0 ? `; ${c.timedOut} timed out` : ""}`)
 }
 writeFileSync(new URL("../bench-results.json", import.meta.url), JSON.stringify({ node: process.version, cores: cpus().length, ...results }, null, 2))

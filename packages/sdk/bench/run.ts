@@ -1,9 +1,11 @@
 /**
  * SDK benchmark: subnet overlap checks with 100,000 networks in one account (R6), join
- * validations, and kubeconfig generation. Each figure is printed beside a baseline measured
+ * validations on SQLite and on PostgreSQL (a throwaway local server), and kubeconfig generation. Each figure is printed beside a baseline measured
  * in the same run. Writes bench-results.json.
  */
 import { writeFileSync } from "node:fs"
+// @ts-expect-error: a plain-JS script shared with the tests' globalSetup
+import { startPostgres } from "../../../scripts/throwaway-postgres.mjs"
 import { Effect, Layer, ManagedRuntime } from "effect"
 import { ensureNoPodPrefixOverlap, prefixRangeOf } from "../src/network/pod-prefix-overlap"
 import { formatAddress, overlaps, parseCidr, type Cidr } from "../src/network/cidr"
@@ -16,6 +18,7 @@ import {
   issueClientCertificate,
   newId,
   renderKubeconfig,
+  postgresStoreLayer,
   sqliteStoreLayer,
   Store,
   type AccountId
@@ -23,6 +26,7 @@ import {
 
 const NETWORKS = Number(process.env.BENCH_NETWORKS ?? 100_000)
 const JOINS = Number(process.env.BENCH_JOINS ?? 2_000)
+const PG_JOINS = Number(process.env.BENCH_PG_JOINS ?? 500)
 
 interface Figure {
   readonly name: string
@@ -115,42 +119,68 @@ figures.push({
 })
 if (collisions !== candidates.filter((_, i) => ((i * 7919) % (NETWORKS * 2)) % 2 === 0).length) throw new Error("overlap check found the wrong number of collisions")
 
-// --- Join validations ------------------------------------------------------------------------------
-const exec = (name: string, input: Record<string, unknown>) => run(Effect.flatMap(Effect.service(Actions), (a) => a.execute(accountId, name, input))) as Promise<any>
-const network = await exec("system_sdwan_create_network", { name: "prod", handle: "prod", pod_subnet_prefix: "10.42.0.0/16" })
-const servers = await exec("system_create_template", { name: "servers" })
-await exec("system_assign_module_to_template", { template_id: servers.id, module_name: "k3s-server" })
-const workers = await exec("system_create_template", { name: "workers" })
-await exec("system_assign_module_to_template", { template_id: workers.id, module_name: "k3s-agent" })
-const port = await run(Effect.service(AgentPort))
-const agent = async (hostname: string, templateId: string) => {
-  const node = await exec("system_create_node", { hostname, node_template_id: templateId })
-  const instance = await exec("system_provision_instance", { node_id: node.id })
-  await exec("system_sdwan_attach_peer", { network_id: network.id, node_instance_id: instance.id })
-  return run(port.authenticate(instance.id, instance.agent_credential))
-}
-const bootstrap = await agent("server-1", servers.id)
-const created = await run(port.joinRequest(bootstrap, { request_id: "r", module_name: "k3s-server", target_cluster_id: null }))
-if (!created.accepted) throw new Error("bootstrap failed")
-await run(port.statusReport(bootstrap, { k3s: { service: "active", node_ready: true }, modules: [] }))
-const identities: Array<Awaited<ReturnType<typeof agent>>> = []
-for (let i = 0; i < JOINS; i++) identities.push(await agent(`worker-${i}`, workers.id))
-const [, joinMs] = await time(async () => {
-  for (const identity of identities) {
-    const outcome = await run(port.joinRequest(identity, { request_id: "r", module_name: "k3s-agent", target_cluster_id: created.cluster_id }))
-    if (!outcome.accepted) throw new Error(`join rejected: ${outcome.code}`)
+// --- Join validations (SQLite, then PostgreSQL) ------------------------------------------------------
+type Run = <A, E>(effect: Effect.Effect<A, E, any>) => Promise<A>
+const measureJoins = async (run: Run, accountId: AccountId, backend: string, joins: number, concurrency = 1) => {
+  const exec = (name: string, input: Record<string, unknown>) => run(Effect.flatMap(Effect.service(Actions), (a) => a.execute(accountId, name, input))) as Promise<any>
+  const network = await exec("system_sdwan_create_network", { name: "prod", handle: "prod", pod_subnet_prefix: "10.42.0.0/16" })
+  const servers = await exec("system_create_template", { name: "servers" })
+  await exec("system_assign_module_to_template", { template_id: servers.id, module_name: "k3s-server" })
+  const workers = await exec("system_create_template", { name: "workers" })
+  await exec("system_assign_module_to_template", { template_id: workers.id, module_name: "k3s-agent" })
+  const port = await run(Effect.service(AgentPort))
+  const agent = async (hostname: string, templateId: string) => {
+    const node = await exec("system_create_node", { hostname, node_template_id: templateId })
+    const instance = await exec("system_provision_instance", { node_id: node.id })
+    await exec("system_sdwan_attach_peer", { network_id: network.id, node_instance_id: instance.id })
+    return run(port.authenticate(instance.id, instance.agent_credential))
   }
-})
-const [, emptyTxMs] = await time(async () => {
-  for (let i = 0; i < JOINS; i++) await run(Effect.flatMap(Effect.service(Store), (s) => s.transaction(() => Effect.void)))
-})
-figures.push({
-  name: "join validation (R8-R11, atomic, with configs recorded), sequential",
-  value: JOINS / (joinMs / 1000),
-  unit: "joins/s",
-  baseline: { name: "empty store transaction through the same runtime", value: JOINS / (emptyTxMs / 1000) },
-  target: "thousands/s"
-})
+  const bootstrap = await agent("server-1", servers.id)
+  const created = await run(port.joinRequest(bootstrap, { request_id: "r", module_name: "k3s-server", target_cluster_id: null }))
+  if (!created.accepted) throw new Error("bootstrap failed")
+  await run(port.statusReport(bootstrap, { k3s: { service: "active", node_ready: true }, modules: [] }))
+  const identities: Array<Awaited<ReturnType<typeof agent>>> = []
+  for (let i = 0; i < joins; i++) identities.push(await agent(`worker-${i}`, workers.id))
+  const [, joinMs] = await time(async () => {
+    let next = 0
+    // `concurrency` agents joining at once (each join is still one atomic transaction).
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        while (next < identities.length) {
+          const identity = identities[next++]!
+          const outcome = await run(port.joinRequest(identity, { request_id: "r", module_name: "k3s-agent", target_cluster_id: created.cluster_id }))
+          if (!outcome.accepted) throw new Error(`join rejected: ${outcome.code}`)
+        }
+      })
+    )
+  })
+  const [, emptyTxMs] = await time(async () => {
+    for (let i = 0; i < joins; i++) await run(Effect.flatMap(Effect.service(Store), (s) => s.transaction(() => Effect.void)))
+  })
+  figures.push({
+    name: `join validation (R8-R11, atomic, with configs recorded), ${concurrency === 1 ? "sequential" : `${concurrency} at a time`}, ${backend}`,
+    value: joins / (joinMs / 1000),
+    unit: "joins/s",
+    baseline: { name: `empty store transaction through the same runtime (${backend})`, value: joins / (emptyTxMs / 1000) },
+    target: "thousands/s"
+  })
+}
+await measureJoins(run, accountId, "SQLite", JOINS)
+
+// PostgreSQL on loopback: a throwaway server, as the tests use (scripts/throwaway-postgres.mjs).
+const postgres = await startPostgres()
+try {
+  const pgRuntime = ManagedRuntime.make(fleetServicesLayer({ runSensor: false }).pipe(Layer.provideMerge(postgresStoreLayer({ url: postgres.url }))))
+  const pgRun: Run = (effect) => pgRuntime.runPromise(effect as Effect.Effect<any, any, never>)
+  for (const concurrency of [1, 8]) {
+    // A fresh account each time: the same cluster shape, nothing left from the previous run.
+    const pgAccount = await pgRun(Effect.flatMap(Effect.service(Accounts), (a) => a.create(`bench-${concurrency}`)))
+    await measureJoins(pgRun, pgAccount.id as AccountId, "PostgreSQL", PG_JOINS, concurrency)
+  }
+  await pgRuntime.dispose()
+} finally {
+  postgres.stop()
+}
 
 // --- Kubeconfig generation -------------------------------------------------------------------------
 const ca = await createClusterCa("bench", new Date())

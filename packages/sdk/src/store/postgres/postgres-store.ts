@@ -140,8 +140,11 @@ const migrate = (pool: pg.Pool) =>
 export const openPostgresStore = (options: PostgresStoreOptions) =>
   Effect.gen(function* () {
     const pool = new pg.Pool({ connectionString: options.url, max: options.poolSize ?? 10, types, connectionTimeoutMillis: 10_000 })
-    // An idle client losing its connection must not crash the host process.
+    // A connection dropping (database restarted, network cut) must not crash the host
+    // process: idle clients report to the pool, busy ones to their own listener; the query in
+    // flight fails with store_unavailable either way.
     pool.on("error", () => undefined)
+    pool.on("connect", (client) => client.on("error", () => undefined))
     yield* Effect.addFinalizer(() => Effect.promise(() => pool.end()))
     yield* migrate(pool)
 

@@ -5,7 +5,8 @@
 // user (PostgreSQL refuses to run as root).
 //
 // Used as a vitest globalSetup: the URL of a superuser connection is handed to the tests as
-// FLEETPLANE_TEST_POSTGRES_URL. Durability is switched off (fsync=off): test data only.
+// FLEETPLANE_TEST_POSTGRES_URL. fsync is off (test data only): commits survive the server being
+// stopped (tests pause and resume it), not the machine losing power.
 import { execFileSync, spawnSync } from "node:child_process"
 import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
 import { createServer } from "node:net"
@@ -55,7 +56,7 @@ export async function startPostgres() {
   const data = join(dir, "data")
   run("initdb", ["-D", data, "-U", "fleetplane", "--auth=trust", "--encoding=UTF8", "--no-sync", "--no-instructions"])
   const port = await freePort()
-  const settings = ["-p", port, "-k", dir, "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=200"]
+  const settings = ["-p", port, "-k", dir, "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "full_page_writes=off", "-c", "max_connections=200"]
   try {
     run("pg_ctl", ["-D", data, "-l", join(dir, "server.log"), "-w", "-t", "60", "-o", settings.join(" "), "start"])
   } catch (error) {
@@ -63,8 +64,12 @@ export async function startPostgres() {
     rmSync(dir, { recursive: true, force: true })
     fail(`${error.message}\n${log}`)
   }
+  const ctl = (args) => run("pg_ctl", ["-D", data, ...args])
   return {
     url: `postgres://fleetplane@127.0.0.1:${port}/postgres`,
+    /** Stops the server (an outage), keeping its data; `resume` starts it again on the same port. */
+    pause: () => ctl(["-m", "immediate", "-w", "stop"]),
+    resume: () => ctl(["-l", join(dir, "server.log"), "-w", "-t", "60", "-o", settings.join(" "), "start"]),
     stop: () => {
       spawnSync(asRoot ? "runuser" : join(bin, "pg_ctl"), asRoot ? ["-u", "postgres", "--", join(bin, "pg_ctl"), "-D", data, "-m", "immediate", "-w", "stop"] : ["-D", data, "-m", "immediate", "-w", "stop"])
       rmSync(dir, { recursive: true, force: true })

@@ -14,6 +14,8 @@ import { createFleet } from "@fleetplane/sdk"
 import type { GatewayOptions } from "../src/index"
 import { adminClient } from "./support/gateway-harness"
 import { TestAgent } from "./support/test-agent"
+// @ts-expect-error: a plain-JS script shared with the vitest globalSetup
+import { startPostgres } from "../../../scripts/throwaway-postgres.mjs"
 
 const runner = new URL("./support/gateway-process.ts", import.meta.url).pathname
 const children: Array<ChildProcess> = []
@@ -188,5 +190,41 @@ describe("several gateways on one PostgreSQL", () => {
     expect(events.filter((e) => e.type === "sdwan.vip_holder_silent")).toHaveLength(1)
     expect(events.filter((e) => e.type === "sdwan.vip_failover_promoted").map((e) => e.data.epoch)).toEqual([2])
     expect((await onSecond.action("kubernetes_get_cluster", { id: clusterId })).body.virtual_ip.epoch).toBe(2)
+  }, 60_000)
+
+  it("while PostgreSQL is down, sessions stay up and heartbeats flow, decisions answer store_unavailable, and nothing is lost", async () => {
+    // A server of its own: this test stops and restarts it.
+    const own = await startPostgres()
+    try {
+      const { apiKey, networkId, nodes } = await setup(own.url, "require_approval")
+      const gateway = await startGatewayProcess(own.url)
+      const admin = adminClient(gateway, apiKey)
+      const s1 = await connect(gateway.agentUrl, nodes.s1!, networkId)
+      const clusterId = await join(s1, "k3s-server", null)
+      await poll(async () => (await admin.action("kubernetes_get_cluster", { id: clusterId })).body.status === "active", "cluster active")
+      const stop = beating([{ agent: s1 }], networkId)
+
+      own.pause()
+      const during = await admin.action("kubernetes_get_cluster", { id: clusterId })
+      expect(during.status).toBe(503)
+      expect(during.body.error.code).toBe("store_unavailable")
+      await new Promise((resolve) => setTimeout(resolve, 1_500)) // longer than the silence threshold
+      expect(s1.closed).toBeUndefined() // the agent's session is still up
+
+      own.resume()
+      const after = await poll(async () => {
+        const answer = await admin.action("kubernetes_get_cluster", { id: clusterId })
+        return answer.status === 200 ? answer.body : undefined
+      }, "the gateway to answer again")
+      expect(after.status).toBe("active")
+      // The holder kept heartbeating: no silence was declared while the database was away.
+      await new Promise((resolve) => setTimeout(resolve, 500))
+      const events = (await admin.action("system_list_events", { limit: 1000 })).body.events as Array<{ type: string }>
+      expect(events.filter((e) => e.type === "sdwan.vip_holder_silent")).toEqual([])
+      expect(events.some((e) => e.type === "kubernetes.cluster_created")).toBe(true)
+      stop()
+    } finally {
+      own.stop()
+    }
   }, 60_000)
 })

@@ -88,6 +88,12 @@ export class AgentSession {
     for (const { kind, key, version } of entries) this.applied.set(configKey(kind, key), version)
   }
 
+  /** Whether the agent has this version (or newer) of the config, applied or on its way. */
+  has(push: { readonly kind: string; readonly key: string; readonly version: number }): boolean {
+    const composite = configKey(push.kind, push.key)
+    return (this.applied.get(composite) ?? 0) >= push.version || (this.inFlight.get(composite)?.version ?? 0) >= push.version
+  }
+
   /** For each (kind, key), the newest version the agent has or is being sent: only newer ones need reading. */
   knownVersions(except?: { readonly kind: string; readonly key: string }): Array<AppliedConfig> {
     const known = new Map<string, AppliedConfig>()

@@ -1,11 +1,12 @@
 /**
  * Delivers what the SDK decided to the agents connected here: after every commit that
  * changed an instance's desired configs it sends that instance the versions it does not have
- * yet; after a VIP holder change it sends assign / release directives. Delivery is
+ * yet (carried in the signal when small, else read from the store); after a VIP holder change it sends assign / release directives. Delivery is
  * level-triggered: a push missed by a disconnected agent is simply the newest desired
  * version, sent at its next hello.
  */
-import type { AgentPortService, Fleet, Signal } from "@fleetplane/sdk"
+import type { ConfigPushBody } from "@fleetplane/agent-protocol"
+import type { AgentPortService, DesiredConfigRecord, Fleet, Signal } from "@fleetplane/sdk"
 import type { Logger } from "../log"
 import type { GatewayMetrics } from "../admin/metrics"
 import type { AgentSession } from "./agent-session"
@@ -28,6 +29,18 @@ export const deliverPendingPushes = async (deps: PushDeliveryDeps, session: Agen
   }
 }
 
+/** Sends the changes a commit carried (no store read), those newer than what the session has. */
+const deliverCarriedPushes = (deps: PushDeliveryDeps, session: AgentSession, records: ReadonlyArray<DesiredConfigRecord>) => {
+  const now = Date.now()
+  for (const record of records) {
+    const push = { kind: record.kind, key: record.key, version: record.version, payload: record.payload } as ConfigPushBody
+    if (session.has(push)) continue
+    if (!session.send({ type: "config_push", body: push })) return
+    session.markSent(push, now)
+    deps.metrics.pushesSent.inc()
+  }
+}
+
 export const deliverVipDirectives = async (deps: PushDeliveryDeps, session: AgentSession) => {
   const held = [...session.heldVips].map(([vip_id, epoch]) => ({ vip_id, epoch }))
   for (const directive of await deps.fleet.run(deps.port.vipDirectives(session.identity, held))) {
@@ -41,12 +54,17 @@ export const deliverVipDirectives = async (deps: PushDeliveryDeps, session: Agen
 export const startPushDispatcher = async (deps: PushDeliveryDeps & { readonly registry: SessionRegistry; readonly log: Logger }) =>
   deps.fleet.subscribeSignals((signal: Signal) => {
     switch (signal._tag) {
-      case "DesiredConfigsChanged":
+      case "DesiredConfigsChanged": {
+        const carried = new Map<string, Array<DesiredConfigRecord>>()
+        for (const record of signal.changes ?? []) carried.set(record.instance_id, [...(carried.get(record.instance_id) ?? []), record])
         for (const instanceId of signal.instanceIds) {
           const session = deps.registry.get(instanceId)
-          if (session !== undefined) void session.enqueue(() => deliverPendingPushes(deps, session))
+          if (session === undefined) continue
+          const records = carried.get(instanceId)
+          void session.enqueue(async () => (records === undefined ? deliverPendingPushes(deps, session) : deliverCarriedPushes(deps, session, records)))
         }
         break
+      }
       case "VipHolderChanged":
         for (const instanceId of signal.instanceIds) {
           const session = deps.registry.get(instanceId)

@@ -16,7 +16,7 @@ import { renderWireguardConfig, type WireguardPeerView } from "./wireguard"
 
 export const putDesired = (ctx: TxContext, instanceId: InstanceId, kind: ConfigKind, key: string, payload: unknown) =>
   Effect.map(ctx.tx.putDesiredConfig(instanceId, kind, key, payload, ctx.nowIso), ({ changed, record }) => {
-    if (changed) ctx.touch(instanceId)
+    if (changed) ctx.touch(instanceId, record)
     return record
   })
 
@@ -64,7 +64,7 @@ export const syncNetworkVipRoutes = (ctx: TxContext, accountId: AccountId, netwo
     yield* writeVipRoutes(ctx, network, yield* ctx.tx.listPeersOfNetwork(accountId, networkId))
   })
 
-const writeVipRoutes = (ctx: TxContext, network: NetworkRecord, peers: ReadonlyArray<PeerRecord>) =>
+const writeVipRoutes = (ctx: TxContext, network: NetworkRecord, peers: ReadonlyArray<Pick<PeerRecord, "id" | "public_key">>) =>
   Effect.gen(function* () {
     const keyOf = new Map(peers.map((peer) => [peer.id as string, peer.public_key]))
     const routes: Array<VipRoute> = []
@@ -74,9 +74,13 @@ const writeVipRoutes = (ctx: TxContext, network: NetworkRecord, peers: ReadonlyA
       if (publicKey === null || publicKey === undefined) continue
       routes.push({ vip_id: vip.id, address: vip.address, public_key: publicKey, epoch: vip.epoch })
     }
-    for (const peer of peers) {
-      yield* putDesired(ctx, peer.instance_id, "vip_routes", network.id, { network_id: network.id, interface_name: network.interface_name, routes })
-    }
+    // One statement for every peer: the payload is the same for all of them.
+    const changed = yield* ctx.tx.putDesiredConfigForNetworkPeers(network.account_id, network.id, "vip_routes", network.id, {
+      network_id: network.id,
+      interface_name: network.interface_name,
+      routes
+    }, ctx.nowIso)
+    for (const record of changed) ctx.touch(record.instance_id, record)
   })
 
 /** The current join token of a cluster (R12). */

@@ -6,10 +6,20 @@
 import { Context, Effect, Layer, PubSub } from "effect"
 import type { FleetEvent } from "../model/entities"
 import type { AccountId, InstanceId, VipId } from "../model/ids"
+import type { DesiredConfigRecord } from "../store/records"
 
 export type Signal =
   | { readonly _tag: "EventsAppended"; readonly accountId: AccountId; readonly events: ReadonlyArray<FleetEvent> }
-  | { readonly _tag: "DesiredConfigsChanged"; readonly instanceIds: ReadonlyArray<InstanceId> }
+  | {
+      readonly _tag: "DesiredConfigsChanged"
+      readonly instanceIds: ReadonlyArray<InstanceId>
+      /**
+       * The new versions themselves, for instances whose changes are all small (every kind
+       * but a WireGuard peer list), so a host can deliver them without reading the store.
+       * Instances not listed here: read their pending pushes.
+       */
+      readonly changes?: ReadonlyArray<DesiredConfigRecord>
+    }
   | { readonly _tag: "VipHolderChanged"; readonly accountId: AccountId; readonly vipId: VipId; readonly instanceIds: ReadonlyArray<InstanceId> }
 
 export class Signals extends Context.Service<Signals, PubSub.PubSub<Signal>>()("@fleetplane/sdk/domain/Signals") {

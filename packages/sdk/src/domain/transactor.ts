@@ -8,6 +8,7 @@ import { Clock, Context, Effect, Layer } from "effect"
 import type { FleetEvent } from "../model/entities"
 import type { StoreError } from "../model/errors"
 import type { AccountId, InstanceId, VipId } from "../model/ids"
+import type { DesiredConfigRecord } from "../store/records"
 import { Store, type StoreTx } from "../store/store"
 import { encodeSignals } from "./shared-state"
 import { publishSignals, Signals, type Signal } from "./signals"
@@ -18,8 +19,8 @@ export interface TxContext {
   readonly nowIso: string
   /** Appends an event to the account's durable log (R20: callers never put secrets in `data`). */
   readonly emit: (accountId: AccountId, type: string, data: Record<string, unknown>) => Effect.Effect<FleetEvent, StoreError>
-  /** Marks an instance whose desired configs changed, so connected agents get them. */
-  readonly touch: (instanceId: InstanceId) => void
+  /** Marks an instance whose desired configs changed (with the new record), so connected agents get them. */
+  readonly touch: (instanceId: InstanceId, record?: DesiredConfigRecord) => void
   readonly vipHolderChanged: (accountId: AccountId, vipId: VipId, instanceIds: ReadonlyArray<InstanceId>) => void
 }
 
@@ -40,12 +41,16 @@ export class Transactor extends Context.Service<
           const millis = yield* Clock.currentTimeMillis
           const now = new Date(millis)
           const events = new Map<AccountId, Array<FleetEvent>>()
-          const touched = new Set<InstanceId>()
+          // Per touched instance, its new records while they are all small enough to carry in the signal.
+          const touched = new Map<InstanceId, Array<DesiredConfigRecord> | undefined>()
           const vipChanges: Array<Signal> = []
           const collected = () => {
             const published: Array<Signal> = [...vipChanges]
             for (const [accountId, list] of events) published.push({ _tag: "EventsAppended", accountId, events: list })
-            if (touched.size > 0) published.push({ _tag: "DesiredConfigsChanged", instanceIds: [...touched] })
+            if (touched.size > 0) {
+              const changes = [...touched.values()].flatMap((records) => records ?? [])
+              published.push({ _tag: "DesiredConfigsChanged", instanceIds: [...touched.keys()], ...(changes.length === 0 ? {} : { changes }) })
+            }
             return published
           }
           // A backend may run the body again after a serialization conflict (PostgreSQL):
@@ -68,8 +73,10 @@ export class Transactor extends Context.Service<
                     })
                   )
                 ),
-              touch: (instanceId) => {
-                touched.add(instanceId)
+              touch: (instanceId, record) => {
+                const carried = touched.has(instanceId) ? touched.get(instanceId) : []
+                // A WireGuard peer list is O(peers) text: hosts read it from the store instead.
+                touched.set(instanceId, carried === undefined || record === undefined || record.kind === "wireguard" ? undefined : [...carried, record])
               },
               vipHolderChanged: (accountId, vipId, instanceIds) => {
                 vipChanges.push({ _tag: "VipHolderChanged", accountId, vipId, instanceIds })

@@ -153,6 +153,18 @@ export interface StoreTx {
     at: string
   ) => Op<{ readonly record: DesiredConfigRecord; readonly changed: boolean }>
   /**
+   * The same desired payload for every peer of a network, in one statement (a failover's VIP
+   * routes for 1,000 peers); bumps only the versions whose payload changed and returns those.
+   */
+  readonly putDesiredConfigForNetworkPeers: (
+    accountId: AccountId,
+    networkId: NetworkId,
+    kind: ConfigKind,
+    key: string,
+    payload: unknown,
+    at: string
+  ) => Op<ReadonlyArray<DesiredConfigRecord>>
+  /**
    * An instance's desired configs; with `newerThan`, only those whose version is above the
    * one listed for their (kind, key) — without reading the payloads of the others.
    */

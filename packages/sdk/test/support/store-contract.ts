@@ -156,6 +156,42 @@ export const storeContract = (name: string, makeStore: StoreFactory) =>
       )
     )
 
+    it.live("one desired payload for every peer of a network: one statement, versions move only where it changed", () =>
+      withStore((store) =>
+        Effect.gen(function* () {
+          const account = yield* store.transaction(seedAccount)
+          const network = yield* store.transaction((tx) => seedNetwork(tx, account, "prod"))
+          const instances = [yield* store.transaction((tx) => seedInstance(tx, account)), yield* store.transaction((tx) => seedInstance(tx, account))]
+          for (const [i, instance] of instances.entries()) {
+            yield* store.transaction((tx) =>
+              tx.insertPeer({
+                id: newId("peer"),
+                account_id: account,
+                network_id: network,
+                instance_id: instance,
+                public_key: null,
+                overlay_address: `fd12:3456:789a:1::${i + 10}`,
+                endpoint: null,
+                pod_subnet: null,
+                created_at: "2026-01-01T00:00:00.000Z"
+              })
+            )
+          }
+          const put = (payload: unknown) =>
+            store.transaction((tx) => tx.putDesiredConfigForNetworkPeers(account, network, "vip_routes", network, payload, "2026-01-01T00:00:00.000Z"))
+          const first = yield* put({ routes: ["a"] })
+          assert.deepStrictEqual(first.map((r) => r.version), [1, 1])
+          assert.sameMembers(first.map((r) => r.instance_id), instances)
+          assert.deepStrictEqual(yield* put({ routes: ["a"] }), [])
+          const second = yield* put({ routes: ["b"] })
+          assert.deepStrictEqual(second.map((r) => r.version), [2, 2])
+          assert.deepStrictEqual(second[0]?.payload, { routes: ["b"] })
+          const [record] = yield* store.transaction((tx) => tx.listDesiredConfigs(instances[0]!))
+          assert.deepStrictEqual([record?.kind, record?.version], ["vip_routes", 2])
+        })
+      )
+    )
+
     it.live("desired configs can be listed newer than what an agent has, per (kind, key)", () =>
       withStore((store) =>
         Effect.gen(function* () {

@@ -51,7 +51,7 @@ const toStoreError = (cause: unknown): StoreError => {
   const code = sqlState(cause)
   const message = cause instanceof Error ? cause.message : String(cause)
   if (RETRYABLE.has(code)) return storeError("store_conflict", "a concurrent change conflicted with this one; nothing was changed, retry", { sqlstate: code })
-  if (UNAVAILABLE.test(code) || /ECONNREFUSED|ETIMEDOUT|ENOTFOUND|Connection terminated|timeout/i.test(message)) {
+  if (UNAVAILABLE.test(code) || /ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|ENOTFOUND|Connection terminated|timeout/i.test(message)) {
     return storeError("store_unavailable", `PostgreSQL is unavailable (${message}); nothing was changed. Retry once the database is back`, {})
   }
   return storeError("store_failed", `the database failed: ${message}; nothing was changed. Check the database and retry`, code === "" ? {} : { sqlstate: code })

@@ -456,6 +456,19 @@ export const makeSqlStoreTx = (db: SqlDriver): StoreTx => {
         )
         return { record: desiredFrom(stored!), changed: true }
       }),
+    putDesiredConfigForNetworkPeers: (accountId, networkId, kind, key, payload, at) =>
+      Effect.map(
+        all(
+          `INSERT INTO desired_configs (instance_id, kind, config_key, version, payload, updated_at, acked_version, ack_error)
+           SELECT p.instance_id, ?, ?, 1, ?, ?, CAST(NULL AS INTEGER), CAST(NULL AS TEXT) FROM peers p WHERE p.account_id = ? AND p.network_id = ?
+           ON CONFLICT (instance_id, kind, config_key) DO UPDATE SET version = desired_configs.version + 1, payload = excluded.payload,
+             updated_at = excluded.updated_at, ack_error = NULL
+           WHERE desired_configs.payload <> excluded.payload
+           RETURNING *`,
+          [kind, key, json(payload), at, accountId, networkId]
+        ),
+        (rows) => rows.map(desiredFrom)
+      ),
     listDesiredConfigs: (instanceId, newerThan) =>
       Effect.gen(function* () {
         if (newerThan === undefined) return (yield* all("SELECT * FROM desired_configs WHERE instance_id = ? ORDER BY kind, config_key", [instanceId])).map(desiredFrom)

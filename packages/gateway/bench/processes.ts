@@ -11,15 +11,27 @@ export const start = (script: string, args: ReadonlyArray<string>, options: { qu
 /** The next IPC message of `type` from `child`; fails on timeout or if the child exits with an error. */
 export const next = <T>(child: ChildProcess, type: string, timeoutMs = 180_000) =>
   new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no "${type}" from ${child.spawnargs.at(-1)} within ${timeoutMs} ms`)), timeoutMs)
-    const onMessage = (message: { type: string }) => {
-      if (message.type !== type) return
+    const done = () => {
       clearTimeout(timer)
       child.off("message", onMessage)
+      child.off("exit", onExit)
+    }
+    const timer = setTimeout(() => {
+      done()
+      reject(new Error(`no "${type}" from ${child.spawnargs.at(-1)} within ${timeoutMs} ms`))
+    }, timeoutMs)
+    const onMessage = (message: { type: string }) => {
+      if (message.type !== type) return
+      done()
       resolve(message as T)
     }
+    const onExit = (code: number | null) => {
+      if (code === 0 || code === null) return
+      done()
+      reject(new Error(`${child.spawnargs.join(" ")} exited with ${code}`))
+    }
     child.on("message", onMessage)
-    child.once("exit", (code) => code !== 0 && code !== null && reject(new Error(`${child.spawnargs.join(" ")} exited with ${code}`)))
+    child.on("exit", onExit)
   })
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))

@@ -8,13 +8,14 @@
  *   decommission): a returned old holder has always released;
  * - every peer's applied WireGuard config routes the VIP /128 to the holder of the latest epoch.
  *
- * `npm test` runs a few short sequences; `pnpm test:soak` runs FLEETPLANE_SOAK_CHAOS_RUNS (default 25 per policy).
+ * Runs on SQLite and on PostgreSQL. `npm test` runs a few short sequences; `pnpm test:soak` runs
+ * FLEETPLANE_SOAK_CHAOS_RUNS (default 25 per policy and store).
  */
 import fc from "fast-check"
 import { afterEach, describe, expect, it } from "vitest"
 import { withVipRoutes, type ConfigKind, type GatewayMessage, type VipRoute } from "@fleetplane/agent-protocol"
 import type { Gateway } from "../src/index"
-import { adminClient, quietGateway, setupAccount, tempDatabase } from "./support/gateway-harness"
+import { adminClient, freshPostgresDatabase, quietGateway, setupAccount, tempDatabase } from "./support/gateway-harness"
 import { recordSoak } from "./support/soak-report"
 import { TestAgent } from "./support/test-agent"
 
@@ -139,9 +140,12 @@ afterEach(async () => {
   gateway = undefined
 })
 
-const runScenario = async (commands: ReadonlyArray<Command>, policy: "automatic" | "require_approval") => {
-  const database = tempDatabase()
-  gateway = await quietGateway({ database })
+type Backend = "sqlite" | "postgres"
+
+const runScenario = async (commands: ReadonlyArray<Command>, policy: "automatic" | "require_approval", backend: Backend) => {
+  // A restart reopens the same state: the same SQLite file, or the same PostgreSQL database.
+  const store = backend === "sqlite" ? { database: tempDatabase() } : { postgres: await freshPostgresDatabase() }
+  gateway = await quietGateway(store)
   const account = await setupAccount(gateway, { vipPolicy: policy })
   const assignments: Array<Assignment> = []
   const agentFor = async (hostname: string, template: string) => {
@@ -217,7 +221,7 @@ const runScenario = async (commands: ReadonlyArray<Command>, policy: "automatic"
         case "restart_gateway": {
           await gateway.close()
           for (const agent of agents) await agent.session?.waitClosed()
-          gateway = await quietGateway({ database })
+          gateway = await quietGateway(store)
           admin = adminClient(gateway, account.apiKey)
           for (const agent of agents) await agent.connect(gateway)
           for (const agent of servers) agent.ready()
@@ -276,17 +280,17 @@ const runScenario = async (commands: ReadonlyArray<Command>, policy: "automatic"
 }
 
 describe("failover under chaos (real sessions, gateway restarts)", () => {
-  it(`holds R13 and converges every peer over ${RUNS} random command sequences per policy`, async () => {
+  it.each(["sqlite", "postgres"] as const)(`on %s: holds R13 and converges every peer over ${RUNS} random command sequences per policy`, async (backend) => {
     totals = { runs: 0, commands: 0, faults: 0, promotions: 0, sessions: 0 }
     for (const policy of ["require_approval", "automatic"] as const) {
       await fc.assert(
-        fc.asyncProperty(fc.array(commandArb, { minLength: 3, maxLength: MAX_COMMANDS }), (commands) => runScenario(commands, policy)),
+        fc.asyncProperty(fc.array(commandArb, { minLength: 3, maxLength: MAX_COMMANDS }), (commands) => runScenario(commands, policy, backend)),
         { numRuns: RUNS, endOnFailure: true }
       )
     }
     console.log(
-      `failover chaos: ${totals.runs} runs, ${totals.commands} commands, ${totals.faults} faults (silences, dropped sessions, gateway restarts), ${totals.promotions} epochs, invariant violations 0`
+      `failover chaos on ${backend}: ${totals.runs} runs, ${totals.commands} commands, ${totals.faults} faults (silences, dropped sessions, gateway restarts), ${totals.promotions} epochs, invariant violations 0`
     )
-    recordSoak({ suite: "failover chaos (real sessions)", faults: totals.faults, inputs: totals.commands, sessions: totals.sessions, violations: 0, lost: 0 })
-  }, 600_000)
+    recordSoak({ suite: `failover chaos (real sessions, ${backend})`, faults: totals.faults, inputs: totals.commands, sessions: totals.sessions, violations: 0, lost: 0 })
+  }, 900_000)
 })

@@ -7,12 +7,10 @@
  *   silent: the survivor takes the lease and the failover happens exactly once.
  */
 import { fork, type ChildProcess } from "node:child_process"
-import { randomBytes } from "node:crypto"
 import { afterEach, describe, expect, it } from "vitest"
-import pg from "pg"
 import { createFleet } from "@fleetplane/sdk"
 import type { GatewayOptions } from "../src/index"
-import { adminClient } from "./support/gateway-harness"
+import { adminClient, freshPostgresDatabase } from "./support/gateway-harness"
 import { TestAgent } from "./support/test-agent"
 // @ts-expect-error: a plain-JS script shared with the vitest globalSetup
 import { startPostgres } from "../../../scripts/throwaway-postgres.mjs"
@@ -25,16 +23,7 @@ afterEach(() => {
   for (const child of children.splice(0)) child.kill("SIGKILL")
 })
 
-const freshDatabase = async () => {
-  const admin = new pg.Client({ connectionString: process.env.FLEETPLANE_TEST_POSTGRES_URL })
-  await admin.connect()
-  const name = `fleet_${randomBytes(6).toString("hex")}`
-  await admin.query(`CREATE DATABASE ${name}`)
-  await admin.end()
-  const url = new URL(process.env.FLEETPLANE_TEST_POSTGRES_URL!)
-  url.pathname = `/${name}`
-  return url.toString()
-}
+const freshDatabase = freshPostgresDatabase
 
 const timing = { heartbeatIntervalMs: 200, silenceThresholdMs: 800, sensorIntervalMs: 50, livenessSyncMs: 100, leaseRetryMs: 100, helloTimeoutMs: 2_000 }
 

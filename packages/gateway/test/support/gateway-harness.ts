@@ -1,14 +1,33 @@
 /** A real gateway on 127.0.0.1 with a temporary SQLite file, and helpers to drive it. */
+import { randomBytes } from "node:crypto"
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import pg from "pg"
 import { startGateway, type Gateway, type GatewayOptions } from "../../src/index"
 
 export const tempDatabase = () => join(mkdtempSync(join(tmpdir(), "fleetplane-gateway-")), "fleet.db")
 
+/** An empty database on the throwaway PostgreSQL of this test run (vitest globalSetup); its URL. */
+export const freshPostgresDatabase = async () => {
+  const server = process.env.FLEETPLANE_TEST_POSTGRES_URL
+  if (server === undefined || server === "") throw new Error("FLEETPLANE_TEST_POSTGRES_URL is not set: the throwaway PostgreSQL (scripts/throwaway-postgres.mjs) did not start")
+  const admin = new pg.Client({ connectionString: server })
+  await admin.connect()
+  const name = `fleet_${randomBytes(6).toString("hex")}`
+  try {
+    await admin.query(`CREATE DATABASE ${name}`)
+  } finally {
+    await admin.end()
+  }
+  const url = new URL(server)
+  url.pathname = `/${name}`
+  return url.toString()
+}
+
 export const quietGateway = (options: Partial<GatewayOptions> & { database?: string } = {}): Promise<Gateway> =>
   startGateway({
-    database: options.database ?? tempDatabase(),
+    ...(options.postgres === undefined ? { database: options.database ?? tempDatabase() } : {}),
     listen: "127.0.0.1:0",
     adminListen: "127.0.0.1:0",
     logLevel: "silent",

@@ -15,6 +15,7 @@ import { Transactor } from "./domain/transactor"
 import { postgresStoreLayer } from "./store/postgres/postgres-store"
 import { sqliteStoreLayer, type SqliteStoreOptions } from "./store/sqlite/sqlite-store"
 import type { Store } from "./store/store"
+import { NetworkSyncer } from "./config/network-syncer"
 import { SkillRunner } from "./upgrade/skill-runner"
 import { VipSensor } from "./vip/sensor"
 
@@ -26,8 +27,9 @@ export interface FleetLayerOptions {
   readonly postgres?: string
   readonly config?: Partial<FleetConfigShape>
   /**
-   * Run the background loops — the VIP silence sensor and the skill runner — (default true).
-   * Tests may call `VipSensor.check` and `SkillRunner.tick` themselves instead.
+   * Run the background loops — the VIP silence sensor, the skill runner and the WireGuard
+   * re-renders — (default true). Tests may call `VipSensor.check`, `SkillRunner.tick` and
+   * `NetworkSyncer.flush` themselves instead.
    */
   readonly runSensor?: boolean
 }
@@ -38,12 +40,15 @@ export const fleetServicesLayer = (options: { readonly config?: Partial<FleetCon
   const core = Transactor.layer.pipe(Layer.provideMerge(Layer.mergeAll(Signals.layer, AgentLiveness.layer)))
   // Leadership and, on a shared store, signals and liveness exchanged with the other gateways.
   const shared = sharedStateLayer.pipe(Layer.provideMerge(core), Layer.provideMerge(config))
-  const services = Layer.mergeAll(Actions.layer, AgentPort.layer, Accounts.layer, ApiKeys.layer, VipSensor.layer, SkillRunner.layer).pipe(Layer.provideMerge(shared))
+  const services = Layer.mergeAll(Actions.layer, AgentPort.layer, Accounts.layer, ApiKeys.layer, VipSensor.layer, SkillRunner.layer, NetworkSyncer.layer).pipe(
+    Layer.provideMerge(shared)
+  )
   const sensor = Layer.effectDiscard(
     Effect.gen(function* () {
       if (options.runSensor === false) return
       yield* Effect.forkScoped((yield* VipSensor).run)
       yield* Effect.forkScoped((yield* SkillRunner).run)
+      yield* Effect.forkScoped((yield* NetworkSyncer).run)
     })
   )
   return sensor.pipe(Layer.provideMerge(services), Layer.provideMerge(config))
@@ -61,4 +66,4 @@ export const fleetLayer = (options: FleetLayerOptions) => {
   }).pipe(Layer.provideMerge(store))
 }
 
-export type FleetServices = Accounts | ApiKeys | Actions | AgentPort | VipSensor | SkillRunner | Transactor | Signals | AgentLiveness | Leadership | Store
+export type FleetServices = Accounts | ApiKeys | Actions | AgentPort | VipSensor | SkillRunner | NetworkSyncer | Transactor | Signals | AgentLiveness | Leadership | Store

@@ -12,7 +12,7 @@ import { unauthorized, type StateError, type StoreError, type UnauthorizedError 
 import type { AgentIdentity } from "../model/entities"
 import type { InstanceId, NetworkId } from "../model/ids"
 import { createClusterCa, issueClientCertificate } from "../config/certificates"
-import { syncNetworkWireguard } from "../config/desired-configs"
+import { requestNetworkWireguardSync } from "../config/network-syncer"
 import { recordStatusReport } from "../cluster/lifecycle"
 import { validateJoinRequest, type BootstrapMaterial, type JoinOutcome } from "../cluster/join-request"
 import { vipDirectivesFor, type VipDirective } from "../vip/fencing"
@@ -55,7 +55,7 @@ const toPush = (record: DesiredConfigRecord): ConfigPushBody =>
 
 /**
  * Records an agent's WireGuard public keys (and, when known, the address it connects from as
- * its endpoint); re-renders the configs of every network where something changed.
+ * its endpoint); asks for the configs of every network where something changed to be rendered again.
  * Returns the networks the instance is a peer of.
  */
 const updatePeerKeys = (
@@ -80,7 +80,8 @@ const updatePeerKeys = (
         changedNetworks.add(peer.network_id)
       }
     }
-    for (const networkId of changedNetworks) yield* syncNetworkWireguard(ctx, identity.accountId, networkId)
+    // Coalesced: many agents registering keys at once cost one re-render per network.
+    for (const networkId of changedNetworks) yield* requestNetworkWireguardSync(ctx, identity.accountId, networkId)
     return peers.map((p) => p.network_id as string)
   })
 

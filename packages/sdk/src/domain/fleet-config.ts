@@ -13,6 +13,11 @@ export interface FleetConfigShape {
   readonly sensorIntervalMs: number
   /** How long a confirmation token for a destructive action stays valid. */
   readonly confirmationTtlMs: number
+  /**
+   * How often requested WireGuard re-renders run. Agents registering keys within one interval
+   * cost one render of their network (O(peers^2) text), not one each.
+   */
+  readonly networkSyncIntervalMs: number
   /** Several gateways on PostgreSQL: how often each shares and reads agent liveness. */
   readonly livenessSyncMs: number
   /** Several gateways on PostgreSQL: how often a gateway without the leader lease tries to take it. */
@@ -24,6 +29,7 @@ export const DEFAULT_FLEET_CONFIG: FleetConfigShape = {
   silenceThresholdMs: 15_000,
   sensorIntervalMs: 100,
   confirmationTtlMs: 5 * 60_000,
+  networkSyncIntervalMs: 100,
   livenessSyncMs: 1_000,
   leaseRetryMs: 1_000
 }

@@ -152,6 +152,11 @@ export interface StoreTx {
     payload: unknown,
     at: string
   ) => Op<{ readonly record: DesiredConfigRecord; readonly changed: boolean }>
+  /** Asks for the network's WireGuard peer lists to be rendered again (once, however often asked). */
+  readonly markNetworkSyncPending: (accountId: AccountId, networkId: NetworkId, at: string) => Op<void>
+  readonly listPendingNetworkSyncs: () => Op<ReadonlyArray<{ readonly account_id: AccountId; readonly network_id: NetworkId }>>
+  /** Removes the request; false if another process took it first. */
+  readonly takePendingNetworkSync: (networkId: NetworkId) => Op<boolean>
   /**
    * The same desired payload for every peer of a network, in one statement (a failover's VIP
    * routes for 1,000 peers); bumps only the versions whose payload changed and returns those.

@@ -4,7 +4,7 @@
  */
 import { Effect, Layer } from "effect"
 import { withVipRoutes, type ModuleName } from "@fleetplane/agent-protocol"
-import { Accounts, Actions, AgentPort, fleetLayer, Signals, Store, type AccountId, type AgentIdentity, type FleetConfigShape } from "../../src/index"
+import { Accounts, Actions, AgentPort, fleetLayer, NetworkSyncer, Signals, Store, type AccountId, type AgentIdentity, type FleetConfigShape } from "../../src/index"
 import { wireguardKeyPair } from "./wireguard-keys"
 
 export const testFleet = (config: Partial<FleetConfigShape> = {}) =>
@@ -54,6 +54,8 @@ export const provisionAgent = (accountId: AccountId, options: { hostname: string
     const identity = yield* port.authenticate(instance.id, instance.agent_credential)
     const keys = wireguardKeyPair()
     yield* port.hello(identity, { wireguard_keys: options.networkIds.map((network_id) => ({ network_id, public_key: keys.publicKey })), applied: [], held_vips: [] }, "198.51.100.10")
+    // The background loops are off in these tests: render the requested WireGuard configs now.
+    yield* (yield* NetworkSyncer).flush
     return {
       accountId,
       instanceId: instance.id,

@@ -192,6 +192,21 @@ export const storeContract = (name: string, makeStore: StoreFactory) =>
       )
     )
 
+    it.live("a network sync is requested once however often it is asked for, and taken once", () =>
+      withStore((store) =>
+        Effect.gen(function* () {
+          const account = yield* store.transaction(seedAccount)
+          const network = yield* store.transaction((tx) => seedNetwork(tx, account, "prod"))
+          yield* store.transaction((tx) => tx.markNetworkSyncPending(account, network, "2026-01-01T00:00:00.000Z"))
+          yield* store.transaction((tx) => tx.markNetworkSyncPending(account, network, "2026-01-01T00:00:01.000Z"))
+          assert.deepStrictEqual(yield* store.transaction((tx) => tx.listPendingNetworkSyncs()), [{ account_id: account, network_id: network }])
+          assert.isTrue(yield* store.transaction((tx) => tx.takePendingNetworkSync(network)))
+          assert.isFalse(yield* store.transaction((tx) => tx.takePendingNetworkSync(network)))
+          assert.deepStrictEqual(yield* store.transaction((tx) => tx.listPendingNetworkSyncs()), [])
+        })
+      )
+    )
+
     it.live("desired configs can be listed newer than what an agent has, per (kind, key)", () =>
       withStore((store) =>
         Effect.gen(function* () {

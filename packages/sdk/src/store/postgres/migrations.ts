@@ -3,8 +3,9 @@
  * (src/store/sqlite/migrations.ts), in PostgreSQL's dialect. Differences, all mechanical:
  * a `rowid BIGSERIAL` column where SQLite's built-in rowid orders rows, `BIGSERIAL` for the
  * event sequence, `BIGINT` where values pass 2^31 (host indexes, expiry times in ms), and byte-order collation for the pod-prefix range keys.
- * Append schema changes to both files; never edit applied migrations. From version 2 on,
- * PostgreSQL also has what only several gateways sharing one store need (agent liveness).
+ * Append schema changes to both files; never edit applied migrations. PostgreSQL's version 2
+ * (agent liveness) is what only several gateways sharing one store need, so the same change can
+ * have different version numbers in the two files (pending network syncs: SQLite 2, PostgreSQL 3).
  */
 import type { Migration } from "../sqlite/migrations"
 
@@ -246,6 +247,18 @@ CREATE TABLE agent_liveness (
   load TEXT
 );
 CREATE INDEX agent_liveness_seen ON agent_liveness (last_seen_at);
+`
+  },
+  {
+    version: 3,
+    name: "pending network syncs",
+    sql: `
+-- As SQLite's migration 2: networks whose WireGuard peer lists must be rendered again.
+CREATE TABLE pending_network_syncs (
+  network_id TEXT PRIMARY KEY REFERENCES networks(id),
+  account_id TEXT NOT NULL,
+  requested_at TEXT NOT NULL
+);
 `
   }
 ]

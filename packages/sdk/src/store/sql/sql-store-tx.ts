@@ -456,6 +456,16 @@ export const makeSqlStoreTx = (db: SqlDriver): StoreTx => {
         )
         return { record: desiredFrom(stored!), changed: true }
       }),
+    markNetworkSyncPending: (accountId, networkId, at) =>
+      done(
+        run("INSERT INTO pending_network_syncs (network_id, account_id, requested_at) VALUES (?, ?, ?) ON CONFLICT (network_id) DO NOTHING", [
+          networkId,
+          accountId,
+          at
+        ])
+      ),
+    listPendingNetworkSyncs: () => Effect.map(all("SELECT account_id, network_id FROM pending_network_syncs ORDER BY requested_at, network_id"), asIs),
+    takePendingNetworkSync: (networkId) => Effect.map(run("DELETE FROM pending_network_syncs WHERE network_id = ?", [networkId]), (changed) => changed === 1),
     putDesiredConfigForNetworkPeers: (accountId, networkId, kind, key, payload, at) =>
       Effect.map(
         all(

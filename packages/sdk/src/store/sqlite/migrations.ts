@@ -221,5 +221,19 @@ CREATE TABLE skill_runs (
   updated_at TEXT NOT NULL
 );
 `
+  },
+  {
+    version: 2,
+    name: "pending network syncs",
+    sql: `
+-- Networks whose WireGuard peer lists must be rendered again (a peer's key or endpoint changed).
+-- Many agents registering keys at once cost one render per network, not one each; a row
+-- survives a crash, so the render still happens after a restart.
+CREATE TABLE pending_network_syncs (
+  network_id TEXT PRIMARY KEY REFERENCES networks(id),
+  account_id TEXT NOT NULL,
+  requested_at TEXT NOT NULL
+);
+`
   }
 ]

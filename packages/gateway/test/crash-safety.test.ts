@@ -1,7 +1,8 @@
 /**
  * Crash safety: a real gateway process is killed with SIGKILL at random moments while agents
- * join, heartbeat and ack pushes and an operator runs actions. After every restart the SQLite
- * file passes `PRAGMA integrity_check`, every action that was answered 200 is still there, no
+ * join, heartbeat and ack pushes and an operator runs actions — on SQLite and on PostgreSQL.
+ * After every restart the store passes its integrity check (`PRAGMA integrity_check` on
+ * SQLite), every action that was answered 200 is still there, no
  * cluster is half-created, VIP epochs only move forward, and no agent is ever sent a config
  * version at or below one it already applied.
  *
@@ -14,7 +15,7 @@ import { join } from "node:path"
 import { Effect } from "effect"
 import { afterEach, describe, expect, it } from "vitest"
 import { createFleet, Store, type AccountId, type NetworkId } from "@fleetplane/sdk"
-import { adminClient } from "./support/gateway-harness"
+import { adminClient, freshPostgresDatabase } from "./support/gateway-harness"
 import { recordSoak } from "./support/soak-report"
 import { TestAgent } from "./support/test-agent"
 
@@ -33,8 +34,11 @@ const freePort = async () => {
   })
 }
 
-const startGatewayProcess = async (database: string, agentPort: number, adminPort: number) => {
-  const gateway = fork(cli, ["gateway", "--db", database, "--listen", `127.0.0.1:${agentPort}`, "--admin-listen", `127.0.0.1:${adminPort}`, "--heartbeat-interval", "200", "--silence-threshold", "1000", "--log-level", "error"], {
+/** Where the state lives: a SQLite file, or a PostgreSQL database. */
+type StoreChoice = { readonly database: string } | { readonly postgres: string }
+
+const startGatewayProcess = async (store: StoreChoice, agentPort: number, adminPort: number) => {
+  const gateway = fork(cli, ["gateway", ...("postgres" in store ? ["--postgres", store.postgres] : ["--db", store.database]), "--listen", `127.0.0.1:${agentPort}`, "--admin-listen", `127.0.0.1:${adminPort}`, "--heartbeat-interval", "200", "--silence-threshold", "1000", "--log-level", "error"], {
     execArgv: ["--import", "tsx"],
     stdio: ["ignore", "ignore", "inherit", "ipc"]
   })
@@ -47,9 +51,10 @@ const startGatewayProcess = async (database: string, agentPort: number, adminPor
 }
 
 describe("crash safety (SIGKILL)", () => {
-  it(`survives ${KILLS} kill -9 at random points with nothing acknowledged lost`, async () => {
-    const database = join(mkdtempSync(join(tmpdir(), "fleetplane-crash-")), "fleet.db")
-    const setup = await createFleet({ database, runSensor: false })
+  it.each(["sqlite", "postgres"] as const)(`on %s: survives ${KILLS} kill -9 at random points with nothing acknowledged lost`, async (backend) => {
+    const store: StoreChoice =
+      backend === "sqlite" ? { database: join(mkdtempSync(join(tmpdir(), "fleetplane-crash-")), "fleet.db") } : { postgres: await freshPostgresDatabase() }
+    const setup = await createFleet({ ...store, runSensor: false })
     const account = await setup.createAccount({ name: "acme" })
     const { api_key } = await setup.createApiKey({ account_id: account.id, name: "crash" })
     await setup.close()
@@ -64,7 +69,7 @@ describe("crash safety (SIGKILL)", () => {
     let templateId: string | undefined
 
     for (let round = 0; round < KILLS; round++) {
-      child = await startGatewayProcess(database, agentPort, adminPort)
+      child = await startGatewayProcess(store, agentPort, adminPort)
       const started = Date.now()
       const killAfter = 100 + Math.floor(Math.random() * 500)
       const sockets: Array<TestAgent> = []
@@ -126,8 +131,8 @@ describe("crash safety (SIGKILL)", () => {
       await workload
       for (const socket of sockets) socket.close()
 
-      // Check the file as the next start will find it.
-      const fleet = await createFleet({ database, runSensor: false })
+      // Check the state as the next start will find it.
+      const fleet = await createFleet({ ...store, runSensor: false })
       try {
         const store = await fleet.run(Effect.service(Store))
         expect(await fleet.run(store.integrityCheck)).toBe("ok")
@@ -159,7 +164,7 @@ describe("crash safety (SIGKILL)", () => {
     }
     expect(violations, "a config version at or below an applied one was sent").toBe(0)
     expect(acknowledged.length).toBeGreaterThan(KILLS)
-    recordSoak({ suite: "crash safety (SIGKILL)", faults: KILLS, inputs: requests, sessions: instances.length, violations, lost: 0 })
-    console.log(`crash safety: ${KILLS} SIGKILLs, ${requests} operator requests attempted (${acknowledged.length} acknowledged, 0 lost), ${instances.length} agents, integrity ok, invariant violations ${violations}`)
+    recordSoak({ suite: `crash safety (SIGKILL, ${backend})`, faults: KILLS, inputs: requests, sessions: instances.length, violations, lost: 0 })
+    console.log(`crash safety on ${backend}: ${KILLS} SIGKILLs, ${requests} operator requests attempted (${acknowledged.length} acknowledged, 0 lost), ${instances.length} agents, integrity ok, invariant violations ${violations}`)
   }, 60_000 + KILLS * 10_000)
 })

@@ -8,7 +8,7 @@
  */
 import { Context, Effect, Layer } from "effect"
 import { FleetConfig } from "../domain/fleet-config"
-import { Leadership } from "../domain/shared-state"
+import { Leadership, whileLeading } from "../domain/shared-state"
 import { Transactor, type TxContext } from "../domain/transactor"
 import type { AccountId, NetworkId } from "../model/ids"
 import { Store } from "../store/store"
@@ -45,7 +45,7 @@ export class NetworkSyncer extends Context.Service<
       }).pipe(Effect.catch((error) => Effect.logWarning("WireGuard re-render failed; retrying on the next tick", error.message)))
       const run = Effect.gen(function* () {
         const config = yield* FleetConfig
-        return yield* Effect.forever(Effect.andThen(Effect.sleep(config.networkSyncIntervalMs), Effect.suspend(() => (leadership.isLeader() ? flush : Effect.void))))
+        return yield* whileLeading(leadership, config.networkSyncIntervalMs, flush)
       })
       return NetworkSyncer.of({ flush, run })
     })

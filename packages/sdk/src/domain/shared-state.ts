@@ -28,6 +28,10 @@ export class Leadership extends Context.Service<Leadership, { readonly isLeader:
   static readonly alone = Layer.succeed(Leadership)({ isLeader: () => true })
 }
 
+/** The fleet-wide loops' one shape: every `intervalMs`, `tick` — on the leader only. Forever (fork it). */
+export const whileLeading = (leadership: { readonly isLeader: () => boolean }, intervalMs: number, tick: Effect.Effect<void>): Effect.Effect<never> =>
+  Effect.forever(Effect.andThen(Effect.sleep(intervalMs), Effect.suspend(() => (leadership.isLeader() ? tick : Effect.void))))
+
 /** Signals as they travel between gateways: compact, and small enough for NOTIFY (8 KB). */
 type Remote =
   | { readonly t: "D"; readonly i: ReadonlyArray<string> }

@@ -3,7 +3,7 @@
  * a restart the runner simply finds them running and carries on.
  */
 import { Context, Effect, Layer } from "effect"
-import { Leadership } from "../domain/shared-state"
+import { Leadership, whileLeading } from "../domain/shared-state"
 import { Transactor } from "../domain/transactor"
 import { Store } from "../store/store"
 import { advanceRollingUpgrade, ROLLING_UPGRADE_SKILL } from "./rolling-upgrade-run"
@@ -41,7 +41,7 @@ export class SkillRunner extends Context.Service<
         }
       }).pipe(Effect.catch((error) => Effect.logWarning("skill runner tick failed; retrying on the next tick", error.message)))
       // Several gateways: only the leader advances runs (see domain/shared-state.ts).
-      const run = Effect.forever(Effect.andThen(Effect.sleep(SKILL_RUNNER_INTERVAL_MS), Effect.suspend(() => (leadership.isLeader() ? tick : Effect.void))))
+      const run = whileLeading(leadership, SKILL_RUNNER_INTERVAL_MS, tick)
       return SkillRunner.of({ tick, run })
     })
   )

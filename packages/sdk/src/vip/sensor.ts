@@ -8,7 +8,7 @@
 import { Clock, Context, Effect, Layer } from "effect"
 import { AgentLiveness } from "../domain/liveness"
 import { FleetConfig } from "../domain/fleet-config"
-import { Leadership } from "../domain/shared-state"
+import { Leadership, whileLeading } from "../domain/shared-state"
 import { Transactor } from "../domain/transactor"
 import { Store } from "../store/store"
 import { runVipFailoverSkill, type FailoverDeps } from "./failover"
@@ -85,7 +85,7 @@ export class VipSensor extends Context.Service<
       const run = Effect.gen(function* () {
         const config = yield* FleetConfig
         // Several gateways: only the leader looks (see domain/shared-state.ts).
-        return yield* Effect.forever(Effect.andThen(Effect.sleep(config.sensorIntervalMs), Effect.suspend(() => (leadership.isLeader() ? check : Effect.void))))
+        return yield* whileLeading(leadership, config.sensorIntervalMs, check)
       })
 
       return VipSensor.of({ check, run })

@@ -1,238 +1,30 @@
 /**
- * The PostgreSQL schema: the same tables, columns and constraints as the SQLite migrations
- * (src/store/sqlite/migrations.ts), in PostgreSQL's dialect. Differences, all mechanical:
- * a `rowid BIGSERIAL` column where SQLite's built-in rowid orders rows, `BIGSERIAL` for the
- * event sequence, `BIGINT` where values pass 2^31 (host indexes, expiry times in ms), and byte-order collation for the pod-prefix range keys.
- * Append schema changes to both files; never edit applied migrations. PostgreSQL's version 2
- * (agent liveness) is what only several gateways sharing one store need, so the same change can
- * have different version numbers in the two files (pending network syncs: SQLite 2, PostgreSQL 3).
+ * The PostgreSQL schema: SQLite's migrations (src/store/sqlite/migrations.ts), translated —
+ * one schema, written once. The translation is mechanical: a `rowid BIGSERIAL` column where
+ * SQLite's built-in rowid orders rows, `BIGSERIAL` for the event sequence, `BIGINT` where values
+ * pass 2^31 (host indexes, expiry times in ms), byte-order collation for the pod-range keys.
+ * Then what only several gateways sharing one database need (agent liveness).
  */
-import type { Migration } from "../sqlite/migrations"
+import { migrations, type Migration } from "../sqlite/migrations"
+
+/** Tables whose rows are listed in insertion order (`ORDER BY ..., rowid`). */
+const INSERTION_ORDERED = ["nodes", "instances", "networks", "peers", "clusters", "kubernetes_nodes", "approvals", "skill_runs"]
+
+const RULES: ReadonlyArray<readonly [string, string]> = [
+  ["seq INTEGER PRIMARY KEY AUTOINCREMENT", "seq BIGSERIAL PRIMARY KEY"],
+  ["host_index INTEGER NOT NULL", "host_index BIGINT NOT NULL"],
+  ["expires_at INTEGER NOT NULL", "expires_at BIGINT NOT NULL"],
+  ["pod_start_key TEXT,", 'pod_start_key TEXT COLLATE "C",'],
+  ["pod_end_key TEXT,", 'pod_end_key TEXT COLLATE "C",'],
+  ...INSERTION_ORDERED.map((table) => [`CREATE TABLE ${table} (\n`, `CREATE TABLE ${table} (\n  rowid BIGSERIAL NOT NULL,\n`] as const)
+]
+
+export const toPostgresDialect = (sql: string) => RULES.reduce((text, [from, to]) => text.replaceAll(from, to), sql)
 
 export const postgresMigrations: ReadonlyArray<Migration> = [
+  ...migrations.map((migration) => ({ ...migration, sql: toPostgresDialect(migration.sql) })),
   {
-    version: 1,
-    name: "initial",
-    sql: `
-CREATE TABLE accounts (
-  id TEXT PRIMARY KEY,
-  name TEXT NOT NULL,
-  ula_global_id TEXT NOT NULL,
-  created_at TEXT NOT NULL
-);
-
-CREATE TABLE templates (
-  id TEXT PRIMARY KEY,
-  account_id TEXT NOT NULL REFERENCES accounts(id),
-  name TEXT NOT NULL,
-  created_at TEXT NOT NULL,
-  UNIQUE (account_id, name)
-);
-
-CREATE TABLE module_assignments (
-  template_id TEXT NOT NULL REFERENCES templates(id) ON DELETE CASCADE,
-  module_name TEXT NOT NULL,
-  module_version_id TEXT,
-  config TEXT NOT NULL,
-  PRIMARY KEY (template_id, module_name)
-);
-
-CREATE TABLE nodes (
-  rowid BIGSERIAL NOT NULL,
-  id TEXT PRIMARY KEY,
-  account_id TEXT NOT NULL REFERENCES accounts(id),
-  hostname TEXT NOT NULL,
-  node_template_id TEXT NOT NULL REFERENCES templates(id),
-  created_at TEXT NOT NULL,
-  UNIQUE (account_id, hostname)
-);
-
-CREATE TABLE instances (
-  rowid BIGSERIAL NOT NULL,
-  id TEXT PRIMARY KEY,
-  account_id TEXT NOT NULL REFERENCES accounts(id),
-  node_id TEXT NOT NULL REFERENCES nodes(id),
-  status TEXT NOT NULL CHECK (status IN ('running', 'terminated')),
-  credential_hash TEXT NOT NULL,
-  created_at TEXT NOT NULL
-);
-CREATE INDEX instances_node ON instances (account_id, node_id);
-
-CREATE TABLE networks (
-  rowid BIGSERIAL NOT NULL,
-  id TEXT PRIMARY KEY,
-  account_id TEXT NOT NULL REFERENCES accounts(id),
-  name TEXT NOT NULL,
-  handle TEXT NOT NULL,
-  overlay_prefix TEXT NOT NULL,
-  ula_global_id TEXT,
-  subnet_index INTEGER,
-  pod_subnet_prefix TEXT,
-  pod_family INTEGER,
-  pod_start_key TEXT COLLATE "C",
-  pod_end_key TEXT COLLATE "C",
-  listen_port INTEGER NOT NULL,
-  created_at TEXT NOT NULL,
-  UNIQUE (account_id, handle),
-  UNIQUE (account_id, name),
-  UNIQUE (account_id, overlay_prefix)
-);
--- R6: nearest pod prefix before/after an address in O(log n).
-CREATE INDEX networks_pod_range ON networks (account_id, pod_family, pod_start_key) WHERE pod_start_key IS NOT NULL;
-CREATE INDEX networks_ula ON networks (account_id, ula_global_id, subnet_index);
-
--- Host numbers inside a network's /64, shared by peers and VIPs: never handed out twice while leased.
-CREATE TABLE overlay_leases (
-  network_id TEXT NOT NULL REFERENCES networks(id),
-  host_index BIGINT NOT NULL,
-  owner_id TEXT NOT NULL,
-  PRIMARY KEY (network_id, host_index)
-);
-CREATE INDEX overlay_leases_owner ON overlay_leases (network_id, owner_id);
-
-CREATE TABLE peers (
-  rowid BIGSERIAL NOT NULL,
-  id TEXT PRIMARY KEY,
-  account_id TEXT NOT NULL REFERENCES accounts(id),
-  network_id TEXT NOT NULL REFERENCES networks(id),
-  instance_id TEXT NOT NULL REFERENCES instances(id),
-  public_key TEXT,
-  overlay_address TEXT NOT NULL,
-  endpoint TEXT,
-  pod_subnet TEXT,
-  created_at TEXT NOT NULL,
-  UNIQUE (network_id, instance_id),
-  UNIQUE (network_id, overlay_address)
-);
-CREATE INDEX peers_instance ON peers (instance_id);
-
-CREATE TABLE clusters (
-  rowid BIGSERIAL NOT NULL,
-  id TEXT PRIMARY KEY,
-  account_id TEXT NOT NULL REFERENCES accounts(id),
-  name TEXT NOT NULL,
-  status TEXT NOT NULL CHECK (status IN ('provisioning', 'active', 'error', 'decommissioning', 'decommissioned')),
-  api_endpoint TEXT NOT NULL,
-  version TEXT,
-  network_id TEXT NOT NULL REFERENCES networks(id),
-  cni_plugin TEXT NOT NULL,
-  cluster_cidr TEXT,
-  service_cidr TEXT NOT NULL,
-  warnings TEXT NOT NULL,
-  bootstrap_instance_id TEXT NOT NULL REFERENCES instances(id),
-  ca_cert_pem TEXT NOT NULL,
-  ca_key_pem TEXT NOT NULL,
-  token_secret TEXT NOT NULL,
-  token_version INTEGER NOT NULL,
-  admin_cert_pem TEXT NOT NULL,
-  admin_key_pem TEXT NOT NULL,
-  created_at TEXT NOT NULL,
-  activated_at TEXT,
-  -- Orders activations even within one millisecond (R10 picks the most recent).
-  activation_seq INTEGER
-);
--- R7: one live cluster per bootstrap instance, whatever the reconnects.
-CREATE UNIQUE INDEX clusters_bootstrap ON clusters (bootstrap_instance_id) WHERE status <> 'decommissioned';
-CREATE INDEX clusters_account ON clusters (account_id, status, activation_seq);
-
-CREATE TABLE kubernetes_nodes (
-  rowid BIGSERIAL NOT NULL,
-  id TEXT PRIMARY KEY,
-  account_id TEXT NOT NULL REFERENCES accounts(id),
-  cluster_id TEXT NOT NULL REFERENCES clusters(id),
-  instance_id TEXT NOT NULL UNIQUE REFERENCES instances(id),
-  role TEXT NOT NULL CHECK (role IN ('control-plane', 'worker')),
-  status TEXT NOT NULL,
-  joined_at TEXT NOT NULL
-);
-CREATE INDEX kubernetes_nodes_cluster ON kubernetes_nodes (cluster_id);
-
-CREATE TABLE vips (
-  id TEXT PRIMARY KEY,
-  account_id TEXT NOT NULL REFERENCES accounts(id),
-  network_id TEXT NOT NULL REFERENCES networks(id),
-  cluster_id TEXT NOT NULL UNIQUE REFERENCES clusters(id),
-  address TEXT NOT NULL,
-  holder_peer_id TEXT REFERENCES peers(id),
-  failover_holder_peer_ids TEXT NOT NULL,
-  epoch INTEGER NOT NULL,
-  policy TEXT NOT NULL CHECK (policy IN ('require_approval', 'automatic')),
-  silent_epoch INTEGER
-);
-
-CREATE TABLE approvals (
-  rowid BIGSERIAL NOT NULL,
-  id TEXT PRIMARY KEY,
-  account_id TEXT NOT NULL REFERENCES accounts(id),
-  kind TEXT NOT NULL,
-  status TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'rejected', 'moot')),
-  virtual_ip_id TEXT NOT NULL,
-  cluster_id TEXT NOT NULL,
-  epoch INTEGER NOT NULL,
-  summary TEXT NOT NULL,
-  created_at TEXT NOT NULL,
-  decided_at TEXT,
-  reason TEXT,
-  resolution TEXT
-);
-CREATE INDEX approvals_account ON approvals (account_id, status);
--- At most one pending failover approval per VIP.
-CREATE UNIQUE INDEX approvals_pending_vip ON approvals (virtual_ip_id) WHERE status = 'pending';
-
-CREATE TABLE events (
-  seq BIGSERIAL PRIMARY KEY,
-  account_id TEXT NOT NULL,
-  type TEXT NOT NULL,
-  at TEXT NOT NULL,
-  data TEXT NOT NULL
-);
-CREATE INDEX events_account ON events (account_id, seq);
-
-CREATE TABLE desired_configs (
-  instance_id TEXT NOT NULL REFERENCES instances(id),
-  kind TEXT NOT NULL,
-  config_key TEXT NOT NULL,
-  version INTEGER NOT NULL,
-  payload TEXT NOT NULL,
-  updated_at TEXT NOT NULL,
-  acked_version INTEGER,
-  ack_error TEXT,
-  PRIMARY KEY (instance_id, kind, config_key)
-);
-
-CREATE TABLE confirmations (
-  token_hash TEXT PRIMARY KEY,
-  account_id TEXT NOT NULL,
-  action TEXT NOT NULL,
-  input_hash TEXT NOT NULL,
-  expires_at BIGINT NOT NULL
-);
-
--- Admin API keys: stored as SHA-256 hashes; the key itself is shown once.
-CREATE TABLE api_keys (
-  id TEXT PRIMARY KEY,
-  account_id TEXT NOT NULL REFERENCES accounts(id),
-  name TEXT NOT NULL,
-  key_hash TEXT NOT NULL UNIQUE,
-  created_at TEXT NOT NULL,
-  revoked_at TEXT
-);
-
-CREATE TABLE skill_runs (
-  rowid BIGSERIAL NOT NULL,
-  id TEXT PRIMARY KEY,
-  account_id TEXT NOT NULL REFERENCES accounts(id),
-  skill TEXT NOT NULL,
-  status TEXT NOT NULL,
-  inputs TEXT NOT NULL,
-  state TEXT NOT NULL,
-  created_at TEXT NOT NULL,
-  updated_at TEXT NOT NULL
-);
-`
-  },
-  {
-    version: 2,
+    version: 1_000,
     name: "shared agent liveness",
     sql: `
 -- What each gateway last saw of the agents connected to it, shared so that whichever gateway
@@ -247,18 +39,6 @@ CREATE TABLE agent_liveness (
   load TEXT
 );
 CREATE INDEX agent_liveness_seen ON agent_liveness (last_seen_at);
-`
-  },
-  {
-    version: 3,
-    name: "pending network syncs",
-    sql: `
--- As SQLite's migration 2: networks whose WireGuard peer lists must be rendered again.
-CREATE TABLE pending_network_syncs (
-  network_id TEXT PRIMARY KEY REFERENCES networks(id),
-  account_id TEXT NOT NULL,
-  requested_at TEXT NOT NULL
-);
 `
   }
 ]

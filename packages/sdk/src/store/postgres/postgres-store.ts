@@ -14,7 +14,7 @@
  * gateway's memory and carry on.
  */
 import { randomBytes } from "node:crypto"
-import { Effect, Exit, Layer, Schedule } from "effect"
+import { Deferred, Effect, Exit, Layer, Schedule } from "effect"
 import pg from "pg"
 import { storeError, StoreError } from "../../model/errors"
 import type { Params, Row, SqlDriver } from "../sql/sql-driver"
@@ -233,34 +233,41 @@ const sharedStore = (url: string, pool: pg.Pool): SharedStore => ({
   origin: `${process.pid}-${randomBytes(6).toString("hex")}`,
 
   listen: (onMessage, onReconnect) =>
-    Effect.forkScoped(
-      Effect.gen(function* () {
-        let first = true
-        // Reconnect forever; notifications sent while disconnected are lost, so a reconnect is reported.
-        while (true) {
-          const client = yield* Effect.option(dedicatedClient(url))
-          if (client._tag === "Some") {
-            yield* Effect.callback<void>((resume) => {
-              client.value.on("notification", (message) => {
-                if (message.channel === SIGNALS_CHANNEL && message.payload !== undefined) onMessage(message.payload)
-              })
-              client.value.once("end", () => resume(Effect.void))
-              client.value.once("error", () => resume(Effect.void))
-              client.value
-                .query(`LISTEN ${SIGNALS_CHANNEL}`)
-                .then(() => {
-                  if (!first) onReconnect()
-                  first = false
+    Effect.gen(function* () {
+      // Returns once the first LISTEN is in place (or after 10 s without one): nothing committed
+      // after the fleet is up goes unheard.
+      const listening = yield* Deferred.make<void>()
+      yield* Effect.forkScoped(
+        Effect.gen(function* () {
+          let first = true
+          // Reconnect forever; notifications sent while disconnected are lost, so a reconnect is reported.
+          while (true) {
+            const client = yield* Effect.option(dedicatedClient(url))
+            if (client._tag === "Some") {
+              yield* Effect.callback<void>((resume) => {
+                client.value.on("notification", (message) => {
+                  if (message.channel === SIGNALS_CHANNEL && message.payload !== undefined) onMessage(message.payload)
                 })
-                .catch(() => resume(Effect.void))
-              return closeQuietly(client.value)
-            })
-            yield* closeQuietly(client.value)
+                client.value.once("end", () => resume(Effect.void))
+                client.value.once("error", () => resume(Effect.void))
+                client.value
+                  .query(`LISTEN ${SIGNALS_CHANNEL}`)
+                  .then(() => {
+                    if (!first) onReconnect()
+                    first = false
+                    Deferred.doneUnsafe(listening, Exit.void)
+                  })
+                  .catch(() => resume(Effect.void))
+                return closeQuietly(client.value)
+              })
+              yield* closeQuietly(client.value)
+            }
+            yield* Effect.sleep("500 millis")
           }
-          yield* Effect.sleep("500 millis")
-        }
-      })
-    ).pipe(Effect.asVoid),
+        })
+      )
+      yield* Deferred.await(listening).pipe(Effect.timeout("10 seconds"), Effect.ignore)
+    }),
 
   holdLease: (name, retryMs, onChange) =>
     Effect.forkScoped(

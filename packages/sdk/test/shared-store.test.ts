@@ -106,7 +106,8 @@ describe("several fleets on one PostgreSQL", () => {
   const beat = (fleet: Fleet, port: Awaited<ReturnType<Fleet["agentPort"]>>, identity: any) =>
     fleet.run(port.heartbeat(identity, { seq: 1, k3s: { service: "active", node_ready: true }, wireguard: [], load: { cpu_ratio: 0.1, memory_ratio: 0.1 } }))
 
-  it("a join on one and a decommission on the other, concurrently, never leave a node in a decommissioned cluster", async () => {
+  /** Two fleets on one fresh database; an account with a network, server and worker templates; agents provisioned through A. */
+  const twoFleetsWithNetwork = async () => {
     const url = await freshDatabase()
     const a = await open(url)
     const b = await open(url)
@@ -124,6 +125,11 @@ describe("several fleets on one PostgreSQL", () => {
       await ops.actions.system_sdwan_attach_peer({ network_id: network.id, node_instance_id: instance.id })
       return a.run(portA.authenticate(instance.id, instance.agent_credential))
     }
+    return { a, b, account, ops, servers, workers, portA, provision }
+  }
+
+  it("a join on one and a decommission on the other, concurrently, never leave a node in a decommissioned cluster", async () => {
+    const { a, b, account, ops, servers, workers, portA, provision } = await twoFleetsWithNetwork()
     let joinedFirst = 0
     let decommissionedFirst = 0
     for (let round = 0; round < 6; round++) {
@@ -155,22 +161,12 @@ describe("several fleets on one PostgreSQL", () => {
   }, 60_000)
 
   it("manual failovers racing on both never give an epoch two holders", async () => {
-    const url = await freshDatabase()
-    const a = await open(url)
-    const b = await open(url)
-    const account = await a.createAccount({ name: "acme" })
-    const ops = a.forAccount(account.id)
-    const network = await ops.actions.system_sdwan_create_network({ name: "prod", handle: "prod" })
-    const servers = await ops.actions.system_create_template({ name: "servers" })
-    await ops.actions.system_assign_module_to_template({ template_id: servers.id, module_name: "k3s-server" })
-    const [portA, portB] = [await a.agentPort(), await b.agentPort()]
+    const { a, b, account, ops, servers, portA, provision } = await twoFleetsWithNetwork()
+    const portB = await b.agentPort()
     const identities = []
     let clusterId: string | null = null
     for (const hostname of ["s1", "s2", "s3"]) {
-      const node = await ops.actions.system_create_node({ hostname, node_template_id: servers.id })
-      const instance = await ops.actions.system_provision_instance({ node_id: node.id })
-      await ops.actions.system_sdwan_attach_peer({ network_id: network.id, node_instance_id: instance.id })
-      const identity = await a.run(portA.authenticate(instance.id, instance.agent_credential))
+      const identity = await provision(hostname, servers.id)
       const outcome: JoinOutcome = await a.run(portA.joinRequest(identity, { request_id: hostname, module_name: "k3s-server", target_cluster_id: clusterId }))
       if (!outcome.accepted) throw new Error("join rejected")
       clusterId = outcome.cluster_id

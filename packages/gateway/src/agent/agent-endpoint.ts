@@ -25,7 +25,7 @@ import type { GatewayMetrics } from "../admin/metrics"
 import type { Logger } from "../log"
 import { AgentSession } from "./agent-session"
 import { AuthThrottle, type AuthThrottleOptions } from "./auth-throttle"
-import { deliverPendingPushes, deliverVipDirectives } from "./push-dispatcher"
+import { deliverPendingPushes, sendPushes, sendVipDirectives } from "./push-dispatcher"
 import type { SessionRegistry } from "./session-registry"
 
 export const AGENT_PATH = "/v1/agent"
@@ -121,9 +121,10 @@ export const createAgentEndpoint = (options: AgentEndpointOptions, deps: AgentEn
       }
     })
     log.info("agent.connected", { instance_id: identity.instanceId, hostname: identity.hostname, remote: remoteAddress, session_id: session.id })
+    // What the hello read is what the agent lacks: sent as is, without reading the store again.
     await session.enqueue(async () => {
-      await deliverPendingPushes(deps, session)
-      await deliverVipDirectives(deps, session)
+      sendPushes(deps, session, helloResult.pushes)
+      sendVipDirectives(session, helloResult.vipDirectives)
     })
     return session
   }

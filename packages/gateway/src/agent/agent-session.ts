@@ -94,6 +94,13 @@ export class AgentSession {
     return (this.applied.get(composite) ?? 0) >= push.version || (this.inFlight.get(composite)?.version ?? 0) >= push.version
   }
 
+  /** Forgets what was applied or sent of one config, so its current version is sent again. */
+  forget(config: { readonly kind: string; readonly key: string }) {
+    const composite = configKey(config.kind, config.key)
+    this.applied.delete(composite)
+    this.inFlight.delete(composite)
+  }
+
   /** For each (kind, key), the newest version the agent has or is being sent: only newer ones need reading. */
   knownVersions(except?: { readonly kind: string; readonly key: string }): Array<AppliedConfig> {
     const known = new Map<string, AppliedConfig>()

@@ -6,7 +6,7 @@
  * version, sent at its next hello.
  */
 import type { ConfigPushBody } from "@fleetplane/agent-protocol"
-import type { AgentPortService, DesiredConfigRecord, Fleet, Signal } from "@fleetplane/sdk"
+import type { AgentPortService, DesiredConfigRecord, Fleet, Signal, VipDirective } from "@fleetplane/sdk"
 import type { Logger } from "../log"
 import type { GatewayMetrics } from "../admin/metrics"
 import type { AgentSession } from "./agent-session"
@@ -18,22 +18,10 @@ export interface PushDeliveryDeps {
   readonly metrics: GatewayMetrics
 }
 
-/** Sends a session every desired config newer than what it has; `force` resends one kind regardless. */
-export const deliverPendingPushes = async (deps: PushDeliveryDeps, session: AgentSession, force?: { readonly kind: string; readonly key: string }) => {
-  const pushes = await deps.fleet.run(deps.port.pendingPushes(session.identity.instanceId, session.knownVersions(force)))
+/** Sends the pushes the session does not have yet (applied or on their way), in order. */
+export const sendPushes = (deps: PushDeliveryDeps, session: AgentSession, pushes: ReadonlyArray<ConfigPushBody>) => {
   const now = Date.now()
   for (const push of pushes) {
-    if (!session.send({ type: "config_push", body: push })) return
-    session.markSent(push, now)
-    deps.metrics.pushesSent.inc()
-  }
-}
-
-/** Sends the changes a commit carried (no store read), those newer than what the session has. */
-const deliverCarriedPushes = (deps: PushDeliveryDeps, session: AgentSession, records: ReadonlyArray<DesiredConfigRecord>) => {
-  const now = Date.now()
-  for (const record of records) {
-    const push = { kind: record.kind, key: record.key, version: record.version, payload: record.payload } as ConfigPushBody
     if (session.has(push)) continue
     if (!session.send({ type: "config_push", body: push })) return
     session.markSent(push, now)
@@ -41,14 +29,35 @@ const deliverCarriedPushes = (deps: PushDeliveryDeps, session: AgentSession, rec
   }
 }
 
-export const deliverVipDirectives = async (deps: PushDeliveryDeps, session: AgentSession) => {
-  const held = [...session.heldVips].map(([vip_id, epoch]) => ({ vip_id, epoch }))
-  for (const directive of await deps.fleet.run(deps.port.vipDirectives(session.identity, held))) {
+/** Sends VIP directives, tracking what the agent will hold once it follows them (its vip_ack confirms). */
+export const sendVipDirectives = (session: AgentSession, directives: ReadonlyArray<VipDirective>) => {
+  for (const directive of directives) {
     if (!session.send(directive)) return
-    // Track what the agent will hold once it follows the directive; its vip_ack confirms.
     if (directive.type === "vip_assign") session.heldVips.set(directive.body.vip_id, directive.body.epoch)
     else session.heldVips.delete(directive.body.vip_id)
   }
+}
+
+/** Reads and sends every desired config newer than what the session has; `force` resends one kind regardless. */
+export const deliverPendingPushes = async (deps: PushDeliveryDeps, session: AgentSession, force?: { readonly kind: string; readonly key: string }) => {
+  const known = session.knownVersions(force)
+  const pushes = await deps.fleet.run(deps.port.pendingPushes(session.identity.instanceId, known))
+  // A forced push goes out even though the session has that version.
+  if (force !== undefined) session.forget(force)
+  sendPushes(deps, session, pushes)
+}
+
+/** Sends the changes a commit carried (no store read). */
+const deliverCarriedPushes = (deps: PushDeliveryDeps, session: AgentSession, records: ReadonlyArray<DesiredConfigRecord>) =>
+  sendPushes(
+    deps,
+    session,
+    records.map((record) => ({ kind: record.kind, key: record.key, version: record.version, payload: record.payload }) as ConfigPushBody)
+  )
+
+export const deliverVipDirectives = async (deps: PushDeliveryDeps, session: AgentSession) => {
+  const held = [...session.heldVips].map(([vip_id, epoch]) => ({ vip_id, epoch }))
+  sendVipDirectives(session, await deps.fleet.run(deps.port.vipDirectives(session.identity, held)))
 }
 
 export const startPushDispatcher = async (deps: PushDeliveryDeps & { readonly registry: SessionRegistry; readonly log: Logger }) =>

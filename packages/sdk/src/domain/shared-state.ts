@@ -131,7 +131,7 @@ export const sharedStateLayer = Layer.effect(
         rows.push({ instance_id: instanceId, gateway: shared.origin, last_seen_at: entry.lastSeenAt, connected: entry.connected, k3s: entry.k3s, wireguard: entry.wireguard, load: entry.load })
       }
       yield* shared.publishLiveness(rows)
-      sharedUpTo = Math.max(sharedUpTo, ...rows.map((r) => r.last_seen_at))
+      for (const row of rows) sharedUpTo = Math.max(sharedUpTo, row.last_seen_at)
       for (const row of yield* shared.readLiveness(readUpTo - config.livenessSyncMs * 2)) {
         if (row.gateway === shared.origin) continue
         liveness.merge(row.instance_id, {

@@ -2,4 +2,4 @@
  * @fleetplane/agent-protocol/client — the agent side of a session (connect, hello,
  * heartbeats, pushes and acks, VIP directives, reconnect with backoff and jitter).
  */
-export { AgentClient, backoffDelay, DEFAULT_BACKOFF, type AgentClientOptions, type AgentHandlers, type BackoffOptions, type NodeState, type TerminalChannel } from "./client/agent-client"
+export { AgentClient, backoffDelay, DEFAULT_BACKOFF, type AgentClientOptions, type AgentHandlers, type BackoffOptions, type NodeState, type TerminalChannel, type WelcomeNetwork } from "./client/agent-client"

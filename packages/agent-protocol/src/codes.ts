@@ -68,3 +68,18 @@ export const closeCodeForProtocolError = (code: ProtocolErrorCode): CloseCode =>
       return CloseCode.ProtocolError
   }
 }
+
+/**
+ * Codes of `error` messages a gateway sends when it refuses something an agent reported. The
+ * session stays open and nothing changed on the gateway; the agent should log the message (it
+ * says what to fix) and carry on.
+ */
+export const RefusalCode = {
+  /** A reported pod subnet is outside the cluster CIDR, the wrong size, or overlaps another peer's addresses or the VIP (R22). */
+  PodSubnetRefused: "pod_subnet_refused",
+  /** Another peer of the network already registered this WireGuard public key (R23). */
+  WireguardKeyInUse: "wireguard_key_in_use",
+  /** An advertised endpoint is not `host:port` (IPv4, `[IPv6]` or a DNS name, port 1-65535). */
+  InvalidEndpoint: "invalid_endpoint"
+} as const
+export type RefusalCode = (typeof RefusalCode)[keyof typeof RefusalCode]

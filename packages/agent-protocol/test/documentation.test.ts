@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs"
 import { describe, expect, it } from "vitest"
-import { agentMessageSchemas, CloseCode, gatewayMessageSchemas, ProtocolErrorCode } from "../src/index"
+import { agentMessageSchemas, CloseCode, gatewayMessageSchemas, ProtocolErrorCode, RefusalCode } from "../src/index"
 
 const protocolDoc = readFileSync(new URL("../PROTOCOL.md", import.meta.url), "utf8")
 
@@ -11,6 +11,10 @@ describe("PROTOCOL.md documents the whole contract", () => {
 
   it.each(Object.values(ProtocolErrorCode))("error code %s", (code) => {
     expect(protocolDoc).toContain(`\`${code}\``)
+  })
+
+  it.each(Object.values(RefusalCode))("refusal code %s", (code) => {
+    expect(protocolDoc).toMatch(new RegExp(`\\| \`${code}\` \\|`))
   })
 
   it.each([...new Set([...Object.keys(agentMessageSchemas), ...Object.keys(gatewayMessageSchemas)])])("message %s", (type) => {

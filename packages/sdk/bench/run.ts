@@ -67,6 +67,8 @@ const [, seedMs] = await time(() =>
                 handle: i.toString(36).slice(-6),
                 interface_name: "wg-sdwan-x",
                 overlay_prefix: `fd01:${(i >> 16).toString(16)}:${(i & 0xffff).toString(16)}::/64`,
+                // Distinct /28s in 10.0.0.0/8 (the bench measures pod prefix checks; these only need to be unique).
+                overlay_ipv4_prefix: `10.${((i * 16) >> 16) & 255}.${((i * 16) >> 8) & 255}.${(i * 16) & 255}/28`,
                 pod_subnet_prefix: cidr.canonical,
                 listen_port: 51820,
                 created_at: "2026-01-01T00:00:00.000Z",

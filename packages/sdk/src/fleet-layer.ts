@@ -18,6 +18,7 @@ import type { Store } from "./store/store"
 import { NetworkSyncer } from "./config/network-syncer"
 import { SkillRunner } from "./upgrade/skill-runner"
 import { VipSensor } from "./vip/sensor"
+import { backfillAddressFamilies } from "./network/address-family-backfill"
 
 export interface FleetLayerOptions {
   /** SQLite file, or `":memory:"` (the default). Ignored when `postgres` is set. */
@@ -45,6 +46,8 @@ export const fleetServicesLayer = (options: { readonly config?: Partial<FleetCon
   )
   const sensor = Layer.effectDiscard(
     Effect.gen(function* () {
+      // Data written before a schema change is brought up to date before anything reads it.
+      yield* (yield* Transactor).transact(backfillAddressFamilies)
       if (options.runSensor === false) return
       yield* Effect.forkScoped((yield* VipSensor).run)
       yield* Effect.forkScoped((yield* SkillRunner).run)

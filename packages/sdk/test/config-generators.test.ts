@@ -90,11 +90,12 @@ describe("WireGuard config", () => {
     label: id,
     publicKey: key,
     overlayAddress: address,
+    overlayIpv4Address: `100.64.0.${address.split(":").pop()}`,
     endpoint: `198.51.100.${id.length}:51820`,
     podSubnet
   })
 
-  it("lists every other peer with its overlay /128 and pod subnet, the VIP /128 on the holder only once routes are merged; no private key", () => {
+  it("lists every other peer with its overlay /128 and /32 and pod subnet, the VIP's /128 and /32 on the holder only once routes are merged; no private key", () => {
     const a = wireguardKeyPair()
     const b = wireguardKeyPair()
     const c = wireguardKeyPair()
@@ -106,10 +107,10 @@ describe("WireGuard config", () => {
       others: [peer("holder", "fd00:1::2", b.publicKey, "10.42.1.0/24"), peer("other", "fd00:1::3", c.publicKey, "10.42.2.0/24"), peer("nokey", "fd00:1::4", null)]
     }
     expect(renderWireguardConfig(input)).not.toContain("fd00:1::100")
-    const config = effectiveWireguardConfig(input, [{ address: "fd00:1::100", public_key: b.publicKey }])
-    expect(config).toContain("Address = fd00:1::1/128")
-    expect(config).toContain(`PublicKey = ${b.publicKey}\nEndpoint = 198.51.100.6:51820\nAllowedIPs = fd00:1::2/128, 10.42.1.0/24, fd00:1::100/128`)
-    expect(config).toContain("AllowedIPs = fd00:1::3/128, 10.42.2.0/24\n")
+    const config = effectiveWireguardConfig(input, [{ address: "fd00:1::100", address_ipv4: "100.64.0.100", public_key: b.publicKey }])
+    expect(config).toContain("Address = fd00:1::1/128, 100.64.0.1/32")
+    expect(config).toContain(`PublicKey = ${b.publicKey}\nEndpoint = 198.51.100.6:51820\nAllowedIPs = fd00:1::2/128, 100.64.0.2/32, 10.42.1.0/24, fd00:1::100/128, 100.64.0.100/32`)
+    expect(config).toContain("AllowedIPs = fd00:1::3/128, 100.64.0.3/32, 10.42.2.0/24\n")
     expect(config).not.toContain("fd00:1::4")
     expect(config).not.toMatch(/^PrivateKey/m)
     // Every section parses as key = value lines.

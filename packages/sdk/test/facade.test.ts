@@ -83,7 +83,7 @@ describe("Promise facade", () => {
       const destructive = actions.filter((a) => a.destructive).map((a) => a.name).sort()
       expect(destructive).toEqual(["kubernetes_decommission_cluster", "kubernetes_rotate_token", "system_sdwan_failover_virtual_ip", "system_terminate_instance"])
       const network = actions.find((a) => a.name === "system_sdwan_create_network")!.input_schema as { schema: { properties: Record<string, unknown>; required: string[] } }
-      expect(Object.keys(network.schema.properties).sort()).toEqual(["handle", "listen_port", "name", "overlay_prefix", "pod_subnet_prefix"])
+      expect(Object.keys(network.schema.properties).sort()).toEqual(["handle", "listen_port", "name", "overlay_ipv4_prefix", "overlay_prefix", "pod_subnet_prefix"])
       expect(network.schema.required.sort()).toEqual(["handle", "name"])
       const decommission = actions.find((a) => a.name === "kubernetes_decommission_cluster")!.input_schema as { schema: { properties: Record<string, unknown> } }
       expect(decommission.schema.properties).toHaveProperty("confirmation_token")

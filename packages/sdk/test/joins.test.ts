@@ -28,7 +28,9 @@ describe("cluster bootstrap and joins", () => {
         assert.strictEqual(provisioning.status, "provisioning")
         assert.strictEqual(provisioning.name, "k3s-prod-server-1")
         assert.strictEqual(provisioning.flavor, "k3s")
-        assert.strictEqual(provisioning.api_endpoint, `https://[${provisioning.virtual_ip.address}]:6443`)
+        // R21: the network's pod prefix is IPv4 (10.42.0.0/16), so the endpoint is the VIP's IPv4 address.
+        assert.strictEqual(provisioning.ip_family, "ipv4")
+        assert.strictEqual(provisioning.api_endpoint, `https://${provisioning.virtual_ip.address_ipv4}:6443`)
         assert.strictEqual(provisioning.virtual_ip.holder_peer_id !== null, true)
         yield* reportReady(server)
         const { clusters } = yield* exec(setup.accountId, "kubernetes_list_clusters")

@@ -27,7 +27,7 @@ const setup = async (database: string, peers: number) => {
     agents.push({ identity: await fleet.run(port.authenticate(instance.id, instance.agent_credential)), keys: wireguardKeyPair() })
   }
   const hello = (agent: (typeof agents)[number]) =>
-    fleet.run(port.hello(agent.identity, { wireguard_keys: [{ network_id: network.id, public_key: agent.keys.publicKey }], applied: [], held_vips: [] }, "198.51.100.7"))
+    fleet.run(port.hello(agent.identity, { wireguard_keys: [{ network_id: network.id, public_key: agent.keys.publicKey, endpoint: "198.51.100.7:51820" }], applied: [], held_vips: [] }))
   const wireguardOf = async (agent: (typeof agents)[number]) =>
     (await fleet.run(port.pendingPushes(agent.identity.instanceId, []))).find((p) => p.kind === "wireguard") as { version: number; payload: { content: string } }
   return { fleet, agents, hello, wireguardOf }

@@ -105,7 +105,7 @@ const runScenario = (commands: ReadonlyArray<Command>, policy: "automatic" | "re
       // Exactly one server is told it holds the VIP; every other one is told to release.
       let holders = 0
       for (const server of servers) {
-        const hello = yield* port.hello(server.identity, { wireguard_keys: [], applied: [], held_vips: [{ vip_id: vipId, epoch: 1 }] }, undefined)
+        const hello = yield* port.hello(server.identity, { wireguard_keys: [], applied: [], held_vips: [{ vip_id: vipId, epoch: 1 }] })
         const released = hello.vipDirectives.some((d) => d.type === "vip_release")
         const assigned = hello.vipDirectives.some((d) => d.type === "vip_assign")
         if (!released) holders++

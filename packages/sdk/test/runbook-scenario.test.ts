@@ -57,7 +57,8 @@ describe("runbook: multi-cluster K3s, phases 1-6", () => {
           ["k3s-staging-server-1", "active"]
         ])
         assert.notStrictEqual(clusters[0].api_endpoint, clusters[1].api_endpoint)
-        expect(clusters[0].api_endpoint).toMatch(/^https:\/\/\[fd[0-9a-f:]+\]:6443$/)
+        // R21: the runbook's pod prefixes are IPv4, so its VIP endpoints are the VIPs' IPv4 addresses.
+        expect(clusters[0].api_endpoint).toMatch(/^https:\/\/100\.(6[4-9]|[7-9]\d|1[01]\d|12[0-7])\.\d+\.\d+:6443$/)
         assert.notStrictEqual(clusters[1].service_cidr, "10.43.0.0/16")
 
         // Phase 3 — workers targeted at a specific cluster.

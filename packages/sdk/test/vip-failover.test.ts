@@ -244,9 +244,9 @@ describe("VIP failover", () => {
         assert.strictEqual(reused.code, "invalid_confirmation")
 
         const port = yield* AgentPort
-        const old = yield* port.hello(servers[0]!.identity, { wireguard_keys: [], applied: [], held_vips: [{ vip_id: vipId, epoch: 1 }] }, undefined)
+        const old = yield* port.hello(servers[0]!.identity, { wireguard_keys: [], applied: [], held_vips: [{ vip_id: vipId, epoch: 1 }] })
         assert.deepStrictEqual(old.vipDirectives.map((d) => [d.type, d.body.epoch]), [["vip_release", 2]])
-        const fresh = yield* port.hello(servers[1]!.identity, { wireguard_keys: [], applied: [], held_vips: [] }, undefined)
+        const fresh = yield* port.hello(servers[1]!.identity, { wireguard_keys: [], applied: [], held_vips: [] })
         assert.deepStrictEqual(fresh.vipDirectives.map((d) => [d.type, d.body.epoch]), [["vip_assign", 2]])
       })
     )

@@ -11,11 +11,11 @@ import { CloseCode } from "../codes"
 import { decodeGatewayFrame, encodeFrame } from "../codec/codec"
 import type { AgentMessage, GatewayMessage } from "../messages/index"
 import type { ConfigPushBody } from "../messages/config"
-import type { AppliedConfig, HeldVip, K3sState, Load, ModuleName, WireguardInterfaceState } from "../messages/fields"
+import type { AppliedConfig, HeldVip, K3sState, Load, ModuleName, WireguardInterfaceState, WireguardKeyEntry } from "../messages/fields"
 import type { JoinAcceptedBody, JoinRejectedBody } from "../messages/join"
 import type { TerminalOpenBody } from "../messages/terminal"
 import type { VipAssignBody, VipReleaseBody } from "../messages/vip"
-import type { WelcomeBody } from "../messages/session"
+import type { ErrorBody, WelcomeBody } from "../messages/session"
 import { PROTOCOL_VERSION } from "../version"
 
 export interface BackoffOptions {
@@ -46,6 +46,8 @@ export interface AgentHandlers {
   /** The gateway lets the agent send `bytes` more output on a channel. */
   readonly onTerminalCredit?: (channelId: string, bytes: number) => void
   readonly onTerminalClose?: (channelId: string, reason: string) => void
+  /** The gateway refused something the agent sent (`pod_subnet_refused`, `wireguard_key_in_use`, `invalid_endpoint`, ...). */
+  readonly onError?: (error: ErrorBody) => void
   readonly onClosed?: (code: number, reason: string, willReconnect: boolean) => void
 }
 
@@ -70,10 +72,15 @@ export interface AgentClientOptions {
   readonly credential: string
   readonly agentVersion: string
   readonly capabilities?: ReadonlyArray<string>
-  /** The agent's WireGuard public keys, by network id. */
-  readonly wireguardKeys: () => ReadonlyArray<{ readonly network_id: string; readonly public_key: string }>
+  /** The agent's WireGuard public keys by network id, each with the endpoint it advertises (sent in `hello`). */
+  readonly wireguardKeys: () => ReadonlyArray<WireguardKeyEntry>
   /** Called for networks named in welcome that have no key yet; returns the new public key. */
   readonly ensureWireguardKey?: (networkId: string) => Promise<string>
+  /**
+   * The UDP endpoint (`host:port`) peers should use to reach this node on a network, given the
+   * network's interface and listen port from `welcome`; `undefined` advertises none.
+   */
+  readonly advertisedEndpoint?: (network: WelcomeNetwork) => string | undefined
   /** Config versions applied on the node (persisted by the agent across restarts). */
   readonly applied: () => ReadonlyArray<AppliedConfig>
   readonly heldVips: () => ReadonlyArray<HeldVip>
@@ -86,6 +93,13 @@ export interface AgentClientOptions {
   readonly tls?: { readonly ca?: string | Buffer }
 }
 
+/** A network as `welcome` describes it. */
+export interface WelcomeNetwork {
+  readonly network_id: string
+  readonly interface_name?: string
+  readonly listen_port?: number
+}
+
 type JoinAnswer = { readonly accepted: true; readonly body: JoinAcceptedBody } | { readonly accepted: false; readonly body: JoinRejectedBody }
 
 export class AgentClient {
@@ -96,10 +110,13 @@ export class AgentClient {
   private seq = 0
   private stopped = true
   private welcome: WelcomeBody | undefined
-  private readonly joinWaiters = new Map<string, (answer: JoinAnswer) => void>()
+  /** Join requests awaiting their answer; a closed socket fails them (the request is asked again after the reconnect). */
+  private readonly joinWaiters = new Map<string, { readonly resolve: (answer: JoinAnswer) => void; readonly reject: (error: Error) => void }>()
   private readonly welcomeWaiters: Array<(welcome: WelcomeBody) => void> = []
   private work: Promise<void> = Promise.resolve()
   private requestCounter = 0
+  /** The key entries the last hello carried, so welcome sends only what changed. */
+  private helloKeys: ReadonlyArray<WireguardKeyEntry> = []
   /** Delays actually waited before each reconnect (for tests and diagnostics). */
   readonly reconnectDelays: Array<number> = []
 
@@ -143,7 +160,7 @@ export class AgentClient {
   /** One join request; resolves with the answer. */
   requestJoin(moduleName: ModuleName, targetClusterId: string | null, tokenFingerprint?: string): Promise<JoinAnswer> {
     const request_id = `join-${++this.requestCounter}`
-    const answer = new Promise<JoinAnswer>((resolve) => this.joinWaiters.set(request_id, resolve))
+    const answer = new Promise<JoinAnswer>((resolve, reject) => this.joinWaiters.set(request_id, { resolve, reject }))
     const sent = this.send({
       type: "join_request",
       body: { request_id, module_name: moduleName, target_cluster_id: targetClusterId, ...(tokenFingerprint === undefined ? {} : { token_fingerprint: tokenFingerprint }) }
@@ -182,6 +199,7 @@ export class AgentClient {
     this.socket = socket
     socket.binaryType = "nodebuffer"
     socket.on("open", () => {
+      this.helloKeys = [...this.options.wireguardKeys()]
       socket.send(
         encodeFrame({
           type: "hello",
@@ -191,7 +209,7 @@ export class AgentClient {
             agent_version: this.options.agentVersion,
             protocol_versions: [PROTOCOL_VERSION],
             capabilities: [...(this.options.capabilities ?? ["wireguard", "k3s"])],
-            wireguard_keys: [...this.options.wireguardKeys()],
+            wireguard_keys: [...this.helloKeys],
             applied: [...this.options.applied()],
             held_vips: [...this.options.heldVips()]
           }
@@ -217,6 +235,10 @@ export class AgentClient {
     if (this.socket !== socket) return
     clearInterval(this.heartbeatTimer)
     this.welcome = undefined
+    for (const [id, waiter] of [...this.joinWaiters]) {
+      this.joinWaiters.delete(id)
+      waiter.reject(new Error(`session closed (${code}) before the join was answered`))
+    }
     const willReconnect = !this.stopped && !FATAL_CLOSE_CODES.has(code)
     this.options.handlers.onClosed?.(code, reason, willReconnect)
     if (!willReconnect) return
@@ -242,7 +264,7 @@ export class AgentClient {
         clearInterval(this.heartbeatTimer)
         this.heartbeatTimer = setInterval(() => this.heartbeat(), message.body.heartbeat_interval_ms)
         this.heartbeat()
-        await this.registerMissingKeys(message.body.network_ids ?? [])
+        await this.registerKeys(message.body.networks ?? (message.body.network_ids ?? []).map((network_id) => ({ network_id })))
         await handlers.onWelcome?.(message.body)
         for (const waiter of this.welcomeWaiters.splice(0)) waiter(message.body)
         return
@@ -262,7 +284,7 @@ export class AgentClient {
       case "join_rejected": {
         const waiter = this.joinWaiters.get(message.body.request_id)
         this.joinWaiters.delete(message.body.request_id)
-        waiter?.(message.type === "join_accepted" ? { accepted: true, body: message.body } : { accepted: false, body: message.body })
+        waiter?.resolve(message.type === "join_accepted" ? { accepted: true, body: message.body } : { accepted: false, body: message.body })
         return
       }
       case "vip_assign":
@@ -289,16 +311,30 @@ export class AgentClient {
         handlers.onTerminalCredit?.(message.body.channel_id, message.body.bytes)
         return
       case "error":
+        handlers.onError?.(message.body)
         return
     }
   }
 
-  private async registerMissingKeys(networkIds: ReadonlyArray<string>) {
-    if (this.options.ensureWireguardKey === undefined) return
-    const known = new Set(this.options.wireguardKeys().map((k) => k.network_id))
-    const keys = []
-    for (const networkId of networkIds) {
-      if (!known.has(networkId)) keys.push({ network_id: networkId, public_key: await this.options.ensureWireguardKey(networkId) })
+  /**
+   * After welcome: a key for every network that has none yet, and the endpoint to advertise on
+   * each (it needs the network's listen port, which welcome carries); only what differs from
+   * the hello is sent.
+   */
+  private async registerKeys(networks: ReadonlyArray<WelcomeNetwork>) {
+    const sent = new Map(this.helloKeys.map((entry) => [entry.network_id, entry]))
+    const keys: Array<WireguardKeyEntry> = []
+    for (const network of networks) {
+      const before = sent.get(network.network_id)
+      let publicKey = before?.public_key
+      if (publicKey === undefined) {
+        if (this.options.ensureWireguardKey === undefined) continue
+        publicKey = await this.options.ensureWireguardKey(network.network_id)
+      }
+      const endpoint = this.options.advertisedEndpoint?.(network) ?? before?.endpoint
+      if (before === undefined || before.endpoint !== endpoint) {
+        keys.push({ network_id: network.network_id, public_key: publicKey, ...(endpoint === undefined ? {} : { endpoint }) })
+      }
     }
     if (keys.length > 0) this.send({ type: "wireguard_keys", body: { keys } })
   }

@@ -21,6 +21,8 @@ export type WireguardPayload = typeof WireguardPayload.Type
 export const VipRoute = Schema.Struct({
   vip_id: Id,
   address: ShortText,
+  /** The VIP's IPv4 address (a /32), routed to the same holder. */
+  address_ipv4: Schema.optionalKey(ShortText),
   public_key: ShortText,
   epoch: Count
 })
@@ -69,10 +71,12 @@ export const ModuleUpgradePayload = Schema.Struct({
   version_id: Id,
   run_id: Id
 })
-/** Leave a cluster (it was decommissioned, R18): stop k3s, keep the machine. */
+/** Leave a cluster (it was decommissioned, R18): stop k3s, take the cluster network's interface down, keep the machine. */
 export const LeavePayload = Schema.Struct({
   cluster_id: Id,
-  reason: MessageText
+  reason: MessageText,
+  /** The cluster's SD-WAN network, whose WireGuard interface the node takes down. */
+  network_id: Schema.optionalKey(Id)
 })
 
 export const ConfigPushBody = Schema.Union([

@@ -86,6 +86,19 @@ export const ModuleStatus = Schema.Struct({
 export type ModuleStatus = typeof ModuleStatus.Type
 
 export const HeldVip = Schema.Struct({ vip_id: Id, epoch: Count })
+
+/**
+ * An agent's WireGuard public key for one network, and the UDP endpoint (`host:port`) its
+ * peers should send to: the node's public address, or what a NAT forwards to it. The gateway
+ * never guesses it from the address the WebSocket comes from (wrong behind NAT or a proxy);
+ * it checks the value itself and refuses a malformed one with `invalid_endpoint`.
+ */
+export const WireguardKeyEntry = Schema.Struct({
+  network_id: Id,
+  public_key: WireguardPublicKey,
+  endpoint: Schema.optionalKey(ShortText)
+})
+export type WireguardKeyEntry = typeof WireguardKeyEntry.Type
 export type HeldVip = typeof HeldVip.Type
 
 /** A structured error inside a message (config acks, `error`). */

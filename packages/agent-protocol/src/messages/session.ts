@@ -18,7 +18,7 @@ import {
   PositiveCount,
   ShortText,
   WireguardInterfaceState,
-  WireguardPublicKey
+  WireguardKeyEntry
 } from "./fields"
 import { FIELD_LIMITS } from "../limits"
 
@@ -33,7 +33,7 @@ export const HelloBody = Schema.Struct({
   /** Features such as `terminal`, `wireguard`, `k3s`, `module_upgrade`. */
   capabilities: boundedArray(ShortText, 64),
   /** The agent's own WireGuard public keys, one per SD-WAN network. Private keys never leave the node. */
-  wireguard_keys: boundedArray(Schema.Struct({ network_id: Id, public_key: WireguardPublicKey })),
+  wireguard_keys: boundedArray(WireguardKeyEntry),
   /** Config versions already applied on the node; the gateway resends only newer ones. */
   applied: boundedArray(AppliedConfig),
   /** VIPs the node currently holds, with the epoch it holds them at (for fencing). */
@@ -54,14 +54,16 @@ export const WelcomeBody = Schema.Struct({
   server_time_ms: Count,
   max_frame_bytes: PositiveCount,
   /** The SD-WAN networks this instance is a peer of; the agent needs a WireGuard key for each. */
-  network_ids: Schema.optionalKey(boundedArray(Id, 256))
+  network_ids: Schema.optionalKey(boundedArray(Id, 256)),
+  /** The same networks with what the agent needs to advertise its endpoint before any config arrives. */
+  networks: Schema.optionalKey(boundedArray(Schema.Struct({ network_id: Id, interface_name: ShortText, listen_port: PositiveCount }), 256))
 })
 export const Welcome = message("welcome", WelcomeBody)
 export type Welcome = typeof Welcome.Type
 
-/** Agent -> gateway: its WireGuard public keys, when it made a key for a network after hello. */
+/** Agent -> gateway: its WireGuard public keys (and endpoints), when it made a key for a network or its endpoint changed. */
 export const WireguardKeysBody = Schema.Struct({
-  keys: boundedArray(Schema.Struct({ network_id: Id, public_key: WireguardPublicKey }), 256)
+  keys: boundedArray(WireguardKeyEntry, 256)
 })
 export const WireguardKeys = message("wireguard_keys", WireguardKeysBody)
 export type WireguardKeys = typeof WireguardKeys.Type

@@ -60,6 +60,7 @@ export const gatewayMetrics = () => {
     heartbeats: metrics.counter("fleetplane_heartbeats_received_total", "Heartbeats received from agents."),
     authFailures: metrics.counter("fleetplane_agent_auth_failures_total", "Agent authentications refused."),
     slowConsumers: metrics.counter("fleetplane_agent_slow_consumer_disconnects_total", "Sessions closed with 4010 because the agent stopped reading."),
+    refusals: metrics.counter("fleetplane_agent_report_refusals_total", "Agent reports refused (pod subnets, WireGuard keys in use, malformed endpoints)."),
     protocolErrors: metrics.counter("fleetplane_agent_protocol_errors_total", "Sessions closed for undecodable or out-of-order frames."),
     silenceIncidents: metrics.counter("fleetplane_silence_incidents_total", "sdwan.vip_holder_silent events."),
     pushesSent: metrics.counter("fleetplane_pushes_sent_total", "Config pushes sent to agents."),

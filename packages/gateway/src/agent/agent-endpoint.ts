@@ -20,7 +20,7 @@ import {
   type AgentMessage,
   type Hello
 } from "@fleetplane/agent-protocol"
-import { FleetplaneError, type AgentLivenessService, type AgentPortService, type Fleet } from "@fleetplane/sdk"
+import { FleetplaneError, type AgentLivenessService, type AgentPortService, type AgentRefusal, type Fleet } from "@fleetplane/sdk"
 import type { GatewayMetrics } from "../admin/metrics"
 import type { Logger } from "../log"
 import { AgentSession } from "./agent-session"
@@ -105,8 +105,8 @@ export const createAgentEndpoint = (options: AgentEndpointOptions, deps: AgentEn
     registry.register(session)
     session.recordApplied(hello.applied)
     for (const vip of hello.held_vips) session.heldVips.set(vip.vip_id, vip.epoch)
-    // Record keys and endpoint first, so welcome can name the networks the agent needs keys for.
-    const helloResult = await fleet.run(port.hello(identity, hello, remoteAddress))
+    // Record keys and endpoints first, so welcome can name the networks the agent needs keys for.
+    const helloResult = await fleet.run(port.hello(identity, hello))
     session.send({
       type: "welcome",
       body: {
@@ -117,9 +117,11 @@ export const createAgentEndpoint = (options: AgentEndpointOptions, deps: AgentEn
         silence_threshold_ms: options.silenceThresholdMs,
         server_time_ms: Date.now(),
         max_frame_bytes: options.maxFrameBytes,
-        network_ids: [...helloResult.networkIds]
+        network_ids: [...helloResult.networkIds],
+        networks: [...helloResult.networks]
       }
     })
+    sendRefusals(session, helloResult.refusals, "hello")
     log.info("agent.connected", { instance_id: identity.instanceId, hostname: identity.hostname, remote: remoteAddress, session_id: session.id })
     // What the hello read is what the agent lacks: sent as is, without reading the store again.
     await session.enqueue(async () => {
@@ -127,6 +129,15 @@ export const createAgentEndpoint = (options: AgentEndpointOptions, deps: AgentEn
       sendVipDirectives(session, helloResult.vipDirectives)
     })
     return session
+  }
+
+  /** What the SDK refused of an agent's report, told to the agent; the session stays open. */
+  const sendRefusals = (session: AgentSession, refusals: ReadonlyArray<AgentRefusal>, refType: string) => {
+    for (const refusal of refusals) {
+      metrics.refusals.inc()
+      log.warn("agent.report_refused", { instance_id: session.identity.instanceId, code: refusal.code })
+      session.send({ type: "error", body: { code: refusal.code, message: refusal.message.slice(0, 4000), ref_type: refType } })
+    }
   }
 
   /** The hot path: a map update in memory, synchronous — no promise, no database, no log line. */
@@ -141,9 +152,9 @@ export const createAgentEndpoint = (options: AgentEndpointOptions, deps: AgentEn
       case "heartbeat":
         return recordHeartbeat(session, message.body)
       case "wireguard_keys":
-        return session.enqueue(() => fleet.run(port.registerWireguardKeys(identity, message.body.keys)))
+        return session.enqueue(async () => sendRefusals(session, await fleet.run(port.registerWireguardKeys(identity, message.body.keys)), message.type))
       case "status_report":
-        return session.enqueue(() => fleet.run(port.statusReport(identity, message.body)))
+        return session.enqueue(async () => sendRefusals(session, await fleet.run(port.statusReport(identity, message.body)), message.type))
       case "join_request":
         return session.enqueue(async () => {
           let outcome

@@ -5,7 +5,7 @@
  * level-triggered: a push missed by a disconnected agent is simply the newest desired
  * version, sent at its next hello.
  */
-import type { ConfigPushBody } from "@fleetplane/agent-protocol"
+import { CloseCode, type ConfigPushBody } from "@fleetplane/agent-protocol"
 import type { AgentPortService, DesiredConfigRecord, Fleet, Signal, VipDirective } from "@fleetplane/sdk"
 import type { Logger } from "../log"
 import type { GatewayMetrics } from "../admin/metrics"
@@ -85,6 +85,9 @@ export const startPushDispatcher = async (deps: PushDeliveryDeps & { readonly re
           if (event.type === "sdwan.vip_holder_silent") {
             deps.metrics.silenceIncidents.inc()
             deps.log.warn("vip.holder_silent", { account_id: signal.accountId, ...event.data })
+          } else if (event.type === "system.instance_terminated") {
+            // R25: the session of a terminated instance ends now, not at its next hello.
+            deps.registry.get(String(event.data.instance_id))?.close(CloseCode.InstanceTerminated, "instance terminated")
           }
         }
         break

@@ -8,6 +8,7 @@ import { ModuleConfig, ModuleName } from "../model/entities"
 import { newId, type ClusterId, type InstanceId, type NodeId, type TemplateId } from "../model/ids"
 import { hashSecret, newAgentCredential } from "../agents/credentials"
 import { syncNetworkWireguard } from "../config/desired-configs"
+import { requestNetworkWireguardSync } from "../config/network-syncer"
 import { attachPeer, createNetwork } from "../network/networks"
 import { requireRunningInstance, requireTemplate } from "../inventory/inventory-lookups"
 import { refreshHaWarnings } from "../cluster/join-request"
@@ -145,13 +146,14 @@ export const systemGetInstance = defineAction({
 
 export const systemTerminateInstance = defineAction({
   name: "system_terminate_instance",
-  description: "Terminate an instance: its agent credential stops working and it leaves its cluster. Refused while it holds a VIP.",
+  description:
+    "Terminate an instance: its agent is disconnected (4006), its credential stops working, and it leaves its cluster and every SD-WAN network (R25). Refused while it holds a VIP.",
   destructive: true,
   input: Schema.Struct({ instance_id: Ref }),
   describe: (input, { accountId }) =>
     inTransaction((ctx) =>
       Effect.map(requireRunningInstance(ctx, accountId, input.instance_id), (instance) => ({
-        summary: `terminate instance ${instance.id}: its agent credential stops working and it is removed from its cluster`,
+        summary: `terminate instance ${instance.id}: its agent is disconnected, its credential stops working, and it is removed from its cluster and from every SD-WAN network`,
         changes: { instance_id: instance.id, status: "terminated" }
       }))
     ),
@@ -180,8 +182,18 @@ export const systemTerminateInstance = defineAction({
           const cluster = yield* ctx.tx.getCluster(accountId, membership.cluster_id)
           if (cluster !== undefined && membership.role === "control-plane") yield* refreshHaWarnings(ctx, cluster)
         }
+        // R25: its peers leave every network config; their addresses are free again.
+        for (const peer of peers) {
+          yield* ctx.tx.deletePeer(accountId, peer.id)
+          yield* ctx.tx.releaseLease(peer.network_id, peer.id)
+          yield* requestNetworkWireguardSync(ctx, accountId, peer.network_id)
+        }
         yield* ctx.tx.setInstanceStatus(accountId, instance.id, "terminated")
-        yield* ctx.emit(accountId, "system.instance_terminated", { instance_id: instance.id, cluster_id: membership?.cluster_id ?? null })
+        yield* ctx.emit(accountId, "system.instance_terminated", {
+          instance_id: instance.id,
+          cluster_id: membership?.cluster_id ?? null,
+          peers_removed: peers.map((p) => p.id)
+        })
         return { instance_id: instance.id as InstanceId, status: "terminated" as const }
       })
     )
@@ -190,13 +202,14 @@ export const systemTerminateInstance = defineAction({
 export const systemSdwanCreateNetwork = defineAction({
   name: "system_sdwan_create_network",
   description:
-    "Create an SD-WAN network (WireGuard interface wg-sdwan-<handle>). pod_subnet_prefix must be canonical and distinct within the account; overlay_prefix is allocated when omitted.",
+    "Create an SD-WAN network (WireGuard interface wg-sdwan-<handle>). pod_subnet_prefix must be canonical and distinct within the account and decides the IP family of clusters on it (IPv4 when omitted); overlay_prefix (an IPv6 /64) and overlay_ipv4_prefix (a free /20 of 100.64.0.0/10) are allocated when omitted.",
   destructive: false,
   input: Schema.Struct({
     name: Text,
     handle: Schema.String.check(Schema.isMaxLength(64)),
     pod_subnet_prefix: Schema.optionalKey(Schema.NullOr(Schema.String.check(Schema.isMaxLength(64)))),
     overlay_prefix: Schema.optionalKey(Schema.NullOr(Schema.String.check(Schema.isMaxLength(64)))),
+    overlay_ipv4_prefix: Schema.optionalKey(Schema.NullOr(Schema.String.check(Schema.isMaxLength(64)))),
     listen_port: Schema.optionalKey(Schema.Int)
   }),
   run: (input, { accountId }) =>

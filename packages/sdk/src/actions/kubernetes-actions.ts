@@ -9,7 +9,7 @@ import { isSilent } from "../vip/scoring"
 import { stateError } from "../model/errors"
 import type { InstanceId } from "../model/ids"
 import { issueClientCertificate } from "../config/certificates"
-import { apiEndpointFor, renderKubeconfig } from "../config/kubeconfig"
+import { renderKubeconfig } from "../config/kubeconfig"
 import { decommissionCluster, describeDecommission, requireCluster, rotateJoinToken } from "../cluster/lifecycle"
 import { defineAction, inTransaction } from "./action"
 import { presentCluster, presentKubernetesNode, presentVip } from "./presenters"
@@ -93,8 +93,7 @@ export const kubernetesGetKubeconfig = defineAction({
           }
           // Audit: who got credentials to which cluster (the certificate itself is never logged).
           yield* ctx.emit(accountId, "kubernetes.kubeconfig_issued", { cluster_id: found.id, api_endpoint: found.api_endpoint })
-          const vip = yield* ctx.tx.findVipOfCluster(accountId, found.id)
-          return { ...found, api_endpoint: vip === undefined ? found.api_endpoint : apiEndpointFor(vip.address) }
+          return found
         })
       )
       const client = yield* Effect.promise(() =>

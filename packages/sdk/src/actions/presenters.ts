@@ -13,6 +13,7 @@ export const presentCluster = (c: ClusterRecord) => ({
   version: c.version,
   network_id: c.network_id,
   cni_plugin: c.cni_plugin,
+  ip_family: c.ip_family,
   cluster_cidr: c.cluster_cidr,
   service_cidr: c.service_cidr,
   warnings: c.warnings,
@@ -23,6 +24,7 @@ export const presentCluster = (c: ClusterRecord) => ({
 export const presentVip = (v: VipRecord) => ({
   id: v.id,
   address: v.address,
+  address_ipv4: v.address_ipv4,
   network_id: v.network_id,
   cluster_id: v.cluster_id,
   holder_peer_id: v.holder_peer_id,
@@ -37,6 +39,7 @@ export const presentNetwork = (n: NetworkRecord) => ({
   handle: n.handle,
   interface_name: n.interface_name,
   overlay_prefix: n.overlay_prefix,
+  overlay_ipv4_prefix: n.overlay_ipv4_prefix,
   pod_subnet_prefix: n.pod_subnet_prefix,
   listen_port: n.listen_port
 })
@@ -46,8 +49,10 @@ export const presentPeer = (p: PeerRecord) => ({
   network_id: p.network_id,
   instance_id: p.instance_id,
   overlay_address: p.overlay_address,
+  overlay_ipv4_address: p.overlay_ipv4_address,
   public_key: p.public_key,
-  endpoint: p.endpoint
+  endpoint: p.endpoint,
+  pod_subnet: p.pod_subnet
 })
 
 export const presentKubernetesNode = (n: KubernetesNodeRecord, hostname: string | null) => ({

@@ -5,7 +5,17 @@
  * messages between a socket and this port.
  */
 import { Clock, Context, Effect, Layer } from "effect"
-import type { AppliedConfig, ConfigAckBody, ConfigPushBody, HeartbeatBody, HelloBody, JoinRequestBody, StatusReportBody, WireguardKeysBody } from "@fleetplane/agent-protocol"
+import type {
+  AppliedConfig,
+  ConfigAckBody,
+  ConfigPushBody,
+  HeartbeatBody,
+  HelloBody,
+  JoinRequestBody,
+  StatusReportBody,
+  WireguardKeyEntry,
+  WireguardKeysBody
+} from "@fleetplane/agent-protocol"
 import { AgentLiveness } from "../domain/liveness"
 import { Transactor, type TxContext } from "../domain/transactor"
 import { unauthorized, type StateError, type StoreError, type UnauthorizedError } from "../model/errors"
@@ -13,35 +23,43 @@ import type { AgentIdentity } from "../model/entities"
 import type { InstanceId, NetworkId } from "../model/ids"
 import { createClusterCa, issueClientCertificate } from "../config/certificates"
 import { requestNetworkWireguardSync } from "../config/network-syncer"
-import { recordStatusReport } from "../cluster/lifecycle"
+import { recordStatusReport, type AgentRefusal } from "../cluster/lifecycle"
+import { parseWireguardEndpoint } from "../network/endpoint"
 import { validateJoinRequest, type BootstrapMaterial, type JoinOutcome } from "../cluster/join-request"
 import { vipDirectivesFor, type VipDirective } from "../vip/fencing"
 import type { DesiredConfigRecord } from "../store/records"
 import { credentialMatches } from "./credentials"
 
+/** A network the instance is a peer of, as `welcome` describes it. */
+export interface PeerNetwork {
+  readonly network_id: string
+  readonly interface_name: string
+  readonly listen_port: number
+}
+
 export interface HelloResult {
   readonly identity: AgentIdentity
   /** The SD-WAN networks the instance is a peer of (it needs a WireGuard key for each). */
   readonly networkIds: ReadonlyArray<string>
+  readonly networks: ReadonlyArray<PeerNetwork>
   readonly pushes: ReadonlyArray<ConfigPushBody>
   readonly vipDirectives: ReadonlyArray<VipDirective>
+  /** Keys or endpoints of the hello that were refused (R23, `invalid_endpoint`); the rest was recorded. */
+  readonly refusals: ReadonlyArray<AgentRefusal>
 }
 
 export interface AgentPortService {
   /** Checks the credential in constant time. Unknown instance and wrong credential look the same. */
   readonly authenticate: (instanceId: string, credential: string) => Effect.Effect<AgentIdentity, UnauthorizedError | StoreError>
-  /** After `welcome`: records keys and endpoint, and returns what the agent is missing. */
-  readonly hello: (
-    identity: AgentIdentity,
-    hello: Pick<HelloBody, "wireguard_keys" | "applied" | "held_vips">,
-    remoteAddress: string | undefined
-  ) => Effect.Effect<HelloResult, StoreError>
-  /** WireGuard public keys an agent made after its hello; peers of those networks get new configs. */
-  readonly registerWireguardKeys: (identity: AgentIdentity, keys: WireguardKeysBody["keys"]) => Effect.Effect<void, StoreError>
+  /** Before `welcome`: records keys and advertised endpoints, and returns what the agent is missing. */
+  readonly hello: (identity: AgentIdentity, hello: Pick<HelloBody, "wireguard_keys" | "applied" | "held_vips">) => Effect.Effect<HelloResult, StoreError>
+  /** WireGuard public keys (and endpoints) an agent sent after its hello; peers of those networks get new configs. Returns what was refused. */
+  readonly registerWireguardKeys: (identity: AgentIdentity, keys: WireguardKeysBody["keys"]) => Effect.Effect<ReadonlyArray<AgentRefusal>, StoreError>
   /** The hot path: memory only. */
   readonly heartbeat: (identity: AgentIdentity, heartbeat: HeartbeatBody) => Effect.Effect<void>
   readonly disconnected: (identity: AgentIdentity) => Effect.Effect<void>
-  readonly statusReport: (identity: AgentIdentity, report: StatusReportBody) => Effect.Effect<void, StoreError>
+  /** Records k3s state (and the pod subnet, as R22 allows); returns what was refused. */
+  readonly statusReport: (identity: AgentIdentity, report: StatusReportBody) => Effect.Effect<ReadonlyArray<AgentRefusal>, StoreError>
   readonly joinRequest: (identity: AgentIdentity, request: JoinRequestBody) => Effect.Effect<JoinOutcome, StateError | StoreError>
   readonly configAck: (identity: AgentIdentity, ack: ConfigAckBody) => Effect.Effect<void, StoreError>
   /** Desired configs newer than `applied` (pass [] to get everything); only those payloads are read. */
@@ -54,35 +72,54 @@ const toPush = (record: DesiredConfigRecord): ConfigPushBody =>
 
 
 /**
- * Records an agent's WireGuard public keys (and, when known, the address it connects from as
- * its endpoint); asks for the configs of every network where something changed to be rendered again.
- * Returns the networks the instance is a peer of.
+ * Records an agent's WireGuard public keys and the endpoints it advertises, refusing a key
+ * another peer of the network holds (R23) and a malformed endpoint; asks for the configs of
+ * every network where something changed to be rendered again. The endpoint is only ever what
+ * the agent advertised: the address its WebSocket comes from is wrong behind NAT or a proxy.
  */
-const updatePeerKeys = (
-  ctx: TxContext,
-  identity: AgentIdentity,
-  keys: ReadonlyArray<{ readonly network_id: string; readonly public_key: string }>,
-  remoteAddress: string | undefined
-) =>
+const updatePeerKeys = (ctx: TxContext, identity: AgentIdentity, entries: ReadonlyArray<WireguardKeyEntry>) =>
   Effect.gen(function* () {
     const peers = yield* ctx.tx.listPeersOfInstance(identity.accountId, identity.instanceId)
     const changedNetworks = new Set<NetworkId>()
+    const refusals: Array<AgentRefusal> = []
     for (const peer of peers) {
-      const key = keys.find((k) => k.network_id === peer.network_id)?.public_key ?? peer.public_key
-      const network = yield* ctx.tx.getNetwork(identity.accountId, peer.network_id)
-      // The WireGuard endpoint is the address the agent connects from, on the network's port.
-      const endpoint =
-        remoteAddress === undefined || network === undefined
-          ? peer.endpoint
-          : `${remoteAddress.includes(":") ? `[${remoteAddress}]` : remoteAddress}:${network.listen_port}`
-      if (key !== peer.public_key || endpoint !== peer.endpoint) {
-        yield* ctx.tx.updatePeer(identity.accountId, peer.id, { public_key: key, endpoint })
+      const entry = entries.find((k) => k.network_id === peer.network_id)
+      if (entry === undefined) continue
+      let endpoint = peer.endpoint
+      if (entry.endpoint !== undefined) {
+        const parsed = parseWireguardEndpoint(entry.endpoint)
+        if (!parsed.ok) {
+          yield* ctx.emit(identity.accountId, "sdwan.endpoint_refused", { instance_id: identity.instanceId, peer_id: peer.id, network_id: peer.network_id, reason: parsed.reason })
+          refusals.push({ code: "invalid_endpoint", message: `endpoint for network ${peer.network_id} refused: ${parsed.reason}; nothing was changed` })
+          continue
+        }
+        endpoint = parsed.endpoint
+      }
+      if (entry.public_key !== peer.public_key) {
+        // R23: a public key belongs to one peer of a network, or traffic for one would reach another.
+        const holder = yield* ctx.tx.findPeerByPublicKey(identity.accountId, peer.network_id, entry.public_key)
+        if (holder !== undefined && holder.id !== peer.id) {
+          yield* ctx.emit(identity.accountId, "sdwan.wireguard_key_refused", {
+            instance_id: identity.instanceId,
+            peer_id: peer.id,
+            network_id: peer.network_id,
+            held_by_peer_id: holder.id
+          })
+          refusals.push({
+            code: "wireguard_key_in_use",
+            message: `WireGuard key for network ${peer.network_id} refused: another peer of the network (${holder.id}) holds it; generate a new key pair on this node (each node needs its own)`
+          })
+          continue
+        }
+      }
+      if (entry.public_key !== peer.public_key || endpoint !== peer.endpoint) {
+        yield* ctx.tx.updatePeer(identity.accountId, peer.id, { public_key: entry.public_key, endpoint })
         changedNetworks.add(peer.network_id)
       }
     }
     // Coalesced: many agents registering keys at once cost one re-render per network.
     for (const networkId of changedNetworks) yield* requestNetworkWireguardSync(ctx, identity.accountId, networkId)
-    return peers.map((p) => p.network_id as string)
+    return { peers, refusals }
   })
 
 export class AgentPort extends Context.Service<AgentPort, AgentPortService>()("@fleetplane/sdk/agents/AgentPort") {
@@ -111,21 +148,26 @@ export class AgentPort extends Context.Service<AgentPort, AgentPortService>()("@
       const pendingPushes = (instanceId: InstanceId, applied: ReadonlyArray<AppliedConfig>) =>
         transact((ctx) => Effect.map(ctx.tx.listDesiredConfigs(instanceId, applied), (records) => records.map(toPush)))
 
-      const hello = (identity: AgentIdentity, body: Pick<HelloBody, "wireguard_keys" | "applied" | "held_vips">, remoteAddress: string | undefined) =>
+      const hello = (identity: AgentIdentity, body: Pick<HelloBody, "wireguard_keys" | "applied" | "held_vips">) =>
         Effect.gen(function* () {
           liveness.recordConnected(identity.instanceId, yield* Clock.currentTimeMillis)
           return yield* transact((ctx) =>
             Effect.gen(function* () {
-              const networkIds = yield* updatePeerKeys(ctx, identity, body.wireguard_keys, remoteAddress)
+              const { peers, refusals } = yield* updatePeerKeys(ctx, identity, body.wireguard_keys)
+              const networks: Array<PeerNetwork> = []
+              for (const peer of peers) {
+                const network = yield* ctx.tx.getNetwork(identity.accountId, peer.network_id)
+                if (network !== undefined) networks.push({ network_id: network.id, interface_name: network.interface_name, listen_port: network.listen_port })
+              }
               const pushes = (yield* ctx.tx.listDesiredConfigs(identity.instanceId, body.applied)).map(toPush)
               const vipDirectives = yield* vipDirectivesFor(ctx.tx, identity, body.held_vips)
-              return { identity, pushes, vipDirectives, networkIds }
+              return { identity, pushes, vipDirectives, networkIds: networks.map((n) => n.network_id), networks, refusals } satisfies HelloResult
             })
           )
         })
 
       const registerWireguardKeys = (identity: AgentIdentity, keys: WireguardKeysBody["keys"]) =>
-        transact((ctx) => Effect.asVoid(updatePeerKeys(ctx, identity, keys, undefined)))
+        transact((ctx) => Effect.map(updatePeerKeys(ctx, identity, keys), ({ refusals }) => refusals))
 
       const heartbeat = (identity: AgentIdentity, beat: HeartbeatBody) =>
         Effect.map(Clock.currentTimeMillis, (now) => liveness.recordHeartbeat(identity.instanceId, now, beat.k3s, beat.wireguard, beat.load))
@@ -135,7 +177,7 @@ export class AgentPort extends Context.Service<AgentPort, AgentPortService>()("@
           // A status report is a sign of life and the latest k3s state; load and handshakes keep
           // whatever the last heartbeat said (no invented load figures for the failover score).
           liveness.recordStatus(identity.instanceId, yield* Clock.currentTimeMillis, report.k3s)
-          yield* transact((ctx) => recordStatusReport(ctx, identity, report.k3s))
+          return yield* transact((ctx) => recordStatusReport(ctx, identity, report.k3s))
         })
 
       const joinRequest = (identity: AgentIdentity, request: JoinRequestBody) =>

@@ -10,9 +10,10 @@ import type { AgentIdentity, KubernetesNodeRole, ModuleName } from "../model/ent
 import { newId, type ClusterId } from "../model/ids"
 import type { ClusterRecord, KubernetesNodeRecord, PeerRecord, VipRecord } from "../store/records"
 import { apiEndpointFor } from "../config/kubeconfig"
-import { joinTokenOf, syncClusterMember, syncNetworkVipRoutes } from "../config/desired-configs"
+import { addressFamilyMismatchMessage, addressInFamily, joinTokenOf, planK3sConfig, syncClusterMember, syncNetworkVipRoutes } from "../config/desired-configs"
 import type { KeyPairPem } from "../config/certificates"
-import { leaseOverlayAddress } from "../network/overlay"
+import { leaseOverlayAddresses } from "../network/overlay"
+import { clusterAddressingFor } from "./address-family"
 import { newTokenSecret, tokenFingerprint } from "../token/join-token"
 import { haWarnings } from "./ha-warnings"
 import { allocateServiceCidr } from "./service-cidr"
@@ -50,6 +51,7 @@ export const RETRY_AFTER_MS: Record<string, number> = {
   sdwan_peer_required: 30_000,
   module_not_assigned: 60_000,
   already_member: 60_000,
+  address_family_mismatch: 300_000,
   instance_terminated: 300_000
 }
 
@@ -172,6 +174,15 @@ export const validateJoinRequest = (ctx: TxContext, identity: AgentIdentity, req
           )
     }
 
+    // R21: a config that would mix IP families is never rendered; k3s would refuse it anyway.
+    const plan = yield* planK3sConfig(ctx, cluster, instance.id, role)
+    if (plan !== undefined && !plan.ok) {
+      return yield* reject("address_family_mismatch", addressFamilyMismatchMessage(cluster, plan.mismatches), "address_family_mismatch", {
+        cluster_id: cluster.id,
+        mismatches: plan.mismatches
+      })
+    }
+
     const member: KubernetesNodeRecord = {
       id: newId("kubernetesNode"),
       account_id: accountId,
@@ -221,21 +232,23 @@ const bootstrapCluster = (
     const network = (yield* tx.getNetwork(accountId, peer.network_id))!
     const clusterId = newId("cluster")
     const vipId = newId("vip")
-    const vipAddress = yield* leaseOverlayAddress(tx, network.id, network.overlay_prefix, vipId)
+    const vipAddresses = yield* leaseOverlayAddresses(tx, network, vipId)
     const cniPlugin = config.cni_plugin ?? "flannel"
-    const { serviceCidr, warnings: serviceWarnings } = yield* allocateServiceCidr(tx, accountId)
+    // R21: the pod prefix decides the family; every address k3s gets follows it.
+    const addressing = clusterAddressingFor(network, cniPlugin)
+    const { serviceCidr, warnings: serviceWarnings } = yield* allocateServiceCidr(tx, accountId, addressing.ipFamily === "ipv4" ? 4 : 6)
     const cluster: ClusterRecord = {
       id: clusterId,
       account_id: accountId,
       name: identity.hostname,
       flavor: "k3s",
       status: "provisioning",
-      api_endpoint: apiEndpointFor(vipAddress),
+      api_endpoint: apiEndpointFor(addressInFamily(addressing.ipFamily, vipAddresses)),
       version: config.k3s_version ?? null,
       network_id: network.id,
       cni_plugin: cniPlugin,
-      // ovn-kubernetes owns its pod network: the network's pod prefix is not used.
-      cluster_cidr: cniPlugin === "flannel" ? network.pod_subnet_prefix : null,
+      ip_family: addressing.ipFamily,
+      cluster_cidr: addressing.clusterCidr,
       service_cidr: serviceCidr,
       warnings: [...serviceWarnings, ...haWarnings(1)],
       created_at: ctx.nowIso,
@@ -254,7 +267,8 @@ const bootstrapCluster = (
       account_id: accountId,
       network_id: network.id,
       cluster_id: clusterId,
-      address: vipAddress,
+      address: vipAddresses.ipv6,
+      address_ipv4: vipAddresses.ipv4,
       holder_peer_id: peer.id,
       failover_holder_peer_ids: [],
       epoch: 1,
@@ -278,6 +292,8 @@ const bootstrapCluster = (
       status: "provisioning",
       api_endpoint: cluster.api_endpoint,
       network_id: network.id,
+      ip_family: addressing.ipFamily,
+      cluster_cidr: addressing.clusterCidr,
       service_cidr: serviceCidr,
       bootstrap_instance_id: identity.instanceId,
       vip_id: vipId

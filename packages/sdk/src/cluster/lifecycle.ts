@@ -8,8 +8,9 @@ import type { TxContext } from "../domain/transactor"
 import type { AgentIdentity } from "../model/entities"
 import { notFound, stateError } from "../model/errors"
 import type { AccountId, ClusterId } from "../model/ids"
-import { putDesired, syncClusterMembers, syncNetworkVipRoutes, syncNetworkWireguard } from "../config/desired-configs"
-import { parseCidr } from "../network/cidr"
+import { putDesired, syncClusterMembers, syncNetworkVipRoutes } from "../config/desired-configs"
+import { requestNetworkWireguardSync } from "../config/network-syncer"
+import { decidePodSubnet } from "../network/pod-subnet"
 import { newTokenSecret } from "../token/join-token"
 
 export const requireCluster = (ctx: TxContext, accountId: AccountId, clusterId: string) =>
@@ -23,16 +24,24 @@ export const requireCluster = (ctx: TxContext, accountId: AccountId, clusterId: 
 
 const isReady = (k3s: K3sState) => k3s.service === "active" && k3s.node_ready
 
+/** Something an agent reported that was refused; the host tells the agent (an `error` message). */
+export interface AgentRefusal {
+  readonly code: "pod_subnet_refused" | "wireguard_key_in_use" | "invalid_endpoint"
+  readonly message: string
+}
+
 /**
  * A status report: marks the node ready or not, activates a provisioning cluster when its
- * bootstrap server is ready (R7), and records the node's pod CIDR for WireGuard routing.
+ * bootstrap server is ready (R7), and records the node's pod subnet for WireGuard routing —
+ * only as R22 allows. Returns what was refused.
  */
 export const recordStatusReport = (ctx: TxContext, identity: AgentIdentity, k3s: K3sState) =>
   Effect.gen(function* () {
     const { tx } = ctx
     const accountId = identity.accountId
+    const refusals: Array<AgentRefusal> = []
     const membership = yield* tx.findKubernetesNodeOfInstance(accountId, identity.instanceId)
-    if (membership === undefined) return
+    if (membership === undefined) return refusals
     const status = isReady(k3s) ? "ready" : membership.status === "joining" ? "joining" : "not_ready"
     if (status !== membership.status) {
       yield* tx.setKubernetesNodeStatus(accountId, identity.instanceId, status)
@@ -44,19 +53,34 @@ export const recordStatusReport = (ctx: TxContext, identity: AgentIdentity, k3s:
       })
     }
     const cluster = yield* tx.getCluster(accountId, membership.cluster_id)
-    if (cluster === undefined) return
+    if (cluster === undefined) return refusals
     if (cluster.status === "provisioning" && cluster.bootstrap_instance_id === identity.instanceId && isReady(k3s)) {
       yield* tx.updateCluster(accountId, cluster.id, { status: "active", activated_at: ctx.nowIso, ...(k3s.version ? { version: k3s.version } : {}) })
       yield* ctx.emit(accountId, "kubernetes.cluster_status_changed", { cluster_id: cluster.id, from: "provisioning", to: "active" })
     }
     if (k3s.pod_cidr !== undefined) {
-      const parsed = parseCidr(k3s.pod_cidr)
-      const peer = yield* tx.findPeer(accountId, cluster.network_id, identity.instanceId)
-      if (parsed.ok && peer !== undefined && peer.pod_subnet !== parsed.cidr.canonical) {
-        yield* tx.updatePeer(accountId, peer.id, { pod_subnet: parsed.cidr.canonical })
-        yield* syncNetworkWireguard(ctx, accountId, cluster.network_id)
+      const decision = yield* decidePodSubnet(ctx, identity, cluster, k3s.pod_cidr)
+      if (!decision.accepted) {
+        // R22: one compromised node must never draw another node's traffic. Nothing changes.
+        yield* ctx.emit(accountId, "sdwan.pod_subnet_refused", {
+          instance_id: identity.instanceId,
+          cluster_id: cluster.id,
+          pod_subnet: k3s.pod_cidr.slice(0, 64),
+          reason: decision.reason
+        })
+        refusals.push({ code: "pod_subnet_refused", message: decision.message })
+      } else if (decision.changed) {
+        yield* tx.updatePeer(accountId, decision.peer.id, { pod_subnet: decision.podSubnet })
+        yield* ctx.emit(accountId, "sdwan.pod_subnet_recorded", {
+          instance_id: identity.instanceId,
+          peer_id: decision.peer.id,
+          network_id: cluster.network_id,
+          pod_subnet: decision.podSubnet
+        })
+        yield* requestNetworkWireguardSync(ctx, accountId, cluster.network_id)
       }
     }
+    return refusals
   })
 
 /** What decommissioning a cluster would change, for the confirmation summary. */
@@ -81,7 +105,11 @@ export const decommissionCluster = (ctx: TxContext, accountId: AccountId, cluste
     }
     const members = yield* tx.listKubernetesNodes(accountId, cluster.id)
     for (const member of members) {
-      yield* putDesired(ctx, member.instance_id, "leave", cluster.id, { cluster_id: cluster.id, reason: `cluster ${cluster.name} was decommissioned` })
+      yield* putDesired(ctx, member.instance_id, "leave", cluster.id, {
+        cluster_id: cluster.id,
+        reason: `cluster ${cluster.name} was decommissioned`,
+        network_id: cluster.network_id
+      })
     }
     const removed = yield* tx.deleteKubernetesNodesOfCluster(accountId, cluster.id)
     const vip = yield* tx.findVipOfCluster(accountId, cluster.id)

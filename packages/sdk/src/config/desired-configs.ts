@@ -10,8 +10,9 @@ import type { TxContext } from "../domain/transactor"
 import type { AccountId, InstanceId, NetworkId } from "../model/ids"
 import type { ClusterRecord, KubernetesNodeRecord, NetworkRecord, PeerRecord } from "../store/records"
 import { formatJoinToken } from "../token/join-token"
-import { k3sCaFiles, renderK3sConfig } from "./k3s-config"
-import { apiEndpointFor, renderKubeconfig } from "./kubeconfig"
+import type { ClusterIpFamily } from "../model/entities"
+import { addressFamilyMismatches, k3sCaFiles, renderK3sConfig, type K3sConfigInput } from "./k3s-config"
+import { renderKubeconfig } from "./kubeconfig"
 import { renderWireguardConfig, type WireguardPeerView } from "./wireguard"
 
 export const putDesired = (ctx: TxContext, instanceId: InstanceId, kind: ConfigKind, key: string, payload: unknown) =>
@@ -34,6 +35,7 @@ export const syncNetworkWireguard = (ctx: TxContext, accountId: AccountId, netwo
       label: peer.hostname,
       publicKey: peer.public_key,
       overlayAddress: peer.overlay_address,
+      overlayIpv4Address: peer.overlay_ipv4_address,
       endpoint: peer.endpoint,
       podSubnet: peer.pod_subnet
     }))
@@ -72,7 +74,7 @@ const writeVipRoutes = (ctx: TxContext, network: NetworkRecord, peers: ReadonlyA
       const publicKey = vip.holder_peer_id === null ? null : keyOf.get(vip.holder_peer_id)
       // A holder without a key yet cannot be routed to; its route appears with its key.
       if (publicKey === null || publicKey === undefined) continue
-      routes.push({ vip_id: vip.id, address: vip.address, public_key: publicKey, epoch: vip.epoch })
+      routes.push({ vip_id: vip.id, address: vip.address, address_ipv4: vip.address_ipv4, public_key: publicKey, epoch: vip.epoch })
     }
     // One statement for every peer: the payload is the same for all of them.
     const changed = yield* ctx.tx.putDesiredConfigForNetworkPeers(network.account_id, network.id, "vip_routes", network.id, {
@@ -86,44 +88,76 @@ const writeVipRoutes = (ctx: TxContext, network: NetworkRecord, peers: ReadonlyA
 /** The current join token of a cluster (R12). */
 export const joinTokenOf = (cluster: ClusterRecord) => formatJoinToken(cluster.ca_cert_pem, cluster.token_secret)
 
-/** k3s config, token and (for servers) kubeconfig for one member of a cluster. */
-export const syncClusterMember = (ctx: TxContext, cluster: ClusterRecord, member: KubernetesNodeRecord) =>
+/** The address of a peer or VIP in the cluster's family (R21). */
+export const addressInFamily = (family: ClusterIpFamily, addresses: { readonly ipv6: string; readonly ipv4: string }) =>
+  family === "ipv6" ? addresses.ipv6 : addresses.ipv4
+
+/**
+ * What a member's k3s config would say, or why it cannot be rendered: its addresses would mix
+ * IP families (R21, `address_family_mismatch`). `undefined` when a piece is missing (the
+ * member's peer, the cluster's VIP).
+ */
+export const planK3sConfig = (ctx: TxContext, cluster: ClusterRecord, instanceId: InstanceId, role: KubernetesNodeRecord["role"]) =>
   Effect.gen(function* () {
     const accountId = cluster.account_id
     const network = yield* ctx.tx.getNetwork(accountId, cluster.network_id)
-    const peer = yield* ctx.tx.findPeer(accountId, cluster.network_id, member.instance_id)
+    const peer = yield* ctx.tx.findPeer(accountId, cluster.network_id, instanceId)
     const vip = yield* ctx.tx.findVipOfCluster(accountId, cluster.id)
-    const instance = yield* ctx.tx.getInstance(accountId, member.instance_id)
+    const instance = yield* ctx.tx.getInstance(accountId, instanceId)
     const node = instance === undefined ? undefined : yield* ctx.tx.getNode(accountId, instance.node_id)
-    if (network === undefined || peer === undefined || vip === undefined || node === undefined) return
-    const token = joinTokenOf(cluster)
-    const isServer = member.role === "control-plane"
-    const bootstraps = member.instance_id === cluster.bootstrap_instance_id
-    const content = renderK3sConfig({
-      role: isServer ? (bootstraps ? "bootstrap-server" : "server") : "agent",
+    if (network === undefined || peer === undefined || vip === undefined || node === undefined) return undefined
+    const bootstraps = instanceId === cluster.bootstrap_instance_id
+    const input: K3sConfigInput = {
+      role: role === "control-plane" ? (bootstraps ? "bootstrap-server" : "server") : "agent",
       nodeName: node.hostname,
-      token,
+      token: joinTokenOf(cluster),
       serverUrl: bootstraps ? null : cluster.api_endpoint,
-      nodeIp: peer.overlay_address,
-      vipAddress: vip.address,
+      nodeIp: addressInFamily(cluster.ip_family, { ipv6: peer.overlay_address, ipv4: peer.overlay_ipv4_address }),
+      vipAddress: addressInFamily(cluster.ip_family, { ipv6: vip.address, ipv4: vip.address_ipv4 }),
       interfaceName: network.interface_name,
       cniPlugin: cluster.cni_plugin,
       clusterCidr: cluster.cluster_cidr,
       serviceCidr: cluster.service_cidr
-    })
+    }
+    const mismatches = addressFamilyMismatches(input, cluster.ip_family)
+    return mismatches.length === 0 ? { ok: true as const, input } : { ok: false as const, mismatches }
+  })
+
+/** The refusal a mixed-family config gets, for join answers and events alike. */
+export const addressFamilyMismatchMessage = (cluster: ClusterRecord, mismatches: ReadonlyArray<string>) =>
+  `cluster ${cluster.name} (${cluster.id}) is ${cluster.ip_family === "ipv4" ? "IPv4" : "IPv6"}, but ${mismatches.join("; ")}; k3s would refuse to start. ` +
+  `Give the cluster's network a pod prefix of one family and make sure every peer has an overlay address of it (system_sdwan_list_networks)`
+
+/** k3s config, token and (for servers) kubeconfig for one member of a cluster. */
+export const syncClusterMember = (ctx: TxContext, cluster: ClusterRecord, member: KubernetesNodeRecord) =>
+  Effect.gen(function* () {
+    const plan = yield* planK3sConfig(ctx, cluster, member.instance_id, member.role)
+    if (plan === undefined) return
+    if (!plan.ok) {
+      // Never render a config k3s would refuse (R21); the event says what to change.
+      yield* ctx.emit(cluster.account_id, "kubernetes.config_not_rendered", {
+        cluster_id: cluster.id,
+        instance_id: member.instance_id,
+        code: "address_family_mismatch",
+        message: addressFamilyMismatchMessage(cluster, plan.mismatches)
+      })
+      return
+    }
+    const isServer = member.role === "control-plane"
+    const { input } = plan
     yield* putDesired(ctx, member.instance_id, "k3s", cluster.id, {
       cluster_id: cluster.id,
       role: member.role,
-      content,
+      content: renderK3sConfig(input),
       files: isServer ? k3sCaFiles(cluster.ca_cert_pem, cluster.ca_key_pem) : []
     })
-    yield* putDesired(ctx, member.instance_id, "token", cluster.id, { cluster_id: cluster.id, token })
+    yield* putDesired(ctx, member.instance_id, "token", cluster.id, { cluster_id: cluster.id, token: input.token })
     if (isServer) {
       yield* putDesired(ctx, member.instance_id, "kubeconfig", cluster.id, {
         cluster_id: cluster.id,
         content: renderKubeconfig({
           clusterName: cluster.name,
-          apiEndpoint: apiEndpointFor(vip.address),
+          apiEndpoint: cluster.api_endpoint,
           caCertPem: cluster.ca_cert_pem,
           clientCertPem: cluster.admin_cert_pem,
           clientKeyPem: cluster.admin_key_pem

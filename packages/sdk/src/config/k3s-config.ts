@@ -3,8 +3,12 @@
  * cluster over its overlay address; flannel (host-gw) runs over `wg-sdwan-<handle>` with
  * the network's pod prefix as cluster CIDR. For ovn-kubernetes, flannel is switched off
  * (`flannel-backend: none`) and the pod prefix is not used: OVN owns the pod network.
+ * Every address in it is of the cluster's one IP family (R21): k3s and kube-apiserver refuse
+ * to start on a mix, so `addressFamilyMismatches` is checked before anything is rendered.
  */
 import { stringify } from "yaml"
+import type { ClusterIpFamily } from "../model/entities"
+import { parseCidr } from "../network/cidr"
 
 export interface K3sConfigInput {
   readonly role: "bootstrap-server" | "server" | "agent"
@@ -18,6 +22,38 @@ export interface K3sConfigInput {
   readonly cniPlugin: "flannel" | "ovn-kubernetes"
   readonly clusterCidr: string | null
   readonly serviceCidr: string
+}
+
+const familyOfAddress = (address: string): 4 | 6 | undefined => {
+  const parsed = parseCidr(`${address}/${address.includes(":") ? 128 : 32}`)
+  return parsed.ok ? parsed.cidr.family : undefined
+}
+
+const familyOfCidr = (cidr: string): 4 | 6 | undefined => {
+  const parsed = parseCidr(cidr)
+  return parsed.ok ? parsed.cidr.family : undefined
+}
+
+/** The host of `https://host:port` (brackets removed). */
+const serverUrlHost = (url: string) => url.replace(/^https:\/\//, "").replace(/:\d+$/, "").replace(/^\[(.*)\]$/, "$1")
+
+/**
+ * R21: each address the config would give k3s that is not of the cluster's family, in words
+ * an operator can act on (empty when the config may be rendered).
+ */
+export const addressFamilyMismatches = (input: K3sConfigInput, family: ClusterIpFamily): Array<string> => {
+  const wanted = family === "ipv4" ? 4 : 6
+  const name = (f: 4 | 6 | undefined) => (f === undefined ? "not an IP address" : f === 4 ? "IPv4" : "IPv6")
+  const fields: Array<readonly [string, string, 4 | 6 | undefined]> = [
+    ["node-ip", input.nodeIp, familyOfAddress(input.nodeIp)],
+    ["the VIP (tls-san)", input.vipAddress, familyOfAddress(input.vipAddress)],
+    ...(input.serverUrl === null ? [] : [["server", input.serverUrl, familyOfAddress(serverUrlHost(input.serverUrl))] as const]),
+    ...(input.clusterCidr === null ? [] : [["cluster-cidr", input.clusterCidr, familyOfCidr(input.clusterCidr)] as const]),
+    ["service-cidr", input.serviceCidr, familyOfCidr(input.serviceCidr)]
+  ]
+  return fields
+    .filter(([, , found]) => found !== wanted)
+    .map(([field, value, found]) => `${field} ${value} is ${name(found)} but the cluster is ${family === "ipv4" ? "IPv4" : "IPv6"}`)
 }
 
 export const renderK3sConfig = (input: K3sConfigInput): string => {

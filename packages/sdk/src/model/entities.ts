@@ -67,6 +67,8 @@ export const Network = Schema.Struct({
   handle: Schema.String,
   interface_name: Schema.String,
   overlay_prefix: Schema.String,
+  /** The IPv4 range peers and VIPs get their /32s from (a free block of 100.64.0.0/10 by default). */
+  overlay_ipv4_prefix: Schema.String,
   pod_subnet_prefix: Schema.NullOr(Schema.String),
   listen_port: Schema.Int,
   created_at: Timestamp
@@ -78,9 +80,13 @@ export const Peer = Schema.Struct({
   network_id: NetworkId,
   instance_id: InstanceId,
   public_key: Schema.NullOr(Schema.String),
+  /** The peer's IPv6 overlay address (a /128 in the network's /64). */
   overlay_address: Schema.String,
+  /** The peer's IPv4 overlay address (a /32 in the network's IPv4 range). */
+  overlay_ipv4_address: Schema.String,
+  /** The UDP endpoint (`host:port`) the agent advertised; never the address its WebSocket came from. */
   endpoint: Schema.NullOr(Schema.String),
-  /** The node's pod subnet as k3s reported it; routed over WireGuard (flannel host-gw). */
+  /** The node's pod subnet as k3s reported it and R22 accepted; routed over WireGuard (flannel host-gw). */
   pod_subnet: Schema.NullOr(Schema.String),
   created_at: Timestamp
 })
@@ -93,7 +99,10 @@ export const VirtualIp = Schema.Struct({
   id: VipId,
   network_id: NetworkId,
   cluster_id: ClusterId,
+  /** The VIP's IPv6 address (a /128 in the network). */
   address: Schema.String,
+  /** The VIP's IPv4 address (a /32 in the network's IPv4 range). */
+  address_ipv4: Schema.String,
   holder_peer_id: Schema.NullOr(PeerId),
   failover_holder_peer_ids: Schema.Array(PeerId),
   epoch: Schema.Int,
@@ -105,6 +114,9 @@ export const ClusterStatus = Schema.Literals(["provisioning", "active", "error",
 export type ClusterStatus = typeof ClusterStatus.Type
 export const CniPlugin = Schema.Literals(["flannel", "ovn-kubernetes"])
 export type CniPlugin = typeof CniPlugin.Type
+/** R21: the one IP family of every address k3s is given for a cluster. */
+export const ClusterIpFamily = Schema.Literals(["ipv4", "ipv6"])
+export type ClusterIpFamily = typeof ClusterIpFamily.Type
 
 export const KubernetesCluster = Schema.Struct({
   id: ClusterId,
@@ -115,6 +127,8 @@ export const KubernetesCluster = Schema.Struct({
   version: Schema.NullOr(Schema.String),
   network_id: NetworkId,
   cni_plugin: CniPlugin,
+  /** R21: the family of the cluster's pod prefix (IPv4 when its network has none). */
+  ip_family: ClusterIpFamily,
   cluster_cidr: Schema.NullOr(Schema.String),
   service_cidr: Schema.String,
   warnings: Schema.Array(Schema.String),

@@ -8,6 +8,8 @@ import { parseCidr, overlaps, type Cidr } from "./cidr"
 
 export const K3S_DEFAULT_SERVICE_CIDR = "10.43.0.0/16"
 export const K3S_DEFAULT_CLUSTER_CIDR = "10.42.0.0/16"
+/** k3s's IPv6 defaults (pkg/util `GetDefaultAddresses`): cluster fd00:42::/56, services fd00:43::/112. */
+export const K3S_DEFAULT_IPV6_SERVICE_CIDR = "fd00:43::/112"
 
 /** R1 + R3: a pod prefix is canonical and leaves room for per-node subnets. */
 export const validatePodPrefix = (text: string): Effect.Effect<Cidr, InvalidInputError> => {
@@ -78,11 +80,16 @@ export const validateListenPort = (port: number): Effect.Effect<number, InvalidI
       )
 
 /**
- * R4: candidate service CIDRs for a cluster, in order of preference: k3s's default, then
- * the rest of 10.0.0.0/8 in /16 steps, then 172.16.0.0/12. The first one that overlaps no
- * pod prefix of the account is used.
+ * R4 + R21: candidate service CIDRs for a cluster of one IP family, in order of preference.
+ * IPv4: k3s's default, then the rest of 10.0.0.0/8 in /16 steps, then 172.16.0.0/12. IPv6: k3s's
+ * default fd00:43::/112, then fd00:44::/112, ... (ULA /112s). The first one that overlaps no pod
+ * prefix or overlay range of the account is used.
  */
-export function* serviceCidrCandidates(): Generator<string> {
+export function* serviceCidrCandidates(family: 4 | 6 = 4): Generator<string> {
+  if (family === 6) {
+    for (let group = 0x43; group <= 0xff; group++) yield `fd00:${group.toString(16)}::/112`
+    return
+  }
   yield K3S_DEFAULT_SERVICE_CIDR
   for (let octet = 44; octet <= 255; octet++) yield `10.${octet}.0.0/16`
   for (let octet = 16; octet <= 31; octet++) yield `172.${octet}.0.0/16`

@@ -8,7 +8,7 @@ import { conflict, invalidInput, notFound } from "../model/errors"
 import { newId, type AccountId, type NetworkId } from "../model/ids"
 import { requireRunningInstance } from "../inventory/inventory-lookups"
 import type { NetworkRecord, PeerRecord } from "../store/records"
-import { overlaps, parseCidr } from "./cidr"
+import { overlaps, parseCidr, type Cidr } from "./cidr"
 import {
   interfaceNameFor,
   K3S_DEFAULT_SERVICE_CIDR,
@@ -17,7 +17,8 @@ import {
   validateOverlayPrefix,
   validatePodPrefix
 } from "./network-rules"
-import { allocateOverlayPrefix, leaseOverlayAddress } from "./overlay"
+import { allocateOverlayPrefix, leaseOverlayAddresses } from "./overlay"
+import { allocateOverlayIpv4Prefix, ensureOverlayIpv4PrefixFree, validateOverlayIpv4Prefix } from "./overlay-ipv4"
 import { ensureNoPodPrefixOverlap } from "./pod-prefix-overlap"
 
 export interface CreateNetworkInput {
@@ -25,6 +26,7 @@ export interface CreateNetworkInput {
   readonly handle: string
   readonly pod_subnet_prefix?: string | null | undefined
   readonly overlay_prefix?: string | null | undefined
+  readonly overlay_ipv4_prefix?: string | null | undefined
   readonly listen_port?: number | undefined
 }
 
@@ -47,10 +49,13 @@ export const createNetwork = (ctx: TxContext, accountId: AccountId, input: Creat
     const warnings: Array<string> = []
     let podRange = null
     let podPrefix: string | null = null
+    let podCidr: Cidr | null = null
     if (input.pod_subnet_prefix != null && input.pod_subnet_prefix !== "") {
       const cidr = yield* validatePodPrefix(input.pod_subnet_prefix)
       podRange = yield* ensureNoPodPrefixOverlap(tx, accountId, cidr)
+      yield* ensurePodPrefixClearOfOverlayRanges(tx, accountId, cidr)
       podPrefix = cidr.canonical
+      podCidr = cidr
       // R4: k3s's default service CIDR is 10.43.0.0/16; clusters on this network get another.
       const defaultServices = parseCidr(K3S_DEFAULT_SERVICE_CIDR)
       if (defaultServices.ok && overlaps(defaultServices.cidr, cidr)) {
@@ -80,6 +85,14 @@ export const createNetwork = (ctx: TxContext, accountId: AccountId, input: Creat
     } else {
       overlay = yield* allocateOverlayPrefix(tx, accountId, account.ula_global_id)
     }
+    let overlayIpv4Prefix: string
+    if (input.overlay_ipv4_prefix != null && input.overlay_ipv4_prefix !== "") {
+      const cidr = yield* validateOverlayIpv4Prefix(input.overlay_ipv4_prefix)
+      yield* ensureOverlayIpv4PrefixFree(tx, accountId, cidr, podCidr)
+      overlayIpv4Prefix = cidr.canonical
+    } else {
+      overlayIpv4Prefix = yield* allocateOverlayIpv4Prefix(tx, accountId, podCidr)
+    }
 
     const network: NetworkRecord = {
       id: newId("network"),
@@ -88,6 +101,7 @@ export const createNetwork = (ctx: TxContext, accountId: AccountId, input: Creat
       handle,
       interface_name: interfaceNameFor(handle),
       overlay_prefix: overlay.prefix,
+      overlay_ipv4_prefix: overlayIpv4Prefix,
       pod_subnet_prefix: podPrefix,
       listen_port: listenPort,
       created_at: ctx.nowIso,
@@ -95,7 +109,14 @@ export const createNetwork = (ctx: TxContext, accountId: AccountId, input: Creat
       subnet_index: overlay.subnetIndex
     }
     yield* tx.insertNetwork(network, podRange)
-    yield* ctx.emit(accountId, "sdwan.network_created", { network_id: network.id, handle, overlay_prefix: network.overlay_prefix, pod_subnet_prefix: podPrefix, warnings })
+    yield* ctx.emit(accountId, "sdwan.network_created", {
+      network_id: network.id,
+      handle,
+      overlay_prefix: network.overlay_prefix,
+      overlay_ipv4_prefix: network.overlay_ipv4_prefix,
+      pod_subnet_prefix: podPrefix,
+      warnings
+    })
     return { network, warnings }
   })
 
@@ -114,18 +135,42 @@ export const attachPeer = (ctx: TxContext, accountId: AccountId, networkId: stri
     const existing = yield* ctx.tx.findPeer(accountId, network.id, instance.id)
     if (existing !== undefined) return { peer: existing, network, created: false }
     const id = newId("peer")
+    const addresses = yield* leaseOverlayAddresses(ctx.tx, network, id)
     const peer: PeerRecord = {
       id,
       account_id: accountId,
       network_id: network.id,
       instance_id: instance.id,
       public_key: null,
-      overlay_address: yield* leaseOverlayAddress(ctx.tx, network.id, network.overlay_prefix, id),
+      overlay_address: addresses.ipv6,
+      overlay_ipv4_address: addresses.ipv4,
       endpoint: null,
       pod_subnet: null,
       created_at: ctx.nowIso
     }
     yield* ctx.tx.insertPeer(peer)
-    yield* ctx.emit(accountId, "sdwan.peer_attached", { peer_id: id, network_id: network.id, instance_id: instance.id, overlay_address: peer.overlay_address })
+    yield* ctx.emit(accountId, "sdwan.peer_attached", {
+      peer_id: id,
+      network_id: network.id,
+      instance_id: instance.id,
+      overlay_address: peer.overlay_address,
+      overlay_ipv4_address: peer.overlay_ipv4_address
+    })
     return { peer, network, created: true }
+  })
+
+/** A pod prefix may not overlap another network's IPv4 overlay range: pod routes would shadow node addresses. */
+const ensurePodPrefixClearOfOverlayRanges = (tx: TxContext["tx"], accountId: AccountId, cidr: Cidr) =>
+  Effect.gen(function* () {
+    if (cidr.family !== 4) return
+    for (const { network_id, overlay_ipv4_prefix } of yield* tx.listOverlayIpv4Prefixes(accountId)) {
+      const overlay = parseCidr(overlay_ipv4_prefix)
+      if (overlay.ok && overlaps(overlay.cidr, cidr)) {
+        return yield* conflict(
+          "pod_prefix_overlaps_overlay",
+          `pod_subnet_prefix ${cidr.canonical} overlaps the IPv4 overlay range ${overlay_ipv4_prefix} of network ${network_id}; pick a pod prefix outside it`,
+          { pod_subnet_prefix: cidr.canonical, conflicting_network_id: network_id, conflicting_prefix: overlay_ipv4_prefix }
+        )
+      }
+    }
   })

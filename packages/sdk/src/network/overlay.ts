@@ -1,7 +1,8 @@
 /**
  * Overlay addressing: each account has an RFC 4193 ULA /48 (a random 40-bit global ID),
- * each network a /64 in it, each peer and VIP a /128 in its network's /64. Host numbers
- * are leased in the store, so an address is never handed out twice while in use.
+ * each network a /64 in it, each peer and VIP a /128 in its network's /64 (and a /32 in the
+ * network's IPv4 range, see overlay-ipv4.ts). Host numbers are leased in the store, so an
+ * address is never handed out twice while in use.
  */
 import { randomBytes } from "node:crypto"
 import { Effect } from "effect"
@@ -9,6 +10,7 @@ import type { StoreError } from "../model/errors"
 import type { AccountId, NetworkId } from "../model/ids"
 import type { StoreTx } from "../store/store"
 import { addressInPrefix, parseCidr } from "./cidr"
+import { ipv4AddressFor } from "./overlay-ipv4"
 
 /** `fdXX:XXXX:XXXX` — fd00::/8 plus 40 random bits (RFC 4193 §3.2). */
 export const newUlaGlobalId = (): string => {
@@ -39,11 +41,26 @@ export const allocateOverlayPrefix = (
     return { prefix: parsed.cidr.canonical, ulaGlobalId: globalId, subnetIndex: next }
   })
 
-/** Leases the next /128 in a network's /64 for a peer or a VIP. */
-export const leaseOverlayAddress = (tx: StoreTx, networkId: NetworkId, overlayPrefix: string, ownerId: string) =>
+/** The /128 with a given host number in a network's /64. */
+export const ipv6AddressFor = (overlayPrefix: string, hostIndex: bigint) => {
+  const parsed = parseCidr(overlayPrefix)
+  if (!parsed.ok) return Effect.die(new Error(`stored overlay prefix ${overlayPrefix} does not parse`))
+  return Effect.succeed(addressInPrefix(parsed.cidr, hostIndex))
+}
+
+/**
+ * Leases the next host number of a network for a peer or a VIP: its /128 in the network's /64
+ * and its /32 in the network's IPv4 range (R21), the same number in both.
+ */
+export const leaseOverlayAddresses = (
+  tx: StoreTx,
+  network: { readonly id: NetworkId; readonly overlay_prefix: string; readonly overlay_ipv4_prefix: string },
+  ownerId: string
+) =>
   Effect.gen(function* () {
-    const parsed = parseCidr(overlayPrefix)
-    if (!parsed.ok) return yield* Effect.die(new Error(`stored overlay prefix ${overlayPrefix} does not parse`))
-    const hostIndex = yield* tx.leaseNextHostIndex(networkId, ownerId)
-    return addressInPrefix(parsed.cidr, hostIndex)
+    const hostIndex = yield* tx.leaseNextHostIndex(network.id, ownerId)
+    return {
+      ipv6: yield* ipv6AddressFor(network.overlay_prefix, hostIndex),
+      ipv4: yield* ipv4AddressFor(network.id, network.overlay_ipv4_prefix, hostIndex)
+    }
   })

@@ -68,10 +68,17 @@ export interface StoreTx {
   readonly podPrefixNeighbours: (accountId: AccountId, range: PrefixRange) => Op<ReadonlyArray<NetworkRecord & PrefixRange>>
   readonly maxSubnetIndex: (accountId: AccountId, ulaGlobalId: string) => Op<number | undefined>
   readonly overlayPrefixInUse: (accountId: AccountId, overlayPrefix: string) => Op<boolean>
+  /** The IPv4 overlay ranges of the account's networks (to allocate a free one). */
+  readonly listOverlayIpv4Prefixes: (accountId: AccountId) => Op<ReadonlyArray<{ readonly network_id: NetworkId; readonly overlay_ipv4_prefix: string }>>
+  /** Networks created before address families (R21), across accounts: the backfill gives each an IPv4 range. */
+  readonly listNetworksWithoutIpv4: () => Op<ReadonlyArray<NetworkRecord>>
+  readonly setNetworkOverlayIpv4Prefix: (accountId: AccountId, id: NetworkId, prefix: string) => Op<void>
 
   // overlay address leases (peers and VIPs share a network's host numbers)
   readonly leaseNextHostIndex: (networkId: NetworkId, ownerId: string) => Op<bigint>
   readonly releaseLease: (networkId: NetworkId, ownerId: string) => Op<void>
+  /** The host number leased to a peer or VIP (its address in either family). */
+  readonly hostIndexOf: (networkId: NetworkId, ownerId: string) => Op<bigint | undefined>
 
   // peers
   readonly insertPeer: (peer: PeerRecord) => Op<void>
@@ -80,11 +87,15 @@ export interface StoreTx {
   /** Every peer of a network with its node's hostname (for labels in generated configs). */
   readonly listPeersOfNetwork: (accountId: AccountId, networkId: NetworkId) => Op<ReadonlyArray<PeerRecord & { readonly hostname: string }>>
   readonly listPeersOfInstance: (accountId: AccountId, instanceId: InstanceId) => Op<ReadonlyArray<PeerRecord>>
+  /** R23: the peer of a network holding a public key, if any. */
+  readonly findPeerByPublicKey: (accountId: AccountId, networkId: NetworkId, publicKey: string) => Op<PeerRecord | undefined>
   readonly updatePeer: (
     accountId: AccountId,
     id: PeerId,
-    changes: Partial<Pick<PeerRecord, "public_key" | "endpoint" | "pod_subnet">>
+    changes: Partial<Pick<PeerRecord, "public_key" | "endpoint" | "pod_subnet" | "overlay_ipv4_address">>
   ) => Op<void>
+  /** Removes a peer (its instance was terminated, R25); its desired configs for the network stay as history. */
+  readonly deletePeer: (accountId: AccountId, id: PeerId) => Op<void>
 
   // clusters
   readonly insertCluster: (cluster: ClusterRecord) => Op<void>
@@ -97,8 +108,12 @@ export interface StoreTx {
   readonly updateCluster: (
     accountId: AccountId,
     id: ClusterId,
-    changes: Partial<Pick<ClusterRecord, "status" | "version" | "warnings" | "activated_at" | "token_secret" | "token_version">>
+    changes: Partial<
+      Pick<ClusterRecord, "status" | "version" | "warnings" | "activated_at" | "token_secret" | "token_version" | "ip_family" | "api_endpoint" | "cluster_cidr" | "service_cidr">
+    >
   ) => Op<void>
+  /** Clusters created before address families (R21), across accounts: the backfill gives each its family. */
+  readonly listClustersWithoutIpFamily: () => Op<ReadonlyArray<ClusterRecord>>
   readonly listServiceCidrs: (accountId: AccountId) => Op<ReadonlyArray<{ readonly cluster_id: ClusterId; readonly service_cidr: string }>>
 
   // kubernetes nodes
@@ -127,6 +142,7 @@ export interface StoreTx {
     changes: Partial<Pick<VipRecord, "holder_peer_id" | "failover_holder_peer_ids" | "epoch" | "silent_epoch">>
   ) => Op<boolean>
   readonly deleteVip: (accountId: AccountId, id: VipId) => Op<void>
+  readonly setVipAddressIpv4: (accountId: AccountId, id: VipId, address: string) => Op<void>
 
   // approvals
   readonly insertApproval: (approval: ApprovalRecord) => Op<void>

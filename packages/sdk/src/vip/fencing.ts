@@ -23,7 +23,7 @@ export const vipDirectivesFor = (tx: StoreTx, identity: AgentIdentity, held: Rea
       if (vip === undefined) {
         directives.push({ type: "vip_release", body: { vip_id, address: "", epoch: epoch + 1, reason: "decommissioned" } })
       } else if (vip.holder_peer_id === null || !myPeers.has(vip.holder_peer_id)) {
-        directives.push({ type: "vip_release", body: { vip_id, address: vip.address, epoch: vip.epoch, reason: "fenced" } })
+        directives.push({ type: "vip_release", body: { vip_id, address: vip.address, addresses: [vip.address, vip.address_ipv4], epoch: vip.epoch, reason: "fenced" } })
       }
     }
     for (const peer of peers) {
@@ -31,7 +31,14 @@ export const vipDirectivesFor = (tx: StoreTx, identity: AgentIdentity, held: Rea
         if (vip.holder_peer_id === peer.id && heldById.get(vip.id) !== vip.epoch) {
           directives.push({
             type: "vip_assign",
-            body: { vip_id: vip.id, cluster_id: vip.cluster_id, network_id: vip.network_id, address: vip.address, epoch: vip.epoch }
+            body: {
+              vip_id: vip.id,
+              cluster_id: vip.cluster_id,
+              network_id: vip.network_id,
+              address: vip.address,
+              addresses: [vip.address, vip.address_ipv4],
+              epoch: vip.epoch
+            }
           })
         }
       }

@@ -44,6 +44,8 @@ export interface SimAgent {
   seq: number
 }
 
+let advertised = 0
+
 /** Creates a node and instance, attaches it to networks, and connects its agent (hello with its own key). */
 export const provisionAgent = (accountId: AccountId, options: { hostname: string; templateId: string; networkIds: ReadonlyArray<string> }) =>
   Effect.gen(function* () {
@@ -53,7 +55,13 @@ export const provisionAgent = (accountId: AccountId, options: { hostname: string
     const port = yield* AgentPort
     const identity = yield* port.authenticate(instance.id, instance.agent_credential)
     const keys = wireguardKeyPair()
-    yield* port.hello(identity, { wireguard_keys: options.networkIds.map((network_id) => ({ network_id, public_key: keys.publicKey })), applied: [], held_vips: [] }, "198.51.100.10")
+    // Each node advertises its own public address: 198.51.100.<n>, n from a counter.
+    const endpoint = `198.51.100.${(advertised++ % 250) + 1}:51820`
+    yield* port.hello(identity, {
+      wireguard_keys: options.networkIds.map((network_id) => ({ network_id, public_key: keys.publicKey, endpoint })),
+      applied: [],
+      held_vips: []
+    })
     // The background loops are off in these tests: render the requested WireGuard configs now.
     yield* (yield* NetworkSyncer).flush
     return {

@@ -26,6 +26,7 @@ const seedInstance = (tx: StoreTx, accountId: AccountId) =>
     return instanceId
   })
 
+let seededNetworks = 0
 const seedNetwork = (tx: StoreTx, accountId: AccountId, handle: string, pod: { family: 4 | 6; startKey: string; endKey: string } | null = null) =>
   Effect.gen(function* () {
     const id = newId("network")
@@ -37,6 +38,7 @@ const seedNetwork = (tx: StoreTx, accountId: AccountId, handle: string, pod: { f
         handle,
         interface_name: `wg-sdwan-${handle}`,
         overlay_prefix: `fd12:3456:789a:${handle.length}${Math.floor(Math.random() * 1000).toString(16)}::/64`,
+        overlay_ipv4_prefix: `100.${64 + ((seededNetworks >> 8) & 63)}.${seededNetworks++ & 255}.0/24`,
         pod_subnet_prefix: pod === null ? null : "x",
         listen_port: 51820,
         created_at: "2026-01-01T00:00:00.000Z",
@@ -171,6 +173,7 @@ export const storeContract = (name: string, makeStore: StoreFactory) =>
                 instance_id: instance,
                 public_key: null,
                 overlay_address: `fd12:3456:789a:1::${i + 10}`,
+                overlay_ipv4_address: `100.64.1.${i + 10}`,
                 endpoint: null,
                 pod_subnet: null,
                 created_at: "2026-01-01T00:00:00.000Z"
@@ -241,7 +244,7 @@ export const storeContract = (name: string, makeStore: StoreFactory) =>
           const peerB = newId("peer")
           const peer = (id: string, address: string) => ({
             id: id as PeerId, account_id: account, network_id: network, instance_id: instance as InstanceId, public_key: null,
-            overlay_address: address, endpoint: null, pod_subnet: null, created_at: "2026-01-01T00:00:00.000Z"
+            overlay_address: address, overlay_ipv4_address: `100.64.0.${address.slice(-1)}`, endpoint: null, pod_subnet: null, created_at: "2026-01-01T00:00:00.000Z"
           })
           yield* store.transaction((tx) => tx.insertPeer(peer(peerA, "fd00::1")))
           // A second peer of the same instance on the same network is refused.
@@ -251,13 +254,13 @@ export const storeContract = (name: string, makeStore: StoreFactory) =>
           yield* store.transaction((tx) =>
             tx.insertCluster({
               id: clusterId, account_id: account, name: "c", flavor: "k3s", status: "active", api_endpoint: "https://[fd00::100]:6443", version: null,
-              network_id: network as NetworkId, cni_plugin: "flannel", cluster_cidr: null, service_cidr: "10.43.0.0/16", warnings: [],
+              network_id: network as NetworkId, cni_plugin: "flannel", ip_family: "ipv4", cluster_cidr: null, service_cidr: "10.43.0.0/16", warnings: [],
               created_at: "2026-01-01T00:00:00.000Z", activated_at: null, bootstrap_instance_id: instance, ca_cert_pem: "", ca_key_pem: "",
               token_secret: "", token_version: 1, admin_cert_pem: "", admin_key_pem: ""
             })
           )
           yield* store.transaction((tx) =>
-            tx.insertVip({ id: vipId, account_id: account, network_id: network, cluster_id: clusterId, address: "fd00::100", holder_peer_id: peerA as PeerId, failover_holder_peer_ids: [], epoch: 1, policy: "automatic", silent_epoch: null })
+            tx.insertVip({ id: vipId, account_id: account, network_id: network, cluster_id: clusterId, address: "fd00::100", address_ipv4: "100.64.0.100", holder_peer_id: peerA as PeerId, failover_holder_peer_ids: [], epoch: 1, policy: "automatic", silent_epoch: null })
           )
           assert.isTrue(yield* store.transaction((tx) => tx.updateVipIfEpoch(account, vipId, 1, { epoch: 2 })))
           assert.isFalse(yield* store.transaction((tx) => tx.updateVipIfEpoch(account, vipId, 1, { epoch: 2 })))
@@ -267,7 +270,7 @@ export const storeContract = (name: string, makeStore: StoreFactory) =>
             store.transaction((tx) =>
               tx.insertCluster({
                 id: newId("cluster"), account_id: account, name: "c2", flavor: "k3s", status: "provisioning", api_endpoint: "x", version: null,
-                network_id: network as NetworkId, cni_plugin: "flannel", cluster_cidr: null, service_cidr: "10.43.0.0/16", warnings: [],
+                network_id: network as NetworkId, cni_plugin: "flannel", ip_family: "ipv4", cluster_cidr: null, service_cidr: "10.43.0.0/16", warnings: [],
                 created_at: "2026-01-01T00:00:00.000Z", activated_at: null, bootstrap_instance_id: instance, ca_cert_pem: "", ca_key_pem: "",
                 token_secret: "", token_version: 1, admin_cert_pem: "", admin_key_pem: ""
               })

@@ -45,6 +45,7 @@ const networkFrom = (row: Row): NetworkRecord =>
     handle: row.handle,
     interface_name: `wg-sdwan-${String(row.handle)}`,
     overlay_prefix: row.overlay_prefix,
+    overlay_ipv4_prefix: row.overlay_ipv4_prefix ?? null,
     pod_subnet_prefix: row.pod_subnet_prefix ?? null,
     listen_port: row.listen_port,
     created_at: row.created_at,
@@ -179,15 +180,16 @@ export const makeSqlStoreTx = (db: SqlDriver): StoreTx => {
     insertNetwork: (network, podRange) =>
       done(
         run(
-          `INSERT INTO networks (id, account_id, name, handle, overlay_prefix, ula_global_id, subnet_index, pod_subnet_prefix,
+          `INSERT INTO networks (id, account_id, name, handle, overlay_prefix, overlay_ipv4_prefix, ula_global_id, subnet_index, pod_subnet_prefix,
              pod_family, pod_start_key, pod_end_key, listen_port, created_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
           [
             network.id,
             network.account_id,
             network.name,
             network.handle,
             network.overlay_prefix,
+            network.overlay_ipv4_prefix,
             network.ula_global_id,
             network.subnet_index,
             network.pod_subnet_prefix,
@@ -230,6 +232,15 @@ export const makeSqlStoreTx = (db: SqlDriver): StoreTx => {
       ),
     overlayPrefixInUse: (accountId, overlayPrefix) =>
       Effect.map(one("SELECT 1 AS found FROM networks WHERE account_id = ? AND overlay_prefix = ?", [accountId, overlayPrefix]), (row) => row !== undefined),
+    listOverlayIpv4Prefixes: (accountId) =>
+      Effect.map(
+        all("SELECT id AS network_id, overlay_ipv4_prefix FROM networks WHERE account_id = ? AND overlay_ipv4_prefix IS NOT NULL", [accountId]),
+        asIs
+      ),
+    listNetworksWithoutIpv4: () =>
+      Effect.map(all("SELECT * FROM networks WHERE overlay_ipv4_prefix IS NULL ORDER BY account_id, created_at, rowid"), (rows) => rows.map(networkFrom)),
+    setNetworkOverlayIpv4Prefix: (accountId, id, prefix) =>
+      done(run("UPDATE networks SET overlay_ipv4_prefix = ? WHERE account_id = ? AND id = ?", [prefix, accountId, id])),
 
     leaseNextHostIndex: (networkId, ownerId) =>
       Effect.gen(function* () {
@@ -239,13 +250,28 @@ export const makeSqlStoreTx = (db: SqlDriver): StoreTx => {
         return BigInt(next)
       }),
     releaseLease: (networkId, ownerId) => done(run("DELETE FROM overlay_leases WHERE network_id = ? AND owner_id = ?", [networkId, ownerId])),
+    hostIndexOf: (networkId, ownerId) =>
+      Effect.map(one("SELECT host_index FROM overlay_leases WHERE network_id = ? AND owner_id = ?", [networkId, ownerId]), (row) =>
+        row === undefined ? undefined : BigInt(row.host_index as number)
+      ),
 
     insertPeer: (peer) =>
       done(
         run(
-          `INSERT INTO peers (id, account_id, network_id, instance_id, public_key, overlay_address, endpoint, pod_subnet, created_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-          [peer.id, peer.account_id, peer.network_id, peer.instance_id, peer.public_key, peer.overlay_address, peer.endpoint, peer.pod_subnet, peer.created_at]
+          `INSERT INTO peers (id, account_id, network_id, instance_id, public_key, overlay_address, overlay_ipv4_address, endpoint, pod_subnet, created_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          [
+            peer.id,
+            peer.account_id,
+            peer.network_id,
+            peer.instance_id,
+            peer.public_key,
+            peer.overlay_address,
+            peer.overlay_ipv4_address,
+            peer.endpoint,
+            peer.pod_subnet,
+            peer.created_at
+          ]
         )
       ),
     getPeer: (accountId, id) => Effect.map(one("SELECT * FROM peers WHERE account_id = ? AND id = ?", [accountId, id]), asIs),
@@ -265,17 +291,20 @@ export const makeSqlStoreTx = (db: SqlDriver): StoreTx => {
         all("SELECT * FROM peers WHERE account_id = ? AND instance_id = ? ORDER BY created_at, rowid", [accountId, instanceId]),
         (rows) => rows as unknown as Array<PeerRecord>
       ),
+    findPeerByPublicKey: (accountId, networkId, publicKey) =>
+      Effect.map(one("SELECT * FROM peers WHERE account_id = ? AND network_id = ? AND public_key = ?", [accountId, networkId, publicKey]), asIs),
     updatePeer: (accountId, id, changes) => {
       const set = setClause(changes)
       return set.empty ? Effect.void : done(run(`UPDATE peers SET ${set.sql} WHERE account_id = @account_id AND id = @id`, { ...set.values, account_id: accountId, id }))
     },
+    deletePeer: (accountId, id) => done(run("DELETE FROM peers WHERE account_id = ? AND id = ?", [accountId, id])),
 
     insertCluster: (cluster) =>
       done(
         run(
-          `INSERT INTO clusters (id, account_id, name, status, api_endpoint, version, network_id, cni_plugin, cluster_cidr, service_cidr,
+          `INSERT INTO clusters (id, account_id, name, status, api_endpoint, version, network_id, cni_plugin, ip_family, cluster_cidr, service_cidr,
              warnings, bootstrap_instance_id, ca_cert_pem, ca_key_pem, token_secret, token_version, admin_cert_pem, admin_key_pem, created_at, activated_at)
-           VALUES (@id, @account_id, @name, @status, @api_endpoint, @version, @network_id, @cni_plugin, @cluster_cidr, @service_cidr,
+           VALUES (@id, @account_id, @name, @status, @api_endpoint, @version, @network_id, @cni_plugin, @ip_family, @cluster_cidr, @service_cidr,
              @warnings, @bootstrap_instance_id, @ca_cert_pem, @ca_key_pem, @token_secret, @token_version, @admin_cert_pem, @admin_key_pem, @created_at, @activated_at)`,
           {
             id: cluster.id,
@@ -286,6 +315,7 @@ export const makeSqlStoreTx = (db: SqlDriver): StoreTx => {
             version: cluster.version,
             network_id: cluster.network_id,
             cni_plugin: cluster.cni_plugin,
+            ip_family: cluster.ip_family,
             cluster_cidr: cluster.cluster_cidr,
             service_cidr: cluster.service_cidr,
             warnings: json(cluster.warnings),
@@ -328,6 +358,8 @@ export const makeSqlStoreTx = (db: SqlDriver): StoreTx => {
           )
         }
       }),
+    listClustersWithoutIpFamily: () =>
+      Effect.map(all("SELECT * FROM clusters WHERE ip_family IS NULL ORDER BY account_id, created_at, rowid"), (rows) => rows.map(clusterFrom)),
     listServiceCidrs: (accountId) =>
       Effect.map(
         all("SELECT id AS cluster_id, service_cidr FROM clusters WHERE account_id = ? AND status <> 'decommissioned'", [accountId]),
@@ -361,9 +393,21 @@ export const makeSqlStoreTx = (db: SqlDriver): StoreTx => {
     insertVip: (vip) =>
       done(
         run(
-          `INSERT INTO vips (id, account_id, network_id, cluster_id, address, holder_peer_id, failover_holder_peer_ids, epoch, policy, silent_epoch)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-          [vip.id, vip.account_id, vip.network_id, vip.cluster_id, vip.address, vip.holder_peer_id, json(vip.failover_holder_peer_ids), vip.epoch, vip.policy, vip.silent_epoch]
+          `INSERT INTO vips (id, account_id, network_id, cluster_id, address, address_ipv4, holder_peer_id, failover_holder_peer_ids, epoch, policy, silent_epoch)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          [
+            vip.id,
+            vip.account_id,
+            vip.network_id,
+            vip.cluster_id,
+            vip.address,
+            vip.address_ipv4,
+            vip.holder_peer_id,
+            json(vip.failover_holder_peer_ids),
+            vip.epoch,
+            vip.policy,
+            vip.silent_epoch
+          ]
         )
       ),
     getVip: (accountId, id) => Effect.map(one("SELECT * FROM vips WHERE account_id = ? AND id = ?", [accountId, id]), optional(vipFrom)),
@@ -385,6 +429,7 @@ export const makeSqlStoreTx = (db: SqlDriver): StoreTx => {
       )
     },
     deleteVip: (accountId, id) => done(run("DELETE FROM vips WHERE account_id = ? AND id = ?", [accountId, id])),
+    setVipAddressIpv4: (accountId, id, address) => done(run("UPDATE vips SET address_ipv4 = ? WHERE account_id = ? AND id = ?", [address, accountId, id])),
 
     insertApproval: (approval) =>
       done(

@@ -235,5 +235,22 @@ CREATE TABLE pending_network_syncs (
   requested_at TEXT NOT NULL
 );
 `
+  },
+  {
+    version: 3,
+    name: "address families",
+    sql: `
+-- R21: every network also has an IPv4 overlay range, every peer and VIP an IPv4 address, and
+-- every cluster one IP family. Rows created before this migration get theirs when the fleet
+-- opens (see network/address-family-backfill.ts): allocating free ranges is domain logic.
+ALTER TABLE networks ADD COLUMN overlay_ipv4_prefix TEXT;
+ALTER TABLE peers ADD COLUMN overlay_ipv4_address TEXT;
+ALTER TABLE vips ADD COLUMN address_ipv4 TEXT;
+ALTER TABLE clusters ADD COLUMN ip_family TEXT;
+CREATE UNIQUE INDEX networks_overlay_ipv4 ON networks (account_id, overlay_ipv4_prefix) WHERE overlay_ipv4_prefix IS NOT NULL;
+CREATE UNIQUE INDEX peers_overlay_ipv4 ON peers (network_id, overlay_ipv4_address) WHERE overlay_ipv4_address IS NOT NULL;
+-- R23: who holds a public key in a network, found without a scan.
+CREATE INDEX peers_public_key ON peers (network_id, public_key) WHERE public_key IS NOT NULL;
+`
   }
 ]

@@ -18,16 +18,36 @@ const writePrivate = (path: string, content: string) => {
   chmodSync(path, 0o600)
 }
 
+/** A VIP the node holds: its epoch and the addresses it put on its loopback. */
+export interface HeldVipState {
+  readonly epoch: number
+  readonly addresses: ReadonlyArray<string>
+}
+
+/** A network as the last welcome described it (to advertise an endpoint before any config arrives). */
+export interface KnownNetwork {
+  readonly network_id: string
+  readonly interface_name?: string
+  readonly listen_port?: number
+}
+
 export class AgentState {
   private readonly applied = new Map<string, AppliedConfig>()
-  private readonly vips = new Map<string, number>()
+  private readonly vips = new Map<string, HeldVipState>()
 
   constructor(readonly dir: string) {
+    // The state dir holds the credential and private keys: owner only, even if it already existed.
     mkdirSync(join(dir, "wireguard"), { recursive: true, mode: 0o700 })
+    chmodSync(dir, 0o700)
+    chmodSync(join(dir, "wireguard"), 0o700)
     const appliedFile = join(dir, "applied.json")
     if (existsSync(appliedFile)) for (const entry of JSON.parse(readFileSync(appliedFile, "utf8")) as Array<AppliedConfig>) this.applied.set(`${entry.kind}/${entry.key}`, entry)
     const vipsFile = join(dir, "vips.json")
-    if (existsSync(vipsFile)) for (const vip of JSON.parse(readFileSync(vipsFile, "utf8")) as Array<HeldVip>) this.vips.set(vip.vip_id, vip.epoch)
+    if (existsSync(vipsFile)) {
+      for (const vip of JSON.parse(readFileSync(vipsFile, "utf8")) as Array<HeldVip & { addresses?: Array<string> }>) {
+        this.vips.set(vip.vip_id, { epoch: vip.epoch, addresses: vip.addresses ?? [] })
+      }
+    }
   }
 
   /** The instance id and credential, given once (first start) and remembered. */
@@ -89,12 +109,39 @@ export class AgentState {
   }
 
   heldVips(): Array<HeldVip> {
-    return [...this.vips].map(([vip_id, epoch]) => ({ vip_id, epoch }))
+    return [...this.vips].map(([vip_id, { epoch }]) => ({ vip_id, epoch }))
   }
 
-  setVip(vipId: string, epoch: number, held: boolean) {
-    if (held) this.vips.set(vipId, epoch)
+  /** The addresses of a VIP the node holds (what releasing it must remove), or none. */
+  vipAddresses(vipId: string): ReadonlyArray<string> {
+    return this.vips.get(vipId)?.addresses ?? []
+  }
+
+  setVip(vipId: string, epoch: number, held: boolean, addresses: ReadonlyArray<string> = []) {
+    if (held) this.vips.set(vipId, { epoch, addresses })
     else this.vips.delete(vipId)
-    writeFileSync(join(this.dir, "vips.json"), JSON.stringify(this.heldVips()))
+    const rows = [...this.vips].map(([vip_id, vip]) => ({ vip_id, epoch: vip.epoch, addresses: vip.addresses }))
+    writeFileSync(join(this.dir, "vips.json"), JSON.stringify(rows))
+  }
+
+  /** Networks from the last welcome (interface name and listen port), remembered across restarts. */
+  knownNetworks(): Array<KnownNetwork> {
+    const file = join(this.dir, "networks.json")
+    return existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as Array<KnownNetwork>) : []
+  }
+
+  setKnownNetworks(networks: ReadonlyArray<KnownNetwork>) {
+    writeFileSync(join(this.dir, "networks.json"), JSON.stringify(networks))
+  }
+
+  /** Interface names of the networks whose WireGuard config the node applied. */
+  appliedInterfaces(): Array<{ networkId: string; interfaceName: string }> {
+    const dir = join(this.dir, "wireguard")
+    return (existsSync(dir) ? readdirSync(dir) : [])
+      .filter((name) => name.endsWith(".peers.json"))
+      .map((name) => {
+        const networkId = name.slice(0, -".peers.json".length)
+        return { networkId, interfaceName: this.wireguardParts(networkId).base!.interface_name }
+      })
   }
 }

@@ -16,6 +16,9 @@ Options:
   --root <dir>               where configs are written (default /)
   --module <name>            k3s-server or k3s-agent: join with this module
   --target-cluster <id>      target_cluster_id from the module assignment
+  --endpoint <host[:port]>   the WireGuard endpoint peers should use to reach this node: its
+                             public address (the network's listen port is added) or host:port
+                             as a NAT forwards it (default: the node's first global address)
   --simulate                 stand in for k3s and WireGuard: write files, run no commands,
                              become ready after --ready-delay ms
   --ready-delay <ms>         simulation only (default 1000)
@@ -24,22 +27,31 @@ Options:
   -h, --help                 this help
 `
 
-const { values } = parseArgs({
-  options: {
-    gateway: { type: "string" },
-    "state-dir": { type: "string" },
-    instance: { type: "string" },
-    credential: { type: "string" },
-    root: { type: "string", default: "/" },
-    module: { type: "string" },
-    "target-cluster": { type: "string" },
-    simulate: { type: "boolean", default: false },
-    "ready-delay": { type: "string", default: "1000" },
-    ca: { type: "string" },
-    "fail-upgrade-to": { type: "string", multiple: true },
-    help: { type: "boolean", short: "h", default: false }
+const parsed = (() => {
+  try {
+    return parseArgs({
+      options: {
+        gateway: { type: "string" },
+        "state-dir": { type: "string" },
+        instance: { type: "string" },
+        credential: { type: "string" },
+        root: { type: "string", default: "/" },
+        module: { type: "string" },
+        "target-cluster": { type: "string" },
+        simulate: { type: "boolean", default: false },
+        "ready-delay": { type: "string", default: "1000" },
+        ca: { type: "string" },
+        "fail-upgrade-to": { type: "string", multiple: true },
+        help: { type: "boolean", short: "h", default: false },
+        endpoint: { type: "string" }
+      }
+    })
+  } catch (error) {
+    process.stderr.write(`fleetplane-agent: ${error instanceof Error ? error.message : String(error)}\n\n${HELP}`)
+    process.exit(2)
   }
-})
+})()
+const { values } = parsed
 
 if (values.help || values.gateway === undefined || values["state-dir"] === undefined) {
   process.stdout.write(HELP)
@@ -62,6 +74,7 @@ const agent = await startReferenceAgent({
   ...(values.module === undefined ? {} : { module: values.module as "k3s-server" | "k3s-agent" }),
   ...(values["target-cluster"] === undefined ? {} : { targetClusterId: values["target-cluster"] }),
   ...(values.ca === undefined ? {} : { ca: readFileSync(values.ca) }),
+  ...(values.endpoint === undefined ? {} : { endpoint: values.endpoint }),
   ...(values["fail-upgrade-to"] === undefined ? {} : { failUpgradesTo: values["fail-upgrade-to"] })
 })
 const stop = () => {

@@ -1,40 +1,39 @@
 /**
- * Turning pushed configs into files and commands on the node. Files land under a
- * configurable root (`/` in production, a scratch directory in tests and demos); then the
- * apply command for that kind runs. In simulation no command runs: it is recorded instead.
+ * Turning pushed configs into files and state on the node (SPEC §6). Files land under a
+ * configurable root (`/` in production, a scratch directory in tests and demos); WireGuard
+ * interfaces, routes and VIP addresses are brought to what the configs say; k3s is restarted
+ * through its unit. Every command is an argument list (node-commands.ts): no field of a push
+ * reaches a shell. In simulation no command runs: it is recorded instead.
  */
-import { execFile } from "node:child_process"
 import { chmodSync, mkdirSync, rmSync, writeFileSync } from "node:fs"
 import { dirname, join } from "node:path"
-import { promisify } from "node:util"
 import { withVipRoutes, type ConfigPushBody } from "@fleetplane/agent-protocol"
 import type { AgentState } from "./agent-state"
+import { substitute, type NodeCommands } from "./node-commands"
+import { createVipLoopback } from "./vip-loopback"
+import { createWireguardInterfaces } from "./wireguard-interface"
 
-const run = promisify(execFile)
-
+/** Commands for the services the agent drives, as argument lists; `{module}` and `{version}` are replaced inside arguments. */
 export interface ApplyCommands {
-  /** Run after a WireGuard config is written; `{interface}` and `{file}` are substituted. */
-  readonly wireguard: string
-  readonly k3sServer: string
-  readonly k3sAgent: string
-  readonly leave: string
-  /** `{module}` and `{version}` are substituted. */
-  readonly moduleUpgrade: string
+  readonly k3sServer: ReadonlyArray<string>
+  readonly k3sAgent: ReadonlyArray<string>
+  readonly leave: ReadonlyArray<string>
+  /** A module upgrade hook (the node's package tooling); the version is one argument, never shell text. */
+  readonly moduleUpgrade: ReadonlyArray<string>
 }
 
 export const DEFAULT_APPLY_COMMANDS: ApplyCommands = {
-  wireguard: "wg syncconf {interface} <(wg-quick strip {file})",
-  k3sServer: "systemctl restart k3s",
-  k3sAgent: "systemctl restart k3s-agent",
-  leave: "systemctl disable --now k3s k3s-agent",
-  moduleUpgrade: "echo upgrade {module} to {version}"
+  k3sServer: ["systemctl", "restart", "k3s"],
+  k3sAgent: ["systemctl", "restart", "k3s-agent"],
+  leave: ["systemctl", "disable", "--now", "k3s", "k3s-agent"],
+  moduleUpgrade: ["echo", "upgrade", "{module}", "to", "{version}"]
 }
 
 export interface ConfigApplierOptions {
   readonly root: string
   readonly state: AgentState
   readonly commands: ApplyCommands
-  /** Record commands instead of running them. */
+  readonly node: NodeCommands
   readonly simulate: boolean
   /** For tests and demos: make module upgrades to these version ids fail. */
   readonly failUpgradesTo?: ReadonlyArray<string>
@@ -55,12 +54,32 @@ export const kubeconfigPath = (clusterId: string) => `/etc/rancher/k3s/fleetplan
 export const wireguardPath = (interfaceName: string) => `/etc/wireguard/${interfaceName}.conf`
 
 export const createConfigApplier = (options: ConfigApplierOptions) => {
-  const executed: Array<string> = []
-  const command = async (template: string, values: Record<string, string>) => {
-    const line = Object.entries(values).reduce((text, [key, value]) => text.replaceAll(`{${key}}`, value), template)
-    executed.push(line)
-    if (options.simulate) return options.log(`(simulated) ${line}`)
-    await run("bash", ["-c", line])
+  const { node, state } = options
+  const interfaces = createWireguardInterfaces(node, options.simulate)
+  const loopback = createVipLoopback(node)
+
+  /** The network's effective wg-quick file (peer list + VIP routes + this node's private key), written and applied. */
+  const applyNetwork = async (networkId: string) => {
+    const { base, routes } = state.wireguardParts(networkId)
+    if (base === undefined) return // routes before the peer list: applied when the peer list arrives
+    const { privateKey } = state.wireguardKey(networkId)
+    // The private key is added here, on the node; it never travels.
+    const content = withVipRoutes(base.content, routes?.routes ?? []).replace("[Interface]\n", `[Interface]\nPrivateKey = ${privateKey}\n`)
+    const file = writeFile(options.root, wireguardPath(base.interface_name), content, 0o600)
+    await interfaces.apply(base.interface_name, file, content)
+  }
+
+  const downNetwork = async (networkId: string) => {
+    const { base } = state.wireguardParts(networkId)
+    if (base === undefined) return
+    await interfaces.down(base.interface_name, join(options.root, wireguardPath(base.interface_name)))
+  }
+
+  /** Interfaces taken down (a `leave`, a restart of the machine) come back before k3s needs them. */
+  const ensureInterfacesUp = async () => {
+    for (const { networkId, interfaceName } of state.appliedInterfaces()) {
+      if (!(await interfaces.isUp(interfaceName))) await applyNetwork(networkId)
+    }
   }
 
   const apply = async (push: ConfigPushBody) => {
@@ -69,20 +88,14 @@ export const createConfigApplier = (options: ConfigApplierOptions) => {
       case "vip_routes": {
         // Either half changes alone (a failover sends only routes); the file is always both.
         const networkId = push.payload.network_id
-        options.state.saveWireguardPart(networkId, push.kind === "wireguard" ? { peers: push.payload } : { routes: push.payload })
-        const { base, routes } = options.state.wireguardParts(networkId)
-        if (base === undefined) return // routes before the peer list: written when the peer list arrives
-        const { privateKey } = options.state.wireguardKey(networkId)
-        // The private key is added here, on the node; it never travels.
-        const content = withVipRoutes(base.content, routes?.routes ?? []).replace("[Interface]\n", `[Interface]\nPrivateKey = ${privateKey}\n`)
-        const file = writeFile(options.root, wireguardPath(base.interface_name), content, 0o600)
-        await command(options.commands.wireguard, { interface: base.interface_name, file })
-        return
+        state.saveWireguardPart(networkId, push.kind === "wireguard" ? { peers: push.payload } : { routes: push.payload })
+        return applyNetwork(networkId)
       }
       case "k3s": {
         writeFile(options.root, K3S_CONFIG_PATH, push.payload.content, 0o600)
         for (const file of push.payload.files) writeFile(options.root, file.path, file.content, file.mode)
-        await command(push.payload.role === "control-plane" ? options.commands.k3sServer : options.commands.k3sAgent, {})
+        await ensureInterfacesUp()
+        await node.run(push.payload.role === "control-plane" ? options.commands.k3sServer : options.commands.k3sAgent)
         return
       }
       case "token":
@@ -93,14 +106,32 @@ export const createConfigApplier = (options: ConfigApplierOptions) => {
         return
       case "leave":
         rmSync(join(options.root, K3S_CONFIG_PATH), { force: true })
-        await command(options.commands.leave, {})
+        await node.run(options.commands.leave)
+        if (push.payload.network_id !== undefined) await downNetwork(push.payload.network_id)
         return
       case "module_upgrade":
         if (options.failUpgradesTo?.includes(push.payload.version_id)) throw new Error(`simulated failure upgrading ${push.payload.module_name} to ${push.payload.version_id}`)
-        await command(options.commands.moduleUpgrade, { module: push.payload.module_name, version: push.payload.version_id })
+        await node.run(substitute(options.commands.moduleUpgrade, { module: push.payload.module_name, version: push.payload.version_id }))
         return
     }
   }
 
-  return { apply, executed }
+  /** R13: take the VIP's addresses on the loopback, remembering them for the release. */
+  const holdVip = async (vipId: string, epoch: number, addresses: ReadonlyArray<string>) => {
+    await loopback.hold(addresses)
+    state.setVip(vipId, epoch, true, addresses)
+  }
+
+  const releaseVip = async (vipId: string, epoch: number, addresses: ReadonlyArray<string>) => {
+    await loopback.release([...new Set([...addresses, ...state.vipAddresses(vipId)])])
+    state.setVip(vipId, epoch, false)
+  }
+
+  /** The instance was terminated (R25): give up every VIP and take every interface down. */
+  const shutdown = async () => {
+    for (const { vip_id, epoch } of state.heldVips()) await releaseVip(vip_id, epoch, [])
+    for (const { networkId } of state.appliedInterfaces()) await downNetwork(networkId)
+  }
+
+  return { apply, holdVip, releaseVip, shutdown, executed: node.executed }
 }

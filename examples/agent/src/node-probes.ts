@@ -4,7 +4,10 @@
  * a while after its config lands and every configured peer shows a recent handshake.
  */
 import { execFile } from "node:child_process"
-import { cpus, freemem, loadavg, totalmem } from "node:os"
+import { existsSync, readFileSync } from "node:fs"
+import { cpus, freemem, loadavg, networkInterfaces, totalmem } from "node:os"
+import { join } from "node:path"
+import ipaddr from "ipaddr.js"
 import { promisify } from "node:util"
 import type { K3sServiceState, K3sState, Load, WireguardInterfaceState } from "@fleetplane/agent-protocol"
 
@@ -18,8 +21,8 @@ export const currentLoad = (): Load => ({
 /** `systemctl is-active` answers -> our service states. */
 const SYSTEMD_STATES: Record<string, K3sServiceState> = { active: "active", activating: "activating", inactive: "inactive", failed: "failed", reloading: "active" }
 
-export const probeK3s = async (unit: string): Promise<K3sState> => {
-  const state = await run("systemctl", ["is-active", unit]).then(
+export const probeK3s = async (unit: string, env?: NodeJS.ProcessEnv): Promise<K3sState> => {
+  const state = await run("systemctl", ["is-active", unit], { env: env ?? process.env }).then(
     (r) => r.stdout.trim(),
     (e: { stdout?: string }) => (e.stdout ?? "").trim()
   )
@@ -50,3 +53,48 @@ export const simulatedHandshakes = (networkId: string, config: string): Wireguar
   network_id: networkId,
   handshakes: [...config.matchAll(/^PublicKey = (\S+)$/gm)].map((match) => ({ public_key: match[1]!, age_ms: 3_000 + Math.floor(Math.random() * 4_000) }))
 })
+
+/**
+ * Where k3s's flannel records the node's pod subnet: `FLANNEL_SUBNET=10.42.1.1/24` in
+ * /run/flannel/subnet.env (k3s pkg/agent/flannel `subnetFile`), the first address of the /24
+ * (or /64) the controller-manager assigned the node. Absent until flannel runs, and with
+ * ovn-kubernetes, whose pod network Fleetplane does not route.
+ */
+export const FLANNEL_SUBNET_FILE = "/run/flannel/subnet.env"
+
+/** The node's pod subnet in canonical form (`10.42.1.0/24`), or undefined. */
+export const readPodSubnet = (root: string): string | undefined => {
+  const file = join(root, FLANNEL_SUBNET_FILE)
+  if (!existsSync(file)) return undefined
+  const match = /^FLANNEL_SUBNET=(\S+)$/m.exec(readFileSync(file, "utf8"))
+  if (match === null) return undefined
+  try {
+    const [address, length] = ipaddr.parseCIDR(match[1]!)
+    const network = address.kind() === "ipv4" ? ipaddr.IPv4.networkAddressFromCIDR(match[1]!) : ipaddr.IPv6.networkAddressFromCIDR(match[1]!)
+    return `${network.toString()}/${length}`
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * The node's own address to advertise as its WireGuard endpoint when none is given: the first
+ * global address outside Fleetplane's own interfaces, IPv4 preferred (NAT traversal is simpler).
+ */
+export const detectEndpointHost = (): string | undefined => {
+  const candidates: Array<{ address: string; family: 4 | 6 }> = []
+  for (const [name, addresses] of Object.entries(networkInterfaces())) {
+    if (name.startsWith("wg") || name === "lo") continue
+    for (const info of addresses ?? []) {
+      if (info.internal) continue
+      const parsed = ipaddr.parse(info.address)
+      const range = parsed.range()
+      if (range === "linkLocal" || range === "loopback" || range === "unspecified" || range === "multicast") continue
+      candidates.push({ address: parsed.toString(), family: parsed.kind() === "ipv4" ? 4 : 6 })
+    }
+  }
+  return (candidates.find((c) => c.family === 4) ?? candidates[0])?.address
+}
+
+/** `host:port`, with an IPv6 host in brackets. */
+export const formatEndpoint = (host: string, port: number) => (ipaddr.IPv6.isValid(host) ? `[${host}]:${port}` : `${host}:${port}`)

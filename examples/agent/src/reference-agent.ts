@@ -3,11 +3,12 @@
  * written and applied on the node, state reported in heartbeats, and the join flow of its
  * module (bootstrap or targeted join, retries honouring `retry_after_ms`).
  */
-import type { ConfigPushBody, K3sState, ModuleName, WireguardInterfaceState } from "@fleetplane/agent-protocol"
-import { AgentClient, type BackoffOptions } from "@fleetplane/agent-protocol/client"
+import { CloseCode, type ConfigPushBody, type K3sState, type ModuleName, type WireguardInterfaceState } from "@fleetplane/agent-protocol"
+import { AgentClient, type BackoffOptions, type WelcomeNetwork } from "@fleetplane/agent-protocol/client"
 import { AgentState } from "./agent-state"
 import { createConfigApplier, DEFAULT_APPLY_COMMANDS, type ApplyCommands } from "./config-appliers"
-import { currentLoad, probeHandshakes, probeK3s, simulatedHandshakes } from "./node-probes"
+import { createNodeCommands } from "./node-commands"
+import { currentLoad, detectEndpointHost, formatEndpoint, probeHandshakes, probeK3s, readPodSubnet, simulatedHandshakes } from "./node-probes"
 import { createTerminalRelay } from "./terminal-relay"
 
 export interface ReferenceAgentOptions {
@@ -28,6 +29,13 @@ export interface ReferenceAgentOptions {
   readonly failUpgradesTo?: ReadonlyArray<string>
   readonly backoff?: BackoffOptions
   readonly ca?: string | Buffer
+  /**
+   * The WireGuard endpoint to advertise: `host` (the network's listen port is added) or
+   * `host:port` (a NAT's forwarded port). Default: the node's first global address, or none in simulation.
+   */
+  readonly endpoint?: string
+  /** Environment for the commands the agent runs (tests put stand-ins for systemctl on PATH). */
+  readonly commandEnv?: NodeJS.ProcessEnv
   readonly log?: (line: string) => void
 }
 
@@ -38,14 +46,26 @@ export const startReferenceAgent = async (options: ReferenceAgentOptions) => {
   const simulate = options.simulate ?? false
   const state = new AgentState(options.stateDir)
   const identity = state.identity({ instanceId: options.instanceId, credential: options.credential })
+  const node = createNodeCommands({ simulate, log, ...(options.commandEnv === undefined ? {} : { env: options.commandEnv }) })
   const applier = createConfigApplier({
     root: options.root,
     state,
     commands: { ...DEFAULT_APPLY_COMMANDS, ...options.commands },
+    node,
     simulate,
     ...(options.failUpgradesTo === undefined ? {} : { failUpgradesTo: options.failUpgradesTo }),
     log
   })
+
+  /** The endpoint peers should use on a network: the flag's, or the node's own address with the network's listen port. */
+  const endpointHost = options.endpoint ?? (simulate ? undefined : detectEndpointHost())
+  const advertisedEndpoint = (network: WelcomeNetwork) => {
+    if (endpointHost === undefined) return undefined
+    // `[v6]:port` or `host:port` is used as given; a bare host gets the network's listen port.
+    const hasPort = /^\[.+\]:\d+$/.test(endpointHost) || /^[^:]+:\d+$/.test(endpointHost)
+    if (hasPort) return endpointHost
+    return network.listen_port === undefined ? undefined : formatEndpoint(endpointHost, network.listen_port)
+  }
 
   const terminals = createTerminalRelay({ log })
   let k3s: K3sState = { service: simulate ? "inactive" : "not_installed", node_ready: false }
@@ -60,7 +80,13 @@ export const startReferenceAgent = async (options: ReferenceAgentOptions) => {
       wireguard = [...wireguardConfigs].map(([networkId, { content }]) => simulatedHandshakes(networkId, content))
       return
     }
-    k3s = await probeK3s(k3sUnit)
+    const probed = await probeK3s(k3sUnit, options.commandEnv)
+    const podCidr = probed.service === "active" ? readPodSubnet(options.root) : undefined
+    const next: K3sState = { ...probed, ...(podCidr === undefined ? {} : { pod_cidr: podCidr }) }
+    const changed = next.service !== k3s.service || next.node_ready !== k3s.node_ready || next.pod_cidr !== k3s.pod_cidr
+    k3s = next
+    // Worth recording (R7 activation, the pod subnet for R22): a status report, not just a heartbeat.
+    if (changed && client.connected) client.reportStatus(k3s, [], `k3s ${k3s.service}${k3s.pod_cidr === undefined ? "" : `, pod subnet ${k3s.pod_cidr}`}`)
     wireguard = await Promise.all([...wireguardConfigs].map(([networkId, { interfaceName }]) => probeHandshakes(networkId, interfaceName)))
   }
 
@@ -70,8 +96,15 @@ export const startReferenceAgent = async (options: ReferenceAgentOptions) => {
     credential: identity.credential,
     agentVersion: AGENT_VERSION,
     capabilities: ["wireguard", "k3s", "module_upgrade", "terminal"],
-    wireguardKeys: () => state.wireguardPublicKeys(),
+    wireguardKeys: () => {
+      const networks = new Map(state.knownNetworks().map((n) => [n.network_id, n]))
+      return state.wireguardPublicKeys().map((key) => {
+        const endpoint = advertisedEndpoint(networks.get(key.network_id) ?? { network_id: key.network_id })
+        return { ...key, ...(endpoint === undefined ? {} : { endpoint }) }
+      })
+    },
     ensureWireguardKey: async (networkId) => state.wireguardKey(networkId).publicKey,
+    advertisedEndpoint,
     applied: () => state.appliedConfigs(),
     heldVips: () => state.heldVips(),
     nodeState: () => ({ k3s, wireguard, load: currentLoad() }),
@@ -102,20 +135,34 @@ export const startReferenceAgent = async (options: ReferenceAgentOptions) => {
           client.reportStatus(k3s, [], `left cluster ${push.payload.cluster_id}`)
         }
       },
-      onVipAssign: (assign) => {
-        state.setVip(assign.vip_id, assign.epoch, true)
-        log(`holding VIP ${assign.address} at epoch ${assign.epoch}`)
+      onWelcome: (welcome) => {
+        if (welcome.networks !== undefined) state.setKnownNetworks(welcome.networks)
       },
-      onVipRelease: (release) => {
-        state.setVip(release.vip_id, release.epoch, false)
+      onVipAssign: async (assign) => {
+        const addresses = assign.addresses ?? [assign.address]
+        await applier.holdVip(assign.vip_id, assign.epoch, addresses)
+        log(`holding VIP ${addresses.join(", ")} at epoch ${assign.epoch}`)
+      },
+      onVipRelease: async (release) => {
+        await applier.releaseVip(release.vip_id, release.epoch, release.addresses ?? (release.address === "" ? [] : [release.address]))
         log(`released VIP ${release.address || release.vip_id} (${release.reason}, epoch ${release.epoch})`)
       },
+      onError: (error) => log(`gateway refused: ${error.code}: ${error.message}`),
       onTerminalOpen: terminals.open,
       onTerminalData: terminals.input,
       onTerminalResize: terminals.resize,
       onTerminalCredit: terminals.credit,
       onTerminalClose: terminals.close,
-      onClosed: (code, reason, again) => log(`session closed ${code} ${reason}${again ? "; reconnecting" : ""}`)
+      onClosed: (code, reason, again) => {
+        log(`session closed ${code} ${reason}${again ? "; reconnecting" : ""}`)
+        if (code === CloseCode.InstanceTerminated) {
+          // R25: this machine is no longer part of the fleet: no VIP, no tunnels.
+          void applier.shutdown().then(
+            () => log("instance terminated: VIPs released, interfaces down"),
+            (error: unknown) => log(`instance terminated, but cleaning up failed: ${error instanceof Error ? error.message : String(error)}`)
+          )
+        }
+      }
     }
   })
 
@@ -134,6 +181,8 @@ export const startReferenceAgent = async (options: ReferenceAgentOptions) => {
     instanceId: identity.instanceId,
     joined,
     executedCommands: applier.executed,
+    /** Settles when the node has been cleaned up after a termination (for tests). */
+    applier,
     get k3s() {
       return k3s
     },

@@ -1,0 +1,112 @@
+/**
+ * A WireGuard interface on a real node (SPEC §6). The first config brings it up with
+ * `wg-quick up` (which starts `wireguard-go` when the kernel has no WireGuard module); later
+ * ones are applied with `wg syncconf`, which changes peers without dropping a single tunnel —
+ * but touches no address and no route, so the agent then makes the interface's addresses
+ * match `Address` and the kernel routes through it match every `AllowedIPs` entry. Without
+ * that, a peer or a VIP that arrives after the interface came up is unroutable.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import type { NodeCommands } from "./node-commands"
+
+/** `x/n` with the host prefix written out (`ip route` prints host routes without `/32` or `/128`). */
+const withLength = (prefix: string) => (prefix.includes("/") ? prefix : `${prefix}/${prefix.includes(":") ? 128 : 32}`)
+
+const familyFlag = (prefix: string) => (prefix.includes(":") ? "-6" : "-4")
+
+/** The values of every `key = a, b` line of a wg-quick file. */
+const listValues = (content: string, key: string): Array<string> =>
+  content
+    .split("\n")
+    .filter((line) => line.trim().toLowerCase().startsWith(`${key.toLowerCase()} =`))
+    .flatMap((line) => line.slice(line.indexOf("=") + 1).split(","))
+    .map((value) => value.trim())
+    .filter((value) => value !== "")
+    .map(withLength)
+
+export const addressesOf = (content: string) => listValues(content, "Address")
+export const allowedIpsOf = (content: string) => listValues(content, "AllowedIPs")
+
+export interface WireguardInterfaces {
+  /** Writes nothing: brings `interfaceName` to the config in `file` (up, or synced), routes included. */
+  readonly apply: (interfaceName: string, file: string, content: string) => Promise<void>
+  readonly isUp: (interfaceName: string) => Promise<boolean>
+  /** `wg-quick down`: the interface, its addresses and its routes go away. */
+  readonly down: (interfaceName: string, file: string) => Promise<void>
+}
+
+export const createWireguardInterfaces = (commands: NodeCommands, simulate: boolean): WireguardInterfaces => {
+  // In simulation nothing exists on the node; remember what would be up.
+  const simulatedUp = new Set<string>()
+  const isUp = (interfaceName: string) =>
+    simulate ? Promise.resolve(simulatedUp.has(interfaceName)) : commands.succeeds(["ip", "link", "show", "dev", interfaceName])
+
+  /** Routes the kernel has through the interface (main table, not the kernel's own). */
+  const currentRoutes = async (interfaceName: string) => {
+    const routes: Array<string> = []
+    for (const family of ["-4", "-6"]) {
+      const { stdout } = await commands.run(["ip", family, "route", "show", "dev", interfaceName])
+      for (const line of stdout.split("\n")) {
+        const destination = line.trim().split(/\s+/)[0]
+        if (destination === undefined || destination === "" || line.includes("proto kernel") || destination.startsWith("fe80:") || destination === "multicast") continue
+        routes.push(withLength(destination))
+      }
+    }
+    return routes
+  }
+
+  const currentAddresses = async (interfaceName: string) => {
+    const { stdout } = await commands.run(["ip", "-o", "address", "show", "dev", interfaceName])
+    return [...stdout.matchAll(/\binet6? (\S+)/g)].map((match) => match[1]!).filter((address) => !address.startsWith("fe80:"))
+  }
+
+  /** Addresses and routes made to match the config: new ones added, stale ones removed. */
+  const reconcile = async (interfaceName: string, content: string) => {
+    if (simulate) return
+    const wantedAddresses = addressesOf(content)
+    const haveAddresses = await currentAddresses(interfaceName)
+    for (const address of wantedAddresses) {
+      if (!haveAddresses.includes(address)) await commands.run(["ip", familyFlag(address), "address", "add", address, "dev", interfaceName])
+    }
+    for (const address of haveAddresses) {
+      if (!wantedAddresses.includes(address)) await commands.run(["ip", familyFlag(address), "address", "del", address, "dev", interfaceName])
+    }
+    const wantedRoutes = [...new Set(allowedIpsOf(content))]
+    const haveRoutes = await currentRoutes(interfaceName)
+    for (const route of wantedRoutes) {
+      if (!haveRoutes.includes(route)) await commands.run(["ip", familyFlag(route), "route", "replace", route, "dev", interfaceName])
+    }
+    for (const route of haveRoutes) {
+      if (!wantedRoutes.includes(route)) await commands.run(["ip", familyFlag(route), "route", "del", route, "dev", interfaceName])
+    }
+  }
+
+  const apply = async (interfaceName: string, file: string, content: string) => {
+    if (!(await isUp(interfaceName))) {
+      await commands.run(["wg-quick", "up", file])
+      simulatedUp.add(interfaceName)
+    } else {
+      // `wg syncconf` takes the file without wg-quick's own keys (Address, DNS, ...): `wg-quick strip`.
+      const stripped = await commands.run(["wg-quick", "strip", file])
+      const dir = mkdtempSync(join(tmpdir(), "fleetplane-wg-"))
+      const strippedFile = join(dir, `${interfaceName}.conf`)
+      try {
+        writeFileSync(strippedFile, stripped.stdout, { mode: 0o600 })
+        await commands.run(["wg", "syncconf", interfaceName, strippedFile])
+      } finally {
+        rmSync(dir, { recursive: true, force: true })
+      }
+    }
+    await reconcile(interfaceName, content)
+  }
+
+  const down = async (interfaceName: string, file: string) => {
+    if (!(await isUp(interfaceName))) return
+    await commands.run(["wg-quick", "down", file])
+    simulatedUp.delete(interfaceName)
+  }
+
+  return { apply, isUp, down }
+}

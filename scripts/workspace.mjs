@@ -112,11 +112,16 @@ function ensureDependencies(pnpm) {
 /**
  * System tools some tests use for real (`wg` checks generated WireGuard configs and keys;
  * `openssl` verifies generated certificates; PostgreSQL's `initdb`/`pg_ctl` start a throwaway
- * server for the PostgreSQL store's tests). Installed with apt-get when missing and possible;
- * tests that need them say so loudly when they are not there.
+ * server for the PostgreSQL store's tests; the data-plane test runs real WireGuard interfaces
+ * with `wireguard-go`, `wg-quick` and `ip` in network namespaces, and drops packets with
+ * `nft`). Installed with apt-get when missing and possible; tests that need them say so
+ * loudly when they are not there.
  */
 const SYSTEM_PACKAGES = [
-  { check: "command -v wg", apt: "wireguard-tools" },
+  { check: "command -v wg && command -v wg-quick", apt: "wireguard-tools" },
+  { check: "command -v wireguard-go", apt: "wireguard-go" },
+  { check: "command -v ip", apt: "iproute2" },
+  { check: "command -v nft", apt: "nftables" },
   { check: "command -v openssl", apt: "openssl" },
   // Debian keeps the server binaries out of PATH, under /usr/lib/postgresql/<version>/bin.
   { check: "command -v initdb || ls /usr/lib/postgresql/*/bin/initdb", apt: "postgresql" }

@@ -133,5 +133,5 @@ export const createConfigApplier = (options: ConfigApplierOptions) => {
     for (const { networkId } of state.appliedInterfaces()) await downNetwork(networkId)
   }
 
-  return { apply, holdVip, releaseVip, shutdown, executed: node.executed }
+  return { apply, holdVip, releaseVip, shutdown, ensureInterfacesUp, executed: node.executed }
 }

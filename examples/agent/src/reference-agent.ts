@@ -112,7 +112,12 @@ export const startReferenceAgent = async (options: ReferenceAgentOptions) => {
     ...(options.ca === undefined ? {} : { tls: { ca: options.ca } }),
     handlers: {
       applyConfig: async (push: ConfigPushBody) => {
-        await applier.apply(push)
+        try {
+          await applier.apply(push)
+        } catch (error) {
+          log(`applying ${push.kind} ${push.key} v${push.version} failed: ${error instanceof Error ? error.message : String(error)}`)
+          throw error
+        }
         state.recordApplied({ kind: push.kind, key: push.key, version: push.version })
         log(`applied ${push.kind} ${push.key} v${push.version}`)
         if (push.kind === "wireguard") {
@@ -166,6 +171,11 @@ export const startReferenceAgent = async (options: ReferenceAgentOptions) => {
     }
   })
 
+  // After a reboot (or a crash that took an interface with it) the tunnels come back from the
+  // configs already applied, without waiting for the gateway; an interface that is up is left as it is.
+  if (!simulate) {
+    await applier.ensureInterfacesUp().catch((error: unknown) => log(`bringing interfaces up failed: ${error instanceof Error ? error.message : String(error)}`))
+  }
   const welcome = await client.start()
   if (!simulate) probeTimer = setInterval(() => void refreshProbes(), welcome.heartbeat_interval_ms)
   const joined =

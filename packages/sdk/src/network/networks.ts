@@ -19,7 +19,7 @@ import {
 } from "./network-rules"
 import { allocateOverlayPrefix, leaseOverlayAddresses } from "./overlay"
 import { allocateOverlayIpv4Prefix, ensureOverlayIpv4PrefixFree, validateOverlayIpv4Prefix } from "./overlay-ipv4"
-import { ensureNoPodPrefixOverlap } from "./pod-prefix-overlap"
+import { ensureNoPodPrefixOverlap, overlapsAnyPodPrefix } from "./pod-prefix-overlap"
 
 export interface CreateNetworkInput {
   readonly name: string
@@ -76,6 +76,12 @@ export const createNetwork = (ctx: TxContext, accountId: AccountId, input: Creat
     let overlay: { prefix: string; ulaGlobalId: string | null; subnetIndex: number | null }
     if (input.overlay_prefix != null && input.overlay_prefix !== "") {
       const cidr = yield* validateOverlayPrefix(input.overlay_prefix)
+      // Node addresses inside the pod prefix would let one node's pod subnet draw them (R22).
+      if ((podCidr !== null && overlaps(podCidr, cidr)) || (yield* overlapsAnyPodPrefix(tx, accountId, cidr))) {
+        return yield* conflict("overlay_prefix_overlaps_pod_prefix", `overlay_prefix ${cidr.canonical} overlaps a pod prefix of this account; pick a /64 outside every pod prefix`, {
+          overlay_prefix: cidr.canonical
+        })
+      }
       if (yield* tx.overlayPrefixInUse(accountId, cidr.canonical)) {
         return yield* conflict("overlay_prefix_taken", `overlay_prefix ${cidr.canonical} is already used by another network of this account`, {
           overlay_prefix: cidr.canonical

@@ -122,13 +122,13 @@ export const effectiveWireguard = (agent: SimAgent) =>
 export const events = (accountId: AccountId) => Effect.map(exec(accountId, "system_list_events", { limit: 1000 }), (r: any) => r.events as Array<{ seq: number; type: string; data: any }>)
 
 /** Sets up an account with a server template, a worker template and one network. */
-export const accountWithNetwork = (options: { name?: string; podPrefix?: string; handle?: string; vipPolicy?: "automatic" | "require_approval" } = {}) =>
+export const accountWithNetwork = (options: { name?: string; podPrefix?: string | null; handle?: string; vipPolicy?: "automatic" | "require_approval" } = {}) =>
   Effect.gen(function* () {
     const account = yield* newAccount(options.name ?? "acme")
     const network = yield* exec(account.id, "system_sdwan_create_network", {
       name: `${options.handle ?? "prod"}-net`,
       handle: options.handle ?? "prod",
-      pod_subnet_prefix: options.podPrefix ?? "10.42.0.0/16"
+      pod_subnet_prefix: options.podPrefix === undefined ? "10.42.0.0/16" : options.podPrefix
     })
     const servers = yield* exec(account.id, "system_create_template", { name: "servers" })
     yield* exec(account.id, "system_assign_module_to_template", {

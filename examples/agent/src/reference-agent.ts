@@ -177,7 +177,8 @@ export const startReferenceAgent = async (options: ReferenceAgentOptions) => {
     await applier.ensureInterfacesUp().catch((error: unknown) => log(`bringing interfaces up failed: ${error instanceof Error ? error.message : String(error)}`))
   }
   const welcome = await client.start()
-  if (!simulate) probeTimer = setInterval(() => void refreshProbes(), welcome.heartbeat_interval_ms)
+  // k3s and WireGuard state change slowly: probing more than once a second only costs the node CPU.
+  if (!simulate) probeTimer = setInterval(() => void refreshProbes(), Math.max(welcome.heartbeat_interval_ms, 1_000))
   const joined =
     options.module === undefined
       ? undefined

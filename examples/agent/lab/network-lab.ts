@@ -11,17 +11,29 @@
  * the packages). Without them `requireNetworkLab` throws, saying what is missing: the tests
  * fail, never skip.
  */
-import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process"
+import { execFile, spawn, spawnSync, type ChildProcess } from "node:child_process"
 import { existsSync, mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { createInterface } from "node:readline"
 
 const STAND_INS = new URL("./node-stand-ins/", import.meta.url).pathname
-const AGENT_BIN = new URL("../../bin/fleetplane-agent.js", import.meta.url).pathname
+const AGENT_BIN = new URL("../bin/fleetplane-agent.js", import.meta.url).pathname
 
-const sh = (argv: ReadonlyArray<string>) => execFileSync(argv[0]!, argv.slice(1), { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] })
-const trySh = (argv: ReadonlyArray<string>) => spawnSync(argv[0]!, argv.slice(1), { encoding: "utf8" })
+/**
+ * Commands are asynchronous: the gateway under test usually shares this process, and a
+ * synchronous child process would stall its event loop (and look like agents falling silent).
+ */
+const sh = (argv: ReadonlyArray<string>, input?: string) =>
+  new Promise<string>((resolve, reject) => {
+    const child = execFile(argv[0]!, argv.slice(1), { encoding: "utf8", maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) =>
+      error === null ? resolve(stdout) : reject(new Error(`${argv.join(" ")}: ${stderr.trim() || error.message}`))
+    )
+    if (input !== undefined) child.stdin!.end(input)
+  })
+const trySh = (argv: ReadonlyArray<string>) => sh(argv).catch(() => "")
+/** Only for set-up checks before anything runs, and for clean-up at exit. */
+const trySync = (argv: ReadonlyArray<string>) => spawnSync(argv[0]!, argv.slice(1), { encoding: "utf8" })
 
 /** Throws with every missing piece named, so a machine that cannot run the lab fails loudly. */
 export const requireNetworkLab = () => {
@@ -29,14 +41,14 @@ export const requireNetworkLab = () => {
   if (process.platform !== "linux") missing.push("Linux (network namespaces)")
   if (process.getuid?.() !== 0) missing.push("root (network namespaces, WireGuard interfaces)")
   for (const tool of ["ip", "wg", "wg-quick", "wireguard-go", "nft"]) {
-    if (trySh(["sh", "-c", `command -v ${tool}`]).status !== 0) missing.push(`${tool} (apt-get install ${tool === "ip" ? "iproute2" : tool === "nft" ? "nftables" : tool === "wireguard-go" ? "wireguard-go" : "wireguard-tools"})`)
+    if (trySync(["sh", "-c", `command -v ${tool}`]).status !== 0) missing.push(`${tool} (apt-get install ${tool === "ip" ? "iproute2" : tool === "nft" ? "nftables" : tool === "wireguard-go" ? "wireguard-go" : "wireguard-tools"})`)
   }
   if (!existsSync("/dev/net/tun")) missing.push("/dev/net/tun (wireguard-go needs a TUN device)")
   if (missing.length === 0) {
     const probe = `fpprobe${process.pid}`
-    const made = trySh(["ip", "netns", "add", probe])
+    const made = trySync(["ip", "netns", "add", probe])
     if (made.status !== 0) missing.push(`network namespaces (ip netns add failed: ${made.stderr.trim()})`)
-    else trySh(["ip", "netns", "del", probe])
+    else trySync(["ip", "netns", "del", probe])
   }
   if (missing.length > 0) throw new Error(`the real data-plane test needs: ${missing.join("; ")}`)
 }
@@ -53,8 +65,8 @@ export interface LabNode {
   readonly agentLog: Array<string>
   /** Connects from inside this node: `{ ok, answer, ms }`. */
   readonly connect: (host: string, port: number, timeoutMs?: number) => Promise<{ readonly ok: boolean; readonly answer: string; readonly ms: number }>
-  /** Runs a command inside the node's namespaces. */
-  readonly exec: (argv: ReadonlyArray<string>) => string
+  /** Runs a command inside the node's namespaces; its stdout. */
+  readonly exec: (argv: ReadonlyArray<string>) => Promise<string>
   /** The argv that runs `argv` inside the node's namespaces (for spawning). */
   readonly enter: (argv: ReadonlyArray<string>) => Array<string>
 }
@@ -70,7 +82,7 @@ export interface AgentStart {
 }
 
 /** A lab of nodes; `close()` removes every namespace, interface and process it made. */
-export const createNetworkLab = (labId = `${process.pid % 10000}`) => {
+export const createNetworkLab = async (labId = `${process.pid % 10000}`) => {
   const bridge = `fpbr${labId}`
   const subnet = `10.${77 + (Number(labId) % 100)}.${Math.floor(Number(labId) / 100) % 250}`
   const hostAddress = `${subnet}.1`
@@ -79,17 +91,18 @@ export const createNetworkLab = (labId = `${process.pid % 10000}`) => {
   const holders: Array<ChildProcess> = []
   const scratch = mkdtempSync(join(tmpdir(), "fleetplane-lab-"))
 
-  sh(["ip", "link", "add", bridge, "type", "bridge"])
-  sh(["ip", "address", "add", `${hostAddress}/24`, "dev", bridge])
-  sh(["ip", "link", "set", bridge, "up"])
+  await sh(["ip", "link", "add", bridge, "type", "bridge"])
+  await sh(["ip", "address", "add", `${hostAddress}/24`, "dev", bridge])
+  await sh(["ip", "link", "set", bridge, "up"])
 
-  const addNode = (name: string): LabNode => {
+  const addNode = async (name: string): Promise<LabNode> => {
     const index = nodes.size + 10
     const namespace = `fp${labId}-${name}`.slice(0, 30)
     const hostVeth = `fpv${labId}n${index}`
-    sh(["ip", "netns", "add", namespace])
-    sh(["ip", "link", "add", hostVeth, "type", "veth", "peer", "name", "eth0", "netns", namespace])
-    sh(["ip", "link", "set", hostVeth, "master", bridge, "up"])
+    nodes.set(name, undefined as never) // reserve the index while the namespace is made
+    await sh(["ip", "netns", "add", namespace])
+    await sh(["ip", "link", "add", hostVeth, "type", "veth", "peer", "name", "eth0", "netns", namespace])
+    await sh(["ip", "link", "set", hostVeth, "master", bridge, "up"])
     // A process that holds the node's mount namespace (private /run/wireguard) for its lifetime;
     // `ip netns exec`, unshare, sh and sleep exec one another, so its pid is the holder's.
     const holder = spawn(
@@ -99,15 +112,15 @@ export const createNetworkLab = (labId = `${process.pid % 10000}`) => {
     )
     holders.push(holder)
     const deadline = Date.now() + 5_000
-    while (trySh(["cat", `/proc/${holder.pid}/comm`]).stdout.trim() !== "sleep") {
+    while ((await trySh(["cat", `/proc/${holder.pid}/comm`])).trim() !== "sleep") {
       if (Date.now() > deadline) throw new Error(`could not make a mount namespace for ${name} (unshare --mount)`)
-      execFileSync("sleep", ["0.02"])
+      await new Promise((resolve) => setTimeout(resolve, 20))
     }
     const enter = (argv: ReadonlyArray<string>) => ["nsenter", "--target", String(holder.pid), "--mount", "--net", "--", ...argv]
     const inNs = (argv: ReadonlyArray<string>) => sh(enter(argv))
-    inNs(["ip", "link", "set", "lo", "up"])
-    inNs(["ip", "address", "add", `${subnet}.${index}/24`, "dev", "eth0"])
-    inNs(["ip", "link", "set", "eth0", "up"])
+    await inNs(["ip", "link", "set", "lo", "up"])
+    await inNs(["ip", "address", "add", `${subnet}.${index}/24`, "dev", "eth0"])
+    await inNs(["ip", "link", "set", "eth0", "up"])
     const root = mkdtempSync(join(scratch, `${name}-root-`))
     const stateDir = mkdtempSync(join(scratch, `${name}-state-`))
 
@@ -169,44 +182,46 @@ export const createNetworkLab = (labId = `${process.pid % 10000}`) => {
   }
 
   /** The node dies: its agent is killed and its WireGuard interfaces (and wireguard-go) go with it. */
-  const killNode = (node: LabNode) => {
+  const killNode = async (node: LabNode) => {
     node.agent?.kill("SIGKILL")
     node.agent = undefined
-    for (const line of trySh(["ip", "-n", node.namespace, "-o", "link", "show"]).stdout.split("\n")) {
-      const name = /^\d+: (wg-sdwan-[^:@\s]+)/.exec(line)?.[1]
-      if (name !== undefined) trySh(["ip", "-n", node.namespace, "link", "del", name])
-    }
+    const links = await trySh(["ip", "-n", node.namespace, "-o", "link", "show"])
+    await Promise.all(
+      links
+        .split("\n")
+        .flatMap((line) => /^\d+: (wg-sdwan-[^:@\s]+)/.exec(line)?.[1] ?? [])
+        .map((name) => trySh(["ip", "-n", node.namespace, "link", "del", name]))
+    )
     // wireguard-go exits when its TUN device is deleted; make sure of it.
-    for (const pid of trySh(["ip", "netns", "pids", node.namespace]).stdout.split("\n").filter(Boolean)) {
-      const command = trySh(["cat", `/proc/${pid}/comm`]).stdout.trim()
-      if (command.startsWith("wireguard-go")) trySh(["kill", "-9", pid])
+    for (const pid of (await trySh(["ip", "netns", "pids", node.namespace])).split("\n").filter(Boolean)) {
+      if ((await trySh(["cat", `/proc/${pid}/comm`])).trim().startsWith("wireguard-go")) await trySh(["kill", "-9", pid])
     }
   }
 
   /** Drops `percent`% of the node's packets to and from `address` (both directions), with nftables in its namespace. */
-  const dropPackets = (node: LabNode, address: string, percent: number) => {
+  const dropPackets = async (node: LabNode, address: string, percent: number) => {
     const rules = `table inet fleetplane_loss {
   chain out { type filter hook output priority 0; ip daddr ${address} numgen random mod 100 < ${percent} drop; }
   chain in { type filter hook input priority 0; ip saddr ${address} numgen random mod 100 < ${percent} drop; }
 }`
-    const result = spawnSync("ip", ["netns", "exec", node.namespace, "nft", "-f", "-"], { input: rules, encoding: "utf8" })
-    if (result.status !== 0) throw new Error(`nft failed: ${result.stderr}`)
+    await sh(["ip", "netns", "exec", node.namespace, "nft", "-f", "-"], rules)
   }
   const stopDropping = (node: LabNode) => trySh(["ip", "netns", "exec", node.namespace, "nft", "delete", "table", "inet", "fleetplane_loss"])
 
   const close = () => {
     for (const node of nodes.values()) {
+      if (node === undefined) continue
       node.agent?.kill("SIGKILL")
-      for (const pid of trySh(["ip", "netns", "pids", node.namespace]).stdout.split("\n").filter(Boolean)) trySh(["kill", "-9", pid])
+      for (const pid of trySync(["ip", "netns", "pids", node.namespace]).stdout.split("\n").filter(Boolean)) trySync(["kill", "-9", pid])
     }
     for (const prober of probers) prober.kill("SIGKILL")
     for (const holder of holders) holder.kill("SIGKILL")
-    for (const node of nodes.values()) trySh(["ip", "netns", "del", node.namespace])
-    trySh(["ip", "link", "del", bridge])
+    for (const node of nodes.values()) if (node !== undefined) trySync(["ip", "netns", "del", node.namespace])
+    trySync(["ip", "link", "del", bridge])
     rmSync(scratch, { recursive: true, force: true })
   }
 
   return { hostAddress, nodes, addNode, startAgent, killNode, dropPackets, stopDropping, close }
 }
 
-export type NetworkLab = ReturnType<typeof createNetworkLab>
+export type NetworkLab = Awaited<ReturnType<typeof createNetworkLab>>

@@ -17,6 +17,9 @@ for (const pkg of readdirSync(join(root, "packages"))) {
   const results = read(pkg)
   if (results !== undefined) raw[pkg] = results
 }
+// The data-plane benchmark lives beside the reference agent (it drives real nodes).
+const agentResults = join(root, "examples", "agent", "bench-results.json")
+if (existsSync(agentResults)) raw.agent = JSON.parse(readFileSync(agentResults, "utf8"))
 
 const lines = [
   "# Benchmarks",
@@ -62,6 +65,26 @@ if (gateway !== undefined) {
       `**The same on PostgreSQL** (a local throwaway server, as several gateways would share): p50 ${fmt(onPostgres.p50Ms, 0)} ms, p99 ${fmt(onPostgres.p99Ms, 0)} ms — target < 2,000 ms: **${onPostgres.p99Ms < 2_000 && onPostgres.timedOut === 0 ? "met" : "missed"}**; the promotion commits after p50 ${fmt(onPostgres.decisionP50Ms, 0)} ms. Every statement is a round trip here (the promotion writes each peer's VIP routes, each ack is a transaction), where SQLite is a function call.`
     )
   }
+  lines.push("")
+}
+
+const agent = raw.agent
+if (agent !== undefined) {
+  lines.push(
+    "## Data-plane failover (real WireGuard interfaces)",
+    "",
+    "From the VIP holder's death (its agent killed and its WireGuard interface deleted) to the VIP answering on its API port from every other node of the cluster: wireguard-go in network namespaces on this machine, the reference agent in its real mode on every node, the `automatic` policy, three servers and two workers. Independent trials: each kills the current holder, then brings it back as a candidate. The floor is the same VIP move done directly (`ip` and `wg set` the moment the holder dies: no detection, no gateway) in a lab of the same shape. Target: p99 within the silence threshold + 1 s.",
+    "",
+    "| setting | heartbeat / threshold | failovers | p50 | p99 | max | target (threshold + 1 s) | gateway event-loop lag p99 |",
+    "| --- | --- | ---: | ---: | ---: | ---: | --- | ---: |"
+  )
+  for (const f of agent.dataPlane) {
+    const target = f.silenceThresholdMs === null ? "" : `${fmt((f.silenceThresholdMs + 1000) / 1000)} s: **${f.p99Ms <= f.silenceThresholdMs + 1000 && f.timedOut === 0 ? "met" : "missed"}**`
+    const timing = f.heartbeatIntervalMs === null ? "— (floor)" : `${fmt(f.heartbeatIntervalMs / 1000)} s / ${fmt(f.silenceThresholdMs / 1000)} s`
+    lines.push(`| ${f.setting} | ${timing} | ${f.failovers}${f.timedOut > 0 ? ` (+${f.timedOut} timed out)` : ""} | ${fmt(f.p50Ms, 0)} ms | ${fmt(f.p99Ms, 0)} ms | ${fmt(f.maxMs, 0)} ms | ${target} | ${f.loopLagP99Ms === null ? "" : `${fmt(f.loopLagP99Ms)} ms`} |`)
+  }
+  lines.push("", "Documented, not measured here, at their defaults:", "")
+  for (const d of agent.documented) lines.push(`- ${d.name}: about ${fmt(d.failoverMs / 1000)} s (${d.source}).`)
   lines.push("")
 }
 

@@ -212,7 +212,15 @@ try {
     case "demo":
       status = demo(pnpm, args)
       break
+    case "demo-real":
+      // The runbook on real WireGuard interfaces in network namespaces (needs root).
+      ensureSystemPackages()
+      status = turbo(pnpm, "build", ["--filter=@fleetplane/example-agent..."])
+      if (status === 0) status = run(pnpm, ["--filter", "@fleetplane/example-agent", "run", "demo:real"])
+      break
     case "bench":
+      // The data-plane benchmark drives real WireGuard interfaces: same system packages as the tests.
+      ensureSystemPackages()
       // One at a time: benchmarks that share two cores measure each other.
       status = turbo(pnpm, "bench", ["--concurrency=1", ...args])
       if (status === 0) status = run(process.execPath, [join(root, "scripts", "benchmarks-report.mjs")])
@@ -225,7 +233,7 @@ try {
       status = turbo(pnpm, task, args)
       break
     default:
-      log(`unknown task "${task}"; use test, demo, bench, soak, build or typecheck`)
+      log(`unknown task "${task}"; use test, demo, demo-real, bench, soak, build or typecheck`)
       status = 2
   }
   process.exit(status)

@@ -96,6 +96,7 @@ export const promoteVipHolder = (
       virtual_ip_id: vip.id,
       cluster_id: vip.cluster_id,
       address: vip.address,
+      address_ipv4: vip.address_ipv4,
       from_peer_id: from,
       to_peer_id: to.peer,
       epoch,

@@ -55,6 +55,7 @@ export class VipSensor extends Context.Service<
                   virtual_ip_id: vip.id,
                   cluster_id: vip.cluster_id,
                   address: vip.address,
+                  address_ipv4: vip.address_ipv4,
                   holder_peer_id: vip.holder_peer_id,
                   instance_id: holder.instance_id,
                   epoch: vip.epoch,

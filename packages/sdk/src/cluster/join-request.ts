@@ -175,7 +175,7 @@ export const validateJoinRequest = (ctx: TxContext, identity: AgentIdentity, req
     }
 
     // R21: a config that would mix IP families is never rendered; k3s would refuse it anyway.
-    const plan = yield* planK3sConfig(ctx, cluster, instance.id, role)
+    const plan = yield* planK3sConfig(ctx, cluster, instance.id, role, { peer, ...(node === undefined ? {} : { node }) })
     if (plan !== undefined && !plan.ok) {
       return yield* reject("address_family_mismatch", addressFamilyMismatchMessage(cluster, plan.mismatches), "address_family_mismatch", {
         cluster_id: cluster.id,
@@ -207,7 +207,7 @@ export const validateJoinRequest = (ctx: TxContext, identity: AgentIdentity, req
       role,
       selected_by: request.target_cluster_id === null ? "most_recent_active_cluster" : "target_cluster_id"
     })
-    yield* syncClusterMember(ctx, cluster, member)
+    yield* syncClusterMember(ctx, cluster, member, plan)
     return yield* accept(cluster, role, false)
   })
 

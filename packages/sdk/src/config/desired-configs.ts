@@ -8,7 +8,7 @@ import { Effect } from "effect"
 import type { ConfigKind, VipRoute } from "@fleetplane/agent-protocol"
 import type { TxContext } from "../domain/transactor"
 import type { AccountId, InstanceId, NetworkId } from "../model/ids"
-import type { ClusterRecord, KubernetesNodeRecord, NetworkRecord, PeerRecord } from "../store/records"
+import type { ClusterRecord, KubernetesNodeRecord, NetworkRecord, NodeRecord, PeerRecord } from "../store/records"
 import { formatJoinToken } from "../token/join-token"
 import type { ClusterIpFamily } from "../model/entities"
 import { addressFamilyMismatches, k3sCaFiles, renderK3sConfig, type K3sConfigInput } from "./k3s-config"
@@ -97,14 +97,24 @@ export const addressInFamily = (family: ClusterIpFamily, addresses: { readonly i
  * IP families (R21, `address_family_mismatch`). `undefined` when a piece is missing (the
  * member's peer, the cluster's VIP).
  */
-export const planK3sConfig = (ctx: TxContext, cluster: ClusterRecord, instanceId: InstanceId, role: KubernetesNodeRecord["role"]) =>
+export const planK3sConfig = (
+  ctx: TxContext,
+  cluster: ClusterRecord,
+  instanceId: InstanceId,
+  role: KubernetesNodeRecord["role"],
+  /** What the caller has already read, so a join does not read it twice. */
+  known: { readonly peer?: PeerRecord; readonly node?: NodeRecord } = {}
+) =>
   Effect.gen(function* () {
     const accountId = cluster.account_id
     const network = yield* ctx.tx.getNetwork(accountId, cluster.network_id)
-    const peer = yield* ctx.tx.findPeer(accountId, cluster.network_id, instanceId)
+    const peer = known.peer ?? (yield* ctx.tx.findPeer(accountId, cluster.network_id, instanceId))
     const vip = yield* ctx.tx.findVipOfCluster(accountId, cluster.id)
-    const instance = yield* ctx.tx.getInstance(accountId, instanceId)
-    const node = instance === undefined ? undefined : yield* ctx.tx.getNode(accountId, instance.node_id)
+    let node = known.node
+    if (node === undefined) {
+      const instance = yield* ctx.tx.getInstance(accountId, instanceId)
+      node = instance === undefined ? undefined : yield* ctx.tx.getNode(accountId, instance.node_id)
+    }
     if (network === undefined || peer === undefined || vip === undefined || node === undefined) return undefined
     const bootstraps = instanceId === cluster.bootstrap_instance_id
     const input: K3sConfigInput = {
@@ -128,10 +138,12 @@ export const addressFamilyMismatchMessage = (cluster: ClusterRecord, mismatches:
   `cluster ${cluster.name} (${cluster.id}) is ${cluster.ip_family === "ipv4" ? "IPv4" : "IPv6"}, but ${mismatches.join("; ")}; k3s would refuse to start. ` +
   `Give the cluster's network a pod prefix of one family and make sure every peer has an overlay address of it (system_sdwan_list_networks)`
 
-/** k3s config, token and (for servers) kubeconfig for one member of a cluster. */
-export const syncClusterMember = (ctx: TxContext, cluster: ClusterRecord, member: KubernetesNodeRecord) =>
+export type K3sConfigPlan = Effect.Success<ReturnType<typeof planK3sConfig>>
+
+/** k3s config, token and (for servers) kubeconfig for one member of a cluster (`plan`: already made by the caller). */
+export const syncClusterMember = (ctx: TxContext, cluster: ClusterRecord, member: KubernetesNodeRecord, planned?: K3sConfigPlan) =>
   Effect.gen(function* () {
-    const plan = yield* planK3sConfig(ctx, cluster, member.instance_id, member.role)
+    const plan = planned ?? (yield* planK3sConfig(ctx, cluster, member.instance_id, member.role))
     if (plan === undefined) return
     if (!plan.ok) {
       // Never render a config k3s would refuse (R21); the event says what to change.

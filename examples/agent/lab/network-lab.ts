@@ -75,8 +75,6 @@ export interface AgentStart {
   readonly gatewayUrl: string
   readonly instanceId: string
   readonly credential: string
-  readonly module?: "k3s-server" | "k3s-agent"
-  readonly targetClusterId?: string
   /** The pod subnet the k3s stand-in reports (what the controller-manager would assign). */
   readonly podSubnet?: string
 }
@@ -155,9 +153,7 @@ export const createNetworkLab = async (labId = `${process.pid % 10000}`) => {
     const [command, ...args] = node.enter([
       process.execPath, AGENT_BIN,
       "--gateway", start.gatewayUrl, "--state-dir", node.stateDir, "--root", node.root,
-      "--instance", start.instanceId, "--credential", start.credential,
-      ...(start.module === undefined ? [] : ["--module", start.module]),
-      ...(start.targetClusterId === undefined ? [] : ["--target-cluster", start.targetClusterId])
+      "--instance", start.instanceId, "--credential", start.credential
     ])
     const child = spawn(command!, args, {
       stdio: ["ignore", "pipe", "pipe"],

@@ -25,8 +25,8 @@ export interface LabMember {
   /** Its overlay address in its cluster's family. */
   readonly address: string
   readonly podSubnet: string
+  /** What its template assigns (its agent is not told: it reads its assignment). */
   readonly module: "k3s-server" | "k3s-agent"
-  targetClusterId?: string
 }
 
 export interface RunbookLabOptions {
@@ -120,15 +120,10 @@ export const startRunbookLab = async (options: RunbookLabOptions): Promise<Runbo
       return member
     }
 
+    // R24: agents get only their gateway, instance and credential; what to join comes from
+    // their template's assignment.
     const startAgent = (member: LabMember) => {
-      lab.startAgent(member.node, {
-        gatewayUrl,
-        instanceId: member.instanceId,
-        credential: member.credential,
-        module: member.module,
-        ...(member.targetClusterId === undefined ? {} : { targetClusterId: member.targetClusterId }),
-        podSubnet: member.podSubnet
-      })
+      lab.startAgent(member.node, { gatewayUrl, instanceId: member.instanceId, credential: member.credential, podSubnet: member.podSubnet })
     }
 
     const activeClusters = async () => (await ops.actions.kubernetes_list_clusters({})).clusters.filter((c) => c.status === "active")
@@ -153,9 +148,7 @@ export const startRunbookLab = async (options: RunbookLabOptions): Promise<Runbo
       ["k3s-prod-worker-1", workers.id, "10.42.4.0/24", "k3s-agent"],
       ["k3s-prod-worker-2", workers.id, "10.42.5.0/24", "k3s-agent"]
     ] as const) {
-      const member = await provision(hostname, template, prodNet, "ipv4", subnet, module)
-      member.targetClusterId = prod.clusterId
-      startAgent(member)
+      startAgent(await provision(hostname, template, prodNet, "ipv4", subnet, module))
     }
 
     let staging: { clusterId: string; vip: string } | undefined
@@ -169,9 +162,7 @@ export const startRunbookLab = async (options: RunbookLabOptions): Promise<Runbo
       staging = { clusterId: stagingCluster.id, vip: (await ops.actions.kubernetes_get_cluster({ id: stagingCluster.id })).virtual_ip!.address }
       const stagingWorkers = await ops.actions.system_create_template({ name: "k3s-staging-workers" })
       await ops.actions.system_assign_module_to_template({ template_id: stagingWorkers.id, module_name: "k3s-agent", config: { target_cluster_id: staging.clusterId } })
-      const stagingWorker = await provision("k3s-staging-worker-1", stagingWorkers.id, stagingNet, "ipv6", "fd42:5:0:2::/64", "k3s-agent")
-      stagingWorker.targetClusterId = staging.clusterId
-      startAgent(stagingWorker)
+      startAgent(await provision("k3s-staging-worker-1", stagingWorkers.id, stagingNet, "ipv6", "fd42:5:0:2::/64", "k3s-agent"))
     }
 
     for (const [cluster, count] of [[prod.clusterId, 5], ...(staging === undefined ? [] : [[staging.clusterId, 2] as const])] as const) {

@@ -14,8 +14,9 @@ Options:
   --instance <id>            instance id (first start only)
   --credential <secret>      agent credential (first start only; or FLEETPLANE_AGENT_CREDENTIAL)
   --root <dir>               where configs are written (default /)
-  --module <name>            k3s-server or k3s-agent: join with this module
-  --target-cluster <id>      target_cluster_id from the module assignment
+  --module <name>            override: join as k3s-server or k3s-agent (default: what the
+                             template assigns; the gateway refuses a disagreement)
+  --target-cluster <id>      override: the cluster to join (default: the assignment's)
   --endpoint <host[:port]>   the WireGuard endpoint peers should use to reach this node: its
                              public address (the network's listen port is added) or host:port
                              as a NAT forwards it (default: the node's first global address)
@@ -83,7 +84,4 @@ const stop = () => {
 }
 process.on("SIGINT", stop)
 process.on("SIGTERM", stop)
-if (agent.joined !== undefined) {
-  const accepted = await agent.joined
-  process.stderr.write(`joined cluster ${accepted.cluster_id} as ${accepted.role}\n`)
-}
+void agent.joined.then((accepted) => process.stderr.write(`joined cluster ${accepted.cluster_id} as ${accepted.role}\n`))

@@ -52,6 +52,8 @@ export const K3S_CONFIG_PATH = "/etc/rancher/k3s/config.yaml"
 export const K3S_TOKEN_PATH = "/etc/rancher/k3s/fleetplane-token"
 export const kubeconfigPath = (clusterId: string) => `/etc/rancher/k3s/fleetplane-${clusterId}.yaml`
 export const wireguardPath = (interfaceName: string) => `/etc/wireguard/${interfaceName}.conf`
+/** The module assignments of this node's template, as last pushed (what the agent joins). */
+export const ASSIGNMENTS_PATH = "/etc/fleetplane/assignments.json"
 
 export const createConfigApplier = (options: ConfigApplierOptions) => {
   const { node, state } = options
@@ -108,6 +110,10 @@ export const createConfigApplier = (options: ConfigApplierOptions) => {
         rmSync(join(options.root, K3S_CONFIG_PATH), { force: true })
         await node.run(options.commands.leave)
         if (push.payload.network_id !== undefined) await downNetwork(push.payload.network_id)
+        return
+      case "assignments":
+        // R24: what the node joins; the agent acts on it (reference-agent.ts). Kept for the record.
+        writeFile(options.root, ASSIGNMENTS_PATH, `${JSON.stringify(push.payload.assignments, null, 2)}\n`, 0o644)
         return
       case "module_upgrade":
         if (options.failUpgradesTo?.includes(push.payload.version_id)) throw new Error(`simulated failure upgrading ${push.payload.module_name} to ${push.payload.version_id}`)

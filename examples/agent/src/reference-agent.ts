@@ -3,7 +3,16 @@
  * written and applied on the node, state reported in heartbeats, and the join flow of its
  * module (bootstrap or targeted join, retries honouring `retry_after_ms`).
  */
-import { CloseCode, type ConfigPushBody, type K3sState, type ModuleName, type WireguardInterfaceState } from "@fleetplane/agent-protocol"
+import {
+  CloseCode,
+  type ConfigPushBody,
+  type JoinAcceptedBody,
+  type JoinRejectedBody,
+  type K3sState,
+  type ModuleAssignment,
+  type ModuleName,
+  type WireguardInterfaceState
+} from "@fleetplane/agent-protocol"
 import { AgentClient, type BackoffOptions, type WelcomeNetwork } from "@fleetplane/agent-protocol/client"
 import { AgentState } from "./agent-state"
 import { createConfigApplier, DEFAULT_APPLY_COMMANDS, type ApplyCommands } from "./config-appliers"
@@ -19,7 +28,7 @@ export interface ReferenceAgentOptions {
   /** Needed on first start only; remembered in the state directory. */
   readonly instanceId?: string
   readonly credential?: string
-  /** The module to join with; omit to only keep a session. */
+  /** Override the template's assignment (R24: the gateway refuses a join that disagrees with it). Omit: join what the template assigns. */
   readonly module?: ModuleName
   readonly targetClusterId?: string | null
   readonly simulate?: boolean
@@ -34,6 +43,8 @@ export interface ReferenceAgentOptions {
    * `host:port` (a NAT's forwarded port). Default: the node's first global address, or none in simulation.
    */
   readonly endpoint?: string
+  /** Told of every join rejection (the agent retries after its `retry_after_ms` by itself). */
+  readonly onJoinRejected?: (rejection: JoinRejectedBody) => void
   /** Environment for the commands the agent runs (tests put stand-ins for systemctl on PATH). */
   readonly commandEnv?: NodeJS.ProcessEnv
   readonly log?: (line: string) => void
@@ -73,6 +84,8 @@ export const startReferenceAgent = async (options: ReferenceAgentOptions) => {
   const wireguardConfigs = new Map<string, { interfaceName: string; content: string }>()
   let wireguard: Array<WireguardInterfaceState> = []
   let readyTimer: NodeJS.Timeout | undefined
+  /** Set once the session is up: starts the join from the assignments (when not joining yet). */
+  let joinFromAssignments: (assignments: ReadonlyArray<ModuleAssignment>) => void = () => undefined
   let probeTimer: NodeJS.Timeout | undefined
 
   const refreshProbes = async () => {
@@ -135,6 +148,7 @@ export const startReferenceAgent = async (options: ReferenceAgentOptions) => {
             }, options.readyDelayMs ?? 1_000)
           }
         }
+        if (push.kind === "assignments") joinFromAssignments(push.payload.assignments)
         if (push.kind === "leave") {
           k3s = { service: "inactive", node_ready: false }
           client.reportStatus(k3s, [], `left cluster ${push.payload.cluster_id}`)
@@ -179,12 +193,28 @@ export const startReferenceAgent = async (options: ReferenceAgentOptions) => {
   const welcome = await client.start()
   // k3s and WireGuard state change slowly: probing more than once a second only costs the node CPU.
   if (!simulate) probeTimer = setInterval(() => void refreshProbes(), Math.max(welcome.heartbeat_interval_ms, 1_000))
-  const joined =
-    options.module === undefined
-      ? undefined
-      : client.joinUntilAccepted(options.module, options.targetClusterId ?? null, (rejection) =>
-          log(`join rejected: ${rejection.code}: ${rejection.message} (retrying in ${rejection.retry_after_ms} ms)`)
-        )
+  // R24: what to join comes from the template's assignments (welcome, then `assignments` pushes);
+  // --module / --target-cluster only override them, and the gateway refuses a disagreement.
+  let resolveJoined: (accepted: JoinAcceptedBody) => void = () => undefined
+  const joined = new Promise<JoinAcceptedBody>((resolve) => (resolveJoined = resolve))
+  let joining = false
+  const joinFrom = (assignments: ReadonlyArray<ModuleAssignment>) => {
+    if (joining) return
+    const assignment = assignments.find((a) => options.module === undefined || a.module_name === options.module)
+    const module = options.module ?? assignment?.module_name
+    if (module === undefined) return
+    joining = true
+    const target = options.targetClusterId ?? assignment?.target_cluster_id ?? null
+    log(`joining as ${module}${target === null ? "" : ` into ${target}`} (${options.module === undefined ? "from the template's assignment" : "--module"})`)
+    client
+      .joinUntilAccepted(module, target, (rejection) => {
+        log(`join rejected: ${rejection.code}: ${rejection.message} (retrying in ${rejection.retry_after_ms} ms)`)
+        options.onJoinRejected?.(rejection)
+      })
+      .then(resolveJoined, (error: unknown) => log(`join stopped: ${error instanceof Error ? error.message : String(error)}`))
+  }
+  joinFromAssignments = joinFrom
+  joinFrom(options.module === undefined ? (welcome.assignments ?? []) : [{ module_name: options.module, module_version_id: null, target_cluster_id: null, config: {} }])
 
   return {
     client,

@@ -109,7 +109,6 @@ describe("the data plane on real WireGuard interfaces (network namespaces, wireg
     await ops.actions.system_assign_module_to_template({ template_id: template.id, module_name: "k3s-agent", config: { target_cluster_id: prod.clusterId } })
     const prodNet = (await ops.actions.system_sdwan_list_networks({})).networks.find((n) => n.handle === "prod")!
     const late = await provision("k3s-prod-worker-3", template.id, prodNet, "ipv4", "10.42.6.0/24", "k3s-agent")
-    late.targetClusterId = prod.clusterId
     startAgent(late)
     for (const member of group) {
       await eventually(async () => (await member.node.connect(late.address, PROBE_PORT, 500)).answer === late.node.name, `${member.node.name} -> the late node`)

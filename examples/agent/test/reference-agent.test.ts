@@ -107,4 +107,29 @@ describe("reference agent in --simulate against a real gateway", () => {
     expect(applied).toEqual([])
     expect(second.state.appliedConfigs()).toEqual(appliedBefore)
   }, 30_000)
+
+  it("R24: an agent started with only its gateway, instance and credential joins the cluster its template names, and waits for an assignment it does not have yet", async () => {
+    gateway = await testGateway()
+    const { ops, network, template, instance } = await serverInstance(gateway, "k3s-prod-server-1")
+    const server = await startReferenceAgent({ gatewayUrl: gateway.agentUrl, stateDir: scratch("state"), root: scratch("root"), instanceId: instance.id, credential: instance.agent_credential, simulate: true, readyDelayMs: 50, log: () => undefined })
+    agents.push(server)
+    const prod = await server.joined
+    expect(prod.created_cluster).toBe(true)
+    await waitFor(async () => (await ops.actions.kubernetes_get_cluster({ id: prod.cluster_id })).status === "active", "prod active")
+
+    // A worker whose template has no module yet: it connects, and joins once the assignment is pushed.
+    const workers = await ops.actions.system_create_template({ name: "prod-workers" })
+    const node = await ops.actions.system_create_node({ hostname: "prod-worker-1", node_template_id: workers.id })
+    const workerInstance = await ops.actions.system_provision_instance({ node_id: node.id })
+    await ops.actions.system_sdwan_attach_peer({ network_id: network.id, node_instance_id: workerInstance.id })
+    const lines: Array<string> = []
+    const worker = await startReferenceAgent({ gatewayUrl: gateway.agentUrl, stateDir: scratch("state"), root: scratch("root"), instanceId: workerInstance.id, credential: workerInstance.agent_credential, simulate: true, readyDelayMs: 50, log: (line) => lines.push(line) })
+    agents.push(worker)
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    expect(lines.some((line) => line.startsWith("joining"))).toBe(false)
+    await ops.actions.system_assign_module_to_template({ template_id: workers.id, module_name: "k3s-agent", config: { target_cluster_id: prod.cluster_id } })
+    const joined = await worker.joined
+    expect(joined).toMatchObject({ cluster_id: prod.cluster_id, role: "worker" })
+    void template
+  }, 30_000)
 })

@@ -6,7 +6,9 @@
  */
 import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { startReferenceAgent, wireguardPath, type ReferenceAgent } from "@fleetplane/example-agent"
+import { startReferenceAgent, wireguardPath, type ReferenceAgent, type ReferenceAgentOptions } from "@fleetplane/example-agent"
+
+type JoinRejectedBody = Parameters<NonNullable<ReferenceAgentOptions["onJoinRejected"]>>[0]
 import { startGateway } from "@fleetplane/gateway"
 
 export interface DemoOptions {
@@ -97,15 +99,14 @@ export const runDemo = async (options: DemoOptions): Promise<DemoSummary> => {
       return { hostname, instanceId: instance.id as string, credential: instance.agent_credential as string }
     }
     const roots = new Map<ReferenceAgent, string>()
-    const startAgent = async (node: { hostname: string; instanceId: string; credential: string }, module: "k3s-server" | "k3s-agent", target: string | null) => {
+    // R24: an agent is given only its gateway, instance and credential; it joins what its template assigns.
+    const startAgent = async (node: { hostname: string; instanceId: string; credential: string }) => {
       const agent = await startReferenceAgent({
         gatewayUrl: gateway.agentUrl,
         stateDir: join(options.dir, "agents", node.hostname),
         root: join(options.dir, "nodes", node.hostname),
         instanceId: node.instanceId,
         credential: node.credential,
-        module,
-        targetClusterId: target,
         simulate: true,
         readyDelayMs: timing.readyDelayMs,
         backoff: { initialDelayMs: 100, maxDelayMs: 1_000, multiplier: 2 },
@@ -130,13 +131,13 @@ export const runDemo = async (options: DemoOptions): Promise<DemoSummary> => {
 
     phase("Phase 1 — bootstrap cluster A (prod)")
     const prodServers = await call("system_create_template", { name: "k3s-prod-server" })
-    await call("system_assign_module_to_template", { template_id: prodServers.id, module_name: "k3s-server" })
+    await call("system_assign_module_to_template", { template_id: prodServers.id, module_name: "k3s-server", config: { cluster_name: "k3s-prod" } })
     const prod1 = await provision("k3s-prod-server-1", prodServers.id, prod.id)
     const prodCluster = await step(
-      "k3s-prod-server-1: provision, attach SD-WAN peer, assign k3s-server (no target: it creates the cluster)",
+      "k3s-prod-server-1: provision, attach SD-WAN peer, assign k3s-server (no target: it creates the cluster k3s-prod)",
       async () => {
-        const agent = await startAgent(prod1, "k3s-server", null)
-        const accepted = await agent.joined!
+        const agent = await startAgent(prod1)
+        const accepted = await agent.joined
         await waitFor(clusterActive(accepted.cluster_id), "prod active")
         return call("kubernetes_get_cluster", { id: accepted.cluster_id })
       },
@@ -145,13 +146,13 @@ export const runDemo = async (options: DemoOptions): Promise<DemoSummary> => {
 
     phase("Phase 2 — bootstrap cluster B (staging)")
     const stagingServers = await call("system_create_template", { name: "k3s-staging-server" })
-    await call("system_assign_module_to_template", { template_id: stagingServers.id, module_name: "k3s-server" })
+    await call("system_assign_module_to_template", { template_id: stagingServers.id, module_name: "k3s-server", config: { cluster_name: "k3s-staging" } })
     const staging1 = await provision("k3s-staging-server-1", stagingServers.id, staging.id)
     const stagingCluster = await step(
-      "k3s-staging-server-1 bootstraps a second cluster in the same account",
+      "k3s-staging-server-1 bootstraps a second cluster, k3s-staging, in the same account",
       async () => {
-        const agent = await startAgent(staging1, "k3s-server", null)
-        const accepted = await agent.joined!
+        const agent = await startAgent(staging1)
+        const accepted = await agent.joined
         await waitFor(clusterActive(accepted.cluster_id), "staging active")
         return call("kubernetes_get_cluster", { id: accepted.cluster_id })
       },
@@ -164,17 +165,17 @@ export const runDemo = async (options: DemoOptions): Promise<DemoSummary> => {
     const stagingWorkers = await call("system_create_template", { name: "staging-workers" })
     await call("system_assign_module_to_template", { template_id: stagingWorkers.id, module_name: "k3s-agent", config: { target_cluster_id: stagingCluster.id } })
     const prodWorkerAgents = await step(
-      "Three prod workers and two staging workers join with target_cluster_id",
+      "Three prod workers and two staging workers join the cluster their template's target_cluster_id names (no agent flags)",
       async () => {
         const joined: Array<ReferenceAgent> = []
-        for (const [hostname, template, net, target] of [
-          ["prod-worker-1", prodWorkers.id, prod.id, prodCluster.id],
-          ["prod-worker-2", prodWorkers.id, prod.id, prodCluster.id],
-          ["prod-worker-3", prodWorkers.id, prod.id, prodCluster.id],
-          ["staging-worker-1", stagingWorkers.id, staging.id, stagingCluster.id],
-          ["staging-worker-2", stagingWorkers.id, staging.id, stagingCluster.id]
+        for (const [hostname, template, net] of [
+          ["prod-worker-1", prodWorkers.id, prod.id],
+          ["prod-worker-2", prodWorkers.id, prod.id],
+          ["prod-worker-3", prodWorkers.id, prod.id],
+          ["staging-worker-1", stagingWorkers.id, staging.id],
+          ["staging-worker-2", stagingWorkers.id, staging.id]
         ] as const) {
-          const agent = await startAgent(await provision(hostname, template, net), "k3s-agent", target)
+          const agent = await startAgent(await provision(hostname, template, net))
           await agent.joined
           joined.push(agent)
         }
@@ -183,34 +184,38 @@ export const runDemo = async (options: DemoOptions): Promise<DemoSummary> => {
       () => "prod-worker-1..3 -> prod, staging-worker-1..2 -> staging"
     )
     const rejectedWorker = await step(
-      "A worker with a stale target_cluster_id is refused, with its reason",
+      "A worker asking for another cluster than its template names (a stale flag) is refused, with its reason",
       async () => {
         const stray = await provision("stray-worker", prodWorkers.id, prod.id)
-        // An agent whose module assignment still names a cluster that no longer exists.
+        // An agent started with a --target-cluster that disagrees with its assignment (R24).
+        let rejection: JoinRejectedBody | undefined
         const agent = await startReferenceAgent({
           gatewayUrl: gateway.agentUrl,
           stateDir: join(options.dir, "agents", stray.hostname),
           root: join(options.dir, "nodes", stray.hostname),
           instanceId: stray.instanceId,
           credential: stray.credential,
+          targetClusterId: "clu_0stale0000000000000000000",
           simulate: true,
+          onJoinRejected: (body) => (rejection ??= body),
           log: () => undefined
         })
         agents.push(agent)
-        const answer = await agent.client.requestJoin("k3s-agent", "clu_0stale0000000000000000000")
+        const answer = await waitFor(async () => rejection, "the rejection")
         agent.stop()
-        if (answer.accepted) throw new Error("demo: the stale target was accepted")
-        return answer.body
+        return answer
       },
       (r) => `join_rejected: ${r.code} — ${r.message}\nretry_after_ms: ${r.retry_after_ms}`
     )
 
     phase("Phase 4 — HA control plane and a VIP failover")
-    const prod2 = await provision("k3s-prod-server-2", prodServers.id, prod.id)
+    const prodJoiners = await call("system_create_template", { name: "k3s-prod-server-join" })
+    await call("system_assign_module_to_template", { template_id: prodJoiners.id, module_name: "k3s-server", config: { target_cluster_id: "k3s-prod" } })
+    const prod2 = await provision("k3s-prod-server-2", prodJoiners.id, prod.id)
     await step(
-      "k3s-prod-server-2 joins prod as a second control-plane server",
+      "k3s-prod-server-2 (its template's k3s-server targets k3s-prod) joins prod as a second control-plane server",
       async () => {
-        const agent = await startAgent(prod2, "k3s-server", prodCluster.id)
+        const agent = await startAgent(prod2)
         await agent.joined
         return waitFor(async () => {
           const { nodes } = await call("kubernetes_list_nodes", { cluster_id: prodCluster.id })
@@ -225,7 +230,7 @@ export const runDemo = async (options: DemoOptions): Promise<DemoSummary> => {
     await step(
       "Dry-run failover: who would be promoted",
       () => call("system_sdwan_failover_virtual_ip", { virtual_ip_id: vipId, dry_run: true }),
-      (plan) => `current_holder ${plan.current_holder}\n${plan.candidates.map((c: any) => `candidate ${c.peer} score ${c.score}`).join("\n")}`
+      (plan) => `current_holder ${plan.current_holder_hostname} (${plan.current_holder})\n${plan.candidates.map((c: any) => `candidate ${c.hostname} (${c.peer}) score ${c.score}`).join("\n")}`
     )
     const prodAgents = [agents.find((a) => a.instanceId === prod1.instanceId)!, agents.find((a) => a.instanceId === prod2.instanceId)!, ...prodWorkerAgents]
     const holder = prodAgents[0]!
@@ -268,7 +273,7 @@ export const runDemo = async (options: DemoOptions): Promise<DemoSummary> => {
         return { decided, convergenceMs, routedToNewHolder }
       },
       (r) =>
-        `${r.decided.status}: promoted ${r.decided.resolution.promoted} at epoch ${r.decided.resolution.epoch}\nall ${survivors.length} live prod peers applied and acked their new WireGuard configs in ${r.convergenceMs} ms (only the VIP routes travel); ${r.routedToNewHolder}/${survivors.length} now route the VIP /128 to the new holder`
+        `${r.decided.status}: promoted ${r.decided.resolution.hostname} (${r.decided.resolution.promoted}) at epoch ${r.decided.resolution.epoch}\nall ${survivors.length} live prod peers applied and acked their new WireGuard configs in ${r.convergenceMs} ms (only the VIP routes travel); ${r.routedToNewHolder}/${survivors.length} now route the VIP /128 to the new holder`
     )
 
     phase("Phase 5 — a kubeconfig per cluster")
@@ -318,8 +323,8 @@ export const runDemo = async (options: DemoOptions): Promise<DemoSummary> => {
     write(`\n── Summary ${"─".repeat(58)}\n`)
     write(`${"CLUSTER".padEnd(22)}${"STATUS".padEnd(16)}${"NODES".padEnd(7)}${"VIP EPOCH".padEnd(11)}API ENDPOINT\n`)
     for (const c of clusters) write(`${c.name.padEnd(22)}${c.status.padEnd(16)}${String(c.nodes).padEnd(7)}${String(c.vip_epoch ?? "-").padEnd(11)}${c.api_endpoint}\n`)
-    write(`\n${"NODE".padEnd(22)}${"CLUSTER".padEnd(22)}${"ROLE".padEnd(15)}${"K3S".padEnd(8)}AGENT\n`)
-    for (const n of nodes) write(`${n.hostname.padEnd(22)}${n.cluster.padEnd(22)}${n.role.padEnd(15)}${n.status.padEnd(8)}${n.agent}\n`)
+    write(`\n${"NODE".padEnd(22)}${"CLUSTER".padEnd(22)}${"ROLE".padEnd(15)}${"K3S".padEnd(11)}AGENT\n`)
+    for (const n of nodes) write(`${n.hostname.padEnd(22)}${n.cluster.padEnd(22)}${n.role.padEnd(15)}${n.status.padEnd(11)}${n.agent}\n`)
     const elapsedMs = Date.now() - started
     write(`\nDone in ${(elapsedMs / 1000).toFixed(1)} s. Database, agent state and kubeconfigs are in ${options.dir}.\n`)
     return {

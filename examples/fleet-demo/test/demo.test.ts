@@ -8,21 +8,22 @@ describe("npm run demo", () => {
   it("walks the runbook and ends in the state it promises", async () => {
     let output = ""
     const summary = await runDemo({ dir: join(mkdtempSync(join(tmpdir(), "fleetplane-demo-")), ".demo"), fast: true, write: (text) => (output += text) })
-    const prod = summary.clusters.find((c) => c.name === "k3s-prod-server-1")
-    const staging = summary.clusters.find((c) => c.name === "k3s-staging-server-1")
+    const prod = summary.clusters.find((c) => c.name === "k3s-prod")
+    const staging = summary.clusters.find((c) => c.name === "k3s-staging")
     expect(prod).toMatchObject({ status: "active", nodes: 5, vip_epoch: 2 })
     expect(staging).toMatchObject({ status: "decommissioned", nodes: 0, vip_epoch: null })
-    expect(summary.nodes.filter((n) => n.cluster === "k3s-prod-server-1").map((n) => n.role).sort()).toEqual([
+    expect(summary.nodes.filter((n) => n.cluster === "k3s-prod").map((n) => n.role).sort()).toEqual([
       "control-plane",
       "control-plane",
       "worker",
       "worker",
       "worker"
     ])
-    // The killed server still shows what k3s last reported, and that its agent went silent.
-    expect(summary.nodes.find((n) => n.hostname === "k3s-prod-server-1")?.agent).toBe("silent")
+    // The killed server shows NotReady (as kubectl would), and that its agent went silent.
+    expect(summary.nodes.find((n) => n.hostname === "k3s-prod-server-1")).toMatchObject({ agent: "silent", status: "not_ready" })
     expect(summary.nodes.filter((n) => n.agent === "heartbeating")).toHaveLength(4)
-    expect(summary.rejectedWorker.code).toBe("cluster_not_found")
+    // R24: asking for another cluster than the template names is refused.
+    expect(summary.rejectedWorker.code).toBe("assignment_mismatch")
     expect(summary.rejectedWorker.retry_after_ms).toBeGreaterThan(0)
     expect(summary.networkWarnings.join(" ")).toContain("10.43.0.0/16")
     expect(summary.stagingInstancesStillConnected).toBe(3)

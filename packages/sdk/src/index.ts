@@ -54,7 +54,7 @@ export {
   validatePodPrefix
 } from "./network/network-rules"
 export { haWarnings } from "./cluster/ha-warnings"
-export { RETRY_AFTER_MS, type JoinOutcome } from "./cluster/join-request"
+export { JOIN_REJECTION_CODES, RETRY_AFTER_MS, type JoinOutcome } from "./cluster/join-request"
 export { FRESH_HANDSHAKE_MS, scoreFailoverCandidate, WEIGHTS as FAILOVER_SCORE_WEIGHTS, type CandidateScore } from "./vip/scoring"
 export { planRollingUpgrade, type RollingUpgradePlan, type UpgradeTarget } from "./upgrade/rolling-upgrade-plan"
 export { ROLLING_UPGRADE_SKILL, type RollingUpgradeState } from "./upgrade/rolling-upgrade-run"

@@ -14,7 +14,7 @@ const scratch = () => mkdtempSync(join(tmpdir(), "fleetplane-config-"))
 const kubeconfigFor = async (name: string, vip: string) => {
   const ca = await createClusterCa(name, new Date())
   const client = await issueClientCertificate(ca, `fleetplane-admin-${name}`, "system:masters", new Date())
-  return { ca, client, text: renderKubeconfig({ clusterName: name, apiEndpoint: `https://[${vip}]:6443`, caCertPem: ca.certPem, clientCertPem: client.certPem, clientKeyPem: client.keyPem }) }
+  return { ca, client, text: renderKubeconfig({ clusterName: name, clusterId: `clu_${name}`, apiEndpoint: `https://[${vip}]:6443`, caCertPem: ca.certPem, clientCertPem: client.certPem, clientKeyPem: client.keyPem }) }
 }
 
 describe("certificates", () => {
@@ -48,7 +48,7 @@ describe("kubeconfig", () => {
     kc.loadFromString(text)
     expect(kc.getCurrentCluster()?.server).toBe("https://[fd00:abcd:1::100]:6443")
     expect(Buffer.from(kc.getCurrentCluster()!.caData!, "base64").toString()).toBe(ca.certPem)
-    expect(kc.getCurrentUser()?.name).toBe("k3s-prod-server-1-admin")
+    expect(kc.getCurrentUser()?.name).toBe("k3s-prod-server-1-clu_k3s-prod-server-1-admin")
     expect(kc.getCurrentContext()).toBe("k3s-prod-server-1")
   })
 

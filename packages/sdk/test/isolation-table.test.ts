@@ -49,7 +49,7 @@ describe("tenant isolation over every action", () => {
         instance_id: [instance.id, "ins_000000000000000000000000"],
         node_instance_id: [instance.id, "ins_000000000000000000000000"],
         virtual_ip_id: [cluster.virtual_ip!.id, "vip_000000000000000000000000"],
-        run_id: [run.run_id, "run_000000000000000000000000"]
+        run_id: [run.run_id!, "run_000000000000000000000000"]
       }
       const before = JSON.stringify(await opsA.events.list({ limit: 1000 }))
       let probes = 0

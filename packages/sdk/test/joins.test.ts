@@ -257,14 +257,18 @@ describe("cluster bootstrap and joins", () => {
     )
   )
 
-  it.effect("a module not assigned to the node's template is rejected with module_not_assigned", () =>
+  it.effect("a module other than the template assigns is rejected (assignment_mismatch); a template with no module at all, module_not_assigned", () =>
     withFleet()(
       Effect.gen(function* () {
         const setup = yield* accountWithNetwork()
         const { clusterId } = yield* activeCluster(setup)
         const worker = yield* provisionAgent(setup.accountId, { hostname: "w1", templateId: setup.workerTemplateId, networkIds: [setup.networkId] })
         const outcome = yield* join(worker, "k3s-server", clusterId)
-        assert.isTrue(!outcome.accepted && outcome.code === "module_not_assigned")
+        assert.isTrue(!outcome.accepted && outcome.code === "assignment_mismatch")
+        const bare = yield* exec(setup.accountId, "system_create_template", { name: "bare" })
+        const idle = yield* provisionAgent(setup.accountId, { hostname: "w2", templateId: bare.id, networkIds: [setup.networkId] })
+        const none = yield* join(idle, "k3s-agent", clusterId)
+        assert.isTrue(!none.accepted && none.code === "module_not_assigned")
       })
     )
   )

@@ -28,12 +28,12 @@ const agentsAck = (agents: ReadonlyArray<SimAgent>, outcome: (agent: SimAgent) =
     }
   })
 
-const startUpgrade = (accountId: any, templateId: string, batchPct: number, maxFailures = 1, timeoutMs?: number) =>
+const startUpgrade = (accountId: any, templateId: string, batchPct: number, maxFailures = 1, timeoutMs?: number, moduleId = "mod-k3s-agent") =>
   exec(accountId, "execute_skill", {
     skill: "system-rolling-module-upgrade",
     inputs: {
       template_id: templateId,
-      module_id: "mod-k3s-agent",
+      module_id: moduleId,
       target_version_id: "v-k3s-1.31.0",
       batch_pct: batchPct,
       max_consecutive_failures: maxFailures,
@@ -90,7 +90,7 @@ describe("rolling module upgrades against live agents (R19)", () => {
       Effect.gen(function* () {
         const setup = yield* accountWithNetwork()
         const { servers } = yield* activeCluster(setup, { servers: 3 })
-        const run = yield* startUpgrade(setup.accountId, setup.serverTemplateId, 100)
+        const run = yield* startUpgrade(setup.accountId, setup.serverTemplateId, 100, 1, undefined, "mod-k3s-server")
         assert.deepStrictEqual(run.plan.batches.map((b: Array<string>) => b.length), [1, 1, 1])
         for (let i = 0; i < 4; i++) {
           yield* tick

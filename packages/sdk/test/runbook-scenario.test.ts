@@ -74,10 +74,10 @@ describe("runbook: multi-cluster K3s, phases 1-6", () => {
         const stray = yield* provisionAgent(account, { hostname: "legacy-worker", templateId: legacy.id, networkIds: [stagingNet.id] })
         const fallback = yield* join(stray, "k3s-agent", null)
         assert.isTrue(fallback.accepted && fallback.cluster_id === stagingId)
-        // A stale target is refused with its reason.
+        // An agent asking for another cluster than its template pins (a stale flag) is refused (R24).
         const wrong = yield* provisionAgent(account, { hostname: "prod-worker-2", templateId: prodWorkers.id, networkIds: [prodNet.id] })
         const refused = yield* join(wrong, "k3s-agent", "clu_stale0000000000000000000000")
-        assert.isTrue(!refused.accepted && refused.code === "cluster_not_found")
+        assert.isTrue(!refused.accepted && refused.code === "assignment_mismatch")
 
         // Phase 4 — HA: a second prod server joins and becomes a failover candidate.
         const prod2 = yield* provisionAgent(account, { hostname: "k3s-prod-server-2", templateId: prodServers.id, networkIds: [prodNet.id] })

@@ -5,7 +5,7 @@
  */
 import { Schema } from "effect"
 import { ClusterRole } from "./join"
-import { boundedArray, ConfigContent, ConfigKind, Count, defineMessage as message, ErrorDetail, Id, MessageText, ModuleName, PositiveCount, ShortText } from "./fields"
+import { boundedArray, ConfigContent, ConfigKind, Count, defineMessage as message, ErrorDetail, Id, MessageText, ModuleAssignment, ModuleName, PositiveCount, ShortText } from "./fields"
 
 const push = <K extends string, P extends Schema.Top>(kind: K, payload: P) =>
   Schema.Struct({ kind: Schema.Literal(kind), key: Id, version: PositiveCount, payload })
@@ -79,6 +79,12 @@ export const LeavePayload = Schema.Struct({
   network_id: Schema.optionalKey(Id)
 })
 
+/** R24: the instance's module assignments, pushed whenever they change (key `modules`). */
+export const AssignmentsPayload = Schema.Struct({
+  assignments: boundedArray(ModuleAssignment, 16)
+})
+export type AssignmentsPayload = typeof AssignmentsPayload.Type
+
 export const ConfigPushBody = Schema.Union([
   push("wireguard", WireguardPayload),
   push("vip_routes", VipRoutesPayload),
@@ -86,7 +92,8 @@ export const ConfigPushBody = Schema.Union([
   push("kubeconfig", KubeconfigPayload),
   push("token", TokenPayload),
   push("module_upgrade", ModuleUpgradePayload),
-  push("leave", LeavePayload)
+  push("leave", LeavePayload),
+  push("assignments", AssignmentsPayload)
 ])
 export type ConfigPushBody = typeof ConfigPushBody.Type
 export const ConfigPush = message("config_push", ConfigPushBody)

@@ -34,7 +34,7 @@ export const ModuleName = Schema.Literals(["k3s-server", "k3s-agent"])
 export type ModuleName = typeof ModuleName.Type
 
 /** Config kinds the gateway pushes. Each `(kind, key)` has its own version sequence. */
-export const ConfigKind = Schema.Literals(["wireguard", "vip_routes", "k3s", "kubeconfig", "token", "module_upgrade", "leave"])
+export const ConfigKind = Schema.Literals(["wireguard", "vip_routes", "k3s", "kubeconfig", "token", "module_upgrade", "leave", "assignments"])
 export type ConfigKind = typeof ConfigKind.Type
 
 /** One applied config: what an agent reports in `hello` so the gateway resends only newer versions. */
@@ -86,6 +86,23 @@ export const ModuleStatus = Schema.Struct({
 export type ModuleStatus = typeof ModuleStatus.Type
 
 export const HeldVip = Schema.Struct({ vip_id: Id, epoch: Count })
+
+/** A scalar value of a module assignment's `config` (its fields are the SDK's; the protocol only bounds them). */
+const ConfigValue = Schema.Union([ShortText, Schema.Finite, Schema.Boolean, Schema.Null])
+
+/**
+ * R24: one module assigned to the instance's template — what its agent joins, and with which
+ * target. The assignments are the only source of it: an agent needs no module or cluster flags,
+ * and a join that disagrees with them is refused (`assignment_mismatch`).
+ */
+export const ModuleAssignment = Schema.Struct({
+  module_name: ModuleName,
+  module_version_id: Schema.NullOr(Id),
+  /** The cluster to join; `null`: a k3s-server creates one, a k3s-agent joins the most recently activated. */
+  target_cluster_id: Schema.NullOr(Id),
+  config: Schema.Record(ShortText, ConfigValue).check(Schema.isMaxProperties(64))
+})
+export type ModuleAssignment = typeof ModuleAssignment.Type
 
 /**
  * An agent's WireGuard public key for one network, and the UDP endpoint (`host:port`) its

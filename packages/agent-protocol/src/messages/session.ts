@@ -14,6 +14,7 @@ import {
   K3sState,
   Load,
   MessageText,
+  ModuleAssignment,
   ModuleStatus,
   PositiveCount,
   ShortText,
@@ -56,7 +57,9 @@ export const WelcomeBody = Schema.Struct({
   /** The SD-WAN networks this instance is a peer of; the agent needs a WireGuard key for each. */
   network_ids: Schema.optionalKey(boundedArray(Id, 256)),
   /** The same networks with what the agent needs to advertise its endpoint before any config arrives. */
-  networks: Schema.optionalKey(boundedArray(Schema.Struct({ network_id: Id, interface_name: ShortText, listen_port: PositiveCount }), 256))
+  networks: Schema.optionalKey(boundedArray(Schema.Struct({ network_id: Id, interface_name: ShortText, listen_port: PositiveCount }), 256)),
+  /** R24: the module assignments of the instance's template (changes follow as `assignments` pushes). */
+  assignments: Schema.optionalKey(boundedArray(ModuleAssignment, 16))
 })
 export const Welcome = message("welcome", WelcomeBody)
 export type Welcome = typeof Welcome.Type

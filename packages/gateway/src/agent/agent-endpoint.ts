@@ -118,7 +118,8 @@ export const createAgentEndpoint = (options: AgentEndpointOptions, deps: AgentEn
         server_time_ms: Date.now(),
         max_frame_bytes: options.maxFrameBytes,
         network_ids: [...helloResult.networkIds],
-        networks: [...helloResult.networks]
+        networks: [...helloResult.networks],
+        assignments: [...helloResult.assignments]
       }
     })
     sendRefusals(session, helloResult.refusals, "hello")
@@ -292,7 +293,12 @@ export const createAgentEndpoint = (options: AgentEndpointOptions, deps: AgentEn
       session.closed = true
       session.endTerminals()
       registry.remove(session)
-      if (registry.get(session.identity.instanceId) === undefined) liveness.recordDisconnected(session.identity.instanceId)
+      if (registry.get(session.identity.instanceId) === undefined) {
+        const { identity } = session
+        void fleet.run(port.disconnected(identity)).catch((error) =>
+          log.warn("agent.disconnect_not_recorded", { instance_id: identity.instanceId, error: error instanceof Error ? error.message : String(error) })
+        )
+      }
       log.info("agent.disconnected", { instance_id: session.identity.instanceId, session_id: session.id })
     }
     socket.on("close", cleanup)

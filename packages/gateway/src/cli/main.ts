@@ -72,6 +72,7 @@ export const buildProgram = (io: Io, env: NodeJS.ProcessEnv = process.env) => {
     .option("--tls-key <file>", "the certificate's private key (PEM)")
     .option("--heartbeat-interval <ms>", "heartbeat interval sent to agents", "5000")
     .option("--silence-threshold <ms>", "silence before a VIP holder is declared silent", "15000")
+    .option("--hello-timeout <ms>", "how long a new connection has to send its hello", "10000")
     .option("--gateway-id <id>", "name of this gateway in welcome messages")
     .addOption(new Option("--log-level <level>", "log level").choices(["debug", "info", "warn", "error"]).default("info"))
     .action(async (options) => {
@@ -82,6 +83,7 @@ export const buildProgram = (io: Io, env: NodeJS.ProcessEnv = process.env) => {
         adminListen: options.adminListen,
         heartbeatIntervalMs: Number(options.heartbeatInterval),
         silenceThresholdMs: Number(options.silenceThreshold),
+        helloTimeoutMs: Number(options.helloTimeout),
         logLevel: options.logLevel as LogLevel,
         ...(options.gatewayId === undefined ? {} : { gatewayId: options.gatewayId }),
         ...(options.tlsCert === undefined ? {} : { tls: { certFile: options.tlsCert, keyFile: options.tlsKey } })
@@ -152,6 +154,7 @@ export const buildProgram = (io: Io, env: NodeJS.ProcessEnv = process.env) => {
     .requiredOption("--handle <handle>", "1-6 characters of a-z, 0-9, -")
     .option("--pod-prefix <cidr>", "pod subnet prefix, e.g. 10.42.0.0/16")
     .option("--overlay-prefix <cidr>", "IPv6 ULA /64 (allocated when omitted)")
+    .option("--overlay-ipv4-prefix <cidr>", "IPv4 range for node addresses (a free /20 of 100.64.0.0/10 when omitted)")
     .option("--listen-port <port>", "WireGuard listen port", "51820")
     .action(async (options) => {
       const result = await run("system_sdwan_create_network", {
@@ -159,7 +162,8 @@ export const buildProgram = (io: Io, env: NodeJS.ProcessEnv = process.env) => {
         handle: options.handle,
         listen_port: Number(options.listenPort),
         ...(options.podPrefix === undefined ? {} : { pod_subnet_prefix: options.podPrefix }),
-        ...(options.overlayPrefix === undefined ? {} : { overlay_prefix: options.overlayPrefix })
+        ...(options.overlayPrefix === undefined ? {} : { overlay_prefix: options.overlayPrefix }),
+        ...(options.overlayIpv4Prefix === undefined ? {} : { overlay_ipv4_prefix: options.overlayIpv4Prefix })
       })
       print(result, (r) => fields(r) + (r.warnings.length > 0 ? `\nwarning: ${r.warnings.join("\nwarning: ")}\n` : ""))
     })
@@ -169,7 +173,7 @@ export const buildProgram = (io: Io, env: NodeJS.ProcessEnv = process.env) => {
     .description("list networks")
     .action(async () => {
       const result = await run("system_sdwan_list_networks", {})
-      print(result, (r) => table(r.networks, ["id", "name", "interface_name", "overlay_prefix", "pod_subnet_prefix", "listen_port"]))
+      print(result, (r) => table(r.networks, ["id", "name", "interface_name", "overlay_prefix", "overlay_ipv4_prefix", "pod_subnet_prefix", "listen_port"]))
     })
 
   const templates = program.command("templates").description("node templates and module assignments")
@@ -183,12 +187,14 @@ export const buildProgram = (io: Io, env: NodeJS.ProcessEnv = process.env) => {
     .description("assign k3s-server or k3s-agent to a template")
     .requiredOption("--template <id>")
     .addOption(new Option("--module <name>").choices(["k3s-server", "k3s-agent"]).makeOptionMandatory())
-    .option("--target-cluster <id>", "the cluster to join (required for workers in multi-cluster accounts)")
+    .option("--target-cluster <cluster>", "the cluster to join, by id or name (required for workers in multi-cluster accounts)")
+    .option("--cluster-name <name>", "for a bootstrapping server: the name of the cluster it creates (default: its hostname)")
     .addOption(new Option("--vip-policy <policy>", "for a bootstrapping server").choices(["require_approval", "automatic"]))
     .addOption(new Option("--cni <plugin>").choices(["flannel", "ovn-kubernetes"]))
     .action(async (options) => {
       const config = {
         ...(options.targetCluster === undefined ? {} : { target_cluster_id: options.targetCluster }),
+        ...(options.clusterName === undefined ? {} : { cluster_name: options.clusterName }),
         ...(options.vipPolicy === undefined ? {} : { vip_policy: options.vipPolicy }),
         ...(options.cni === undefined ? {} : { cni_plugin: options.cni })
       }
@@ -265,8 +271,9 @@ export const buildProgram = (io: Io, env: NodeJS.ProcessEnv = process.env) => {
     .command("get <cluster>")
     .description("an admin kubeconfig for a cluster")
     .option("-o, --out <file>", "write it to this file (mode 0600) instead of printing it")
+    .option("--context-name <name>", "name the context this (default: the cluster's name)")
     .action(async (cluster, options) => {
-      const result = await run("kubernetes_get_kubeconfig", { cluster_id: cluster })
+      const result = await run("kubernetes_get_kubeconfig", { cluster_id: cluster, ...(options.contextName === undefined ? {} : { context_name: options.contextName }) })
       if (options.out !== undefined) {
         writeFileSync(options.out, result.kubeconfig, { mode: 0o600 })
         chmodSync(options.out, 0o600)

@@ -24,7 +24,7 @@ import {
   kubernetesListNodes,
   kubernetesRotateToken
 } from "./kubernetes-actions"
-import { executeSkill, skillRunAbort, skillRunResume, skillRunStatus, systemListEvents } from "./system-actions"
+import { executeSkill, skillListRuns, skillRunAbort, skillRunResume, skillRunStatus, systemListEvents } from "./system-actions"
 import { systemApprove, systemListApprovals, systemReject, systemSdwanFailoverVirtualIp } from "./vip-actions"
 
 export const actionCatalog = {
@@ -50,6 +50,7 @@ export const actionCatalog = {
   system_list_events: systemListEvents,
   execute_skill: executeSkill,
   skill_run_status: skillRunStatus,
+  skill_list_runs: skillListRuns,
   skill_run_resume: skillRunResume,
   skill_run_abort: skillRunAbort
 } as const

@@ -1,6 +1,7 @@
 /**
- * Runs actions by name in one account's scope: decodes the input with its schema (a typed
- * `invalid_input` error that names the fields, never the values), applies the confirmation
+ * Runs actions by name in one account's scope: decodes the input with its schema, strictly (a
+ * typed `invalid_input` error that names the fields, never the values; unknown fields and empty
+ * strings are refused, not ignored), applies the confirmation
  * flow to destructive actions, then runs the action.
  */
 import { Context, Effect, Layer, Predicate, Schema } from "effect"
@@ -38,7 +39,8 @@ export class Actions extends Context.Service<Actions, ActionsService>()("@fleetp
             return yield* invalidInput("invalid_input", `the input of ${name} must be an object`, { action: name })
           }
           const { confirmation_token: token, ...fields } = raw as Record<string, unknown>
-          const input = yield* Schema.decodeUnknownEffect(action.input)(fields).pipe(
+          // Unknown fields are refused, naming the field: a typo (`idd`) must not be silently ignored.
+          const input = yield* Schema.decodeUnknownEffect(action.input)(fields, { onExcessProperty: "error" }).pipe(
             Effect.mapError((error) => invalidInput("invalid_input", `invalid input for ${name}: ${describeSchemaError(error)}`, { action: name }))
           )
           const scope = { accountId }

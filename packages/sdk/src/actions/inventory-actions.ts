@@ -5,18 +5,20 @@
 import { Effect, Schema } from "effect"
 import { conflict, invalidInput, notFound, stateError } from "../model/errors"
 import { ModuleConfig, ModuleName } from "../model/entities"
-import { newId, type ClusterId, type InstanceId, type NodeId, type TemplateId } from "../model/ids"
+import { newId, type InstanceId, type NodeId } from "../model/ids"
 import { hashSecret, newAgentCredential } from "../agents/credentials"
 import { syncNetworkWireguard } from "../config/desired-configs"
 import { requestNetworkWireguardSync } from "../config/network-syncer"
 import { attachPeer, createNetwork } from "../network/networks"
-import { requireRunningInstance, requireTemplate } from "../inventory/inventory-lookups"
+import { findInstance, requireRunningInstance, requireTemplate } from "../inventory/inventory-lookups"
+import { AgentLiveness } from "../domain/liveness"
 import { refreshHaWarnings } from "../cluster/join-request"
+import { requireCluster } from "../cluster/lifecycle"
+import { runningInstancesOfTemplate, syncInstanceAssignments } from "../cluster/assignments"
 import { defineAction, inTransaction } from "./action"
+import { CidrText, Ref, Text } from "./input-fields"
 import { presentNetwork, presentPeer } from "./presenters"
 
-const Text = Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(256))
-const Ref = Schema.String.check(Schema.isMaxLength(128))
 
 /** RFC 1123 label: what k3s accepts as a node name. */
 const HOSTNAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/
@@ -55,17 +57,19 @@ export const systemAssignModuleToTemplate = defineAction({
     inTransaction((ctx) =>
       Effect.gen(function* () {
         const template = yield* requireTemplate(ctx, accountId, input.template_id)
-        const config = input.config ?? {}
-        const target = config.target_cluster_id
-        // Catch a wrong target now rather than at the agent's next join (runbook: "the critical step").
-        if (target != null && (yield* ctx.tx.getCluster(accountId, target as ClusterId)) === undefined) {
-          return yield* notFound("cluster_not_found", `target_cluster_id ${target} is not a cluster of this account; kubernetes_list_clusters shows the ids`, {
-            target_cluster_id: target
-          })
+        let config = input.config ?? {}
+        // Catch a wrong target now rather than at the agent's next join (runbook: "the critical step");
+        // a cluster's name works too, and the id is what is stored.
+        if (config.target_cluster_id != null) {
+          const cluster = yield* requireCluster(ctx, accountId, config.target_cluster_id)
+          config = { ...config, target_cluster_id: cluster.id }
         }
         const assignment = { module_name: input.module_name, module_version_id: input.module_version_id ?? null, config }
         yield* ctx.tx.putModuleAssignment(template.id, assignment)
         yield* ctx.emit(accountId, "system.module_assigned", { template_id: template.id, ...assignment })
+        // R24: the agents of the template's instances are told at once.
+        const updated = { ...template, modules: [...template.modules.filter((m) => m.module_name !== assignment.module_name), assignment] }
+        yield* syncInstanceAssignments(ctx, updated, yield* runningInstancesOfTemplate(ctx, accountId, updated))
         return { template_id: template.id, ...assignment }
       })
     )
@@ -86,14 +90,14 @@ export const systemCreateNode = defineAction({
             { hostname: input.hostname }
           )
         }
-        yield* requireTemplate(ctx, accountId, input.node_template_id)
+        const template = yield* requireTemplate(ctx, accountId, input.node_template_id)
         if ((yield* ctx.tx.findNodeByHostname(accountId, input.hostname)) !== undefined) {
           return yield* conflict("hostname_taken", `a node with hostname "${input.hostname}" already exists in this account`, { hostname: input.hostname })
         }
         const id = newId("node")
-        yield* ctx.tx.insertNode({ id, account_id: accountId, hostname: input.hostname, node_template_id: input.node_template_id as TemplateId, created_at: ctx.nowIso })
-        yield* ctx.emit(accountId, "system.node_created", { node_id: id, hostname: input.hostname, node_template_id: input.node_template_id })
-        return { id, hostname: input.hostname, node_template_id: input.node_template_id }
+        yield* ctx.tx.insertNode({ id, account_id: accountId, hostname: input.hostname, node_template_id: template.id, created_at: ctx.nowIso })
+        yield* ctx.emit(accountId, "system.node_created", { node_id: id, hostname: input.hostname, node_template_id: template.id })
+        return { id, hostname: input.hostname, node_template_id: template.id }
       })
     )
 })
@@ -106,12 +110,15 @@ export const systemProvisionInstance = defineAction({
   run: (input, { accountId }) =>
     inTransaction((ctx) =>
       Effect.gen(function* () {
-        const node = yield* ctx.tx.getNode(accountId, input.node_id as NodeId)
-        if (node === undefined) return yield* notFound("node_not_found", `node ${input.node_id} does not exist in this account`, { node_id: input.node_id })
+        // By id, or by hostname.
+        const node = (yield* ctx.tx.getNode(accountId, input.node_id as NodeId)) ?? (yield* ctx.tx.findNodeByHostname(accountId, input.node_id))
+        if (node === undefined) return yield* notFound("node_not_found", `there is no node "${input.node_id}" (by id or hostname) in this account`, { node_id: input.node_id })
         const id = newId("instance")
         const credential = newAgentCredential()
         yield* ctx.tx.insertInstance({ id, account_id: accountId, node_id: node.id, status: "running", credential_hash: hashSecret(credential), created_at: ctx.nowIso })
         yield* ctx.emit(accountId, "system.instance_provisioned", { instance_id: id, node_id: node.id, hostname: node.hostname })
+        const template = yield* ctx.tx.getTemplate(accountId, node.node_template_id)
+        if (template !== undefined) yield* syncInstanceAssignments(ctx, template, [id])
         return { id, node_id: node.id, hostname: node.hostname, status: "running" as const, agent_credential: credential }
       })
     )
@@ -119,16 +126,20 @@ export const systemProvisionInstance = defineAction({
 
 export const systemGetInstance = defineAction({
   name: "system_get_instance",
-  description: "One instance: its node, hostname, status, and the cluster it belongs to.",
+  description:
+    "One instance (by id, or its node's hostname): node, hostname, status, the cluster it belongs to, and whether its agent is connected (agent, last_seen_at).",
   destructive: false,
   input: Schema.Struct({ instance_id: Ref }),
   run: (input, { accountId }) =>
-    inTransaction((ctx) =>
+    Effect.gen(function* () {
+      const liveness = yield* AgentLiveness
+      return yield* inTransaction((ctx) =>
       Effect.gen(function* () {
-        const instance = yield* ctx.tx.getInstance(accountId, input.instance_id as InstanceId)
+        const instance = yield* findInstance(ctx, accountId, input.instance_id)
         if (instance === undefined) {
-          return yield* notFound("instance_not_found", `instance ${input.instance_id} does not exist in this account`, { instance_id: input.instance_id })
+          return yield* notFound("instance_not_found", `there is no instance "${input.instance_id}" (by id or hostname) in this account`, { instance_id: input.instance_id })
         }
+        const seen = liveness.get(instance.id)
         const node = yield* ctx.tx.getNode(accountId, instance.node_id)
         const membership = yield* ctx.tx.findKubernetesNodeOfInstance(accountId, instance.id)
         return {
@@ -138,10 +149,14 @@ export const systemGetInstance = defineAction({
           status: instance.status,
           cluster_id: membership?.cluster_id ?? null,
           role: membership?.role ?? null,
+          // An instance is "running" from its provisioning; whether a machine is really there is this.
+          agent: seen?.connected === true ? ("connected" as const) : ("disconnected" as const),
+          last_seen_at: seen === undefined ? null : new Date(seen.lastSeenAt).toISOString(),
           created_at: instance.created_at
         }
       })
-    )
+      )
+    })
 })
 
 export const systemTerminateInstance = defineAction({
@@ -207,9 +222,9 @@ export const systemSdwanCreateNetwork = defineAction({
   input: Schema.Struct({
     name: Text,
     handle: Schema.String.check(Schema.isMaxLength(64)),
-    pod_subnet_prefix: Schema.optionalKey(Schema.NullOr(Schema.String.check(Schema.isMaxLength(64)))),
-    overlay_prefix: Schema.optionalKey(Schema.NullOr(Schema.String.check(Schema.isMaxLength(64)))),
-    overlay_ipv4_prefix: Schema.optionalKey(Schema.NullOr(Schema.String.check(Schema.isMaxLength(64)))),
+    pod_subnet_prefix: Schema.optionalKey(Schema.NullOr(CidrText)),
+    overlay_prefix: Schema.optionalKey(Schema.NullOr(CidrText)),
+    overlay_ipv4_prefix: Schema.optionalKey(Schema.NullOr(CidrText)),
     listen_port: Schema.optionalKey(Schema.Int)
   }),
   run: (input, { accountId }) =>

@@ -7,14 +7,16 @@ import { AgentLiveness } from "../domain/liveness"
 import { FleetConfig } from "../domain/fleet-config"
 import { isSilent } from "../vip/scoring"
 import { stateError } from "../model/errors"
+import { ClusterName } from "../model/entities"
 import type { InstanceId } from "../model/ids"
 import { issueClientCertificate } from "../config/certificates"
 import { renderKubeconfig } from "../config/kubeconfig"
 import { decommissionCluster, describeDecommission, requireCluster, rotateJoinToken } from "../cluster/lifecycle"
+import { hostnameOf } from "../vip/failover"
 import { defineAction, inTransaction } from "./action"
+import { Ref } from "./input-fields"
 import { presentCluster, presentKubernetesNode, presentVip } from "./presenters"
 
-const Ref = Schema.String.check(Schema.isMaxLength(128))
 
 export const kubernetesListClusters = defineAction({
   name: "kubernetes_list_clusters",
@@ -43,7 +45,7 @@ export const kubernetesGetCluster = defineAction({
           node_count: nodes.length,
           control_plane_count: nodes.filter((n) => n.role === "control-plane").length,
           worker_count: nodes.filter((n) => n.role === "worker").length,
-          virtual_ip: vip === undefined ? null : presentVip(vip)
+          virtual_ip: vip === undefined ? null : presentVip(vip, yield* hostnameOf(ctx, accountId, vip.holder_peer_id))
         }
       })
     )
@@ -68,8 +70,16 @@ export const kubernetesListNodes = defineAction({
           for (const node of nodes) {
             const instance = yield* ctx.tx.getInstance(accountId, node.instance_id as InstanceId)
             const host = instance === undefined ? undefined : yield* ctx.tx.getNode(accountId, instance.node_id)
-            const silent = isSilent(liveness.get(node.instance_id), liveness.startedAt, now, config.silenceThresholdMs)
-            result.push({ ...presentKubernetesNode(node, host?.hostname ?? null), agent: silent ? ("silent" as const) : ("heartbeating" as const) })
+            const seen = liveness.get(node.instance_id)
+            const silent = seen === undefined || !seen.connected || isSilent(seen, liveness.startedAt, now, config.silenceThresholdMs)
+            const presented = presentKubernetesNode(node, host?.hostname ?? null)
+            result.push({
+              ...presented,
+              // As kubectl shows NotReady: a node whose agent is silent is not known to be ready, whatever k3s last said.
+              status: silent && presented.status === "ready" ? ("not_ready" as const) : presented.status,
+              agent: silent ? ("silent" as const) : ("heartbeating" as const),
+              last_heartbeat_at: seen === undefined ? null : new Date(seen.lastSeenAt).toISOString()
+            })
           }
           return { nodes: result }
         })
@@ -80,9 +90,9 @@ export const kubernetesListNodes = defineAction({
 export const kubernetesGetKubeconfig = defineAction({
   name: "kubernetes_get_kubeconfig",
   description:
-    "An admin kubeconfig for a cluster: server is the VIP endpoint, the user a fresh client certificate signed by the cluster CA. Names are the cluster's, so kubeconfigs merge cleanly.",
+    "An admin kubeconfig for a cluster (by id or name): server is the VIP endpoint, the user a fresh client certificate signed by the cluster CA. The context is named after the cluster (context_name overrides it), the cluster and user entries after its id, so kubeconfigs merge cleanly.",
   destructive: false,
-  input: Schema.Struct({ cluster_id: Ref }),
+  input: Schema.Struct({ cluster_id: Ref, context_name: Schema.optionalKey(ClusterName) }),
   run: (input, { accountId }) =>
     Effect.gen(function* () {
       const cluster = yield* inTransaction((ctx) =>
@@ -101,6 +111,8 @@ export const kubernetesGetKubeconfig = defineAction({
       )
       const kubeconfig = renderKubeconfig({
         clusterName: cluster.name,
+        clusterId: cluster.id,
+        ...(input.context_name === undefined ? {} : { contextName: input.context_name }),
         apiEndpoint: cluster.api_endpoint,
         caCertPem: cluster.ca_cert_pem,
         clientCertPem: client.certPem,

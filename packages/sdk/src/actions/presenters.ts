@@ -21,13 +21,14 @@ export const presentCluster = (c: ClusterRecord) => ({
   activated_at: c.activated_at
 })
 
-export const presentVip = (v: VipRecord) => ({
+export const presentVip = (v: VipRecord, holderHostname: string | null) => ({
   id: v.id,
   address: v.address,
   address_ipv4: v.address_ipv4,
   network_id: v.network_id,
   cluster_id: v.cluster_id,
   holder_peer_id: v.holder_peer_id,
+  holder_hostname: holderHostname,
   failover_holder_peer_ids: v.failover_holder_peer_ids,
   epoch: v.epoch,
   policy: v.policy

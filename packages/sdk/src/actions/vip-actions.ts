@@ -3,11 +3,11 @@ import { Clock, Effect, Schema } from "effect"
 import { AgentLiveness } from "../domain/liveness"
 import { FleetConfig } from "../domain/fleet-config"
 import { ApprovalStatus } from "../model/entities"
-import { approveFailover, manualFailover, rankCandidates, rejectFailover, requireVip, type FailoverDeps } from "../vip/failover"
+import { approveFailover, hostnameOf, manualFailover, rankCandidates, rejectFailover, requireVip, type FailoverDeps } from "../vip/failover"
 import { defineAction, inTransaction } from "./action"
+import { Note, Ref } from "./input-fields"
 import { presentApproval } from "./presenters"
 
-const Ref = Schema.String.check(Schema.isMaxLength(128))
 
 const failoverDeps = Effect.gen(function* () {
   return { liveness: yield* AgentLiveness, config: yield* FleetConfig, now: yield* Clock.currentTimeMillis } satisfies FailoverDeps
@@ -16,7 +16,7 @@ const failoverDeps = Effect.gen(function* () {
 export const systemSdwanFailoverVirtualIp = defineAction({
   name: "system_sdwan_failover_virtual_ip",
   description:
-    "Fail a VIP over to its best candidate. dry_run: true shows the current holder and every candidate's score without changing anything.",
+    "Fail a VIP over to its best candidate (virtual_ip_id: the VIP's id, or its cluster's id or name). dry_run: true shows the current holder and every candidate's score, with hostnames, without changing anything.",
   destructive: true,
   input: Schema.Struct({ virtual_ip_id: Ref, dry_run: Schema.optionalKey(Schema.Boolean) }),
   needsConfirmation: (input) => input.dry_run !== true,
@@ -27,9 +27,10 @@ export const systemSdwanFailoverVirtualIp = defineAction({
         Effect.gen(function* () {
           const vip = yield* requireVip(ctx, accountId, input.virtual_ip_id)
           const best = (yield* rankCandidates(ctx, deps, vip))[0]
+          const holder = (yield* hostnameOf(ctx, accountId, vip.holder_peer_id)) ?? vip.holder_peer_id ?? "(none)"
           return {
-            summary: `move VIP ${vip.address} from ${vip.holder_peer_id ?? "(none)"} to ${best === undefined ? "(no candidate)" : `${best.peer} (score ${best.score})`}; every peer of the network gets a new WireGuard config`,
-            changes: { virtual_ip_id: vip.id, from: vip.holder_peer_id, to: best?.peer ?? null, epoch: vip.epoch + 1 }
+            summary: `move VIP ${vip.address_ipv4} / ${vip.address} from ${holder} to ${best === undefined ? "(no candidate)" : `${best.hostname ?? best.peer} (score ${best.score})`}; every peer of the network gets a new WireGuard config`,
+            changes: { virtual_ip_id: vip.id, from: vip.holder_peer_id, from_hostname: holder, to: best?.peer ?? null, to_hostname: best?.hostname ?? null, epoch: vip.epoch + 1 }
           }
         })
       )
@@ -66,6 +67,6 @@ export const systemReject = defineAction({
   name: "system_reject",
   description: "Reject a pending decision.",
   destructive: false,
-  input: Schema.Struct({ approval_id: Ref, reason: Schema.optionalKey(Schema.String.check(Schema.isMaxLength(1024))) }),
+  input: Schema.Struct({ approval_id: Ref, reason: Schema.optionalKey(Note) }),
   run: (input, { accountId }) => inTransaction((ctx) => rejectFailover(ctx, accountId, input.approval_id, input.reason))
 })

@@ -12,6 +12,7 @@ import type {
   HeartbeatBody,
   HelloBody,
   JoinRequestBody,
+  ModuleAssignment as WireModuleAssignment,
   StatusReportBody,
   WireguardKeyEntry,
   WireguardKeysBody
@@ -24,11 +25,13 @@ import type { InstanceId, NetworkId } from "../model/ids"
 import { createClusterCa, issueClientCertificate } from "../config/certificates"
 import { requestNetworkWireguardSync } from "../config/network-syncer"
 import { recordStatusReport, type AgentRefusal } from "../cluster/lifecycle"
+import { wireAssignments } from "../cluster/assignments"
 import { parseWireguardEndpoint } from "../network/endpoint"
 import { validateJoinRequest, type BootstrapMaterial, type JoinOutcome } from "../cluster/join-request"
 import { vipDirectivesFor, type VipDirective } from "../vip/fencing"
 import type { DesiredConfigRecord } from "../store/records"
 import { credentialMatches } from "./credentials"
+import { createPresenceDamper, type PresenceDecision } from "./presence-events"
 
 /** A network the instance is a peer of, as `welcome` describes it. */
 export interface PeerNetwork {
@@ -46,6 +49,8 @@ export interface HelloResult {
   readonly vipDirectives: ReadonlyArray<VipDirective>
   /** Keys or endpoints of the hello that were refused (R23, `invalid_endpoint`); the rest was recorded. */
   readonly refusals: ReadonlyArray<AgentRefusal>
+  /** R24: the module assignments of the instance's template: what its agent joins. */
+  readonly assignments: ReadonlyArray<WireModuleAssignment>
 }
 
 export interface AgentPortService {
@@ -57,7 +62,8 @@ export interface AgentPortService {
   readonly registerWireguardKeys: (identity: AgentIdentity, keys: WireguardKeysBody["keys"]) => Effect.Effect<ReadonlyArray<AgentRefusal>, StoreError>
   /** The hot path: memory only. */
   readonly heartbeat: (identity: AgentIdentity, heartbeat: HeartbeatBody) => Effect.Effect<void>
-  readonly disconnected: (identity: AgentIdentity) => Effect.Effect<void>
+  /** The agent's last session here ended: liveness and a (damped) `agent.disconnected` event. */
+  readonly disconnected: (identity: AgentIdentity) => Effect.Effect<void, StoreError>
   /** Records k3s state (and the pod subnet, as R22 allows); returns what was refused. */
   readonly statusReport: (identity: AgentIdentity, report: StatusReportBody) => Effect.Effect<ReadonlyArray<AgentRefusal>, StoreError>
   readonly joinRequest: (identity: AgentIdentity, request: JoinRequestBody) => Effect.Effect<JoinOutcome, StateError | StoreError>
@@ -148,11 +154,27 @@ export class AgentPort extends Context.Service<AgentPort, AgentPortService>()("@
       const pendingPushes = (instanceId: InstanceId, applied: ReadonlyArray<AppliedConfig>) =>
         transact((ctx) => Effect.map(ctx.tx.listDesiredConfigs(instanceId, applied), (records) => records.map(toPush)))
 
+      const presence = createPresenceDamper()
+      const presenceEvent = (ctx: TxContext, identity: AgentIdentity, type: "agent.connected" | "agent.disconnected", decision: PresenceDecision) =>
+        decision.record
+          ? Effect.asVoid(
+              ctx.emit(identity.accountId, type, {
+                instance_id: identity.instanceId,
+                hostname: identity.hostname,
+                ...(decision.suppressed > 0 ? { suppressed_events: decision.suppressed } : {})
+              })
+            )
+          : Effect.void
+
       const hello = (identity: AgentIdentity, body: Pick<HelloBody, "wireguard_keys" | "applied" | "held_vips">) =>
         Effect.gen(function* () {
-          liveness.recordConnected(identity.instanceId, yield* Clock.currentTimeMillis)
+          const now = yield* Clock.currentTimeMillis
+          liveness.recordConnected(identity.instanceId, now)
+          // Decided outside the transaction: its body may run again (PostgreSQL retries).
+          const announce = presence.admit(identity.instanceId, now)
           return yield* transact((ctx) =>
             Effect.gen(function* () {
+              yield* presenceEvent(ctx, identity, "agent.connected", announce)
               const { peers, refusals } = yield* updatePeerKeys(ctx, identity, body.wireguard_keys)
               const networks: Array<PeerNetwork> = []
               for (const peer of peers) {
@@ -161,7 +183,9 @@ export class AgentPort extends Context.Service<AgentPort, AgentPortService>()("@
               }
               const pushes = (yield* ctx.tx.listDesiredConfigs(identity.instanceId, body.applied)).map(toPush)
               const vipDirectives = yield* vipDirectivesFor(ctx.tx, identity, body.held_vips)
-              return { identity, pushes, vipDirectives, networkIds: networks.map((n) => n.network_id), networks, refusals } satisfies HelloResult
+              const node = yield* ctx.tx.getNode(identity.accountId, identity.nodeId)
+              const assignments = wireAssignments(node === undefined ? undefined : yield* ctx.tx.getTemplate(identity.accountId, node.node_template_id))
+              return { identity, pushes, vipDirectives, networkIds: networks.map((n) => n.network_id), networks, refusals, assignments } satisfies HelloResult
             })
           )
         })
@@ -229,7 +253,12 @@ export class AgentPort extends Context.Service<AgentPort, AgentPortService>()("@
         hello,
         registerWireguardKeys,
         heartbeat,
-        disconnected: (identity) => Effect.sync(() => liveness.recordDisconnected(identity.instanceId)),
+        disconnected: (identity) =>
+          Effect.gen(function* () {
+            liveness.recordDisconnected(identity.instanceId)
+            const announce = presence.admit(identity.instanceId, yield* Clock.currentTimeMillis)
+            if (announce.record) yield* transact((ctx) => presenceEvent(ctx, identity, "agent.disconnected", announce))
+          }),
         statusReport,
         joinRequest,
         configAck,

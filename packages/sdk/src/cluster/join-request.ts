@@ -14,6 +14,7 @@ import { addressFamilyMismatchMessage, addressInFamily, joinTokenOf, planK3sConf
 import type { KeyPairPem } from "../config/certificates"
 import { leaseOverlayAddresses } from "../network/overlay"
 import { clusterAddressingFor } from "./address-family"
+import { readJoinAgainstAssignments } from "./assignments"
 import { newTokenSecret, tokenFingerprint } from "../token/join-token"
 import { haWarnings } from "./ha-warnings"
 import { allocateServiceCidr } from "./service-cidr"
@@ -50,10 +51,26 @@ export const RETRY_AFTER_MS: Record<string, number> = {
   network_mismatch: 60_000,
   sdwan_peer_required: 30_000,
   module_not_assigned: 60_000,
+  assignment_mismatch: 60_000,
+  cluster_name_taken: 60_000,
   already_member: 60_000,
   address_family_mismatch: 300_000,
   instance_terminated: 300_000
 }
+
+/**
+ * Every code a join can be refused with: the rejections above, and the failures that leave a
+ * join undecided (no free range left, the store down), which hosts send as rejections too.
+ * PROTOCOL.md lists each (a test checks it).
+ */
+export const JOIN_REJECTION_CODES: ReadonlyArray<string> = [
+  ...Object.keys(RETRY_AFTER_MS),
+  "no_free_service_cidr",
+  "overlay_ipv4_exhausted",
+  "store_unavailable",
+  "store_failed",
+  "internal_error"
+]
 
 const roleOf = (module: ModuleName): KubernetesNodeRole => (module === "k3s-server" ? "control-plane" : "worker")
 
@@ -88,20 +105,18 @@ export const validateJoinRequest = (ctx: TxContext, identity: AgentIdentity, req
     }
     const node = yield* tx.getNode(accountId, instance.node_id)
     const template = node === undefined ? undefined : yield* tx.getTemplate(accountId, node.node_template_id)
-    if (template === undefined || !template.modules.some((m) => m.module_name === request.module_name)) {
-      return yield* reject(
-        "module_not_assigned",
-        `${request.module_name} is not assigned to this node's template; assign it with system_assign_module_to_template`
-      )
-    }
-    const assignment = template.modules.find((m) => m.module_name === request.module_name)!
+    // R24: the template's assignment decides what this agent joins.
+    const assigned = readJoinAgainstAssignments(template, request)
+    if (!assigned.ok) return yield* reject(assigned.code, assigned.message, assigned.code, assigned.details)
+    const { assignment } = assigned
+    const targetClusterId = assigned.targetClusterId
     const role = roleOf(request.module_name)
 
     // Reconnects and retries of a node that already joined are answered with the same membership.
     const membership = yield* tx.findKubernetesNodeOfInstance(accountId, instance.id)
     if (membership !== undefined) {
       const cluster = yield* tx.getCluster(accountId, membership.cluster_id)
-      if (cluster !== undefined && (request.target_cluster_id === null || request.target_cluster_id === cluster.id)) {
+      if (cluster !== undefined && (targetClusterId === null || targetClusterId === cluster.id)) {
         return yield* accept(cluster, membership.role, false)
       }
       return yield* reject(
@@ -115,7 +130,7 @@ export const validateJoinRequest = (ctx: TxContext, identity: AgentIdentity, req
     const peers = yield* tx.listPeersOfInstance(accountId, instance.id)
 
     // R7: a k3s-server without a target creates a cluster, once per instance.
-    if (request.module_name === "k3s-server" && request.target_cluster_id === null) {
+    if (request.module_name === "k3s-server" && targetClusterId === null) {
       const existing = yield* tx.findClusterBootstrappedBy(accountId, instance.id)
       if (existing !== undefined) return yield* accept(existing, "control-plane", false)
       // R8: the bootstrap server must be an SD-WAN peer; its (first) network becomes the cluster's.
@@ -127,25 +142,35 @@ export const validateJoinRequest = (ctx: TxContext, identity: AgentIdentity, req
         )
       }
       if (material === undefined) return yield* Effect.die(new Error("bootstrap material missing for a bootstrap join"))
-      const cluster = yield* bootstrapCluster(ctx, identity, peer, assignment.config, material)
+      const clusterName = assignment.config.cluster_name ?? identity.hostname
+      const sameName = yield* tx.findClusterByName(accountId, clusterName)
+      if (sameName !== undefined) {
+        return yield* reject(
+          "cluster_name_taken",
+          `a cluster named "${clusterName}" already exists in this account (${sameName.id}); set another config.cluster_name on this template's k3s-server assignment`,
+          "cluster_name_taken",
+          { cluster_name: clusterName, existing_cluster_id: sameName.id }
+        )
+      }
+      const cluster = yield* bootstrapCluster(ctx, identity, peer, { ...assignment.config, name: clusterName }, material)
       return yield* accept(cluster, "control-plane", true)
     }
 
     // R10: a worker without a target joins the most recently activated active cluster.
     let cluster: ClusterRecord | undefined
-    if (request.target_cluster_id === null) {
+    if (targetClusterId === null) {
       cluster = yield* tx.latestActiveCluster(accountId)
       if (cluster === undefined) {
         return yield* reject("no_active_cluster", "there is no active cluster in this account to join; bootstrap one with a k3s-server first")
       }
     } else {
       // R9: exists, same account, active. Another account's cluster looks exactly like a missing one.
-      cluster = yield* tx.getCluster(accountId, request.target_cluster_id as ClusterId)
+      cluster = yield* tx.getCluster(accountId, targetClusterId as ClusterId)
       if (cluster === undefined) {
-        const elsewhere = yield* tx.clusterExistsInAnotherAccount(accountId, request.target_cluster_id)
+        const elsewhere = yield* tx.clusterExistsInAnotherAccount(accountId, targetClusterId)
         return yield* reject(
           "cluster_not_found",
-          `cluster ${request.target_cluster_id} does not exist; check target_cluster_id in the module assignment (kubernetes_list_clusters shows the ids)`,
+          `cluster ${targetClusterId} does not exist; check target_cluster_id in the template's module assignment (the clusters list shows the ids)`,
           elsewhere ? "cluster_wrong_account" : "cluster_not_found"
         )
       }
@@ -161,16 +186,22 @@ export const validateJoinRequest = (ctx: TxContext, identity: AgentIdentity, req
     // R8 + R11: the node must be on the cluster's network to reach the VIP.
     const peer = peers.find((p) => p.network_id === cluster.network_id)
     if (peer === undefined) {
+      const clusterNetwork = yield* tx.getNetwork(accountId, cluster.network_id)
+      const where = `cluster "${cluster.name}" (${cluster.id}) is on network "${clusterNetwork?.name ?? cluster.network_id}" (${cluster.network_id})`
+      const how =
+        assigned.selectedBy === "none"
+          ? `; this node's template pins no cluster, so it was given the most recently activated one — if it belongs to another cluster, set target_cluster_id on its template "${template!.name}"`
+          : ` (the cluster its template "${template!.name}" assigns)`
       return peers.length === 0 && role === "control-plane"
         ? yield* reject(
             "sdwan_peer_required",
-            `a k3s server needs an SD-WAN peer on the cluster's network ${cluster.network_id}; attach this instance with system_sdwan_attach_peer`
+            `a k3s server needs an SD-WAN peer on its cluster's network: ${where}; attach this instance with system_sdwan_attach_peer`
           )
         : yield* reject(
             "network_mismatch",
-            `this node is not on the cluster's SD-WAN network ${cluster.network_id}, so it could not reach the API VIP; attach it to that network first`,
+            `this node is not on its cluster's SD-WAN network, so it could not reach the API VIP: ${where}${how}. If this is the right cluster, attach the instance to that network`,
             "network_mismatch",
-            { cluster_network_id: cluster.network_id }
+            { cluster_network_id: cluster.network_id, cluster_id: cluster.id, node_network_ids: peers.map((p) => p.network_id) }
           )
     }
 
@@ -205,7 +236,7 @@ export const validateJoinRequest = (ctx: TxContext, identity: AgentIdentity, req
       instance_id: instance.id,
       cluster_id: cluster.id,
       role,
-      selected_by: request.target_cluster_id === null ? "most_recent_active_cluster" : "target_cluster_id"
+      selected_by: assigned.selectedBy === "none" ? "most_recent_active_cluster" : assigned.selectedBy === "assignment" ? "assignment" : "target_cluster_id"
     })
     yield* syncClusterMember(ctx, cluster, member, plan)
     return yield* accept(cluster, role, false)
@@ -223,7 +254,7 @@ const bootstrapCluster = (
   ctx: TxContext,
   identity: AgentIdentity,
   peer: PeerRecord,
-  config: { readonly vip_policy?: "automatic" | "require_approval"; readonly cni_plugin?: "flannel" | "ovn-kubernetes"; readonly k3s_version?: string },
+  config: { readonly name: string; readonly vip_policy?: "automatic" | "require_approval"; readonly cni_plugin?: "flannel" | "ovn-kubernetes"; readonly k3s_version?: string },
   material: BootstrapMaterial
 ) =>
   Effect.gen(function* () {
@@ -240,7 +271,7 @@ const bootstrapCluster = (
     const cluster: ClusterRecord = {
       id: clusterId,
       account_id: accountId,
-      name: identity.hostname,
+      name: config.name,
       flavor: "k3s",
       status: "provisioning",
       api_endpoint: apiEndpointFor(addressInFamily(addressing.ipFamily, vipAddresses)),

@@ -13,14 +13,17 @@ import { requestNetworkWireguardSync } from "../config/network-syncer"
 import { decidePodSubnet } from "../network/pod-subnet"
 import { newTokenSecret } from "../token/join-token"
 
-export const requireCluster = (ctx: TxContext, accountId: AccountId, clusterId: string) =>
-  Effect.flatMap(ctx.tx.getCluster(accountId, clusterId as ClusterId), (cluster) =>
-    cluster === undefined
-      ? Effect.fail(
-          notFound("cluster_not_found", `cluster ${clusterId} does not exist in this account; kubernetes_list_clusters shows the ids`, { cluster_id: clusterId })
-        )
-      : Effect.succeed(cluster)
-  )
+/** A cluster by id, or by name (a live cluster of that name): operators think in names (`k3s-prod`). */
+export const requireCluster = (ctx: TxContext, accountId: AccountId, clusterRef: string) =>
+  Effect.gen(function* () {
+    const cluster = (yield* ctx.tx.getCluster(accountId, clusterRef as ClusterId)) ?? (yield* ctx.tx.findClusterByName(accountId, clusterRef))
+    if (cluster === undefined) {
+      return yield* notFound("cluster_not_found", `there is no cluster "${clusterRef.slice(0, 128)}" (by id or name) in this account; list the clusters to see them`, {
+        cluster_id: clusterRef
+      })
+    }
+    return cluster
+  })
 
 const isReady = (k3s: K3sState) => k3s.service === "active" && k3s.node_ready
 

@@ -169,6 +169,7 @@ export const syncClusterMember = (ctx: TxContext, cluster: ClusterRecord, member
         cluster_id: cluster.id,
         content: renderKubeconfig({
           clusterName: cluster.name,
+          clusterId: cluster.id,
           apiEndpoint: cluster.api_endpoint,
           caCertPem: cluster.ca_cert_pem,
           clientCertPem: cluster.admin_cert_pem,

@@ -25,12 +25,17 @@ export type Account = typeof Account.Type
 export const ModuleName = Schema.Literals(["k3s-server", "k3s-agent"])
 export type ModuleName = typeof ModuleName.Type
 
+/** A cluster name: what kubeconfig contexts are called (`kubectl config use-context k3s-prod`). */
+export const ClusterName = Schema.String.check(Schema.isPattern(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/))
+
 export const ModuleConfig = Schema.Struct({
-  target_cluster_id: Schema.optionalKey(Schema.NullOr(Schema.String)),
+  target_cluster_id: Schema.optionalKey(Schema.NullOr(Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(128)))),
+  /** k3s-server without a target: the name of the cluster it creates (default: the node's hostname). */
+  cluster_name: Schema.optionalKey(ClusterName),
   /** `automatic` or `require_approval` (default) for the VIP of a cluster this server bootstraps. */
   vip_policy: Schema.optionalKey(Schema.Literals(["automatic", "require_approval"])),
   cni_plugin: Schema.optionalKey(Schema.Literals(["flannel", "ovn-kubernetes"])),
-  k3s_version: Schema.optionalKey(Schema.String)
+  k3s_version: Schema.optionalKey(Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(64)))
 })
 export type ModuleConfig = typeof ModuleConfig.Type
 

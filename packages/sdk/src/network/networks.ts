@@ -50,7 +50,7 @@ export const createNetwork = (ctx: TxContext, accountId: AccountId, input: Creat
     let podRange = null
     let podPrefix: string | null = null
     let podCidr: Cidr | null = null
-    if (input.pod_subnet_prefix != null && input.pod_subnet_prefix !== "") {
+    if (input.pod_subnet_prefix != null) {
       const cidr = yield* validatePodPrefix(input.pod_subnet_prefix)
       podRange = yield* ensureNoPodPrefixOverlap(tx, accountId, cidr)
       yield* ensurePodPrefixClearOfOverlayRanges(tx, accountId, cidr)
@@ -74,7 +74,7 @@ export const createNetwork = (ctx: TxContext, accountId: AccountId, input: Creat
     const account = yield* tx.getAccount(accountId)
     if (account === undefined) return yield* notFound("account_not_found", `account ${accountId} does not exist`, { account_id: accountId })
     let overlay: { prefix: string; ulaGlobalId: string | null; subnetIndex: number | null }
-    if (input.overlay_prefix != null && input.overlay_prefix !== "") {
+    if (input.overlay_prefix != null) {
       const cidr = yield* validateOverlayPrefix(input.overlay_prefix)
       // Node addresses inside the pod prefix would let one node's pod subnet draw them (R22).
       if ((podCidr !== null && overlaps(podCidr, cidr)) || (yield* overlapsAnyPodPrefix(tx, accountId, cidr))) {
@@ -92,7 +92,7 @@ export const createNetwork = (ctx: TxContext, accountId: AccountId, input: Creat
       overlay = yield* allocateOverlayPrefix(tx, accountId, account.ula_global_id)
     }
     let overlayIpv4Prefix: string
-    if (input.overlay_ipv4_prefix != null && input.overlay_ipv4_prefix !== "") {
+    if (input.overlay_ipv4_prefix != null) {
       const cidr = yield* validateOverlayIpv4Prefix(input.overlay_ipv4_prefix)
       yield* ensureOverlayIpv4PrefixFree(tx, accountId, cidr, podCidr)
       overlayIpv4Prefix = cidr.canonical
@@ -126,12 +126,20 @@ export const createNetwork = (ctx: TxContext, accountId: AccountId, input: Creat
     return { network, warnings }
   })
 
-export const requireNetwork = (ctx: TxContext, accountId: AccountId, networkId: string) =>
-  Effect.flatMap(ctx.tx.getNetwork(accountId, networkId as NetworkId), (network) =>
-    network === undefined
-      ? Effect.fail(notFound("network_not_found", `network ${networkId} does not exist in this account; list networks to find its id`, { network_id: networkId }))
-      : Effect.succeed(network)
-  )
+/** A network by id, handle or name. */
+export const requireNetwork = (ctx: TxContext, accountId: AccountId, networkRef: string) =>
+  Effect.gen(function* () {
+    const network =
+      (yield* ctx.tx.getNetwork(accountId, networkRef as NetworkId)) ??
+      (yield* ctx.tx.findNetworkByHandle(accountId, networkRef)) ??
+      (yield* ctx.tx.findNetworkByName(accountId, networkRef))
+    if (network === undefined) {
+      return yield* notFound("network_not_found", `there is no network "${networkRef.slice(0, 128)}" (by id, handle or name) in this account; list the networks to see them`, {
+        network_id: networkRef
+      })
+    }
+    return network
+  })
 
 /** Attaches an instance to a network as a WireGuard peer with its own overlay /128. Idempotent. */
 export const attachPeer = (ctx: TxContext, accountId: AccountId, networkId: string, instanceId: string) =>

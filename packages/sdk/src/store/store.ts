@@ -57,6 +57,8 @@ export interface StoreTx {
   readonly getInstanceForAuthentication: (id: InstanceId) => Op<InstanceRecord | undefined>
   readonly setInstanceStatus: (accountId: AccountId, id: InstanceId, status: InstanceRecord["status"]) => Op<void>
   readonly listInstancesOfTemplate: (accountId: AccountId, templateId: TemplateId) => Op<ReadonlyArray<InstanceRecord>>
+  /** The node's running instance, if it has one (operators name machines by hostname). */
+  readonly findRunningInstanceOfNode: (accountId: AccountId, nodeId: NodeId) => Op<InstanceRecord | undefined>
 
   // networks (R2/R6: the nearest pod prefixes around a range, via an index)
   readonly insertNetwork: (network: NetworkRecord, podRange: PrefixRange | null) => Op<void>
@@ -87,6 +89,8 @@ export interface StoreTx {
   /** Every peer of a network with its node's hostname (for labels in generated configs). */
   readonly listPeersOfNetwork: (accountId: AccountId, networkId: NetworkId) => Op<ReadonlyArray<PeerRecord & { readonly hostname: string }>>
   readonly listPeersOfInstance: (accountId: AccountId, instanceId: InstanceId) => Op<ReadonlyArray<PeerRecord>>
+  /** The hostname of a peer's node (for answers and events that name hosts, not only ids). */
+  readonly hostnameOfPeer: (accountId: AccountId, peerId: PeerId) => Op<string | undefined>
   /** R23: the peer of a network holding a public key, if any. */
   readonly findPeerByPublicKey: (accountId: AccountId, networkId: NetworkId, publicKey: string) => Op<PeerRecord | undefined>
   readonly updatePeer: (
@@ -103,6 +107,8 @@ export interface StoreTx {
   /** Any account: only for telling `cluster_not_found` from `cluster_wrong_account` in the audit log (R9). */
   readonly clusterExistsInAnotherAccount: (accountId: AccountId, id: string) => Op<boolean>
   readonly listClusters: (accountId: AccountId, includeDecommissioned: boolean) => Op<ReadonlyArray<ClusterRecord>>
+  /** The live (not decommissioned) cluster with this name, if any. */
+  readonly findClusterByName: (accountId: AccountId, name: string) => Op<ClusterRecord | undefined>
   readonly findClusterBootstrappedBy: (accountId: AccountId, instanceId: InstanceId) => Op<ClusterRecord | undefined>
   readonly latestActiveCluster: (accountId: AccountId) => Op<ClusterRecord | undefined>
   readonly updateCluster: (
@@ -208,6 +214,8 @@ export interface StoreTx {
   // skill runs
   readonly putSkillRun: (run: SkillRunRecord) => Op<void>
   readonly getSkillRun: (accountId: AccountId, id: string) => Op<SkillRunRecord | undefined>
+  /** The account's runs, newest first (optionally of one status). */
+  readonly listSkillRuns: (accountId: AccountId, status: string | undefined) => Op<ReadonlyArray<SkillRunRecord>>
   /** Runs in one status, across accounts: what the skill runner advances. */
   readonly listSkillRunsByStatus: (status: string) => Op<ReadonlyArray<SkillRunRecord>>
 

@@ -13,6 +13,7 @@ import { notFound, stateError } from "../model/errors"
 import type { AccountId, InstanceId } from "../model/ids"
 import type { SkillRunRecord } from "../store/records"
 import type { RollingUpgradePlan } from "./rolling-upgrade-plan"
+import { recordClusterVersions } from "./upgrade-targets"
 
 export const ROLLING_UPGRADE_SKILL = "system-rolling-module-upgrade"
 
@@ -31,6 +32,8 @@ export interface RollingUpgradeState {
   readonly consecutive_failures: number
   /** The most instances upgrading at once so far (for the quorum guarantee). */
   readonly max_in_flight_servers: number
+  /** Each cluster the run touches and the instances of it it upgrades (its version is recorded when all succeed). */
+  readonly clusters?: Readonly<Record<string, ReadonlyArray<string>>>
 }
 
 export interface RollingUpgradeInputs {
@@ -95,6 +98,7 @@ export const advanceRollingUpgrade = (ctx: TxContext, run: SkillRunRecord, roles
     if (Object.keys(inFlight).length > 0) return yield* save(ctx, run, "running", state)
     if (state.next_batch >= state.plan.batches.length) {
       yield* save(ctx, run, "completed", state)
+      yield* recordClusterVersions(ctx, run.account_id, state.clusters ?? {}, completed, inputs.target_version_id)
       yield* ctx.emit(run.account_id, "skill.run_completed", { run_id: run.id, completed: completed.length, failed: failed.length })
       return
     }

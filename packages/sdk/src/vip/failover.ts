@@ -25,15 +25,28 @@ export interface FailoverDeps {
 
 export interface RankedCandidate extends CandidateScore {
   readonly peer: PeerId
+  readonly hostname: string | null
   readonly instance_id: string
 }
 
-export const requireVip = (ctx: TxContext, accountId: AccountId, vipId: string) =>
-  Effect.flatMap(ctx.tx.getVip(accountId, vipId as VipId), (vip) =>
-    vip === undefined
-      ? Effect.fail(notFound("virtual_ip_not_found", `virtual IP ${vipId} does not exist in this account; kubernetes_get_cluster shows a cluster's VIP`, { virtual_ip_id: vipId }))
-      : Effect.succeed(vip)
-  )
+/** A VIP by id, or the VIP of the cluster with this id or name (`k3s-prod`). */
+export const requireVip = (ctx: TxContext, accountId: AccountId, vipRef: string) =>
+  Effect.gen(function* () {
+    const byId = yield* ctx.tx.getVip(accountId, vipRef as VipId)
+    if (byId !== undefined) return byId
+    const cluster = (yield* ctx.tx.getCluster(accountId, vipRef as never)) ?? (yield* ctx.tx.findClusterByName(accountId, vipRef))
+    const ofCluster = cluster === undefined ? undefined : yield* ctx.tx.findVipOfCluster(accountId, cluster.id)
+    if (ofCluster === undefined) {
+      return yield* notFound("virtual_ip_not_found", `there is no virtual IP "${vipRef.slice(0, 128)}" (a VIP id, or a cluster's id or name) in this account`, {
+        virtual_ip_id: vipRef
+      })
+    }
+    return ofCluster
+  })
+
+/** The hostname of a peer's node, or null. */
+export const hostnameOf = (ctx: TxContext, accountId: AccountId, peerId: PeerId | null) =>
+  peerId === null ? Effect.succeed(null) : Effect.map(ctx.tx.hostnameOfPeer(accountId, peerId), (hostname) => hostname ?? null)
 
 /** Every failover candidate with its score, best first (ties by peer id). */
 export const rankCandidates = (ctx: TxContext, deps: FailoverDeps, vip: VipRecord) =>
@@ -44,7 +57,7 @@ export const rankCandidates = (ctx: TxContext, deps: FailoverDeps, vip: VipRecor
       const peer = yield* ctx.tx.getPeer(vip.account_id, peerId)
       if (peer === undefined) continue
       const scored = scoreFailoverCandidate(deps.liveness.get(peer.instance_id), vip.network_id, deps.now, deps.config.silenceThresholdMs)
-      ranked.push({ ...scored, peer: peerId, instance_id: peer.instance_id })
+      ranked.push({ ...scored, peer: peerId, hostname: yield* hostnameOf(ctx, vip.account_id, peerId), instance_id: peer.instance_id })
     }
     return ranked.sort((a, b) => b.score - a.score || (a.peer < b.peer ? -1 : 1))
   })
@@ -92,20 +105,23 @@ export const promoteVipHolder = (
         resolution: { moot: "superseded", epoch }
       })
     }
+    const fromHostname = yield* hostnameOf(ctx, accountId, from)
     yield* ctx.emit(accountId, "sdwan.vip_failover_promoted", {
       virtual_ip_id: vip.id,
       cluster_id: vip.cluster_id,
       address: vip.address,
       address_ipv4: vip.address_ipv4,
       from_peer_id: from,
+      from_hostname: fromHostname,
       to_peer_id: to.peer,
+      to_hostname: to.hostname,
       epoch,
       score: to.score,
       reason
     })
     yield* syncNetworkVipRoutes(ctx, accountId, vip.network_id)
     ctx.vipHolderChanged(accountId, vip.id, [...(fromInstance === undefined ? [] : [fromInstance as never]), to.instance_id as never])
-    return { virtual_ip_id: vip.id, previous_holder: from, new_holder: to.peer, epoch, score: to.score }
+    return { virtual_ip_id: vip.id, previous_holder: from, previous_holder_hostname: fromHostname, new_holder: to.peer, new_holder_hostname: to.hostname, epoch, score: to.score }
   })
 
 const noCandidate = (vip: VipRecord) =>
@@ -129,7 +145,7 @@ export const runVipFailoverSkill = (ctx: TxContext, deps: FailoverDeps, vip: Vip
         virtual_ip_id: vip.id,
         cluster_id: vip.cluster_id,
         code: "no_failover_candidate",
-        candidates: ranked.map((c) => ({ peer: c.peer, score: c.score, disqualified: c.disqualified }))
+        candidates: ranked.map((c) => ({ peer: c.peer, hostname: c.hostname, score: c.score, disqualified: c.disqualified }))
       })
       return { outcome: "no_failover_candidate" as const }
     }
@@ -147,7 +163,7 @@ export const runVipFailoverSkill = (ctx: TxContext, deps: FailoverDeps, vip: Vip
       virtual_ip_id: vip.id,
       cluster_id: vip.cluster_id,
       epoch: vip.epoch,
-      summary: `The holder of VIP ${vip.address} (cluster ${vip.cluster_id}) is silent. Approve to promote the best candidate at that time (now ${best.peer}, score ${best.score}).`,
+      summary: `The holder of VIP ${vip.address_ipv4} / ${vip.address} (cluster ${(yield* ctx.tx.getCluster(vip.account_id, vip.cluster_id))?.name ?? vip.cluster_id}), ${(yield* hostnameOf(ctx, vip.account_id, vip.holder_peer_id)) ?? vip.holder_peer_id}, is silent. Approve to promote the best candidate at that time (now ${best.hostname ?? best.peer}, score ${best.score}).`,
       created_at: ctx.nowIso,
       decided_at: null,
       reason: null,
@@ -159,7 +175,7 @@ export const runVipFailoverSkill = (ctx: TxContext, deps: FailoverDeps, vip: Vip
       virtual_ip_id: vip.id,
       cluster_id: vip.cluster_id,
       epoch: vip.epoch,
-      best_candidate: { peer: best.peer, score: best.score }
+      best_candidate: { peer: best.peer, hostname: best.hostname, score: best.score }
     })
     return { outcome: "approval_requested" as const, approval_id: approval.id }
   })
@@ -203,9 +219,14 @@ export const approveFailover = (ctx: TxContext, deps: FailoverDeps, accountId: A
     const best = (yield* rankCandidates(ctx, deps, vip))[0]
     if (best === undefined || best.score === 0) return yield* noCandidate(vip)
     const promoted = yield* promoteVipHolder(ctx, vip, approval.epoch, best, "approval")
-    const resolution = { promoted: promoted.new_holder, epoch: promoted.epoch, score: promoted.score }
+    const resolution = { promoted: promoted.new_holder, hostname: promoted.new_holder_hostname, epoch: promoted.epoch, score: promoted.score }
     yield* ctx.tx.decideApproval(accountId, approval.id, { status: "approved", decided_at: ctx.nowIso, reason: null, resolution })
-    return { approval_id: approval.id, status: "approved" as const, resolution, message: `promoted ${promoted.new_holder} to VIP holder at epoch ${promoted.epoch}` }
+    return {
+      approval_id: approval.id,
+      status: "approved" as const,
+      resolution,
+      message: `promoted ${promoted.new_holder_hostname ?? promoted.new_holder} to VIP holder at epoch ${promoted.epoch}`
+    }
   })
 
 export const rejectFailover = (ctx: TxContext, accountId: AccountId, approvalId: string, reason: string | undefined) =>
@@ -226,12 +247,22 @@ export const manualFailover = (ctx: TxContext, deps: FailoverDeps, accountId: Ac
         resolved: false,
         dry_run: true,
         current_holder: vip.holder_peer_id,
+        current_holder_hostname: yield* hostnameOf(ctx, accountId, vip.holder_peer_id),
         epoch: vip.epoch,
-        candidates: ranked.map((c) => ({ peer: c.peer, score: c.score, components: c.components, disqualified: c.disqualified }))
+        candidates: ranked.map((c) => ({ peer: c.peer, hostname: c.hostname, score: c.score, components: c.components, disqualified: c.disqualified }))
       }
     }
     const best = ranked[0]
     if (best === undefined || best.score === 0) return yield* noCandidate(vip)
     const promoted = yield* promoteVipHolder(ctx, vip, vip.epoch, best, "manual")
-    return { resolved: true, dry_run: false, current_holder: promoted.new_holder, previous_holder: promoted.previous_holder, epoch: promoted.epoch, score: promoted.score }
+    return {
+      resolved: true,
+      dry_run: false,
+      current_holder: promoted.new_holder,
+      current_holder_hostname: promoted.new_holder_hostname,
+      previous_holder: promoted.previous_holder,
+      previous_holder_hostname: promoted.previous_holder_hostname,
+      epoch: promoted.epoch,
+      score: promoted.score
+    }
   })

@@ -11,7 +11,7 @@ import { FleetConfig } from "../domain/fleet-config"
 import { Leadership, whileLeading } from "../domain/shared-state"
 import { Transactor } from "../domain/transactor"
 import { Store } from "../store/store"
-import { runVipFailoverSkill, type FailoverDeps } from "./failover"
+import { hostnameOf, runVipFailoverSkill, type FailoverDeps } from "./failover"
 import { isSilent } from "./scoring"
 
 export class VipSensor extends Context.Service<
@@ -57,6 +57,7 @@ export class VipSensor extends Context.Service<
                   address: vip.address,
                   address_ipv4: vip.address_ipv4,
                   holder_peer_id: vip.holder_peer_id,
+                  holder_hostname: yield* hostnameOf(ctx, vip.account_id, vip.holder_peer_id),
                   instance_id: holder.instance_id,
                   epoch: vip.epoch,
                   last_heartbeat_at: new Date(lastSeenAt).toISOString(),

@@ -177,6 +177,9 @@ export const makeSqlStoreTx = (db: SqlDriver): StoreTx => {
         asIs
       ),
 
+    findRunningInstanceOfNode: (accountId, nodeId) =>
+      Effect.map(one("SELECT * FROM instances WHERE account_id = ? AND node_id = ? AND status = 'running' ORDER BY created_at DESC LIMIT 1", [accountId, nodeId]), asIs),
+
     insertNetwork: (network, podRange) =>
       done(
         run(
@@ -291,6 +294,11 @@ export const makeSqlStoreTx = (db: SqlDriver): StoreTx => {
         all("SELECT * FROM peers WHERE account_id = ? AND instance_id = ? ORDER BY created_at, rowid", [accountId, instanceId]),
         (rows) => rows as unknown as Array<PeerRecord>
       ),
+    hostnameOfPeer: (accountId, peerId) =>
+      Effect.map(
+        one("SELECT n.hostname FROM peers p JOIN instances i ON i.id = p.instance_id JOIN nodes n ON n.id = i.node_id WHERE p.account_id = ? AND p.id = ?", [accountId, peerId]),
+        (row) => (row === undefined ? undefined : String(row.hostname))
+      ),
     findPeerByPublicKey: (accountId, networkId, publicKey) =>
       Effect.map(one("SELECT * FROM peers WHERE account_id = ? AND network_id = ? AND public_key = ?", [accountId, networkId, publicKey]), asIs),
     updatePeer: (accountId, id, changes) => {
@@ -339,6 +347,8 @@ export const makeSqlStoreTx = (db: SqlDriver): StoreTx => {
         all(`SELECT * FROM clusters WHERE account_id = ? ${includeDecommissioned ? "" : "AND status <> 'decommissioned'"} ORDER BY created_at, rowid`, [accountId]),
         (rows) => rows.map(clusterFrom)
       ),
+    findClusterByName: (accountId, name) =>
+      Effect.map(one("SELECT * FROM clusters WHERE account_id = ? AND name = ? AND status <> 'decommissioned' ORDER BY created_at LIMIT 1", [accountId, name]), optional(clusterFrom)),
     findClusterBootstrappedBy: (accountId, instanceId) =>
       Effect.map(
         one("SELECT * FROM clusters WHERE account_id = ? AND bootstrap_instance_id = ? AND status <> 'decommissioned'", [accountId, instanceId]),
@@ -598,6 +608,13 @@ export const makeSqlStoreTx = (db: SqlDriver): StoreTx => {
             updated_at: skillRun.updated_at
           }
         )
+      ),
+    listSkillRuns: (accountId, status) =>
+      Effect.map(
+        status === undefined
+          ? all("SELECT * FROM skill_runs WHERE account_id = ? ORDER BY created_at DESC, rowid DESC LIMIT 500", [accountId])
+          : all("SELECT * FROM skill_runs WHERE account_id = ? AND status = ? ORDER BY created_at DESC, rowid DESC LIMIT 500", [accountId, status]),
+        (rows) => rows.map(skillRunFrom)
       ),
     listSkillRunsByStatus: (status) =>
       Effect.map(all("SELECT * FROM skill_runs WHERE status = ? ORDER BY created_at, rowid", [status]), (rows) => rows.map(skillRunFrom)),

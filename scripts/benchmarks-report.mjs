@@ -73,15 +73,18 @@ if (agent !== undefined) {
   lines.push(
     "## Data-plane failover (real WireGuard interfaces)",
     "",
-    "From the VIP holder's death (its agent killed and its WireGuard interface deleted) to the VIP answering on its API port from every other node of the cluster: wireguard-go in network namespaces on this machine, the reference agent in its real mode on every node, the `automatic` policy, three servers and two workers. Independent trials: each kills the current holder, then brings it back as a candidate. The floor is the same VIP move done directly (`ip` and `wg set` the moment the holder dies: no detection, no gateway) in a lab of the same shape. Target: p99 within the silence threshold + 1 s.",
+    "From the VIP holder's death (its agent killed and its WireGuard interface deleted) to the VIP answering on its API port from every other node of the cluster (times from the death; the silence and promotion columns place the gateway's decision within it): wireguard-go in network namespaces on this machine, the reference agent in its real mode on every node, the `automatic` policy, three servers and two workers. Independent trials: each kills the current holder, then brings it back as a candidate. The floor is the same VIP move done directly (`ip` and `wg set` the moment the holder dies: no detection, no gateway) in a lab of the same shape. Target: p99 within the silence threshold + 1 s.",
     "",
-    "| setting | heartbeat / threshold | failovers | p50 | p99 | max | target (threshold + 1 s) | gateway event-loop lag p99 |",
-    "| --- | --- | ---: | ---: | ---: | ---: | --- | ---: |"
+    "| setting | heartbeat / threshold | failovers | p50 | p99 | max | target (threshold + 1 s) | silence declared (p50 / p99) | promoted (p50 / p99) | gateway event-loop lag p99 |",
+    "| --- | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |"
   )
   for (const f of agent.dataPlane) {
     const target = f.silenceThresholdMs === null ? "" : `${fmt((f.silenceThresholdMs + 1000) / 1000)} s: **${f.p99Ms <= f.silenceThresholdMs + 1000 && f.timedOut === 0 ? "met" : "missed"}**`
     const timing = f.heartbeatIntervalMs === null ? "— (floor)" : `${fmt(f.heartbeatIntervalMs / 1000)} s / ${fmt(f.silenceThresholdMs / 1000)} s`
-    lines.push(`| ${f.setting} | ${timing} | ${f.failovers}${f.timedOut > 0 ? ` (+${f.timedOut} timed out)` : ""} | ${fmt(f.p50Ms, 0)} ms | ${fmt(f.p99Ms, 0)} ms | ${fmt(f.maxMs, 0)} ms | ${target} | ${f.loopLagP99Ms === null ? "" : `${fmt(f.loopLagP99Ms)} ms`} |`)
+    const phase = (p50, p99) => (p50 === undefined ? "" : `${fmt(p50, 0)} / ${fmt(p99, 0)} ms`)
+    lines.push(
+      `| ${f.setting} | ${timing} | ${f.failovers}${f.timedOut > 0 ? ` (+${f.timedOut} timed out)` : ""} | ${fmt(f.p50Ms, 0)} ms | ${fmt(f.p99Ms, 0)} ms | ${fmt(f.maxMs, 0)} ms | ${target} | ${phase(f.detectedP50Ms, f.detectedP99Ms)} | ${phase(f.promotedP50Ms, f.promotedP99Ms)} | ${f.loopLagP99Ms === null ? "" : `${fmt(f.loopLagP99Ms)} ms`} |`
+    )
   }
   lines.push("", "Documented, not measured here, at their defaults:", "")
   for (const d of agent.documented) lines.push(`- ${d.name}: about ${fmt(d.failoverMs / 1000)} s (${d.source}).`)

@@ -38,6 +38,11 @@ export interface DataPlaneFigure {
   /** Event-loop lag p99 of the process hosting the gateway, during the trials. */
   readonly loopLagP99Ms: number | null
   readonly samplesMs: ReadonlyArray<number>
+  /** Where the time goes (Fleetplane runs): the holder's death to `sdwan.vip_holder_silent`, and to the promotion. */
+  readonly detectedP50Ms?: number
+  readonly detectedP99Ms?: number
+  readonly promotedP50Ms?: number
+  readonly promotedP99Ms?: number
 }
 
 const percentile = (values: ReadonlyArray<number>, p: number) => {
@@ -59,7 +64,22 @@ const untilAllAnswer = async (observers: ReadonlyArray<{ connect: (host: string,
   }
 }
 
-const figure = (setting: string, timing: { heartbeatIntervalMs: number; silenceThresholdMs: number } | null, samples: Array<number>, timedOut: number, lag: number | null): DataPlaneFigure => ({
+const figure = (
+  setting: string,
+  timing: { heartbeatIntervalMs: number; silenceThresholdMs: number } | null,
+  samples: Array<number>,
+  timedOut: number,
+  lag: number | null,
+  phases?: { detected: Array<number>; promoted: Array<number> }
+): DataPlaneFigure => ({
+  ...(phases === undefined
+    ? {}
+    : {
+        detectedP50Ms: percentile(phases.detected, 50),
+        detectedP99Ms: percentile(phases.detected, 99),
+        promotedP50Ms: percentile(phases.promoted, 50),
+        promotedP99Ms: percentile(phases.promoted, 99)
+      }),
   setting,
   heartbeatIntervalMs: timing?.heartbeatIntervalMs ?? null,
   silenceThresholdMs: timing?.silenceThresholdMs ?? null,
@@ -78,6 +98,7 @@ const measureFleetplane = async (setting: (typeof SETTINGS)[number]): Promise<Da
   const runbook = await startRunbookLab({ ...setting, staging: false, log })
   const lag = monitorEventLoopDelay({ resolution: 10 })
   const samples: Array<number> = []
+  const phases = { detected: [] as Array<number>, promoted: [] as Array<number> }
   let timedOut = 0
   try {
     const servers = () => runbook.clusterMembers("k3s-prod-server")
@@ -87,12 +108,32 @@ const measureFleetplane = async (setting: (typeof SETTINGS)[number]): Promise<Da
       const holderName = await eventually(() => runbook.vipAnswer(observer, runbook.prod.vip), "the VIP answering")
       const holder = runbook.members.get(holderName)!
       const observers = runbook.clusterMembers("k3s-prod").filter((m) => m !== holder)
+      // The newest event so far (pages of 1,000): this trial's events come after it.
+      let lastSeq = 0
+      for (;;) {
+        const page = (await runbook.ops.actions.system_list_events({ since: lastSeq, limit: 1000 })).events
+        if (page.length === 0) break
+        lastSeq = page.at(-1)!.seq
+      }
       const died = performance.now()
+      const diedAt = Date.now()
       await runbook.lab.killNode(holder.node)
       const result = await untilAllAnswer(observers.map((o) => o.node), runbook.prod.vip, API_PORT, holderName, died, setting.silenceThresholdMs + 30_000)
       if (result === undefined) timedOut++
       else samples.push(result.ms)
-      log(`${setting.name} ${trial}/${FAILOVERS}: ${holderName} died -> ${result === undefined ? "timed out" : `${result.holder} answers everywhere after ${Math.round(result.ms)} ms`}`)
+      // The gateway's clock is this process's: event times place detection and promotion.
+      const events = (await runbook.ops.actions.system_list_events({ since: lastSeq, limit: 1000 })).events
+      const at = (type: string) => {
+        const event = events.find((e) => e.type === type)
+        return event === undefined ? undefined : Date.parse(event.at) - diedAt
+      }
+      const detected = at("sdwan.vip_holder_silent")
+      const promoted = at("sdwan.vip_failover_promoted")
+      if (detected !== undefined) phases.detected.push(detected)
+      if (promoted !== undefined) phases.promoted.push(promoted)
+      log(
+        `${setting.name} ${trial}/${FAILOVERS}: ${holderName} died -> ${result === undefined ? "timed out" : `${result.holder} answers everywhere after ${Math.round(result.ms)} ms`} (silent at ${detected} ms, promoted at ${promoted} ms)`
+      )
       // The dead server comes back and becomes a candidate again before the next trial.
       runbook.startAgent(holder)
       await eventually(async () => {
@@ -108,7 +149,7 @@ const measureFleetplane = async (setting: (typeof SETTINGS)[number]): Promise<Da
     lag.disable()
     await runbook.close()
   }
-  return figure(setting.name, setting, samples, timedOut, lag.percentile(99) / 1e6)
+  return figure(setting.name, setting, samples, timedOut, lag.percentile(99) / 1e6, phases)
 }
 
 /**

@@ -24,8 +24,8 @@ export interface CommandResult {
 }
 
 export interface NodeCommands {
-  /** Runs `argv`; rejects with `CommandFailedError` on a non-zero exit. */
-  readonly run: (argv: ReadonlyArray<string>) => Promise<CommandResult>
+  /** Runs `argv` (with `input` on its stdin); rejects with `CommandFailedError` on a non-zero exit. */
+  readonly run: (argv: ReadonlyArray<string>, input?: string) => Promise<CommandResult>
   /** Runs `argv` and reports whether it succeeded (for probes such as "does this interface exist"). */
   readonly succeeds: (argv: ReadonlyArray<string>) => Promise<boolean>
   /** Every command run (or, in simulation, that would have run), as one line each. */
@@ -34,7 +34,7 @@ export interface NodeCommands {
 
 export const createNodeCommands = (options: { readonly simulate: boolean; readonly log: (line: string) => void; readonly env?: NodeJS.ProcessEnv }): NodeCommands => {
   const executed: Array<string> = []
-  const run = (argv: ReadonlyArray<string>): Promise<CommandResult> => {
+  const run = (argv: ReadonlyArray<string>, input?: string): Promise<CommandResult> => {
     executed.push(argv.join(" "))
     if (options.simulate) {
       options.log(`(simulated) ${argv.join(" ")}`)
@@ -42,11 +42,12 @@ export const createNodeCommands = (options: { readonly simulate: boolean; readon
     }
     const [file, ...args] = argv
     return new Promise((resolve, reject) => {
-      execFile(file!, args, { env: options.env ?? process.env, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
+      const child = execFile(file!, args, { env: options.env ?? process.env, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
         if (error === null) return resolve({ stdout, stderr })
         const code = typeof error.code === "number" ? error.code : null
         reject(new CommandFailedError(argv, code, stderr || error.message))
       })
+      child.stdin?.end(input ?? "")
     })
   }
   return {

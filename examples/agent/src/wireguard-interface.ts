@@ -6,9 +6,6 @@
  * match `Address` and the kernel routes through it match every `AllowedIPs` entry. Without
  * that, a peer or a VIP that arrives after the interface came up is unroutable.
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
 import type { NodeCommands } from "./node-commands"
 
 /** `x/n` with the host prefix written out (`ip route` prints host routes without `/32` or `/128`). */
@@ -29,6 +26,26 @@ const listValues = (content: string, key: string): Array<string> =>
 export const addressesOf = (content: string) => listValues(content, "Address")
 export const allowedIpsOf = (content: string) => listValues(content, "AllowedIPs")
 
+/** The keys of [Interface] that only wg-quick understands (wg-quick's `parse_options`); `wg` refuses them. */
+const WG_QUICK_ONLY = new Set(["address", "dns", "mtu", "table", "preup", "predown", "postup", "postdown", "saveconfig"])
+
+/**
+ * What `wg-quick strip` prints: the file without wg-quick's own [Interface] keys, for `wg
+ * syncconf`. Done here rather than by running wg-quick (a bash script): a failover applies it
+ * on every peer, and a spawn of bash costs more than the rest of the apply.
+ */
+export const stripWgQuickKeys = (content: string): string => {
+  let inInterface = false
+  const kept: Array<string> = []
+  for (const line of content.split("\n")) {
+    const key = line.replace(/#.*/, "").split("=")[0]!.trim()
+    if (key.startsWith("[")) inInterface = key.toLowerCase() === "[interface]"
+    if (inInterface && WG_QUICK_ONLY.has(key.toLowerCase())) continue
+    kept.push(line)
+  }
+  return kept.join("\n")
+}
+
 export interface WireguardInterfaces {
   /** Writes nothing: brings `interfaceName` to the config in `file` (up, or synced), routes included. */
   readonly apply: (interfaceName: string, file: string, content: string) => Promise<void>
@@ -46,8 +63,8 @@ export const createWireguardInterfaces = (commands: NodeCommands, simulate: bool
   /** Routes the kernel has through the interface (main table, not the kernel's own). */
   const currentRoutes = async (interfaceName: string) => {
     const routes: Array<string> = []
-    for (const family of ["-4", "-6"]) {
-      const { stdout } = await commands.run(["ip", family, "route", "show", "dev", interfaceName])
+    const listings = await Promise.all(["-4", "-6"].map((family) => commands.run(["ip", family, "route", "show", "dev", interfaceName])))
+    for (const { stdout } of listings) {
       for (const line of stdout.split("\n")) {
         const destination = line.trim().split(/\s+/)[0]
         if (destination === undefined || destination === "" || line.includes("proto kernel") || destination.startsWith("fe80:") || destination === "multicast") continue
@@ -66,7 +83,7 @@ export const createWireguardInterfaces = (commands: NodeCommands, simulate: bool
   const reconcile = async (interfaceName: string, content: string) => {
     if (simulate) return
     const wantedAddresses = addressesOf(content)
-    const haveAddresses = await currentAddresses(interfaceName)
+    const [haveAddresses, haveRoutes] = await Promise.all([currentAddresses(interfaceName), currentRoutes(interfaceName)])
     for (const address of wantedAddresses) {
       if (!haveAddresses.includes(address)) await commands.run(["ip", familyFlag(address), "address", "add", address, "dev", interfaceName])
     }
@@ -74,7 +91,6 @@ export const createWireguardInterfaces = (commands: NodeCommands, simulate: bool
       if (!wantedAddresses.includes(address)) await commands.run(["ip", familyFlag(address), "address", "del", address, "dev", interfaceName])
     }
     const wantedRoutes = [...new Set(allowedIpsOf(content))]
-    const haveRoutes = await currentRoutes(interfaceName)
     for (const route of wantedRoutes) {
       if (!haveRoutes.includes(route)) await commands.run(["ip", familyFlag(route), "route", "replace", route, "dev", interfaceName])
     }
@@ -83,26 +99,35 @@ export const createWireguardInterfaces = (commands: NodeCommands, simulate: bool
     }
   }
 
+  /** Interfaces this agent brought up or synced: the next config goes straight to `wg syncconf`. */
+  const knownUp = new Set<string>()
+
   const apply = async (interfaceName: string, file: string, content: string) => {
-    if (!(await isUp(interfaceName))) {
-      await commands.run(["wg-quick", "up", file])
-      simulatedUp.add(interfaceName)
-    } else {
-      // `wg syncconf` takes the file without wg-quick's own keys (Address, DNS, ...): `wg-quick strip`.
-      const stripped = await commands.run(["wg-quick", "strip", file])
-      const dir = mkdtempSync(join(tmpdir(), "fleetplane-wg-"))
-      const strippedFile = join(dir, `${interfaceName}.conf`)
-      try {
-        writeFileSync(strippedFile, stripped.stdout, { mode: 0o600 })
-        await commands.run(["wg", "syncconf", interfaceName, strippedFile])
-      } finally {
-        rmSync(dir, { recursive: true, force: true })
+    // `wg syncconf` takes the file without wg-quick's own keys (Address, DNS, ...), on its stdin:
+    // the private key never lands in a second file.
+    const sync = () => commands.run(["wg", "syncconf", interfaceName, "/dev/stdin"], stripWgQuickKeys(content))
+    let synced = false
+    if (knownUp.has(interfaceName) && !simulate) {
+      // An interface deleted behind the agent's back makes this fail: then it is brought up below.
+      synced = await sync().then(
+        () => true,
+        () => false
+      )
+    }
+    if (!synced) {
+      if (!(await isUp(interfaceName))) {
+        await commands.run(["wg-quick", "up", file])
+        simulatedUp.add(interfaceName)
+      } else {
+        await sync()
       }
     }
+    knownUp.add(interfaceName)
     await reconcile(interfaceName, content)
   }
 
   const down = async (interfaceName: string, file: string) => {
+    knownUp.delete(interfaceName)
     if (!(await isUp(interfaceName))) return
     await commands.run(["wg-quick", "down", file])
     simulatedUp.delete(interfaceName)

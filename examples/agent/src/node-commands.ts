@@ -47,7 +47,10 @@ export const createNodeCommands = (options: { readonly simulate: boolean; readon
         const code = typeof error.code === "number" ? error.code : null
         reject(new CommandFailedError(argv, code, stderr || error.message))
       })
-      child.stdin?.end(input ?? "")
+      // A command that exits without reading its input must not take the agent down (EPIPE):
+      // its exit status says what happened.
+      child.stdin?.on("error", () => undefined)
+      child.stdin?.end(input)
     })
   }
   return {

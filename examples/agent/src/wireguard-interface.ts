@@ -6,6 +6,9 @@
  * match `Address` and the kernel routes through it match every `AllowedIPs` entry. Without
  * that, a peer or a VIP that arrives after the interface came up is unroutable.
  */
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import type { NodeCommands } from "./node-commands"
 
 /** `x/n` with the host prefix written out (`ip route` prints host routes without `/32` or `/128`). */
@@ -103,9 +106,20 @@ export const createWireguardInterfaces = (commands: NodeCommands, simulate: bool
   const knownUp = new Set<string>()
 
   const apply = async (interfaceName: string, file: string, content: string) => {
-    // `wg syncconf` takes the file without wg-quick's own keys (Address, DNS, ...), on its stdin:
-    // the private key never lands in a second file.
-    const sync = () => commands.run(["wg", "syncconf", interfaceName, "/dev/stdin"], stripWgQuickKeys(content))
+    // `wg syncconf` takes the file without wg-quick's own keys (Address, DNS, ...). It must be a
+    // file (`wg` fopens it; a child's stdin here is a socket, which /dev/stdin cannot open): one
+    // in a private directory, removed at once.
+    const sync = async () => {
+      if (simulate) return commands.run(["wg", "syncconf", interfaceName, "<stripped config>"])
+      const dir = mkdtempSync(join(tmpdir(), "fleetplane-wg-"))
+      try {
+        const stripped = join(dir, `${interfaceName}.conf`)
+        writeFileSync(stripped, stripWgQuickKeys(content), { mode: 0o600 })
+        return await commands.run(["wg", "syncconf", interfaceName, stripped])
+      } finally {
+        rmSync(dir, { recursive: true, force: true })
+      }
+    }
     let synced = false
     if (knownUp.has(interfaceName) && !simulate) {
       // An interface deleted behind the agent's back makes this fail: then it is brought up below.

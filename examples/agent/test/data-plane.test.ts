@@ -99,6 +99,20 @@ describe("the data plane on real WireGuard interfaces (network namespaces, wireg
     expect(await eventually(() => vipAnswer(old, prod.vip), "the VIP from the old holder")).toBe(newHolder)
   }, 60_000)
 
+  it("an agent restarted while its interface is up picks it up as it is: same interface, tunnels kept", async () => {
+    const worker = members.get("k3s-prod-worker-1")!
+    const indexBefore = (await worker.node.exec(["ip", "-o", "link", "show", "dev", worker.interfaceName])).split(":")[0]
+    worker.node.agent?.kill("SIGKILL")
+    worker.node.agentLog.length = 0
+    startAgent(worker)
+    await eventually(() => worker.node.agentLog.some((line) => line.startsWith("joined cluster")) || undefined, "the restarted agent back in its cluster")
+    for (const other of clusterMembers("k3s-prod").filter((m) => m !== worker)) {
+      await eventually(async () => (await worker.node.connect(other.address, PROBE_PORT, 500)).answer === other.node.name, `${worker.node.name} -> ${other.node.name}`)
+    }
+    expect((await worker.node.exec(["ip", "-o", "link", "show", "dev", worker.interfaceName])).split(":")[0]).toBe(indexBefore)
+    expect(worker.node.agentLog.some((line) => line.includes("failed"))).toBe(false)
+  }, 60_000)
+
   it("a node that joins later is reachable from every node, with no tunnel restarted", async () => {
     const group = clusterMembers("k3s-prod")
     const interfaceIndex = async (member: Member) => (await member.node.exec(["ip", "-o", "link", "show", "dev", member.interfaceName])).split(":")[0]

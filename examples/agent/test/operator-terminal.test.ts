@@ -19,7 +19,7 @@ afterEach(async () => {
 const setup = async (options: { idleMs?: number } = {}) => {
   gateway = await testGateway(options.idleMs === undefined ? {} : { terminalIdleTimeoutMs: options.idleMs })
   const account = await gateway.fleet.createAccount({ name: "acme" })
-  const key = await gateway.fleet.createApiKey({ account_id: account.id, name: "oncall" })
+  const key = await gateway.fleet.createApiKey({ account_id: account.id, name: "oncall", role: "admin" })
   const ops = gateway.fleet.forAccount(account.id)
   const template = await ops.actions.system_create_template({ name: "workers" })
   const node = await ops.actions.system_create_node({ hostname: "edge-1", node_template_id: template.id })
@@ -106,7 +106,7 @@ describe("operator terminal", () => {
   it("another account's key is refused exactly like a missing instance", async () => {
     const { gateway, instanceId } = await setup()
     const other = await gateway.fleet.createAccount({ name: "other" })
-    const otherKey = await gateway.fleet.createApiKey({ account_id: other.id, name: "x" })
+    const otherKey = await gateway.fleet.createApiKey({ account_id: other.id, name: "x", role: "admin" })
     const env = { FLEETPLANE_URL: gateway.adminUrl, FLEETPLANE_API_KEY: otherKey.api_key }
     const foreign = await cliTerminal(env, [instanceId, "--", "id"])
     const missing = await cliTerminal(env, ["ins_0000000000000000000000000", "--", "id"])

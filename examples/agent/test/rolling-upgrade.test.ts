@@ -33,7 +33,7 @@ describe("rolling upgrade with live agents", () => {
   it("upgrades batch by batch, halts on a failing node, and completes once resumed", async () => {
     gateway = await testGateway()
     const account = await gateway.fleet.createAccount({ name: "acme" })
-    const { api_key } = await gateway.fleet.createApiKey({ account_id: account.id, name: "ops" })
+    const { api_key } = await gateway.fleet.createApiKey({ account_id: account.id, name: "ops", role: "admin" })
     const env = { FLEETPLANE_URL: gateway.adminUrl, FLEETPLANE_API_KEY: api_key }
     const template = await cli(env, ["templates", "create", "--name", "edge-workers"])
     await cli(env, ["templates", "assign", "--template", template.id, "--module", "k3s-agent"])

@@ -21,7 +21,7 @@ export const phasesWithEffect = (log: (line: string) => void) =>
     yield* run("system_sdwan_attach_peer", { network_id: network.id, node_instance_id: instance.id })
 
     const identity = yield* port.authenticate(instance.id, instance.agent_credential)
-    yield* port.hello(identity, { wireguard_keys: [{ network_id: network.id, public_key: publicKey() }], applied: [], held_vips: [] }, undefined)
+    yield* port.hello(identity, { wireguard_keys: [{ network_id: network.id, public_key: publicKey() }], applied: [], held_vips: [] })
     const joined = yield* port.joinRequest(identity, { request_id: "r", module_name: "k3s-server", target_cluster_id: null })
     yield* port.statusReport(identity, { k3s: { service: "active", node_ready: true }, modules: [] })
 

@@ -21,7 +21,7 @@ export const phasesWithPromises = async (log: (line: string) => void) => {
       const instance = await ops.actions.system_provision_instance({ node_id: node.id })
       await ops.actions.system_sdwan_attach_peer({ network_id: network.id, node_instance_id: instance.id })
       const identity = await fleet.run(port.authenticate(instance.id, instance.agent_credential))
-      await fleet.run(port.hello(identity, { wireguard_keys: [{ network_id: network.id, public_key: publicKey() }], applied: [], held_vips: [] }, "198.51.100.1"))
+      await fleet.run(port.hello(identity, { wireguard_keys: [{ network_id: network.id, public_key: publicKey() }], applied: [], held_vips: [] }))
       return identity
     }
     const ready = { service: "active" as const, node_ready: true }

@@ -72,7 +72,7 @@ export const runDemo = async (options: DemoOptions): Promise<DemoSummary> => {
 
     // The operator's side: the admin HTTP API with an account key.
     const account = await gateway.fleet.createAccount({ name: "acme" })
-    const { api_key } = await gateway.fleet.createApiKey({ account_id: account.id, name: "demo" })
+    const { api_key } = await gateway.fleet.createApiKey({ account_id: account.id, name: "demo", role: "admin" })
     const call = async (name: string, input: Record<string, unknown> = {}): Promise<any> => {
       const response = await fetch(`${gateway.adminUrl}/v1/actions/${name}`, {
         method: "POST",

@@ -83,3 +83,24 @@ export const RefusalCode = {
   InvalidEndpoint: "invalid_endpoint"
 } as const
 export type RefusalCode = (typeof RefusalCode)[keyof typeof RefusalCode]
+
+/** RFC 6455 §5.5: a close frame's payload is at most 125 bytes, 2 of them the code. */
+export const MAX_CLOSE_REASON_BYTES = 123
+
+/**
+ * A close reason cut to what a close frame can carry, by UTF-8 bytes and never inside a
+ * character (`ws` throws on a longer reason — which once left an operator's terminal open
+ * forever when an agent's reason held non-ASCII text).
+ */
+export const closeReason = (text: string): string => {
+  if (Buffer.byteLength(text, "utf8") <= MAX_CLOSE_REASON_BYTES) return text
+  let cut = ""
+  let bytes = 0
+  for (const char of text) {
+    const size = Buffer.byteLength(char, "utf8")
+    if (bytes + size > MAX_CLOSE_REASON_BYTES) break
+    cut += char
+    bytes += size
+  }
+  return cut
+}

@@ -2,7 +2,7 @@
  * @fleetplane/agent-protocol — the wire contract between Fleetplane agents and gateways.
  * See PROTOCOL.md for every message, the close and error codes, and sequence diagrams.
  */
-export { closeCodeForProtocolError, CloseCode, ProtocolErrorCode, RefusalCode } from "./codes"
+export { closeCodeForProtocolError, CloseCode, closeReason, MAX_CLOSE_REASON_BYTES, ProtocolErrorCode, RefusalCode } from "./codes"
 export { decodeAgentFrame, decodeGatewayFrame, encodeFrame, type DecodeResult } from "./codec/codec"
 export { inspectFrame } from "./codec/frame-inspector"
 export { describeSchemaError } from "./codec/schema-issues"

@@ -88,7 +88,7 @@ if (mode === "baseline") {
     silenceThresholdMs: 15_000
   })
   const account = await gateway.fleet.createAccount({ name: "bench" })
-  const { api_key } = await gateway.fleet.createApiKey({ account_id: account.id, name: "bench" })
+  const { api_key } = await gateway.fleet.createApiKey({ account_id: account.id, name: "bench", role: "admin" })
   const ops = gateway.fleet.forAccount(account.id)
   const network = await ops.actions.system_sdwan_create_network({ name: "bench", handle: "bench", pod_subnet_prefix: "10.42.0.0/16" })
   const template = await ops.actions.system_create_template({ name: "servers" })

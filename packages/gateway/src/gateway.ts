@@ -31,6 +31,8 @@ export interface GatewayOptions {
   readonly adminListen?: string
   /** Serve agents over wss:// with this certificate and key (PEM files). */
   readonly tls?: { readonly certFile: string; readonly keyFile: string }
+  /** Serve the admin API over https:// with this certificate and key (PEM files). */
+  readonly adminTls?: { readonly certFile: string; readonly keyFile: string }
   readonly gatewayId?: string
   readonly heartbeatIntervalMs?: number
   readonly silenceThresholdMs?: number
@@ -57,6 +59,8 @@ const parseListen = (value: string, fallbackHost: string): { host: string; port:
   if (match === null) throw new Error(`"${value}" is not host:port or a port`)
   return { host: match[1] === undefined || match[1] === "" ? fallbackHost : match[1], port: Number(match[2]) }
 }
+
+const isLoopback = (host: string) => host === "localhost" || host === "::1" || /^127\./.test(host)
 
 const listen = (server: Server, address: { host: string; port: number }) =>
   new Promise<AddressInfo>((resolve, reject) => {
@@ -90,6 +94,7 @@ export const startGateway = async (options: GatewayOptions) => {
     return pending
   })
 
+  const maxBufferedBytes = options.maxBufferedBytes ?? 8 * 1024 * 1024
   const endpoint = createAgentEndpoint(
     {
       gatewayId: options.gatewayId ?? hostname(),
@@ -97,7 +102,7 @@ export const startGateway = async (options: GatewayOptions) => {
       silenceThresholdMs,
       helloTimeoutMs: options.helloTimeoutMs ?? 10_000,
       maxFrameBytes: options.maxFrameBytes ?? DEFAULT_FRAME_LIMITS.maxFrameBytes,
-      maxBufferedBytes: options.maxBufferedBytes ?? 8 * 1024 * 1024,
+      maxBufferedBytes,
       pingIntervalMs: options.pingIntervalMs ?? 30_000,
       ...(options.authThrottle === undefined ? {} : { authThrottle: options.authThrottle })
     },
@@ -121,18 +126,32 @@ export const startGateway = async (options: GatewayOptions) => {
     response.end("agents connect with a WebSocket upgrade on /v1/agent\n")
   })
   agentServer.on("upgrade", endpoint.handleUpgrade)
-  const adminServer = createHttpServer(admin.handle)
+  const adminServer: Server = options.adminTls
+    ? createHttpsServer({ cert: readFileSync(options.adminTls.certFile), key: readFileSync(options.adminTls.keyFile) }, admin.handle)
+    : createHttpServer(admin.handle)
   const terminals = createTerminalEndpoint(
-    { maxTerminalsPerInstance: options.maxTerminalsPerInstance ?? 4, idleTimeoutMs: options.terminalIdleTimeoutMs ?? 15 * 60_000 },
-    { fleet, registry, log }
+    { maxTerminalsPerInstance: options.maxTerminalsPerInstance ?? 4, idleTimeoutMs: options.terminalIdleTimeoutMs ?? 15 * 60_000, maxBufferedBytes },
+    { fleet, registry, log, metrics }
   )
   adminServer.on("upgrade", terminals.handleUpgrade)
 
-  const agentAddress = await listen(agentServer, parseListen(options.listen ?? "0.0.0.0:7443", "0.0.0.0"))
-  const adminAddress = await listen(adminServer, parseListen(options.adminListen ?? "127.0.0.1:7080", "127.0.0.1"))
+  const agentListen = parseListen(options.listen ?? "0.0.0.0:7443", "0.0.0.0")
+  const adminListen = parseListen(options.adminListen ?? "127.0.0.1:7080", "127.0.0.1")
+  // Credentials and API keys cross these ports: say so when they travel in clear beyond this machine.
+  for (const [port, address, tls] of [["agent", agentListen, options.tls], ["admin", adminListen, options.adminTls]] as const) {
+    if (tls === undefined && !isLoopback(address.host)) {
+      log.warn("gateway.listening_without_tls", {
+        port,
+        listen: `${address.host}:${address.port}`,
+        advice: port === "agent" ? "agent credentials travel in clear: use --tls-cert/--tls-key, or listen on a private network only" : "API keys travel in clear: use --admin-tls-cert/--admin-tls-key, or keep the admin API on 127.0.0.1"
+      })
+    }
+  }
+  const agentAddress = await listen(agentServer, agentListen)
+  const adminAddress = await listen(adminServer, adminListen)
   log.info("gateway.started", {
     agent_url: `${options.tls ? "wss" : "ws"}://${agentAddress.address}:${agentAddress.port}/v1/agent`,
-    admin_url: `http://${adminAddress.address}:${adminAddress.port}`,
+    admin_url: `${options.adminTls ? "https" : "http"}://${adminAddress.address}:${adminAddress.port}`,
     // The connection string may carry a password: only the host is logged.
     store: options.postgres === undefined ? `sqlite:${options.database ?? ":memory:"}` : `postgresql://${new URL(options.postgres).host}`
   })
@@ -157,7 +176,7 @@ export const startGateway = async (options: GatewayOptions) => {
     agentPort: agentAddress.port,
     adminPort: adminAddress.port,
     agentUrl: `${options.tls ? "wss" : "ws"}://127.0.0.1:${agentAddress.port}/v1/agent`,
-    adminUrl: `http://127.0.0.1:${adminAddress.port}`,
+    adminUrl: `${options.adminTls ? "https" : "http"}://127.0.0.1:${adminAddress.port}`,
     fleet,
     sessions: registry,
     metrics,

@@ -35,13 +35,33 @@ describe("authentication failure throttle", () => {
     expect(delays).toEqual([1000, 2000, 4000, 8000, 8000, 8000])
   })
 
-  it("does not punish other addresses, and forgets an address after success", () => {
-    const { throttle } = throttleAt()
+  it("does not punish other addresses; a success halves an address's failures instead of wiping them", () => {
+    const { throttle, advance } = throttleAt()
     for (let i = 0; i < 5; i++) throttle.recordFailure("bad")
     expect(throttle.check("bad").allowed).toBe(false)
     expect(throttle.check("good").allowed).toBe(true)
-    throttle.recordSuccess("bad")
+    advance(8_000)
+    throttle.recordSuccess("bad") // 5 failures -> 2
     expect(throttle.check("bad").allowed).toBe(true)
+    throttle.recordFailure("bad") // 3: still free
+    expect(throttle.check("bad").allowed).toBe(true)
+    throttle.recordFailure("bad") // 4: one over the allowance
+    expect(throttle.check("bad").allowed).toBe(false)
+    // A single good agent cannot launder the address: two successes leave it at 2, not 0.
+  })
+
+  it("runs at most a few checks at once per address; the others wait their turn and see the failures before them", async () => {
+    const { throttle } = throttleAt()
+    const verdicts = Array.from({ length: 10 }, () => throttle.begin("nat"))
+    const started: Array<boolean> = []
+    for (const [i, verdict] of verdicts.entries()) void verdict.then((v) => (started[i] = v.allowed))
+    await new Promise((resolve) => setTimeout(resolve, 0))
+    expect(started.filter((allowed) => allowed)).toHaveLength(4)
+    for (let i = 0; i < 4; i++) throttle.finish("nat", false)
+    await Promise.all(verdicts)
+    // 4 failures recorded (3 free): everything that waited is refused without a check.
+    expect(started.filter((allowed) => allowed)).toHaveLength(4)
+    expect(started).toHaveLength(10)
   })
 
   it("forgets a quiet address after forgetAfterMs", () => {

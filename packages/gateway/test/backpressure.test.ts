@@ -1,13 +1,17 @@
 /**
- * Backpressure (#9.6): an agent that stops reading while the gateway keeps sending — an
- * operator pasting into its terminal, configs changing — is closed as a slow consumer (4010)
- * once its unsent data passes `maxBufferedBytes`; what the gateway holds for it stays bounded,
- * the operator's terminal ends cleanly, and nothing pushed to it is lost: on reconnect it
- * receives the config version it missed.
+ * Backpressure (#9.6): an agent that stops reading while the gateway keeps sending. An
+ * operator pasting into its terminal is held back by the terminal's input window (the
+ * gateway stops reading the operator's socket), so input alone never swells the agent's
+ * queue; when configs keep changing for it, it is closed as a slow consumer (4010) once its
+ * unsent data passes `maxBufferedBytes`. What the gateway holds stays bounded, the operator's
+ * terminal ends cleanly, and nothing pushed to it is lost: on reconnect it receives the
+ * config version it missed.
  */
 import { afterEach, describe, expect, it } from "vitest"
 import WebSocket from "ws"
+import { Effect } from "effect"
 import { CloseCode } from "@fleetplane/agent-protocol"
+import { Transactor } from "@fleetplane/sdk"
 import type { Gateway } from "../src/index"
 import { SLOW_CONSUMER_GRACE_MS } from "../src/agent/agent-session"
 import { quietGateway, setupAccount } from "./support/gateway-harness"
@@ -54,24 +58,45 @@ describe("gateway: agents that stop reading", () => {
     await slow.message("terminal_open")
     ;(slow.socket as unknown as { _socket: { pause: () => void; resume: () => void } })._socket.pause()
 
-    // While it is stalled its WireGuard config changes: a new peer comes up.
+    // The operator pastes far more than the agent reads: the gateway stops taking it (the
+    // terminal's input window), so the paste stalls instead of piling up in the gateway.
+    let streamed = 0
+    let stalled = false
+    while (operator.readyState === WebSocket.OPEN && streamed < STREAM_LIMIT) {
+      const sent = await Promise.race([
+        new Promise<boolean>((resolve) => operator.send(CHUNK, { binary: true }, (error) => resolve(error === undefined || error === null))),
+        new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 1_000))
+      ])
+      if (sent === undefined) {
+        stalled = true
+        break
+      }
+      if (sent) streamed += CHUNK.length
+    }
+    expect(stalled).toBe(true)
+    // Accepted: the input window plus what loopback socket buffers hold — not what the operator wanted to send.
+    expect(streamed).toBeLessThan(MAX_BUFFERED + 24 * 1024 * 1024)
+    expect(gateway.metrics.slowConsumers.value).toBe(0) // input alone never overflows the agent's queue
+
+    // While it is stalled a large config is decided for it, then its WireGuard config changes
+    // (a new peer comes up): the queue is past the bound when that change is sent.
+    await gateway.fleet.run(
+      Effect.flatMap(Effect.service(Transactor), ({ transact }) =>
+        transact((ctx) =>
+          Effect.map(
+            ctx.tx.putDesiredConfig(slowNode.instanceId as never, "kubeconfig", "clu_large", { cluster_id: "clu_large", content: "x".repeat(MAX_BUFFERED * 2) }, ctx.nowIso),
+            ({ record }) => ctx.touch(slowNode.instanceId as never, record)
+          )
+        )
+      )
+    )
     const otherNode = await account.provision("other-1", account.workerTemplateId)
     const other = await TestAgent.connect(gateway.agentUrl)
     sockets.push(other)
     other.hello(otherNode.instanceId, otherNode.credential, { wireguard_keys: [{ network_id: account.networkId, public_key: other.keys.publicKey }] })
     await other.message("welcome")
-
-    // The operator pastes far more than the agent reads.
-    let streamed = 0
-    while (operator.readyState === WebSocket.OPEN && streamed < STREAM_LIMIT) {
-      const sent = await new Promise<boolean>((resolve) => operator.send(CHUNK, { binary: true }, (error) => resolve(error === undefined || error === null)))
-      if (sent) streamed += CHUNK.length
-    }
     expect(await operatorClosed).toBe(4502) // the agent's session ended under the operator
     expect(gateway.metrics.slowConsumers.value).toBe(1)
-    // What the gateway accepted for the stalled agent is its queue bound plus what loopback
-    // socket buffers hold — not what the operator wanted to send.
-    expect(streamed).toBeLessThan(MAX_BUFFERED + 24 * 1024 * 1024)
     // Reading again within the grace, the agent finds the 4010 close frame behind what was queued for it.
     ;(slow.socket as unknown as { _socket: { resume: () => void } })._socket.resume()
     expect((await slow.waitClosed(5_000)).code).toBe(CloseCode.SlowConsumer)

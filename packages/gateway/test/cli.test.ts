@@ -46,7 +46,7 @@ describe("fleetplane CLI", () => {
     gateway = await quietGateway({ database })
     const account = (await cli(["--json", "account", "create", "--name", "acme", "--db", database])).json()
     expect(account.id).toMatch(/^acc_/)
-    const key = (await cli(["--json", "apikey", "create", "--account", account.id, "--db", database])).json()
+    const key = (await cli(["--json", "apikey", "create", "--account", account.id, "--role", "admin", "--db", database])).json()
     const env = { FLEETPLANE_URL: gateway.adminUrl, FLEETPLANE_API_KEY: key.api_key }
     const j = async (...args: Array<string>) => {
       const result = await cli(["--json", ...args], env)
@@ -131,8 +131,8 @@ describe("fleetplane CLI", () => {
     gateway = await quietGateway({ database })
     const a = (await cli(["--json", "account", "create", "--name", "a", "--db", database])).json()
     const b = (await cli(["--json", "account", "create", "--name", "b", "--db", database])).json()
-    const keyA = (await cli(["--json", "apikey", "create", "--account", a.id, "--db", database])).json().api_key
-    const keyB = (await cli(["--json", "apikey", "create", "--account", b.id, "--db", database])).json().api_key
+    const keyA = (await cli(["--json", "apikey", "create", "--account", a.id, "--role", "admin", "--db", database])).json().api_key
+    const keyB = (await cli(["--json", "apikey", "create", "--account", b.id, "--role", "admin", "--db", database])).json().api_key
     const envA = { FLEETPLANE_URL: gateway.adminUrl, FLEETPLANE_API_KEY: keyA }
     const envB = { FLEETPLANE_URL: gateway.adminUrl, FLEETPLANE_API_KEY: keyB }
     const network = JSON.parse((await cli(["--json", "networks", "create", "--name", "n", "--handle", "n"], envA)).out)
@@ -147,7 +147,7 @@ describe("fleetplane CLI", () => {
     const unreachable = await cli(["clusters", "list"], { FLEETPLANE_URL: "http://127.0.0.1:9", FLEETPLANE_API_KEY: keyA })
     expect(unreachable.code).toBe(10)
     // A revoked key is refused from then on.
-    const keyAId = (await cli(["--json", "apikey", "create", "--account", a.id, "--name", "temp", "--db", database])).json()
+    const keyAId = (await cli(["--json", "apikey", "create", "--account", a.id, "--name", "temp", "--role", "read", "--db", database])).json()
     expect((await cli(["clusters", "list"], { ...envA, FLEETPLANE_API_KEY: keyAId.api_key })).code).toBe(0)
     expect((await cli(["apikey", "revoke", "--account", a.id, "--id", keyAId.id, "--db", database])).code).toBe(0)
     expect((await cli(["clusters", "list"], { ...envA, FLEETPLANE_API_KEY: keyAId.api_key })).code).toBe(3)

@@ -56,7 +56,7 @@ describe("crash safety (SIGKILL)", () => {
       backend === "sqlite" ? { database: join(mkdtempSync(join(tmpdir(), "fleetplane-crash-")), "fleet.db") } : { postgres: await freshPostgresDatabase() }
     const setup = await createFleet({ ...store, runSensor: false })
     const account = await setup.createAccount({ name: "acme" })
-    const { api_key } = await setup.createApiKey({ account_id: account.id, name: "crash" })
+    const { api_key } = await setup.createApiKey({ account_id: account.id, name: "crash", role: "admin" })
     await setup.close()
     const agentPort = await freePort()
     const adminPort = await freePort()

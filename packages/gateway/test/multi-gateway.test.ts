@@ -55,7 +55,7 @@ const setup = async (postgres: string, policy: "automatic" | "require_approval")
   const fleet = await createFleet({ postgres, runSensor: false })
   try {
     const account = await fleet.createAccount({ name: "acme" })
-    const { api_key } = await fleet.createApiKey({ account_id: account.id, name: "tests" })
+    const { api_key } = await fleet.createApiKey({ account_id: account.id, name: "tests", role: "admin" })
     const ops = fleet.forAccount(account.id)
     const network = await ops.actions.system_sdwan_create_network({ name: "prod", handle: "prod", pod_subnet_prefix: "10.42.0.0/16" })
     const servers = await ops.actions.system_create_template({ name: "servers" })

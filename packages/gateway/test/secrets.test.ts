@@ -21,7 +21,7 @@ describe("secrets stay out of logs, events and errors", () => {
     const logs: Array<string> = []
     gateway = await quietGateway({ logger: createLogger("debug", (line) => logs.push(line)) })
     const account = await gateway.fleet.createAccount({ name: "acme" })
-    const key = await gateway.fleet.createApiKey({ account_id: account.id, name: "ops" })
+    const key = await gateway.fleet.createApiKey({ account_id: account.id, name: "ops", role: "admin" })
     const admin = adminClient(gateway, key.api_key)
     const answers: Array<unknown> = []
     const call = async (name: string, input: Record<string, unknown> = {}) => {

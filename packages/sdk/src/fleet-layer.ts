@@ -16,6 +16,7 @@ import { postgresStoreLayer } from "./store/postgres/postgres-store"
 import { sqliteStoreLayer, type SqliteStoreOptions } from "./store/sqlite/sqlite-store"
 import type { Store } from "./store/store"
 import { NetworkSyncer } from "./config/network-syncer"
+import { KubeconfigRenewer } from "./config/kubeconfig-renewer"
 import { SkillRunner } from "./upgrade/skill-runner"
 import { VipSensor } from "./vip/sensor"
 import { backfillAddressFamilies } from "./network/address-family-backfill"
@@ -41,7 +42,16 @@ export const fleetServicesLayer = (options: { readonly config?: Partial<FleetCon
   const core = Transactor.layer.pipe(Layer.provideMerge(Layer.mergeAll(Signals.layer, AgentLiveness.layer)))
   // Leadership and, on a shared store, signals and liveness exchanged with the other gateways.
   const shared = sharedStateLayer.pipe(Layer.provideMerge(core), Layer.provideMerge(config))
-  const services = Layer.mergeAll(Actions.layer, AgentPort.layer, Accounts.layer, ApiKeys.layer, VipSensor.layer, SkillRunner.layer, NetworkSyncer.layer).pipe(
+  const services = Layer.mergeAll(
+    Actions.layer,
+    AgentPort.layer,
+    Accounts.layer,
+    ApiKeys.layer,
+    VipSensor.layer,
+    SkillRunner.layer,
+    NetworkSyncer.layer,
+    KubeconfigRenewer.layer
+  ).pipe(
     Layer.provideMerge(shared)
   )
   const sensor = Layer.effectDiscard(
@@ -52,6 +62,7 @@ export const fleetServicesLayer = (options: { readonly config?: Partial<FleetCon
       yield* Effect.forkScoped((yield* VipSensor).run)
       yield* Effect.forkScoped((yield* SkillRunner).run)
       yield* Effect.forkScoped((yield* NetworkSyncer).run)
+      yield* Effect.forkScoped((yield* KubeconfigRenewer).run)
     })
   )
   return sensor.pipe(Layer.provideMerge(services), Layer.provideMerge(config))
@@ -69,4 +80,4 @@ export const fleetLayer = (options: FleetLayerOptions) => {
   }).pipe(Layer.provideMerge(store))
 }
 
-export type FleetServices = Accounts | ApiKeys | Actions | AgentPort | VipSensor | SkillRunner | NetworkSyncer | Transactor | Signals | AgentLiveness | Leadership | Store
+export type FleetServices = Accounts | ApiKeys | Actions | AgentPort | VipSensor | SkillRunner | NetworkSyncer | KubeconfigRenewer | Transactor | Signals | AgentLiveness | Leadership | Store

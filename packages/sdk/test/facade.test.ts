@@ -117,8 +117,8 @@ describe("Promise facade", () => {
     try {
       const a = await fleet.createAccount({ name: "a" })
       const b = await fleet.createAccount({ name: "b" })
-      const keyA = await fleet.createApiKey({ account_id: a.id, name: "ci" })
-      const keyB = await fleet.createApiKey({ account_id: b.id, name: "ci" })
+      const keyA = await fleet.createApiKey({ account_id: a.id, name: "ci", role: "admin" })
+      const keyB = await fleet.createApiKey({ account_id: b.id, name: "ci", role: "admin" })
       expect(keyA.api_key).toMatch(/^fpk_/)
       expect(await fleet.authenticateApiKey(keyA.api_key)).toBe(a.id)
       expect(await fleet.authenticateApiKey(keyB.api_key)).toBe(b.id)

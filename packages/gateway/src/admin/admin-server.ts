@@ -12,16 +12,17 @@
  *   POST /v1/approvals/{id}/approve  approve; POST /v1/approvals/{id}/reject { reason? }
  */
 import type { IncomingMessage, ServerResponse } from "node:http"
-import { FleetplaneError, type Fleet, type FleetEvent } from "@fleetplane/sdk"
+import { FleetplaneError, type ApiKeyIdentity, type Fleet, type FleetEvent } from "@fleetplane/sdk"
+import { AuthThrottle } from "../agent/auth-throttle"
 import type { Logger } from "../log"
 import type { Metrics } from "./metrics"
 
 const MAX_BODY_BYTES = 1024 * 1024
 const SSE_KEEPALIVE_MS = 15_000
 
-const sendJson = (response: ServerResponse, status: number, body: unknown) => {
+const sendJson = (response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
   const text = JSON.stringify(body)
-  response.writeHead(status, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(text) })
+  response.writeHead(status, { "content-type": "application/json; charset=utf-8", "content-length": String(Buffer.byteLength(text)), ...headers })
   response.end(text)
 }
 
@@ -39,16 +40,20 @@ const readJson = (request: IncomingMessage): Promise<unknown> =>
   new Promise((resolve, reject) => {
     const chunks: Array<Buffer> = []
     let size = 0
+    let tooLarge = false
     request.on("data", (chunk: Buffer) => {
+      if (tooLarge) return // the rest is read and dropped, so the client can read the 413
       size += chunk.length
       if (size > MAX_BODY_BYTES) {
-        reject(Object.assign(new Error("request body larger than 1 MiB"), { code: "body_too_large" }))
-        request.destroy()
+        tooLarge = true
+        chunks.length = 0
+        reject(Object.assign(new Error("the request body is larger than 1 MiB; send less"), { code: "body_too_large" }))
         return
       }
       chunks.push(chunk)
     })
     request.on("end", () => {
+      if (tooLarge) return
       if (chunks.length === 0) return resolve({})
       try {
         resolve(JSON.parse(Buffer.concat(chunks).toString("utf8")))
@@ -64,11 +69,15 @@ export interface AdminServerDeps {
   readonly metrics: Metrics
   readonly log: Logger
   readonly health: () => Record<string, unknown>
+  /** Failed API-key attempts per address (the same throttle as agent credentials). */
+  readonly keyThrottle?: AuthThrottle
 }
 
 export const createAdminHandler = (deps: AdminServerDeps) => {
   const { fleet, log } = deps
   const openStreams = new Set<ServerResponse>()
+
+  const keyThrottle = deps.keyThrottle ?? new AuthThrottle()
 
   const authenticate = async (request: IncomingMessage, response: ServerResponse) => {
     const header = request.headers.authorization ?? ""
@@ -77,18 +86,35 @@ export const createAdminHandler = (deps: AdminServerDeps) => {
       sendError(response, 401, "missing_api_key", "send an account API key as `Authorization: Bearer fpk_…`; create one with `fleetplane apikey create`")
       return undefined
     }
+    // Guessing keys costs time: repeated failures from one address wait, exponentially.
+    const address = request.socket.remoteAddress ?? "unknown"
+    const verdict = await keyThrottle.begin(address)
+    if (!verdict.allowed) {
+      const seconds = Math.ceil(verdict.retryAfterMs / 1000)
+      sendJson(
+        response,
+        429,
+        { error: { code: "too_many_failed_keys", message: `too many failed API-key attempts from this address; retry after ${seconds} s`, details: { retry_after_ms: verdict.retryAfterMs }, category: "UnauthorizedError" } },
+        { "retry-after": String(seconds) }
+      )
+      return undefined
+    }
     try {
-      return await fleet.authenticateApiKey(key)
+      const identity = await fleet.identifyApiKey(key)
+      keyThrottle.finish(address, true)
+      return identity
     } catch (error) {
       const e = error instanceof FleetplaneError ? error : new FleetplaneError("internal_error", String(error))
+      keyThrottle.finish(address, e.category === "UnauthorizedError" ? false : undefined)
       sendError(response, e.httpStatus, e.code, e.message, {}, e.category)
       return undefined
     }
   }
 
-  const runAction = async (response: ServerResponse, accountId: string, name: string, input: unknown) => {
+  const runAction = async (response: ServerResponse, caller: ApiKeyIdentity, name: string, input: unknown) => {
     try {
-      const result = await fleet.forAccount(accountId).execute(name, input)
+      // The key's role limits what it may run: checked by the SDK, as for every front door.
+      const result = await fleet.forApiKey(caller).execute(name, input)
       sendJson(response, 200, result)
     } catch (error) {
       const e = error instanceof FleetplaneError ? error : new FleetplaneError("internal_error", String(error))
@@ -97,7 +123,7 @@ export const createAdminHandler = (deps: AdminServerDeps) => {
     }
   }
 
-  const streamEvents = async (request: IncomingMessage, response: ServerResponse, accountId: string, since: number) => {
+  const streamEvents = async (request: IncomingMessage, response: ServerResponse, caller: ApiKeyIdentity, since: number) => {
     response.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive" })
     openStreams.add(response)
     // Cleanup is registered first: a client that leaves during the backlog must not leak a subscription.
@@ -120,7 +146,7 @@ export const createAdminHandler = (deps: AdminServerDeps) => {
     // Subscribe first, then read the backlog, so nothing falls between the two.
     const buffered: Array<FleetEvent> = []
     let live = false
-    const ops = fleet.forAccount(accountId)
+    const ops = fleet.forApiKey(caller)
     const stop = await ops.events.subscribe((event) => (live ? write(event) : buffered.push(event)))
     if (closed) return stop()
     unsubscribe = stop
@@ -145,8 +171,8 @@ export const createAdminHandler = (deps: AdminServerDeps) => {
     }
     if (!path.startsWith("/v1/")) return sendError(response, 404, "not_found", `no route ${method} ${path}; see GET /v1/actions`)
 
-    const accountId = await authenticate(request, response)
-    if (accountId === undefined) return
+    const caller = await authenticate(request, response)
+    if (caller === undefined) return
 
     if (method === "GET" && path === "/v1/actions") return sendJson(response, 200, { actions: fleet.describeActions() })
     const action = path.match(/^\/v1\/actions\/([a-z_]+)$/)
@@ -156,24 +182,28 @@ export const createAdminHandler = (deps: AdminServerDeps) => {
         input = await readJson(request)
       } catch (error) {
         const e = error as Error & { code: string }
-        return sendError(response, e.code === "body_too_large" ? 413 : 400, e.code, e.message)
+        if (e.code === "body_too_large") {
+          response.shouldKeepAlive = false
+          return sendJson(response, 413, { error: { code: e.code, message: e.message, details: { max_bytes: MAX_BODY_BYTES }, category: "InvalidInputError" } }, { connection: "close" })
+        }
+        return sendError(response, 400, e.code, e.message)
       }
-      return runAction(response, accountId, action[1]!, input)
+      return runAction(response, caller, action[1]!, input)
     }
     if (method === "GET" && path === "/v1/events") {
       const since = Number(request.headers["last-event-id"] ?? url.searchParams.get("since") ?? 0)
       if (!Number.isInteger(since) || since < 0) return sendError(response, 400, "invalid_since", "since must be a non-negative integer event sequence number")
-      return streamEvents(request, response, accountId, since)
+      return streamEvents(request, response, caller, since)
     }
     if (method === "GET" && path === "/v1/approvals") {
-      return runAction(response, accountId, "system_list_approvals", { status: url.searchParams.get("status") ?? "pending" })
+      return runAction(response, caller, "system_list_approvals", { status: url.searchParams.get("status") ?? "pending" })
     }
     const decision = path.match(/^\/v1\/approvals\/([A-Za-z0-9_]+)\/(approve|reject)$/)
     if (method === "POST" && decision !== null) {
       const body = (await readJson(request).catch(() => ({}))) as { reason?: string }
       return decision[2] === "approve"
-        ? runAction(response, accountId, "system_approve", { approval_id: decision[1] })
-        : runAction(response, accountId, "system_reject", { approval_id: decision[1], ...(body.reason === undefined ? {} : { reason: body.reason }) })
+        ? runAction(response, caller, "system_approve", { approval_id: decision[1] })
+        : runAction(response, caller, "system_reject", { approval_id: decision[1], ...(body.reason === undefined ? {} : { reason: body.reason }) })
     }
     return sendError(response, 404, "not_found", `no route ${method} ${path}; see GET /v1/actions`)
   }

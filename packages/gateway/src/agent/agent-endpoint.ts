@@ -13,6 +13,7 @@ import { WebSocketServer, type RawData, type WebSocket } from "ws"
 import {
   CloseCode,
   closeCodeForProtocolError,
+  closeReason,
   decodeAgentFrame,
   negotiateProtocolVersion,
   PROTOCOL_VERSION,
@@ -64,7 +65,7 @@ export const createAgentEndpoint = (options: AgentEndpointOptions, deps: AgentEn
   const limits = frameLimits(options.maxFrameBytes)
 
   const closeSocket = (socket: WebSocket, code: number, reason: string) => {
-    socket.close(code, reason.slice(0, 120))
+    socket.close(code, closeReason(reason))
     // A peer that never answers the close handshake is cut off.
     setTimeout(() => socket.terminate(), 5_000).unref()
   }
@@ -75,6 +76,14 @@ export const createAgentEndpoint = (options: AgentEndpointOptions, deps: AgentEn
       closeSocket(socket, CloseCode.UnsupportedProtocolVersion, `this gateway speaks protocol ${PROTOCOL_VERSION}`)
       return undefined
     }
+    // The throttle is consulted where the credential is checked: sockets opened in advance
+    // cannot run more checks in parallel than the address's allowance.
+    const verdict = await throttle.begin(remoteAddress)
+    if (!verdict.allowed) {
+      metrics.authThrottled.inc()
+      closeSocket(socket, CloseCode.RateLimited, `retry after ${verdict.retryAfterMs} ms`)
+      return undefined
+    }
     let identity
     try {
       identity = await fleet.run(port.authenticate(hello.instance_id, hello.credential))
@@ -82,17 +91,18 @@ export const createAgentEndpoint = (options: AgentEndpointOptions, deps: AgentEn
       const refusal = error instanceof FleetplaneError && error.category === "UnauthorizedError" ? error.code : undefined
       if (refusal === undefined) {
         // Not a refusal: the store failed. The agent retries; its address is not penalised.
+        throttle.finish(remoteAddress, undefined)
         log.error("agent.auth_unavailable", { remote: remoteAddress, error: error instanceof Error ? error.message : String(error) })
         closeSocket(socket, CloseCode.InternalError, "authentication unavailable; retry")
         return undefined
       }
       metrics.authFailures.inc()
-      throttle.recordFailure(remoteAddress)
+      throttle.finish(remoteAddress, false)
       log.warn("agent.auth_failed", { remote: remoteAddress, instance_id: hello.instance_id.slice(0, 64), reason: refusal })
       closeSocket(socket, refusal === "instance_terminated" ? CloseCode.InstanceTerminated : CloseCode.AuthenticationFailed, refusal)
       return undefined
     }
-    throttle.recordSuccess(remoteAddress)
+    throttle.finish(remoteAddress, true)
     const session = new AgentSession(randomUUID(), identity, socket, remoteAddress, hello.capabilities, {
       maxBufferedBytes: options.maxBufferedBytes,
       onTaskError: (error) =>

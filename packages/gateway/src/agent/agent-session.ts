@@ -4,7 +4,7 @@
  * one task at a time (`enqueue`) so its messages are handled in arrival order.
  */
 import type { WebSocket } from "ws"
-import { CloseCode, encodeFrame, type AppliedConfig, type ConfigKind, type ConfigPushBody, type GatewayMessage } from "@fleetplane/agent-protocol"
+import { CloseCode, closeReason, encodeFrame, type AppliedConfig, type ConfigKind, type ConfigPushBody, type GatewayMessage } from "@fleetplane/agent-protocol"
 import type { AgentIdentity } from "@fleetplane/sdk"
 
 /** What the session needs from a terminal bridge (see terminal/terminal-bridge.ts). */
@@ -59,7 +59,7 @@ export class AgentSession {
    * Its close frame queues behind what it has not read; a reader that is truly stuck is
    * destroyed after a short grace, so its buffer is freed without waiting for TCP.
    */
-  send(message: GatewayMessage): boolean {
+  send(message: GatewayMessage, onWritten?: () => void): boolean {
     if (this.closed) return false
     const buffered = this.socket.bufferedAmount
     if (buffered > this.limits.maxBufferedBytes) {
@@ -68,7 +68,7 @@ export class AgentSession {
       this.limits.onSlowConsumer(buffered)
       return false
     }
-    this.socket.send(encodeFrame(message), { binary: true })
+    this.socket.send(encodeFrame(message), { binary: true }, onWritten === undefined ? undefined : () => onWritten())
     return true
   }
 
@@ -76,7 +76,7 @@ export class AgentSession {
   close(code: number, reason: string) {
     if (this.closed) return
     this.closed = true
-    this.socket.close(code, reason.slice(0, 120))
+    this.socket.close(code, closeReason(reason))
     this.endTerminals()
   }
 

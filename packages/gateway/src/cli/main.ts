@@ -70,6 +70,8 @@ export const buildProgram = (io: Io, env: NodeJS.ProcessEnv = process.env) => {
     .option("--admin-listen <host:port>", "admin API (keep it private)", "127.0.0.1:7080")
     .option("--tls-cert <file>", "serve agents over wss:// with this certificate (PEM)")
     .option("--tls-key <file>", "the certificate's private key (PEM)")
+    .option("--admin-tls-cert <file>", "serve the admin API over https:// with this certificate (PEM)")
+    .option("--admin-tls-key <file>", "the admin certificate's private key (PEM)")
     .option("--heartbeat-interval <ms>", "heartbeat interval sent to agents", "5000")
     .option("--silence-threshold <ms>", "silence before a VIP holder is declared silent", "15000")
     .option("--hello-timeout <ms>", "how long a new connection has to send its hello", "10000")
@@ -77,6 +79,7 @@ export const buildProgram = (io: Io, env: NodeJS.ProcessEnv = process.env) => {
     .addOption(new Option("--log-level <level>", "log level").choices(["debug", "info", "warn", "error"]).default("info"))
     .action(async (options) => {
       if ((options.tlsCert === undefined) !== (options.tlsKey === undefined)) throw new CliError("--tls-cert and --tls-key go together", 2, "invalid_tls")
+      if ((options.adminTlsCert === undefined) !== (options.adminTlsKey === undefined)) throw new CliError("--admin-tls-cert and --admin-tls-key go together", 2, "invalid_tls")
       const gateway = await startGateway({
         ...storeOf(options),
         listen: options.listen,
@@ -86,7 +89,8 @@ export const buildProgram = (io: Io, env: NodeJS.ProcessEnv = process.env) => {
         helloTimeoutMs: Number(options.helloTimeout),
         logLevel: options.logLevel as LogLevel,
         ...(options.gatewayId === undefined ? {} : { gatewayId: options.gatewayId }),
-        ...(options.tlsCert === undefined ? {} : { tls: { certFile: options.tlsCert, keyFile: options.tlsKey } })
+        ...(options.tlsCert === undefined ? {} : { tls: { certFile: options.tlsCert, keyFile: options.tlsKey } }),
+        ...(options.adminTlsCert === undefined ? {} : { adminTls: { certFile: options.adminTlsCert, keyFile: options.adminTlsKey } })
       })
       await new Promise<void>((resolve) => {
         const stop = () => {
@@ -138,10 +142,15 @@ export const buildProgram = (io: Io, env: NodeJS.ProcessEnv = process.env) => {
     .description("create an API key for an account; the key is printed once")
     .requiredOption("--account <id>", "account id")
     .option("--name <name>", "what the key is for", "cli")
+    .addOption(
+      new Option("--role <role>", "read: lists, gets, events; operate: also non-destructive changes; admin: also destructive actions, kubeconfigs, terminals")
+        .choices(["read", "operate", "admin"])
+        .makeOptionMandatory()
+    )
     .option("--db <file>", "SQLite database file", DEFAULT_DB)
     .option("--postgres <url>", "the shared PostgreSQL instead (or FLEETPLANE_POSTGRES_URL)")
     .action(async (options) => {
-      const key = await withLocalFleet(options, (fleet) => fleet.createApiKey({ account_id: options.account, name: options.name }))
+      const key = await withLocalFleet(options, (fleet) => fleet.createApiKey({ account_id: options.account, name: options.name, role: options.role }))
       print(key, (k) => `${fields(k)}Store the key now: it is not shown again.\n`)
     })
 

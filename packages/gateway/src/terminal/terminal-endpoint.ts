@@ -10,8 +10,9 @@ import type { IncomingMessage } from "node:http"
 import { randomUUID } from "node:crypto"
 import type { Duplex } from "node:stream"
 import { WebSocketServer } from "ws"
-import { FleetplaneError, type Fleet } from "@fleetplane/sdk"
+import { FleetplaneError, roleAllows, type Fleet } from "@fleetplane/sdk"
 import type { SessionRegistry } from "../agent/session-registry"
+import type { GatewayMetrics } from "../admin/metrics"
 import type { Logger } from "../log"
 import { TerminalBridge } from "./terminal-bridge"
 
@@ -20,17 +21,22 @@ export const TERMINAL_PATH = /^\/v1\/instances\/([A-Za-z0-9_]+)\/terminal$/
 export interface TerminalEndpointOptions {
   readonly maxTerminalsPerInstance: number
   readonly idleTimeoutMs: number
+  /** Agent sessions' send bound: terminal input is kept well under it. */
+  readonly maxBufferedBytes: number
 }
 
 const reject = (socket: Duplex, status: number, code: string, message: string) => {
   const body = JSON.stringify({ error: { code, message } })
   socket.end(
-    `HTTP/1.1 ${status} ${status === 401 ? "Unauthorized" : status === 404 ? "Not Found" : status === 429 ? "Too Many Requests" : status === 400 ? "Bad Request" : "Conflict"}\r\n` +
+    `HTTP/1.1 ${status} ${status === 401 ? "Unauthorized" : status === 403 ? "Forbidden" : status === 404 ? "Not Found" : status === 429 ? "Too Many Requests" : status === 400 ? "Bad Request" : "Conflict"}\r\n` +
       `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`
   )
 }
 
-export const createTerminalEndpoint = (options: TerminalEndpointOptions, deps: { fleet: Fleet; registry: SessionRegistry; log: Logger }) => {
+export const createTerminalEndpoint = (
+  options: TerminalEndpointOptions,
+  deps: { fleet: Fleet; registry: SessionRegistry; log: Logger; metrics: Pick<GatewayMetrics, "terminalCreditViolations"> }
+) => {
   const wss = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024 })
 
   const handleUpgrade = async (request: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -46,8 +52,12 @@ export const createTerminalEndpoint = (options: TerminalEndpointOptions, deps: {
     } catch {
       return reject(socket, 401, "invalid_api_key", "send an account API key as `Authorization: Bearer fpk_…`")
     }
+    // A terminal is a root shell on the node: admin keys only.
+    if (!roleAllows(who.role, "admin")) {
+      return reject(socket, 403, "forbidden_for_role", `this API key's role (${who.role}) may not open terminals, which needs admin`)
+    }
     try {
-      await deps.fleet.forAccount(who.account_id).execute("system_get_instance", { instance_id: instanceId })
+      await deps.fleet.forApiKey(who).execute("system_get_instance", { instance_id: instanceId })
     } catch (error) {
       const e = error instanceof FleetplaneError ? error : undefined
       return reject(socket, e?.httpStatus ?? 500, e?.code ?? "internal_error", e?.message ?? "could not look the instance up")
@@ -74,8 +84,12 @@ export const createTerminalEndpoint = (options: TerminalEndpointOptions, deps: {
       const bridge = new TerminalBridge(session, operator, `term_${randomUUID()}`, command, {
         who: { api_key_id: who.api_key_id, name: who.name },
         record: (type, data) =>
-          void deps.fleet.recordEvent(who.account_id, type, data).catch((error) => deps.log.error("terminal.audit_failed", { error: String(error) }))
-      })
+          void deps.fleet.recordEvent(who.account_id, type, data).catch((error) => deps.log.error("terminal.audit_failed", { error: String(error) })),
+        onCreditExceeded: (sent, granted) => {
+          deps.metrics.terminalCreditViolations.inc()
+          deps.log.warn("terminal.credit_exceeded", { instance_id: instanceId, channel_id: bridge.channelId, sent_bytes: sent, credit_bytes: granted })
+        }
+      }, options.maxBufferedBytes)
       bridge.start(dimension("cols", 80), dimension("rows", 24), options.idleTimeoutMs)
       deps.log.info("terminal.opened", { instance_id: instanceId, api_key_id: who.api_key_id, channel_id: bridge.channelId })
     })

@@ -4,7 +4,8 @@
  * comparison never touches the secret byte by byte.
  */
 import { randomBytes } from "node:crypto"
-import { Context, Effect, Layer } from "effect"
+import { Context, Effect, Layer, Schema } from "effect"
+import { ApiKeyRole } from "./roles"
 import { Transactor } from "../domain/transactor"
 import { hashSecret } from "../agents/credentials"
 import { invalidInput, notFound, unauthorized, type InvalidInputError, type NotFoundError, type StoreError, type UnauthorizedError } from "../model/errors"
@@ -14,6 +15,7 @@ export interface CreatedApiKey {
   readonly id: string
   readonly account_id: AccountId
   readonly name: string
+  readonly role: ApiKeyRole
   /** The key itself: shown once, never stored. */
   readonly api_key: string
 }
@@ -22,12 +24,14 @@ export interface ApiKeyIdentity {
   readonly account_id: AccountId
   readonly api_key_id: string
   readonly name: string
+  /** What the key may do (see roles.ts). */
+  readonly role: ApiKeyRole
 }
 
 export class ApiKeys extends Context.Service<
   ApiKeys,
   {
-    readonly create: (accountId: string, name: string) => Effect.Effect<CreatedApiKey, InvalidInputError | NotFoundError | StoreError>
+    readonly create: (accountId: string, name: string, role: ApiKeyRole) => Effect.Effect<CreatedApiKey, InvalidInputError | NotFoundError | StoreError>
     /** The account a key belongs to; revoked and unknown keys fail alike. */
     readonly authenticate: (apiKey: string) => Effect.Effect<AccountId, UnauthorizedError | StoreError>
     /** Who is calling, for audit records: the account and the key's id and name. */
@@ -46,22 +50,23 @@ export class ApiKeys extends Context.Service<
             if (record === undefined || record.revoked_at !== null) {
               return yield* unauthorized("invalid_api_key", "the API key is unknown or revoked; create one with `fleetplane apikey create`", {})
             }
-            return { account_id: record.account_id, api_key_id: record.id, name: record.name }
+            return { account_id: record.account_id, api_key_id: record.id, name: record.name, role: record.role }
           })
         )
       return ApiKeys.of({
         identify,
-        create: (accountId, name) =>
+        create: (accountId, name, role) =>
           transact((ctx) =>
             Effect.gen(function* () {
               if (name.trim().length === 0 || name.length > 128) return yield* invalidInput("invalid_name", "an API key name must be 1-128 characters", {})
+              if (!Schema.is(ApiKeyRole)(role)) return yield* invalidInput("invalid_role", `an API key's role is read, operate or admin, not "${String(role).slice(0, 32)}"`, {})
               const account = yield* ctx.tx.getAccount(accountId as AccountId)
               if (account === undefined) return yield* notFound("account_not_found", `account ${accountId} does not exist`, { account_id: accountId })
               const apiKey = `fpk_${randomBytes(32).toString("base64url")}`
               const id = newId("apiKey")
-              yield* ctx.tx.insertApiKey({ id, account_id: account.id, name: name.trim(), key_hash: hashSecret(apiKey), created_at: ctx.nowIso, revoked_at: null })
-              yield* ctx.emit(account.id, "system.api_key_created", { api_key_id: id, name: name.trim() })
-              return { id, account_id: account.id, name: name.trim(), api_key: apiKey }
+              yield* ctx.tx.insertApiKey({ id, account_id: account.id, name: name.trim(), role, key_hash: hashSecret(apiKey), created_at: ctx.nowIso, revoked_at: null })
+              yield* ctx.emit(account.id, "system.api_key_created", { api_key_id: id, name: name.trim(), role })
+              return { id, account_id: account.id, name: name.trim(), role, api_key: apiKey }
             })
           ),
         authenticate: (apiKey) => Effect.map(identify(apiKey), (identity) => identity.account_id),

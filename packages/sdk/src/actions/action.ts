@@ -8,9 +8,12 @@ import type { AgentLiveness } from "../domain/liveness"
 import { Transactor, type TxContext } from "../domain/transactor"
 import type { DomainError } from "../model/errors"
 import type { AccountId } from "../model/ids"
+import type { ActionCaller, ApiKeyRole } from "../accounts/roles"
 
 export interface ActionScope {
   readonly accountId: AccountId
+  /** Who runs it (an API key, or the embedding host). */
+  readonly caller: ActionCaller
 }
 
 export type ActionServices = Transactor | AgentLiveness
@@ -24,6 +27,8 @@ export interface ActionDefinition<I = any, O = unknown> {
   readonly name: string
   readonly description: string
   readonly destructive: boolean
+  /** The role an API key needs to run it; a function of the (raw) input when that decides (a dry run reads). */
+  readonly access: ApiKeyRole | ((input: Record<string, unknown>) => ApiKeyRole)
   readonly input: Schema.Codec<I, any>
   /** Destructive actions: whether this particular input needs confirmation (a dry run does not). */
   readonly needsConfirmation?: (input: I) => boolean

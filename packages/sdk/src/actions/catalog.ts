@@ -5,6 +5,7 @@
  */
 import { Schema } from "effect"
 import type { ActionDefinition } from "./action"
+import type { ApiKeyRole } from "../accounts/roles"
 import {
   systemAssignModuleToTemplate,
   systemCreateNode,
@@ -64,6 +65,8 @@ export interface ActionDescription {
   readonly name: ActionName
   readonly description: string
   readonly destructive: boolean
+  /** The role an API key needs (`read` < `operate` < `admin`); for a dry run of a destructive action, `read`. */
+  readonly access: ApiKeyRole
   /** JSON Schema (draft 2020-12) of the input; destructive actions also accept `confirmation_token`. */
   readonly input_schema: unknown
 }
@@ -81,5 +84,7 @@ export const describeActions = (): ReadonlyArray<ActionDescription> =>
         confirmation_token: { type: "string", description: "the one-time token from a confirmation_required answer" }
       }
     }
-    return { name: action.name as ActionName, description: action.description, destructive: action.destructive, input_schema: schema }
+    // What the action needs as called (a dry-run capable action publishes what its real run needs).
+    const access = typeof action.access === "function" ? action.access({}) : action.access
+    return { name: action.name as ActionName, description: action.description, destructive: action.destructive, access, input_schema: schema }
   })

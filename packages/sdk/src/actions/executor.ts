@@ -9,14 +9,16 @@ import { describeSchemaError } from "@fleetplane/agent-protocol"
 import { AgentLiveness } from "../domain/liveness"
 import { FleetConfig } from "../domain/fleet-config"
 import { Transactor } from "../domain/transactor"
-import { invalidInput, notFound, type DomainError } from "../model/errors"
+import { forbidden, invalidInput, notFound, type DomainError } from "../model/errors"
+import { HOST_CALLER, roleAllows, type ActionCaller } from "../accounts/roles"
 import type { AccountId } from "../model/ids"
 import type { ActionDefinition } from "./action"
 import { actionCatalog, describeActions, isActionName, type ActionDescription } from "./catalog"
 import { consumeConfirmation, requestConfirmation } from "./confirmation"
 
 export interface ActionsService {
-  readonly execute: (accountId: AccountId, name: string, input: unknown) => Effect.Effect<unknown, DomainError>
+  /** Runs an action for `caller` (default: the embedding host, with every right). */
+  readonly execute: (accountId: AccountId, name: string, input: unknown, caller?: ActionCaller) => Effect.Effect<unknown, DomainError>
   readonly describe: () => ReadonlyArray<ActionDescription>
 }
 
@@ -28,7 +30,7 @@ export class Actions extends Context.Service<Actions, ActionsService>()("@fleetp
       const liveness = yield* AgentLiveness
       const descriptions = describeActions()
 
-      const execute = (accountId: AccountId, name: string, rawInput: unknown) =>
+      const execute = (accountId: AccountId, name: string, rawInput: unknown, caller: ActionCaller = HOST_CALLER) =>
         Effect.gen(function* () {
           if (!isActionName(name)) {
             return yield* notFound("unknown_action", `there is no action named "${name.slice(0, 80)}"; list the actions to see their names`, {})
@@ -39,11 +41,20 @@ export class Actions extends Context.Service<Actions, ActionsService>()("@fleetp
             return yield* invalidInput("invalid_input", `the input of ${name} must be an object`, { action: name })
           }
           const { confirmation_token: token, ...fields } = raw as Record<string, unknown>
+          // Roles first: a key that may not run this learns nothing else about it.
+          const needed = typeof action.access === "function" ? action.access(fields) : action.access
+          if (!roleAllows(caller.role, needed)) {
+            return yield* forbidden(
+              "forbidden_for_role",
+              `this API key's role (${caller.role}) may not run ${name}, which needs ${needed}; use a key with the ${needed} role (fleetplane apikey create --role ${needed})`,
+              { action: name, role: caller.role, needed }
+            )
+          }
           // Unknown fields are refused, naming the field: a typo (`idd`) must not be silently ignored.
           const input = yield* Schema.decodeUnknownEffect(action.input)(fields, { onExcessProperty: "error" }).pipe(
             Effect.mapError((error) => invalidInput("invalid_input", `invalid input for ${name}: ${describeSchemaError(error)}`, { action: name }))
           )
-          const scope = { accountId }
+          const scope = { accountId, caller }
           if (action.destructive && (action.needsConfirmation?.(input) ?? true)) {
             const config = yield* FleetConfig
             if (token === undefined || token === null || token === "") {

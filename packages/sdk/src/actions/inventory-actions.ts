@@ -27,6 +27,7 @@ export const systemCreateTemplate = defineAction({
   name: "system_create_template",
   description: "Create a node template; modules (k3s-server, k3s-agent) are assigned to templates.",
   destructive: false,
+  access: "operate",
   input: Schema.Struct({ name: Text }),
   run: (input, { accountId }) =>
     inTransaction((ctx) =>
@@ -47,6 +48,7 @@ export const systemAssignModuleToTemplate = defineAction({
   description:
     "Assign k3s-server or k3s-agent to a template. config.target_cluster_id picks the cluster to join; a k3s-server without one creates a cluster.",
   destructive: false,
+  access: "operate",
   input: Schema.Struct({
     template_id: Ref,
     module_name: ModuleName,
@@ -79,6 +81,7 @@ export const systemCreateNode = defineAction({
   name: "system_create_node",
   description: "Create a node (a machine role) from a template. hostname becomes the Kubernetes node name.",
   destructive: false,
+  access: "operate",
   input: Schema.Struct({ hostname: Text, node_template_id: Ref }),
   run: (input, { accountId }) =>
     inTransaction((ctx) =>
@@ -106,6 +109,7 @@ export const systemProvisionInstance = defineAction({
   name: "system_provision_instance",
   description: "Provision a NodeInstance for a node. The result's agent_credential is shown once: give it to the node's agent.",
   destructive: false,
+  access: "operate",
   input: Schema.Struct({ node_id: Ref }),
   run: (input, { accountId }) =>
     inTransaction((ctx) =>
@@ -129,6 +133,7 @@ export const systemGetInstance = defineAction({
   description:
     "One instance (by id, or its node's hostname): node, hostname, status, the cluster it belongs to, and whether its agent is connected (agent, last_seen_at).",
   destructive: false,
+  access: "read",
   input: Schema.Struct({ instance_id: Ref }),
   run: (input, { accountId }) =>
     Effect.gen(function* () {
@@ -164,6 +169,7 @@ export const systemTerminateInstance = defineAction({
   description:
     "Terminate an instance: its agent is disconnected (4006), its credential stops working, and it leaves its cluster and every SD-WAN network (R25). Refused while it holds a VIP.",
   destructive: true,
+  access: "admin",
   input: Schema.Struct({ instance_id: Ref }),
   describe: (input, { accountId }) =>
     inTransaction((ctx) =>
@@ -219,6 +225,7 @@ export const systemSdwanCreateNetwork = defineAction({
   description:
     "Create an SD-WAN network (WireGuard interface wg-sdwan-<handle>). pod_subnet_prefix must be canonical and distinct within the account and decides the IP family of clusters on it (IPv4 when omitted); overlay_prefix (an IPv6 /64) and overlay_ipv4_prefix (a free /20 of 100.64.0.0/10) are allocated when omitted.",
   destructive: false,
+  access: "operate",
   input: Schema.Struct({
     name: Text,
     handle: Schema.String.check(Schema.isMaxLength(64)),
@@ -235,6 +242,7 @@ export const systemSdwanListNetworks = defineAction({
   name: "system_sdwan_list_networks",
   description: "The account's SD-WAN networks with their interface names, overlay and pod prefixes.",
   destructive: false,
+  access: "read",
   input: Schema.Struct({}),
   run: (_input, { accountId }) => inTransaction((ctx) => Effect.map(ctx.tx.listNetworks(accountId), (networks) => ({ networks: networks.map(presentNetwork) })))
 })
@@ -243,6 +251,7 @@ export const systemSdwanAttachPeer = defineAction({
   name: "system_sdwan_attach_peer",
   description: "Attach an instance to an SD-WAN network as a WireGuard peer (required for k3s servers: the VIP lives there).",
   destructive: false,
+  access: "operate",
   input: Schema.Struct({ network_id: Ref, node_instance_id: Ref }),
   run: (input, { accountId }) =>
     inTransaction((ctx) =>

@@ -9,7 +9,10 @@ import { isSilent } from "../vip/scoring"
 import { stateError } from "../model/errors"
 import { ClusterName } from "../model/entities"
 import type { InstanceId } from "../model/ids"
-import { issueClientCertificate } from "../config/certificates"
+import { issueClientCertificate, subjectSafe } from "../config/certificates"
+
+/** A kubeconfig handed to an operator is short-lived unless asked otherwise. */
+export const DEFAULT_KUBECONFIG_HOURS = 24
 import { renderKubeconfig } from "../config/kubeconfig"
 import { decommissionCluster, describeDecommission, requireCluster, rotateJoinToken } from "../cluster/lifecycle"
 import { hostnameOf } from "../vip/failover"
@@ -22,6 +25,7 @@ export const kubernetesListClusters = defineAction({
   name: "kubernetes_list_clusters",
   description: "List the account's K3s clusters (decommissioned ones only with include_decommissioned).",
   destructive: false,
+  access: "read",
   input: Schema.Struct({ include_decommissioned: Schema.optionalKey(Schema.Boolean) }),
   run: (input, { accountId }) =>
     inTransaction((ctx) =>
@@ -33,6 +37,7 @@ export const kubernetesGetCluster = defineAction({
   name: "kubernetes_get_cluster",
   description: "One cluster with its status, version, node count, VIP and HA warnings.",
   destructive: false,
+  access: "read",
   input: Schema.Struct({ id: Ref }),
   run: (input, { accountId }) =>
     inTransaction((ctx) =>
@@ -56,6 +61,7 @@ export const kubernetesListNodes = defineAction({
   description:
     "The Kubernetes nodes of a cluster: control-plane servers and workers, with their status (as k3s last reported it) and whether their agent is heartbeating now.",
   destructive: false,
+  access: "read",
   input: Schema.Struct({ cluster_id: Ref }),
   run: (input, { accountId }) =>
     Effect.gen(function* () {
@@ -90,24 +96,40 @@ export const kubernetesListNodes = defineAction({
 export const kubernetesGetKubeconfig = defineAction({
   name: "kubernetes_get_kubeconfig",
   description:
-    "An admin kubeconfig for a cluster (by id or name): server is the VIP endpoint, the user a fresh client certificate signed by the cluster CA. The context is named after the cluster (context_name overrides it), the cluster and user entries after its id, so kubeconfigs merge cleanly.",
+    "An admin kubeconfig for a cluster (by id or name): server is the VIP endpoint, the user a fresh client certificate signed by the cluster CA, named after the API key that asked (CN fleetplane:<key name>:<key id>) and valid expires_in_hours (default 24). The context is named after the cluster (context_name overrides it), the cluster and user entries after its id, so kubeconfigs merge cleanly.",
   destructive: false,
-  input: Schema.Struct({ cluster_id: Ref, context_name: Schema.optionalKey(ClusterName) }),
-  run: (input, { accountId }) =>
+  access: "admin",
+  input: Schema.Struct({
+    cluster_id: Ref,
+    context_name: Schema.optionalKey(ClusterName),
+    /** How long the client certificate is valid (default 24 hours, at most a year): a kubeconfig cannot be revoked, only outlived. */
+    expires_in_hours: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 8760 })))
+  }),
+  run: (input, { accountId, caller }) =>
     Effect.gen(function* () {
+      const now = new Date(yield* Clock.currentTimeMillis)
+      const validityMs = (input.expires_in_hours ?? DEFAULT_KUBECONFIG_HOURS) * 3_600_000
+      // The certificate names who asked (Kubernetes audit logs show the CN as the user).
+      const commonName = caller.api_key_id === undefined ? `fleetplane:${caller.name ?? "host"}` : `fleetplane:${caller.name ?? "key"}:${caller.api_key_id}`
       const cluster = yield* inTransaction((ctx) =>
         Effect.gen(function* () {
           const found = yield* requireCluster(ctx, accountId, input.cluster_id)
           if (found.status === "decommissioned") {
             return yield* stateError("cluster_decommissioned", `cluster ${found.id} is decommissioned; it has no API to reach`, { cluster_id: found.id })
           }
-          // Audit: who got credentials to which cluster (the certificate itself is never logged).
-          yield* ctx.emit(accountId, "kubernetes.kubeconfig_issued", { cluster_id: found.id, api_endpoint: found.api_endpoint })
+          // Audit: who got credentials to which cluster, until when (the certificate itself is never logged).
+          yield* ctx.emit(accountId, "kubernetes.kubeconfig_issued", {
+            cluster_id: found.id,
+            api_endpoint: found.api_endpoint,
+            issued_to: { api_key_id: caller.api_key_id ?? null, name: caller.name ?? null, role: caller.role },
+            common_name: subjectSafe(commonName),
+            expires_at: new Date(now.getTime() + validityMs).toISOString()
+          })
           return found
         })
       )
       const client = yield* Effect.promise(() =>
-        issueClientCertificate({ certPem: cluster.ca_cert_pem, keyPem: cluster.ca_key_pem }, `fleetplane-admin-${cluster.name}`, "system:masters", new Date())
+        issueClientCertificate({ certPem: cluster.ca_cert_pem, keyPem: cluster.ca_key_pem }, commonName, "system:masters", now, validityMs)
       )
       const kubeconfig = renderKubeconfig({
         clusterName: cluster.name,
@@ -118,7 +140,7 @@ export const kubernetesGetKubeconfig = defineAction({
         clientCertPem: client.certPem,
         clientKeyPem: client.keyPem
       })
-      return { kubeconfig, api_endpoint: cluster.api_endpoint }
+      return { kubeconfig, api_endpoint: cluster.api_endpoint, expires_at: new Date(now.getTime() + validityMs).toISOString() }
     })
 })
 
@@ -127,6 +149,7 @@ export const kubernetesDecommissionCluster = defineAction({
   description:
     "Decommission a cluster: removes its Kubernetes node records, releases its VIP, revokes its token and tells its agents to leave. Instances keep running.",
   destructive: true,
+  access: "admin",
   input: Schema.Struct({ cluster_id: Ref }),
   describe: (input, { accountId }) => inTransaction((ctx) => describeDecommission(ctx, accountId, input.cluster_id)),
   run: (input, { accountId }) => inTransaction((ctx) => decommissionCluster(ctx, accountId, input.cluster_id))
@@ -136,6 +159,7 @@ export const kubernetesRotateToken = defineAction({
   name: "kubernetes_rotate_token",
   description: "Rotate a cluster's join token; every connected member agent receives the new token.",
   destructive: true,
+  access: "admin",
   input: Schema.Struct({ cluster_id: Ref }),
   describe: (input, { accountId }) =>
     inTransaction((ctx) =>

@@ -14,6 +14,7 @@ export const systemListEvents = defineAction({
   name: "system_list_events",
   description: "The account's event log in order, after sequence number `since` (default 0), at most `limit` (default 100, max 1000).",
   destructive: false,
+  access: "read",
   input: Schema.Struct({
     since: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))),
     limit: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 1000 })))
@@ -42,6 +43,7 @@ export const executeSkill = defineAction({
   description:
     "Run a skill. system-rolling-module-upgrade upgrades a template's instances (template_id) or a cluster's members (cluster_id) in batches (R19: never more control-plane servers down than etcd quorum allows), halting after max_consecutive_failures; dry_run: true shows the plan without starting; skill_run_status shows progress, and a completed run records the cluster's version.",
   destructive: false,
+  access: "operate",
   input: Schema.Struct({ skill: Schema.Literal("system-rolling-module-upgrade"), inputs: Schema.Unknown }),
   run: (input, { accountId }) =>
     Effect.gen(function* () {
@@ -83,6 +85,7 @@ export const skillListRuns = defineAction({
   name: "skill_list_runs",
   description: "The account's skill runs (rolling upgrades), newest first, optionally of one status.",
   destructive: false,
+  access: "read",
   input: Schema.Struct({ status: Schema.optionalKey(Schema.Literals(["running", "halted", "completed", "aborted"])) }),
   run: (input, { accountId }) =>
     inTransaction((ctx) =>
@@ -112,6 +115,7 @@ export const skillRunStatus = defineAction({
   name: "skill_run_status",
   description: "Status and progress of a skill run.",
   destructive: false,
+  access: "read",
   input: Schema.Struct({ run_id: Ref }),
   run: (input, { accountId }) =>
     inTransaction((ctx) =>
@@ -127,6 +131,7 @@ export const skillRunResume = defineAction({
   name: "skill_run_resume",
   description: "Resume a halted skill run (after fixing what made its instances fail).",
   destructive: false,
+  access: "operate",
   input: Schema.Struct({ run_id: Ref }),
   run: (input, { accountId }) => inTransaction((ctx) => resumeRollingUpgrade(ctx, accountId, input.run_id))
 })
@@ -135,6 +140,7 @@ export const skillRunAbort = defineAction({
   name: "skill_run_abort",
   description: "Abort a skill run: nothing more is pushed; instances already upgraded stay upgraded.",
   destructive: false,
+  access: "operate",
   input: Schema.Struct({ run_id: Ref }),
   run: (input, { accountId }) => inTransaction((ctx) => abortRollingUpgrade(ctx, accountId, input.run_id))
 })

@@ -18,6 +18,7 @@ export const systemSdwanFailoverVirtualIp = defineAction({
   description:
     "Fail a VIP over to its best candidate (virtual_ip_id: the VIP's id, or its cluster's id or name). dry_run: true shows the current holder and every candidate's score, with hostnames, without changing anything.",
   destructive: true,
+  access: (input) => (input.dry_run === true ? "read" : "admin"),
   input: Schema.Struct({ virtual_ip_id: Ref, dry_run: Schema.optionalKey(Schema.Boolean) }),
   needsConfirmation: (input) => input.dry_run !== true,
   describe: (input, { accountId }) =>
@@ -46,6 +47,7 @@ export const systemListApprovals = defineAction({
   name: "system_list_approvals",
   description: "Pending (or all) approvals, such as VIP failovers waiting for an operator under the require_approval policy.",
   destructive: false,
+  access: "read",
   input: Schema.Struct({ status: Schema.optionalKey(ApprovalStatus) }),
   run: (input, { accountId }) =>
     inTransaction((ctx) => Effect.map(ctx.tx.listApprovals(accountId, input.status), (approvals) => ({ approvals: approvals.map(presentApproval) })))
@@ -55,6 +57,7 @@ export const systemApprove = defineAction({
   name: "system_approve",
   description: "Approve a pending decision. A failover approved after the holder came back resolves as moot, without a failover.",
   destructive: false,
+  access: "operate",
   input: Schema.Struct({ approval_id: Ref }),
   run: (input, { accountId }) =>
     Effect.gen(function* () {
@@ -67,6 +70,7 @@ export const systemReject = defineAction({
   name: "system_reject",
   description: "Reject a pending decision.",
   destructive: false,
+  access: "operate",
   input: Schema.Struct({ approval_id: Ref, reason: Schema.optionalKey(Note) }),
   run: (input, { accountId }) => inTransaction((ctx) => rejectFailover(ctx, accountId, input.approval_id, input.reason))
 })

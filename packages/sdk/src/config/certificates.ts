@@ -53,20 +53,26 @@ export const createClusterCa = async (clusterName: string, now: Date): Promise<K
   return { certPem: cert.toString("pem") + "\n", keyPem: toPem(await webcrypto.subtle.exportKey("pkcs8", keys.privateKey), "PRIVATE KEY") }
 }
 
+export const ONE_YEAR_MS = 365 * DAY_MS
+
+/** A name made safe for a certificate subject: a `,` or `=` in an API key's name must not add a field. */
+export const subjectSafe = (text: string) => text.replace(/[^A-Za-z0-9._:@-]/g, "-").slice(0, 64)
+
 /**
  * A client certificate signed by the cluster CA. Kubernetes reads the user from the CN and
- * the groups from O: `system:masters` makes it a cluster admin. Valid one year.
+ * the groups from O: `system:masters` makes it a cluster admin. Valid `validityMs` (one year
+ * by default).
  */
-export const issueClientCertificate = async (ca: KeyPairPem, commonName: string, organization: string, now: Date): Promise<KeyPairPem> => {
+export const issueClientCertificate = async (ca: KeyPairPem, commonName: string, organization: string, now: Date, validityMs: number = ONE_YEAR_MS): Promise<KeyPairPem> => {
   const caCert = new x509.X509Certificate(ca.certPem)
   const caKey = await importPrivateKey(ca.keyPem)
   const keys = await webcrypto.subtle.generateKey(algorithm, true, ["sign", "verify"])
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: randomSerial(),
-    subject: `CN=${commonName}, O=${organization}`,
+    subject: `CN=${subjectSafe(commonName)}, O=${subjectSafe(organization)}`,
     issuer: caCert.subject,
     notBefore: new Date(now.getTime() - 60_000),
-    notAfter: new Date(now.getTime() + 365 * DAY_MS),
+    notAfter: new Date(now.getTime() + validityMs),
     publicKey: keys.publicKey,
     signingKey: caKey,
     signingAlgorithm: algorithm,
@@ -79,3 +85,6 @@ export const issueClientCertificate = async (ca: KeyPairPem, commonName: string,
   })
   return { certPem: cert.toString("pem") + "\n", keyPem: toPem(await webcrypto.subtle.exportKey("pkcs8", keys.privateKey), "PRIVATE KEY") }
 }
+
+/** When a certificate stops being valid (ms since the epoch). */
+export const certificateExpiry = (certPem: string): number => new x509.X509Certificate(certPem).notAfter.getTime()

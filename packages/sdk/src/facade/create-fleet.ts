@@ -12,6 +12,7 @@
 import { Cause, Effect, Exit, Fiber, ManagedRuntime, PubSub } from "effect"
 import { Accounts } from "../accounts/accounts"
 import { ApiKeys, type ApiKeyIdentity, type CreatedApiKey } from "../accounts/api-keys"
+import { HOST_CALLER, type ActionCaller, type ApiKeyRole } from "../accounts/roles"
 import type { ActionInput, ActionName, ActionOutput } from "../actions/catalog"
 import { actionCatalog, describeActions } from "../actions/catalog"
 import { Actions } from "../actions/executor"
@@ -114,9 +115,10 @@ export const createFleet = async (options: CreateFleetOptions = { database: ":me
     }
   }
 
-  const forAccount = (accountId: string): AccountOperations => {
+  /** An account's operations, run as `caller` (default: this host, with every right). */
+  const forAccount = (accountId: string, caller: ActionCaller = HOST_CALLER): AccountOperations => {
     const id = accountId as AccountId
-    const execute = (name: string, input: unknown = {}) => run(Effect.flatMap(Effect.service(Actions), (actions) => actions.execute(id, name, input)))
+    const execute = (name: string, input: unknown = {}) => run(Effect.flatMap(Effect.service(Actions), (actions) => actions.execute(id, name, input, caller)))
     const actions = Object.fromEntries(Object.keys(actionCatalog).map((name) => [name, (input: unknown) => execute(name, input)])) as unknown as ActionMethods
     return {
       accountId: id,
@@ -146,9 +148,12 @@ export const createFleet = async (options: CreateFleetOptions = { database: ":me
     createAccount: (input: { readonly name: string }): Promise<Account> => run(Effect.flatMap(Effect.service(Accounts), (accounts) => accounts.create(input.name))),
     getAccount: (id: string): Promise<Account> => run(Effect.flatMap(Effect.service(Accounts), (accounts) => accounts.get(id))),
     forAccount,
-    /** A new admin API key for an account; the key is in the result only. */
-    createApiKey: (input: { readonly account_id: string; readonly name: string }): Promise<CreatedApiKey> =>
-      run(Effect.flatMap(Effect.service(ApiKeys), (keys) => keys.create(input.account_id, input.name))),
+    /** The operations an API key may run: its account's, limited by its role. */
+    forApiKey: (identity: ApiKeyIdentity): AccountOperations =>
+      forAccount(identity.account_id, { role: identity.role, api_key_id: identity.api_key_id, name: identity.name }),
+    /** A new admin API key for an account, with its role (`read`, `operate` or `admin`); the key is in the result only. */
+    createApiKey: (input: { readonly account_id: string; readonly name: string; readonly role: ApiKeyRole }): Promise<CreatedApiKey> =>
+      run(Effect.flatMap(Effect.service(ApiKeys), (keys) => keys.create(input.account_id, input.name, input.role))),
     /** Revokes an API key; requests with it fail with `invalid_api_key` from then on. */
     revokeApiKey: (input: { readonly account_id: string; readonly api_key_id: string }): Promise<void> =>
       run(Effect.flatMap(Effect.service(ApiKeys), (keys) => keys.revoke(input.account_id, input.api_key_id))),

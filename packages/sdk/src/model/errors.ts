@@ -25,6 +25,8 @@ export class StateError extends Schema.TaggedError<StateError>()("StateError", f
 export class ConfirmationRequiredError extends Schema.TaggedError<ConfirmationRequiredError>()("ConfirmationRequiredError", fields) {}
 /** Unknown agent, wrong credential, revoked key. */
 export class UnauthorizedError extends Schema.TaggedError<UnauthorizedError>()("UnauthorizedError", fields) {}
+/** The caller is known but its API key's role does not allow this action. */
+export class ForbiddenError extends Schema.TaggedError<ForbiddenError>()("ForbiddenError", fields) {}
 /** A join the SDK refused (R8-R11); the agent retries after `details.retry_after_ms`. */
 export class JoinRejectedError extends Schema.TaggedError<JoinRejectedError>()("JoinRejectedError", fields) {}
 /** The store failed (disk full, corrupt file, ...). Nothing was changed. */
@@ -37,6 +39,7 @@ export type DomainError =
   | StateError
   | ConfirmationRequiredError
   | UnauthorizedError
+  | ForbiddenError
   | JoinRejectedError
   | StoreError
 
@@ -50,6 +53,7 @@ export const notFound = make(NotFoundError)
 export const conflict = make(ConflictError)
 export const stateError = make(StateError)
 export const unauthorized = make(UnauthorizedError)
+export const forbidden = make(ForbiddenError)
 export const joinRejected = make(JoinRejectedError)
 export const storeError = make(StoreError)
 
@@ -57,6 +61,7 @@ export const storeError = make(StoreError)
 export const errorStatus: Record<DomainError["_tag"], { readonly http: number; readonly exitCode: number }> = {
   InvalidInputError: { http: 400, exitCode: 2 },
   UnauthorizedError: { http: 401, exitCode: 3 },
+  ForbiddenError: { http: 403, exitCode: 3 },
   NotFoundError: { http: 404, exitCode: 4 },
   ConflictError: { http: 409, exitCode: 5 },
   StateError: { http: 409, exitCode: 6 },

@@ -82,6 +82,7 @@ export interface SkillRunRecord extends Owned {
 export interface ApiKeyRecord extends Owned {
   readonly id: string
   readonly name: string
+  readonly role: "read" | "operate" | "admin"
   readonly key_hash: string
   readonly created_at: string
   readonly revoked_at: string | null

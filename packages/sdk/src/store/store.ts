@@ -115,9 +115,25 @@ export interface StoreTx {
     accountId: AccountId,
     id: ClusterId,
     changes: Partial<
-      Pick<ClusterRecord, "status" | "version" | "warnings" | "activated_at" | "token_secret" | "token_version" | "ip_family" | "api_endpoint" | "cluster_cidr" | "service_cidr">
+      Pick<
+        ClusterRecord,
+        | "status"
+        | "version"
+        | "warnings"
+        | "activated_at"
+        | "token_secret"
+        | "token_version"
+        | "ip_family"
+        | "api_endpoint"
+        | "cluster_cidr"
+        | "service_cidr"
+        | "admin_cert_pem"
+        | "admin_key_pem"
+      >
     >
   ) => Op<void>
+  /** Every cluster that is not decommissioned, across accounts (their node kubeconfigs are renewed). */
+  readonly listLiveClusters: () => Op<ReadonlyArray<ClusterRecord>>
   /** Clusters created before address families (R21), across accounts: the backfill gives each its family. */
   readonly listClustersWithoutIpFamily: () => Op<ReadonlyArray<ClusterRecord>>
   readonly listServiceCidrs: (accountId: AccountId) => Op<ReadonlyArray<{ readonly cluster_id: ClusterId; readonly service_cidr: string }>>

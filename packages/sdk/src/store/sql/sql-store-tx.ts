@@ -368,6 +368,8 @@ export const makeSqlStoreTx = (db: SqlDriver): StoreTx => {
           )
         }
       }),
+    listLiveClusters: () =>
+      Effect.map(all("SELECT * FROM clusters WHERE status <> 'decommissioned' ORDER BY account_id, created_at, rowid"), (rows) => rows.map(clusterFrom)),
     listClustersWithoutIpFamily: () =>
       Effect.map(all("SELECT * FROM clusters WHERE ip_family IS NULL ORDER BY account_id, created_at, rowid"), (rows) => rows.map(clusterFrom)),
     listServiceCidrs: (accountId) =>
@@ -578,10 +580,11 @@ export const makeSqlStoreTx = (db: SqlDriver): StoreTx => {
 
     insertApiKey: (key) =>
       done(
-        run("INSERT INTO api_keys (id, account_id, name, key_hash, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?)", [
+        run("INSERT INTO api_keys (id, account_id, name, role, key_hash, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?)", [
           key.id,
           key.account_id,
           key.name,
+          key.role,
           key.key_hash,
           key.created_at,
           key.revoked_at

@@ -252,5 +252,13 @@ CREATE UNIQUE INDEX peers_overlay_ipv4 ON peers (network_id, overlay_ipv4_addres
 -- R23: who holds a public key in a network, found without a scan.
 CREATE INDEX peers_public_key ON peers (network_id, public_key) WHERE public_key IS NOT NULL;
 `
+  },
+  {
+    version: 4,
+    name: "api key roles",
+    sql: `
+-- What a key may do: read, operate or admin. Keys made before roles keep the full rights they had.
+ALTER TABLE api_keys ADD COLUMN role TEXT NOT NULL DEFAULT 'admin' CHECK (role IN ('read', 'operate', 'admin'));
+`
   }
 ]

@@ -8,6 +8,7 @@
  * better-sqlite3 is synchronous, so a transaction holds the one connection; a semaphore
  * makes sure no other fiber's statements land inside it.
  */
+import { chmodSync, closeSync, existsSync, openSync } from "node:fs"
 import Database from "better-sqlite3"
 import { Effect, Exit, Layer, Semaphore } from "effect"
 import { storeError, type StoreError } from "../../model/errors"
@@ -65,13 +66,26 @@ const sqliteDriver = (db: Database.Database): SqlDriver => {
   }
 }
 
+/**
+ * The file holds CA keys and join tokens: owner-only (0600), created so before SQLite opens it
+ * (SQLite gives its -wal and -shm files the database file's mode), and tightened when an
+ * older database was left readable.
+ */
+const restrictFileModes = (filename: string) => {
+  if (filename === ":memory:" || filename === "" || filename.startsWith("file:")) return
+  closeSync(openSync(filename, "a", 0o600))
+  for (const file of [filename, `${filename}-wal`, `${filename}-shm`]) if (existsSync(file)) chmodSync(file, 0o600)
+}
+
 /** Opens (creating if needed) and migrates a SQLite store. */
 export const openSqliteStore = (options: SqliteStoreOptions) =>
   Effect.gen(function* () {
     const db = yield* Effect.try({
       try: () => {
+        restrictFileModes(options.filename)
         const opened = new Database(options.filename)
         opened.pragma("journal_mode = WAL")
+        restrictFileModes(options.filename)
         opened.pragma(`synchronous = ${options.synchronous ?? "NORMAL"}`)
         opened.pragma("foreign_keys = ON")
         opened.pragma("busy_timeout = 5000")

@@ -153,7 +153,7 @@ export const createNetworkLab = async (labId = `${process.pid % 10000}`) => {
     const [command, ...args] = node.enter([
       process.execPath, AGENT_BIN,
       "--gateway", start.gatewayUrl, "--state-dir", node.stateDir, "--root", node.root,
-      "--instance", start.instanceId, "--credential", start.credential
+      "--instance", start.instanceId
     ])
     const child = spawn(command!, args, {
       stdio: ["ignore", "pipe", "pipe"],
@@ -162,6 +162,8 @@ export const createNetworkLab = async (labId = `${process.pid % 10000}`) => {
         // The stand-in systemctl comes first on PATH; everything else (wg-quick, ip) is real.
         PATH: `${STAND_INS}:${process.env.PATH}`,
         FLEETPLANE_NODE_ROOT: node.root,
+        // The credential goes by environment, never argv (readable by every user of the node).
+        FLEETPLANE_AGENT_CREDENTIAL: start.credential,
         ...(start.podSubnet === undefined ? {} : { STAND_IN_POD_SUBNET: start.podSubnet })
       }
     })

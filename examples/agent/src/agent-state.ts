@@ -4,7 +4,7 @@
  * versions it applied and the VIPs it holds — so a restarted agent resumes exactly where it was.
  */
 import { generateKeyPairSync } from "node:crypto"
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
+import { chmodSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, writeFileSync, writeSync } from "node:fs"
 import { join } from "node:path"
 import type { AppliedConfig, HeldVip, VipRoutesPayload, WireguardPayload } from "@fleetplane/agent-protocol"
 
@@ -16,6 +16,14 @@ export interface WireguardKeyPair {
 const writePrivate = (path: string, content: string) => {
   writeFileSync(path, content, { mode: 0o600 })
   chmodSync(path, 0o600)
+}
+
+/** An instance id and its credential, as stored in `identity.json` (0600). */
+export interface StoredIdentity {
+  readonly instanceId: string
+  readonly credential: string
+  /** The credential before a rotation, kept until the new one has worked once. */
+  readonly previousCredential?: string
 }
 
 /** A VIP the node holds: its epoch and the addresses it put on its loopback. */
@@ -50,15 +58,31 @@ export class AgentState {
     }
   }
 
-  /** The instance id and credential, given once (first start) and remembered. */
-  identity(given: { instanceId?: string | undefined; credential?: string | undefined } = {}): { instanceId: string; credential: string } {
+  /** The identity the agent last authenticated with (and the credential before it, after a rotation). */
+  storedIdentity(): StoredIdentity | undefined {
     const file = join(this.dir, "identity.json")
-    if (given.instanceId !== undefined && given.credential !== undefined) {
-      writePrivate(file, JSON.stringify({ instance_id: given.instanceId, credential: given.credential }))
+    if (!existsSync(file)) return undefined
+    const stored = JSON.parse(readFileSync(file, "utf8")) as { instance_id: string; credential: string; previous_credential?: string }
+    return { instanceId: stored.instance_id, credential: stored.credential, ...(stored.previous_credential === undefined ? {} : { previousCredential: stored.previous_credential }) }
+  }
+
+  /** Replaces the stored identity atomically: a crash leaves the old file or the new one, never a torn one. */
+  saveIdentity(identity: StoredIdentity) {
+    const file = join(this.dir, "identity.json")
+    const content = JSON.stringify({
+      instance_id: identity.instanceId,
+      credential: identity.credential,
+      ...(identity.previousCredential === undefined ? {} : { previous_credential: identity.previousCredential })
+    })
+    const temporary = `${file}.${process.pid}.tmp`
+    const fd = openSync(temporary, "w", 0o600)
+    try {
+      writeSync(fd, content)
+      fsyncSync(fd)
+    } finally {
+      closeSync(fd)
     }
-    if (!existsSync(file)) throw new Error(`no identity in ${this.dir}: pass --instance and --credential the first time`)
-    const stored = JSON.parse(readFileSync(file, "utf8")) as { instance_id: string; credential: string }
-    return { instanceId: stored.instance_id, credential: stored.credential }
+    renameSync(temporary, file)
   }
 
   /** The key pair for a network, made with Node's crypto (X25519) the first time it is needed. */

@@ -12,7 +12,10 @@ Options:
   --gateway <url>            the gateway's agent endpoint
   --state-dir <dir>          credential, WireGuard keys (0600), applied versions
   --instance <id>            instance id (first start only)
-  --credential <secret>      agent credential (first start only; or FLEETPLANE_AGENT_CREDENTIAL)
+  --credential-file <file>   a file holding the agent credential (first start, or to replace a
+                             refused one); or the FLEETPLANE_AGENT_CREDENTIAL environment variable.
+                             Never on the command line: every user of the machine can read it.
+                             A stored credential that works is never replaced by a given one.
   --root <dir>               where configs are written (default /)
   --module <name>            override: join as k3s-server or k3s-agent (default: what the
                              template assigns; the gateway refuses a disagreement)
@@ -36,6 +39,7 @@ const parsed = (() => {
         "state-dir": { type: "string" },
         instance: { type: "string" },
         credential: { type: "string" },
+        "credential-file": { type: "string" },
         root: { type: "string", default: "/" },
         module: { type: "string" },
         "target-cluster": { type: "string" },
@@ -63,7 +67,23 @@ if (values.module !== undefined && values.module !== "k3s-server" && values.modu
   process.exit(2)
 }
 
-const credential = values.credential ?? process.env.FLEETPLANE_AGENT_CREDENTIAL
+if (values.credential !== undefined) {
+  process.stderr.write(
+    "fleetplane-agent: --credential is not accepted: a command line is readable by every user of the machine (ps, /proc/<pid>/cmdline). Put the credential in a file only root can read and pass --credential-file, or set FLEETPLANE_AGENT_CREDENTIAL.\n"
+  )
+  process.exit(2)
+}
+const readCredentialFile = (path: string) => {
+  try {
+    const text = readFileSync(path, "utf8").trim()
+    if (text === "") throw new Error("the file is empty")
+    return text
+  } catch (error) {
+    process.stderr.write(`fleetplane-agent: cannot read --credential-file ${path}: ${error instanceof Error ? error.message : String(error)}\n`)
+    process.exit(2)
+  }
+}
+const credential = values["credential-file"] === undefined ? process.env.FLEETPLANE_AGENT_CREDENTIAL : readCredentialFile(values["credential-file"])
 const agent = await startReferenceAgent({
   gatewayUrl: values.gateway,
   stateDir: values["state-dir"],

@@ -14,6 +14,7 @@ import {
   type WireguardInterfaceState
 } from "@fleetplane/agent-protocol"
 import { AgentClient, type BackoffOptions, type WelcomeNetwork } from "@fleetplane/agent-protocol/client"
+import { createIdentityChooser } from "./agent-identity"
 import { AgentState } from "./agent-state"
 import { createConfigApplier, DEFAULT_APPLY_COMMANDS, type ApplyCommands } from "./config-appliers"
 import { createNodeCommands } from "./node-commands"
@@ -56,7 +57,7 @@ export const startReferenceAgent = async (options: ReferenceAgentOptions) => {
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`))
   const simulate = options.simulate ?? false
   const state = new AgentState(options.stateDir)
-  const identity = state.identity({ instanceId: options.instanceId, credential: options.credential })
+  const identity = createIdentityChooser(state, { instanceId: options.instanceId, credential: options.credential }, log)
   const node = createNodeCommands({ simulate, log, ...(options.commandEnv === undefined ? {} : { env: options.commandEnv }) })
   const applier = createConfigApplier({
     root: options.root,
@@ -105,8 +106,9 @@ export const startReferenceAgent = async (options: ReferenceAgentOptions) => {
 
   const client: AgentClient = new AgentClient({
     url: options.gatewayUrl,
-    instanceId: identity.instanceId,
-    credential: identity.credential,
+    instanceId: identity.current().instanceId,
+    credential: identity.current().credential,
+    identity: identity.current,
     agentVersion: AGENT_VERSION,
     capabilities: ["wireguard", "k3s", "module_upgrade", "terminal"],
     wireguardKeys: () => {
@@ -125,6 +127,13 @@ export const startReferenceAgent = async (options: ReferenceAgentOptions) => {
     ...(options.ca === undefined ? {} : { tls: { ca: options.ca } }),
     handlers: {
       applyConfig: async (push: ConfigPushBody) => {
+        if (push.kind === "agent_credential") {
+          // Stored (0600, atomically) before the ack: the ack is what retires the old credential.
+          if (push.payload.credential !== undefined) identity.rotated(push.payload.credential)
+          state.recordApplied({ kind: push.kind, key: push.key, version: push.version })
+          log(push.payload.credential === undefined ? "agent credential already rotated" : "stored the rotated agent credential")
+          return
+        }
         try {
           await applier.apply(push)
         } catch (error) {
@@ -155,6 +164,7 @@ export const startReferenceAgent = async (options: ReferenceAgentOptions) => {
         }
       },
       onWelcome: (welcome) => {
+        identity.accepted()
         if (welcome.networks !== undefined) state.setKnownNetworks(welcome.networks)
       },
       onVipAssign: async (assign) => {
@@ -172,6 +182,7 @@ export const startReferenceAgent = async (options: ReferenceAgentOptions) => {
       onTerminalResize: terminals.resize,
       onTerminalCredit: terminals.credit,
       onTerminalClose: terminals.close,
+      onAuthenticationFailed: identity.refused,
       onClosed: (code, reason, again) => {
         log(`session closed ${code} ${reason}${again ? "; reconnecting" : ""}`)
         if (code === CloseCode.InstanceTerminated) {
@@ -219,7 +230,9 @@ export const startReferenceAgent = async (options: ReferenceAgentOptions) => {
   return {
     client,
     state,
-    instanceId: identity.instanceId,
+    get instanceId() {
+      return identity.current().instanceId
+    },
     joined,
     executedCommands: applier.executed,
     /** Settles when the node has been cleaned up after a termination (for tests). */

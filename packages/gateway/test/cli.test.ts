@@ -37,6 +37,8 @@ describe("fleetplane CLI", () => {
     for (const command of ["gateway", "account", "apikey", "networks", "templates", "nodes", "instances", "peers", "clusters", "kubeconfig", "failover", "approvals", "events", "upgrade", "action"]) {
       expect(help.out).toContain(command)
     }
+    const instances = await cli(["instances", "--help"])
+    for (const sub of ["provision", "rotate-credential", "terminate"]) expect(instances.out).toContain(sub)
     const clusters = await cli(["clusters", "--help"])
     for (const sub of ["list", "get", "nodes", "decommission", "rotate-token"]) expect(clusters.out).toContain(sub)
   })
@@ -110,6 +112,12 @@ describe("fleetplane CLI", () => {
     } finally {
       clearInterval(heartbeats)
     }
+
+    // A lost agent credential: a new one, delivered over the agent's live session.
+    const rotated = await j("instances", "rotate-credential", servers[1].id, "--grace-hours", "2")
+    expect(rotated).toMatchObject({ instance_id: servers[1].id, hostname: "k3s-prod-server-2", delivery: "pushed to the connected agent" })
+    const credentialPush = await s2.until((a) => a.pushes("agent_credential")[0], 5_000, "the rotated credential")
+    expect((credentialPush.payload as { credential: string }).credential).toBe(rotated.agent_credential)
 
     // Phase 5: the kubeconfig written with mode 0600.
     const out = join(mkdtempSync(join(tmpdir(), "fleetplane-cli-")), "k3s-prod.yaml")

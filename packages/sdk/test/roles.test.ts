@@ -22,7 +22,6 @@ const NEEDS: Record<keyof typeof actionCatalog, ApiKeyRole> = {
   system_create_template: "operate",
   system_assign_module_to_template: "operate",
   system_create_node: "operate",
-  system_provision_instance: "operate",
   system_sdwan_create_network: "operate",
   system_sdwan_attach_peer: "operate",
   system_approve: "operate",
@@ -34,6 +33,9 @@ const NEEDS: Record<keyof typeof actionCatalog, ApiKeyRole> = {
   kubernetes_decommission_cluster: "admin",
   kubernetes_rotate_token: "admin",
   system_terminate_instance: "admin",
+  // Credentials: an agent credential lets a machine join a cluster and receive its admin kubeconfig.
+  system_provision_instance: "admin",
+  system_rotate_agent_credential: "admin",
   system_sdwan_failover_virtual_ip: "admin"
 }
 const RANK = { read: 0, operate: 1, admin: 2 } as const

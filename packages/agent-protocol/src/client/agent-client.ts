@@ -49,6 +49,12 @@ export interface AgentHandlers {
   /** The gateway refused something the agent sent (`pod_subnet_refused`, `wireguard_key_in_use`, `invalid_endpoint`, ...). */
   readonly onError?: (error: ErrorBody) => void
   readonly onClosed?: (code: number, reason: string, willReconnect: boolean) => void
+  /**
+   * The gateway refused the credential (4001). Return `true` when `identity` now gives another
+   * credential worth trying (a newly provisioned one, say): the client reconnects with it
+   * instead of stopping. Called before `onClosed`.
+   */
+  readonly onAuthenticationFailed?: () => boolean
 }
 
 /** Lets a terminal handler write output back, within the credit the gateway grants. */
@@ -70,6 +76,11 @@ export interface AgentClientOptions {
   readonly url: string
   readonly instanceId: string
   readonly credential: string
+  /**
+   * When given, asked at every connect in place of `instanceId` and `credential`, so an agent
+   * can switch to a rotated credential (an `agent_credential` push) or to a fallback.
+   */
+  readonly identity?: () => { readonly instanceId: string; readonly credential: string }
   readonly agentVersion: string
   readonly capabilities?: ReadonlyArray<string>
   /** The agent's WireGuard public keys by network id, each with the endpoint it advertises (sent in `hello`). */
@@ -200,12 +211,13 @@ export class AgentClient {
     socket.binaryType = "nodebuffer"
     socket.on("open", () => {
       this.helloKeys = [...this.options.wireguardKeys()]
+      const identity = this.options.identity?.() ?? { instanceId: this.options.instanceId, credential: this.options.credential }
       socket.send(
         encodeFrame({
           type: "hello",
           body: {
-            instance_id: this.options.instanceId,
-            credential: this.options.credential,
+            instance_id: identity.instanceId,
+            credential: identity.credential,
             agent_version: this.options.agentVersion,
             protocol_versions: [PROTOCOL_VERSION],
             capabilities: [...(this.options.capabilities ?? ["wireguard", "k3s"])],
@@ -239,7 +251,8 @@ export class AgentClient {
       this.joinWaiters.delete(id)
       waiter.reject(new Error(`session closed (${code}) before the join was answered`))
     }
-    const willReconnect = !this.stopped && !FATAL_CLOSE_CODES.has(code)
+    const retryAuthentication = code === CloseCode.AuthenticationFailed && !this.stopped && this.options.handlers.onAuthenticationFailed?.() === true
+    const willReconnect = !this.stopped && (!FATAL_CLOSE_CODES.has(code) || retryAuthentication)
     this.options.handlers.onClosed?.(code, reason, willReconnect)
     if (!willReconnect) return
     // A replaced session backs off longer, so two copies of an agent do not fight.

@@ -4,6 +4,7 @@
  * On reconnect the agent lists what it applied and receives only what is newer.
  */
 import { Schema } from "effect"
+import { FIELD_LIMITS } from "../limits"
 import { ClusterRole } from "./join"
 import { boundedArray, ConfigContent, ConfigKind, Count, defineMessage as message, ErrorDetail, Id, MessageText, ModuleAssignment, ModuleName, PositiveCount, ShortText } from "./fields"
 
@@ -85,6 +86,18 @@ export const AssignmentsPayload = Schema.Struct({
 })
 export type AssignmentsPayload = typeof AssignmentsPayload.Type
 
+/**
+ * A rotated agent credential (key `agent`): the agent stores it (0600) in place of the one it
+ * authenticated with, then acks. Until it acks, the previous credential keeps working for the
+ * grace the operator chose; the ack retires it. Once acked, the stored push is emptied (the
+ * secret is not kept in the database), so an agent that receives one without `credential`
+ * has nothing to store.
+ */
+export const AgentCredentialPayload = Schema.Struct({
+  credential: Schema.optionalKey(Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(FIELD_LIMITS.credentialLength)))
+})
+export type AgentCredentialPayload = typeof AgentCredentialPayload.Type
+
 export const ConfigPushBody = Schema.Union([
   push("wireguard", WireguardPayload),
   push("vip_routes", VipRoutesPayload),
@@ -93,7 +106,8 @@ export const ConfigPushBody = Schema.Union([
   push("token", TokenPayload),
   push("module_upgrade", ModuleUpgradePayload),
   push("leave", LeavePayload),
-  push("assignments", AssignmentsPayload)
+  push("assignments", AssignmentsPayload),
+  push("agent_credential", AgentCredentialPayload)
 ])
 export type ConfigPushBody = typeof ConfigPushBody.Type
 export const ConfigPush = message("config_push", ConfigPushBody)

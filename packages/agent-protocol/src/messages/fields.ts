@@ -34,7 +34,7 @@ export const ModuleName = Schema.Literals(["k3s-server", "k3s-agent"])
 export type ModuleName = typeof ModuleName.Type
 
 /** Config kinds the gateway pushes. Each `(kind, key)` has its own version sequence. */
-export const ConfigKind = Schema.Literals(["wireguard", "vip_routes", "k3s", "kubeconfig", "token", "module_upgrade", "leave", "assignments"])
+export const ConfigKind = Schema.Literals(["wireguard", "vip_routes", "k3s", "kubeconfig", "token", "module_upgrade", "leave", "assignments", "agent_credential"])
 export type ConfigKind = typeof ConfigKind.Type
 
 /** One applied config: what an agent reports in `hello` so the gateway resends only newer versions. */

@@ -228,6 +228,17 @@ export const buildProgram = (io: Io, env: NodeJS.ProcessEnv = process.env) => {
       print(result, (r) => `${fields(r)}Give agent_credential to this node's agent now: it is not shown again.\n`)
     })
   instances
+    .command("rotate-credential <instance>")
+    .description("give an instance's agent a new credential, delivered over its session; prints it once")
+    .option("--grace-hours <hours>", "how long the previous credential keeps working if the agent does not confirm the new one (default 24)")
+    .action(async (instance, options) => {
+      const result = await run("system_rotate_agent_credential", {
+        instance_id: instance,
+        ...(options.graceHours === undefined ? {} : { grace_hours: Number(options.graceHours) })
+      })
+      print(result, (r) => `${fields(r)}The agent receives the new credential over its session; keep this copy only if it is offline.\n`)
+    })
+  instances
     .command("terminate <instance>")
     .description("terminate an instance (asks for confirmation)")
     .option("-y, --yes", "confirm without asking")

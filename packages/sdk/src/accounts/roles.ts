@@ -3,7 +3,8 @@
  * - `read`: lists, gets, events, dry runs — nothing changes;
  * - `operate`: also every change that is not destructive (inventory, assignments, approvals,
  *   upgrades);
- * - `admin`: also destructive actions, credentials (kubeconfigs), terminals and keys.
+ * - `admin`: also destructive actions, credentials (kubeconfigs, agent credentials: with one a
+ *   machine joins a cluster and, as a server, receives its admin kubeconfig), terminals and keys.
  * Each action declares the role it needs (`access` in its definition); the executor checks it
  * before anything else, so every front door — admin API, CLI, a future MCP server — gets the
  * same answer. A host embedding the SDK calls actions with full rights unless it passes a caller.

@@ -7,6 +7,7 @@ import { conflict, invalidInput, notFound, stateError } from "../model/errors"
 import { ModuleConfig, ModuleName } from "../model/entities"
 import { newId, type InstanceId, type NodeId } from "../model/ids"
 import { hashSecret, newAgentCredential } from "../agents/credentials"
+import { rotateAgentCredential } from "../agents/credential-rotation"
 import { syncNetworkWireguard } from "../config/desired-configs"
 import { requestNetworkWireguardSync } from "../config/network-syncer"
 import { attachPeer, createNetwork } from "../network/networks"
@@ -109,7 +110,8 @@ export const systemProvisionInstance = defineAction({
   name: "system_provision_instance",
   description: "Provision a NodeInstance for a node. The result's agent_credential is shown once: give it to the node's agent.",
   destructive: false,
-  access: "operate",
+  // A credential: with it a machine joins a cluster and, as a server, receives its admin kubeconfig.
+  access: "admin",
   input: Schema.Struct({ node_id: Ref }),
   run: (input, { accountId }) =>
     inTransaction((ctx) =>
@@ -218,6 +220,38 @@ export const systemTerminateInstance = defineAction({
         return { instance_id: instance.id as InstanceId, status: "terminated" as const }
       })
     )
+})
+
+export const systemRotateAgentCredential = defineAction({
+  name: "system_rotate_agent_credential",
+  description:
+    "Give an instance's agent a new credential (shown once in the result) and deliver it over the agent's session. The previous credential keeps working until the agent confirms the new one or grace_hours (default 24, at most 720) pass, so a lost credential is not fatal and a connected agent is never locked out.",
+  destructive: false,
+  access: "admin",
+  input: Schema.Struct({
+    instance_id: Ref,
+    grace_hours: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 720 })))
+  }),
+  run: (input, { accountId, caller }) =>
+    Effect.gen(function* () {
+      const liveness = yield* AgentLiveness
+      return yield* inTransaction((ctx) =>
+        Effect.gen(function* () {
+          const instance = yield* requireRunningInstance(ctx, accountId, input.instance_id)
+          const node = yield* ctx.tx.getNode(accountId, instance.node_id)
+          const hostname = node?.hostname ?? null
+          const { credential, previousValidUntil } = yield* rotateAgentCredential(ctx, accountId, instance, hostname, input.grace_hours ?? 24, caller.name ?? caller.api_key_id ?? null)
+          const connected = liveness.get(instance.id)?.connected === true
+          return {
+            instance_id: instance.id as InstanceId,
+            hostname,
+            agent_credential: credential,
+            previous_valid_until: previousValidUntil,
+            delivery: connected ? ("pushed to the connected agent" as const) : ("pushed when the agent next connects" as const)
+          }
+        })
+      )
+    })
 })
 
 export const systemSdwanCreateNetwork = defineAction({

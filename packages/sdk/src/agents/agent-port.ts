@@ -30,7 +30,7 @@ import { parseWireguardEndpoint } from "../network/endpoint"
 import { validateJoinRequest, type BootstrapMaterial, type JoinOutcome } from "../cluster/join-request"
 import { vipDirectivesFor, type VipDirective } from "../vip/fencing"
 import type { DesiredConfigRecord } from "../store/records"
-import { credentialMatches } from "./credentials"
+import { AGENT_CREDENTIAL_KIND, confirmAgentCredential, matchAgentCredential } from "./credential-rotation"
 import { createPresenceDamper, type PresenceDecision } from "./presence-events"
 
 /** A network the instance is a peer of, as `welcome` describes it. */
@@ -139,15 +139,18 @@ export class AgentPort extends Context.Service<AgentPort, AgentPortService>()("@
         transact((ctx) =>
           Effect.gen(function* () {
             const instance = yield* ctx.tx.getInstanceForAuthentication(instanceId as InstanceId)
-            const ok = credentialMatches(credential, instance?.credential_hash)
-            if (!ok || instance === undefined) {
+            const matched = matchAgentCredential(instance, credential, ctx.nowIso)
+            if (matched === undefined || instance === undefined) {
               return yield* unauthorized("authentication_failed", "unknown instance or wrong agent credential; use the credential printed when the instance was provisioned", {})
             }
             if (instance.status !== "running") {
               return yield* unauthorized("instance_terminated", "this instance was terminated; provision a new instance for this machine", { instance_id: instance.id })
             }
             const node = yield* ctx.tx.getNode(instance.account_id, instance.node_id)
-            return { accountId: instance.account_id, instanceId: instance.id, nodeId: instance.node_id, hostname: node?.hostname ?? instance.id } satisfies AgentIdentity
+            const identity: AgentIdentity = { accountId: instance.account_id, instanceId: instance.id, nodeId: instance.node_id, hostname: node?.hostname ?? instance.id }
+            // Authenticating with a rotated credential confirms the agent has it.
+            if (matched === "current" && instance.previous_credential_hash != null) yield* confirmAgentCredential(ctx, identity, undefined)
+            return identity
           })
         )
 
@@ -234,6 +237,7 @@ export class AgentPort extends Context.Service<AgentPort, AgentPortService>()("@
           Effect.gen(function* () {
             const error = ack.status === "failed" ? `${ack.error?.code ?? "apply_failed"}: ${ack.error?.message ?? "no details"}` : null
             const recorded = yield* ctx.tx.recordConfigAck(identity.instanceId, ack.kind, ack.key, ack.version, error)
+            if (recorded && error === null && ack.kind === AGENT_CREDENTIAL_KIND) yield* confirmAgentCredential(ctx, identity, ack.version)
             if (recorded && error !== null) {
               yield* ctx.emit(identity.accountId, "config.apply_failed", {
                 instance_id: identity.instanceId,

@@ -22,7 +22,13 @@ export interface Owned {
 
 export type TemplateRecord = Template & Owned
 export type NodeRecord = Node & Owned
-export type InstanceRecord = NodeInstance & Owned & { readonly credential_hash: string }
+export type InstanceRecord = NodeInstance &
+  Owned & {
+    readonly credential_hash: string
+    /** After a rotation, the credential the agent had: accepted until the agent confirms the new one or the grace ends. */
+    readonly previous_credential_hash?: string | null
+    readonly previous_credential_valid_until?: string | null
+  }
 export type NetworkRecord = Network &
   Owned & {
     /** Set when the overlay /64 was allocated from the account's ULA /48 (not chosen by the operator). */

@@ -56,6 +56,13 @@ export interface StoreTx {
   /** Only for authenticating an agent, which does not know its account yet. */
   readonly getInstanceForAuthentication: (id: InstanceId) => Op<InstanceRecord | undefined>
   readonly setInstanceStatus: (accountId: AccountId, id: InstanceId, status: InstanceRecord["status"]) => Op<void>
+  /**
+   * A new credential; the current one becomes the previous, accepted until `previousValidUntil`.
+   * A previous one still valid at `at` stays (the agent never confirmed the credential in between).
+   */
+  readonly rotateInstanceCredential: (accountId: AccountId, id: InstanceId, credentialHash: string, previousValidUntil: string, at: string) => Op<void>
+  /** The agent has the new credential: the previous one stops working. */
+  readonly retirePreviousCredential: (id: InstanceId) => Op<void>
   readonly listInstancesOfTemplate: (accountId: AccountId, templateId: TemplateId) => Op<ReadonlyArray<InstanceRecord>>
   /** The node's running instance, if it has one (operators name machines by hostname). */
   readonly findRunningInstanceOfNode: (accountId: AccountId, nodeId: NodeId) => Op<InstanceRecord | undefined>
@@ -216,6 +223,11 @@ export interface StoreTx {
     newerThan?: ReadonlyArray<{ readonly kind: string; readonly key: string; readonly version: number }>
   ) => Op<ReadonlyArray<DesiredConfigRecord>>
   readonly recordConfigAck: (instanceId: InstanceId, kind: ConfigKind, key: string, version: number, error: string | null) => Op<boolean>
+  /**
+   * Replaces a delivered payload without a new version (a secret the agent has stored is not
+   * kept): the one at `version`, or the current one. False when `version` is no longer current.
+   */
+  readonly redactDesiredConfig: (instanceId: InstanceId, kind: ConfigKind, key: string, version: number | undefined, payload: unknown) => Op<boolean>
 
   // confirmations of destructive actions
   readonly insertConfirmation: (confirmation: ConfirmationRecord) => Op<void>

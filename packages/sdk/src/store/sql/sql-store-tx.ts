@@ -167,6 +167,18 @@ export const makeSqlStoreTx = (db: SqlDriver): StoreTx => {
     getInstance: (accountId, id) => Effect.map(one("SELECT * FROM instances WHERE account_id = ? AND id = ?", [accountId, id]), asIs),
     getInstanceForAuthentication: (id) => Effect.map(one("SELECT * FROM instances WHERE id = ?", [id]), asIs),
     setInstanceStatus: (accountId, id, status) => done(run("UPDATE instances SET status = ? WHERE account_id = ? AND id = ?", [status, accountId, id])),
+    rotateInstanceCredential: (accountId, id, credentialHash, previousValidUntil, at) =>
+      done(
+        run(
+          `UPDATE instances SET
+             previous_credential_hash = CASE WHEN previous_credential_hash IS NOT NULL AND previous_credential_valid_until > ? THEN previous_credential_hash ELSE credential_hash END,
+             previous_credential_valid_until = ?, credential_hash = ?
+           WHERE account_id = ? AND id = ?`,
+          [at, previousValidUntil, credentialHash, accountId, id]
+        )
+      ),
+    retirePreviousCredential: (id) =>
+      done(run("UPDATE instances SET previous_credential_hash = NULL, previous_credential_valid_until = NULL WHERE id = ? AND previous_credential_hash IS NOT NULL", [id])),
     listInstancesOfTemplate: (accountId, templateId) =>
       Effect.map(
         all(
@@ -560,6 +572,14 @@ export const makeSqlStoreTx = (db: SqlDriver): StoreTx => {
               [version, instanceId, kind, key, version, version]
             )
           : run("UPDATE desired_configs SET ack_error = ? WHERE instance_id = ? AND kind = ? AND config_key = ? AND version = ?", [error, instanceId, kind, key, version]),
+        (changed) => changed === 1
+      ),
+
+    redactDesiredConfig: (instanceId, kind, key, version, payload) =>
+      Effect.map(
+        version === undefined
+          ? run("UPDATE desired_configs SET payload = ? WHERE instance_id = ? AND kind = ? AND config_key = ?", [json(payload), instanceId, kind, key])
+          : run("UPDATE desired_configs SET payload = ? WHERE instance_id = ? AND kind = ? AND config_key = ? AND version = ?", [json(payload), instanceId, kind, key, version]),
         (changed) => changed === 1
       ),
 

@@ -260,5 +260,15 @@ CREATE INDEX peers_public_key ON peers (network_id, public_key) WHERE public_key
 -- What a key may do: read, operate or admin. Keys made before roles keep the full rights they had.
 ALTER TABLE api_keys ADD COLUMN role TEXT NOT NULL DEFAULT 'admin' CHECK (role IN ('read', 'operate', 'admin'));
 `
+  },
+  {
+    version: 5,
+    name: "agent credential rotation",
+    sql: `
+-- A rotated credential: the agent's previous one keeps working until the agent confirms the new
+-- one (its ack, or its first hello with it) or this time passes (ISO 8601).
+ALTER TABLE instances ADD COLUMN previous_credential_hash TEXT;
+ALTER TABLE instances ADD COLUMN previous_credential_valid_until TEXT;
+`
   }
 ]

@@ -4,7 +4,7 @@
  * and no value from the gateway reaches a shell.
  */
 import { execFile } from "node:child_process"
-import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs"
+import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { promisify } from "node:util"
 import { afterEach, describe, expect, it } from "vitest"
@@ -65,6 +65,7 @@ describe("the agent's credential", () => {
     gateway = await testGateway()
     const { ops, instance } = await serverInstance(gateway)
     const stateDir = scratch("state")
+    chmodSync(stateDir, 0o755) // made by an installer with a loose umask: the agent tightens it
     const agent = await start(gateway.agentUrl, stateDir, { instanceId: instance.id, credential: instance.agent_credential })
     await agent.joined
 
@@ -72,8 +73,9 @@ describe("the agent's credential", () => {
     expect(rotated.delivery).toBe("pushed to the connected agent")
     await waitFor(() => storedCredential(stateDir) === rotated.agent_credential, "the rotated credential stored")
     await waitFor(async () => (await ops.actions.system_list_events({})).events.some((e: { type: string }) => e.type === "agent.credential_confirmed"), "the rotation confirmed")
-    // Stored owner-only, like the first.
+    // Stored owner-only, like the first, in a directory only its owner can enter.
     expect(statSync(join(stateDir, "identity.json")).mode & 0o777).toBe(0o600)
+    expect(statSync(stateDir).mode & 0o777).toBe(0o700)
 
     // Restarted with nothing given, it comes back with the new credential.
     agent.stop()

@@ -6,7 +6,7 @@
  * version, sent at its next hello.
  */
 import { CloseCode, type ConfigPushBody } from "@fleetplane/agent-protocol"
-import type { AgentPortService, DesiredConfigRecord, Fleet, Signal, VipDirective } from "@fleetplane/sdk"
+import { toPush, type AgentPortService, type DesiredConfigRecord, type Fleet, type Signal, type VipDirective } from "@fleetplane/sdk"
 import type { Logger } from "../log"
 import type { GatewayMetrics } from "../admin/metrics"
 import type { AgentSession } from "./agent-session"
@@ -49,11 +49,7 @@ export const deliverPendingPushes = async (deps: PushDeliveryDeps, session: Agen
 
 /** Sends the changes a commit carried (no store read). */
 const deliverCarriedPushes = (deps: PushDeliveryDeps, session: AgentSession, records: ReadonlyArray<DesiredConfigRecord>) =>
-  sendPushes(
-    deps,
-    session,
-    records.map((record) => ({ kind: record.kind, key: record.key, version: record.version, payload: record.payload }) as ConfigPushBody)
-  )
+  sendPushes(deps, session, records.map(toPush))
 
 export const deliverVipDirectives = async (deps: PushDeliveryDeps, session: AgentSession) => {
   const held = [...session.heldVips].map(([vip_id, epoch]) => ({ vip_id, epoch }))

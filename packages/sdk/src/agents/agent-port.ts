@@ -73,7 +73,8 @@ export interface AgentPortService {
   readonly vipDirectives: (identity: AgentIdentity, held: HelloBody["held_vips"]) => Effect.Effect<ReadonlyArray<VipDirective>, StoreError>
 }
 
-const toPush = (record: DesiredConfigRecord): ConfigPushBody =>
+/** A stored desired config as the agent receives it (the one place this shape is made). */
+export const toPush = (record: DesiredConfigRecord): ConfigPushBody =>
   ({ kind: record.kind, key: record.key, version: record.version, payload: record.payload }) as ConfigPushBody
 
 

@@ -27,8 +27,6 @@ export class ConfirmationRequiredError extends Schema.TaggedError<ConfirmationRe
 export class UnauthorizedError extends Schema.TaggedError<UnauthorizedError>()("UnauthorizedError", fields) {}
 /** The caller is known but its API key's role does not allow this action. */
 export class ForbiddenError extends Schema.TaggedError<ForbiddenError>()("ForbiddenError", fields) {}
-/** A join the SDK refused (R8-R11); the agent retries after `details.retry_after_ms`. */
-export class JoinRejectedError extends Schema.TaggedError<JoinRejectedError>()("JoinRejectedError", fields) {}
 /** The store failed (disk full, corrupt file, ...). Nothing was changed. */
 export class StoreError extends Schema.TaggedError<StoreError>()("StoreError", fields) {}
 
@@ -40,7 +38,6 @@ export type DomainError =
   | ConfirmationRequiredError
   | UnauthorizedError
   | ForbiddenError
-  | JoinRejectedError
   | StoreError
 
 const make =
@@ -54,7 +51,6 @@ export const conflict = make(ConflictError)
 export const stateError = make(StateError)
 export const unauthorized = make(UnauthorizedError)
 export const forbidden = make(ForbiddenError)
-export const joinRejected = make(JoinRejectedError)
 export const storeError = make(StoreError)
 
 /** The one mapping from error category to HTTP status and CLI exit code. */
@@ -65,7 +61,6 @@ export const errorStatus: Record<DomainError["_tag"], { readonly http: number; r
   NotFoundError: { http: 404, exitCode: 4 },
   ConflictError: { http: 409, exitCode: 5 },
   StateError: { http: 409, exitCode: 6 },
-  JoinRejectedError: { http: 409, exitCode: 6 },
   ConfirmationRequiredError: { http: 428, exitCode: 7 },
   StoreError: { http: 503, exitCode: 10 }
 }

@@ -4,9 +4,11 @@
  * `max(1, floor((servers - 1) / 2))`, whatever `batch_pct` says. With two servers any
  * restart costs quorum, and the plan says so before anything starts.
  */
+import type { KubernetesNodeRole } from "../model/entities"
+
 export interface UpgradeTarget {
   readonly instance_id: string
-  readonly role: "control-plane" | "worker" | null
+  readonly role: KubernetesNodeRole | null
 }
 
 export interface RollingUpgradePlan {

@@ -8,6 +8,7 @@
 import { Effect } from "effect"
 import type { FleetEvent } from "../../model/entities"
 import type { ClusterId } from "../../model/ids"
+import { interfaceNameFor } from "../../network/network-rules"
 import type {
   ApprovalRecord,
   ClusterRecord,
@@ -43,7 +44,7 @@ const networkFrom = (row: Row): NetworkRecord =>
     account_id: row.account_id,
     name: row.name,
     handle: row.handle,
-    interface_name: `wg-sdwan-${String(row.handle)}`,
+    interface_name: interfaceNameFor(String(row.handle)),
     overlay_prefix: row.overlay_prefix,
     overlay_ipv4_prefix: row.overlay_ipv4_prefix ?? null,
     pod_subnet_prefix: row.pod_subnet_prefix ?? null,

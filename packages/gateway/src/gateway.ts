@@ -12,6 +12,7 @@ import { DEFAULT_FRAME_LIMITS } from "@fleetplane/agent-protocol"
 import { Effect } from "effect"
 import { createFleet, Leadership } from "@fleetplane/sdk"
 import { createAdminHandler } from "./admin/admin-server"
+import { createApiKeyGuard } from "./admin/api-key-guard"
 import { gatewayMetrics } from "./admin/metrics"
 import { createAgentEndpoint } from "./agent/agent-endpoint"
 import type { AuthThrottleOptions } from "./agent/auth-throttle"
@@ -50,6 +51,8 @@ export interface GatewayOptions {
   /** A terminal with no traffic this long is closed by the agent (default 15 minutes). */
   readonly terminalIdleTimeoutMs?: number
   readonly authThrottle?: AuthThrottleOptions
+  /** How often API keys with an open event stream or terminal are checked again (default 10 s): a revoked key ends them. */
+  readonly apiKeyRecheckIntervalMs?: number
   readonly logLevel?: LogLevel
   readonly logger?: Logger
 }
@@ -110,8 +113,11 @@ export const startGateway = async (options: GatewayOptions) => {
   )
   const stopDispatcher = await startPushDispatcher({ fleet, port, metrics, registry, log })
   const startedAt = Date.now()
+  // One door for API keys on the admin port: requests and terminal upgrades share its throttle.
+  const keys = createApiKeyGuard({ fleet, log, ...(options.apiKeyRecheckIntervalMs === undefined ? {} : { recheckIntervalMs: options.apiKeyRecheckIntervalMs }) })
   const admin = createAdminHandler({
     fleet,
+    keys,
     metrics: metrics.metrics,
     log,
     // `leader`: this gateway runs the silence sensor and the skill runner (always, on SQLite).
@@ -131,7 +137,7 @@ export const startGateway = async (options: GatewayOptions) => {
     : createHttpServer(admin.handle)
   const terminals = createTerminalEndpoint(
     { maxTerminalsPerInstance: options.maxTerminalsPerInstance ?? 4, idleTimeoutMs: options.terminalIdleTimeoutMs ?? 15 * 60_000, maxBufferedBytes },
-    { fleet, registry, log, metrics }
+    { fleet, keys, registry, log, metrics }
   )
   adminServer.on("upgrade", terminals.handleUpgrade)
 
@@ -163,6 +169,7 @@ export const startGateway = async (options: GatewayOptions) => {
       agentServer.close()
       adminServer.close()
       terminals.close()
+      keys.close()
       await endpoint.close()
       admin.closeStreams()
       stopDispatcher()

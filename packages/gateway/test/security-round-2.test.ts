@@ -151,4 +151,36 @@ describe("security round 2", () => {
     const status = await new Promise<number>((resolve) => terminal.on("unexpected-response", (_request, response) => resolve(response.statusCode ?? 0)))
     expect(status).toBe(403)
   })
+
+  it("guessing API keys through terminal upgrades is throttled like any admin request", async () => {
+    gateway = await quietGateway()
+    const account = await setupAccount(gateway)
+    const node = await account.provision("edge-1", account.workerTemplateId)
+    const statuses: Array<number> = []
+    for (let i = 0; i < 12; i++) {
+      const socket = new WebSocket(`${gateway.adminUrl.replace("http", "ws")}/v1/instances/${node.instanceId}/terminal`, { headers: { authorization: `Bearer fpk_guess${i}` } })
+      statuses.push(await new Promise<number>((resolve) => socket.on("unexpected-response", (_request, response) => resolve(response.statusCode ?? 0)).on("error", () => resolve(0))))
+    }
+    expect(statuses.slice(0, 5)).toEqual([401, 401, 401, 401, 401])
+    expect(statuses.at(-1)).toBe(429)
+    // The failures count on the other route too: it is one door.
+    expect((await adminClient(gateway, "fpk_guess_again").get("/v1/actions")).status).toBe(429)
+  })
+
+  it("revoking an API key ends the event streams and terminals opened with it", async () => {
+    gateway = await quietGateway({ apiKeyRecheckIntervalMs: 50 })
+    const { account, agent, closed, channel } = await openTerminal(gateway)
+    const stream = await fetch(`${gateway.adminUrl}/v1/events`, { headers: { authorization: `Bearer ${account.apiKey}` } })
+    expect(stream.status).toBe(200)
+    const text = stream.text()
+
+    await gateway.fleet.revokeApiKey({ account_id: account.accountId, api_key_id: account.apiKeyId })
+    // The stream says why and ends; the terminal closes on both sides.
+    expect(await text).toContain("api_key_revoked")
+    expect((await closed).code).toBe(TerminalCloseCode.KeyRevoked)
+    const told = await agent.message("terminal_close", (m) => m.body.channel_id === channel)
+    expect(told.body.reason).toContain("revoked")
+    // And the key opens nothing new.
+    expect((await adminClient(gateway, account.apiKey).get("/v1/actions")).status).toBe(401)
+  })
 })

@@ -13,7 +13,7 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http"
 import { FleetplaneError, type ApiKeyIdentity, type Fleet, type FleetEvent } from "@fleetplane/sdk"
-import { AuthThrottle } from "../agent/auth-throttle"
+import type { ApiKeyGuard } from "./api-key-guard"
 import type { Logger } from "../log"
 import type { Metrics } from "./metrics"
 
@@ -69,46 +69,28 @@ export interface AdminServerDeps {
   readonly metrics: Metrics
   readonly log: Logger
   readonly health: () => Record<string, unknown>
-  /** Failed API-key attempts per address (the same throttle as agent credentials). */
-  readonly keyThrottle?: AuthThrottle
+  /** API keys: checked (throttled per address) and watched for revocation. */
+  readonly keys: ApiKeyGuard
 }
 
 export const createAdminHandler = (deps: AdminServerDeps) => {
   const { fleet, log } = deps
   const openStreams = new Set<ServerResponse>()
 
-  const keyThrottle = deps.keyThrottle ?? new AuthThrottle()
-
   const authenticate = async (request: IncomingMessage, response: ServerResponse) => {
-    const header = request.headers.authorization ?? ""
-    const key = header.startsWith("Bearer ") ? header.slice(7).trim() : ""
-    if (key === "") {
-      sendError(response, 401, "missing_api_key", "send an account API key as `Authorization: Bearer fpk_…`; create one with `fleetplane apikey create`")
-      return undefined
-    }
-    // Guessing keys costs time: repeated failures from one address wait, exponentially.
-    const address = request.socket.remoteAddress ?? "unknown"
-    const verdict = await keyThrottle.begin(address)
-    if (!verdict.allowed) {
-      const seconds = Math.ceil(verdict.retryAfterMs / 1000)
+    const checked = await deps.keys.check(request.headers.authorization, request.socket.remoteAddress ?? "unknown")
+    if (checked.ok) return checked
+    if (checked.retryAfterMs !== undefined) {
       sendJson(
         response,
-        429,
-        { error: { code: "too_many_failed_keys", message: `too many failed API-key attempts from this address; retry after ${seconds} s`, details: { retry_after_ms: verdict.retryAfterMs }, category: "UnauthorizedError" } },
-        { "retry-after": String(seconds) }
+        checked.status,
+        { error: { code: checked.code, message: checked.message, details: { retry_after_ms: checked.retryAfterMs }, category: checked.category } },
+        { "retry-after": String(Math.ceil(checked.retryAfterMs / 1000)) }
       )
-      return undefined
+    } else {
+      sendError(response, checked.status, checked.code, checked.message, {}, checked.category)
     }
-    try {
-      const identity = await fleet.identifyApiKey(key)
-      keyThrottle.finish(address, true)
-      return identity
-    } catch (error) {
-      const e = error instanceof FleetplaneError ? error : new FleetplaneError("internal_error", String(error))
-      keyThrottle.finish(address, e.category === "UnauthorizedError" ? false : undefined)
-      sendError(response, e.httpStatus, e.code, e.message, {}, e.category)
-      return undefined
-    }
+    return undefined
   }
 
   const runAction = async (response: ServerResponse, caller: ApiKeyIdentity, name: string, input: unknown) => {
@@ -123,9 +105,14 @@ export const createAdminHandler = (deps: AdminServerDeps) => {
     }
   }
 
-  const streamEvents = async (request: IncomingMessage, response: ServerResponse, caller: ApiKeyIdentity, since: number) => {
+  const streamEvents = async (request: IncomingMessage, response: ServerResponse, caller: ApiKeyIdentity, key: string, since: number) => {
     response.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive" })
     openStreams.add(response)
+    // A stream outlives the request that checked its key: revoking the key ends it.
+    const unwatch = deps.keys.watch(key, () => {
+      response.write(`event: error\ndata: ${JSON.stringify({ code: "api_key_revoked", message: "this API key was revoked; the stream has ended" })}\n\n`)
+      response.end()
+    })
     // Cleanup is registered first: a client that leaves during the backlog must not leak a subscription.
     let closed = false
     let unsubscribe: (() => void) | undefined
@@ -135,6 +122,7 @@ export const createAdminHandler = (deps: AdminServerDeps) => {
       closed = true
       clearInterval(keepalive)
       unsubscribe?.()
+      unwatch()
       openStreams.delete(response)
     })
     let last = since
@@ -171,8 +159,9 @@ export const createAdminHandler = (deps: AdminServerDeps) => {
     }
     if (!path.startsWith("/v1/")) return sendError(response, 404, "not_found", `no route ${method} ${path}; see GET /v1/actions`)
 
-    const caller = await authenticate(request, response)
-    if (caller === undefined) return
+    const checked = await authenticate(request, response)
+    if (checked === undefined) return
+    const caller = checked.identity
 
     if (method === "GET" && path === "/v1/actions") return sendJson(response, 200, { actions: fleet.describeActions() })
     const action = path.match(/^\/v1\/actions\/([a-z_]+)$/)
@@ -193,7 +182,7 @@ export const createAdminHandler = (deps: AdminServerDeps) => {
     if (method === "GET" && path === "/v1/events") {
       const since = Number(request.headers["last-event-id"] ?? url.searchParams.get("since") ?? 0)
       if (!Number.isInteger(since) || since < 0) return sendError(response, 400, "invalid_since", "since must be a non-negative integer event sequence number")
-      return streamEvents(request, response, caller, since)
+      return streamEvents(request, response, caller, checked.key, since)
     }
     if (method === "GET" && path === "/v1/approvals") {
       return runAction(response, caller, "system_list_approvals", { status: url.searchParams.get("status") ?? "pending" })

@@ -28,7 +28,9 @@ export const TerminalCloseCode = {
   /** The agent closed the channel (idle timeout, too many terminals, could not start). */
   ClosedByAgent: 4503,
   /** The agent sent more output than the credit it was granted; the channel was closed. */
-  CreditExceeded: 4504
+  CreditExceeded: 4504,
+  /** The API key that opened the terminal was revoked. */
+  KeyRevoked: 4505
 } as const
 
 export interface TerminalAudit {
@@ -135,10 +137,16 @@ export class TerminalBridge implements TerminalBridgeLike {
   private creditExceeded(sent: number) {
     const granted = this.creditLeft
     this.audit.onCreditExceeded?.(sent, granted)
-    this.session.send({ type: "terminal_close", body: { channel_id: this.channelId, reason: "output beyond the granted credit" } })
-    this.operator.send(JSON.stringify({ type: "closed", reason: "the node sent more output than it was allowed to; the terminal was closed" }))
-    this.finish("credit_exceeded", null, null)
-    this.operator.close(TerminalCloseCode.CreditExceeded, "output beyond the granted credit")
+    this.end(TerminalCloseCode.CreditExceeded, "credit_exceeded", "the node sent output beyond its granted credit; the terminal was closed")
+  }
+
+  /** The gateway ends the terminal (a rule was broken, its key was revoked): both sides are told why. */
+  end(code: number, reason: string, message: string) {
+    if (this.finished) return
+    this.session.send({ type: "terminal_close", body: { channel_id: this.channelId, reason: message } })
+    this.operator.send(JSON.stringify({ type: "closed", reason: message }))
+    this.finish(reason, null, null)
+    this.operator.close(code, closeReason(message))
   }
 
   fromAgentExit(exitCode: number | null, signal: string | null) {

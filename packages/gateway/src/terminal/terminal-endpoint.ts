@@ -6,7 +6,7 @@
  * shell), `cols`, `rows`. The API key's account must own the instance (another account's
  * instance answers exactly like a missing one).
  */
-import type { IncomingMessage } from "node:http"
+import { STATUS_CODES, type IncomingMessage } from "node:http"
 import { randomUUID } from "node:crypto"
 import type { Duplex } from "node:stream"
 import { WebSocketServer } from "ws"
@@ -14,7 +14,8 @@ import { FleetplaneError, roleAllows, type Fleet } from "@fleetplane/sdk"
 import type { SessionRegistry } from "../agent/session-registry"
 import type { GatewayMetrics } from "../admin/metrics"
 import type { Logger } from "../log"
-import { TerminalBridge } from "./terminal-bridge"
+import type { ApiKeyGuard } from "../admin/api-key-guard"
+import { TerminalBridge, TerminalCloseCode } from "./terminal-bridge"
 
 export const TERMINAL_PATH = /^\/v1\/instances\/([A-Za-z0-9_]+)\/terminal$/
 
@@ -25,17 +26,19 @@ export interface TerminalEndpointOptions {
   readonly maxBufferedBytes: number
 }
 
-const reject = (socket: Duplex, status: number, code: string, message: string) => {
-  const body = JSON.stringify({ error: { code, message } })
+const reject = (socket: Duplex, status: number, code: string, message: string, retryAfterMs?: number) => {
+  const body = JSON.stringify({ error: { code, message, ...(retryAfterMs === undefined ? {} : { details: { retry_after_ms: retryAfterMs } }) } })
   socket.end(
-    `HTTP/1.1 ${status} ${status === 401 ? "Unauthorized" : status === 403 ? "Forbidden" : status === 404 ? "Not Found" : status === 429 ? "Too Many Requests" : status === 400 ? "Bad Request" : "Conflict"}\r\n` +
-      `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? "Error"}\r\n` +
+      `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+      (retryAfterMs === undefined ? "" : `Retry-After: ${Math.ceil(retryAfterMs / 1000)}\r\n`) +
+      `Connection: close\r\n\r\n${body}`
   )
 }
 
 export const createTerminalEndpoint = (
   options: TerminalEndpointOptions,
-  deps: { fleet: Fleet; registry: SessionRegistry; log: Logger; metrics: Pick<GatewayMetrics, "terminalCreditViolations"> }
+  deps: { fleet: Fleet; keys: ApiKeyGuard; registry: SessionRegistry; log: Logger; metrics: Pick<GatewayMetrics, "terminalCreditViolations"> }
 ) => {
   const wss = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024 })
 
@@ -44,14 +47,10 @@ export const createTerminalEndpoint = (
     const match = url.pathname.match(TERMINAL_PATH)
     if (match === null) return reject(socket, 404, "not_found", "WebSocket upgrades are served on /v1/instances/{id}/terminal only")
     const instanceId = match[1]!
-    const header = request.headers.authorization ?? ""
-    const key = header.startsWith("Bearer ") ? header.slice(7).trim() : ""
-    let who
-    try {
-      who = await deps.fleet.identifyApiKey(key)
-    } catch {
-      return reject(socket, 401, "invalid_api_key", "send an account API key as `Authorization: Bearer fpk_…`")
-    }
+    // The same door as every admin request: a terminal upgrade is no way around the key throttle.
+    const checked = await deps.keys.check(request.headers.authorization, request.socket.remoteAddress ?? "unknown")
+    if (!checked.ok) return reject(socket, checked.status, checked.code, checked.message, checked.retryAfterMs)
+    const who = checked.identity
     // A terminal is a root shell on the node: admin keys only.
     if (!roleAllows(who.role, "admin")) {
       return reject(socket, 403, "forbidden_for_role", `this API key's role (${who.role}) may not open terminals, which needs admin`)
@@ -91,6 +90,9 @@ export const createTerminalEndpoint = (
         }
       }, options.maxBufferedBytes)
       bridge.start(dimension("cols", 80), dimension("rows", 24), options.idleTimeoutMs)
+      // A root shell must not outlive the key that opened it.
+      const unwatch = deps.keys.watch(checked.key, () => bridge.end(TerminalCloseCode.KeyRevoked, "api_key_revoked", "the API key that opened this terminal was revoked"))
+      operator.once("close", unwatch)
       deps.log.info("terminal.opened", { instance_id: instanceId, api_key_id: who.api_key_id, channel_id: bridge.channelId })
     })
   }

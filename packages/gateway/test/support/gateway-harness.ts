@@ -65,7 +65,7 @@ export const adminClient = (gateway: { adminUrl: string }, apiKey: string) => ({
 /** An account with an API key, one network, a server template and a worker template. */
 export const setupAccount = async (gateway: Gateway, options: { name?: string; vipPolicy?: "automatic" | "require_approval" } = {}) => {
   const account = await gateway.fleet.createAccount({ name: options.name ?? "acme" })
-  const { api_key } = await gateway.fleet.createApiKey({ account_id: account.id, name: "tests", role: "admin" })
+  const { api_key, id: apiKeyId } = await gateway.fleet.createApiKey({ account_id: account.id, name: "tests", role: "admin" })
   const admin = adminClient(gateway, api_key)
   const network = (await admin.action("system_sdwan_create_network", { name: "prod", handle: "prod", pod_subnet_prefix: "10.42.0.0/16" })).body
   const servers = (await admin.action("system_create_template", { name: "servers" })).body
@@ -78,5 +78,5 @@ export const setupAccount = async (gateway: Gateway, options: { name?: string; v
     if (attach) await admin.action("system_sdwan_attach_peer", { network_id: network.id, node_instance_id: instance.id })
     return { instanceId: instance.id as string, credential: instance.agent_credential as string, hostname }
   }
-  return { accountId: account.id, apiKey: api_key, admin, networkId: network.id as string, serverTemplateId: servers.id as string, workerTemplateId: workers.id as string, provision }
+  return { accountId: account.id, apiKey: api_key, apiKeyId, admin, networkId: network.id as string, serverTemplateId: servers.id as string, workerTemplateId: workers.id as string, provision }
 }

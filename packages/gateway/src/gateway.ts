@@ -13,6 +13,8 @@ import { Effect } from "effect"
 import { createFleet, Leadership } from "@fleetplane/sdk"
 import { createAdminHandler } from "./admin/admin-server"
 import { createApiKeyGuard } from "./admin/api-key-guard"
+import { createMcpEndpoint } from "./mcp/mcp-endpoint"
+import { GATEWAY_VERSION } from "./version"
 import { gatewayMetrics } from "./admin/metrics"
 import { createAgentEndpoint } from "./agent/agent-endpoint"
 import type { AuthThrottleOptions } from "./agent/auth-throttle"
@@ -115,9 +117,11 @@ export const startGateway = async (options: GatewayOptions) => {
   const startedAt = Date.now()
   // One door for API keys on the admin port: requests and terminal upgrades share its throttle.
   const keys = createApiKeyGuard({ fleet, log, ...(options.apiKeyRecheckIntervalMs === undefined ? {} : { recheckIntervalMs: options.apiKeyRecheckIntervalMs }) })
+  const mcp = createMcpEndpoint({ fleet, keys, log }, { version: GATEWAY_VERSION })
   const admin = createAdminHandler({
     fleet,
     keys,
+    mcp,
     metrics: metrics.metrics,
     log,
     // `leader`: this gateway runs the silence sensor and the skill runner (always, on SQLite).
@@ -170,6 +174,7 @@ export const startGateway = async (options: GatewayOptions) => {
       adminServer.close()
       terminals.close()
       keys.close()
+      mcp.close()
       await endpoint.close()
       admin.closeStreams()
       stopDispatcher()

@@ -34,7 +34,7 @@ describe("fleetplane CLI", () => {
   it("documents every command in --help", async () => {
     const help = await cli(["--help"])
     expect(help.code).toBe(0)
-    for (const command of ["gateway", "account", "apikey", "networks", "templates", "nodes", "instances", "peers", "clusters", "kubeconfig", "failover", "approvals", "events", "upgrade", "action"]) {
+    for (const command of ["gateway", "account", "apikey", "networks", "templates", "nodes", "instances", "peers", "clusters", "kubeconfig", "failover", "approvals", "events", "upgrade", "action", "mcp"]) {
       expect(help.out).toContain(command)
     }
     const instances = await cli(["instances", "--help"])

@@ -10,59 +10,17 @@
  *   GET  /v1/events?since=N          the account's events as Server-Sent Events, then live
  *   GET  /v1/approvals               pending approvals
  *   POST /v1/approvals/{id}/approve  approve; POST /v1/approvals/{id}/reject { reason? }
+ *   POST|GET|DELETE /v1/mcp          the MCP server (Streamable HTTP; see mcp/)
  */
 import type { IncomingMessage, ServerResponse } from "node:http"
 import { FleetplaneError, type ApiKeyIdentity, type Fleet, type FleetEvent } from "@fleetplane/sdk"
 import type { ApiKeyGuard } from "./api-key-guard"
+import { MAX_BODY_BYTES, readJson, sendError, sendJson } from "./http-io"
+import { MCP_PATH } from "../mcp/mcp-endpoint"
 import type { Logger } from "../log"
 import type { Metrics } from "./metrics"
 
-const MAX_BODY_BYTES = 1024 * 1024
 const SSE_KEEPALIVE_MS = 15_000
-
-const sendJson = (response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
-  const text = JSON.stringify(body)
-  response.writeHead(status, { "content-type": "application/json; charset=utf-8", "content-length": String(Buffer.byteLength(text)), ...headers })
-  response.end(text)
-}
-
-/** `category` is the SDK's error category (`NotFoundError`, ...), which clients map to exit codes. */
-const sendError = (
-  response: ServerResponse,
-  status: number,
-  code: string,
-  message: string,
-  details: Record<string, unknown> = {},
-  category: string = status === 401 ? "UnauthorizedError" : status === 404 ? "NotFoundError" : status >= 500 ? "InternalError" : "InvalidInputError"
-) => sendJson(response, status, { error: { code, message, details, category } })
-
-const readJson = (request: IncomingMessage): Promise<unknown> =>
-  new Promise((resolve, reject) => {
-    const chunks: Array<Buffer> = []
-    let size = 0
-    let tooLarge = false
-    request.on("data", (chunk: Buffer) => {
-      if (tooLarge) return // the rest is read and dropped, so the client can read the 413
-      size += chunk.length
-      if (size > MAX_BODY_BYTES) {
-        tooLarge = true
-        chunks.length = 0
-        reject(Object.assign(new Error("the request body is larger than 1 MiB; send less"), { code: "body_too_large" }))
-        return
-      }
-      chunks.push(chunk)
-    })
-    request.on("end", () => {
-      if (tooLarge) return
-      if (chunks.length === 0) return resolve({})
-      try {
-        resolve(JSON.parse(Buffer.concat(chunks).toString("utf8")))
-      } catch {
-        reject(Object.assign(new Error("the request body is not valid JSON"), { code: "invalid_json" }))
-      }
-    })
-    request.on("error", reject)
-  })
 
 export interface AdminServerDeps {
   readonly fleet: Fleet
@@ -71,6 +29,8 @@ export interface AdminServerDeps {
   readonly health: () => Record<string, unknown>
   /** API keys: checked (throttled per address) and watched for revocation. */
   readonly keys: ApiKeyGuard
+  /** `/v1/mcp`: the MCP server (Streamable HTTP), for requests whose key was checked. */
+  readonly mcp?: { readonly handle: (request: IncomingMessage, response: ServerResponse, caller: ApiKeyIdentity, key: string) => Promise<void> }
 }
 
 export const createAdminHandler = (deps: AdminServerDeps) => {
@@ -163,7 +123,12 @@ export const createAdminHandler = (deps: AdminServerDeps) => {
     if (checked === undefined) return
     const caller = checked.identity
 
-    if (method === "GET" && path === "/v1/actions") return sendJson(response, 200, { actions: fleet.describeActions() })
+    if (path === MCP_PATH && deps.mcp !== undefined) return deps.mcp.handle(request, response, caller, checked.key)
+
+    if (method === "GET" && path === "/v1/actions") {
+      // `caller`: who the key is and its role, so a client can show only what the key may run.
+      return sendJson(response, 200, { actions: fleet.describeActions(), caller: { api_key_id: caller.api_key_id, name: caller.name, role: caller.role } })
+    }
     const action = path.match(/^\/v1\/actions\/([a-z_]+)$/)
     if (method === "POST" && action !== null) {
       let input: unknown

@@ -24,7 +24,7 @@ export const exitCodeFor = (category: string | undefined) =>
   category !== undefined && category in errorStatus ? errorStatus[category as keyof typeof errorStatus].exitCode : 1
 
 export const adminApi = (baseUrl: string, apiKey: string | undefined, fetchImpl: typeof fetch = fetch) => {
-  const request = async (method: string, path: string, body?: unknown) => {
+  const request = async (method: string, path: string, body?: unknown, signal?: AbortSignal) => {
     if (apiKey === undefined || apiKey === "") {
       throw new CliError("no API key: pass --api-key or set FLEETPLANE_API_KEY (create one with `fleetplane apikey create`)", 3, "missing_api_key")
     }
@@ -33,7 +33,8 @@ export const adminApi = (baseUrl: string, apiKey: string | undefined, fetchImpl:
       response = await fetchImpl(`${baseUrl.replace(/\/$/, "")}${path}`, {
         method,
         headers: { authorization: `Bearer ${apiKey}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) })
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        ...(signal === undefined ? {} : { signal })
       })
     } catch (error) {
       throw new CliError(`cannot reach the gateway's admin API at ${baseUrl}: ${(error as Error).message}; check --url / FLEETPLANE_URL`, 10, "unreachable")

@@ -10,7 +10,11 @@ import WebSocket from "ws"
 import { createFleet } from "@fleetplane/sdk"
 import { startGateway } from "../gateway"
 import type { LogLevel } from "../log"
+import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js"
 import { adminApi, CliError, exitCodeFor } from "./admin-client"
+import { adminApiBackend } from "../mcp/fleet-backend"
+import { createFleetMcpServer } from "../mcp/mcp-server"
+import { GATEWAY_VERSION } from "../version"
 import { fields, table, type Io } from "./output"
 
 interface GlobalOptions {
@@ -411,6 +415,34 @@ export const buildProgram = (io: Io, env: NodeJS.ProcessEnv = process.env) => {
     .command("abort <run>")
     .description("abort an upgrade; upgraded instances stay upgraded")
     .action(async (runId) => print(await run("skill_run_abort", { run_id: runId }), fields))
+
+  program
+    .command("mcp")
+    .description("serve this account's fleet to an AI client over MCP on stdio: tools from the action catalog (what the key's role allows), resources, runbook prompts")
+    .action(async () => {
+      const { url, apiKey } = globals()
+      const backend = adminApiBackend(url, apiKey)
+      // Fail before the client starts talking: a gateway out of reach or a bad key is said once, plainly.
+      try {
+        await backend.caller()
+      } catch (error) {
+        const e = error as { code?: string; message?: string; category?: string; exitCode?: number }
+        if (error instanceof CliError) throw error
+        throw new CliError(`${e.message ?? String(error)}`, exitCodeFor(e.category), e.code ?? "mcp_unavailable")
+      }
+      const server = createFleetMcpServer(backend, { version: GATEWAY_VERSION })
+      const closed = new Promise<void>((resolve) => {
+        const previous = server.onclose
+        server.onclose = () => {
+          previous?.()
+          resolve()
+        }
+      })
+      await server.connect(new StdioServerTransport())
+      // The client closing its end of stdin ends the server.
+      process.stdin.once("end", () => void server.close())
+      await closed
+    })
 
   program
     .command("terminal <instance> [command...]")

@@ -43,6 +43,15 @@ describe("fleetplane CLI", () => {
     for (const sub of ["list", "get", "nodes", "decommission", "rotate-token"]) expect(clusters.out).toContain(sub)
   })
 
+  it("refuses a malformed duration flag with usage, before starting anything", async () => {
+    for (const flag of ["--heartbeat-interval", "--liveness-sync", "--lease-retry"]) {
+      const result = await cli(["gateway", "--db", tempDatabase(), flag, "abc"])
+      expect(result.code).toBe(2)
+      expect(result.err).toContain(`${flag} <ms>' argument 'abc' is invalid`)
+      expect(result.err).toContain("milliseconds")
+    }
+  })
+
   it("drives the runbook's phases through the admin API with --json, with the runbook's result shapes", async () => {
     const database = tempDatabase()
     gateway = await quietGateway({ database })

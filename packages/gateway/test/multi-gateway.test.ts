@@ -27,9 +27,9 @@ const freshDatabase = freshPostgresDatabase
 
 const timing = { heartbeatIntervalMs: 200, silenceThresholdMs: 800, sensorIntervalMs: 50, livenessSyncMs: 100, leaseRetryMs: 100, helloTimeoutMs: 2_000 }
 
-const startGatewayProcess = (postgres: string) =>
+const startGatewayProcess = (postgres: string, overrides: Partial<GatewayOptions> = {}) =>
   new Promise<{ child: ChildProcess; agentUrl: string; adminUrl: string }>((resolve, reject) => {
-    const options: GatewayOptions = { postgres, listen: "127.0.0.1:0", adminListen: "127.0.0.1:0", ...timing }
+    const options: GatewayOptions = { postgres, listen: "127.0.0.1:0", adminListen: "127.0.0.1:0", ...timing, ...overrides }
     const child = fork(runner, [JSON.stringify(options)], { execArgv: ["--import", "tsx"], stdio: ["ignore", "ignore", "inherit", "ipc"] })
     children.push(child)
     const timer = setTimeout(() => reject(new Error("gateway did not start")), 30_000)
@@ -179,6 +179,62 @@ describe("several gateways on one PostgreSQL", () => {
     expect(events.filter((e) => e.type === "sdwan.vip_holder_silent")).toHaveLength(1)
     expect(events.filter((e) => e.type === "sdwan.vip_failover_promoted").map((e) => e.data.epoch)).toEqual([2])
     expect((await onSecond.action("kubernetes_get_cluster", { id: clusterId })).body.virtual_ip.epoch).toBe(2)
+  }, 60_000)
+
+  it("a cluster bootstrapped through the gateway that does not lead raises no silence alarm (its holder's heartbeats are on the other gateway)", async () => {
+    const postgres = await freshDatabase()
+    const { apiKey, networkId, nodes } = await setup(postgres, "automatic")
+    // Sharing slower than the sensor: the leader hears of the holder well after the VIP exists.
+    const slowSharing = { livenessSyncMs: 600 }
+    const leader = await startGatewayProcess(postgres, slowSharing)
+    await poll(() => isLeader(leader.adminUrl), "the first gateway to lead")
+    // The leader has been watching for longer than the silence threshold before the cluster exists.
+    await new Promise((resolve) => setTimeout(resolve, timing.silenceThresholdMs * 2))
+    const other = await startGatewayProcess(postgres, slowSharing)
+    const s1 = { agent: await connect(other.agentUrl, nodes.s1!, networkId) }
+    const stop = beating([s1], networkId)
+    try {
+      const clusterId = await join(s1.agent, "k3s-server", null)
+      const onLeader = adminClient(leader, apiKey)
+      await poll(async () => (await onLeader.action("kubernetes_get_cluster", { id: clusterId })).body.status === "active", "cluster active")
+      await new Promise((resolve) => setTimeout(resolve, 3_000))
+      const events = (await onLeader.action("system_list_events", { limit: 1000 })).body.events as Array<{ type: string }>
+      expect(events.map((e) => e.type)).toContain("kubernetes.cluster_created")
+      expect(events.filter((e) => e.type.startsWith("sdwan.vip_holder") || e.type.startsWith("sdwan.vip_failover"))).toEqual([])
+    } finally {
+      stop()
+    }
+  }, 60_000)
+
+  it("when a gateway dies with its VIP holder, the survivor declares silence no earlier than the threshold after the holder's last heartbeat", async () => {
+    const postgres = await freshDatabase()
+    const { apiKey, networkId, nodes } = await setup(postgres, "automatic")
+    // Sharing slower than the threshold's margin: an early declaration would show.
+    const slowSharing = { livenessSyncMs: 600 }
+    const survivor = await startGatewayProcess(postgres, slowSharing)
+    await poll(() => isLeader(survivor.adminUrl), "the survivor to lead")
+    const doomed = await startGatewayProcess(postgres, slowSharing)
+    const s1 = await connect(doomed.agentUrl, nodes.s1!, networkId)
+    let lastBeat = 0
+    const timer = setInterval(() => {
+      s1.heartbeat([networkId])
+      lastBeat = Date.now()
+    }, 100)
+    const clusterId = await join(s1, "k3s-server", null)
+    const onSurvivor = adminClient(survivor, apiKey)
+    await poll(async () => (await onSurvivor.action("kubernetes_get_cluster", { id: clusterId })).body.status === "active", "cluster active")
+    await new Promise((resolve) => setTimeout(resolve, 2_000)) // shared a few times
+    // The holder stops, and its gateway dies with it, at a moment unrelated to the sharing cycle.
+    await new Promise((resolve) => setTimeout(resolve, Math.floor(Math.random() * 600)))
+    clearInterval(timer)
+    doomed.child.kill("SIGKILL")
+    const silent = await poll(
+      async () => ((await onSurvivor.action("system_list_events", { limit: 1000 })).body.events as Array<{ type: string; at: string; data: Record<string, unknown> }>).find((e) => e.type === "sdwan.vip_holder_silent"),
+      "the silence event",
+      10_000
+    )
+    expect(Date.parse(silent.at) - lastBeat).toBeGreaterThanOrEqual(timing.silenceThresholdMs)
+    expect(silent.data).toMatchObject({ last_heartbeat_seen_by: "another gateway", threshold_ms: timing.silenceThresholdMs })
   }, 60_000)
 
   it("while PostgreSQL is down, sessions stay up and heartbeats flow, decisions answer store_unavailable, and nothing is lost", async () => {

@@ -5,7 +5,7 @@
  * 4 not found, 5 conflict, 6 state, 7 confirmation needed, 10 unavailable).
  */
 import { chmodSync, writeFileSync } from "node:fs"
-import { Command, CommanderError, Option } from "commander"
+import { Command, CommanderError, InvalidArgumentError, Option } from "commander"
 import WebSocket from "ws"
 import { createFleet } from "@fleetplane/sdk"
 import { startGateway } from "../gateway"
@@ -24,6 +24,15 @@ interface GlobalOptions {
 }
 
 const DEFAULT_DB = "fleet.db"
+
+/** A flag in milliseconds: a positive whole number, or the command stops with usage. */
+const milliseconds = (value: string): number => {
+  const parsed = Number(value)
+  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(parsed) || parsed <= 0) {
+    throw new InvalidArgumentError(`expected a positive whole number of milliseconds, got "${value.slice(0, 32)}"`)
+  }
+  return parsed
+}
 
 /** Set by `fleetplane terminal`: the remote program's exit status becomes the CLI's. */
 let terminalExitCode: number | undefined
@@ -76,9 +85,16 @@ export const buildProgram = (io: Io, env: NodeJS.ProcessEnv = process.env) => {
     .option("--tls-key <file>", "the certificate's private key (PEM)")
     .option("--admin-tls-cert <file>", "serve the admin API over https:// with this certificate (PEM)")
     .option("--admin-tls-key <file>", "the admin certificate's private key (PEM)")
-    .option("--heartbeat-interval <ms>", "heartbeat interval sent to agents", "5000")
-    .option("--silence-threshold <ms>", "silence before a VIP holder is declared silent", "15000")
-    .option("--hello-timeout <ms>", "how long a new connection has to send its hello", "10000")
+    .option("--heartbeat-interval <ms>", "heartbeat interval sent to agents", milliseconds, 5000)
+    .option("--silence-threshold <ms>", "silence before a VIP holder is declared silent", milliseconds, 15000)
+    .option("--hello-timeout <ms>", "how long a new connection has to send its hello", milliseconds, 10000)
+    .option(
+      "--liveness-sync <ms>",
+      "several gateways: how often each shares and reads agent liveness; a holder heard of through another gateway is declared silent up to twice this after the threshold",
+      milliseconds,
+      1000
+    )
+    .option("--lease-retry <ms>", "several gateways: how often a gateway without the leader lease tries to take it (how soon the sensor resumes after the leader dies)", milliseconds, 1000)
     .option("--gateway-id <id>", "name of this gateway in welcome messages")
     .addOption(new Option("--log-level <level>", "log level").choices(["debug", "info", "warn", "error"]).default("info"))
     .action(async (options) => {
@@ -88,9 +104,11 @@ export const buildProgram = (io: Io, env: NodeJS.ProcessEnv = process.env) => {
         ...storeOf(options),
         listen: options.listen,
         adminListen: options.adminListen,
-        heartbeatIntervalMs: Number(options.heartbeatInterval),
-        silenceThresholdMs: Number(options.silenceThreshold),
-        helloTimeoutMs: Number(options.helloTimeout),
+        heartbeatIntervalMs: options.heartbeatInterval,
+        silenceThresholdMs: options.silenceThreshold,
+        helloTimeoutMs: options.helloTimeout,
+        livenessSyncMs: options.livenessSync,
+        leaseRetryMs: options.leaseRetry,
         logLevel: options.logLevel as LogLevel,
         ...(options.gatewayId === undefined ? {} : { gatewayId: options.gatewayId }),
         ...(options.tlsCert === undefined ? {} : { tls: { certFile: options.tlsCert, keyFile: options.tlsKey } }),

@@ -3,9 +3,8 @@
  * kubeconfigs, decommissioning, token rotation.
  */
 import { Clock, Effect, Schema } from "effect"
-import { AgentLiveness } from "../domain/liveness"
+import { AgentLiveness, isSilentNow } from "../domain/liveness"
 import { FleetConfig } from "../domain/fleet-config"
-import { isSilent } from "../vip/scoring"
 import { stateError } from "../model/errors"
 import { ClusterName } from "../model/entities"
 import type { InstanceId } from "../model/ids"
@@ -77,7 +76,7 @@ export const kubernetesListNodes = defineAction({
             const instance = yield* ctx.tx.getInstance(accountId, node.instance_id as InstanceId)
             const host = instance === undefined ? undefined : yield* ctx.tx.getNode(accountId, instance.node_id)
             const seen = liveness.get(node.instance_id)
-            const silent = seen === undefined || !seen.connected || isSilent(seen, liveness.startedAt, now, config.silenceThresholdMs)
+            const silent = seen === undefined || !seen.connected || isSilentNow(seen, liveness.startedAt, now, config)
             const presented = presentKubernetesNode(node, host?.hostname ?? null)
             result.push({
               ...presented,

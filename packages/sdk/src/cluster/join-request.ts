@@ -301,6 +301,7 @@ const bootstrapCluster = (
       address: vipAddresses.ipv6,
       address_ipv4: vipAddresses.ipv4,
       holder_peer_id: peer.id,
+      holder_since: ctx.nowIso,
       failover_holder_peer_ids: [],
       epoch: 1,
       policy: config.vip_policy ?? "require_approval",

@@ -10,6 +10,8 @@ import type { InstanceId } from "../model/ids"
 export interface AgentLivenessEntry {
   /** Clock millis of the last heartbeat (or of the session start, before the first one). */
   lastSeenAt: number
+  /** Learnt from another gateway (shared liveness): `lastSeenAt` may be up to one sharing interval old. */
+  fromOtherGateway?: boolean
   connected: boolean
   k3s: K3sState | undefined
   wireguard: ReadonlyArray<WireguardInterfaceState>
@@ -57,6 +59,7 @@ export class AgentLiveness extends Context.Service<AgentLiveness, AgentLivenessS
         recordHeartbeat: (instanceId, at, k3s, wireguard, load) => {
           const entry = entryFor(instanceId, at)
           entry.lastSeenAt = at
+          entry.fromOtherGateway = false
           entry.k3s = k3s
           entry.wireguard = wireguard
           entry.load = load
@@ -64,12 +67,14 @@ export class AgentLiveness extends Context.Service<AgentLiveness, AgentLivenessS
         recordStatus: (instanceId, at, k3s) => {
           const entry = entryFor(instanceId, at)
           entry.lastSeenAt = at
+          entry.fromOtherGateway = false
           entry.k3s = k3s
         },
         recordConnected: (instanceId, at) => {
           const entry = entryFor(instanceId, at)
           entry.connected = true
           entry.lastSeenAt = at
+          entry.fromOtherGateway = false
         },
         recordDisconnected: (instanceId) => {
           const entry = entries.get(instanceId)
@@ -79,9 +84,43 @@ export class AgentLiveness extends Context.Service<AgentLiveness, AgentLivenessS
         entries: () => entries.entries(),
         merge: (instanceId, seen) => {
           const entry = entries.get(instanceId)
-          if (entry === undefined || entry.lastSeenAt < seen.lastSeenAt) entries.set(instanceId, { ...seen })
+          if (entry === undefined || entry.lastSeenAt < seen.lastSeenAt) entries.set(instanceId, { ...seen, fromOtherGateway: true })
         }
       })
     })
   )
 }
+
+/**
+ * An agent's silence as far as this process can know it (R15), judged so that silence is
+ * never declared early, whichever gateway holds the agent's session:
+ *
+ * - seen here: silent since its last heartbeat;
+ * - seen by another gateway: what was shared may be one sharing interval old, and reading it
+ *   takes up to another, so `2 × livenessSyncMs` is allowed on top of the threshold;
+ * - seen nowhere yet (it became the holder moments ago through another gateway, or this
+ *   process just started): judged from `since`, with the same allowance — never from a
+ *   process start alone.
+ */
+export const silenceOf = (
+  entry: AgentLivenessEntry | undefined,
+  since: number,
+  now: number,
+  config: { readonly silenceThresholdMs: number; readonly livenessSyncMs: number }
+) => {
+  const seenHere = entry !== undefined && entry.fromOtherGateway !== true
+  const lastSeenAt = entry?.lastSeenAt ?? since
+  const allowanceMs = seenHere ? 0 : 2 * config.livenessSyncMs
+  const silentForMs = now - lastSeenAt
+  return {
+    lastSeenAt: entry === undefined ? null : lastSeenAt,
+    seenBy: entry === undefined ? null : seenHere ? ("this gateway" as const) : ("another gateway" as const),
+    silentForMs,
+    allowanceMs,
+    silent: silentForMs - allowanceMs >= config.silenceThresholdMs
+  }
+}
+
+/** Whether an agent counts as silent now (see `silenceOf`). */
+export const isSilentNow = (entry: AgentLivenessEntry | undefined, since: number, now: number, config: { readonly silenceThresholdMs: number; readonly livenessSyncMs: number }) =>
+  silenceOf(entry, since, now, config).silent

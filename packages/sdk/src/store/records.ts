@@ -40,6 +40,8 @@ export type VipRecord = VirtualIp &
   Owned & {
     /** The epoch at which the holder's silence was last reported (one event per incident, R15). */
     readonly silent_epoch: number | null
+    /** When the current holder got the VIP (ISO 8601); null on rows from before it was recorded. */
+    readonly holder_since: string | null
   }
 export type ClusterRecord = KubernetesCluster &
   Owned & {

@@ -8,14 +8,14 @@
  * produce two holders for one epoch.
  */
 import { Effect } from "effect"
-import type { AgentLivenessService } from "../domain/liveness"
+import { isSilentNow, type AgentLivenessService } from "../domain/liveness"
 import type { FleetConfigShape } from "../domain/fleet-config"
 import type { TxContext } from "../domain/transactor"
 import { notFound, stateError } from "../model/errors"
 import { newId, type AccountId, type ApprovalId, type PeerId, type VipId } from "../model/ids"
 import { syncNetworkVipRoutes } from "../config/desired-configs"
 import type { ApprovalRecord, VipRecord } from "../store/records"
-import { isSilent, scoreFailoverCandidate, type CandidateScore } from "./scoring"
+import { scoreFailoverCandidate, type CandidateScore } from "./scoring"
 
 export interface FailoverDeps {
   readonly liveness: AgentLivenessService
@@ -30,6 +30,9 @@ export interface RankedCandidate extends CandidateScore {
 }
 
 /** A VIP by id, or the VIP of the cluster with this id or name (`k3s-prod`). */
+/** From when a VIP holder's silence can count: it became the holder, or this process started watching. */
+export const holderSince = (vip: VipRecord, startedAt: number) => Math.max(vip.holder_since === null ? 0 : Date.parse(vip.holder_since), startedAt)
+
 export const requireVip = (ctx: TxContext, accountId: AccountId, vipRef: string) =>
   Effect.gen(function* () {
     const byId = yield* ctx.tx.getVip(accountId, vipRef as VipId)
@@ -85,6 +88,7 @@ export const promoteVipHolder = (
     const epoch = expectedEpoch + 1
     const changed = yield* tx.updateVipIfEpoch(accountId, vip.id, expectedEpoch, {
       holder_peer_id: to.peer,
+      holder_since: ctx.nowIso,
       failover_holder_peer_ids: candidates,
       epoch,
       silent_epoch: null
@@ -212,7 +216,7 @@ export const approveFailover = (ctx: TxContext, deps: FailoverDeps, accountId: A
     const holderInstance = yield* instanceOfPeer(ctx, accountId, vip.holder_peer_id)
     if (
       holderInstance !== undefined &&
-      !isSilent(deps.liveness.get(holderInstance as never), deps.liveness.startedAt, deps.now, deps.config.silenceThresholdMs)
+      !isSilentNow(deps.liveness.get(holderInstance as never), holderSince(vip, deps.liveness.startedAt), deps.now, deps.config)
     ) {
       return yield* moot("holder_returned", "the holder is heartbeating again; no failover was done")
     }

@@ -67,6 +67,3 @@ export const scoreFailoverCandidate = (
   return { score: round3(score), components, disqualified: null }
 }
 
-/** Whether an agent counts as silent now (R15). */
-export const isSilent = (entry: AgentLivenessEntry | undefined, baseline: number, now: number, silenceThresholdMs: number) =>
-  now - (entry?.lastSeenAt ?? baseline) >= silenceThresholdMs

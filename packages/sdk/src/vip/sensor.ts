@@ -6,13 +6,12 @@
  * heartbeats again, `sdwan.vip_holder_recovered` closes the incident.
  */
 import { Clock, Context, Effect, Layer } from "effect"
-import { AgentLiveness } from "../domain/liveness"
+import { AgentLiveness, silenceOf } from "../domain/liveness"
 import { FleetConfig } from "../domain/fleet-config"
 import { Leadership, whileLeading } from "../domain/shared-state"
 import { Transactor } from "../domain/transactor"
 import { Store } from "../store/store"
-import { hostnameOf, runVipFailoverSkill, type FailoverDeps } from "./failover"
-import { isSilent } from "./scoring"
+import { holderSince, hostnameOf, runVipFailoverSkill, type FailoverDeps } from "./failover"
 
 export class VipSensor extends Context.Service<
   VipSensor,
@@ -39,7 +38,8 @@ export class VipSensor extends Context.Service<
           const holder = yield* store.transaction((tx) => tx.getPeer(vip.account_id, vip.holder_peer_id!))
           if (holder === undefined) continue
           const entry = liveness.get(holder.instance_id)
-          const silent = isSilent(entry, liveness.startedAt, now, config.silenceThresholdMs)
+          const silence = silenceOf(entry, holderSince(vip, liveness.startedAt), now, config)
+          const silent = silence.silent
           const inIncident = vip.silent_epoch === vip.epoch
           if (silent === inIncident) continue
           yield* transactor.transact((ctx) =>
@@ -50,7 +50,6 @@ export class VipSensor extends Context.Service<
               if (silent) {
                 if (current.silent_epoch === current.epoch) return
                 yield* ctx.tx.updateVipIfEpoch(vip.account_id, vip.id, vip.epoch, { silent_epoch: vip.epoch })
-                const lastSeenAt = entry?.lastSeenAt ?? liveness.startedAt
                 yield* ctx.emit(vip.account_id, "sdwan.vip_holder_silent", {
                   virtual_ip_id: vip.id,
                   cluster_id: vip.cluster_id,
@@ -60,9 +59,13 @@ export class VipSensor extends Context.Service<
                   holder_hostname: yield* hostnameOf(ctx, vip.account_id, vip.holder_peer_id),
                   instance_id: holder.instance_id,
                   epoch: vip.epoch,
-                  last_heartbeat_at: new Date(lastSeenAt).toISOString(),
-                  silent_for_ms: now - lastSeenAt,
-                  threshold_ms: config.silenceThresholdMs
+                  // null: no gateway has seen it since it became the holder (or since this process started).
+                  last_heartbeat_at: silence.lastSeenAt === null ? null : new Date(silence.lastSeenAt).toISOString(),
+                  last_heartbeat_seen_by: silence.seenBy,
+                  silent_for_ms: silence.silentForMs,
+                  threshold_ms: config.silenceThresholdMs,
+                  // Heard of through another gateway: the sharing delay allowed on top of the threshold.
+                  sharing_allowance_ms: silence.allowanceMs
                 })
                 const deps: FailoverDeps = { liveness, config, now }
                 yield* runVipFailoverSkill(ctx, deps, { ...current, silent_epoch: vip.epoch })

@@ -69,6 +69,7 @@ const vipFrom = (row: Row): VipRecord =>
     ...row,
     holder_peer_id: row.holder_peer_id ?? null,
     silent_epoch: row.silent_epoch ?? null,
+    holder_since: row.holder_since ?? null,
     failover_holder_peer_ids: parse(row.failover_holder_peer_ids)
   }) as VipRecord
 
@@ -418,8 +419,8 @@ export const makeSqlStoreTx = (db: SqlDriver): StoreTx => {
     insertVip: (vip) =>
       done(
         run(
-          `INSERT INTO vips (id, account_id, network_id, cluster_id, address, address_ipv4, holder_peer_id, failover_holder_peer_ids, epoch, policy, silent_epoch)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          `INSERT INTO vips (id, account_id, network_id, cluster_id, address, address_ipv4, holder_peer_id, holder_since, failover_holder_peer_ids, epoch, policy, silent_epoch)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
           [
             vip.id,
             vip.account_id,
@@ -428,6 +429,7 @@ export const makeSqlStoreTx = (db: SqlDriver): StoreTx => {
             vip.address,
             vip.address_ipv4,
             vip.holder_peer_id,
+            vip.holder_since,
             json(vip.failover_holder_peer_ids),
             vip.epoch,
             vip.policy,

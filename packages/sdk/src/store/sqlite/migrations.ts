@@ -270,5 +270,14 @@ ALTER TABLE api_keys ADD COLUMN role TEXT NOT NULL DEFAULT 'admin' CHECK (role I
 ALTER TABLE instances ADD COLUMN previous_credential_hash TEXT;
 ALTER TABLE instances ADD COLUMN previous_credential_valid_until TEXT;
 `
+  },
+  {
+    version: 6,
+    name: "vip holder since",
+    sql: `
+-- When the current holder got the VIP: the silence sensor counts a holder no gateway has seen
+-- yet from here, not from when the sensor's process started.
+ALTER TABLE vips ADD COLUMN holder_since TEXT;
+`
   }
 ]

@@ -9,7 +9,10 @@ Keeps a session with a Fleetplane gateway, writes the WireGuard and k3s configs 
 under --root, runs the apply commands, and reports k3s and WireGuard state in heartbeats.
 
 Options:
-  --gateway <url>            the gateway's agent endpoint
+  --gateway <url>            the gateway's agent endpoint; repeat for several gateways (the first
+                             is preferred; the agent moves to the next when one fails or drains,
+                             and learns the others a gateway names)
+  --gateways-file <file>     gateway endpoints, one per line (after any --gateway)
   --state-dir <dir>          credential, WireGuard keys (0600), applied versions
   --instance <id>            instance id (first start only)
   --credential-file <file>   a file holding the agent credential (first start, or to replace a
@@ -35,7 +38,8 @@ const parsed = (() => {
   try {
     return parseArgs({
       options: {
-        gateway: { type: "string" },
+        gateway: { type: "string", multiple: true },
+        "gateways-file": { type: "string" },
         "state-dir": { type: "string" },
         instance: { type: "string" },
         credential: { type: "string" },
@@ -58,7 +62,25 @@ const parsed = (() => {
 })()
 const { values } = parsed
 
-if (values.help || values.gateway === undefined || values["state-dir"] === undefined) {
+const readGatewaysFile = (path: string): Array<string> => {
+  try {
+    return readFileSync(path, "utf8")
+      .split("\n")
+      .map((line) => line.trim())
+      .filter((line) => line !== "" && !line.startsWith("#"))
+  } catch (error) {
+    process.stderr.write(`fleetplane-agent: cannot read --gateways-file ${path}: ${error instanceof Error ? error.message : String(error)}\n`)
+    process.exit(2)
+  }
+}
+const gateways = [...(values.gateway ?? []), ...(values["gateways-file"] === undefined ? [] : readGatewaysFile(values["gateways-file"]))]
+const badGateway = gateways.find((url) => !/^wss?:\/\/\S+$/.test(url))
+if (badGateway !== undefined) {
+  process.stderr.write(`fleetplane-agent: "${badGateway.slice(0, 100)}" is not a gateway endpoint; expected ws:// or wss://host:7443/v1/agent\n`)
+  process.exit(2)
+}
+
+if (values.help || gateways.length === 0 || values["state-dir"] === undefined) {
   process.stdout.write(HELP)
   process.exit(values.help ? 0 : 2)
 }
@@ -85,7 +107,7 @@ const readCredentialFile = (path: string) => {
 }
 const credential = values["credential-file"] === undefined ? process.env.FLEETPLANE_AGENT_CREDENTIAL : readCredentialFile(values["credential-file"])
 const agent = await startReferenceAgent({
-  gatewayUrl: values.gateway,
+  gatewayUrl: gateways,
   stateDir: values["state-dir"],
   root: values.root,
   simulate: values.simulate,

@@ -22,7 +22,8 @@ import { currentLoad, detectEndpointHost, formatEndpoint, probeHandshakes, probe
 import { createTerminalRelay } from "./terminal-relay"
 
 export interface ReferenceAgentOptions {
-  readonly gatewayUrl: string
+  /** The gateway's agent endpoint, or several (the first preferred; others are tried when it fails or drains). */
+  readonly gatewayUrl: string | ReadonlyArray<string>
   readonly stateDir: string
   /** Where configs are written: `/` on a real node. */
   readonly root: string

@@ -3,3 +3,4 @@
  * heartbeats, pushes and acks, VIP directives, reconnect with backoff and jitter).
  */
 export { AgentClient, backoffDelay, DEFAULT_BACKOFF, type AgentClientOptions, type AgentHandlers, type BackoffOptions, type NodeState, type TerminalChannel, type WelcomeNetwork } from "./client/agent-client"
+export { GatewayList, MAX_KNOWN_GATEWAYS } from "./client/gateway-list"

@@ -55,7 +55,7 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
 })
 
-const clientFor = (url: string, overrides: Partial<AgentClientOptions> = {}) => {
+const clientFor = (url: string | ReadonlyArray<string>, overrides: Partial<AgentClientOptions> = {}) => {
   const applied = new Map<string, number>()
   const client = new AgentClient({
     url,
@@ -239,5 +239,49 @@ describe("agent client", () => {
     expect(gateway.received.find((m) => m.type === "wireguard_keys")?.body).toEqual({
       keys: [{ network_id: "net_1", public_key: "xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=" }]
     })
+  })
+})
+
+describe("agent client: several gateways", () => {
+  it("moves to the next gateway when one is down, and learns the others from welcome", async () => {
+    const dead = await fakeGateway()
+    const deadUrl = dead.url
+    await dead.close() // nothing listens there any more
+    const alive = await fakeGateway()
+    alive.handle((socket, message) => {
+      if (message.type === "hello") alive.welcome(socket, { gateways: ["ws://127.0.0.1:9/v1/agent"] })
+    })
+    cleanups.push(alive.close)
+    const { client } = clientFor([deadUrl, alive.url])
+    await client.start()
+    expect(client.gatewayUrl).toBe(alive.url)
+    // The first failure costs one short attempt, not a growing delay: there was another gateway to try.
+    expect(client.reconnectDelays[0]).toBeLessThanOrEqual(20)
+    expect(client.gateways.all).toEqual([deadUrl, alive.url, "ws://127.0.0.1:9/v1/agent"])
+  })
+
+  it("a session dropped by a blip is retried on the same gateway; a draining gateway (1001) sends the agent to the preferred one", async () => {
+    const preferred = await fakeGateway()
+    const other = await fakeGateway()
+    cleanups.push(preferred.close, other.close)
+    for (const gateway of [preferred, other]) gateway.handle((socket, message) => message.type === "hello" && gateway.welcome(socket))
+    const { client } = clientFor([preferred.url, other.url])
+    await client.start()
+    expect(client.gatewayUrl).toBe(preferred.url)
+
+    // A blip: the same gateway again.
+    preferred.connections[0]!.terminate()
+    await waitFor(() => preferred.connections.length === 2 && client.connected, "a reconnect to the same gateway")
+    expect(other.connections).toHaveLength(0)
+
+    // The preferred one drains: to the other.
+    preferred.connections[1]!.close(CloseCode.GoingAway, "gateway shutting down; reconnect")
+    await waitFor(() => other.connections.length === 1 && client.connected, "a move to the other gateway")
+    expect(client.gatewayUrl).toBe(other.url)
+
+    // The other drains too: back to the preferred one.
+    other.connections[0]!.close(CloseCode.GoingAway, "gateway shutting down; reconnect")
+    await waitFor(() => preferred.connections.length === 3 && client.connected, "back on the preferred gateway")
+    expect(client.gatewayUrl).toBe(preferred.url)
   })
 })

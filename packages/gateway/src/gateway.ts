@@ -37,6 +37,8 @@ export interface GatewayOptions {
   /** Serve the admin API over https:// with this certificate and key (PEM files). */
   readonly adminTls?: { readonly certFile: string; readonly keyFile: string }
   readonly gatewayId?: string
+  /** Other gateways' agent endpoints (`wss://…/v1/agent`), told to agents in welcome. */
+  readonly peerGateways?: ReadonlyArray<string>
   readonly heartbeatIntervalMs?: number
   readonly silenceThresholdMs?: number
   readonly sensorIntervalMs?: number
@@ -103,6 +105,7 @@ export const startGateway = async (options: GatewayOptions) => {
   const endpoint = createAgentEndpoint(
     {
       gatewayId: options.gatewayId ?? hostname(),
+      ...(options.peerGateways === undefined ? {} : { peerGateways: options.peerGateways }),
       heartbeatIntervalMs,
       silenceThresholdMs,
       helloTimeoutMs: options.helloTimeoutMs ?? 10_000,

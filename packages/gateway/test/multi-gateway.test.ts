@@ -9,9 +9,10 @@
 import { fork, type ChildProcess } from "node:child_process"
 import { afterEach, describe, expect, it } from "vitest"
 import { createFleet } from "@fleetplane/sdk"
+import { AgentClient } from "@fleetplane/agent-protocol/client"
 import type { GatewayOptions } from "../src/index"
 import { adminClient, freshPostgresDatabase } from "./support/gateway-harness"
-import { TestAgent } from "./support/test-agent"
+import { TestAgent, wireguardKeyPair } from "./support/test-agent"
 // @ts-expect-error: a plain-JS script shared with the vitest globalSetup
 import { startPostgres } from "../../../scripts/throwaway-postgres.mjs"
 
@@ -235,6 +236,59 @@ describe("several gateways on one PostgreSQL", () => {
     )
     expect(Date.parse(silent.at) - lastBeat).toBeGreaterThanOrEqual(timing.silenceThresholdMs)
     expect(silent.data).toMatchObject({ last_heartbeat_seen_by: "another gateway", threshold_ms: timing.silenceThresholdMs })
+  }, 60_000)
+
+  it("an agent moves to another gateway when its own is killed (one it learnt from welcome) or drains (1001), without a config applied twice", async () => {
+    const postgres = await freshDatabase()
+    const { networkId, nodes } = await setup(postgres, "automatic")
+    // c <- b <- a: each gateway names the next in welcome; the agent is configured with a only.
+    const c = await startGatewayProcess(postgres)
+    const b = await startGatewayProcess(postgres, { peerGateways: [c.agentUrl] })
+    const a = await startGatewayProcess(postgres, { peerGateways: [b.agentUrl] })
+    const applied: Array<string> = []
+    const keys = wireguardKeyPair()
+    const client = new AgentClient({
+      url: a.agentUrl,
+      instanceId: nodes.s1!.instanceId,
+      credential: nodes.s1!.credential,
+      agentVersion: "test",
+      wireguardKeys: () => [{ network_id: networkId, public_key: keys.publicKey }],
+      applied: () => applied.map((entry) => {
+        const [kind, key, version] = entry.split("|")
+        return { kind: kind as "k3s", key: key!, version: Number(version) }
+      }),
+      heldVips: () => [],
+      nodeState: () => ({ k3s: { service: "active", node_ready: true }, wireguard: [], load: { cpu_ratio: 0.1, memory_ratio: 0.1 } }),
+      handlers: { applyConfig: async (push) => void applied.push(`${push.kind}|${push.key}|${push.version}`) },
+      backoff: { initialDelayMs: 50, maxDelayMs: 500, multiplier: 2 }
+    })
+    try {
+      await client.start()
+      const joined = await client.requestJoin("k3s-server", null)
+      expect(joined.accepted).toBe(true)
+      await poll(() => applied.some((entry) => entry.startsWith("k3s|")), "the k3s config applied")
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      expect(client.gateways.all).toEqual([a.agentUrl, b.agentUrl])
+
+      // kill -9: the agent tries its gateway once more, then the one it learnt.
+      const killedAt = Date.now()
+      const onB = client.nextWelcome()
+      a.child.kill("SIGKILL")
+      await onB
+      expect(client.gatewayUrl).toBe(b.agentUrl)
+      expect(Date.now() - killedAt).toBeLessThan(5_000)
+      expect(client.gateways.all).toEqual([a.agentUrl, b.agentUrl, c.agentUrl])
+
+      // b drains (a graceful stop closes sessions with 1001): the preferred one is dead, so c.
+      const onC = client.nextWelcome()
+      b.child.kill("SIGTERM")
+      await onC
+      expect(client.gatewayUrl).toBe(c.agentUrl)
+      await new Promise((resolve) => setTimeout(resolve, 500))
+      expect(new Set(applied).size).toBe(applied.length) // nothing applied twice
+    } finally {
+      client.stop()
+    }
   }, 60_000)
 
   it("while PostgreSQL is down, sessions stay up and heartbeats flow, decisions answer store_unavailable, and nothing is lost", async () => {

@@ -3,7 +3,8 @@
  * credential and what is already applied, heartbeat on the gateway's interval, apply pushes
  * through a handler and ack each version (or the error), follow VIP directives, and
  * reconnect with capped exponential backoff and full jitter — so ten thousand agents do not
- * come back in lock-step after a gateway restart.
+ * come back in lock-step after a gateway restart — to the next gateway it knows when one fails
+ * or drains.
  */
 import { Result } from "effect"
 import WebSocket from "ws"
@@ -17,6 +18,7 @@ import type { TerminalOpenBody } from "../messages/terminal"
 import type { VipAssignBody, VipReleaseBody } from "../messages/vip"
 import type { ErrorBody, WelcomeBody } from "../messages/session"
 import { PROTOCOL_VERSION } from "../version"
+import { GatewayList } from "./gateway-list"
 
 export interface BackoffOptions {
   readonly initialDelayMs: number
@@ -72,8 +74,11 @@ export interface NodeState {
 }
 
 export interface AgentClientOptions {
-  /** `wss://gateway:7443/v1/agent` */
-  readonly url: string
+  /**
+   * `wss://gateway:7443/v1/agent`, or several gateways' endpoints, the first preferred (see
+   * gateway-list.ts for how the next one is chosen). Gateways named in `welcome` are added.
+   */
+  readonly url: string | ReadonlyArray<string>
   readonly instanceId: string
   readonly credential: string
   /**
@@ -117,7 +122,6 @@ export class AgentClient {
   private socket: WebSocket | undefined
   private heartbeatTimer: NodeJS.Timeout | undefined
   private reconnectTimer: NodeJS.Timeout | undefined
-  private attempt = 0
   private seq = 0
   private stopped = true
   private welcome: WelcomeBody | undefined
@@ -130,8 +134,18 @@ export class AgentClient {
   private helloKeys: ReadonlyArray<WireguardKeyEntry> = []
   /** Delays actually waited before each reconnect (for tests and diagnostics). */
   readonly reconnectDelays: Array<number> = []
+  /** The gateways this agent knows, and which one it dials next. */
+  readonly gateways: GatewayList
+  private welcomedThisSocket = false
 
-  constructor(private readonly options: AgentClientOptions) {}
+  constructor(private readonly options: AgentClientOptions) {
+    this.gateways = new GatewayList(typeof options.url === "string" ? [options.url] : options.url)
+  }
+
+  /** The gateway of the current (or next) connection. */
+  get gatewayUrl(): string {
+    return this.gateways.current
+  }
 
   get connected(): boolean {
     return this.welcome !== undefined && this.socket?.readyState === WebSocket.OPEN
@@ -206,8 +220,9 @@ export class AgentClient {
 
   private connect() {
     if (this.stopped) return
-    const socket = new WebSocket(this.options.url, { ...(this.options.tls?.ca === undefined ? {} : { ca: this.options.tls.ca }) })
+    const socket = new WebSocket(this.gateways.current, { ...(this.options.tls?.ca === undefined ? {} : { ca: this.options.tls.ca }) })
     this.socket = socket
+    this.welcomedThisSocket = false
     socket.binaryType = "nodebuffer"
     socket.on("open", () => {
       this.helloKeys = [...this.options.wireguardKeys()]
@@ -255,10 +270,10 @@ export class AgentClient {
     const willReconnect = !this.stopped && (!FATAL_CLOSE_CODES.has(code) || retryAuthentication)
     this.options.handlers.onClosed?.(code, reason, willReconnect)
     if (!willReconnect) return
+    const round = this.gateways.ended(this.welcomedThisSocket, code === CloseCode.GoingAway)
     // A replaced session backs off longer, so two copies of an agent do not fight.
-    const attempt = code === CloseCode.SessionReplaced ? this.attempt + 5 : this.attempt
+    const attempt = code === CloseCode.SessionReplaced ? round + 5 : round
     const delay = backoffDelay(attempt, this.options.backoff ?? DEFAULT_BACKOFF, this.options.random)
-    this.attempt += 1
     this.reconnectDelays.push(delay)
     this.reconnectTimer = setTimeout(() => this.connect(), delay)
   }
@@ -273,7 +288,9 @@ export class AgentClient {
     switch (message.type) {
       case "welcome": {
         this.welcome = message.body
-        this.attempt = 0
+        this.welcomedThisSocket = true
+        this.gateways.welcomed()
+        if (message.body.gateways !== undefined) this.gateways.learn(message.body.gateways)
         clearInterval(this.heartbeatTimer)
         this.heartbeatTimer = setInterval(() => this.heartbeat(), message.body.heartbeat_interval_ms)
         this.heartbeat()

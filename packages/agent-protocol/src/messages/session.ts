@@ -59,7 +59,12 @@ export const WelcomeBody = Schema.Struct({
   /** The same networks with what the agent needs to advertise its endpoint before any config arrives. */
   networks: Schema.optionalKey(boundedArray(Schema.Struct({ network_id: Id, interface_name: ShortText, listen_port: PositiveCount }), 256)),
   /** R24: the module assignments of the instance's template (changes follow as `assignments` pushes). */
-  assignments: Schema.optionalKey(boundedArray(ModuleAssignment, 16))
+  assignments: Schema.optionalKey(boundedArray(ModuleAssignment, 16)),
+  /**
+   * The other gateways' agent endpoints (`wss://…/v1/agent`): where to reconnect when this one
+   * fails or drains (closes with 1001). An agent adds them after the ones it was configured with.
+   */
+  gateways: Schema.optionalKey(boundedArray(Schema.String.check(Schema.isPattern(/^wss?:\/\/[^\s]{1,500}$/)), 32))
 })
 export const Welcome = message("welcome", WelcomeBody)
 export type Welcome = typeof Welcome.Type

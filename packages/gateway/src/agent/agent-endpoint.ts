@@ -33,6 +33,8 @@ export const AGENT_PATH = "/v1/agent"
 
 export interface AgentEndpointOptions {
   readonly gatewayId: string
+  /** Other gateways' agent endpoints, told to agents in welcome (where to go when this one fails or drains). */
+  readonly peerGateways?: ReadonlyArray<string>
   readonly heartbeatIntervalMs: number
   readonly silenceThresholdMs: number
   readonly helloTimeoutMs: number
@@ -129,7 +131,8 @@ export const createAgentEndpoint = (options: AgentEndpointOptions, deps: AgentEn
         max_frame_bytes: options.maxFrameBytes,
         network_ids: [...helloResult.networkIds],
         networks: [...helloResult.networks],
-        assignments: [...helloResult.assignments]
+        assignments: [...helloResult.assignments],
+        ...(options.peerGateways === undefined || options.peerGateways.length === 0 ? {} : { gateways: [...options.peerGateways] })
       }
     })
     sendRefusals(session, helloResult.refusals, "hello")

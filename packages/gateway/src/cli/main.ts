@@ -96,6 +96,15 @@ export const buildProgram = (io: Io, env: NodeJS.ProcessEnv = process.env) => {
     )
     .option("--lease-retry <ms>", "several gateways: how often a gateway without the leader lease tries to take it (how soon the sensor resumes after the leader dies)", milliseconds, 1000)
     .option("--gateway-id <id>", "name of this gateway in welcome messages")
+    .option(
+      "--peer-gateway <url>",
+      "another gateway's agent endpoint (wss://host:7443/v1/agent), told to agents so they can move there when this one fails or drains; repeat for each",
+      (value: string, previous: Array<string>) => {
+        if (!/^wss?:\/\/\S+$/.test(value)) throw new InvalidArgumentError(`expected a ws:// or wss:// URL, got "${value.slice(0, 64)}"`)
+        return [...previous, value]
+      },
+      [] as Array<string>
+    )
     .addOption(new Option("--log-level <level>", "log level").choices(["debug", "info", "warn", "error"]).default("info"))
     .action(async (options) => {
       if ((options.tlsCert === undefined) !== (options.tlsKey === undefined)) throw new CliError("--tls-cert and --tls-key go together", 2, "invalid_tls")
@@ -111,6 +120,7 @@ export const buildProgram = (io: Io, env: NodeJS.ProcessEnv = process.env) => {
         leaseRetryMs: options.leaseRetry,
         logLevel: options.logLevel as LogLevel,
         ...(options.gatewayId === undefined ? {} : { gatewayId: options.gatewayId }),
+        ...(options.peerGateway.length === 0 ? {} : { peerGateways: options.peerGateway }),
         ...(options.tlsCert === undefined ? {} : { tls: { certFile: options.tlsCert, keyFile: options.tlsKey } }),
         ...(options.adminTlsCert === undefined ? {} : { adminTls: { certFile: options.adminTlsCert, keyFile: options.adminTlsKey } })
       })

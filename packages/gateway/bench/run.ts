@@ -13,6 +13,7 @@ import { mkdtempSync, writeFileSync } from "node:fs"
 import { cpus, tmpdir } from "node:os"
 import { join } from "node:path"
 import { measureBaselineConvergence, measureGatewayConvergence, type ConvergenceFigure } from "./convergence"
+import { describeAcrossGateways, measureAcrossGateways, type AcrossGatewaysFigures } from "./multi-gateway"
 import { next, percentile, sleep, start } from "./processes"
 // @ts-expect-error: a plain-JS script shared with the tests' globalSetup
 import { startPostgres } from "../../../scripts/throwaway-postgres.mjs"
@@ -55,6 +56,7 @@ const results: {
   silence?: { sessions: number; holders: number; p50Ms: number; p99Ms: number; maxMs: number; thresholdMs: number; missed: number }
   reconnect?: { sessions: number; allBackMs: number; gatewayStartMs: number; peakRssMb: number; attempts: number }
   convergence: Array<ConvergenceFigure>
+  acrossGateways?: AcrossGatewaysFigures
 } = { sessions: [], ingest: [], convergence: [] }
 
 const max = Math.max(...SESSION_COUNTS)
@@ -154,6 +156,8 @@ results.convergence.push(await measureBaselineConvergence(PEERS, FAILOVERS))
 const postgres = await startPostgres()
 try {
   results.convergence.push(await measureGatewayConvergence(PEERS, FAILOVERS, { postgres: postgres.url }))
+  // Several gateways on that PostgreSQL: silence error, cross-gateway pushes, recovery (#22).
+  results.acrossGateways = await measureAcrossGateways(postgres.url)
 } finally {
   postgres.stop()
 }
@@ -176,4 +180,5 @@ if (results.reconnect) {
 for (const c of results.convergence) {
   console.log(`failover convergence (${c.mode}${c.mode === "gateway" ? ` on ${c.store}` : ""}), ${c.peers} peers, ${c.failovers} failovers: p50 ${c.p50Ms} ms, p99 ${c.p99Ms} ms (target < 2000 ms)${c.mode === "gateway" ? `; promotion committed after p50 ${c.decisionP50Ms} ms` : ""}${c.timedOut > 0 ? `; ${c.timedOut} timed out` : ""}`)
 }
+if (results.acrossGateways !== undefined) console.log(describeAcrossGateways(results.acrossGateways))
 writeFileSync(new URL("../bench-results.json", import.meta.url), JSON.stringify({ node: process.version, cores: cpus().length, ...results }, null, 2))

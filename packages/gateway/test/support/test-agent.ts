@@ -21,12 +21,14 @@ export class TestAgent {
   readonly keys = wireguardKeyPair()
   /** Called for every decoded message, for agents that answer as they go. */
   onMessage: ((message: GatewayMessage) => void) | undefined
+  private readonly arrivals = new WeakMap<GatewayMessage, number>()
 
   private constructor(readonly socket: WebSocket) {
     socket.on("message", (data: Buffer) => {
       const decoded = decodeGatewayFrame(data)
       if (Result.isSuccess(decoded)) {
         this.received.push(decoded.success)
+        this.arrivals.set(decoded.success, Date.now())
         this.onMessage?.(decoded.success)
       }
       this.wake()
@@ -129,6 +131,11 @@ export class TestAgent {
   /** Acks every config push received so far (as an agent that applied them). */
   ackAll() {
     for (const push of this.pushes()) this.send({ type: "config_ack", body: { kind: push.kind, key: push.key, version: push.version, status: "applied" } })
+  }
+
+  /** When a received message arrived (Date.now()), for latency measurements. */
+  arrivedAt(message: GatewayMessage): number {
+    return this.arrivals.get(message) ?? Number.NaN
   }
 
   close() {

@@ -158,6 +158,16 @@ export class AgentState {
     writeFileSync(join(this.dir, "networks.json"), JSON.stringify(networks))
   }
 
+  /** Gateways learnt from welcome, so a restarted agent whose configured gateway is down still has somewhere to go. */
+  knownGateways(): Array<string> {
+    const file = join(this.dir, "gateways.json")
+    return existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as Array<string>) : []
+  }
+
+  setKnownGateways(urls: ReadonlyArray<string>) {
+    writeFileSync(join(this.dir, "gateways.json"), JSON.stringify(urls))
+  }
+
   /** Interface names of the networks whose WireGuard config the node applied. */
   appliedInterfaces(): Array<{ networkId: string; interfaceName: string }> {
     const dir = join(this.dir, "wireguard")

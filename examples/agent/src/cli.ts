@@ -11,7 +11,8 @@ under --root, runs the apply commands, and reports k3s and WireGuard state in he
 Options:
   --gateway <url>            the gateway's agent endpoint; repeat for several gateways (the first
                              is preferred; the agent moves to the next when one fails or drains,
-                             and learns the others a gateway names)
+                             and learns the others a gateway names, keeping them in the state
+                             directory for the next start)
   --gateways-file <file>     gateway endpoints, one per line (after any --gateway)
   --state-dir <dir>          credential, WireGuard keys (0600), applied versions
   --instance <id>            instance id (first start only)

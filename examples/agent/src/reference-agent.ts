@@ -106,7 +106,8 @@ export const startReferenceAgent = async (options: ReferenceAgentOptions) => {
   }
 
   const client: AgentClient = new AgentClient({
-    url: options.gatewayUrl,
+    // The configured gateways first (the first preferred), then those gateways named before.
+    url: [...(typeof options.gatewayUrl === "string" ? [options.gatewayUrl] : options.gatewayUrl), ...state.knownGateways()],
     instanceId: identity.current().instanceId,
     credential: identity.current().credential,
     identity: identity.current,
@@ -166,6 +167,7 @@ export const startReferenceAgent = async (options: ReferenceAgentOptions) => {
       },
       onWelcome: (welcome) => {
         identity.accepted()
+        if (welcome.gateways !== undefined && welcome.gateways.length > 0) state.setKnownGateways(welcome.gateways)
         if (welcome.networks !== undefined) state.setKnownNetworks(welcome.networks)
       },
       onVipAssign: async (assign) => {

@@ -1,9 +1,9 @@
-import { readFileSync, statSync } from "node:fs"
+import { existsSync, readFileSync, statSync } from "node:fs"
 import { join } from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
 import WebSocket from "ws"
 import type { Gateway } from "@fleetplane/gateway"
-import { K3S_CONFIG_PATH, K3S_TOKEN_PATH, startReferenceAgent, wireguardPath, type ReferenceAgent } from "../src/index"
+import { AgentState, K3S_CONFIG_PATH, K3S_TOKEN_PATH, startReferenceAgent, wireguardPath, type ReferenceAgent } from "../src/index"
 import { scratch, serverInstance, testGateway, waitFor } from "./support/fixture"
 
 let gateway: Gateway | undefined
@@ -132,4 +132,25 @@ describe("reference agent in --simulate against a real gateway", () => {
     expect(joined).toMatchObject({ cluster_id: prod.cluster_id, role: "worker" })
     void template
   }, 30_000)
+})
+
+describe("reference agent: several gateways", () => {
+  it("remembers the gateways a gateway named in welcome, and reaches one of them after a restart when its configured gateway is down", async () => {
+    const peer = "ws://127.0.0.1:9/v1/agent"
+    gateway = await testGateway({ peerGateways: [peer] })
+    const { instance } = await serverInstance(gateway)
+    const stateDir = scratch("state")
+    const first = await startReferenceAgent({ gatewayUrl: gateway.agentUrl, stateDir, root: scratch("root"), instanceId: instance.id, credential: instance.agent_credential, simulate: true, log: () => undefined })
+    agents.push(first)
+    expect(first.client.gateways.all).toEqual([gateway.agentUrl, peer])
+    await waitFor(() => existsSync(join(stateDir, "gateways.json")), "the learnt gateways stored")
+    expect(JSON.parse(readFileSync(join(stateDir, "gateways.json"), "utf8"))).toEqual([peer])
+    first.stop()
+
+    // Say the gateway it learnt is the live one, and the one it is configured with is gone.
+    new AgentState(stateDir).setKnownGateways([gateway.agentUrl])
+    const again = await startReferenceAgent({ gatewayUrl: "ws://127.0.0.1:9/v1/agent", stateDir, root: scratch("root"), simulate: true, log: () => undefined, backoff: { initialDelayMs: 20, maxDelayMs: 100, multiplier: 2 } })
+    agents.push(again)
+    expect(again.client.gatewayUrl).toBe(gateway.agentUrl)
+  })
 })

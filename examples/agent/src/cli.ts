@@ -1,7 +1,7 @@
 /** `fleetplane-agent`: the reference agent as a command. */
 import { readFileSync } from "node:fs"
 import { parseArgs } from "node:util"
-import { startReferenceAgent } from "./reference-agent"
+import { AGENT_VERSION, startReferenceAgent } from "./reference-agent"
 
 const HELP = `Usage: fleetplane-agent --gateway <wss://host:7443/v1/agent> --state-dir <dir> [options]
 
@@ -32,6 +32,7 @@ Options:
   --ready-delay <ms>         simulation only (default 1000)
   --fail-upgrade-to <id>     simulation only: fail module upgrades to this version id
   --ca <file>                trust this CA for wss://
+  -V, --version              print the version
   -h, --help                 this help
 `
 
@@ -53,6 +54,7 @@ const parsed = (() => {
         ca: { type: "string" },
         "fail-upgrade-to": { type: "string", multiple: true },
         help: { type: "boolean", short: "h", default: false },
+        version: { type: "boolean", short: "V", default: false },
         endpoint: { type: "string" }
       }
     })
@@ -62,6 +64,11 @@ const parsed = (() => {
   }
 })()
 const { values } = parsed
+
+if (values.version) {
+  process.stdout.write(`${AGENT_VERSION}\n`)
+  process.exit(0)
+}
 
 const readGatewaysFile = (path: string): Array<string> => {
   try {

@@ -52,7 +52,8 @@ export interface ReferenceAgentOptions {
   readonly log?: (line: string) => void
 }
 
-const AGENT_VERSION = "0.1.0"
+/** Sent in hello and printed by --version (kept equal to package.json's). */
+export const AGENT_VERSION = "0.1.0"
 
 export const startReferenceAgent = async (options: ReferenceAgentOptions) => {
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`))

@@ -121,6 +121,15 @@ describe("the agent's credential", () => {
     expect(failed?.stderr).not.toContain("fpa_secret")
   })
 
+  it("prints its version (the package's) and usage for an unknown flag, without a stack trace", async () => {
+    const { stdout } = await run(process.execPath, [CLI, "--version"])
+    expect(stdout.trim()).toBe(JSON.parse(readFileSync(join(__dirname, "..", "package.json"), "utf8")).version)
+    const unknown = await run(process.execPath, [CLI, "--gatway", "x"]).then(() => undefined, (error: { code: number; stderr: string }) => error)
+    expect(unknown?.code).toBe(2)
+    expect(unknown?.stderr).toContain("Usage: fleetplane-agent")
+    expect(unknown?.stderr).not.toContain("    at ")
+  })
+
   it("takes its credential from --credential-file and stores it once the gateway accepts it", async () => {
     gateway = await testGateway()
     const { instance } = await serverInstance(gateway)

@@ -160,15 +160,6 @@ export const startGateway = async (options: GatewayOptions) => {
       })
     }
   }
-  const agentAddress = await listen(agentServer, agentListen)
-  const adminAddress = await listen(adminServer, adminListen)
-  log.info("gateway.started", {
-    agent_url: `${options.tls ? "wss" : "ws"}://${agentAddress.address}:${agentAddress.port}/v1/agent`,
-    admin_url: `${options.adminTls ? "https" : "http"}://${adminAddress.address}:${adminAddress.port}`,
-    // The connection string may carry a password: only the host is logged.
-    store: options.postgres === undefined ? `sqlite:${options.database ?? ":memory:"}` : `postgresql://${new URL(options.postgres).host}`
-  })
-
   let closing: Promise<void> | undefined
   const close = () =>
     (closing ??= (async () => {
@@ -186,6 +177,29 @@ export const startGateway = async (options: GatewayOptions) => {
       await fleet.close()
       log.info("gateway.stopped", {})
     })())
+
+  // A port that cannot be taken stops the start cleanly: everything opened so far is closed, so
+  // the process exits with the reason instead of hanging on an open database.
+  const listenOrExplain = async (server: Server, address: { host: string; port: number }, what: string, flag: string) => {
+    try {
+      return await listen(server, address)
+    } catch (error) {
+      await close()
+      const code = (error as NodeJS.ErrnoException).code
+      const why = code === "EADDRINUSE" ? "the address is already in use (another gateway or program holds it)" : code === "EACCES" ? "permission denied (ports below 1024 need privileges)" : (error as Error).message
+      throw Object.assign(new Error(`cannot listen for ${what} on ${address.host}:${address.port}: ${why}; choose another ${flag}`), { code: code ?? "listen_failed" })
+    }
+  }
+  const agentAddress = await listenOrExplain(agentServer, agentListen, "agents", "--listen")
+  const adminAddress = await listenOrExplain(adminServer, adminListen, "the admin API", "--admin-listen")
+  log.info("gateway.started", {
+    agent_url: `${options.tls ? "wss" : "ws"}://${agentAddress.address}:${agentAddress.port}/v1/agent`,
+    admin_url: `${options.adminTls ? "https" : "http"}://${adminAddress.address}:${adminAddress.port}`,
+    // The connection string may carry a password: only the host is logged.
+    store: options.postgres === undefined ? `sqlite:${options.database ?? ":memory:"}` : `postgresql://${new URL(options.postgres).host}`
+  })
+
+
 
   return {
     agentPort: agentAddress.port,

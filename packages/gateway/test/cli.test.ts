@@ -1,6 +1,8 @@
-import { mkdtempSync, statSync } from "node:fs"
+import { mkdtempSync, readFileSync, statSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { execFile } from "node:child_process"
+import { createServer, type AddressInfo } from "node:net"
 import { afterEach, describe, expect, it } from "vitest"
 import { runCli, type Gateway } from "../src/index"
 import { quietGateway, tempDatabase } from "./support/gateway-harness"
@@ -37,10 +39,32 @@ describe("fleetplane CLI", () => {
     for (const command of ["gateway", "account", "apikey", "networks", "templates", "nodes", "instances", "peers", "clusters", "kubeconfig", "failover", "approvals", "events", "upgrade", "action", "mcp"]) {
       expect(help.out).toContain(command)
     }
+    const version = await cli(["--version"])
+    expect(version.code).toBe(0)
+    expect(version.out.trim()).toBe(JSON.parse(readFileSync(join(__dirname, "..", "package.json"), "utf8")).version)
     const instances = await cli(["instances", "--help"])
     for (const sub of ["provision", "rotate-credential", "terminate"]) expect(instances.out).toContain(sub)
     const clusters = await cli(["clusters", "--help"])
     for (const sub of ["list", "get", "nodes", "decommission", "rotate-token"]) expect(clusters.out).toContain(sub)
+  })
+
+  it("a gateway that cannot take its port exits non-zero with the reason, instead of hanging", async () => {
+    const holder = createServer()
+    await new Promise<void>((resolve) => holder.listen(0, "127.0.0.1", resolve))
+    const port = (holder.address() as AddressInfo).port
+    try {
+      const started = Date.now()
+      const result = await new Promise<{ code: number | null; stderr: string }>((resolve) =>
+        execFile(process.execPath, [join(__dirname, "..", "bin", "fleetplane.js"), "gateway", "--db", tempDatabase(), "--listen", `127.0.0.1:${port}`, "--admin-listen", "127.0.0.1:0", "--log-level", "error"], { timeout: 30_000 }, (error, _stdout, stderr) =>
+          resolve({ code: error === null ? 0 : typeof error.code === "number" ? error.code : null, stderr })
+        )
+      )
+      expect(result.code).toBe(1)
+      expect(result.stderr).toContain(`cannot listen for agents on 127.0.0.1:${port}: the address is already in use`)
+      expect(Date.now() - started).toBeLessThan(25_000)
+    } finally {
+      holder.close()
+    }
   })
 
   it("refuses a malformed duration flag with usage, before starting anything", async () => {

@@ -43,6 +43,7 @@ export const buildProgram = (io: Io, env: NodeJS.ProcessEnv = process.env) => {
     .addOption(new Option("--url <url>", "admin API of the gateway").default(env.FLEETPLANE_URL ?? "http://127.0.0.1:7080"))
     .addOption(new Option("--api-key <key>", "account API key (or FLEETPLANE_API_KEY)").default(env.FLEETPLANE_API_KEY))
     .option("--json", "print JSON for scripts instead of tables")
+    .version(GATEWAY_VERSION, "-V, --version", "print the version")
     .configureOutput({ writeOut: io.out, writeErr: io.err })
     .exitOverride()
     .showHelpAfterError()

@@ -67,6 +67,18 @@ describe("fleetplane CLI", () => {
     }
   })
 
+  it("refuses to create a database by accident: a missing --db file is an error unless --create-db says so", async () => {
+    const database = join(mkdtempSync(join(tmpdir(), "fleetplane-cli-")), "typo.db")
+    const refused = await cli(["account", "create", "--name", "acme", "--db", database])
+    expect(refused.code).toBe(2)
+    expect(refused.err).toContain(`no database at ${database}`)
+    expect(refused.err).toContain("--create-db")
+    expect((await cli(["apikey", "create", "--account", "acc_x", "--role", "read", "--db", database])).code).toBe(2)
+    const created = await cli(["--json", "account", "create", "--name", "acme", "--db", database, "--create-db"])
+    expect(created.code).toBe(0)
+    expect(created.json().id).toMatch(/^acc_/)
+  })
+
   it("refuses a malformed duration flag with usage, before starting anything", async () => {
     for (const flag of ["--heartbeat-interval", "--liveness-sync", "--lease-retry"]) {
       const result = await cli(["gateway", "--db", tempDatabase(), flag, "abc"])

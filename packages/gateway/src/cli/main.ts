@@ -4,7 +4,8 @@
  * everywhere. Exit codes follow the SDK's error categories (2 invalid input, 3 unauthorized,
  * 4 not found, 5 conflict, 6 state, 7 confirmation needed, 10 unavailable).
  */
-import { chmodSync, writeFileSync } from "node:fs"
+import { chmodSync, existsSync, writeFileSync } from "node:fs"
+import { resolve as resolvePath } from "node:path"
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander"
 import WebSocket from "ws"
 import { createFleet } from "@fleetplane/sdk"
@@ -136,8 +137,17 @@ export const buildProgram = (io: Io, env: NodeJS.ProcessEnv = process.env) => {
       })
     })
 
-  const withLocalFleet = async <A>(store: { db: string; postgres?: string }, f: (fleet: Awaited<ReturnType<typeof createFleet>>) => Promise<A>) => {
-    const fleet = await createFleet({ ...storeOf(store), runSensor: false })
+  const withLocalFleet = async <A>(store: { db: string; postgres?: string; createDb?: boolean }, f: (fleet: Awaited<ReturnType<typeof createFleet>>) => Promise<A>) => {
+    const where = storeOf(store)
+    // A typo in --db (or a command run from another directory) must not quietly start a second, empty fleet.
+    if ("database" in where && where.database !== ":memory:" && !existsSync(where.database) && store.createDb !== true) {
+      throw new CliError(
+        `no database at ${resolvePath(where.database)}: point --db at the gateway's database file${where.database === DEFAULT_DB ? " (the default is fleet.db in the current directory)" : ""}, or pass --create-db to start a new one there`,
+        2,
+        "database_not_found"
+      )
+    }
+    const fleet = await createFleet({ ...where, runSensor: false })
     try {
       return await f(fleet)
     } finally {
@@ -152,6 +162,7 @@ export const buildProgram = (io: Io, env: NodeJS.ProcessEnv = process.env) => {
     .description("create an account")
     .requiredOption("--name <name>", "account name")
     .option("--db <file>", "SQLite database file", DEFAULT_DB)
+    .option("--create-db", "create the database file if it does not exist (the first command on a new gateway box)")
     .option("--postgres <url>", "the shared PostgreSQL instead (or FLEETPLANE_POSTGRES_URL)")
     .action(async (options) => {
       const account = await withLocalFleet(options, (fleet) => fleet.createAccount({ name: options.name }))

@@ -79,6 +79,22 @@ describe("fleetplane CLI", () => {
     expect(created.json().id).toMatch(/^acc_/)
   })
 
+  it("events says when it stopped at a full page, and how to read on", async () => {
+    gateway = await quietGateway()
+    const account = await gateway.fleet.createAccount({ name: "busy" })
+    const { api_key } = await gateway.fleet.createApiKey({ account_id: account.id, name: "k", role: "read" })
+    const ops = gateway.fleet.forAccount(account.id)
+    for (let i = 0; i < 1_001; i++) await ops.actions.system_create_template({ name: `t${i}` })
+    const env = { FLEETPLANE_URL: gateway.adminUrl, FLEETPLANE_API_KEY: api_key }
+    const first = await cli(["events"], env)
+    expect(first.out.trim().split("\n")).toHaveLength(1_000)
+    const hint = first.err.match(/fleetplane events --since (\d+)/)
+    expect(hint).not.toBeNull()
+    const rest = await cli(["events", "--since", hint![1]!], env)
+    expect(rest.out).toContain("\"t1000\"") // the 1,001st template is on the next page
+    expect(rest.err).toBe("")
+  }, 30_000)
+
   it("refuses a malformed duration flag with usage, before starting anything", async () => {
     for (const flag of ["--heartbeat-interval", "--liveness-sync", "--lease-retry"]) {
       const result = await cli(["gateway", "--db", tempDatabase(), flag, "abc"])

@@ -390,6 +390,8 @@ export const buildProgram = (io: Io, env: NodeJS.ProcessEnv = process.env) => {
       if (options.follow !== true) {
         const result = await run("system_list_events", { since: Number(options.since), limit: 1000 })
         for (const event of result.events) io.out(line(event))
+        // A full page means there may be more: say how to get them, rather than stopping silently.
+        if (result.events.length === 1000) io.err(`(showing 1000 events; more may follow: fleetplane events --since ${result.events.at(-1).seq})\n`)
         return
       }
       const response = await api().request("GET", `/v1/events?since=${Number(options.since)}`)

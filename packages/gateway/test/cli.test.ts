@@ -42,6 +42,10 @@ describe("fleetplane CLI", () => {
     const version = await cli(["--version"])
     expect(version.code).toBe(0)
     expect(version.out.trim()).toBe(JSON.parse(readFileSync(join(__dirname, "..", "package.json"), "utf8")).version)
+    // A subcommand's own --version (the upgrade's target) is not taken for the program's.
+    const upgrade = await cli(["--url", "http://127.0.0.1:1", "--api-key", "fp_test", "upgrade", "start", "--template", "t", "--module", "m", "--version", "v-k3s-1.31.0"])
+    expect(upgrade.out).not.toContain(version.out.trim())
+    expect(upgrade.err).toMatch(/127\.0\.0\.1:1|ECONNREFUSED|reach/i)
     const instances = await cli(["instances", "--help"])
     for (const sub of ["provision", "rotate-credential", "terminate"]) expect(instances.out).toContain(sub)
     const clusters = await cli(["clusters", "--help"])

@@ -44,7 +44,7 @@ export const buildProgram = (io: Io, env: NodeJS.ProcessEnv = process.env) => {
     .addOption(new Option("--url <url>", "admin API of the gateway").default(env.FLEETPLANE_URL ?? "http://127.0.0.1:7080"))
     .addOption(new Option("--api-key <key>", "account API key (or FLEETPLANE_API_KEY)").default(env.FLEETPLANE_API_KEY))
     .option("--json", "print JSON for scripts instead of tables")
-    .version(GATEWAY_VERSION, "-V, --version", "print the version")
+    .addHelpText("after", "\nfleetplane --version prints the version.")
     .configureOutput({ writeOut: io.out, writeErr: io.err })
     .exitOverride()
     .showHelpAfterError()
@@ -572,6 +572,13 @@ export const buildProgram = (io: Io, env: NodeJS.ProcessEnv = process.env) => {
 export const runCli = async (argv: ReadonlyArray<string>, io: Io, env: NodeJS.ProcessEnv = process.env): Promise<number> => {
   const program = buildProgram(io, env)
   terminalExitCode = undefined
+  // Commander's program-level --version is recognised after subcommands too, where it would swallow
+  // `upgrade start --version <id>`: answer it only when no subcommand is named.
+  const commandNames = new Set(program.commands.flatMap((c) => [c.name(), ...c.aliases()]))
+  if (argv.some((a) => a === "--version" || a === "-V") && !argv.some((a) => commandNames.has(a))) {
+    io.out(`${GATEWAY_VERSION}\n`)
+    return 0
+  }
   try {
     await program.parseAsync([...argv], { from: "user" })
     return terminalExitCode ?? 0

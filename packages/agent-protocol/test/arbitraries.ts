@@ -53,8 +53,19 @@ export const agentMessage: fc.Arbitrary<AgentMessage> = fc.oneof(
       load: fc.record({
         cpu_ratio: fc.double({ min: 0, max: 64, noNaN: true }),
         memory_ratio: fc.double({ min: 0, max: 1, noNaN: true })
-      })
-    })
+      }),
+      vip_probes: small(
+        fc.record({
+          vip_id: id,
+          epoch: count,
+          ok: fc.boolean(),
+          rtt_ms: fc.option(count, { nil: null }),
+          age_ms: count,
+          failing_for_ms: count,
+          holder_ok: fc.option(fc.boolean(), { nil: null })
+        })
+      )
+    }, { requiredKeys: ["seq", "k3s", "wireguard", "load"] })
   ),
   message(
     "status_report",
@@ -142,7 +153,19 @@ export const gatewayMessage: fc.Arbitrary<GatewayMessage> = fc.oneof(
         kind: fc.constant("vip_routes" as const),
         key: id,
         version,
-        payload: fc.record({ network_id: id, interface_name: text, routes: small(fc.record({ vip_id: id, address: text, public_key: wgKey, epoch: count })) })
+        payload: fc.record({ network_id: id, interface_name: text, routes: small(
+            fc.record(
+              {
+                vip_id: id,
+                address: text,
+                public_key: wgKey,
+                epoch: count,
+                probe: fc.record({ address: text, port: version, holder_address: text, reporters: small(id) })
+              },
+              { requiredKeys: ["vip_id", "address", "public_key", "epoch"] }
+            )
+          )
+        })
       }),
       fc.record({
         kind: fc.constant("k3s" as const),

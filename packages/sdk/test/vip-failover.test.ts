@@ -38,6 +38,7 @@ const entry = (overrides: Partial<AgentLivenessEntry> = {}): AgentLivenessEntry 
   k3s: { service: "active", node_ready: true },
   wireguard: [{ network_id: "net_1", handshakes: [{ public_key: "k", age_ms: 10_000 }] }],
   load: { cpu_ratio: 0.2, memory_ratio: 0.4 },
+  vipProbes: [],
   ...overrides
 })
 

@@ -16,7 +16,7 @@ import type { AppliedConfig, HeldVip, K3sState, Load, ModuleName, WireguardInter
 import type { JoinAcceptedBody, JoinRejectedBody } from "../messages/join"
 import type { TerminalOpenBody } from "../messages/terminal"
 import type { VipAssignBody, VipReleaseBody } from "../messages/vip"
-import type { ErrorBody, WelcomeBody } from "../messages/session"
+import type { ErrorBody, VipProbeReport, WelcomeBody } from "../messages/session"
 import { PROTOCOL_VERSION } from "../version"
 import { GatewayList } from "./gateway-list"
 
@@ -71,6 +71,8 @@ export interface NodeState {
   readonly k3s: K3sState
   readonly wireguard: ReadonlyArray<WireguardInterfaceState>
   readonly load: Load
+  /** A reporter's VIP probe results (`VipProber.reports()`); omitted when empty. */
+  readonly vip_probes?: ReadonlyArray<VipProbeReport>
 }
 
 export interface AgentClientOptions {
@@ -371,7 +373,11 @@ export class AgentClient {
 
   private heartbeat() {
     const state = this.options.nodeState()
-    this.send({ type: "heartbeat", body: { seq: this.seq++, k3s: state.k3s, wireguard: [...state.wireguard], load: state.load } })
+    const probes = state.vip_probes ?? []
+    this.send({
+      type: "heartbeat",
+      body: { seq: this.seq++, k3s: state.k3s, wireguard: [...state.wireguard], load: state.load, ...(probes.length === 0 ? {} : { vip_probes: [...probes] }) }
+    })
   }
 
   private terminalChannel(id: string): TerminalChannel {

@@ -19,13 +19,30 @@ export const WireguardPayload = Schema.Struct({
 })
 export type WireguardPayload = typeof WireguardPayload.Type
 /** Where one VIP /128 is routed: to the peer (by WireGuard public key) that holds it at `epoch`. */
+/**
+ * Which peers check a VIP over the overlay and how (SPEC R26). A bounded sample of the cluster's
+ * nodes (never the holder) is named by instance id; each of them probes `address`:`port` and the
+ * holder's own overlay address every `vip_probe_interval_ms` (welcome) and reports the results in
+ * its heartbeats (`vip_probes`). Every other peer ignores it.
+ */
+export const VipProbePlan = Schema.Struct({
+  /** The VIP's address in its cluster's IP family, and the API server's port. */
+  address: ShortText,
+  port: PositiveCount,
+  /** The holder's overlay address in the same family: tells a hung API server from a missing VIP. */
+  holder_address: ShortText,
+  reporters: boundedArray(Id, 32)
+})
+export type VipProbePlan = typeof VipProbePlan.Type
+
 export const VipRoute = Schema.Struct({
   vip_id: Id,
   address: ShortText,
   /** The VIP's IPv4 address (a /32), routed to the same holder. */
   address_ipv4: Schema.optionalKey(ShortText),
   public_key: ShortText,
-  epoch: Count
+  epoch: Count,
+  probe: Schema.optionalKey(VipProbePlan)
 })
 export type VipRoute = typeof VipRoute.Type
 /**

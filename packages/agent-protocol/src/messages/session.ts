@@ -64,7 +64,9 @@ export const WelcomeBody = Schema.Struct({
    * The other gateways' agent endpoints (`wss://…/v1/agent`): where to reconnect when this one
    * fails or drains (closes with 1001). An agent adds them after the ones it was configured with.
    */
-  gateways: Schema.optionalKey(boundedArray(Schema.String.check(Schema.isPattern(/^wss?:\/\/[^\s]{1,500}$/)), 32))
+  gateways: Schema.optionalKey(boundedArray(Schema.String.check(Schema.isPattern(/^wss?:\/\/[^\s]{1,500}$/)), 32)),
+  /** How often a reporter probes the VIPs whose `probe.reporters` name it (each probe times out after as long). */
+  vip_probe_interval_ms: Schema.optionalKey(PositiveCount)
 })
 export const Welcome = message("welcome", WelcomeBody)
 export type Welcome = typeof Welcome.Type
@@ -76,13 +78,36 @@ export const WireguardKeysBody = Schema.Struct({
 export const WireguardKeys = message("wireguard_keys", WireguardKeysBody)
 export type WireguardKeys = typeof WireguardKeys.Type
 
+/**
+ * The latest probe of one VIP by a reporter (SPEC R26): durations relative to the heartbeat that
+ * carries it, so the agent's and the gateway's clocks need not agree.
+ */
+export const VipProbeReport = Schema.Struct({
+  vip_id: Id,
+  /** The epoch of the route the probe was made against. */
+  epoch: Count,
+  /** The API server answered on the VIP within the timeout. */
+  ok: Schema.Boolean,
+  /** Connect to first byte, when `ok`. */
+  rtt_ms: Schema.NullOr(Count),
+  /** How long ago the probe finished. */
+  age_ms: Count,
+  /** How long probes of the VIP have been failing without a success in between (0 when `ok`). */
+  failing_for_ms: Count,
+  /** Whether the holder's own overlay address answered on the same port; null before the first probe of it. */
+  holder_ok: Schema.NullOr(Schema.Boolean)
+})
+export type VipProbeReport = typeof VipProbeReport.Type
+
 /** Agent -> gateway, every `heartbeat_interval_ms`. The gateway keeps it in memory only. */
 export const HeartbeatBody = Schema.Struct({
   /** Increases by one per heartbeat within a session. */
   seq: Count,
   k3s: K3sState,
   wireguard: boundedArray(WireguardInterfaceState, 64),
-  load: Load
+  load: Load,
+  /** Only from reporters (see `VipProbePlan`): one entry per VIP it probes. */
+  vip_probes: Schema.optionalKey(boundedArray(VipProbeReport, 64))
 })
 export const Heartbeat = message("heartbeat", HeartbeatBody)
 export type Heartbeat = typeof Heartbeat.Type

@@ -156,7 +156,7 @@ export const createAgentEndpoint = (options: AgentEndpointOptions, deps: AgentEn
 
   /** The hot path: a map update in memory, synchronous — no promise, no database, no log line. */
   const recordHeartbeat = (session: AgentSession, beat: Extract<AgentMessage, { type: "heartbeat" }>["body"]) => {
-    liveness.recordHeartbeat(session.identity.instanceId, Date.now(), beat.k3s, beat.wireguard, beat.load)
+    liveness.recordHeartbeat(session.identity.instanceId, Date.now(), beat.k3s, beat.wireguard, beat.load, beat.vip_probes)
     metrics.heartbeats.inc()
   }
 

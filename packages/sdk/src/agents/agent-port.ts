@@ -198,7 +198,7 @@ export class AgentPort extends Context.Service<AgentPort, AgentPortService>()("@
         transact((ctx) => Effect.map(updatePeerKeys(ctx, identity, keys), ({ refusals }) => refusals))
 
       const heartbeat = (identity: AgentIdentity, beat: HeartbeatBody) =>
-        Effect.map(Clock.currentTimeMillis, (now) => liveness.recordHeartbeat(identity.instanceId, now, beat.k3s, beat.wireguard, beat.load))
+        Effect.map(Clock.currentTimeMillis, (now) => liveness.recordHeartbeat(identity.instanceId, now, beat.k3s, beat.wireguard, beat.load, beat.vip_probes))
 
       const statusReport = (identity: AgentIdentity, report: StatusReportBody) =>
         Effect.gen(function* () {

@@ -5,12 +5,13 @@
  * its audit event must commit even though nothing else changes.
  */
 import { Effect } from "effect"
+import { FleetConfig } from "../domain/fleet-config"
 import type { TxContext } from "../domain/transactor"
 import type { AgentIdentity, KubernetesNodeRole, ModuleName } from "../model/entities"
 import { newId, type ClusterId } from "../model/ids"
 import type { ClusterRecord, KubernetesNodeRecord, PeerRecord, VipRecord } from "../store/records"
 import { apiEndpointFor } from "../config/kubeconfig"
-import { addressFamilyMismatchMessage, addressInFamily, joinTokenOf, planK3sConfig, syncClusterMember, syncNetworkVipRoutes } from "../config/desired-configs"
+import { addressFamilyMismatchMessage, addressInFamily, joinChangesProbeSample, joinTokenOf, planK3sConfig, syncClusterMember, syncNetworkVipRoutes } from "../config/desired-configs"
 import type { KeyPairPem } from "../config/certificates"
 import { leaseOverlayAddresses } from "../network/overlay"
 import { clusterAddressingFor } from "./address-family"
@@ -224,13 +225,17 @@ export const validateJoinRequest = (ctx: TxContext, identity: AgentIdentity, req
       joined_at: ctx.nowIso
     }
     yield* tx.insertKubernetesNode(member)
+    const vip = yield* tx.findVipOfCluster(accountId, cluster.id)
     if (role === "control-plane") {
       // R10: a joining server becomes a VIP failover candidate.
-      const vip = yield* tx.findVipOfCluster(accountId, cluster.id)
       if (vip !== undefined && !vip.failover_holder_peer_ids.includes(peer.id)) {
         yield* tx.updateVipIfEpoch(accountId, vip.id, vip.epoch, { failover_holder_peer_ids: [...vip.failover_holder_peer_ids, peer.id] })
       }
       yield* refreshHaWarnings(ctx, cluster)
+    }
+    // R26: a node that enters the VIP's reporter sample is told so with the network's routes.
+    if (vip !== undefined && joinChangesProbeSample(vip, instance.id, (yield* FleetConfig).vipProbeReporters)) {
+      yield* syncNetworkVipRoutes(ctx, accountId, cluster.network_id)
     }
     yield* ctx.emit(accountId, "kubernetes.join_accepted", {
       instance_id: instance.id,
@@ -305,7 +310,9 @@ const bootstrapCluster = (
       failover_holder_peer_ids: [],
       epoch: 1,
       policy: config.vip_policy ?? "require_approval",
-      silent_epoch: null
+      silent_epoch: null,
+      incident: null,
+      probe_reporters: []
     }
     yield* tx.insertVip(vip)
     const member: KubernetesNodeRecord = {

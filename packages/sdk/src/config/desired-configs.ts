@@ -8,7 +8,8 @@ import { Effect } from "effect"
 import type { ConfigKind, VipRoute } from "@fleetplane/agent-protocol"
 import type { TxContext } from "../domain/transactor"
 import type { AccountId, InstanceId, NetworkId } from "../model/ids"
-import type { ClusterRecord, KubernetesNodeRecord, NetworkRecord, NodeRecord, PeerRecord } from "../store/records"
+import type { ClusterRecord, KubernetesNodeRecord, NetworkRecord, NodeRecord, PeerRecord, VipRecord } from "../store/records"
+import { FleetConfig } from "../domain/fleet-config"
 import { formatJoinToken } from "../token/join-token"
 import type { ClusterIpFamily } from "../model/entities"
 import { addressFamilyMismatches, k3sCaFiles, renderK3sConfig, type K3sConfigInput } from "./k3s-config"
@@ -66,15 +67,46 @@ export const syncNetworkVipRoutes = (ctx: TxContext, accountId: AccountId, netwo
     yield* writeVipRoutes(ctx, network, yield* ctx.tx.listPeersOfNetwork(accountId, networkId))
   })
 
-const writeVipRoutes = (ctx: TxContext, network: NetworkRecord, peers: ReadonlyArray<Pick<PeerRecord, "id" | "public_key">>) =>
+/**
+ * R26: who probes a VIP and what. The reporters are the cluster's other nodes on the network,
+ * at most `vipProbeReporters` of them, the first by instance id, so the sample stays put as
+ * nodes join (`joinChangesProbeSample`); the VIP, the holder's overlay address and the API port,
+ * in the cluster's family. The sample is kept on the VIP row.
+ */
+const probePlanOf = (ctx: TxContext, vip: VipRecord, holder: PeerRecord, peers: ReadonlyArray<PeerRecord>, reporters: number) =>
   Effect.gen(function* () {
-    const keyOf = new Map(peers.map((peer) => [peer.id as string, peer.public_key]))
+    const cluster = yield* ctx.tx.getCluster(vip.account_id, vip.cluster_id)
+    const members = new Set<string>(reporters === 0 ? [] : (yield* ctx.tx.listKubernetesNodes(vip.account_id, vip.cluster_id)).map((m) => m.instance_id))
+    const sample = peers
+      .filter((peer) => peer.id !== holder.id && members.has(peer.instance_id))
+      .map((peer) => peer.instance_id)
+      .sort()
+      .slice(0, reporters)
+    if (sample.join() !== vip.probe_reporters.join()) yield* ctx.tx.updateVipIfEpoch(vip.account_id, vip.id, vip.epoch, { probe_reporters: sample })
+    if (sample.length === 0 || cluster === undefined) return undefined
+    return {
+      address: addressInFamily(cluster.ip_family, { ipv6: vip.address, ipv4: vip.address_ipv4 }),
+      port: Number(new URL(cluster.api_endpoint).port || 6443),
+      holder_address: addressInFamily(cluster.ip_family, { ipv6: holder.overlay_address, ipv4: holder.overlay_ipv4_address }),
+      reporters: sample
+    }
+  })
+
+/** Whether a node joining the VIP's cluster enters its reporter sample (then the routes are written again). */
+export const joinChangesProbeSample = (vip: VipRecord, instanceId: InstanceId, reporters: number) =>
+  reporters > 0 && !vip.probe_reporters.includes(instanceId) && (vip.probe_reporters.length < reporters || instanceId < vip.probe_reporters.at(-1)!)
+
+const writeVipRoutes = (ctx: TxContext, network: NetworkRecord, peers: ReadonlyArray<PeerRecord>) =>
+  Effect.gen(function* () {
+    const { vipProbeReporters } = yield* FleetConfig
+    const byId = new Map(peers.map((peer) => [peer.id as string, peer]))
     const routes: Array<VipRoute> = []
     for (const vip of yield* ctx.tx.listVipsOfNetwork(network.account_id, network.id)) {
-      const publicKey = vip.holder_peer_id === null ? null : keyOf.get(vip.holder_peer_id)
+      const holder = vip.holder_peer_id === null ? undefined : byId.get(vip.holder_peer_id)
       // A holder without a key yet cannot be routed to; its route appears with its key.
-      if (publicKey === null || publicKey === undefined) continue
-      routes.push({ vip_id: vip.id, address: vip.address, address_ipv4: vip.address_ipv4, public_key: publicKey, epoch: vip.epoch })
+      if (holder === undefined || holder.public_key === null) continue
+      const probe = yield* probePlanOf(ctx, vip, holder, peers, vipProbeReporters)
+      routes.push({ vip_id: vip.id, address: vip.address, address_ipv4: vip.address_ipv4, public_key: holder.public_key, epoch: vip.epoch, ...(probe === undefined ? {} : { probe }) })
     }
     // One statement for every peer: the payload is the same for all of them.
     const changed = yield* ctx.tx.putDesiredConfigForNetworkPeers(network.account_id, network.id, "vip_routes", network.id, {

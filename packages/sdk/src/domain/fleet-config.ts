@@ -22,6 +22,12 @@ export interface FleetConfigShape {
   readonly livenessSyncMs: number
   /** Several gateways on PostgreSQL: how often a gateway without the leader lease tries to take it. */
   readonly leaseRetryMs: number
+  /** R26: how often reporters probe their VIPs over the overlay (sent in `welcome`); each probe times out after as long. */
+  readonly vipProbeIntervalMs: number
+  /** R26: at most this many of a cluster's nodes probe its VIP (0: nobody probes; failover as before R26). */
+  readonly vipProbeReporters: number
+  /** R26: fewer fresh reports than this and the peers' view is not used ("too few reporters"). */
+  readonly vipProbeMinReporters: number
 }
 
 export const DEFAULT_FLEET_CONFIG: FleetConfigShape = {
@@ -31,7 +37,10 @@ export const DEFAULT_FLEET_CONFIG: FleetConfigShape = {
   confirmationTtlMs: 5 * 60_000,
   networkSyncIntervalMs: 100,
   livenessSyncMs: 1_000,
-  leaseRetryMs: 1_000
+  leaseRetryMs: 1_000,
+  vipProbeIntervalMs: 2_000,
+  vipProbeReporters: 5,
+  vipProbeMinReporters: 2
 }
 
 export const FleetConfig = Context.Reference<FleetConfigShape>("@fleetplane/sdk/domain/FleetConfig", {

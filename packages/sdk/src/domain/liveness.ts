@@ -4,8 +4,28 @@
  * Effect Clock, so tests drive silence with TestClock.
  */
 import { Clock, Context, Effect, Layer } from "effect"
-import type { K3sState, Load, WireguardInterfaceState } from "@fleetplane/agent-protocol"
+import type { K3sState, Load, VipProbeReport, WireguardInterfaceState } from "@fleetplane/agent-protocol"
 import type { InstanceId } from "../model/ids"
+
+/** A reporter's latest probe of one VIP (R26), in this process's clock millis. */
+export interface VipProbeObservation {
+  readonly vipId: string
+  readonly epoch: number
+  readonly ok: boolean
+  readonly rttMs: number | null
+  /** When the probe finished. */
+  readonly probedAt: number
+  /** When the current run of failures began (null when `ok`). */
+  readonly failingSince: number | null
+  readonly holderOk: boolean | null
+}
+
+/** A heartbeat's reports, made absolute against the time the heartbeat arrived. */
+export const observationsOf = (at: number, reports: ReadonlyArray<VipProbeReport>): ReadonlyArray<VipProbeObservation> =>
+  reports.map((r) => {
+    const probedAt = at - r.age_ms
+    return { vipId: r.vip_id, epoch: r.epoch, ok: r.ok, rttMs: r.rtt_ms, probedAt, failingSince: r.ok ? null : probedAt - r.failing_for_ms, holderOk: r.holder_ok }
+  })
 
 export interface AgentLivenessEntry {
   /** Clock millis of the last heartbeat (or of the session start, before the first one). */
@@ -16,6 +36,8 @@ export interface AgentLivenessEntry {
   k3s: K3sState | undefined
   wireguard: ReadonlyArray<WireguardInterfaceState>
   load: Load | undefined
+  /** R26: what this agent last reported of the VIPs it probes (empty unless it is a reporter). */
+  vipProbes: ReadonlyArray<VipProbeObservation>
 }
 
 export interface AgentLivenessService {
@@ -26,7 +48,8 @@ export interface AgentLivenessService {
     at: number,
     k3s: K3sState,
     wireguard: ReadonlyArray<WireguardInterfaceState>,
-    load: Load
+    load: Load,
+    vipProbes?: ReadonlyArray<VipProbeReport>
   ) => void
   /** A status report: liveness and k3s state only. */
   readonly recordStatus: (instanceId: InstanceId, at: number, k3s: K3sState) => void
@@ -38,6 +61,8 @@ export interface AgentLivenessService {
   readonly entries: () => IterableIterator<[InstanceId, AgentLivenessEntry]>
   /** Takes what another gateway saw, if it is newer than what this one has. */
   readonly merge: (instanceId: InstanceId, seen: AgentLivenessEntry) => void
+  /** R26: every reporter's latest observation of one VIP (an index, so the sensor never scans all agents). */
+  readonly probesOf: (vipId: string) => ReadonlyMap<InstanceId, VipProbeObservation>
 }
 
 export class AgentLiveness extends Context.Service<AgentLiveness, AgentLivenessService>()("@fleetplane/sdk/domain/AgentLiveness") {
@@ -46,23 +71,37 @@ export class AgentLiveness extends Context.Service<AgentLiveness, AgentLivenessS
     Effect.gen(function* () {
       const startedAt = yield* Clock.currentTimeMillis
       const entries = new Map<InstanceId, AgentLivenessEntry>()
+      const byVip = new Map<string, Map<InstanceId, VipProbeObservation>>()
+      const NONE: ReadonlyMap<InstanceId, VipProbeObservation> = new Map()
       const entryFor = (instanceId: InstanceId, at: number) => {
         let entry = entries.get(instanceId)
         if (entry === undefined) {
-          entry = { lastSeenAt: at, connected: true, k3s: undefined, wireguard: [], load: undefined }
+          entry = { lastSeenAt: at, connected: true, k3s: undefined, wireguard: [], load: undefined, vipProbes: [] }
           entries.set(instanceId, entry)
         }
         return entry
       }
+      /** Keeps the per-VIP index in step with an entry's reports; nothing to do for the many agents that report none. */
+      const setProbes = (instanceId: InstanceId, entry: AgentLivenessEntry, next: ReadonlyArray<VipProbeObservation>) => {
+        if (entry.vipProbes.length === 0 && next.length === 0) return
+        for (const old of entry.vipProbes) byVip.get(old.vipId)?.delete(instanceId)
+        for (const observation of next) {
+          let reporters = byVip.get(observation.vipId)
+          if (reporters === undefined) byVip.set(observation.vipId, (reporters = new Map()))
+          reporters.set(instanceId, observation)
+        }
+        entry.vipProbes = next
+      }
       return AgentLiveness.of({
         get: (instanceId) => entries.get(instanceId),
-        recordHeartbeat: (instanceId, at, k3s, wireguard, load) => {
+        recordHeartbeat: (instanceId, at, k3s, wireguard, load, vipProbes) => {
           const entry = entryFor(instanceId, at)
           entry.lastSeenAt = at
           entry.fromOtherGateway = false
           entry.k3s = k3s
           entry.wireguard = wireguard
           entry.load = load
+          setProbes(instanceId, entry, vipProbes === undefined || vipProbes.length === 0 ? [] : observationsOf(at, vipProbes))
         },
         recordStatus: (instanceId, at, k3s) => {
           const entry = entryFor(instanceId, at)
@@ -84,8 +123,12 @@ export class AgentLiveness extends Context.Service<AgentLiveness, AgentLivenessS
         entries: () => entries.entries(),
         merge: (instanceId, seen) => {
           const entry = entries.get(instanceId)
-          if (entry === undefined || entry.lastSeenAt < seen.lastSeenAt) entries.set(instanceId, { ...seen, fromOtherGateway: true })
-        }
+          if (entry !== undefined && entry.lastSeenAt >= seen.lastSeenAt) return
+          const merged: AgentLivenessEntry = { ...seen, vipProbes: entry?.vipProbes ?? [], fromOtherGateway: true }
+          entries.set(instanceId, merged)
+          setProbes(instanceId, merged, seen.vipProbes)
+        },
+        probesOf: (vipId) => byVip.get(vipId) ?? NONE
       })
     })
   )

@@ -19,7 +19,7 @@ import type { K3sState, Load, WireguardInterfaceState } from "@fleetplane/agent-
 import type { AccountId, InstanceId, VipId } from "../model/ids"
 import { Store } from "../store/store"
 import { FleetConfig } from "./fleet-config"
-import { AgentLiveness } from "./liveness"
+import { AgentLiveness, type VipProbeObservation } from "./liveness"
 import { Signals, type Signal } from "./signals"
 
 /** Whether this process runs the fleet-wide loops (silence sensor, skill runner) right now. */
@@ -128,7 +128,7 @@ export const sharedStateLayer = Layer.effect(
       const rows = []
       for (const [instanceId, entry] of liveness.entries()) {
         if (entry.lastSeenAt <= sharedUpTo) continue
-        rows.push({ instance_id: instanceId, gateway: shared.origin, last_seen_at: entry.lastSeenAt, connected: entry.connected, k3s: entry.k3s, wireguard: entry.wireguard, load: entry.load })
+        rows.push({ instance_id: instanceId, gateway: shared.origin, last_seen_at: entry.lastSeenAt, connected: entry.connected, k3s: entry.k3s, wireguard: entry.wireguard, load: entry.load, vip_probes: entry.vipProbes })
       }
       yield* shared.publishLiveness(rows)
       for (const row of rows) sharedUpTo = Math.max(sharedUpTo, row.last_seen_at)
@@ -139,7 +139,8 @@ export const sharedStateLayer = Layer.effect(
           connected: row.connected,
           k3s: row.k3s as K3sState | undefined,
           wireguard: row.wireguard as ReadonlyArray<WireguardInterfaceState>,
-          load: row.load as Load | undefined
+          load: row.load as Load | undefined,
+          vipProbes: (row.vip_probes ?? []) as ReadonlyArray<VipProbeObservation>
         })
       }
       readUpTo = started

@@ -42,7 +42,22 @@ export type VipRecord = VirtualIp &
     readonly silent_epoch: number | null
     /** When the current holder got the VIP (ISO 8601); null on rows from before it was recorded. */
     readonly holder_since: string | null
+    /**
+     * What the incident at `silent_epoch` is, or the last one was (R26); null on rows from before
+     * it was recorded, which were all `holder_silent`, and after a promotion.
+     */
+    readonly incident: VipIncident | null
+    /** R26: the instances that probe the VIP (the sample last published in `vip_routes`), by instance id. */
+    readonly probe_reporters: ReadonlyArray<InstanceId>
   }
+
+/**
+ * R26: `holder_silent` — the holder stopped heartbeating and the peers do not say the VIP answers
+ * (the failover skill ran); `gateway_unreachable` — silent, but most reporting peers still reach
+ * the VIP (no failover); `vip_unreachable` — heartbeating, but most reporting peers have not
+ * reached the VIP for the threshold (the failover skill ran).
+ */
+export type VipIncident = "holder_silent" | "gateway_unreachable" | "vip_unreachable"
 export type ClusterRecord = KubernetesCluster &
   Owned & {
     readonly bootstrap_instance_id: InstanceId

@@ -168,7 +168,7 @@ export interface StoreTx {
     accountId: AccountId,
     id: VipId,
     expectedEpoch: number,
-    changes: Partial<Pick<VipRecord, "holder_peer_id" | "holder_since" | "failover_holder_peer_ids" | "epoch" | "silent_epoch">>
+    changes: Partial<Pick<VipRecord, "holder_peer_id" | "holder_since" | "failover_holder_peer_ids" | "epoch" | "silent_epoch" | "incident" | "probe_reporters">>
   ) => Op<boolean>
   readonly deleteVip: (accountId: AccountId, id: VipId) => Op<void>
   readonly setVipAddressIpv4: (accountId: AccountId, id: VipId, address: string) => Op<void>
@@ -260,6 +260,8 @@ export interface SharedLivenessRow {
   readonly k3s: unknown
   readonly wireguard: unknown
   readonly load: unknown
+  /** R26: the reporter's VIP probe observations (absolute times, as `VipProbeObservation`). */
+  readonly vip_probes?: unknown
 }
 
 /**

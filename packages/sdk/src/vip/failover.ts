@@ -14,7 +14,8 @@ import type { TxContext } from "../domain/transactor"
 import { notFound, stateError } from "../model/errors"
 import { newId, type AccountId, type ApprovalId, type PeerId, type VipId } from "../model/ids"
 import { syncNetworkVipRoutes } from "../config/desired-configs"
-import type { ApprovalRecord, VipRecord } from "../store/records"
+import type { ApprovalRecord, VipIncident, VipRecord } from "../store/records"
+import type { PeerView } from "./peer-view"
 import { scoreFailoverCandidate, type CandidateScore } from "./scoring"
 
 export interface FailoverDeps {
@@ -91,7 +92,8 @@ export const promoteVipHolder = (
       holder_since: ctx.nowIso,
       failover_holder_peer_ids: candidates,
       epoch,
-      silent_epoch: null
+      silent_epoch: null,
+      incident: null
     })
     if (!changed) {
       return yield* stateError(
@@ -135,12 +137,37 @@ const noCandidate = (vip: VipRecord) =>
     { virtual_ip_id: vip.id, cluster_id: vip.cluster_id, candidates: vip.failover_holder_peer_ids.length }
   )
 
+/** Why the skill runs (R26): the incident the sensor opened and what the peers saw. */
+export interface FailoverTrigger {
+  readonly incident: VipIncident
+  readonly peerView: PeerView
+}
+
+/** What an approval tells the operator about the incident, in a sentence or two. */
+const incidentSummary = (trigger: FailoverTrigger, vipName: string, holderName: string) => {
+  const view = trigger.peerView
+  switch (trigger.incident) {
+    case "gateway_unreachable":
+      return (
+        `The holder of ${vipName}, ${holderName}, is silent to the gateway, but ${view.reachable} of ${view.reporters} reporting peers still reach the VIP over the overlay: ` +
+        `most likely only its link to the gateway is down. Failing over would move the VIP away from a holder that serves it; approve only if you know ${holderName} is unhealthy.`
+      )
+    case "vip_unreachable":
+      return (
+        `${view.unreachable} of ${view.reporters} reporting peers have not reached ${vipName} for the silence threshold, though its holder ${holderName} still heartbeats ` +
+        `(${view.holder_address_reachable === 0 ? "its API server does not answer on its own address either: hung or stopped" : "its own address answers: the VIP is missing or misrouted there"}).`
+      )
+    case "holder_silent":
+      return `The holder of ${vipName}, ${holderName}, is silent${view.reporters === 0 ? "" : ` and ${view.unreachable} of ${view.reporters} reporting peers cannot reach the VIP either`}.`
+  }
+}
+
 /**
- * R15: the `sdwan_vip_failover` skill, run once per silence incident. Promotes the best
- * candidate (`automatic`) or files an approval (`require_approval`); with no healthy
- * candidate it records `no_failover_candidate` and changes nothing (R17).
+ * R15: the `sdwan_vip_failover` skill, run once per incident. Promotes the best candidate
+ * (`automatic`) or files an approval (`require_approval`) saying what the incident is (R26);
+ * with no healthy candidate it records `no_failover_candidate` and changes nothing (R17).
  */
-export const runVipFailoverSkill = (ctx: TxContext, deps: FailoverDeps, vip: VipRecord) =>
+export const runVipFailoverSkill = (ctx: TxContext, deps: FailoverDeps, vip: VipRecord, trigger: FailoverTrigger) =>
   Effect.gen(function* () {
     const ranked = yield* rankCandidates(ctx, deps, vip)
     const best = ranked[0]
@@ -167,7 +194,11 @@ export const runVipFailoverSkill = (ctx: TxContext, deps: FailoverDeps, vip: Vip
       virtual_ip_id: vip.id,
       cluster_id: vip.cluster_id,
       epoch: vip.epoch,
-      summary: `The holder of VIP ${vip.address_ipv4} / ${vip.address} (cluster ${(yield* ctx.tx.getCluster(vip.account_id, vip.cluster_id))?.name ?? vip.cluster_id}), ${(yield* hostnameOf(ctx, vip.account_id, vip.holder_peer_id)) ?? vip.holder_peer_id}, is silent. Approve to promote the best candidate at that time (now ${best.hostname ?? best.peer}, score ${best.score}).`,
+      summary: `${incidentSummary(
+        trigger,
+        `VIP ${vip.address_ipv4} / ${vip.address} (cluster ${(yield* ctx.tx.getCluster(vip.account_id, vip.cluster_id))?.name ?? vip.cluster_id})`,
+        (yield* hostnameOf(ctx, vip.account_id, vip.holder_peer_id)) ?? vip.holder_peer_id ?? "its holder"
+      )} Approve to promote the best candidate at that time (now ${best.hostname ?? best.peer}, score ${best.score}).`,
       created_at: ctx.nowIso,
       decided_at: null,
       reason: null,
@@ -179,6 +210,7 @@ export const runVipFailoverSkill = (ctx: TxContext, deps: FailoverDeps, vip: Vip
       virtual_ip_id: vip.id,
       cluster_id: vip.cluster_id,
       epoch: vip.epoch,
+      incident: trigger.incident,
       best_candidate: { peer: best.peer, hostname: best.hostname, score: best.score }
     })
     return { outcome: "approval_requested" as const, approval_id: approval.id }
@@ -214,7 +246,11 @@ export const approveFailover = (ctx: TxContext, deps: FailoverDeps, accountId: A
     if (vip === undefined) return yield* moot("virtual_ip_gone", "the cluster was decommissioned; nothing to fail over")
     if (vip.epoch !== approval.epoch) return yield* moot("epoch_changed", `the VIP already moved on (epoch ${vip.epoch}); nothing to fail over`)
     const holderInstance = yield* instanceOfPeer(ctx, accountId, vip.holder_peer_id)
-    if (
+    // The incident the approval was filed for (the kind stays recorded after the incident closes).
+    if ((vip.incident ?? "holder_silent") === "vip_unreachable") {
+      if (vip.silent_epoch !== vip.epoch) return yield* moot("vip_answers_again", "the VIP answers its peers again; no failover was done")
+    } else if (
+      // A holder that was silent and heartbeats again (even before the sensor has seen it) is back.
       holderInstance !== undefined &&
       !isSilentNow(deps.liveness.get(holderInstance as never), holderSince(vip, deps.liveness.startedAt), deps.now, deps.config)
     ) {

@@ -3,7 +3,7 @@
  * catalog and the agent port exactly as a host would, with simulated agents.
  */
 import { Effect, Layer } from "effect"
-import { withVipRoutes, type ModuleName } from "@fleetplane/agent-protocol"
+import { withVipRoutes, type ModuleName, type VipProbeReport } from "@fleetplane/agent-protocol"
 import { Accounts, Actions, AgentPort, fleetLayer, NetworkSyncer, Signals, Store, type AccountId, type AgentIdentity, type FleetConfigShape } from "../../src/index"
 import { wireguardKeyPair } from "./wireguard-keys"
 
@@ -95,13 +95,14 @@ export const reportReady = (agent: SimAgent, podCidr?: string) =>
   )
 
 /** A heartbeat from a healthy node whose tunnels all handshook recently. */
-export const heartbeat = (agent: SimAgent, overrides: { readonly ready?: boolean; readonly load?: number } = {}) =>
+export const heartbeat = (agent: SimAgent, overrides: { readonly ready?: boolean; readonly load?: number; readonly vipProbes?: ReadonlyArray<VipProbeReport> } = {}) =>
   Effect.flatMap(Effect.service(AgentPort), (port) =>
     port.heartbeat(agent.identity, {
       seq: agent.seq++,
       k3s: overrides.ready === false ? { service: "activating", node_ready: false } : readyK3s,
       wireguard: agent.networkIds.map((network_id) => ({ network_id, handshakes: [{ public_key: agent.keys.publicKey, age_ms: 5_000 }] })),
-      load: { cpu_ratio: overrides.load ?? 0.2, memory_ratio: overrides.load ?? 0.3 }
+      load: { cpu_ratio: overrides.load ?? 0.2, memory_ratio: overrides.load ?? 0.3 },
+      ...(overrides.vipProbes === undefined ? {} : { vip_probes: [...overrides.vipProbes] })
     })
   )
 

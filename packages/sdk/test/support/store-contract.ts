@@ -260,7 +260,7 @@ export const storeContract = (name: string, makeStore: StoreFactory) =>
             })
           )
           yield* store.transaction((tx) =>
-            tx.insertVip({ id: vipId, account_id: account, network_id: network, cluster_id: clusterId, address: "fd00::100", address_ipv4: "100.64.0.100", holder_peer_id: peerA as PeerId, holder_since: "2026-01-01T00:00:00.000Z", failover_holder_peer_ids: [], epoch: 1, policy: "automatic", silent_epoch: null })
+            tx.insertVip({ id: vipId, account_id: account, network_id: network, cluster_id: clusterId, address: "fd00::100", address_ipv4: "100.64.0.100", holder_peer_id: peerA as PeerId, holder_since: "2026-01-01T00:00:00.000Z", failover_holder_peer_ids: [], epoch: 1, policy: "automatic", silent_epoch: null, incident: null, probe_reporters: [] })
           )
           assert.isTrue(yield* store.transaction((tx) => tx.updateVipIfEpoch(account, vipId, 1, { epoch: 2 })))
           assert.isFalse(yield* store.transaction((tx) => tx.updateVipIfEpoch(account, vipId, 1, { epoch: 2 })))

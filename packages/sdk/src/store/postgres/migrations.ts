@@ -40,5 +40,14 @@ CREATE TABLE agent_liveness (
 );
 CREATE INDEX agent_liveness_seen ON agent_liveness (last_seen_at);
 `
+  },
+  {
+    version: 1_001,
+    name: "shared VIP probe reports",
+    sql: `
+-- R26: a reporter's VIP probe observations travel with its liveness, so the leader's sensor
+-- judges with every reporter's view whichever gateway holds its session.
+ALTER TABLE agent_liveness ADD COLUMN vip_probes TEXT;
+`
   }
 ]

@@ -312,10 +312,11 @@ const sharedStore = (url: string, pool: pg.Pool): SharedStore => ({
           Effect.tryPromise({
             try: () =>
               pool.query(
-                `INSERT INTO agent_liveness (instance_id, gateway, last_seen_at, connected, k3s, wireguard, load)
-                 SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::boolean[], $5::text[], $6::text[], $7::text[])
+                `INSERT INTO agent_liveness (instance_id, gateway, last_seen_at, connected, k3s, wireguard, load, vip_probes)
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::boolean[], $5::text[], $6::text[], $7::text[], $8::text[])
                  ON CONFLICT (instance_id) DO UPDATE SET gateway = excluded.gateway, last_seen_at = excluded.last_seen_at,
-                   connected = excluded.connected, k3s = excluded.k3s, wireguard = excluded.wireguard, load = excluded.load
+                   connected = excluded.connected, k3s = excluded.k3s, wireguard = excluded.wireguard, load = excluded.load,
+                   vip_probes = excluded.vip_probes
                  WHERE agent_liveness.last_seen_at <= excluded.last_seen_at`,
                 [
                   rows.map((r) => r.instance_id),
@@ -324,7 +325,8 @@ const sharedStore = (url: string, pool: pg.Pool): SharedStore => ({
                   rows.map((r) => r.connected),
                   rows.map((r) => (r.k3s === undefined ? null : JSON.stringify(r.k3s))),
                   rows.map((r) => JSON.stringify(r.wireguard ?? [])),
-                  rows.map((r) => (r.load === undefined ? null : JSON.stringify(r.load)))
+                  rows.map((r) => (r.load === undefined ? null : JSON.stringify(r.load))),
+                  rows.map((r) => (r.vip_probes === undefined || (Array.isArray(r.vip_probes) && r.vip_probes.length === 0) ? null : JSON.stringify(r.vip_probes)))
                 ]
               ),
             catch: toStoreError
@@ -341,7 +343,8 @@ const sharedStore = (url: string, pool: pg.Pool): SharedStore => ({
           connected: row.connected === true,
           k3s: row.k3s === null ? undefined : JSON.parse(row.k3s),
           wireguard: JSON.parse(row.wireguard),
-          load: row.load === null ? undefined : JSON.parse(row.load)
+          load: row.load === null ? undefined : JSON.parse(row.load),
+          vip_probes: row.vip_probes === null || row.vip_probes === undefined ? [] : JSON.parse(row.vip_probes)
         })),
       catch: toStoreError
     })

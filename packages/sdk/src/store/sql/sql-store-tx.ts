@@ -70,6 +70,8 @@ const vipFrom = (row: Row): VipRecord =>
     holder_peer_id: row.holder_peer_id ?? null,
     silent_epoch: row.silent_epoch ?? null,
     holder_since: row.holder_since ?? null,
+    incident: row.incident ?? null,
+    probe_reporters: row.probe_reporters === null || row.probe_reporters === undefined ? [] : parse(row.probe_reporters),
     failover_holder_peer_ids: parse(row.failover_holder_peer_ids)
   }) as VipRecord
 
@@ -419,8 +421,8 @@ export const makeSqlStoreTx = (db: SqlDriver): StoreTx => {
     insertVip: (vip) =>
       done(
         run(
-          `INSERT INTO vips (id, account_id, network_id, cluster_id, address, address_ipv4, holder_peer_id, holder_since, failover_holder_peer_ids, epoch, policy, silent_epoch)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          `INSERT INTO vips (id, account_id, network_id, cluster_id, address, address_ipv4, holder_peer_id, holder_since, failover_holder_peer_ids, epoch, policy, silent_epoch, incident, probe_reporters)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
           [
             vip.id,
             vip.account_id,
@@ -433,7 +435,9 @@ export const makeSqlStoreTx = (db: SqlDriver): StoreTx => {
             json(vip.failover_holder_peer_ids),
             vip.epoch,
             vip.policy,
-            vip.silent_epoch
+            vip.silent_epoch,
+            vip.incident,
+            json(vip.probe_reporters)
           ]
         )
       ),
@@ -443,7 +447,7 @@ export const makeSqlStoreTx = (db: SqlDriver): StoreTx => {
       Effect.map(all("SELECT * FROM vips WHERE account_id = ? AND network_id = ? ORDER BY id", [accountId, networkId]), (rows) => rows.map(vipFrom)),
     listHeldVips: () => Effect.map(all("SELECT * FROM vips WHERE holder_peer_id IS NOT NULL ORDER BY id"), (rows) => rows.map(vipFrom)),
     updateVipIfEpoch: (accountId, id, expectedEpoch, changes) => {
-      const set = setClause(changes, ["failover_holder_peer_ids"])
+      const set = setClause(changes, ["failover_holder_peer_ids", "probe_reporters"])
       if (set.empty) return Effect.succeed(true)
       return Effect.map(
         run(`UPDATE vips SET ${set.sql} WHERE account_id = @account_id AND id = @id AND epoch = @expected_epoch`, {

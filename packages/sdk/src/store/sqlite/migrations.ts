@@ -279,5 +279,16 @@ ALTER TABLE instances ADD COLUMN previous_credential_valid_until TEXT;
 -- yet from here, not from when the sensor's process started.
 ALTER TABLE vips ADD COLUMN holder_since TEXT;
 `
+  },
+  {
+    version: 7,
+    name: "vip incident kind",
+    sql: `
+-- R26: what the open incident at silent_epoch is (holder_silent, gateway_unreachable,
+-- vip_unreachable); earlier rows were all holder_silent and read as such. And which instances
+-- probe the VIP (a JSON array), so a join can tell cheaply whether it changes the sample.
+ALTER TABLE vips ADD COLUMN incident TEXT;
+ALTER TABLE vips ADD COLUMN probe_reporters TEXT;
+`
   }
 ]

@@ -32,6 +32,9 @@ export interface LabMember {
 export interface RunbookLabOptions {
   readonly heartbeatIntervalMs: number
   readonly silenceThresholdMs: number
+  /** R26: how often reporters probe the VIP (default: the heartbeat interval); 0 reporters turns the peers' view off. */
+  readonly vipProbeIntervalMs?: number
+  readonly vipProbeReporters?: number
   /** Bring up staging too (the test does; the benchmark needs only prod). */
   readonly staging?: boolean
   readonly log?: (line: string) => void
@@ -96,6 +99,8 @@ export const startRunbookLab = async (options: RunbookLabOptions): Promise<Runbo
       adminListen: "127.0.0.1:0",
       heartbeatIntervalMs: options.heartbeatIntervalMs,
       silenceThresholdMs: options.silenceThresholdMs,
+      vipProbeIntervalMs: options.vipProbeIntervalMs ?? options.heartbeatIntervalMs,
+      ...(options.vipProbeReporters === undefined ? {} : { vipProbeReporters: options.vipProbeReporters }),
       logLevel: "silent"
     })
     const gatewayUrl = `ws://${lab.hostAddress}:${gateway.agentPort}/v1/agent`

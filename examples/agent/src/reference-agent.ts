@@ -13,7 +13,7 @@ import {
   type ModuleName,
   type WireguardInterfaceState
 } from "@fleetplane/agent-protocol"
-import { AgentClient, type BackoffOptions, type WelcomeNetwork } from "@fleetplane/agent-protocol/client"
+import { AgentClient, VipProber, type BackoffOptions, type WelcomeNetwork } from "@fleetplane/agent-protocol/client"
 import { createIdentityChooser } from "./agent-identity"
 import { AgentState } from "./agent-state"
 import { createConfigApplier, DEFAULT_APPLY_COMMANDS, type ApplyCommands } from "./config-appliers"
@@ -82,6 +82,14 @@ export const startReferenceAgent = async (options: ReferenceAgentOptions) => {
   }
 
   const terminals = createTerminalRelay({ log })
+  // R26: a real node probes the VIPs its routes name it a reporter for; a simulated one has no overlay to probe.
+  const prober = simulate ? undefined : new VipProber({ instanceId: identity.current().instanceId })
+  if (prober !== undefined) {
+    for (const { networkId } of state.appliedInterfaces()) {
+      const routes = state.wireguardParts(networkId).routes
+      if (routes !== undefined) prober.setRoutes(networkId, routes.routes)
+    }
+  }
   let k3s: K3sState = { service: simulate ? "inactive" : "not_installed", node_ready: false }
   let k3sUnit = "k3s"
   const wireguardConfigs = new Map<string, { interfaceName: string; content: string }>()
@@ -125,7 +133,7 @@ export const startReferenceAgent = async (options: ReferenceAgentOptions) => {
     advertisedEndpoint,
     applied: () => state.appliedConfigs(),
     heldVips: () => state.heldVips(),
-    nodeState: () => ({ k3s, wireguard, load: currentLoad() }),
+    nodeState: () => ({ k3s, wireguard, load: currentLoad(), ...(prober === undefined ? {} : { vip_probes: prober.reports() }) }),
     ...(options.backoff === undefined ? {} : { backoff: options.backoff }),
     ...(options.ca === undefined ? {} : { tls: { ca: options.ca } }),
     handlers: {
@@ -145,6 +153,7 @@ export const startReferenceAgent = async (options: ReferenceAgentOptions) => {
         }
         state.recordApplied({ kind: push.kind, key: push.key, version: push.version })
         log(`applied ${push.kind} ${push.key} v${push.version}`)
+        if (push.kind === "vip_routes") prober?.setRoutes(push.payload.network_id, push.payload.routes)
         if (push.kind === "wireguard") {
           wireguardConfigs.set(push.payload.network_id, { interfaceName: push.payload.interface_name, content: push.payload.content })
           await refreshProbes()
@@ -170,6 +179,7 @@ export const startReferenceAgent = async (options: ReferenceAgentOptions) => {
         identity.accepted()
         if (welcome.gateways !== undefined && welcome.gateways.length > 0) state.setKnownGateways(welcome.gateways)
         if (welcome.networks !== undefined) state.setKnownNetworks(welcome.networks)
+        prober?.start(welcome.vip_probe_interval_ms ?? 2_000)
       },
       onVipAssign: async (assign) => {
         const addresses = assign.addresses ?? [assign.address]
@@ -248,6 +258,7 @@ export const startReferenceAgent = async (options: ReferenceAgentOptions) => {
       terminals.closeAll()
       clearTimeout(readyTimer)
       clearInterval(probeTimer)
+      prober?.stop()
       client.stop()
     }
   }

@@ -45,6 +45,9 @@ export interface GatewayOptions {
   /** Several gateways on PostgreSQL: how often agent liveness is shared (default 1 s) and the leader lease retried (default 1 s). */
   readonly livenessSyncMs?: number
   readonly leaseRetryMs?: number
+  /** R26: how often reporters probe their VIP over the overlay (default 2 s) and how many of a cluster's nodes do (default 5; 0 turns the peers' view off). */
+  readonly vipProbeIntervalMs?: number
+  readonly vipProbeReporters?: number
   readonly helloTimeoutMs?: number
   readonly maxFrameBytes?: number
   /** A session whose unsent data exceeds this is closed as a slow consumer (4010). */
@@ -79,6 +82,7 @@ export const startGateway = async (options: GatewayOptions) => {
   const log = options.logger ?? createLogger(options.logLevel ?? "info")
   const heartbeatIntervalMs = options.heartbeatIntervalMs ?? 5_000
   const silenceThresholdMs = options.silenceThresholdMs ?? heartbeatIntervalMs * 3
+  const vipProbeIntervalMs = options.vipProbeIntervalMs ?? 2_000
   const fleet = await createFleet({
     ...(options.postgres === undefined ? { database: options.database ?? ":memory:" } : { postgres: options.postgres }),
     config: {
@@ -86,7 +90,9 @@ export const startGateway = async (options: GatewayOptions) => {
       silenceThresholdMs,
       ...(options.sensorIntervalMs === undefined ? {} : { sensorIntervalMs: options.sensorIntervalMs }),
       ...(options.livenessSyncMs === undefined ? {} : { livenessSyncMs: options.livenessSyncMs }),
-      ...(options.leaseRetryMs === undefined ? {} : { leaseRetryMs: options.leaseRetryMs })
+      ...(options.leaseRetryMs === undefined ? {} : { leaseRetryMs: options.leaseRetryMs }),
+      ...(options.vipProbeReporters === undefined ? {} : { vipProbeReporters: options.vipProbeReporters }),
+      vipProbeIntervalMs
     }
   })
   const port = await fleet.agentPort()
@@ -108,6 +114,7 @@ export const startGateway = async (options: GatewayOptions) => {
       ...(options.peerGateways === undefined ? {} : { peerGateways: options.peerGateways }),
       heartbeatIntervalMs,
       silenceThresholdMs,
+      vipProbeIntervalMs,
       helloTimeoutMs: options.helloTimeoutMs ?? 10_000,
       maxFrameBytes: options.maxFrameBytes ?? DEFAULT_FRAME_LIMITS.maxFrameBytes,
       maxBufferedBytes,

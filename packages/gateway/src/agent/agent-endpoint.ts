@@ -37,6 +37,8 @@ export interface AgentEndpointOptions {
   readonly peerGateways?: ReadonlyArray<string>
   readonly heartbeatIntervalMs: number
   readonly silenceThresholdMs: number
+  /** R26: told to agents in welcome; reporters probe their VIPs this often. */
+  readonly vipProbeIntervalMs: number
   readonly helloTimeoutMs: number
   readonly maxFrameBytes: number
   readonly maxBufferedBytes: number
@@ -127,6 +129,7 @@ export const createAgentEndpoint = (options: AgentEndpointOptions, deps: AgentEn
         protocol_version: version,
         heartbeat_interval_ms: options.heartbeatIntervalMs,
         silence_threshold_ms: options.silenceThresholdMs,
+        vip_probe_interval_ms: options.vipProbeIntervalMs,
         server_time_ms: Date.now(),
         max_frame_bytes: options.maxFrameBytes,
         network_ids: [...helloResult.networkIds],

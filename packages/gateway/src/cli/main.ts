@@ -35,6 +35,12 @@ const milliseconds = (value: string): number => {
   return parsed
 }
 
+const wholeNumber = (value: string): number => {
+  const parsed = Number(value)
+  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(parsed)) throw new InvalidArgumentError(`expected a whole number (0 or more), got "${value.slice(0, 32)}"`)
+  return parsed
+}
+
 /** Set by `fleetplane terminal`: the remote program's exit status becomes the CLI's. */
 let terminalExitCode: number | undefined
 
@@ -96,6 +102,8 @@ export const buildProgram = (io: Io, env: NodeJS.ProcessEnv = process.env) => {
       milliseconds,
       1000
     )
+    .option("--vip-probe-interval <ms>", "how often the nodes sampled as reporters probe their cluster's VIP over the overlay (each probe times out after as long)", milliseconds, 2000)
+    .option("--vip-probe-reporters <n>", "how many of a cluster's nodes probe its VIP; 0 turns the peers' view off (failover on the holder's heartbeats alone)", wholeNumber, 5)
     .option("--lease-retry <ms>", "several gateways: how often a gateway without the leader lease tries to take it (how soon the sensor resumes after the leader dies)", milliseconds, 1000)
     .option("--gateway-id <id>", "name of this gateway in welcome messages")
     .option(
@@ -120,6 +128,8 @@ export const buildProgram = (io: Io, env: NodeJS.ProcessEnv = process.env) => {
         helloTimeoutMs: options.helloTimeout,
         livenessSyncMs: options.livenessSync,
         leaseRetryMs: options.leaseRetry,
+        vipProbeIntervalMs: options.vipProbeInterval,
+        vipProbeReporters: options.vipProbeReporters,
         logLevel: options.logLevel as LogLevel,
         ...(options.gatewayId === undefined ? {} : { gatewayId: options.gatewayId }),
         ...(options.peerGateway.length === 0 ? {} : { peerGateways: options.peerGateway }),

@@ -198,9 +198,11 @@ export const createNetworkLab = async (labId = `${process.pid % 10000}`) => {
 
   /** Drops `percent`% of the node's packets to and from `address` (both directions), with nftables in its namespace. */
   const dropPackets = async (node: LabNode, address: string, percent: number) => {
+    // numgen's range is 0-99: 100% is a plain drop (a cut link).
+    const loss = percent >= 100 ? "" : `numgen random mod 100 < ${percent} `
     const rules = `table inet fleetplane_loss {
-  chain out { type filter hook output priority 0; ip daddr ${address} numgen random mod 100 < ${percent} drop; }
-  chain in { type filter hook input priority 0; ip saddr ${address} numgen random mod 100 < ${percent} drop; }
+  chain out { type filter hook output priority 0; ip daddr ${address} ${loss}drop; }
+  chain in { type filter hook input priority 0; ip saddr ${address} ${loss}drop; }
 }`
     await sh(["ip", "netns", "exec", node.namespace, "nft", "-f", "-"], rules)
   }

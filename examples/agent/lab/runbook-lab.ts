@@ -32,7 +32,7 @@ export interface LabMember {
 export interface RunbookLabOptions {
   readonly heartbeatIntervalMs: number
   readonly silenceThresholdMs: number
-  /** R26: how often reporters probe the VIP (default: the heartbeat interval); 0 reporters turns the peers' view off. */
+  /** R26: how often reporters probe the VIP, also each probe's timeout (default: twice the heartbeat interval); 0 reporters turns the peers' view off. */
   readonly vipProbeIntervalMs?: number
   readonly vipProbeReporters?: number
   /** Bring up staging too (the test does; the benchmark needs only prod). */
@@ -99,9 +99,9 @@ export const startRunbookLab = async (options: RunbookLabOptions): Promise<Runbo
       adminListen: "127.0.0.1:0",
       heartbeatIntervalMs: options.heartbeatIntervalMs,
       silenceThresholdMs: options.silenceThresholdMs,
-      vipProbeIntervalMs: options.vipProbeIntervalMs ?? options.heartbeatIntervalMs,
+      vipProbeIntervalMs: options.vipProbeIntervalMs ?? 2 * options.heartbeatIntervalMs,
       ...(options.vipProbeReporters === undefined ? {} : { vipProbeReporters: options.vipProbeReporters }),
-      logLevel: "silent"
+      logLevel: (process.env.LAB_GATEWAY_LOG as "info" | undefined) ?? "silent"
     })
     const gatewayUrl = `ws://${lab.hostAddress}:${gateway.agentPort}/v1/agent`
     const account = await gateway.fleet.createAccount({ name: "acme" })
@@ -186,11 +186,11 @@ export const startRunbookLab = async (options: RunbookLabOptions): Promise<Runbo
 
     const publicKeyOf = (member: LabMember) => readFileSync(join(member.node.stateDir, "wireguard", `${member.networkId}.pub`), "utf8").trim()
 
-    const nodeLogs = () => [...members.values()].map((m) => `--- ${m.node.name}\n${m.node.agentLog.slice(-12).join("\n")}`).join("\n")
+    const nodeLogs = () => [...members.values()].map((m) => `--- ${m.node.name}\n${m.node.agentLog.slice(-(Number(process.env.LAB_LOG_LINES) || 12)).join("\n")}`).join("\n")
 
     return { lab, gateway, ops, members, prod, staging, provision, startAgent, clusterMembers, vipAnswer, publicKeyOf, nodeLogs, close }
   } catch (error) {
-    const logs = [...members.values()].map((m) => `--- ${m.node.name}\n${m.node.agentLog.slice(-12).join("\n")}`).join("\n")
+    const logs = [...members.values()].map((m) => `--- ${m.node.name}\n${m.node.agentLog.slice(-(Number(process.env.LAB_LOG_LINES) || 12)).join("\n")}`).join("\n")
     await close()
     throw new Error(`${error instanceof Error ? error.message : String(error)}\n${logs}`)
   }

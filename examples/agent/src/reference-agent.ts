@@ -83,7 +83,10 @@ export const startReferenceAgent = async (options: ReferenceAgentOptions) => {
 
   const terminals = createTerminalRelay({ log })
   // R26: a real node probes the VIPs its routes name it a reporter for; a simulated one has no overlay to probe.
-  const prober = simulate ? undefined : new VipProber({ instanceId: identity.current().instanceId })
+  const prober = simulate ? undefined : new VipProber({
+        instanceId: identity.current().instanceId,
+        onChange: (c) => log(`VIP ${c.address} (epoch ${c.epoch}) ${c.ok ? `answers (${c.ms} ms)` : `does not answer (${c.reason ?? "no answer"} after ${c.ms} ms; its holder's own address ${c.holderOk ? "answers" : "does not either"})`}`)
+      })
   if (prober !== undefined) {
     for (const { networkId } of state.appliedInterfaces()) {
       const routes = state.wireguardParts(networkId).routes

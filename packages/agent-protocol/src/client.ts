@@ -4,4 +4,4 @@
  */
 export { AgentClient, backoffDelay, DEFAULT_BACKOFF, type AgentClientOptions, type AgentHandlers, type BackoffOptions, type NodeState, type TerminalChannel, type WelcomeNetwork } from "./client/agent-client"
 export { GatewayList, MAX_KNOWN_GATEWAYS } from "./client/gateway-list"
-export { MAX_PROBE_TIMEOUT_MS, probeForAnswer, VipProber, type AnswerProbe, type VipProberOptions } from "./client/vip-prober"
+export { MAX_PROBE_TIMEOUT_MS, probeForAnswer, probeTimeoutMs, VipProber, type AnswerProbe, type VipProberOptions } from "./client/vip-prober"

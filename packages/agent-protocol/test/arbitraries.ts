@@ -61,7 +61,7 @@ export const agentMessage: fc.Arbitrary<AgentMessage> = fc.oneof(
           ok: fc.boolean(),
           rtt_ms: fc.option(count, { nil: null }),
           age_ms: count,
-          failing_for_ms: count,
+          failing_for_ms: fc.option(count, { nil: null }),
           holder_ok: fc.option(fc.boolean(), { nil: null })
         })
       )

@@ -62,19 +62,24 @@ describe("VIP probes", () => {
     expect(prober.reports()).toEqual([{ vip_id: "vip_1", epoch: 1, ok: true, rtt_ms: expect.any(Number), age_ms: 200, failing_for_ms: 0, holder_ok: true }])
 
     // The API server goes away: failures accumulate from the first failed probe.
-    const dead = await closedPort()
-    prober.setRoutes("net_1", [route(dead, ["inst_me"])])
+    const stopped = new Promise((resolve) => servers.pop()!.close(resolve))
+    for (const socket of sockets.splice(0)) socket.destroy()
+    await stopped
+    const dead = port
     await prober.tick()
     now += 1_000
     await prober.tick()
     const [failing] = prober.reports()
     expect(failing).toMatchObject({ ok: false, rtt_ms: null, holder_ok: false, age_ms: 0, failing_for_ms: 1_000 })
 
-    // A new holder (epoch) starts afresh: the old failures say nothing about it.
+    // A new holder (epoch) starts afresh: the old failures say nothing about it, and until its VIP
+    // has answered once, failing to reach it says nothing either (this node's tunnel may be coming up).
     prober.setRoutes("net_1", [route(dead, ["inst_me"], 2)])
     expect(prober.reports()).toEqual([])
     await prober.tick()
-    expect(prober.reports()).toEqual([expect.objectContaining({ epoch: 2, ok: false, failing_for_ms: 0 })])
+    now += 1_000
+    await prober.tick()
+    expect(prober.reports()).toEqual([expect.objectContaining({ epoch: 2, ok: false, failing_for_ms: null })])
 
     prober.setRoutes("net_1", [])
     expect(prober.targetCount).toBe(0)

@@ -13,8 +13,8 @@ import { accountWithNetwork, activeCluster, desiredConfig, events, exec, heartbe
 
 const check = Effect.flatMap(Effect.service(VipSensor), (sensor) => sensor.check)
 
-/** What a reporter says about the VIP: answered (`ok`), or failing for `failingForMs`. */
-type Seen = { readonly ok: true } | { readonly ok: false; readonly failingForMs: number }
+/** What a reporter says about the VIP: answered (`ok`), or failing for `failingForMs` (null: it never answered this reporter). */
+type Seen = { readonly ok: true } | { readonly ok: false; readonly failingForMs: number | null }
 
 /** Advances virtual time one second at a time; `alive` agents heartbeat, reporters with what `seen` says at that moment. */
 const passTime = (ms: number, alive: ReadonlyArray<SimAgent>, vip: { id: string; epoch: number }, seen: (agent: SimAgent, elapsed: number) => Seen | undefined) =>
@@ -130,6 +130,23 @@ describe("R26 the peers' view of the VIP", () => {
         expect(list.filter((e) => e.type === "sdwan.vip_holder_silent")).toHaveLength(0)
         expect(list.filter((e) => e.type === "sdwan.vip_failover_promoted")).toHaveLength(1)
         assert.strictEqual(yield* epochOf(c.accountId, c.clusterId), 2)
+      })
+    )
+  )
+
+  it.effect("a node coming up whose probes never reached the VIP yet (its tunnel not up) opens no incident while the holder heartbeats", () =>
+    withFleet()(
+      Effect.gen(function* () {
+        const c = yield* clusterWithReporters("automatic")
+        const all = [c.holder, ...c.others]
+        // Every reporter fails for 30 s (twice the threshold) without the VIP ever having answered it.
+        yield* passTime(30_000, all, c.vip, (agent) => (agent === c.holder ? undefined : { ok: false, failingForMs: null }))
+        assert.deepStrictEqual(yield* vipEvents(c.accountId), [])
+        assert.strictEqual(yield* epochOf(c.accountId, c.clusterId), 1)
+        // Once the VIP has answered and is then lost, it counts.
+        yield* passTime(2_000, all, c.vip, (agent) => (agent === c.holder ? undefined : { ok: true }))
+        yield* passTime(17_000, all, c.vip, (agent, t) => (agent === c.holder ? undefined : { ok: false, failingForMs: t }))
+        expect((yield* vipEvents(c.accountId)).map((e) => e.type)).toContain("sdwan.vip_unreachable")
       })
     )
   )

@@ -27,7 +27,12 @@ if (podSubnet !== undefined) {
   writeFileSync(join(root, "run/flannel/subnet.env"), `FLANNEL_NETWORK=${clusterCidr ?? ""}\nFLANNEL_SUBNET=${first}/${length}\nFLANNEL_MTU=1420\nFLANNEL_IPMASQ=true\n`)
 }
 if (unit === "k3s") {
-  const server = createServer((socket) => socket.end(`${nodeName}\n`))
+  // A client that resets the connection (a VIP probe closes on the first byte) must not kill the
+  // API server: kube-apiserver logs such a reset and carries on.
+  const server = createServer((socket) => {
+    socket.on("error", () => undefined)
+    socket.end(`${nodeName}\n`)
+  })
   server.listen({ port: 6443, host: "::", ipv6Only: false })
 }
 setInterval(() => undefined, 60_000)

@@ -17,29 +17,36 @@ import type { VipRoute } from "../messages/config"
 import type { VipProbeReport } from "../messages/session"
 
 /** One probe of `host:port`: whether it answered within `timeoutMs`, and connect-to-first-byte time. */
-export type AnswerProbe = (host: string, port: number, timeoutMs: number) => Promise<{ readonly ok: boolean; readonly rttMs: number }>
+export type AnswerProbe = (
+  host: string,
+  port: number,
+  timeoutMs: number
+) => Promise<{ readonly ok: boolean; readonly rttMs: number; /** Why not: `timeout`, `closed` or the socket's error code (`ECONNREFUSED`, `EHOSTUNREACH`, ...). */ readonly reason?: string }>
 
 /** The longest a probe waits, whatever the interval: a slower answer is no answer. */
 export const MAX_PROBE_TIMEOUT_MS = 5_000
+
+/** A probe's timeout: three quarters of the interval (keepalived's habit of a timeout shorter than the interval), at most 5 s. */
+export const probeTimeoutMs = (intervalMs: number) => Math.min(Math.floor((intervalMs * 3) / 4), MAX_PROBE_TIMEOUT_MS)
 
 export const probeForAnswer: AnswerProbe = (host, port, timeoutMs) =>
   new Promise((resolve) => {
     const started = performance.now()
     const socket = connect({ host, port })
     let settled = false
-    const finish = (ok: boolean) => {
+    const finish = (ok: boolean, reason?: string) => {
       if (settled) return
       settled = true
       clearTimeout(timer)
       socket.destroy()
-      resolve({ ok, rttMs: Math.round(performance.now() - started) })
+      resolve({ ok, rttMs: Math.round(performance.now() - started), ...(reason === undefined ? {} : { reason }) })
     }
-    const timer = setTimeout(() => finish(false), timeoutMs)
+    const timer = setTimeout(() => finish(false, "timeout"), timeoutMs)
     socket.once("connect", () => socket.write(`GET /livez HTTP/1.0\r\nHost: ${host.includes(":") ? `[${host}]` : host}\r\n\r\n`))
     socket.once("data", () => finish(true))
     // Refused, reset or closed without a byte: no answer.
-    socket.once("error", () => finish(false))
-    socket.once("close", () => finish(false))
+    socket.once("error", (error: NodeJS.ErrnoException) => finish(false, error.code ?? error.message))
+    socket.once("close", () => finish(false, "closed"))
   })
 
 interface Target {
@@ -53,6 +60,8 @@ interface Target {
   ok: boolean
   rttMs: number | null
   failingSince: number | undefined
+  /** The VIP has answered at this epoch: only then do failures count as the VIP lost. */
+  answered: boolean
   holderOk: boolean | null
   inFlight: boolean
 }
@@ -62,6 +71,8 @@ export interface VipProberOptions {
   readonly instanceId: string
   readonly probe?: AnswerProbe
   readonly now?: () => number
+  /** Told when a VIP stops or starts answering this node (for the agent's log). */
+  readonly onChange?: (change: { readonly vipId: string; readonly epoch: number; readonly address: string; readonly ok: boolean; readonly ms: number; readonly reason: string | undefined; readonly holderOk: boolean }) => void
 }
 
 export class VipProber {
@@ -91,7 +102,7 @@ export class VipProber {
         route.vip_id,
         same
           ? kept
-          : { vipId: route.vip_id, epoch: route.epoch, address: plan.address, port: plan.port, holderAddress: plan.holder_address, finishedAt: undefined, ok: false, rttMs: null, failingSince: undefined, holderOk: null, inFlight: false }
+          : { vipId: route.vip_id, epoch: route.epoch, address: plan.address, port: plan.port, holderAddress: plan.holder_address, finishedAt: undefined, ok: false, rttMs: null, failingSince: undefined, answered: false, holderOk: null, inFlight: false }
       )
     }
     if (next.size === 0) this.byNetwork.delete(networkId)
@@ -132,7 +143,7 @@ export class VipProber {
           ok: t.ok,
           rtt_ms: t.ok ? t.rttMs : null,
           age_ms: Math.max(0, now - t.finishedAt),
-          failing_for_ms: t.ok || t.failingSince === undefined ? 0 : Math.max(0, t.finishedAt - t.failingSince),
+          failing_for_ms: t.ok ? 0 : t.failingSince === undefined ? null : Math.max(0, t.finishedAt - t.failingSince),
           holder_ok: t.holderOk
         })
       }
@@ -142,7 +153,8 @@ export class VipProber {
 
   /** One round: every target not already being probed (returns when the round is done, for tests). */
   tick(): Promise<void> {
-    const timeoutMs = Math.min(this.intervalMs, MAX_PROBE_TIMEOUT_MS)
+    // Each probe ends before the next tick, so a failing VIP is probed every interval, not every other one.
+    const timeoutMs = probeTimeoutMs(this.intervalMs)
     const round: Array<Promise<void>> = []
     for (const targets of this.byNetwork.values()) {
       for (const target of targets.values()) {
@@ -152,12 +164,15 @@ export class VipProber {
         round.push(
           Promise.all([this.probe(target.address, target.port, timeoutMs), this.probe(target.holderAddress, target.port, timeoutMs)])
             .then(([vip, holder]) => {
+              const changed = target.finishedAt === undefined || target.ok !== vip.ok
               target.finishedAt = this.now()
               target.ok = vip.ok
+              if (changed) this.options.onChange?.({ vipId: target.vipId, epoch: target.epoch, address: target.address, ok: vip.ok, ms: vip.rttMs, reason: vip.reason, holderOk: holder.ok })
               target.rttMs = vip.ok ? vip.rttMs : null
               target.holderOk = holder.ok
-              // Failing since the start of the first failed probe of this run.
-              target.failingSince = vip.ok ? undefined : (target.failingSince ?? started)
+              // Failing since the start of the first failed probe after the VIP last answered.
+              if (vip.ok) target.answered = true
+              target.failingSince = vip.ok || !target.answered ? undefined : (target.failingSince ?? started)
             })
             .catch(() => undefined)
             .finally(() => {

@@ -92,8 +92,12 @@ export const VipProbeReport = Schema.Struct({
   rtt_ms: Schema.NullOr(Count),
   /** How long ago the probe finished. */
   age_ms: Count,
-  /** How long probes of the VIP have been failing without a success in between (0 when `ok`). */
-  failing_for_ms: Count,
+  /**
+   * How long the VIP has not answered since it last did at this epoch (0 when `ok`). Null when it
+   * has not answered this reporter at this epoch yet: the reporter's own tunnel may not be up (a
+   * node coming up), which says nothing about the holder.
+   */
+  failing_for_ms: Schema.NullOr(Count),
   /** Whether the holder's own overlay address answered on the same port; null before the first probe of it. */
   holder_ok: Schema.NullOr(Schema.Boolean)
 })

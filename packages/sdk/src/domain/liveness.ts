@@ -15,7 +15,7 @@ export interface VipProbeObservation {
   readonly rttMs: number | null
   /** When the probe finished. */
   readonly probedAt: number
-  /** When the current run of failures began (null when `ok`). */
+  /** When the VIP stopped answering this reporter (null when `ok`, or when it has not answered it at this epoch yet). */
   readonly failingSince: number | null
   readonly holderOk: boolean | null
 }
@@ -24,7 +24,7 @@ export interface VipProbeObservation {
 export const observationsOf = (at: number, reports: ReadonlyArray<VipProbeReport>): ReadonlyArray<VipProbeObservation> =>
   reports.map((r) => {
     const probedAt = at - r.age_ms
-    return { vipId: r.vip_id, epoch: r.epoch, ok: r.ok, rttMs: r.rtt_ms, probedAt, failingSince: r.ok ? null : probedAt - r.failing_for_ms, holderOk: r.holder_ok }
+    return { vipId: r.vip_id, epoch: r.epoch, ok: r.ok, rttMs: r.rtt_ms, probedAt, failingSince: r.ok || r.failing_for_ms === null ? null : probedAt - r.failing_for_ms, holderOk: r.holder_ok }
   })
 
 export interface AgentLivenessEntry {

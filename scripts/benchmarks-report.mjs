@@ -91,6 +91,52 @@ if (agent !== undefined) {
   lines.push("")
 }
 
+// R26: the peers' view of the VIP, on and off in the same run (examples/agent/bench/peer-view.ts).
+const peerView = agent?.peerView
+if (peerView !== undefined) {
+  const t = peerView.timing
+  lines.push(
+    "## Failover decided with the peers' view (R26, real WireGuard interfaces)",
+    "",
+    `The same lab, two of it side by side: one with the peers' view (reporters probe the VIP every ${fmt(t.vipProbeIntervalMs / 1000)} s and report in their heartbeats), one with \`vipProbeReporters: 0\` (the behaviour before R26). Heartbeats every ${fmt(t.heartbeatIntervalMs / 1000)} s, silence after ${fmt(t.silenceThresholdMs / 1000)} s, the \`automatic\` policy.`,
+    "",
+    `**Packet loss on the holder's link to the gateway** (nftables, both directions; the loss follows the VIP when it moves; the holder never goes down, so every promotion is false; a worker asks the VIP who answers once a second). Event-loop lag p99 of the process hosting both gateways: ${fmt(peerView.loopLagP99Ms)} ms.`,
+    "",
+    "| decided by | minutes | loss | false failovers (target 0) | holder declared silent | gateway link only (no failover) | seconds the VIP did not answer |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+  )
+  for (const l of peerView.loss) {
+    lines.push(`| ${l.mode} | ${fmt(l.minutes)} | ${l.lossPercent}% | ${l.falseFailovers}${l.mode === "peer view" ? ` (**${l.falseFailovers === 0 ? "met" : "missed"}**)` : ""} | ${l.silentEvents} | ${l.gatewayUnreachableEvents} | ${l.vipDownSeconds} of ${l.asks} |`)
+  }
+  lines.push(
+    "",
+    "**A hung API server** (the holder's k3s stand-in stopped with SIGSTOP: its process and `systemctl is-active` are fine, the kernel accepts connections, nothing answers; its agent heartbeats on). Independent trials, each on the current holder:",
+    "",
+    "| decided by | trials | VIP moved | `sdwan.vip_unreachable` after (p50) | VIP answering from every other node after (p50 / max) |",
+    "| --- | ---: | ---: | ---: | ---: |"
+  )
+  for (const h of peerView.hangs) {
+    const moved = h.recovered === 0 ? `never within ${fmt(h.boundMs / 1000)} s` : `${fmt(h.answeringP50Ms, 0)} / ${fmt(h.answeringMaxMs, 0)} ms`
+    lines.push(`| ${h.mode} | ${h.trials} | ${h.recovered} | ${h.detectedP50Ms === null ? "never" : `${fmt(h.detectedP50Ms, 0)} ms`} | ${moved} |`)
+  }
+  lines.push("")
+}
+const probeReports = gateway?.probeReports
+if (probeReports !== undefined) {
+  const [none, one] = probeReports
+  const mean = (values) => values.reduce((a, b) => a + b, 0) / values.length
+  lines.push(
+    "**What probe reports cost the gateway** (the same sessions heartbeating at the same rate, without and with one VIP probe report per heartbeat, independent trials alternating between the two; separate processes on 127.0.0.1):",
+    "",
+    "| heartbeats carry | bytes per heartbeat | sessions | heartbeat interval | gateway CPU (% of one core, per trial) | heartbeats/s |",
+    "| --- | ---: | ---: | ---: | --- | ---: |"
+  )
+  for (const f of [none, one]) {
+    lines.push(`| ${f.reportsPerHeartbeat === 0 ? "no probe report (before R26)" : `${f.reportsPerHeartbeat} probe report`} | ${f.heartbeatBytes} | ${fmt(f.sessions, 0)} | ${fmt(f.intervalMs / 1000)} s | ${f.cpuPercent.map((c) => fmt(c)).join(" / ")} (mean ${fmt(mean(f.cpuPercent))}) | ${fmt(mean(f.heartbeatsPerSecond), 0)} |`)
+  }
+  lines.push("")
+}
+
 const sdk = raw.sdk
 if (sdk !== undefined) {
   lines.push("## Domain (SDK)", "", "| figure | value | baseline (same run) | target |", "| --- | ---: | --- | --- |")

@@ -13,7 +13,7 @@
  *
  *   BENCH_DATAPLANE_FAILOVERS=20  BENCH_DATAPLANE_SETTINGS=fast,defaults  (defaults)
  */
-import { writeFileSync } from "node:fs"
+import { existsSync, readFileSync, writeFileSync } from "node:fs"
 import { monitorEventLoopDelay } from "node:perf_hooks"
 import { API_PORT, eventually, PROBE_PORT, startRunbookLab } from "../lab/runbook-lab"
 import { createNetworkLab, requireNetworkLab, type LabNode } from "../lab/network-lab"
@@ -229,6 +229,9 @@ const results: { dataPlane: Array<DataPlaneFigure>; documented: Array<{ name: st
 }
 results.dataPlane.push(await measureFloor())
 for (const setting of SETTINGS) results.dataPlane.push(await measureFleetplane(setting))
-writeFileSync(new URL("../bench-results.json", import.meta.url), JSON.stringify(results, null, 2) + "\n")
+// Merged: bench/peer-view.ts keeps its figures in the same file.
+const resultsFile = new URL("../bench-results.json", import.meta.url)
+const earlier = existsSync(resultsFile) ? (JSON.parse(readFileSync(resultsFile, "utf8")) as Record<string, unknown>) : {}
+writeFileSync(resultsFile, JSON.stringify({ ...earlier, ...results }, null, 2) + "\n")
 for (const f of results.dataPlane) log(`${f.setting}: ${f.failovers} failovers, p50 ${Math.round(f.p50Ms)} ms, p99 ${Math.round(f.p99Ms)} ms, max ${Math.round(f.maxMs)} ms, timed out ${f.timedOut}`)
 process.exit(0)

@@ -35,6 +35,8 @@ export interface RunbookLabOptions {
   /** R26: how often reporters probe the VIP, also each probe's timeout (default: twice the heartbeat interval); 0 reporters turns the peers' view off. */
   readonly vipProbeIntervalMs?: number
   readonly vipProbeReporters?: number
+  /** Two labs in one process need different ids (bridge and subnet names); default: from the pid. */
+  readonly labId?: string
   /** Bring up staging too (the test does; the benchmark needs only prod). */
   readonly staging?: boolean
   readonly log?: (line: string) => void
@@ -85,7 +87,7 @@ export interface RunbookLab {
 export const startRunbookLab = async (options: RunbookLabOptions): Promise<RunbookLab> => {
   requireNetworkLab()
   const log = options.log ?? (() => undefined)
-  const lab: NetworkLab = await createNetworkLab()
+  const lab: NetworkLab = await createNetworkLab(options.labId)
   const members = new Map<string, LabMember>()
   let gateway: Gateway | undefined
   const close = async () => {

@@ -9,7 +9,7 @@ import { readFileSync } from "node:fs"
 import WebSocket from "ws"
 import { encodeFrame, PROTOCOL_VERSION, type AgentMessage } from "@fleetplane/agent-protocol"
 
-const [url, credentialsFile, countArg, intervalArg] = process.argv.slice(2) as [string, string, string, string]
+const [url, credentialsFile, countArg, intervalArg, probeReportsArg] = process.argv.slice(2) as [string, string, string, string, string | undefined]
 const credentials = (JSON.parse(readFileSync(credentialsFile, "utf8")) as Array<{ instance_id: string; credential: string }>).slice(0, Number(countArg))
 const interval = Number(intervalArg ?? 5_000)
 const send = (message: unknown) => process.send!(message)
@@ -22,10 +22,31 @@ interface Agent {
   lastHeartbeatAt: number
 }
 
+/** R26: how many VIP probe reports each heartbeat carries (a reporter of that many VIPs). */
+const probeReports = Number(probeReportsArg ?? 0)
+
 const heartbeatFrame = (agent: Agent) =>
   encodeFrame({
     type: "heartbeat",
-    body: { seq: agent.seq++, k3s: { service: "active", node_ready: true }, wireguard: [], load: { cpu_ratio: 0.1, memory_ratio: 0.2 } }
+    body: {
+      seq: agent.seq++,
+      k3s: { service: "active", node_ready: true },
+      wireguard: [],
+      load: { cpu_ratio: 0.1, memory_ratio: 0.2 },
+      ...(probeReports === 0
+        ? {}
+        : {
+            vip_probes: Array.from({ length: probeReports }, (_, i) => ({
+              vip_id: `vip_bench${String(i).padStart(20, "0")}`,
+              epoch: 3,
+              ok: true,
+              rtt_ms: 4,
+              age_ms: 350,
+              failing_for_ms: 0,
+              holder_ok: true
+            }))
+          })
+    }
   } satisfies AgentMessage)
 
 /** After a gateway restart: reconnect with capped exponential backoff and full jitter. */

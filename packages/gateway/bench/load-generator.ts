@@ -8,6 +8,7 @@
 import { readFileSync } from "node:fs"
 import WebSocket from "ws"
 import { encodeFrame, PROTOCOL_VERSION, type AgentMessage } from "@fleetplane/agent-protocol"
+import { sampleProbeReports } from "./processes"
 
 const [url, credentialsFile, countArg, intervalArg, probeReportsArg] = process.argv.slice(2) as [string, string, string, string, string | undefined]
 const credentials = (JSON.parse(readFileSync(credentialsFile, "utf8")) as Array<{ instance_id: string; credential: string }>).slice(0, Number(countArg))
@@ -33,19 +34,7 @@ const heartbeatFrame = (agent: Agent) =>
       k3s: { service: "active", node_ready: true },
       wireguard: [],
       load: { cpu_ratio: 0.1, memory_ratio: 0.2 },
-      ...(probeReports === 0
-        ? {}
-        : {
-            vip_probes: Array.from({ length: probeReports }, (_, i) => ({
-              vip_id: `vip_bench${String(i).padStart(20, "0")}`,
-              epoch: 3,
-              ok: true,
-              rtt_ms: 4,
-              age_ms: 350,
-              failing_for_ms: 0,
-              holder_ok: true
-            }))
-          })
+      ...(probeReports === 0 ? {} : { vip_probes: sampleProbeReports(probeReports) })
     }
   } satisfies AgentMessage)
 

@@ -12,7 +12,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { encodeFrame, type AgentMessage } from "@fleetplane/agent-protocol"
-import { next, sleep, start } from "./processes"
+import { next, sampleProbeReports, sleep, start } from "./processes"
 
 const SESSIONS = Number(process.env.BENCH_PROBE_SESSIONS ?? 2_000)
 const INTERVAL_MS = Number(process.env.BENCH_PROBE_INTERVAL_MS ?? 1_000)
@@ -49,19 +49,7 @@ const heartbeatBytes = (reports: number) =>
       k3s: { service: "active", node_ready: true },
       wireguard: [{ network_id: "net_5grc6a8qxr0z0bemm41pt3st", handshakes: [{ public_key: `${"k".repeat(43)}=`, age_ms: 12_000 }, { public_key: `${"j".repeat(43)}=`, age_ms: 40_000 }] }],
       load: { cpu_ratio: 0.12, memory_ratio: 0.41 },
-      ...(reports === 0
-        ? {}
-        : {
-            vip_probes: Array.from({ length: reports }, () => ({
-              vip_id: "vip_fe6k94y3w7m5aya9ffpx3qpp",
-              epoch: 3,
-              ok: true,
-              rtt_ms: 4,
-              age_ms: 350,
-              failing_for_ms: 0,
-              holder_ok: true
-            }))
-          })
+      ...(reports === 0 ? {} : { vip_probes: sampleProbeReports(reports) })
     }
   } satisfies AgentMessage).byteLength
 

@@ -4,6 +4,18 @@ import { join } from "node:path"
 
 const here = new URL(".", import.meta.url).pathname
 
+/** R26: `count` VIP probe reports as a reporter sends them (the answered case), for the heartbeat benchmarks. */
+export const sampleProbeReports = (count: number) =>
+  Array.from({ length: count }, (_, i) => ({
+    vip_id: `vip_bench${String(i).padStart(19, "0")}`,
+    epoch: 3,
+    ok: true,
+    rtt_ms: 4,
+    age_ms: 350,
+    failing_for_ms: 0,
+    holder_ok: true
+  }))
+
 /** Runs a bench script (TypeScript, through tsx) in its own process with an IPC channel. */
 export const start = (script: string, args: ReadonlyArray<string>, options: { quiet?: boolean } = {}) =>
   fork(join(here, script), [...args], { execArgv: ["--import", "tsx"], stdio: ["ignore", options.quiet ? "ignore" : "inherit", "inherit", "ipc"] })

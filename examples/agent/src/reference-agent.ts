@@ -180,6 +180,7 @@ export const startReferenceAgent = async (options: ReferenceAgentOptions) => {
       },
       onWelcome: (welcome) => {
         identity.accepted()
+        log(`session up on ${client.gatewayUrl}${client.gatewayAddress === undefined ? "" : ` (${client.gatewayAddress})`}`)
         if (welcome.gateways !== undefined && welcome.gateways.length > 0) state.setKnownGateways(welcome.gateways)
         if (welcome.networks !== undefined) state.setKnownNetworks(welcome.networks)
         prober?.start(welcome.vip_probe_interval_ms ?? 2_000)

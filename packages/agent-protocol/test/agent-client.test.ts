@@ -1,3 +1,8 @@
+import { execFileSync } from "node:child_process"
+import { mkdtempSync, readFileSync } from "node:fs"
+import { createServer as createHttpsServer } from "node:https"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { Result } from "effect"
 import { afterEach, describe, expect, it } from "vitest"
 import { WebSocketServer, type WebSocket } from "ws"
@@ -5,14 +10,16 @@ import { AgentClient, backoffDelay, DEFAULT_BACKOFF, type AgentClientOptions } f
 import { CloseCode, decodeAgentFrame, encodeFrame, type AgentMessage, type GatewayMessage } from "../src/index"
 
 /** A scripted stand-in for a gateway: records what agents send and lets the test answer. */
-const fakeGateway = async () => {
-  const server = new WebSocketServer({ host: "127.0.0.1", port: 0 })
+const fakeGateway = async (host = "127.0.0.1", port = 0) => {
+  const server = new WebSocketServer({ host, port })
   await new Promise<void>((resolve) => server.once("listening", () => resolve()))
   const received: Array<AgentMessage> = []
   const connections: Array<WebSocket> = []
+  const hosts: Array<string | undefined> = []
   let onMessage: (socket: WebSocket, message: AgentMessage) => void = () => undefined
-  server.on("connection", (socket) => {
+  server.on("connection", (socket, request) => {
     connections.push(socket)
+    hosts.push(request.headers.host)
     socket.on("message", (data: Buffer) => {
       const decoded = decodeAgentFrame(data)
       if (Result.isSuccess(decoded)) {
@@ -28,9 +35,11 @@ const fakeGateway = async () => {
       body: { session_id: "s", gateway_id: "g", protocol_version: 1, heartbeat_interval_ms: 50, silence_threshold_ms: 150, server_time_ms: 0, max_frame_bytes: 1 << 20, ...extra }
     })
   return {
-    url: `ws://127.0.0.1:${(server.address() as { port: number }).port}/v1/agent`,
+    url: `ws://${host}:${(server.address() as { port: number }).port}/v1/agent`,
+    port: (server.address() as { port: number }).port,
     received,
     connections,
+    hosts,
     handle: (f: typeof onMessage) => (onMessage = f),
     send,
     welcome,
@@ -283,5 +292,92 @@ describe("agent client: several gateways", () => {
     other.connections[0]!.close(CloseCode.GoingAway, "gateway shutting down; reconnect")
     await waitFor(() => preferred.connections.length === 3 && client.connected, "back on the preferred gateway")
     expect(client.gatewayUrl).toBe(preferred.url)
+  })
+
+  it("a name that resolves to several addresses is several gateways: a dead address moves the agent to the next, and the gateway is still addressed by its name", async () => {
+    // Two gateways behind one name, on two loopback addresses and the same port (as DNS round robin would give).
+    const first = await fakeGateway("127.0.0.1")
+    const port = first.port
+    await first.close() // the first address is down
+    const second = await fakeGateway("127.0.0.2", port)
+    cleanups.push(second.close)
+    second.handle((socket, message) => message.type === "hello" && second.welcome(socket))
+    const resolved: Array<string> = []
+    const { client } = clientFor(`ws://gateways.fleet.test:${port}/v1/agent`, {
+      resolveAddresses: async (hostname) => {
+        resolved.push(hostname)
+        return ["127.0.0.1", "127.0.0.2"]
+      }
+    })
+    await client.start()
+    expect(resolved).toEqual(["gateways.fleet.test"])
+    expect(client.gatewayAddress).toBe("127.0.0.2")
+    expect(client.gatewayUrl).toBe(`ws://gateways.fleet.test:${port}/v1/agent`)
+    // The first failure was one short attempt: the name had another address to try.
+    expect(client.reconnectDelays[0]).toBeLessThanOrEqual(20)
+    // The gateway saw the URL's name, not the address, as the Host (what TLS and virtual hosts check).
+    expect(second.hosts).toEqual([`gateways.fleet.test:${port}`])
+
+    // A blip keeps the agent on the address it had a session with.
+    second.connections[0]!.terminate()
+    await waitFor(() => second.connections.length === 2 && client.connected, "a reconnect to the same address")
+    expect(resolved).toHaveLength(1)
+  })
+
+  it("a name that cannot be resolved is a failed attempt like a dead gateway, and the next gateway is tried", async () => {
+    const alive = await fakeGateway()
+    alive.handle((socket, message) => message.type === "hello" && alive.welcome(socket))
+    cleanups.push(alive.close)
+    const { client } = clientFor(["ws://nowhere.fleet.test:7443/v1/agent", alive.url], {
+      resolveAddresses: async () => {
+        throw Object.assign(new Error("getaddrinfo ENOTFOUND nowhere.fleet.test"), { code: "ENOTFOUND" })
+      }
+    })
+    await client.start()
+    expect(client.gatewayUrl).toBe(alive.url)
+    expect(client.gatewayAddress).toBeUndefined()
+  })
+
+  it("over TLS, an agent pinned to one address of a name checks the gateway's certificate against the name", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "fleetplane-dns-tls-"))
+    const certificate = (name: string) => {
+      const certFile = join(dir, `${name}.crt`)
+      const keyFile = join(dir, `${name}.key`)
+      execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", keyFile, "-out", certFile, "-days", "1", "-subj", `/CN=${name}`, "-addext", `subjectAltName=DNS:${name}`], { stdio: "ignore" })
+      return { cert: readFileSync(certFile), key: readFileSync(keyFile) }
+    }
+    const tlsGateway = async (name: string) => {
+      const { cert, key } = certificate(name)
+      const server = createHttpsServer({ cert, key })
+      const sockets = new WebSocketServer({ server })
+      let welcomed = 0
+      sockets.on("connection", (socket) =>
+        socket.on("message", (data: Buffer) => {
+          const decoded = decodeAgentFrame(data)
+          if (Result.isSuccess(decoded) && decoded.success.type === "hello") {
+            welcomed += 1
+            socket.send(encodeFrame({ type: "welcome", body: { session_id: "s", gateway_id: "g", protocol_version: 1, heartbeat_interval_ms: 50, silence_threshold_ms: 150, server_time_ms: 0, max_frame_bytes: 1 << 20 } }))
+          }
+        })
+      )
+      await new Promise<void>((resolve) => server.listen(0, "127.0.0.2", resolve))
+      cleanups.push(() => new Promise<void>((resolve) => { for (const socket of sockets.clients) socket.terminate(); server.close(() => resolve()) }))
+      return { cert, port: (server.address() as { port: number }).port, welcomed: () => welcomed }
+    }
+
+    const right = await tlsGateway("gateways.fleet.test")
+    const { client } = clientFor(`wss://gateways.fleet.test:${right.port}/v1/agent`, { tls: { ca: right.cert }, resolveAddresses: async () => ["127.0.0.1", "127.0.0.2"] })
+    await client.start()
+    expect(client.gatewayAddress).toBe("127.0.0.2")
+    expect(right.welcomed()).toBe(1)
+
+    // A gateway whose certificate names another host is refused, though the address is the one DNS gave.
+    const wrong = await tlsGateway("impostor.fleet.test")
+    const refused = clientFor(`wss://gateways.fleet.test:${wrong.port}/v1/agent`, { tls: { ca: wrong.cert }, resolveAddresses: async () => ["127.0.0.1", "127.0.0.2"] })
+    void refused.client.start()
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    expect(refused.client.connected).toBe(false)
+    expect(refused.client.reconnectDelays.length).toBeGreaterThan(1)
+    expect(wrong.welcomed()).toBe(0)
   })
 })

@@ -18,7 +18,8 @@ import type { TerminalOpenBody } from "../messages/terminal"
 import type { VipAssignBody, VipReleaseBody } from "../messages/vip"
 import type { ErrorBody, VipProbeReport, WelcomeBody } from "../messages/session"
 import { PROTOCOL_VERSION } from "../version"
-import { GatewayList } from "./gateway-list"
+import { isIP } from "node:net"
+import { GatewayList, resolveAllAddresses, type DialTarget, type ResolveAddresses } from "./gateway-list"
 
 export interface BackoffOptions {
   readonly initialDelayMs: number
@@ -109,6 +110,8 @@ export interface AgentClientOptions {
   readonly random?: () => number
   /** TLS options for `wss://` (e.g. `ca`). */
   readonly tls?: { readonly ca?: string | Buffer }
+  /** How a gateway's host name becomes addresses (default: the system resolver, every A and AAAA). */
+  readonly resolveAddresses?: ResolveAddresses
 }
 
 /** A network as `welcome` describes it. */
@@ -145,6 +148,11 @@ export class AgentClient {
   }
 
   /** The gateway of the current (or next) connection. */
+  /** The address the connection is pinned to when the gateway's name resolves to several. */
+  get gatewayAddress(): string | undefined {
+    return this.gateways.currentAddress
+  }
+
   get gatewayUrl(): string {
     return this.gateways.current
   }
@@ -221,8 +229,17 @@ export class AgentClient {
   }
 
   private connect() {
-    if (this.stopped) return
-    const socket = new WebSocket(this.gateways.current, { ...(this.options.tls?.ca === undefined ? {} : { ca: this.options.tls.ca }) })
+    void this.gateways.target(this.options.resolveAddresses ?? resolveAllAddresses).then((target) => {
+      if (!this.stopped) this.open(target)
+    })
+  }
+
+  private open(target: DialTarget) {
+    const socket = new WebSocket(target.url, {
+      ...(this.options.tls?.ca === undefined ? {} : { ca: this.options.tls.ca }),
+      // One address of a name that resolves to several; TLS still checks the certificate against the name.
+      ...(target.address === undefined ? {} : { lookup: pinnedLookup(target.address) })
+    })
     this.socket = socket
     this.welcomedThisSocket = false
     socket.binaryType = "nodebuffer"
@@ -395,3 +412,12 @@ export class AgentClient {
     }
   }
 }
+
+/** A `lookup` for `net.connect` that answers with one given address (both of Node's callback shapes). */
+const pinnedLookup =
+  (address: string) =>
+  (_hostname: string, options: { readonly all?: boolean }, callback: (...args: Array<unknown>) => void) => {
+    const family = isIP(address)
+    if (options.all === true) callback(null, [{ address, family }])
+    else callback(null, address, family)
+  }

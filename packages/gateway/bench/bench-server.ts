@@ -9,7 +9,7 @@ import { join } from "node:path"
 import { Effect, Result } from "effect"
 import { WebSocketServer } from "ws"
 import { decodeAgentFrame, encodeFrame } from "@fleetplane/agent-protocol"
-import { hashSecret, newId, Store, type AccountId } from "@fleetplane/sdk"
+import { hashSecret, newId, Store, type AccountId, type TemplateId } from "@fleetplane/sdk"
 import { startGateway } from "../src/index"
 
 /** `gateway-restart` reopens an existing bench database (no provisioning) on the given port. */
@@ -79,7 +79,7 @@ if (mode === "baseline") {
             const nodeId = newId("node")
             const instanceId = newId("instance")
             const credential = `fpa_bench_${i}_${Math.random().toString(36).slice(2)}`
-            yield* tx.insertNode({ id: nodeId, account_id: account.id as AccountId, hostname: `bench-${i}`, node_template_id: template.id, created_at: new Date().toISOString() })
+            yield* tx.insertNode({ id: nodeId, account_id: account.id as AccountId, hostname: `bench-${i}`, node_template_id: template.id as TemplateId, created_at: new Date().toISOString() })
             yield* tx.insertInstance({ id: instanceId, account_id: account.id as AccountId, node_id: nodeId, status: "running", credential_hash: hashSecret(credential), created_at: new Date().toISOString() })
             credentials.push({ instance_id: instanceId, credential })
           }

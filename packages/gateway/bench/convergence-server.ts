@@ -16,7 +16,7 @@ import { join } from "node:path"
 import { Effect, Result } from "effect"
 import { WebSocketServer, type WebSocket } from "ws"
 import { decodeAgentFrame, encodeFrame, type GatewayMessage } from "@fleetplane/agent-protocol"
-import { attachPeer, hashSecret, newId, Store, syncNetworkWireguard, Transactor, type AccountId, type InstanceId, type JoinOutcome } from "@fleetplane/sdk"
+import { attachPeer, hashSecret, newId, Store, syncNetworkWireguard, Transactor, type AccountId, type InstanceId, type JoinOutcome, type TemplateId } from "@fleetplane/sdk"
 import { startGateway } from "../src/index"
 
 /** `gateway` on SQLite in `dir`, or on PostgreSQL when `postgres` (a URL) is given. */
@@ -107,7 +107,7 @@ if (mode === "baseline") {
             const instanceId = newId("instance")
             const credential = `fpa_bench_${i}_${randomBytes(12).toString("hex")}`
             const at = new Date().toISOString()
-            yield* tx.insertNode({ id: nodeId, account_id: account.id as AccountId, hostname: `peer-${i}`, node_template_id: template.id, created_at: at })
+            yield* tx.insertNode({ id: nodeId, account_id: account.id as AccountId, hostname: `peer-${i}`, node_template_id: template.id as TemplateId, created_at: at })
             yield* tx.insertInstance({ id: instanceId, account_id: account.id as AccountId, node_id: nodeId, status: "running", credential_hash: hashSecret(credential), created_at: at })
             entries.push({ instance_id: instanceId, credential, network_id: network.id, public_key: publicKey() })
           }

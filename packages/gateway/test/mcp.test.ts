@@ -29,6 +29,9 @@ const httpClient = async (g: Gateway, apiKey: string, capabilities: ConstructorP
   const client = new Client({ name: "fleetplane-tests", version: "1.0.0" }, capabilities)
   await client.connect(new StreamableHTTPClientTransport(new URL(`${g.adminUrl}/v1/mcp`), { requestInit: { headers: { authorization: `Bearer ${apiKey}` } } }))
   clients.push(client)
+  // Listing the tools makes the official client check every later tool result against the
+  // tool's output schema (results, typed errors and confirmation answers alike).
+  await client.listTools()
   return client
 }
 
@@ -67,7 +70,7 @@ const agentFor = async (instance: { id: string; agent_credential: string }, netw
 }
 
 describe("MCP: the fleet as tools, resources and prompts", () => {
-  it("lists every action the key may run as a tool, generated from the catalog, each with a valid JSON Schema and annotations", async () => {
+  it("lists every action the key may run as a tool, generated from the catalog, each with valid input and output JSON Schemas and annotations", async () => {
     gateway = await quietGateway()
     const account = await setupAccount(gateway)
     const client = await httpClient(gateway, account.apiKey)
@@ -78,6 +81,8 @@ describe("MCP: the fleet as tools, resources and prompts", () => {
     for (const tool of tools) {
       expect(tool.inputSchema.type).toBe("object")
       expect(() => ajv.compile(tool.inputSchema)).not.toThrow()
+      expect(tool.outputSchema?.type).toBe("object")
+      expect(() => ajv.compile(tool.outputSchema!)).not.toThrow()
       expect(tool.description?.length ?? 0).toBeGreaterThan(10)
     }
     const byName = new Map(tools.map((t) => [t.name, t]))

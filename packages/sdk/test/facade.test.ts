@@ -49,7 +49,7 @@ describe("Promise facade", () => {
     }
   })
 
-  it("publishes every action with its JSON Schema and destructive flag", async () => {
+  it("publishes every action with its input and output JSON Schemas and destructive flag", async () => {
     const fleet = await createFleet({ database: ":memory:", runSensor: false })
     try {
       const actions = fleet.describeActions()
@@ -87,6 +87,15 @@ describe("Promise facade", () => {
       expect(network.schema.required.sort()).toEqual(["handle", "name"])
       const decommission = actions.find((a) => a.name === "kubernetes_decommission_cluster")!.input_schema as { schema: { properties: Record<string, unknown> } }
       expect(decommission.schema.properties).toHaveProperty("confirmation_token")
+      // Results are published too: every action says what it returns, closed to other fields.
+      for (const action of actions) {
+        const output = action.output_schema as { dialect: string; schema: { type?: string; anyOf?: Array<{ additionalProperties?: boolean }>; additionalProperties?: boolean } }
+        expect(output.dialect, action.name).toBe("draft-2020-12")
+        const objects = output.schema.anyOf ?? [output.schema]
+        for (const object of objects) expect(object.additionalProperties, action.name).toBe(false)
+      }
+      const cluster = actions.find((a) => a.name === "kubernetes_get_cluster")!.output_schema as { schema: { properties: Record<string, unknown>; required: string[] } }
+      expect(cluster.schema.required).toEqual(expect.arrayContaining(["id", "name", "status", "api_endpoint", "virtual_ip", "node_count"]))
     } finally {
       await fleet.close()
     }

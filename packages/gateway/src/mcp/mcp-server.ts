@@ -3,7 +3,8 @@
  * action catalog, so a new action is a new tool with no MCP code:
  *
  * - **Tools**: one per action the key's role allows, named as in the runbook, with the
- *   action's input JSON Schema and annotations (read-only, destructive, idempotent).
+ *   action's input and output JSON Schemas and annotations (read-only, destructive,
+ *   idempotent); results come back as structured content that matches the output schema.
  * - **Destructive tools stay confirmed**: the first call changes nothing and returns the
  *   summary and a `confirmation_token` as structured content; the same call with the token
  *   executes. A client that supports elicitation is asked directly instead.
@@ -47,12 +48,64 @@ const toInputSchema = (description: ActionDescription): Tool["inputSchema"] => {
   }
 }
 
+/** What a destructive tool answers before it is confirmed (and when the user declines). */
+const CONFIRMATION_REQUIRED = {
+  type: "object",
+  properties: {
+    confirmation_required: { const: true },
+    summary: { type: "string" },
+    changes: { anyOf: [{ type: "object" }, { type: "null" }] },
+    confirmation_token: { type: "string" },
+    expires_at: { anyOf: [{ type: "string" }, { type: "null" }] }
+  },
+  required: ["confirmation_required", "summary", "changes", "confirmation_token", "expires_at"],
+  additionalProperties: false
+}
+const CANCELLED = {
+  type: "object",
+  properties: { cancelled: { const: true }, summary: { type: "string" } },
+  required: ["cancelled", "summary"],
+  additionalProperties: false
+}
+
+/** A refused call (`isError: true`): the SDK's typed error. */
+const TOOL_ERROR = {
+  type: "object",
+  properties: {
+    error: {
+      type: "object",
+      properties: { code: { type: "string" }, message: { type: "string" }, details: { type: "object" }, category: { type: "string" } },
+      required: ["code", "message", "details", "category"]
+    }
+  },
+  required: ["error"],
+  additionalProperties: false
+}
+
+/**
+ * The action's output schema as an MCP tool's `outputSchema` (an object schema): what the
+ * action returns, the typed error of a refused call (clients validate structured content
+ * even on errors), and for a destructive tool the confirmation answer.
+ */
+const toOutputSchema = (description: ActionDescription): NonNullable<Tool["outputSchema"]> => {
+  const document = description.output_schema as { schema: Record<string, unknown>; definitions?: Record<string, unknown> }
+  const definitions = document.definitions ?? {}
+  const results = (document.schema.anyOf as Array<Record<string, unknown>> | undefined) ?? [document.schema]
+  const variants = [...results, TOOL_ERROR, ...(description.destructive ? [CONFIRMATION_REQUIRED, CANCELLED] : [])]
+  return {
+    anyOf: variants,
+    type: "object",
+    ...(Object.keys(definitions).length === 0 ? {} : { $defs: definitions })
+  }
+}
+
 export const toTool = (description: ActionDescription): Tool => ({
   name: description.name,
   description: description.destructive
     ? `${description.description} Destructive: the first call changes nothing and returns a summary and a confirmation_token; call again with the same arguments and confirmation_token once the user agrees.`
     : description.description,
   inputSchema: toInputSchema(description),
+  outputSchema: toOutputSchema(description),
   annotations: {
     readOnlyHint: description.access === "read",
     destructiveHint: description.destructive,

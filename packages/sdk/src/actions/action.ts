@@ -1,7 +1,7 @@
 /**
- * What an action is: a name from the runbook, an input schema (which also yields the JSON
- * Schema published to hosts and AI tools), a `destructive` flag, and an effect that runs
- * in one account's scope. Actions only orchestrate; the rules live in the domain folders.
+ * What an action is: a name from the runbook, input and output schemas (which also yield the
+ * JSON Schemas published to hosts and AI tools), a `destructive` flag, and an effect that
+ * runs in one account's scope and returns what its output schema says. Actions only orchestrate; the rules live in the domain folders.
  */
 import { Effect, type Schema } from "effect"
 import type { AgentLiveness } from "../domain/liveness"
@@ -30,11 +30,13 @@ export interface ActionDefinition<I = any, O = unknown> {
   /** The role an API key needs to run it; a function of the (raw) input when that decides (a dry run reads). */
   readonly access: ApiKeyRole | ((input: Record<string, unknown>) => ApiKeyRole)
   readonly input: Schema.Codec<I, any>
+  /** What `run` returns (action-outputs.ts); `run`'s result is checked against it by the compiler. */
+  readonly output: Schema.Schema<O>
   /** Destructive actions: whether this particular input needs confirmation (a dry run does not). */
   readonly needsConfirmation?: (input: I) => boolean
   /** Destructive actions: what would change, shown before the operator confirms. */
   readonly describe?: (input: I, scope: ActionScope) => Effect.Effect<ConfirmationSummary, DomainError, ActionServices>
-  readonly run: (input: I, scope: ActionScope) => Effect.Effect<O, DomainError, ActionServices>
+  readonly run: (input: I, scope: ActionScope) => Effect.Effect<NoInfer<O>, DomainError, ActionServices>
 }
 
 export const defineAction = <I, O>(definition: ActionDefinition<I, O>): ActionDefinition<I, O> => definition

@@ -1,7 +1,7 @@
 /**
  * The action catalog (SPEC §5): every runbook action under its runbook name. The same
  * catalog backs the Effect API, the Promise facade, the gateway's HTTP API and CLI, and
- * AI tools (through `describeActions`, which publishes each input's JSON Schema).
+ * AI tools (through `describeActions`, which publishes each input's and output's JSON Schema).
  */
 import { Schema } from "effect"
 import type { ActionDefinition } from "./action"
@@ -71,13 +71,18 @@ export interface ActionDescription {
   readonly access: ApiKeyRole
   /** JSON Schema (draft 2020-12) of the input; destructive actions also accept `confirmation_token`. */
   readonly input_schema: unknown
+  /** JSON Schema (draft 2020-12) of the result, in the same document form as `input_schema`. */
+  readonly output_schema: unknown
 }
 
 export const isActionName = (name: string): name is ActionName => Object.hasOwn(actionCatalog, name)
 
+const CLOSED = { onExcessProperty: "error" } as const
+
 export const describeActions = (): ReadonlyArray<ActionDescription> =>
   Object.values(actionCatalog).map((action: ActionDefinition) => {
-    const document = Schema.toJsonSchemaDocument(action.input) as { schema: Record<string, unknown> }
+    // Closed objects, as the executor decodes (unknown fields are refused) and as results are built.
+    const document = Schema.toJsonSchemaDocument(action.input, CLOSED) as { schema: Record<string, unknown> }
     const schema = { ...document, schema: { ...document.schema } }
     if (action.destructive) {
       const properties = (schema.schema.properties ?? {}) as Record<string, unknown>
@@ -88,5 +93,12 @@ export const describeActions = (): ReadonlyArray<ActionDescription> =>
     }
     // What the action needs as called (a dry-run capable action publishes what its real run needs).
     const access = typeof action.access === "function" ? action.access({}) : action.access
-    return { name: action.name as ActionName, description: action.description, destructive: action.destructive, access, input_schema: schema }
+    return {
+      name: action.name as ActionName,
+      description: action.description,
+      destructive: action.destructive,
+      access,
+      input_schema: schema,
+      output_schema: Schema.toJsonSchemaDocument(action.output, CLOSED)
+    }
   })

@@ -13,12 +13,18 @@ import { forbidden, invalidInput, notFound, type DomainError } from "../model/er
 import { HOST_CALLER, roleAllows, type ActionCaller } from "../accounts/roles"
 import type { AccountId } from "../model/ids"
 import type { ActionDefinition } from "./action"
-import { actionCatalog, describeActions, isActionName, type ActionDescription } from "./catalog"
+import { actionCatalog, describeActions, isActionName, type ActionDescription, type ActionName, type ActionOutput } from "./catalog"
 import { consumeConfirmation, requestConfirmation } from "./confirmation"
 
 export interface ActionsService {
-  /** Runs an action for `caller` (default: the embedding host, with every right). */
-  readonly execute: (accountId: AccountId, name: string, input: unknown, caller?: ActionCaller) => Effect.Effect<unknown, DomainError>
+  /**
+   * Runs an action for `caller` (default: the embedding host, with every right). Named by a
+   * literal, the result has the action's output type (its published output schema).
+   */
+  readonly execute: {
+    <N extends ActionName>(accountId: AccountId, name: N, input: unknown, caller?: ActionCaller): Effect.Effect<ActionOutput<N>, DomainError>
+    (accountId: AccountId, name: string, input: unknown, caller?: ActionCaller): Effect.Effect<unknown, DomainError>
+  }
   readonly describe: () => ReadonlyArray<ActionDescription>
 }
 
@@ -70,7 +76,7 @@ export class Actions extends Context.Service<Actions, ActionsService>()("@fleetp
           return yield* action.run(input, scope)
         }).pipe(Effect.provideService(Transactor, transactor), Effect.provideService(AgentLiveness, liveness))
 
-      return Actions.of({ execute, describe: () => descriptions })
+      return Actions.of({ execute: execute as ActionsService["execute"], describe: () => descriptions })
     })
   )
 }

@@ -17,6 +17,7 @@ import { refreshHaWarnings } from "../cluster/join-request"
 import { requireCluster } from "../cluster/lifecycle"
 import { runningInstancesOfTemplate, syncInstanceAssignments } from "../cluster/assignments"
 import { defineAction, inTransaction } from "./action"
+import { AssignModuleOutput, AttachPeerOutput, CreateNetworkOutput, CreateNodeOutput, CreateTemplateOutput, GetInstanceOutput, ListNetworksOutput, ProvisionInstanceOutput, RotateAgentCredentialOutput, TerminateInstanceOutput } from "./action-outputs"
 import { CidrText, Ref, Text } from "./input-fields"
 import { presentNetwork, presentPeer } from "./presenters"
 
@@ -30,6 +31,7 @@ export const systemCreateTemplate = defineAction({
   destructive: false,
   access: "operate",
   input: Schema.Struct({ name: Text }),
+  output: CreateTemplateOutput,
   run: (input, { accountId }) =>
     inTransaction((ctx) =>
       Effect.gen(function* () {
@@ -56,6 +58,7 @@ export const systemAssignModuleToTemplate = defineAction({
     module_version_id: Schema.optionalKey(Schema.NullOr(Ref)),
     config: Schema.optionalKey(ModuleConfig)
   }),
+  output: AssignModuleOutput,
   run: (input, { accountId }) =>
     inTransaction((ctx) =>
       Effect.gen(function* () {
@@ -84,6 +87,7 @@ export const systemCreateNode = defineAction({
   destructive: false,
   access: "operate",
   input: Schema.Struct({ hostname: Text, node_template_id: Ref }),
+  output: CreateNodeOutput,
   run: (input, { accountId }) =>
     inTransaction((ctx) =>
       Effect.gen(function* () {
@@ -113,6 +117,7 @@ export const systemProvisionInstance = defineAction({
   // A credential: with it a machine joins a cluster and, as a server, receives its admin kubeconfig.
   access: "admin",
   input: Schema.Struct({ node_id: Ref }),
+  output: ProvisionInstanceOutput,
   run: (input, { accountId }) =>
     inTransaction((ctx) =>
       Effect.gen(function* () {
@@ -137,6 +142,7 @@ export const systemGetInstance = defineAction({
   destructive: false,
   access: "read",
   input: Schema.Struct({ instance_id: Ref }),
+  output: GetInstanceOutput,
   run: (input, { accountId }) =>
     Effect.gen(function* () {
       const liveness = yield* AgentLiveness
@@ -173,6 +179,7 @@ export const systemTerminateInstance = defineAction({
   destructive: true,
   access: "admin",
   input: Schema.Struct({ instance_id: Ref }),
+  output: TerminateInstanceOutput,
   describe: (input, { accountId }) =>
     inTransaction((ctx) =>
       Effect.map(requireRunningInstance(ctx, accountId, input.instance_id), (instance) => ({
@@ -232,6 +239,7 @@ export const systemRotateAgentCredential = defineAction({
     instance_id: Ref,
     grace_hours: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 720 })))
   }),
+  output: RotateAgentCredentialOutput,
   run: (input, { accountId, caller }) =>
     Effect.gen(function* () {
       const liveness = yield* AgentLiveness
@@ -268,6 +276,7 @@ export const systemSdwanCreateNetwork = defineAction({
     overlay_ipv4_prefix: Schema.optionalKey(Schema.NullOr(CidrText)),
     listen_port: Schema.optionalKey(Schema.Int)
   }),
+  output: CreateNetworkOutput,
   run: (input, { accountId }) =>
     inTransaction((ctx) => Effect.map(createNetwork(ctx, accountId, input), ({ network, warnings }) => ({ ...presentNetwork(network), warnings })))
 })
@@ -278,6 +287,7 @@ export const systemSdwanListNetworks = defineAction({
   destructive: false,
   access: "read",
   input: Schema.Struct({}),
+  output: ListNetworksOutput,
   run: (_input, { accountId }) => inTransaction((ctx) => Effect.map(ctx.tx.listNetworks(accountId), (networks) => ({ networks: networks.map(presentNetwork) })))
 })
 
@@ -287,6 +297,7 @@ export const systemSdwanAttachPeer = defineAction({
   destructive: false,
   access: "operate",
   input: Schema.Struct({ network_id: Ref, node_instance_id: Ref }),
+  output: AttachPeerOutput,
   run: (input, { accountId }) =>
     inTransaction((ctx) =>
       Effect.gen(function* () {

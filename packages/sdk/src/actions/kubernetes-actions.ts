@@ -16,6 +16,7 @@ import { renderKubeconfig } from "../config/kubeconfig"
 import { decommissionCluster, describeDecommission, requireCluster, rotateJoinToken } from "../cluster/lifecycle"
 import { hostnameOf } from "../vip/failover"
 import { defineAction, inTransaction } from "./action"
+import { DecommissionClusterOutput, GetClusterOutput, GetKubeconfigOutput, ListClustersOutput, ListNodesOutput, RotateTokenOutput } from "./action-outputs"
 import { Ref } from "./input-fields"
 import { presentCluster, presentKubernetesNode, presentVip } from "./presenters"
 
@@ -26,6 +27,7 @@ export const kubernetesListClusters = defineAction({
   destructive: false,
   access: "read",
   input: Schema.Struct({ include_decommissioned: Schema.optionalKey(Schema.Boolean) }),
+  output: ListClustersOutput,
   run: (input, { accountId }) =>
     inTransaction((ctx) =>
       Effect.map(ctx.tx.listClusters(accountId, input.include_decommissioned ?? false), (clusters) => ({ clusters: clusters.map(presentCluster) }))
@@ -38,6 +40,7 @@ export const kubernetesGetCluster = defineAction({
   destructive: false,
   access: "read",
   input: Schema.Struct({ id: Ref }),
+  output: GetClusterOutput,
   run: (input, { accountId }) =>
     inTransaction((ctx) =>
       Effect.gen(function* () {
@@ -62,6 +65,7 @@ export const kubernetesListNodes = defineAction({
   destructive: false,
   access: "read",
   input: Schema.Struct({ cluster_id: Ref }),
+  output: ListNodesOutput,
   run: (input, { accountId }) =>
     Effect.gen(function* () {
       const liveness = yield* AgentLiveness
@@ -104,6 +108,7 @@ export const kubernetesGetKubeconfig = defineAction({
     /** How long the client certificate is valid (default 24 hours, at most a year): a kubeconfig cannot be revoked, only outlived. */
     expires_in_hours: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 8760 })))
   }),
+  output: GetKubeconfigOutput,
   run: (input, { accountId, caller }) =>
     Effect.gen(function* () {
       const now = new Date(yield* Clock.currentTimeMillis)
@@ -150,6 +155,7 @@ export const kubernetesDecommissionCluster = defineAction({
   destructive: true,
   access: "admin",
   input: Schema.Struct({ cluster_id: Ref }),
+  output: DecommissionClusterOutput,
   describe: (input, { accountId }) => inTransaction((ctx) => describeDecommission(ctx, accountId, input.cluster_id)),
   run: (input, { accountId }) => inTransaction((ctx) => decommissionCluster(ctx, accountId, input.cluster_id))
 })
@@ -160,6 +166,7 @@ export const kubernetesRotateToken = defineAction({
   destructive: true,
   access: "admin",
   input: Schema.Struct({ cluster_id: Ref }),
+  output: RotateTokenOutput,
   describe: (input, { accountId }) =>
     inTransaction((ctx) =>
       Effect.map(requireCluster(ctx, accountId, input.cluster_id), (cluster) => ({

@@ -2,9 +2,10 @@
  * Store records -> action results: the runbook's snake_case shapes, without the owning
  * account or any secret (R20). Every action result goes through one of these.
  */
+import type { ApprovalView, ClusterView, KubernetesNodeView, NetworkView, PeerView, VipView } from "./action-outputs"
 import type { ApprovalRecord, ClusterRecord, KubernetesNodeRecord, NetworkRecord, PeerRecord, VipRecord } from "../store/records"
 
-export const presentCluster = (c: ClusterRecord) => ({
+export const presentCluster = (c: ClusterRecord): ClusterView => ({
   id: c.id,
   name: c.name,
   flavor: c.flavor,
@@ -21,7 +22,7 @@ export const presentCluster = (c: ClusterRecord) => ({
   activated_at: c.activated_at
 })
 
-export const presentVip = (v: VipRecord, holderHostname: string | null) => ({
+export const presentVip = (v: VipRecord, holderHostname: string | null): VipView => ({
   id: v.id,
   address: v.address,
   address_ipv4: v.address_ipv4,
@@ -34,7 +35,7 @@ export const presentVip = (v: VipRecord, holderHostname: string | null) => ({
   policy: v.policy
 })
 
-export const presentNetwork = (n: NetworkRecord) => ({
+export const presentNetwork = (n: NetworkRecord): NetworkView => ({
   id: n.id,
   name: n.name,
   handle: n.handle,
@@ -45,7 +46,7 @@ export const presentNetwork = (n: NetworkRecord) => ({
   listen_port: n.listen_port
 })
 
-export const presentPeer = (p: PeerRecord) => ({
+export const presentPeer = (p: PeerRecord): PeerView => ({
   id: p.id,
   network_id: p.network_id,
   instance_id: p.instance_id,
@@ -56,7 +57,7 @@ export const presentPeer = (p: PeerRecord) => ({
   pod_subnet: p.pod_subnet
 })
 
-export const presentKubernetesNode = (n: KubernetesNodeRecord, hostname: string | null) => ({
+export const presentKubernetesNode = (n: KubernetesNodeRecord, hostname: string | null): KubernetesNodeView => ({
   instance_id: n.instance_id,
   role: n.role,
   status: n.status,
@@ -64,7 +65,7 @@ export const presentKubernetesNode = (n: KubernetesNodeRecord, hostname: string 
   joined_at: n.joined_at
 })
 
-export const presentApproval = (a: ApprovalRecord) => ({
+export const presentApproval = (a: ApprovalRecord): ApprovalView => ({
   id: a.id,
   kind: a.kind,
   status: a.status,

@@ -3,10 +3,12 @@ import { Effect, Schema } from "effect"
 import { describeSchemaError } from "@fleetplane/agent-protocol"
 import { invalidInput, notFound, stateError } from "../model/errors"
 import { newId } from "../model/ids"
+import { SkillRunStatus } from "../model/entities"
 import { resolveUpgradeScope, validateUpgradeVersion } from "../upgrade/upgrade-targets"
 import { planRollingUpgrade } from "../upgrade/rolling-upgrade-plan"
 import { abortRollingUpgrade, resumeRollingUpgrade, type RollingUpgradeState } from "../upgrade/rolling-upgrade-run"
 import { defineAction, inTransaction } from "./action"
+import { ExecuteSkillOutput, ListEventsOutput, ListSkillRunsOutput, SkillRunChangeOutput, SkillRunStatusOutput } from "./action-outputs"
 import { Ref } from "./input-fields"
 
 
@@ -19,6 +21,7 @@ export const systemListEvents = defineAction({
     since: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))),
     limit: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 1000 })))
   }),
+  output: ListEventsOutput,
   run: (input, { accountId }) =>
     inTransaction((ctx) => Effect.map(ctx.tx.listEvents(accountId, input.since ?? 0, input.limit ?? 100), (events) => ({ events })))
 })
@@ -45,6 +48,7 @@ export const executeSkill = defineAction({
   destructive: false,
   access: "operate",
   input: Schema.Struct({ skill: Schema.Literal("system-rolling-module-upgrade"), inputs: Schema.Unknown }),
+  output: ExecuteSkillOutput,
   run: (input, { accountId }) =>
     Effect.gen(function* () {
       const inputs = yield* Schema.decodeUnknownEffect(RollingUpgradeInputs)(input.inputs, { onExcessProperty: "error" }).pipe(
@@ -86,7 +90,8 @@ export const skillListRuns = defineAction({
   description: "The account's skill runs (rolling upgrades), newest first, optionally of one status.",
   destructive: false,
   access: "read",
-  input: Schema.Struct({ status: Schema.optionalKey(Schema.Literals(["running", "halted", "completed", "aborted"])) }),
+  input: Schema.Struct({ status: Schema.optionalKey(SkillRunStatus) }),
+  output: ListSkillRunsOutput,
   run: (input, { accountId }) =>
     inTransaction((ctx) =>
       Effect.map(ctx.tx.listSkillRuns(accountId, input.status), (runs) => ({
@@ -117,6 +122,7 @@ export const skillRunStatus = defineAction({
   destructive: false,
   access: "read",
   input: Schema.Struct({ run_id: Ref }),
+  output: SkillRunStatusOutput,
   run: (input, { accountId }) =>
     inTransaction((ctx) =>
       Effect.gen(function* () {
@@ -133,6 +139,7 @@ export const skillRunResume = defineAction({
   destructive: false,
   access: "operate",
   input: Schema.Struct({ run_id: Ref }),
+  output: SkillRunChangeOutput,
   run: (input, { accountId }) => inTransaction((ctx) => resumeRollingUpgrade(ctx, accountId, input.run_id))
 })
 
@@ -142,5 +149,6 @@ export const skillRunAbort = defineAction({
   destructive: false,
   access: "operate",
   input: Schema.Struct({ run_id: Ref }),
+  output: SkillRunChangeOutput,
   run: (input, { accountId }) => inTransaction((ctx) => abortRollingUpgrade(ctx, accountId, input.run_id))
 })

@@ -5,6 +5,7 @@ import { FleetConfig } from "../domain/fleet-config"
 import { ApprovalStatus } from "../model/entities"
 import { approveFailover, hostnameOf, manualFailover, rankCandidates, rejectFailover, requireVip, type FailoverDeps } from "../vip/failover"
 import { defineAction, inTransaction } from "./action"
+import { ApproveOutput, FailoverOutput, ListApprovalsOutput, RejectOutput } from "./action-outputs"
 import { Note, Ref } from "./input-fields"
 import { presentApproval } from "./presenters"
 
@@ -20,6 +21,7 @@ export const systemSdwanFailoverVirtualIp = defineAction({
   destructive: true,
   access: (input) => (input.dry_run === true ? "read" : "admin"),
   input: Schema.Struct({ virtual_ip_id: Ref, dry_run: Schema.optionalKey(Schema.Boolean) }),
+  output: FailoverOutput,
   needsConfirmation: (input) => input.dry_run !== true,
   describe: (input, { accountId }) =>
     Effect.gen(function* () {
@@ -49,6 +51,7 @@ export const systemListApprovals = defineAction({
   destructive: false,
   access: "read",
   input: Schema.Struct({ status: Schema.optionalKey(ApprovalStatus) }),
+  output: ListApprovalsOutput,
   run: (input, { accountId }) =>
     inTransaction((ctx) => Effect.map(ctx.tx.listApprovals(accountId, input.status), (approvals) => ({ approvals: approvals.map(presentApproval) })))
 })
@@ -59,6 +62,7 @@ export const systemApprove = defineAction({
   destructive: false,
   access: "operate",
   input: Schema.Struct({ approval_id: Ref }),
+  output: ApproveOutput,
   run: (input, { accountId }) =>
     Effect.gen(function* () {
       const deps = yield* failoverDeps
@@ -72,5 +76,6 @@ export const systemReject = defineAction({
   destructive: false,
   access: "operate",
   input: Schema.Struct({ approval_id: Ref, reason: Schema.optionalKey(Note) }),
+  output: RejectOutput,
   run: (input, { accountId }) => inTransaction((ctx) => rejectFailover(ctx, accountId, input.approval_id, input.reason))
 })

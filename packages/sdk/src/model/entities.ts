@@ -177,6 +177,10 @@ export const Approval = Schema.Struct({
 })
 export type Approval = typeof Approval.Type
 
+/** A skill run's status (rolling upgrades). */
+export const SkillRunStatus = Schema.Literals(["running", "halted", "completed", "aborted"])
+export type SkillRunStatus = typeof SkillRunStatus.Type
+
 export const FleetEvent = Schema.Struct({
   seq: Schema.Int,
   type: Schema.String,

@@ -11,6 +11,7 @@ import type {
   Node,
   NodeInstance,
   Peer,
+  SkillRunStatus,
   Template,
   VirtualIp
 } from "../model/entities"
@@ -95,7 +96,7 @@ export interface ConfirmationRecord {
 export interface SkillRunRecord extends Owned {
   readonly id: string
   readonly skill: string
-  readonly status: string
+  readonly status: SkillRunStatus
   readonly inputs: unknown
   readonly state: unknown
   readonly created_at: string

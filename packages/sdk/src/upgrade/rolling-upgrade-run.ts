@@ -12,12 +12,13 @@ import { putDesired } from "../config/desired-configs"
 import { notFound, stateError } from "../model/errors"
 import type { AccountId, InstanceId } from "../model/ids"
 import type { SkillRunRecord } from "../store/records"
+import type { SkillRunStatus } from "../model/entities"
 import type { RollingUpgradePlan } from "./rolling-upgrade-plan"
 import { recordClusterVersions } from "./upgrade-targets"
 
 export const ROLLING_UPGRADE_SKILL = "system-rolling-module-upgrade"
 
-export type RunStatus = "running" | "halted" | "completed" | "aborted"
+export type RunStatus = SkillRunStatus
 
 export interface RollingUpgradeState {
   readonly plan: RollingUpgradePlan

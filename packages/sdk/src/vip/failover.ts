@@ -284,8 +284,8 @@ export const manualFailover = (ctx: TxContext, deps: FailoverDeps, accountId: Ac
     const ranked = yield* rankCandidates(ctx, deps, vip)
     if (dryRun) {
       return {
-        resolved: false,
-        dry_run: true,
+        resolved: false as const,
+        dry_run: true as const,
         current_holder: vip.holder_peer_id,
         current_holder_hostname: yield* hostnameOf(ctx, accountId, vip.holder_peer_id),
         epoch: vip.epoch,
@@ -296,8 +296,8 @@ export const manualFailover = (ctx: TxContext, deps: FailoverDeps, accountId: Ac
     if (best === undefined || best.score === 0) return yield* noCandidate(vip)
     const promoted = yield* promoteVipHolder(ctx, vip, vip.epoch, best, "manual")
     return {
-      resolved: true,
-      dry_run: false,
+      resolved: true as const,
+      dry_run: false as const,
       current_holder: promoted.new_holder,
       current_holder_hostname: promoted.new_holder_hostname,
       previous_holder: promoted.previous_holder,

@@ -2,9 +2,9 @@
  * Test harness: the whole SDK on an in-memory SQLite store, driven through the action
  * catalog and the agent port exactly as a host would, with simulated agents.
  */
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Result, Schema } from "effect"
 import { withVipRoutes, type ModuleName, type VipProbeReport } from "@fleetplane/agent-protocol"
-import { Accounts, Actions, AgentPort, fleetLayer, NetworkSyncer, Signals, Store, type AccountId, type AgentIdentity, type FleetConfigShape } from "../../src/index"
+import { Accounts, actionCatalog, Actions, AgentPort, isActionName, fleetLayer, NetworkSyncer, Signals, Store, type AccountId, type AgentIdentity, type FleetConfigShape } from "../../src/index"
 import { wireguardKeyPair } from "./wireguard-keys"
 
 export const testFleet = (config: Partial<FleetConfigShape> = {}) =>
@@ -19,7 +19,19 @@ export const withFleet =
 export const newAccount = (name: string) => Effect.flatMap(Effect.service(Accounts), (accounts) => accounts.create(name))
 
 export const exec = <A = any>(accountId: AccountId, name: string, input: Record<string, unknown> = {}) =>
-  Effect.flatMap(Effect.service(Actions), (actions) => actions.execute(accountId, name, input)) as Effect.Effect<A, any, Actions>
+  Effect.flatMap(Effect.service(Actions), (actions) => actions.execute(accountId, name, input)).pipe(
+    Effect.tap((result: unknown) => Effect.sync(() => expectPublishedOutput(name, result)))
+  ) as unknown as Effect.Effect<A, any, Actions>
+
+/**
+ * Every result an SDK test sees is also checked against the action's published output schema,
+ * exactly (no field missing, none extra), so the schema cannot drift from what actions return.
+ */
+export const expectPublishedOutput = (name: string, result: unknown) => {
+  if (!isActionName(name)) return
+  const decoded = Schema.decodeUnknownResult(actionCatalog[name].output as unknown as Schema.Codec<unknown>)(result, { onExcessProperty: "error" })
+  if (Result.isFailure(decoded)) throw new Error(`${name} returned what its output schema does not allow: ${String(decoded.failure)}`)
+}
 
 /** The error an effect fails with (the test fails if it succeeds). */
 export const failure = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.flip(effect) as Effect.Effect<any, A, R>

@@ -54,6 +54,11 @@ describe("rolling upgrade with live agents", () => {
         })
       )
     }
+    // A preview first: the plan, and nothing started.
+    const preview = await cli(env, ["upgrade", "start", "--dry-run", "--template", template.id, "--module", "mod-k3s-agent", "--version", "v-k3s-1.31.0", "--batch-pct", "50", "--max-failures", "1"])
+    expect(preview).toMatchObject({ run_id: null, status: "preview", module_name: "k3s-agent" })
+    expect(preview.plan.batches.map((b: Array<string>) => b.length)).toEqual([2, 2])
+    expect((await cli(env, ["upgrade", "list"])).runs).toEqual([])
     const run = await cli(env, ["upgrade", "start", "--template", template.id, "--module", "mod-k3s-agent", "--version", "v-k3s-1.31.0", "--batch-pct", "50", "--max-failures", "1"])
     expect(run.plan.batches.map((b: Array<string>) => b.length)).toEqual([2, 2])
     const halted = await until(async () => {
@@ -72,6 +77,8 @@ describe("rolling upgrade with live agents", () => {
       return status.status === "completed" ? status : undefined
     }, "the run to complete")
     expect(done.state.completed).toHaveLength(3)
+    const listed = await cli(env, ["upgrade", "list", "--status", "completed"])
+    expect(listed.runs).toEqual([expect.objectContaining({ run_id: run.run_id, status: "completed", progress: expect.objectContaining({ batches: 2, completed: 3, failed: 1 }) })])
     const log = (await cli(env, ["action", "system_list_events", JSON.stringify({ limit: 1000 })])).events.map((e: { type: string }) => e.type)
     expect(log).toEqual(expect.arrayContaining(["skill.run_started", "skill.batch_started", "skill.instance_upgraded", "skill.instance_upgrade_failed", "skill.run_halted", "skill.run_resumed", "skill.run_completed"]))
   }, 40_000)

@@ -422,8 +422,10 @@ export const buildProgram = (io: Io, env: NodeJS.ProcessEnv = process.env) => {
   const upgrade = program.command("upgrade").description("rolling module upgrades (system-rolling-module-upgrade)")
   upgrade
     .command("start")
-    .description("plan and start a rolling upgrade of a template's instances")
-    .requiredOption("--template <id>")
+    .description("plan and start a rolling upgrade of a template's instances (--template) or of a cluster's members (--cluster); --dry-run shows the plan only")
+    .option("--template <id>", "upgrade this template's instances (the module must be assigned on it)")
+    .option("--cluster <id or name>", "upgrade every member of this cluster running the module, whatever its template")
+    .option("--dry-run", "show the plan (batches, quorum cap, warnings) and start nothing")
     .requiredOption("--module <id>")
     .requiredOption("--version <id>", "target version id")
     .option("--batch-pct <pct>", "percent of instances per batch", "25")
@@ -433,7 +435,9 @@ export const buildProgram = (io: Io, env: NodeJS.ProcessEnv = process.env) => {
       const result = await run("execute_skill", {
         skill: "system-rolling-module-upgrade",
         inputs: {
-          template_id: options.template,
+          ...(options.template === undefined ? {} : { template_id: options.template }),
+          ...(options.cluster === undefined ? {} : { cluster_id: options.cluster }),
+          ...(options.dryRun === true ? { dry_run: true } : {}),
           module_id: options.module,
           target_version_id: options.version,
           batch_pct: Number(options.batchPct),
@@ -441,7 +445,35 @@ export const buildProgram = (io: Io, env: NodeJS.ProcessEnv = process.env) => {
           timeout_ms: Number(options.timeout)
         }
       })
-      print(result, (r) => fields({ run_id: r.run_id, status: r.status, batches: r.plan.batches.length, warnings: r.plan.warnings }))
+      print(result, (r) =>
+        fields({
+          run_id: r.run_id ?? "- (preview)",
+          status: r.status,
+          module: r.module_name,
+          batches: r.plan.batches.map((batch: ReadonlyArray<string>) => batch.length).join(" + ") || "-",
+          warnings: r.plan.warnings.join("; ") || "-"
+        })
+      )
+    })
+  upgrade
+    .command("list")
+    .description("rolling upgrades, newest first")
+    .option("--status <status>", "only runs in this status: running, halted, completed or aborted")
+    .action(async (options) => {
+      const result = await run("skill_list_runs", options.status === undefined ? {} : { status: options.status })
+      print(result, (r) =>
+        table(
+          r.runs.map((x: { run_id: string; status: string; progress: { batches: number; next_batch: number; completed: number; failed: number }; created_at: string }) => ({
+            run_id: x.run_id,
+            status: x.status,
+            batch: `${x.progress.next_batch} of ${x.progress.batches}`,
+            completed: x.progress.completed,
+            failed: x.progress.failed,
+            created_at: x.created_at
+          })),
+          ["run_id", "status", "batch", "completed", "failed", "created_at"]
+        )
+      )
     })
   upgrade
     .command("status <run>")

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, statSync } from "node:fs"
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { execFile } from "node:child_process"
@@ -33,6 +33,35 @@ const poll = async (check: () => Promise<boolean>, what: string) => {
 }
 
 describe("fleetplane CLI", () => {
+  it("completes commands, subcommands and options in bash, from the command definitions", async () => {
+    const script = await cli(["completion", "bash"])
+    expect(script.code).toBe(0)
+    const file = join(mkdtempSync(join(tmpdir(), "fleetplane-completion-")), "fleetplane.bash")
+    writeFileSync(file, script.out)
+    /** What bash offers for the words typed so far (the last one being completed). */
+    const complete = (...words: Array<string>) =>
+      new Promise<Array<string>>((resolve, reject) =>
+        execFile(
+          "bash",
+          ["-c", `source "$0"; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _fleetplane; printf '%s\\n' "\${COMPREPLY[@]}"`, file, "fleetplane", ...words],
+          (error, stdout, stderr) => (error ? reject(new Error(stderr || error.message)) : resolve(stdout.split("\n").filter((line) => line !== "")))
+        )
+      )
+    expect(await complete("up")).toEqual(["upgrade"])
+    expect(await complete("upgrade", "")).toEqual(expect.arrayContaining(["start", "list", "status", "resume", "abort"]))
+    expect(await complete("upgrade", "start", "--d")).toEqual(["--dry-run"])
+    // An option's value is not taken for a command: this still completes the upgrade's subcommands.
+    expect(await complete("--url", "http://gw:7080", "upgrade", "st")).toEqual(["start", "status"])
+    expect(await complete("clusters", "")).toContain("list")
+    expect(await complete("completion", "")).toEqual(expect.arrayContaining(["--help"]))
+    const zsh = await cli(["completion", "zsh"])
+    expect(zsh.out).toContain("bashcompinit")
+    expect(zsh.out).toContain("complete -o default -F _fleetplane fleetplane")
+    const fish = await cli(["completion", "fish"])
+    expect(fish.out).toContain("complete -c fleetplane -n '__fish_seen_subcommand_from upgrade; and not __fish_seen_subcommand_from start list status resume abort' -a list")
+    expect((await cli(["completion", "tcsh"])).code).toBe(2)
+  })
+
   it("documents every command in --help", async () => {
     const help = await cli(["--help"])
     expect(help.code).toBe(0)

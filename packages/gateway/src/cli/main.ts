@@ -6,7 +6,8 @@
  */
 import { chmodSync, existsSync, writeFileSync } from "node:fs"
 import { resolve as resolvePath } from "node:path"
-import { Command, CommanderError, InvalidArgumentError, Option } from "commander"
+import { Argument, Command, CommanderError, InvalidArgumentError, Option } from "commander"
+import { COMPLETION_SHELLS, completionScript, type CompletionShell } from "./completion"
 import WebSocket from "ws"
 import { createFleet } from "@fleetplane/sdk"
 import { startGateway } from "../gateway"
@@ -606,6 +607,12 @@ export const buildProgram = (io: Io, env: NodeJS.ProcessEnv = process.env) => {
       }
       print(await run(name, parsed, options), (r) => `${JSON.stringify(r, null, 2)}\n`)
     })
+
+  program
+    .command("completion")
+    .description("print a shell completion script: source <(fleetplane completion bash), or zsh, or fleetplane completion fish | source")
+    .addArgument(new Argument("<shell>", "the shell").choices(COMPLETION_SHELLS))
+    .action((shell: CompletionShell) => io.out(completionScript(program, shell)))
 
   return program
 }

@@ -1,7 +1,7 @@
 import { mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { execFile } from "node:child_process"
+import { execFile, spawn } from "node:child_process"
 import { createServer, type AddressInfo } from "node:net"
 import { afterEach, describe, expect, it } from "vitest"
 import { runCli, type Gateway } from "../src/index"
@@ -126,6 +126,47 @@ describe("fleetplane CLI", () => {
     const rest = await cli(["events", "--since", hint![1]!], env)
     expect(rest.out).toContain("\"t1000\"") // the 1,001st template is on the next page
     expect(rest.err).toBe("")
+  }, 30_000)
+
+  it("events filters by type and cluster, and --follow resumes after a gateway restart where it left off", async () => {
+    const database = tempDatabase()
+    const port = await new Promise<number>((resolve) => {
+      const probe = createServer().listen(0, "127.0.0.1", () => {
+        const { port } = probe.address() as AddressInfo
+        probe.close(() => resolve(port))
+      })
+    })
+    gateway = await quietGateway({ database, adminListen: `127.0.0.1:${port}` })
+    const account = await gateway.fleet.createAccount({ name: "watched" })
+    const { api_key } = await gateway.fleet.createApiKey({ account_id: account.id, name: "k", role: "read" })
+    await gateway.fleet.forAccount(account.id).actions.system_sdwan_create_network({ name: "prod", handle: "prod", pod_subnet_prefix: "10.42.0.0/16" })
+    await gateway.fleet.forAccount(account.id).actions.system_create_template({ name: "before" })
+    const env = { FLEETPLANE_URL: gateway.adminUrl, FLEETPLANE_API_KEY: api_key }
+
+    const templates = await cli(["events", "--type", "system.template_created"], env)
+    expect(templates.out.trim().split("\n")).toHaveLength(1)
+    expect((await cli(["events", "--type", "sdwan"], env)).out).toContain("sdwan.network_created")
+    expect((await cli(["events", "--type", "sdwan"], env)).out).not.toContain("system.template_created")
+    const unknownCluster = await cli(["events", "--cluster", "nowhere"], env)
+    expect(unknownCluster.code).toBe(4)
+
+    const follower = spawn(process.execPath, [join(__dirname, "..", "bin", "fleetplane.js"), "events", "--follow", "--type", "system.template_created"], { env: { ...process.env, ...env } })
+    let out = ""
+    let err = ""
+    follower.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()))
+    follower.stderr.on("data", (chunk: Buffer) => (err += chunk.toString()))
+    try {
+      await poll(async () => out.includes('"before"'), "the follower to print the existing event")
+      await gateway.close()
+      gateway = await quietGateway({ database, adminListen: `127.0.0.1:${port}` })
+      await gateway.fleet.forAccount(account.id).actions.system_create_template({ name: "after" })
+      await poll(async () => out.includes('"after"'), "the follower to resume on the restarted gateway")
+      expect(err).toMatch(/reconnecting from event \d+/)
+      // Resumed where it left off: nothing printed twice.
+      expect(out.match(/"before"/g)).toHaveLength(1)
+    } finally {
+      follower.kill()
+    }
   }, 30_000)
 
   it("refuses a malformed duration flag with usage, before starting anything", async () => {

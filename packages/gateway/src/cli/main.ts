@@ -393,30 +393,55 @@ export const buildProgram = (io: Io, env: NodeJS.ProcessEnv = process.env) => {
 
   program
     .command("events")
-    .description("the account's event log; --follow streams new events")
+    .description("the account's event log, oldest first; --follow streams new events and resumes after a gateway restart")
     .option("--since <seq>", "only events after this sequence number", "0")
+    .option("--type <type>", "only events of this type, or of every type under a prefix (sdwan.vip)")
+    .option("--cluster <id or name>", "only events about this cluster")
+    .option("--limit <n>", "print at most this many events (without --follow)", "1000")
     .option("-f, --follow", "keep streaming new events")
     .action(async (options) => {
       const line = (e: any) => (globals().json ? `${JSON.stringify(e)}\n` : `${e.seq}  ${e.at}  ${e.type}  ${JSON.stringify(e.data)}\n`)
+      const clusterId = options.cluster === undefined ? undefined : ((await run("kubernetes_get_cluster", { id: options.cluster })) as { id: string }).id
+      const wanted = eventFilter(options.type, clusterId)
+      let since = Number(options.since)
       if (options.follow !== true) {
-        const result = await run("system_list_events", { since: Number(options.since), limit: 1000 })
-        for (const event of result.events) io.out(line(event))
-        // A full page means there may be more: say how to get them, rather than stopping silently.
-        if (result.events.length === 1000) io.err(`(showing 1000 events; more may follow: fleetplane events --since ${result.events.at(-1).seq})\n`)
-        return
-      }
-      const response = await api().request("GET", `/v1/events?since=${Number(options.since)}`)
-      if (!response.ok || response.body === null) throw new CliError(`events stream failed: HTTP ${response.status}`, 1, "stream_failed")
-      const decoder = new TextDecoder()
-      let buffer = ""
-      for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
-        buffer += decoder.decode(chunk, { stream: true })
-        let end: number
-        while ((end = buffer.indexOf("\n\n")) !== -1) {
-          const data = buffer.slice(0, end).split("\n").find((l) => l.startsWith("data: "))
-          buffer = buffer.slice(end + 2)
-          if (data !== undefined) io.out(line(JSON.parse(data.slice(6))))
+        const limit = Number(options.limit)
+        let shown = 0
+        for (;;) {
+          const page = ((await run("system_list_events", { since, limit: 1000 })) as { events: Array<{ seq: number }> }).events
+          for (const event of page) {
+            if (!wanted(event)) continue
+            if (shown === limit) {
+              // Say how to read on, rather than stopping silently.
+              io.err(`(showing ${limit} events; more follow: fleetplane events --since ${since}${options.type === undefined ? "" : ` --type ${options.type}`}${options.cluster === undefined ? "" : ` --cluster ${options.cluster}`})\n`)
+              return
+            }
+            io.out(line(event))
+            shown += 1
+            since = event.seq
+          }
+          if (page.length < 1000) return
+          since = page.at(-1)!.seq
         }
+      }
+      // Follow: after a dropped stream (a gateway restart), resume from the last event seen, with backoff.
+      let streamed = false
+      for (let attempt = 0; ; attempt++) {
+        const ended = await followEvents(api(), since, () => (streamed = true), (event) => {
+          since = event.seq
+          attempt = 0
+          if (wanted(event)) io.out(line(event))
+        }).then(
+          () => "the stream ended",
+          (error: unknown) => {
+            // A gateway that was never reached is a mistake to report (wrong --url), not to wait out.
+            if (error instanceof CliError && (error.exitCode !== 10 || !streamed)) throw error
+            return error instanceof Error ? error.message : String(error)
+          }
+        )
+        const delay = Math.min(10_000, 250 * 2 ** Math.min(attempt, 6))
+        io.err(`(${ended}; reconnecting from event ${since} in ${(delay / 1000).toFixed(1)} s)\n`)
+        await new Promise((resolve) => setTimeout(resolve, delay))
       }
     })
 
@@ -641,5 +666,29 @@ export const runCli = async (argv: ReadonlyArray<string>, io: Io, env: NodeJS.Pr
     const fleetError = error as { code?: string; message?: string; exitCode?: number }
     io.err(`error: ${fleetError.message ?? String(error)}\n`)
     return typeof fleetError.exitCode === "number" ? fleetError.exitCode : 1
+  }
+}
+
+/** Which events `fleetplane events` shows: of a type (or under a type prefix) and about a cluster. */
+const eventFilter = (type: string | undefined, clusterId: string | undefined) => (event: any) =>
+  (type === undefined || event.type === type || event.type.startsWith(`${type}.`) || event.type.startsWith(`${type}_`)) &&
+  (clusterId === undefined || event.data?.cluster_id === clusterId)
+
+/** Reads the event stream from `since` until it ends; a refused stream is a CliError, an unreachable gateway exit code 10. */
+const followEvents = async (client: ReturnType<typeof adminApi>, since: number, onOpen: () => void, onEvent: (event: any) => void) => {
+  const response = await client.request("GET", `/v1/events?since=${since}`)
+  if (response.status === 401) throw new CliError("the API key was refused (revoked, or for another gateway's database)", 3, "unauthorized")
+  if (!response.ok || response.body === null) throw new CliError(`events stream failed: HTTP ${response.status}`, 10, "stream_failed")
+  onOpen()
+  const decoder = new TextDecoder()
+  let buffer = ""
+  for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+    buffer += decoder.decode(chunk, { stream: true })
+    let end: number
+    while ((end = buffer.indexOf("\n\n")) !== -1) {
+      const data = buffer.slice(0, end).split("\n").find((l) => l.startsWith("data: "))
+      buffer = buffer.slice(end + 2)
+      if (data !== undefined) onEvent(JSON.parse(data.slice(6)))
+    }
   }
 }

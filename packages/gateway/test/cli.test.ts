@@ -169,6 +169,51 @@ describe("fleetplane CLI", () => {
     }
   }, 30_000)
 
+  it("contexts: named gateways and keys in a 0600 config file; flags and environment override them", async () => {
+    gateway = await quietGateway()
+    const account = await gateway.fleet.createAccount({ name: "ctx" })
+    const { api_key } = await gateway.fleet.createApiKey({ account_id: account.id, name: "k", role: "operate" })
+    await gateway.fleet.forAccount(account.id).actions.system_create_template({ name: "seen-through-context" })
+    const dir = mkdtempSync(join(tmpdir(), "fleetplane-config-"))
+    const keyFile = join(dir, "ops.key")
+    writeFileSync(keyFile, `${api_key}\n`, { mode: 0o600 })
+    const env = { FLEETPLANE_CONFIG: join(dir, "config.yaml") }
+
+    expect((await cli(["config", "get-contexts"], env)).out).toContain("no contexts yet")
+    expect((await cli(["config", "set-context", "edge", "--url", gateway.adminUrl, "--api-key-file", keyFile], env)).code).toBe(0)
+    expect((await cli(["config", "set-context", "elsewhere", "--url", "http://127.0.0.1:1", "--api-key", "fpk_other"], env)).code).toBe(0)
+    expect(statSync(env.FLEETPLANE_CONFIG).mode & 0o777).toBe(0o600)
+    // The first context became current; commands reach its gateway with its key, no flags or environment.
+    expect((await cli(["config", "current-context"], env)).out.trim()).toBe("edge")
+    const throughContext = await cli(["action", "kubernetes_list_clusters"], env)
+    expect(throughContext.err).toBe("")
+    expect(throughContext.code).toBe(0)
+    const listed = await cli(["--json", "config", "get-contexts"], env)
+    expect(listed.json()).toEqual([
+      { current: "*", name: "edge", url: gateway.adminUrl, "api-key": keyFile },
+      { current: "", name: "elsewhere", url: "http://127.0.0.1:1", "api-key": "(in the config file)" }
+    ])
+    expect(listed.out).not.toContain("fpk_other")
+
+    // --context picks another; FLEETPLANE_URL / --url override the context's.
+    expect((await cli(["--context", "elsewhere", "action", "kubernetes_list_clusters"], env)).code).toBe(10)
+    expect((await cli(["--context", "elsewhere", "--url", gateway.adminUrl, "--api-key", api_key, "action", "kubernetes_list_clusters"], env)).code).toBe(0)
+    expect((await cli(["action", "kubernetes_list_clusters"], { ...env, FLEETPLANE_URL: "http://127.0.0.1:1" })).code).toBe(10)
+    const missing = await cli(["--context", "nowhere", "action", "kubernetes_list_clusters"], env)
+    expect(missing.code).toBe(4)
+    expect(missing.err).toContain("fleetplane config get-contexts")
+
+    expect((await cli(["config", "use-context", "elsewhere"], env)).code).toBe(0)
+    expect((await cli(["config", "current-context"], env)).out.trim()).toBe("elsewhere")
+    expect((await cli(["config", "delete-context", "elsewhere"], env)).code).toBe(0)
+    expect((await cli(["config", "current-context"], env)).code).toBe(4)
+    // A broken config file is reported with its path, not a stack trace.
+    writeFileSync(env.FLEETPLANE_CONFIG, "contexts: [unclosed")
+    const broken = await cli(["config", "get-contexts"], env)
+    expect(broken.code).toBe(2)
+    expect(broken.err).toContain("not valid YAML")
+  })
+
   it("refuses a malformed duration flag with usage, before starting anything", async () => {
     for (const flag of ["--heartbeat-interval", "--liveness-sync", "--lease-retry"]) {
       const result = await cli(["gateway", "--db", tempDatabase(), flag, "abc"])

@@ -7,6 +7,7 @@
 import { chmodSync, existsSync, writeFileSync } from "node:fs"
 import { resolve as resolvePath } from "node:path"
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from "commander"
+import { configPath, DEFAULT_ADMIN_URL, readCliConfig, resolveConnection, writeCliConfig, type CliContext } from "./cli-config"
 import { COMPLETION_SHELLS, completionScript, type CompletionShell } from "./completion"
 import WebSocket from "ws"
 import { createFleet } from "@fleetplane/sdk"
@@ -20,8 +21,9 @@ import { GATEWAY_VERSION } from "../version"
 import { fields, table, type Io } from "./output"
 
 interface GlobalOptions {
-  readonly url: string
+  readonly url?: string
   readonly apiKey?: string
+  readonly context?: string
   readonly json?: boolean
 }
 
@@ -48,8 +50,9 @@ let terminalExitCode: number | undefined
 export const buildProgram = (io: Io, env: NodeJS.ProcessEnv = process.env) => {
   const program = new Command("fleetplane")
     .description("Run many K3s clusters over a WireGuard SD-WAN: the Fleetplane gateway and operator CLI.")
-    .addOption(new Option("--url <url>", "admin API of the gateway").default(env.FLEETPLANE_URL ?? "http://127.0.0.1:7080"))
-    .addOption(new Option("--api-key <key>", "account API key (or FLEETPLANE_API_KEY)").default(env.FLEETPLANE_API_KEY))
+    .addOption(new Option("--url <url>", `admin API of the gateway (or FLEETPLANE_URL, or the context's; default ${DEFAULT_ADMIN_URL})`))
+    .addOption(new Option("--api-key <key>", "account API key (or FLEETPLANE_API_KEY, or the context's)"))
+    .addOption(new Option("--context <name>", "a context of the config file (or FLEETPLANE_CONTEXT; default: its current context)"))
     .option("--json", "print JSON for scripts instead of tables")
     .addHelpText("after", "\nfleetplane --version prints the version.")
     .configureOutput({ writeOut: io.out, writeErr: io.err })
@@ -57,7 +60,11 @@ export const buildProgram = (io: Io, env: NodeJS.ProcessEnv = process.env) => {
     .showHelpAfterError()
 
   const globals = () => program.opts<GlobalOptions>()
-  const api = () => adminApi(globals().url, globals().apiKey)
+  const connection = () => resolveConnection(globals(), env)
+  const api = () => {
+    const { url, apiKey } = connection()
+    return adminApi(url, apiKey)
+  }
   const print = (value: unknown, human: (value: any) => string) => io.out(globals().json ? `${JSON.stringify(value, null, 2)}\n` : human(value))
 
   /** Runs an action; a destructive one shows its summary and asks (or needs --yes) before repeating with the token. */
@@ -530,7 +537,7 @@ export const buildProgram = (io: Io, env: NodeJS.ProcessEnv = process.env) => {
     .command("mcp")
     .description("serve this account's fleet to an AI client over MCP on stdio: tools from the action catalog (what the key's role allows), resources, runbook prompts")
     .action(async () => {
-      const { url, apiKey } = globals()
+      const { url, apiKey } = connection()
       const backend = adminApiBackend(url, apiKey)
       // Fail before the client starts talking: a gateway out of reach or a bad key is said once, plainly.
       try {
@@ -558,7 +565,7 @@ export const buildProgram = (io: Io, env: NodeJS.ProcessEnv = process.env) => {
     .command("terminal <instance> [command...]")
     .description("open a terminal on an instance: a login shell, or one command after -- (e.g. -- journalctl -u k3s.service -n 200)")
     .action(async (instance: string, command: Array<string>) => {
-      const { url, apiKey } = globals()
+      const { url, apiKey } = connection()
       if (apiKey === undefined || apiKey === "") throw new CliError("no API key: pass --api-key or set FLEETPLANE_API_KEY", 3, "missing_api_key")
       const local = io.terminal ?? {
         input: process.stdin,
@@ -631,6 +638,72 @@ export const buildProgram = (io: Io, env: NodeJS.ProcessEnv = process.env) => {
         throw new CliError("the input must be a JSON object, e.g. '{\"cluster_id\":\"clu_…\"}'", 2, "invalid_json")
       }
       print(await run(name, parsed, options), (r) => `${JSON.stringify(r, null, 2)}\n`)
+    })
+
+  const config = program.command("config").description(`contexts: named gateways and API keys in ${configPath(env).replace(env.HOME ?? "\u0000", "~")} (or FLEETPLANE_CONFIG)`)
+  config
+    .command("get-contexts")
+    .description("list the contexts; * marks the current one")
+    .action(() => {
+      const file = readCliConfig(configPath(env))
+      const rows = file.contexts.map((c) => ({
+        current: c.name === file["current-context"] ? "*" : "",
+        name: c.name,
+        url: c.url ?? DEFAULT_ADMIN_URL,
+        "api-key": c["api-key-file"] ?? (c["api-key"] === undefined ? "-" : "(in the config file)")
+      }))
+      print(rows, (r) => (r.length === 0 ? "no contexts yet: fleetplane config set-context <name> --url <admin url> --api-key-file <file>\n" : table(r, ["current", "name", "url", "api-key"])))
+    })
+  config
+    .command("current-context")
+    .description("print the current context's name")
+    .action(() => {
+      const current = readCliConfig(configPath(env))["current-context"]
+      if (current === undefined) throw new CliError("no current context: fleetplane config use-context <name>", 4, "no_current_context")
+      io.out(`${current}\n`)
+    })
+  config
+    .command("use-context <name>")
+    .description("make a context the current one")
+    .action((name: string) => {
+      const path = configPath(env)
+      const file = readCliConfig(path)
+      if (!file.contexts.some((c) => c.name === name)) throw new CliError(`there is no context "${name}" in ${path}; fleetplane config get-contexts lists them`, 4, "context_not_found")
+      writeCliConfig(path, { ...file, "current-context": name })
+      io.out(`switched to context "${name}"\n`)
+    })
+  config
+    .command("set-context <name>")
+    .description("create or change a context (the first one becomes current): --url <admin url>, and --api-key-file <file> or --api-key <key> (stored in the 0600 config file)")
+    .option("--api-key-file <file>", "a file holding the API key (kept out of the config file)")
+    .action((name: string, local: { apiKeyFile?: string }) => {
+      // --url and --api-key are the program's own options (commander reads them anywhere on the line).
+      const options = { url: globals().url, apiKey: globals().apiKey, apiKeyFile: local.apiKeyFile }
+      if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(name)) throw new CliError(`context name "${name.slice(0, 64)}" must be 1-63 letters, digits, ".", "_" or "-"`, 2, "invalid_context_name")
+      if (options.apiKey !== undefined && options.apiKeyFile !== undefined) throw new CliError("give --api-key or --api-key-file, not both", 2, "invalid_input")
+      const path = configPath(env)
+      const file = readCliConfig(path)
+      const previous = file.contexts.find((c) => c.name === name)
+      const { "api-key": oldKey, "api-key-file": oldKeyFile, ...kept } = previous ?? { name }
+      const key = options.apiKey !== undefined ? { "api-key": options.apiKey } : options.apiKeyFile !== undefined ? { "api-key-file": options.apiKeyFile } : { ...(oldKey === undefined ? {} : { "api-key": oldKey }), ...(oldKeyFile === undefined ? {} : { "api-key-file": oldKeyFile }) }
+      const context: CliContext = { ...kept, name, ...(options.url === undefined ? {} : { url: options.url }), ...key }
+      writeCliConfig(path, {
+        ...file,
+        contexts: [...file.contexts.filter((c) => c.name !== name), context],
+        ...(file["current-context"] === undefined ? { "current-context": name } : {})
+      })
+      io.out(`context "${name}" ${previous === undefined ? "created" : "changed"} in ${path}\n`)
+    })
+  config
+    .command("delete-context <name>")
+    .description("remove a context")
+    .action((name: string) => {
+      const path = configPath(env)
+      const file = readCliConfig(path)
+      if (!file.contexts.some((c) => c.name === name)) throw new CliError(`there is no context "${name}" in ${path}`, 4, "context_not_found")
+      const { "current-context": current, ...rest } = file
+      writeCliConfig(path, { ...rest, contexts: file.contexts.filter((c) => c.name !== name), ...(current === undefined || current === name ? {} : { "current-context": current }) })
+      io.out(`context "${name}" deleted\n`)
     })
 
   program

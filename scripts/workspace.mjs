@@ -114,7 +114,7 @@ function ensureDependencies(pnpm) {
  * `openssl` verifies generated certificates; PostgreSQL's `initdb`/`pg_ctl` start a throwaway
  * server for the PostgreSQL store's tests; the data-plane test runs real WireGuard interfaces
  * with `wireguard-go`, `wg-quick` and `ip` in network namespaces, and drops packets with
- * `nft`). Installed with apt-get when missing and possible; tests that need them say so
+ * `nft`; `systemd-analyze` verifies the shipped systemd units). Installed with apt-get when missing and possible; tests that need them say so
  * loudly when they are not there.
  */
 const SYSTEM_PACKAGES = [
@@ -123,6 +123,8 @@ const SYSTEM_PACKAGES = [
   { check: "command -v ip", apt: "iproute2" },
   { check: "command -v nft", apt: "nftables" },
   { check: "command -v openssl", apt: "openssl" },
+  // `systemd-analyze verify` checks the shipped systemd units.
+  { check: "command -v systemd-analyze", apt: "systemd" },
   // Debian keeps the server binaries out of PATH, under /usr/lib/postgresql/<version>/bin.
   { check: "command -v initdb || ls /usr/lib/postgresql/*/bin/initdb", apt: "postgresql" }
 ]

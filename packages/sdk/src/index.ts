@@ -11,7 +11,7 @@ export { fleetLayer, fleetServicesLayer, type FleetLayerOptions, type FleetServi
 
 // Services (Effect API)
 export { Accounts } from "./accounts/accounts"
-export { ApiKeys, type ApiKeyIdentity, type CreatedApiKey } from "./accounts/api-keys"
+export { ApiKeys, type ApiKeyIdentity, type ApiKeySummary, type CreatedApiKey } from "./accounts/api-keys"
 export { ApiKeyRole, HOST_CALLER, roleAllows, type ActionCaller } from "./accounts/roles"
 export { Actions, type ActionsService } from "./actions/executor"
 export { AgentPort, toPush, type AgentPortService, type HelloResult, type PeerNetwork } from "./agents/agent-port"

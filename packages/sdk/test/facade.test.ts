@@ -81,7 +81,7 @@ describe("Promise facade", () => {
         expect(names).toContain(name)
       }
       const destructive = actions.filter((a) => a.destructive).map((a) => a.name).sort()
-      expect(destructive).toEqual(["kubernetes_decommission_cluster", "kubernetes_rotate_token", "system_sdwan_failover_virtual_ip", "system_terminate_instance"])
+      expect(destructive).toEqual(["kubernetes_decommission_cluster", "kubernetes_rotate_token", "system_sdwan_detach_peer", "system_sdwan_failover_virtual_ip", "system_terminate_instance"])
       const network = actions.find((a) => a.name === "system_sdwan_create_network")!.input_schema as { schema: { properties: Record<string, unknown>; required: string[] } }
       expect(Object.keys(network.schema.properties).sort()).toEqual(["handle", "listen_port", "name", "overlay_ipv4_prefix", "overlay_prefix", "pod_subnet_prefix"])
       expect(network.schema.required.sort()).toEqual(["handle", "name"])
@@ -135,6 +135,13 @@ describe("Promise facade", () => {
       expect((refused as FleetplaneError).code).toBe("invalid_api_key")
       const events = await fleet.forAccount(a.id).events.list()
       expect(JSON.stringify(events)).not.toContain(keyA.api_key)
+      // Listed with their role and revocation, never the key or its hash; accounts oldest first.
+      await fleet.revokeApiKey({ account_id: a.id, api_key_id: keyA.id })
+      const listed = await fleet.listApiKeys({ account_id: a.id })
+      expect(listed.map((k) => [k.id, k.name, k.role, k.revoked_at !== null])).toEqual([[keyA.id, "ci", "admin", true]])
+      expect(Object.keys(listed[0]!).sort()).toEqual(["created_at", "id", "name", "revoked_at", "role"])
+      expect((await fleet.listAccounts()).map((x) => x.name)).toEqual(["a", "b"])
+      expect(((await fleet.listApiKeys({ account_id: "acc_nope" }).catch((e: FleetplaneError) => e)) as FleetplaneError).code).toBe("account_not_found")
     } finally {
       await fleet.close()
     }

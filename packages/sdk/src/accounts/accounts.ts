@@ -11,6 +11,8 @@ export class Accounts extends Context.Service<
   {
     readonly create: (name: string) => Effect.Effect<Account, InvalidInputError | StoreError>
     readonly get: (id: string) => Effect.Effect<Account, NotFoundError | StoreError>
+    /** Every account, oldest first (for the operator of the gateway box). */
+    readonly list: Effect.Effect<ReadonlyArray<Account>, StoreError>
   }
 >()("@fleetplane/sdk/accounts/Accounts") {
   static readonly layer = Layer.effect(
@@ -18,6 +20,7 @@ export class Accounts extends Context.Service<
     Effect.gen(function* () {
       const { transact } = yield* Transactor
       return Accounts.of({
+        list: transact((ctx) => ctx.tx.listAccounts()),
         create: (name) =>
           transact((ctx) =>
             Effect.gen(function* () {

@@ -28,6 +28,14 @@ export interface ApiKeyIdentity {
   readonly role: ApiKeyRole
 }
 
+export interface ApiKeySummary {
+  readonly id: string
+  readonly name: string
+  readonly role: ApiKeyRole
+  readonly created_at: string
+  readonly revoked_at: string | null
+}
+
 export class ApiKeys extends Context.Service<
   ApiKeys,
   {
@@ -37,6 +45,8 @@ export class ApiKeys extends Context.Service<
     /** Who is calling, for audit records: the account and the key's id and name. */
     readonly identify: (apiKey: string) => Effect.Effect<ApiKeyIdentity, UnauthorizedError | StoreError>
     readonly revoke: (accountId: string, id: string) => Effect.Effect<void, NotFoundError | StoreError>
+    /** An account's keys, revoked ones included, without any secret (the key is never stored). */
+    readonly list: (accountId: string) => Effect.Effect<ReadonlyArray<ApiKeySummary>, NotFoundError | StoreError>
   }
 >()("@fleetplane/sdk/accounts/ApiKeys") {
   static readonly layer = Layer.effect(
@@ -67,6 +77,16 @@ export class ApiKeys extends Context.Service<
               yield* ctx.tx.insertApiKey({ id, account_id: account.id, name: name.trim(), role, key_hash: hashSecret(apiKey), created_at: ctx.nowIso, revoked_at: null })
               yield* ctx.emit(account.id, "system.api_key_created", { api_key_id: id, name: name.trim(), role })
               return { id, account_id: account.id, name: name.trim(), role, api_key: apiKey }
+            })
+          ),
+        list: (accountId) =>
+          transact((ctx) =>
+            Effect.gen(function* () {
+              if ((yield* ctx.tx.getAccount(accountId as AccountId)) === undefined) {
+                return yield* notFound("account_not_found", `account ${accountId} does not exist`, { account_id: accountId })
+              }
+              const keys = yield* ctx.tx.listApiKeys(accountId as AccountId)
+              return keys.map(({ id, name, role, created_at, revoked_at }) => ({ id, name, role, created_at, revoked_at }))
             })
           ),
         authenticate: (apiKey) => Effect.map(identify(apiKey), (identity) => identity.account_id),

@@ -280,3 +280,66 @@ export const SkillRunStatusOutput = Schema.Struct({
 })
 
 export const SkillRunChangeOutput = Schema.Struct({ run_id: Id, status: Schema.Literals(["running", "aborted"]) })
+
+// --- inventory reads and deletes (list / get / delete for every kind) ----------------------------
+
+const ModuleAssignmentView = Schema.Struct({ module_name: ModuleName, module_version_id: Schema.NullOr(Schema.String), config: ModuleConfig })
+
+export const TemplateView = Schema.Struct({
+  id: Id,
+  name: Schema.String,
+  modules: Schema.Array(ModuleAssignmentView),
+  node_count: Schema.Int,
+  created_at: Timestamp
+})
+export type TemplateView = typeof TemplateView.Type
+
+export const ListTemplatesOutput = Schema.Struct({ templates: Schema.Array(TemplateView) })
+
+export const GetTemplateOutput = Schema.Struct({
+  ...TemplateView.fields,
+  nodes: Schema.Array(Schema.Struct({ id: Id, hostname: Schema.String, instance_id: Schema.NullOr(Id) }))
+})
+
+export const DeleteTemplateOutput = Schema.Struct({ template_id: Id, deleted: Schema.Literal(true) })
+
+/** A node (a machine role) with its template's name and its running instance, if any. */
+export const InventoryNodeView = Schema.Struct({
+  id: Id,
+  hostname: Schema.String,
+  node_template_id: Id,
+  template_name: Schema.NullOr(Schema.String),
+  instance_id: Schema.NullOr(Id),
+  created_at: Timestamp
+})
+export type InventoryNodeView = typeof InventoryNodeView.Type
+
+export const ListInventoryNodesOutput = Schema.Struct({ nodes: Schema.Array(InventoryNodeView) })
+
+export const GetInventoryNodeOutput = Schema.Struct({
+  ...InventoryNodeView.fields,
+  instances: Schema.Array(Schema.Struct({ id: Id, status: InstanceStatus, created_at: Timestamp }))
+})
+
+export const DeleteNodeOutput = Schema.Struct({ node_id: Id, deleted: Schema.Literal(true) })
+
+export const ListInstancesOutput = Schema.Struct({ instances: Schema.Array(GetInstanceOutput) })
+
+export const GetNetworkOutput = Schema.Struct({
+  ...NetworkView.fields,
+  peer_count: Schema.Int,
+  clusters: Schema.Array(Schema.Struct({ id: Id, name: Schema.String, status: ClusterStatus })),
+  virtual_ips: Schema.Array(VipView)
+})
+
+export const DeleteNetworkOutput = Schema.Struct({ network_id: Id, deleted: Schema.Literal(true) })
+
+export const ListPeersOutput = Schema.Struct({
+  peers: Schema.Array(Schema.Struct({ ...PeerView.fields, hostname: Schema.String, holds_vip: Schema.Boolean }))
+})
+
+export const DetachPeerOutput = Schema.Struct({ peer_id: Id, network_id: Id, instance_id: Id, detached: Schema.Literal(true) })
+
+export const ListVipsOutput = Schema.Struct({
+  virtual_ips: Schema.Array(Schema.Struct({ ...VipView.fields, cluster_name: Schema.NullOr(Schema.String) }))
+})

@@ -10,7 +10,6 @@ import {
   systemAssignModuleToTemplate,
   systemCreateNode,
   systemCreateTemplate,
-  systemGetInstance,
   systemProvisionInstance,
   systemRotateAgentCredential,
   systemSdwanAttachPeer,
@@ -18,6 +17,18 @@ import {
   systemSdwanListNetworks,
   systemTerminateInstance
 } from "./inventory-actions"
+import {
+  systemGetInstance,
+  systemGetNode,
+  systemGetTemplate,
+  systemListInstances,
+  systemListNodes,
+  systemListTemplates,
+  systemSdwanGetNetwork,
+  systemSdwanListPeers,
+  systemSdwanListVirtualIps
+} from "./inventory-reads"
+import { systemDeleteNode, systemDeleteTemplate, systemSdwanDeleteNetwork, systemSdwanDetachPeer } from "./inventory-deletes"
 import {
   kubernetesDecommissionCluster,
   kubernetesGetCluster,
@@ -31,15 +42,27 @@ import { systemApprove, systemListApprovals, systemReject, systemSdwanFailoverVi
 
 export const actionCatalog = {
   system_create_template: systemCreateTemplate,
+  system_list_templates: systemListTemplates,
+  system_get_template: systemGetTemplate,
+  system_delete_template: systemDeleteTemplate,
+  system_assign_module_to_template: systemAssignModuleToTemplate,
   system_create_node: systemCreateNode,
+  system_list_nodes: systemListNodes,
+  system_get_node: systemGetNode,
+  system_delete_node: systemDeleteNode,
   system_provision_instance: systemProvisionInstance,
+  system_list_instances: systemListInstances,
   system_get_instance: systemGetInstance,
   system_terminate_instance: systemTerminateInstance,
   system_rotate_agent_credential: systemRotateAgentCredential,
   system_sdwan_create_network: systemSdwanCreateNetwork,
   system_sdwan_list_networks: systemSdwanListNetworks,
+  system_sdwan_get_network: systemSdwanGetNetwork,
+  system_sdwan_delete_network: systemSdwanDeleteNetwork,
   system_sdwan_attach_peer: systemSdwanAttachPeer,
-  system_assign_module_to_template: systemAssignModuleToTemplate,
+  system_sdwan_list_peers: systemSdwanListPeers,
+  system_sdwan_detach_peer: systemSdwanDetachPeer,
+  system_sdwan_list_virtual_ips: systemSdwanListVirtualIps,
   kubernetes_list_clusters: kubernetesListClusters,
   kubernetes_get_cluster: kubernetesGetCluster,
   kubernetes_list_nodes: kubernetesListNodes,

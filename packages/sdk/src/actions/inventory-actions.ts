@@ -3,21 +3,21 @@
  * and peers (runbook steps 1-3 of each phase).
  */
 import { Effect, Schema } from "effect"
-import { conflict, invalidInput, notFound, stateError } from "../model/errors"
+import { conflict, invalidInput, notFound } from "../model/errors"
 import { ModuleConfig, ModuleName } from "../model/entities"
 import { newId, type InstanceId, type NodeId } from "../model/ids"
 import { hashSecret, newAgentCredential } from "../agents/credentials"
 import { rotateAgentCredential } from "../agents/credential-rotation"
 import { syncNetworkWireguard } from "../config/desired-configs"
-import { requestNetworkWireguardSync } from "../config/network-syncer"
+import { ensurePeerHoldsNoVip, removePeer } from "../network/peer-removal"
 import { attachPeer, createNetwork } from "../network/networks"
-import { findInstance, requireRunningInstance, requireTemplate } from "../inventory/inventory-lookups"
+import { requireRunningInstance, requireTemplate } from "../inventory/inventory-lookups"
 import { AgentLiveness } from "../domain/liveness"
 import { refreshHaWarnings } from "../cluster/join-request"
 import { requireCluster } from "../cluster/lifecycle"
 import { runningInstancesOfTemplate, syncInstanceAssignments } from "../cluster/assignments"
 import { defineAction, inTransaction } from "./action"
-import { AssignModuleOutput, AttachPeerOutput, CreateNetworkOutput, CreateNodeOutput, CreateTemplateOutput, GetInstanceOutput, ListNetworksOutput, ProvisionInstanceOutput, RotateAgentCredentialOutput, TerminateInstanceOutput } from "./action-outputs"
+import { AssignModuleOutput, AttachPeerOutput, CreateNetworkOutput, CreateNodeOutput, CreateTemplateOutput, ListNetworksOutput, ProvisionInstanceOutput, RotateAgentCredentialOutput, TerminateInstanceOutput } from "./action-outputs"
 import { CidrText, Ref, Text } from "./input-fields"
 import { presentNetwork, presentPeer } from "./presenters"
 
@@ -135,43 +135,6 @@ export const systemProvisionInstance = defineAction({
     )
 })
 
-export const systemGetInstance = defineAction({
-  name: "system_get_instance",
-  description:
-    "One instance (by id, or its node's hostname): node, hostname, status, the cluster it belongs to, and whether its agent is connected (agent, last_seen_at).",
-  destructive: false,
-  access: "read",
-  input: Schema.Struct({ instance_id: Ref }),
-  output: GetInstanceOutput,
-  run: (input, { accountId }) =>
-    Effect.gen(function* () {
-      const liveness = yield* AgentLiveness
-      return yield* inTransaction((ctx) =>
-      Effect.gen(function* () {
-        const instance = yield* findInstance(ctx, accountId, input.instance_id)
-        if (instance === undefined) {
-          return yield* notFound("instance_not_found", `there is no instance "${input.instance_id}" (by id or hostname) in this account`, { instance_id: input.instance_id })
-        }
-        const seen = liveness.get(instance.id)
-        const node = yield* ctx.tx.getNode(accountId, instance.node_id)
-        const membership = yield* ctx.tx.findKubernetesNodeOfInstance(accountId, instance.id)
-        return {
-          id: instance.id,
-          node_id: instance.node_id,
-          hostname: node?.hostname ?? null,
-          status: instance.status,
-          cluster_id: membership?.cluster_id ?? null,
-          role: membership?.role ?? null,
-          // An instance is "running" from its provisioning; whether a machine is really there is this.
-          agent: seen?.connected === true ? ("connected" as const) : ("disconnected" as const),
-          last_seen_at: seen === undefined ? null : new Date(seen.lastSeenAt).toISOString(),
-          created_at: instance.created_at
-        }
-      })
-      )
-    })
-})
-
 export const systemTerminateInstance = defineAction({
   name: "system_terminate_instance",
   description:
@@ -192,20 +155,7 @@ export const systemTerminateInstance = defineAction({
       Effect.gen(function* () {
         const instance = yield* requireRunningInstance(ctx, accountId, input.instance_id)
         const peers = yield* ctx.tx.listPeersOfInstance(accountId, instance.id)
-        for (const peer of peers) {
-          for (const vip of yield* ctx.tx.listVipsOfNetwork(accountId, peer.network_id)) {
-            if (vip.holder_peer_id === peer.id) {
-              return yield* stateError(
-                "instance_holds_vip",
-                `instance ${instance.id} holds the VIP ${vip.address} of cluster ${vip.cluster_id}; fail the VIP over first (system_sdwan_failover_virtual_ip)`,
-                { virtual_ip_id: vip.id, cluster_id: vip.cluster_id }
-              )
-            }
-            if (vip.failover_holder_peer_ids.includes(peer.id)) {
-              yield* ctx.tx.updateVipIfEpoch(accountId, vip.id, vip.epoch, { failover_holder_peer_ids: vip.failover_holder_peer_ids.filter((p) => p !== peer.id) })
-            }
-          }
-        }
+        for (const peer of peers) yield* ensurePeerHoldsNoVip(ctx, accountId, peer)
         const membership = yield* ctx.tx.findKubernetesNodeOfInstance(accountId, instance.id)
         if (membership !== undefined) {
           yield* ctx.tx.deleteKubernetesNodeOfInstance(accountId, instance.id)
@@ -213,11 +163,7 @@ export const systemTerminateInstance = defineAction({
           if (cluster !== undefined && membership.role === "control-plane") yield* refreshHaWarnings(ctx, cluster)
         }
         // R25: its peers leave every network config; their addresses are free again.
-        for (const peer of peers) {
-          yield* ctx.tx.deletePeer(accountId, peer.id)
-          yield* ctx.tx.releaseLease(peer.network_id, peer.id)
-          yield* requestNetworkWireguardSync(ctx, accountId, peer.network_id)
-        }
+        for (const peer of peers) yield* removePeer(ctx, accountId, peer)
         yield* ctx.tx.setInstanceStatus(accountId, instance.id, "terminated")
         yield* ctx.emit(accountId, "system.instance_terminated", {
           instance_id: instance.id,

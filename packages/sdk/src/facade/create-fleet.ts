@@ -11,7 +11,7 @@
  */
 import { Cause, Effect, Exit, Fiber, ManagedRuntime, PubSub } from "effect"
 import { Accounts } from "../accounts/accounts"
-import { ApiKeys, type ApiKeyIdentity, type CreatedApiKey } from "../accounts/api-keys"
+import { ApiKeys, type ApiKeyIdentity, type ApiKeySummary, type CreatedApiKey } from "../accounts/api-keys"
 import { HOST_CALLER, type ActionCaller, type ApiKeyRole } from "../accounts/roles"
 import type { ActionInput, ActionName, ActionOutput } from "../actions/catalog"
 import { actionCatalog, describeActions } from "../actions/catalog"
@@ -147,6 +147,8 @@ export const createFleet = async (options: CreateFleetOptions = { database: ":me
   return {
     createAccount: (input: { readonly name: string }): Promise<Account> => run(Effect.flatMap(Effect.service(Accounts), (accounts) => accounts.create(input.name))),
     getAccount: (id: string): Promise<Account> => run(Effect.flatMap(Effect.service(Accounts), (accounts) => accounts.get(id))),
+    /** Every account, oldest first. */
+    listAccounts: (): Promise<ReadonlyArray<Account>> => run(Effect.flatMap(Effect.service(Accounts), (accounts) => accounts.list)),
     forAccount,
     /** The operations an API key may run: its account's, limited by its role. */
     forApiKey: (identity: ApiKeyIdentity): AccountOperations =>
@@ -157,6 +159,9 @@ export const createFleet = async (options: CreateFleetOptions = { database: ":me
     /** Revokes an API key; requests with it fail with `invalid_api_key` from then on. */
     revokeApiKey: (input: { readonly account_id: string; readonly api_key_id: string }): Promise<void> =>
       run(Effect.flatMap(Effect.service(ApiKeys), (keys) => keys.revoke(input.account_id, input.api_key_id))),
+    /** An account's API keys (id, name, role, created, revoked), never the keys themselves. */
+    listApiKeys: (input: { readonly account_id: string }): Promise<ReadonlyArray<ApiKeySummary>> =>
+      run(Effect.flatMap(Effect.service(ApiKeys), (keys) => keys.list(input.account_id))),
     /** The account and key behind an API key (for audit records); rejects with `invalid_api_key`. */
     identifyApiKey: (apiKey: string): Promise<ApiKeyIdentity> => run(Effect.flatMap(Effect.service(ApiKeys), (keys) => keys.identify(apiKey))),
     /**

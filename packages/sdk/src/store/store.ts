@@ -38,19 +38,29 @@ export interface StoreTx {
   // accounts
   readonly insertAccount: (account: Account & { readonly ula_global_id: string }) => Op<void>
   readonly getAccount: (id: AccountId) => Op<(Account & { readonly ula_global_id: string }) | undefined>
+  /** Every account (for the gateway box's operator, on the database directly). */
+  readonly listAccounts: () => Op<ReadonlyArray<Account>>
   readonly setAccountUlaGlobalId: (id: AccountId, ulaGlobalId: string) => Op<void>
 
   // templates and module assignments
   readonly insertTemplate: (template: TemplateRecord) => Op<void>
   readonly getTemplate: (accountId: AccountId, id: TemplateId) => Op<TemplateRecord | undefined>
   readonly findTemplateByName: (accountId: AccountId, name: string) => Op<TemplateRecord | undefined>
+  readonly listTemplates: (accountId: AccountId) => Op<ReadonlyArray<TemplateRecord>>
   readonly putModuleAssignment: (templateId: TemplateId, assignment: ModuleAssignment) => Op<void>
+  /** Only a template no node uses (callers check); its assignments go with it. */
+  readonly deleteTemplate: (accountId: AccountId, id: TemplateId) => Op<void>
 
   // nodes and instances
   readonly insertNode: (node: NodeRecord) => Op<void>
   readonly getNode: (accountId: AccountId, id: NodeId) => Op<NodeRecord | undefined>
   readonly listNodes: (accountId: AccountId) => Op<ReadonlyArray<NodeRecord>>
   readonly findNodeByHostname: (accountId: AccountId, hostname: string) => Op<NodeRecord | undefined>
+  /** Only a node that never had an instance (callers check). */
+  readonly deleteNode: (accountId: AccountId, id: NodeId) => Op<void>
+  /** Every instance of the account (running and terminated), oldest first. */
+  readonly listInstances: (accountId: AccountId) => Op<ReadonlyArray<InstanceRecord>>
+  readonly listInstancesOfNode: (accountId: AccountId, nodeId: NodeId) => Op<ReadonlyArray<InstanceRecord>>
   readonly insertInstance: (instance: InstanceRecord) => Op<void>
   readonly getInstance: (accountId: AccountId, id: InstanceId) => Op<InstanceRecord | undefined>
   /** Only for authenticating an agent, which does not know its account yet. */
@@ -73,6 +83,8 @@ export interface StoreTx {
   readonly findNetworkByHandle: (accountId: AccountId, handle: string) => Op<NetworkRecord | undefined>
   readonly findNetworkByName: (accountId: AccountId, name: string) => Op<NetworkRecord | undefined>
   readonly listNetworks: (accountId: AccountId) => Op<ReadonlyArray<NetworkRecord>>
+  /** Only a network without peers, VIPs or clusters (callers check). */
+  readonly deleteNetwork: (accountId: AccountId, id: NetworkId) => Op<void>
   /** The network whose pod prefix starts at or before `range.startKey` (highest such), and the first starting after it. */
   readonly podPrefixNeighbours: (accountId: AccountId, range: PrefixRange) => Op<ReadonlyArray<NetworkRecord & PrefixRange>>
   readonly maxSubnetIndex: (accountId: AccountId, ulaGlobalId: string) => Op<number | undefined>
@@ -158,6 +170,7 @@ export interface StoreTx {
   readonly getVip: (accountId: AccountId, id: VipId) => Op<VipRecord | undefined>
   readonly findVipOfCluster: (accountId: AccountId, clusterId: ClusterId) => Op<VipRecord | undefined>
   readonly listVipsOfNetwork: (accountId: AccountId, networkId: NetworkId) => Op<ReadonlyArray<VipRecord>>
+  readonly listVips: (accountId: AccountId) => Op<ReadonlyArray<VipRecord>>
   /** Every VIP with a holder, across accounts: what the silence sensor watches. */
   readonly listHeldVips: () => Op<ReadonlyArray<VipRecord>>
   /**
@@ -238,6 +251,7 @@ export interface StoreTx {
   readonly insertApiKey: (key: ApiKeyRecord) => Op<void>
   readonly findApiKeyByHash: (keyHash: string) => Op<ApiKeyRecord | undefined>
   readonly revokeApiKey: (accountId: AccountId, id: string, at: string) => Op<boolean>
+  readonly listApiKeys: (accountId: AccountId) => Op<ReadonlyArray<ApiKeyRecord>>
 
   // skill runs
   readonly putSkillRun: (run: SkillRunRecord) => Op<void>

@@ -129,12 +129,27 @@ export const makeSqlStoreTx = (db: SqlDriver): StoreTx => {
     insertAccount: (account) =>
       done(run("INSERT INTO accounts (id, name, ula_global_id, created_at) VALUES (?, ?, ?, ?)", [account.id, account.name, account.ula_global_id, account.created_at])),
     getAccount: (id) => Effect.map(one("SELECT * FROM accounts WHERE id = ?", [id]), asIs),
+    listAccounts: () => Effect.map(all("SELECT id, name, created_at FROM accounts ORDER BY created_at, id"), asIs),
     setAccountUlaGlobalId: (id, ulaGlobalId) => done(run("UPDATE accounts SET ula_global_id = ? WHERE id = ?", [ulaGlobalId, id])),
 
     insertTemplate: (template) =>
       done(run("INSERT INTO templates (id, account_id, name, created_at) VALUES (?, ?, ?, ?)", [template.id, template.account_id, template.name, template.created_at])),
     getTemplate: (accountId, id) => Effect.flatMap(one("SELECT * FROM templates WHERE account_id = ? AND id = ?", [accountId, id]), loadTemplate),
     findTemplateByName: (accountId, name) => Effect.flatMap(one("SELECT * FROM templates WHERE account_id = ? AND name = ?", [accountId, name]), loadTemplate),
+    listTemplates: (accountId) =>
+      Effect.gen(function* () {
+        const rows = yield* all("SELECT * FROM templates WHERE account_id = ? ORDER BY created_at, id", [accountId])
+        const modules = yield* all(
+          "SELECT m.* FROM module_assignments m JOIN templates t ON t.id = m.template_id WHERE t.account_id = ? ORDER BY m.module_name",
+          [accountId]
+        )
+        return rows.map((row) => templateFrom(row, modules.filter((m) => m.template_id === row.id)))
+      }),
+    deleteTemplate: (accountId, id) =>
+      Effect.gen(function* () {
+        yield* run("DELETE FROM module_assignments WHERE template_id = (SELECT id FROM templates WHERE account_id = ? AND id = ?)", [accountId, id])
+        yield* run("DELETE FROM templates WHERE account_id = ? AND id = ?", [accountId, id])
+      }),
     putModuleAssignment: (templateId, assignment) =>
       done(
         run(
@@ -157,6 +172,10 @@ export const makeSqlStoreTx = (db: SqlDriver): StoreTx => {
     getNode: (accountId, id) => Effect.map(one("SELECT * FROM nodes WHERE account_id = ? AND id = ?", [accountId, id]), asIs),
     listNodes: (accountId) => Effect.map(all("SELECT * FROM nodes WHERE account_id = ? ORDER BY created_at, rowid", [accountId]), asIs),
     findNodeByHostname: (accountId, hostname) => Effect.map(one("SELECT * FROM nodes WHERE account_id = ? AND hostname = ?", [accountId, hostname]), asIs),
+    deleteNode: (accountId, id) => done(run("DELETE FROM nodes WHERE account_id = ? AND id = ?", [accountId, id])),
+    listInstances: (accountId) => Effect.map(all("SELECT * FROM instances WHERE account_id = ? ORDER BY created_at, rowid", [accountId]), asIs),
+    listInstancesOfNode: (accountId, nodeId) =>
+      Effect.map(all("SELECT * FROM instances WHERE account_id = ? AND node_id = ? ORDER BY created_at, rowid", [accountId, nodeId]), asIs),
     insertInstance: (instance) =>
       done(
         run("INSERT INTO instances (id, account_id, node_id, status, credential_hash, created_at) VALUES (?, ?, ?, ?, ?, ?)", [
@@ -225,6 +244,13 @@ export const makeSqlStoreTx = (db: SqlDriver): StoreTx => {
       Effect.map(one("SELECT * FROM networks WHERE account_id = ? AND handle = ?", [accountId, handle]), optional(networkFrom)),
     findNetworkByName: (accountId, name) => Effect.map(one("SELECT * FROM networks WHERE account_id = ? AND name = ?", [accountId, name]), optional(networkFrom)),
     listNetworks: (accountId) => Effect.map(all("SELECT * FROM networks WHERE account_id = ? ORDER BY created_at, rowid", [accountId]), (rows) => rows.map(networkFrom)),
+    deleteNetwork: (accountId, id) =>
+      Effect.gen(function* () {
+        if ((yield* one("SELECT id FROM networks WHERE account_id = ? AND id = ?", [accountId, id])) === undefined) return
+        yield* run("DELETE FROM pending_network_syncs WHERE network_id = ?", [id])
+        yield* run("DELETE FROM overlay_leases WHERE network_id = ?", [id])
+        yield* run("DELETE FROM networks WHERE account_id = ? AND id = ?", [accountId, id])
+      }),
     podPrefixNeighbours: (accountId, range) =>
       // One statement, two index probes: the nearest pod prefix starting at or before the
       // range, and the first one starting after it (R6).
@@ -445,6 +471,7 @@ export const makeSqlStoreTx = (db: SqlDriver): StoreTx => {
     findVipOfCluster: (accountId, clusterId) => Effect.map(one("SELECT * FROM vips WHERE account_id = ? AND cluster_id = ?", [accountId, clusterId]), optional(vipFrom)),
     listVipsOfNetwork: (accountId, networkId) =>
       Effect.map(all("SELECT * FROM vips WHERE account_id = ? AND network_id = ? ORDER BY id", [accountId, networkId]), (rows) => rows.map(vipFrom)),
+    listVips: (accountId) => Effect.map(all("SELECT * FROM vips WHERE account_id = ? ORDER BY id", [accountId]), (rows) => rows.map(vipFrom)),
     listHeldVips: () => Effect.map(all("SELECT * FROM vips WHERE holder_peer_id IS NOT NULL ORDER BY id"), (rows) => rows.map(vipFrom)),
     updateVipIfEpoch: (accountId, id, expectedEpoch, changes) => {
       const set = setClause(changes, ["failover_holder_peer_ids", "probe_reporters"])
@@ -620,6 +647,8 @@ export const makeSqlStoreTx = (db: SqlDriver): StoreTx => {
     findApiKeyByHash: (keyHash) => Effect.map(one("SELECT * FROM api_keys WHERE key_hash = ?", [keyHash]), asIs),
     revokeApiKey: (accountId, id, at) =>
       Effect.map(run("UPDATE api_keys SET revoked_at = ? WHERE account_id = ? AND id = ? AND revoked_at IS NULL", [at, accountId, id]), (changed) => changed === 1),
+
+    listApiKeys: (accountId) => Effect.map(all("SELECT * FROM api_keys WHERE account_id = ? ORDER BY created_at, id", [accountId]), asIs),
 
     putSkillRun: (skillRun) =>
       done(

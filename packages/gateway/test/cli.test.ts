@@ -58,14 +58,14 @@ describe("fleetplane CLI", () => {
     expect(zsh.out).toContain("bashcompinit")
     expect(zsh.out).toContain("complete -o default -F _fleetplane fleetplane")
     const fish = await cli(["completion", "fish"])
-    expect(fish.out).toContain("complete -c fleetplane -n '__fish_seen_subcommand_from upgrade; and not __fish_seen_subcommand_from start list status resume abort' -a list")
+    expect(fish.out).toContain("complete -c fleetplane -n '__fish_seen_subcommand_from upgrade; and not __fish_seen_subcommand_from start status wait resume abort list get describe' -a list")
     expect((await cli(["completion", "tcsh"])).code).toBe(2)
   })
 
   it("documents every command in --help", async () => {
     const help = await cli(["--help"])
     expect(help.code).toBe(0)
-    for (const command of ["gateway", "account", "apikey", "networks", "templates", "nodes", "instances", "peers", "clusters", "kubeconfig", "failover", "approvals", "events", "upgrade", "action", "mcp"]) {
+    for (const command of ["gateway", "account", "apikey", "networks", "templates", "nodes", "instances", "peers", "vips", "clusters", "kubeconfig", "failover", "approvals", "events", "upgrade", "action", "mcp"]) {
       expect(help.out).toContain(command)
     }
     const version = await cli(["--version"])
@@ -190,8 +190,8 @@ describe("fleetplane CLI", () => {
     expect(throughContext.code).toBe(0)
     const listed = await cli(["--json", "config", "get-contexts"], env)
     expect(listed.json()).toEqual([
-      { current: "*", name: "edge", url: gateway.adminUrl, "api-key": keyFile },
-      { current: "", name: "elsewhere", url: "http://127.0.0.1:1", "api-key": "(in the config file)" }
+      { current: "*", name: "edge", url: gateway.adminUrl, "api-key": keyFile, "ca-file": "-" },
+      { current: "", name: "elsewhere", url: "http://127.0.0.1:1", "api-key": "(in the config file)", "ca-file": "-" }
     ])
     expect(listed.out).not.toContain("fpk_other")
 

@@ -135,7 +135,7 @@ describe("Promise facade", () => {
       expect((refused as FleetplaneError).code).toBe("invalid_api_key")
       const events = await fleet.forAccount(a.id).events.list()
       expect(JSON.stringify(events)).not.toContain(keyA.api_key)
-      // Listed with their role and revocation, never the key or its hash; accounts oldest first.
+      // Listed with their role and revocation, never the key or its hash; accounts by name.
       await fleet.revokeApiKey({ account_id: a.id, api_key_id: keyA.id })
       const listed = await fleet.listApiKeys({ account_id: a.id })
       expect(listed.map((k) => [k.id, k.name, k.role, k.revoked_at !== null])).toEqual([[keyA.id, "ci", "admin", true]])

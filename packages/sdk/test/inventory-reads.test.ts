@@ -5,7 +5,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { NetworkSyncer } from "../src/index"
+import { AgentPort, NetworkSyncer } from "../src/index"
 import { accountWithNetwork, activeCluster, effectiveWireguard, events, exec, execConfirmed, failure, heartbeat, join, provisionAgent, withFleet } from "./support/fleet-harness"
 
 describe("inventory reads", () => {
@@ -44,6 +44,12 @@ describe("inventory reads", () => {
           ["edge-worker-1", null, null, "connected"]
         ])
         assert.strictEqual((yield* exec(setup.accountId, "system_list_instances", { status: "terminated" })).instances.length, 0)
+        // One instance shows what the gateway wants on it and what its agent has applied.
+        const wanted = (yield* exec(setup.accountId, "system_get_instance", { instance_id: "edge-worker-1" })).configs.find((c: any) => c.kind === "wireguard")
+        assert.strictEqual(wanted.applied_version, null)
+        yield* (yield* AgentPort).configAck(worker.identity, { kind: "wireguard", key: wanted.key, version: wanted.version, status: "applied" })
+        const applied = (yield* exec(setup.accountId, "system_get_instance", { instance_id: "edge-worker-1" })).configs.find((c: any) => c.kind === "wireguard")
+        assert.deepStrictEqual([applied.applied_version, applied.error], [wanted.version, null])
 
         const network = yield* exec(setup.accountId, "system_sdwan_get_network", { network_id: "prod" })
         assert.strictEqual(network.peer_count, 2)
@@ -55,6 +61,11 @@ describe("inventory reads", () => {
           ["k3s-prod-server-1", true, true, true],
           ["edge-worker-1", false, true, true]
         ])
+
+        // The newest events, oldest first (what `describe` shows as recent events).
+        const all = yield* events(setup.accountId)
+        const latest = (yield* exec(setup.accountId, "system_list_events", { latest: true, limit: 3 })).events
+        assert.deepStrictEqual(latest.map((e: any) => e.seq), all.slice(-3).map((e) => e.seq))
 
         const vips = (yield* exec(setup.accountId, "system_sdwan_list_virtual_ips")).virtual_ips
         assert.deepStrictEqual(vips.map((v: any) => [v.cluster_id, v.cluster_name, v.holder_hostname, v.epoch]), [[clusterId, "k3s-prod-server-1", "k3s-prod-server-1", 1]])

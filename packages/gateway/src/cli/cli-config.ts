@@ -8,9 +8,11 @@
  *     - name: prod-edge
  *       url: https://gw.example:7080
  *       api-key-file: /etc/fleetplane/ops.key   # or api-key: fpk_… (kept in this 0600 file)
+ *       ca-file: /etc/fleetplane/admin-ca.pem   # an https:// admin API signed by a private CA
  *
- * Precedence, highest first: flags (`--url`, `--api-key`, `--context`), environment
- * (`FLEETPLANE_URL`, `FLEETPLANE_API_KEY`, `FLEETPLANE_CONTEXT`), the context, the default.
+ * Precedence, highest first: flags (`--url`, `--api-key`, `--ca-file`, `--context`), environment
+ * (`FLEETPLANE_URL`, `FLEETPLANE_API_KEY`, `FLEETPLANE_CA_FILE`, `FLEETPLANE_CONTEXT`), the
+ * context, the default.
  */
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs"
 import { homedir } from "node:os"
@@ -25,6 +27,7 @@ export interface CliContext {
   readonly url?: string
   readonly "api-key"?: string
   readonly "api-key-file"?: string
+  readonly "ca-file"?: string
 }
 
 export interface CliConfig {
@@ -62,12 +65,14 @@ export const writeCliConfig = (path: string, config: CliConfig) => {
 export interface Connection {
   readonly url: string
   readonly apiKey: string | undefined
+  /** A PEM file of the CA that signed an https:// admin API's certificate, if not a public one. */
+  readonly caFile: string | undefined
   /** The context used, if any. */
   readonly context: string | undefined
 }
 
 /** Where the CLI talks to, and with which key, after flags, environment and the config file. */
-export const resolveConnection = (flags: { url?: string; apiKey?: string; context?: string }, env: NodeJS.ProcessEnv): Connection => {
+export const resolveConnection = (flags: { url?: string; apiKey?: string; caFile?: string; context?: string }, env: NodeJS.ProcessEnv): Connection => {
   const path = configPath(env)
   const config = readCliConfig(path)
   const wanted = flags.context ?? env.FLEETPLANE_CONTEXT ?? config["current-context"]
@@ -87,6 +92,7 @@ export const resolveConnection = (flags: { url?: string; apiKey?: string; contex
   return {
     url: flags.url ?? env.FLEETPLANE_URL ?? context?.url ?? DEFAULT_ADMIN_URL,
     apiKey: flags.apiKey ?? env.FLEETPLANE_API_KEY ?? context?.["api-key"] ?? keyFromFile(),
+    caFile: flags.caFile ?? env.FLEETPLANE_CA_FILE ?? context?.["ca-file"],
     context: context?.name
   }
 }

@@ -10,7 +10,7 @@ export const registerConfigCommands = (
     readonly env: NodeJS.ProcessEnv
     readonly io: Io
     readonly print: (value: unknown, human: (value: any) => string) => void
-    readonly globals: () => { readonly url?: string; readonly apiKey?: string }
+    readonly globals: () => { readonly url?: string; readonly apiKey?: string; readonly caFile?: string }
   }
 ) => {
   const config = program.command("config").description(`contexts: named gateways and API keys in ${configPath(env).replace(env.HOME ?? "\u0000", "~")} (or FLEETPLANE_CONFIG)`)
@@ -23,9 +23,10 @@ export const registerConfigCommands = (
         current: c.name === file["current-context"] ? "*" : "",
         name: c.name,
         url: c.url ?? DEFAULT_ADMIN_URL,
-        "api-key": c["api-key-file"] ?? (c["api-key"] === undefined ? "-" : "(in the config file)")
+        "api-key": c["api-key-file"] ?? (c["api-key"] === undefined ? "-" : "(in the config file)"),
+        "ca-file": c["ca-file"] ?? "-"
       }))
-      print(rows, (r) => (r.length === 0 ? "no contexts yet: fleetplane config set-context <name> --url <admin url> --api-key-file <file>\n" : table(r, ["current", "name", "url", "api-key"])))
+      print(rows, (r) => (r.length === 0 ? "no contexts yet: fleetplane config set-context <name> --url <admin url> --api-key-file <file>\n" : table(r, ["current", "name", "url", "api-key", "ca-file"])))
     })
   config
     .command("current-context")
@@ -47,11 +48,13 @@ export const registerConfigCommands = (
     })
   config
     .command("set-context <name>")
-    .description("create or change a context (the first one becomes current): --url <admin url>, and --api-key-file <file> or --api-key <key> (stored in the 0600 config file)")
+    .description(
+      "create or change a context (the first one becomes current): --url <admin url>, --api-key-file <file> or --api-key <key> (stored in the 0600 config file), and --ca-file <pem> for an admin API signed by a private CA"
+    )
     .option("--api-key-file <file>", "a file holding the API key (kept out of the config file)")
     .action((name: string, local: { apiKeyFile?: string }) => {
       // --url and --api-key are the program's own options (commander reads them anywhere on the line).
-      const options = { url: globals().url, apiKey: globals().apiKey, apiKeyFile: local.apiKeyFile }
+      const options = { url: globals().url, apiKey: globals().apiKey, caFile: globals().caFile, apiKeyFile: local.apiKeyFile }
       if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(name)) throw new CliError(`context name "${name.slice(0, 64)}" must be 1-63 letters, digits, ".", "_" or "-"`, 2, "invalid_context_name")
       if (options.apiKey !== undefined && options.apiKeyFile !== undefined) throw new CliError("give --api-key or --api-key-file, not both", 2, "invalid_input")
       const path = configPath(env)
@@ -59,7 +62,13 @@ export const registerConfigCommands = (
       const previous = file.contexts.find((c) => c.name === name)
       const { "api-key": oldKey, "api-key-file": oldKeyFile, ...kept } = previous ?? { name }
       const key = options.apiKey !== undefined ? { "api-key": options.apiKey } : options.apiKeyFile !== undefined ? { "api-key-file": options.apiKeyFile } : { ...(oldKey === undefined ? {} : { "api-key": oldKey }), ...(oldKeyFile === undefined ? {} : { "api-key-file": oldKeyFile }) }
-      const context: CliContext = { ...kept, name, ...(options.url === undefined ? {} : { url: options.url }), ...key }
+      const context: CliContext = {
+        ...kept,
+        name,
+        ...(options.url === undefined ? {} : { url: options.url }),
+        ...key,
+        ...(options.caFile === undefined ? {} : { "ca-file": options.caFile })
+      }
       writeCliConfig(path, {
         ...file,
         contexts: [...file.contexts.filter((c) => c.name !== name), context],

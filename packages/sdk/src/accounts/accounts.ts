@@ -11,7 +11,7 @@ export class Accounts extends Context.Service<
   {
     readonly create: (name: string) => Effect.Effect<Account, InvalidInputError | StoreError>
     readonly get: (id: string) => Effect.Effect<Account, NotFoundError | StoreError>
-    /** Every account, oldest first (for the operator of the gateway box). */
+    /** Every account, by name (for the operator of the gateway box). */
     readonly list: Effect.Effect<ReadonlyArray<Account>, StoreError>
   }
 >()("@fleetplane/sdk/accounts/Accounts") {

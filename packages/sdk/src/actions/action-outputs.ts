@@ -141,7 +141,7 @@ export const ProvisionInstanceOutput = Schema.Struct({
   agent_credential: Schema.String
 })
 
-export const GetInstanceOutput = Schema.Struct({
+export const InstanceView = Schema.Struct({
   id: Id,
   node_id: Id,
   hostname: Schema.NullOr(Schema.String),
@@ -151,6 +151,15 @@ export const GetInstanceOutput = Schema.Struct({
   agent: Schema.Literals(["connected", "disconnected"]),
   last_seen_at: Schema.NullOr(Timestamp),
   created_at: Timestamp
+})
+export type InstanceView = typeof InstanceView.Type
+
+export const GetInstanceOutput = Schema.Struct({
+  ...InstanceView.fields,
+  /** What the gateway wants on the machine, and what its agent has applied (`applied_version`) or refused (`error`). */
+  configs: Schema.Array(
+    Schema.Struct({ kind: Schema.String, key: Schema.String, version: Schema.Int, applied_version: Schema.NullOr(Schema.Int), error: Schema.NullOr(Schema.String), updated_at: Timestamp })
+  )
 })
 
 export const TerminateInstanceOutput = Schema.Struct({ instance_id: Id, status: Schema.Literal("terminated") })
@@ -323,7 +332,7 @@ export const GetInventoryNodeOutput = Schema.Struct({
 
 export const DeleteNodeOutput = Schema.Struct({ node_id: Id, deleted: Schema.Literal(true) })
 
-export const ListInstancesOutput = Schema.Struct({ instances: Schema.Array(GetInstanceOutput) })
+export const ListInstancesOutput = Schema.Struct({ instances: Schema.Array(InstanceView) })
 
 export const GetNetworkOutput = Schema.Struct({
   ...NetworkView.fields,

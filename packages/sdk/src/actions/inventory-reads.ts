@@ -177,7 +177,7 @@ export const systemListInstances = defineAction({
 export const systemGetInstance = defineAction({
   name: "system_get_instance",
   description:
-    "One instance (by id, or its node's hostname): node, hostname, status, the cluster it belongs to, and whether its agent is connected (agent, last_seen_at).",
+    "One instance (by id, or its node's hostname): node, hostname, status, the cluster it belongs to, whether its agent is connected (agent, last_seen_at), and each config the gateway wants on it with the version its agent has applied.",
   destructive: false,
   access: "read",
   input: Schema.Struct({ instance_id: Ref }),
@@ -191,7 +191,11 @@ export const systemGetInstance = defineAction({
           if (instance === undefined) {
             return yield* notFound("instance_not_found", `there is no instance "${input.instance_id}" (by id or hostname) in this account`, { instance_id: input.instance_id })
           }
-          return yield* presentInstance(ctx, liveness, accountId, instance)
+          const configs = yield* ctx.tx.listDesiredConfigs(instance.id)
+          return {
+            ...(yield* presentInstance(ctx, liveness, accountId, instance)),
+            configs: configs.map((c) => ({ kind: c.kind, key: c.key, version: c.version, applied_version: c.acked_version, error: c.ack_error, updated_at: c.updated_at }))
+          }
         })
       )
     })

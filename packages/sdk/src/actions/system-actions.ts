@@ -14,16 +14,23 @@ import { Ref } from "./input-fields"
 
 export const systemListEvents = defineAction({
   name: "system_list_events",
-  description: "The account's event log in order, after sequence number `since` (default 0), at most `limit` (default 100, max 1000).",
+  description:
+    "The account's event log in order, after sequence number `since` (default 0), at most `limit` (default 100, max 1000). With `latest: true`, the newest `limit` events instead (still oldest first).",
   destructive: false,
   access: "read",
   input: Schema.Struct({
     since: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))),
-    limit: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 1000 })))
+    limit: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 1000 }))),
+    latest: Schema.optionalKey(Schema.Boolean)
   }),
   output: ListEventsOutput,
   run: (input, { accountId }) =>
-    inTransaction((ctx) => Effect.map(ctx.tx.listEvents(accountId, input.since ?? 0, input.limit ?? 100), (events) => ({ events })))
+    inTransaction((ctx) =>
+      Effect.map(
+        input.latest === true ? ctx.tx.listLatestEvents(accountId, input.limit ?? 100) : ctx.tx.listEvents(accountId, input.since ?? 0, input.limit ?? 100),
+        (events) => ({ events })
+      )
+    )
 })
 
 const RollingUpgradeInputs = Schema.Struct({

@@ -147,7 +147,7 @@ export const createFleet = async (options: CreateFleetOptions = { database: ":me
   return {
     createAccount: (input: { readonly name: string }): Promise<Account> => run(Effect.flatMap(Effect.service(Accounts), (accounts) => accounts.create(input.name))),
     getAccount: (id: string): Promise<Account> => run(Effect.flatMap(Effect.service(Accounts), (accounts) => accounts.get(id))),
-    /** Every account, oldest first. */
+    /** Every account, by name. */
     listAccounts: (): Promise<ReadonlyArray<Account>> => run(Effect.flatMap(Effect.service(Accounts), (accounts) => accounts.list)),
     forAccount,
     /** The operations an API key may run: its account's, limited by its role. */

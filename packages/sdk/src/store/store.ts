@@ -38,7 +38,7 @@ export interface StoreTx {
   // accounts
   readonly insertAccount: (account: Account & { readonly ula_global_id: string }) => Op<void>
   readonly getAccount: (id: AccountId) => Op<(Account & { readonly ula_global_id: string }) | undefined>
-  /** Every account (for the gateway box's operator, on the database directly). */
+  /** Every account by name (for the gateway box's operator, on the database directly). */
   readonly listAccounts: () => Op<ReadonlyArray<Account>>
   readonly setAccountUlaGlobalId: (id: AccountId, ulaGlobalId: string) => Op<void>
 
@@ -46,6 +46,7 @@ export interface StoreTx {
   readonly insertTemplate: (template: TemplateRecord) => Op<void>
   readonly getTemplate: (accountId: AccountId, id: TemplateId) => Op<TemplateRecord | undefined>
   readonly findTemplateByName: (accountId: AccountId, name: string) => Op<TemplateRecord | undefined>
+  /** By name. */
   readonly listTemplates: (accountId: AccountId) => Op<ReadonlyArray<TemplateRecord>>
   readonly putModuleAssignment: (templateId: TemplateId, assignment: ModuleAssignment) => Op<void>
   /** Only a template no node uses (callers check); its assignments go with it. */
@@ -200,6 +201,8 @@ export interface StoreTx {
   // events
   readonly appendEvent: (accountId: AccountId, type: string, at: string, data: Record<string, unknown>) => Op<FleetEvent>
   readonly listEvents: (accountId: AccountId, since: number, limit: number) => Op<ReadonlyArray<FleetEvent>>
+  /** The newest `limit` events, oldest first. */
+  readonly listLatestEvents: (accountId: AccountId, limit: number) => Op<ReadonlyArray<FleetEvent>>
 
   // desired configs (level-triggered pushes)
   /** Stores a new desired payload; bumps the version only if the payload changed. Returns the record. */

@@ -129,7 +129,7 @@ export const makeSqlStoreTx = (db: SqlDriver): StoreTx => {
     insertAccount: (account) =>
       done(run("INSERT INTO accounts (id, name, ula_global_id, created_at) VALUES (?, ?, ?, ?)", [account.id, account.name, account.ula_global_id, account.created_at])),
     getAccount: (id) => Effect.map(one("SELECT * FROM accounts WHERE id = ?", [id]), asIs),
-    listAccounts: () => Effect.map(all("SELECT id, name, created_at FROM accounts ORDER BY created_at, id"), asIs),
+    listAccounts: () => Effect.map(all("SELECT id, name, created_at FROM accounts ORDER BY name, id"), asIs),
     setAccountUlaGlobalId: (id, ulaGlobalId) => done(run("UPDATE accounts SET ula_global_id = ? WHERE id = ?", [ulaGlobalId, id])),
 
     insertTemplate: (template) =>
@@ -138,7 +138,7 @@ export const makeSqlStoreTx = (db: SqlDriver): StoreTx => {
     findTemplateByName: (accountId, name) => Effect.flatMap(one("SELECT * FROM templates WHERE account_id = ? AND name = ?", [accountId, name]), loadTemplate),
     listTemplates: (accountId) =>
       Effect.gen(function* () {
-        const rows = yield* all("SELECT * FROM templates WHERE account_id = ? ORDER BY created_at, id", [accountId])
+        const rows = yield* all("SELECT * FROM templates WHERE account_id = ? ORDER BY name", [accountId])
         const modules = yield* all(
           "SELECT m.* FROM module_assignments m JOIN templates t ON t.id = m.template_id WHERE t.account_id = ? ORDER BY m.module_name",
           [accountId]
@@ -542,6 +542,8 @@ export const makeSqlStoreTx = (db: SqlDriver): StoreTx => {
       })),
     listEvents: (accountId, since, limit) =>
       Effect.map(all("SELECT * FROM events WHERE account_id = ? AND seq > ? ORDER BY seq LIMIT ?", [accountId, since, limit]), (rows) => rows.map(eventFrom)),
+    listLatestEvents: (accountId, limit) =>
+      Effect.map(all("SELECT * FROM (SELECT * FROM events WHERE account_id = ? ORDER BY seq DESC LIMIT ?) AS latest ORDER BY seq", [accountId, limit]), (rows) => rows.map(eventFrom)),
 
     putDesiredConfig: (instanceId, kind, key, payload, at) =>
       Effect.gen(function* () {

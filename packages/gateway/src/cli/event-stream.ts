@@ -1,0 +1,56 @@
+/**
+ * The account's event stream (`GET /v1/events`, server-sent events) as the CLI follows it:
+ * `events --follow` and `--watch`. After a dropped stream (a gateway restart) it reconnects
+ * with backoff from the last event seen, so nothing is missed or repeated.
+ */
+import { CliError } from "./admin-client"
+import type { CliSession } from "./cli-session"
+
+export interface FleetEventLine {
+  readonly seq: number
+  readonly type: string
+  readonly at: string
+  readonly data: Record<string, any>
+}
+
+/** Reads the stream from `since` until it ends; a refused stream is a CliError, an unreachable gateway exit code 10. */
+const readStream = async (session: CliSession, since: number, onOpen: () => void, onEvent: (event: FleetEventLine) => void) => {
+  const response = await session.api().request("GET", `/v1/events?since=${since}`)
+  if (response.status === 401) throw new CliError("the API key was refused (revoked, or for another gateway's database)", 3, "unauthorized")
+  if (!response.ok || response.body === null) throw new CliError(`events stream failed: HTTP ${response.status}`, 10, "stream_failed")
+  onOpen()
+  const decoder = new TextDecoder()
+  let buffer = ""
+  for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+    buffer += decoder.decode(chunk, { stream: true })
+    let end: number
+    while ((end = buffer.indexOf("\n\n")) !== -1) {
+      const data = buffer.slice(0, end).split("\n").find((l) => l.startsWith("data: "))
+      buffer = buffer.slice(end + 2)
+      if (data !== undefined) onEvent(JSON.parse(data.slice(6)) as FleetEventLine)
+    }
+  }
+}
+
+/** Follows events after `since` ("latest": from now on) until the process is interrupted. */
+export const followEventStream = async (session: CliSession, since: number | "latest", onEvent: (event: FleetEventLine) => void): Promise<never> => {
+  let from = since === "latest" ? (((await session.run("system_list_events", { latest: true, limit: 1 })).events as Array<FleetEventLine>).at(-1)?.seq ?? 0) : since
+  let streamed = false
+  for (let attempt = 0; ; attempt++) {
+    const ended = await readStream(session, from, () => (streamed = true), (event) => {
+      from = event.seq
+      attempt = 0
+      onEvent(event)
+    }).then(
+      () => "the stream ended",
+      (error: unknown) => {
+        // A gateway that was never reached is a mistake to report (wrong --url), not to wait out.
+        if (error instanceof CliError && (error.exitCode !== 10 || !streamed)) throw error
+        return error instanceof Error ? error.message : String(error)
+      }
+    )
+    const delay = Math.min(10_000, 250 * 2 ** Math.min(attempt, 6))
+    session.io.err(`(${ended}; reconnecting from event ${from} in ${(delay / 1000).toFixed(1)} s)\n`)
+    await new Promise((resolve) => setTimeout(resolve, delay))
+  }
+}

@@ -19,16 +19,6 @@ const cli = async (env: Record<string, string>, args: Array<string>) => {
   return JSON.parse(out)
 }
 
-const until = async <A>(check: () => Promise<A | undefined>, what: string, timeoutMs = 15_000): Promise<A> => {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await check()
-    if (value !== undefined) return value
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-}
-
 describe("rolling upgrade with live agents", () => {
   it("upgrades batch by batch, halts on a failing node, and completes once resumed", async () => {
     gateway = await testGateway()
@@ -61,10 +51,12 @@ describe("rolling upgrade with live agents", () => {
     expect((await cli(env, ["upgrade", "list"])).runs).toEqual([])
     const run = await cli(env, ["upgrade", "start", "--template", template.id, "--module", "mod-k3s-agent", "--version", "v-k3s-1.31.0", "--batch-pct", "50", "--max-failures", "1"])
     expect(run.plan.batches.map((b: Array<string>) => b.length)).toEqual([2, 2])
-    const halted = await until(async () => {
-      const status = await cli(env, ["upgrade", "status", run.run_id])
-      return status.status === "halted" ? status : undefined
-    }, "the run to halt")
+    // `upgrade wait` follows the run to its end: a halt is a failure (exit 6), saying how far it got.
+    let waitErr = ""
+    const waited = await runCli(["upgrade", "wait", run.run_id, "--timeout", "30s"], { out: () => undefined, err: (t) => (waitErr += t), ask: undefined }, env)
+    expect(waited).toBe(6)
+    expect(waitErr).toMatch(/upgrade run_\S+ halted: halted: batch 2 of 2, 3 upgraded, 1 failed, 0 upgrading; .*upgrade resume continues it/)
+    const halted = await cli(env, ["upgrade", "status", run.run_id])
     // The second batch held the failing node: the run halts after it, the other node of that batch upgraded.
     expect(halted.state.next_batch).toBe(2)
     expect(halted.state.completed).toHaveLength(3)
@@ -72,10 +64,8 @@ describe("rolling upgrade with live agents", () => {
     expect(agents.filter((a) => a.executedCommands.some((c) => c.includes("v-k3s-1.31.0")))).toHaveLength(3)
 
     await cli(env, ["upgrade", "resume", run.run_id])
-    const done = await until(async () => {
-      const status = await cli(env, ["upgrade", "status", run.run_id])
-      return status.status === "completed" ? status : undefined
-    }, "the run to complete")
+    const done = await cli(env, ["upgrade", "wait", run.run_id, "--timeout", "30s"])
+    expect(done.status).toBe("completed")
     expect(done.state.completed).toHaveLength(3)
     const listed = await cli(env, ["upgrade", "list", "--status", "completed"])
     expect(listed.runs).toEqual([expect.objectContaining({ run_id: run.run_id, status: "completed", progress: expect.objectContaining({ batches: 2, completed: 3, failed: 1 }) })])

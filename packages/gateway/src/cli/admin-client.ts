@@ -68,7 +68,11 @@ export const adminApi = (baseUrl: string, apiKey: string | undefined, fetchImpl:
         ...(signal === undefined ? {} : { signal })
       })
     } catch (error) {
-      throw new CliError(`cannot reach the gateway's admin API at ${baseUrl}: ${(error as Error).message}; check --url / FLEETPLANE_URL`, 10, "unreachable")
+      // fetch says only "fetch failed"; the reason (refused, a certificate not trusted, ...) is its cause.
+      const cause = (error as { cause?: { message?: string } }).cause?.message
+      const reason = `${(error as Error).message}${cause === undefined ? "" : ` (${cause})`}`
+      const hint = /certificate/i.test(reason) ? "pass --ca-file with the CA that signed it (or set the context's ca-file)" : "check --url / FLEETPLANE_URL"
+      throw new CliError(`cannot reach the gateway's admin API at ${baseUrl}: ${reason}; ${hint}`, 10, "unreachable")
     }
     return response
   }

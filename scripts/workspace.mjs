@@ -217,8 +217,8 @@ try {
     case "demo-real":
       // The runbook on real WireGuard interfaces in network namespaces (needs root).
       ensureSystemPackages()
-      status = turbo(pnpm, "build", ["--filter=@fleetplane/example-agent..."])
-      if (status === 0) status = run(pnpm, ["--filter", "@fleetplane/example-agent", "run", "demo:real"])
+      status = turbo(pnpm, "build", ["--filter=@fleetplane/agent..."])
+      if (status === 0) status = run(pnpm, ["--filter", "@fleetplane/agent", "run", "demo:real"])
       break
     case "bench":
       // The data-plane benchmark drives real WireGuard interfaces: same system packages as the tests.

@@ -6,7 +6,7 @@
  */
 import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { startReferenceAgent, wireguardPath, type ReferenceAgent, type ReferenceAgentOptions } from "@fleetplane/example-agent"
+import { startReferenceAgent, wireguardPath, type ReferenceAgent, type ReferenceAgentOptions } from "@fleetplane/agent"
 
 type JoinRejectedBody = Parameters<NonNullable<ReferenceAgentOptions["onJoinRejected"]>>[0]
 import { startGateway } from "@fleetplane/gateway"

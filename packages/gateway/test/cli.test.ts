@@ -62,6 +62,15 @@ describe("fleetplane CLI", () => {
     expect((await cli(["completion", "tcsh"])).code).toBe(2)
   })
 
+  it("ships a command reference (CLI.md) that is exactly what the command definitions generate", async () => {
+    const generated = await cli(["reference"])
+    expect(generated.code).toBe(0)
+    const committed = readFileSync(join(__dirname, "..", "CLI.md"), "utf8")
+    // On a difference: node packages/gateway/bin/fleetplane.js reference > packages/gateway/CLI.md
+    expect(committed, "CLI.md is stale: regenerate it with `fleetplane reference > packages/gateway/CLI.md`").toBe(generated.out)
+    for (const command of ["fleetplane clusters describe", "fleetplane instances wait", "fleetplane peers delete", "fleetplane upgrade wait"]) expect(committed).toContain(`\`${command}\``)
+  })
+
   it("documents every command in --help", async () => {
     const help = await cli(["--help"])
     expect(help.code).toBe(0)

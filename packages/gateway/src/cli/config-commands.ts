@@ -13,7 +13,7 @@ export const registerConfigCommands = (
     readonly globals: () => { readonly url?: string; readonly apiKey?: string; readonly caFile?: string }
   }
 ) => {
-  const config = program.command("config").description(`contexts: named gateways and API keys in ${configPath(env).replace(env.HOME ?? "\u0000", "~")} (or FLEETPLANE_CONFIG)`)
+  const config = program.command("config").description("contexts: named gateways and API keys in $XDG_CONFIG_HOME/fleetplane/config.yaml (~/.config/fleetplane/config.yaml by default; or FLEETPLANE_CONFIG)")
   config
     .command("get-contexts")
     .description("list the contexts; * marks the current one")

@@ -20,6 +20,7 @@ import { registerConfigCommands } from "./config-commands"
 import { registerLocalCommands } from "./local-commands"
 import { registerOperateCommands } from "./operate-commands"
 import { OUTPUT_FORMATS, type Io } from "./output"
+import { cliReference } from "./reference"
 import { registerResourceCommands } from "./resources"
 import { registerTerminalCommands } from "./terminal-command"
 
@@ -46,6 +47,10 @@ export const buildProgram = (io: Io, env: NodeJS.ProcessEnv = process.env) => {
   registerResourceCommands(program, session)
   registerTerminalCommands(program, session, (code) => (terminalExitCode = code))
   registerConfigCommands(program, { env, io, print: session.print, globals: session.globals })
+  program
+    .command("reference")
+    .description("print this reference in Markdown (packages/gateway/CLI.md is its output)")
+    .action(() => io.out(cliReference(program)))
   program
     .command("completion")
     .description("print a shell completion script: source <(fleetplane completion bash), or zsh, or fleetplane completion fish | source")

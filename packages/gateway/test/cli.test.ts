@@ -158,6 +158,12 @@ describe("fleetplane CLI", () => {
     expect((await cli(["events", "--type", "sdwan"], env)).out).not.toContain("system.template_created")
     const unknownCluster = await cli(["events", "--cluster", "nowhere"], env)
     expect(unknownCluster.code).toBe(4)
+    // --since: a sequence number, a duration ago, or a time.
+    expect((await cli(["events", "--since", "1h", "--type", "system.template_created"], env)).out).toContain("system.template_created")
+    expect((await cli(["events", "--since", new Date(Date.now() + 60_000).toISOString()], env)).out).toBe("")
+    const badSince = await cli(["events", "--since", "yesterday-ish"], env)
+    expect(badSince.code).toBe(2)
+    expect(badSince.err).toContain("--since takes a sequence number")
 
     const follower = spawn(process.execPath, [join(__dirname, "..", "bin", "fleetplane.js"), "events", "--follow", "--type", "system.template_created"], { env: { ...process.env, ...env } })
     let out = ""

@@ -18,6 +18,15 @@ const DEFAULT_WAIT = "10m"
 const withWait = (command: Command, what: string) =>
   command.option("--wait", `wait until ${what}`).option("--timeout <duration>", "how long --wait waits (90s, 5m, 1h)", DEFAULT_WAIT)
 
+/** `--since`: a sequence number, a duration ago, or a time (ISO 8601). */
+const sinceOf = (value: string): { seq: number; at?: string } => {
+  if (/^\d+$/.test(value)) return { seq: Number(value) }
+  if (/^\d+(\.\d+)?(ms|s|m|h)$/.test(value)) return { seq: 0, at: new Date(Date.now() - duration(value)).toISOString() }
+  const time = Date.parse(value)
+  if (Number.isNaN(time)) throw new CliError(`--since takes a sequence number (1234), a duration (10m, 2h) or a time (2026-12-01T10:00:00Z), not "${value.slice(0, 40)}"`, 2, "invalid_since")
+  return { seq: 0, at: new Date(time).toISOString() }
+}
+
 /** Which events `fleetplane events` shows: of a type (or under a type prefix) and about a cluster. */
 const eventFilter = (type: string | undefined, clusterId: string | undefined) => (event: FleetEventLine) =>
   (type === undefined || event.type === type || event.type.startsWith(`${type}.`) || event.type.startsWith(`${type}_`)) &&
@@ -289,7 +298,7 @@ export const registerOperateCommands = (program: Command, session: CliSession) =
   program
     .command("events")
     .description("the account's event log, oldest first; --follow streams new events and resumes after a gateway restart")
-    .option("--since <seq>", "only events after this sequence number", "0")
+    .option("--since <when>", "only events after this sequence number (1234), this long ago (10m, 2h) or this time (2026-12-01T10:00:00Z)", "0")
     .option("--type <type>", "only events of this type, or of every type under a prefix (sdwan.vip)")
     .option("--cluster <cluster>", "only events about this cluster (id or name)")
     .option("--limit <n>", "print at most this many events (without --follow)", "1000")
@@ -298,8 +307,10 @@ export const registerOperateCommands = (program: Command, session: CliSession) =
       const line = (e: FleetEventLine) =>
         session.format() === "json" ? `${JSON.stringify(e)}\n` : session.format() === "yaml" ? `---\n${fields(e as any)}` : `${e.seq}  ${e.at}  ${e.type}  ${JSON.stringify(e.data)}\n`
       const clusterId = options.cluster === undefined ? undefined : ((await run("kubernetes_get_cluster", { id: options.cluster })) as { id: string }).id
-      const wanted = eventFilter(options.type, clusterId)
-      let since = Number(options.since)
+      const { seq: sinceSeq, at: sinceAt } = sinceOf(options.since)
+      const filter = eventFilter(options.type, clusterId)
+      const wanted = (event: FleetEventLine) => filter(event) && (sinceAt === undefined || event.at >= sinceAt)
+      let since = sinceSeq
       if (options.follow !== true) {
         const limit = Number(options.limit)
         let shown = 0

@@ -172,8 +172,8 @@ export interface StoreTx {
   readonly findVipOfCluster: (accountId: AccountId, clusterId: ClusterId) => Op<VipRecord | undefined>
   readonly listVipsOfNetwork: (accountId: AccountId, networkId: NetworkId) => Op<ReadonlyArray<VipRecord>>
   readonly listVips: (accountId: AccountId) => Op<ReadonlyArray<VipRecord>>
-  /** Every VIP with a holder, across accounts: what the silence sensor watches. */
-  readonly listHeldVips: () => Op<ReadonlyArray<VipRecord>>
+  /** Every VIP with a holder, across accounts, with the holder's instance: what the silence sensor watches (one query). */
+  readonly listHeldVips: () => Op<ReadonlyArray<VipRecord & { readonly holder_instance_id: InstanceId }>>
   /**
    * Compare-and-set on the epoch (R13): succeeds only if the VIP is still at `expectedEpoch`.
    * Returns whether it changed.

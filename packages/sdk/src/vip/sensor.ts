@@ -12,14 +12,37 @@
  *   the threshold                                     -> `sdwan.vip_unreachable`, failover skill
  *
  * When the holder heartbeats and the VIP answers again, `sdwan.vip_holder_recovered` closes it.
+ *
+ * Cost when nothing happens (#20): the running sensor keeps the held VIPs in memory (one query,
+ * refreshed when a VIP or cluster event says they changed, and every few seconds as a safety
+ * net) and looks again at a VIP only at its deadline (when its holder would pass the silence
+ * threshold), when its holder's liveness changed, or while its peers report probes. An idle
+ * gateway with 1,000 VIPs reads nothing from the store per tick.
  */
-import { Clock, Context, Effect, Layer } from "effect"
+import { Clock, Context, Effect, Layer, PubSub } from "effect"
 import { AgentLiveness, silenceOf } from "../domain/liveness"
 import { FleetConfig } from "../domain/fleet-config"
 import { Leadership, whileLeading } from "../domain/shared-state"
+import { Signals } from "../domain/signals"
 import { Transactor } from "../domain/transactor"
+import type { InstanceId } from "../model/ids"
 import { Store } from "../store/store"
 import type { VipIncident, VipRecord } from "../store/records"
+
+type HeldVip = VipRecord & { readonly holder_instance_id: InstanceId }
+
+/** What the running sensor remembers of a VIP between ticks, to skip it while nothing can have changed. */
+interface Watched {
+  readonly vip: HeldVip
+  /** The holder's liveness as last judged. */
+  seenAt: number | undefined
+  connected: boolean | undefined
+  /** Look again at this time even if nothing changed (the holder's silence deadline); 0: every tick. */
+  wakeAt: number
+}
+
+/** Events after which the held VIPs are read again (a VIP created, moved, released, or its incident recorded). */
+const changesVips = (type: string) => type.startsWith("sdwan.vip") || type.startsWith("kubernetes.cluster_")
 import { holderSince, hostnameOf, runVipFailoverSkill, type FailoverDeps } from "./failover"
 import { judgePeerView, type PeerVerdict } from "./peer-view"
 
@@ -67,16 +90,17 @@ export class VipSensor extends Context.Service<
       const transactor = yield* Transactor
       const liveness = yield* AgentLiveness
       const leadership = yield* Leadership
+      const signals = yield* Signals
 
-      const check = Effect.gen(function* () {
-        const config = yield* FleetConfig
-        const now = yield* Clock.currentTimeMillis
-        const held = yield* store.transaction((tx) => tx.listHeldVips())
-        for (const vip of held) {
-          const holder = yield* store.transaction((tx) => tx.getPeer(vip.account_id, vip.holder_peer_id!))
-          if (holder === undefined) continue
+      /**
+       * Judges one held VIP now; records an incident (and runs the failover skill) when one is due.
+       * Answers when to look again if nothing changes, and whether the VIP's row changed.
+       */
+      const judge = (vip: HeldVip, now: number) =>
+        Effect.gen(function* () {
+          const config = yield* FleetConfig
           const since = holderSince(vip, liveness.startedAt)
-          const silence = silenceOf(liveness.get(holder.instance_id), since, now, config)
+          const silence = silenceOf(liveness.get(vip.holder_instance_id), since, now, config)
           const view = judgePeerView({
             observations: liveness.probesOf(vip.id).values(),
             epoch: vip.epoch,
@@ -87,7 +111,11 @@ export class VipSensor extends Context.Service<
           })
           const wanted = wantedIncident(silence.silent, view.verdict)
           const next = nextIncident(openIncident(vip), wanted)
-          if (next === undefined) continue
+          // When to look again if nothing changes: the holder's silence deadline; every tick while the
+          // peers' view is still forming or probes come in; never while an incident stays open as it is.
+          const probing = liveness.probesOf(vip.id).size > 0
+          const wakeAt = wanted === "wait" || probing ? 0 : silence.silent ? Number.POSITIVE_INFINITY : now + silence.allowanceMs + config.silenceThresholdMs - silence.silentForMs
+          if (next === undefined) return { wakeAt, changed: false }
           yield* transactor.transact((ctx) =>
             Effect.gen(function* () {
               // Re-read inside the transaction: an approval or a manual failover may have moved it.
@@ -102,7 +130,7 @@ export class VipSensor extends Context.Service<
                 address_ipv4: vip.address_ipv4,
                 holder_peer_id: vip.holder_peer_id,
                 holder_hostname: yield* hostnameOf(ctx, vip.account_id, vip.holder_peer_id),
-                instance_id: holder.instance_id,
+                instance_id: vip.holder_instance_id,
                 epoch: vip.epoch
               }
               if (next === "none") {
@@ -145,17 +173,74 @@ export class VipSensor extends Context.Service<
               yield* runVipFailoverSkill(ctx, deps, { ...current, silent_epoch: vip.epoch, incident: next }, { incident: next, peerView: view })
             })
           )
-        }
+          return { wakeAt: 0, changed: true }
+        })
+
+      const readHeld = store.transaction((tx) => tx.listHeldVips())
+
+      /** One look at every VIP holder, read from the store now (tests and hosts call this). */
+      const check = Effect.gen(function* () {
+        const now = yield* Clock.currentTimeMillis
+        for (const vip of yield* readHeld) yield* judge(vip, now)
       }).pipe(
         // A failed look (the store was briefly unavailable) is logged and retried on the next tick.
         Effect.catch((error) => Effect.logWarning("VIP silence check failed; retrying on the next tick", error.message))
       )
 
+      // The running sensor's memory: the held VIPs, read again when `stale` or every `refreshMs`.
+      let watched: Array<Watched> | undefined
+      let readAt = 0
+      let stale = true
+      const tick = Effect.gen(function* () {
+        const config = yield* FleetConfig
+        const now = yield* Clock.currentTimeMillis
+        if (stale || watched === undefined || now - readAt >= Math.max(1_000, 50 * config.sensorIntervalMs)) {
+          stale = false
+          readAt = now
+          const previous = new Map((watched ?? []).map((w) => [w.vip.id, w]))
+          watched = (yield* readHeld).map((vip) => {
+            const before = previous.get(vip.id)
+            // Same row as before: keep what was judged; a changed row is judged afresh.
+            return before !== undefined && JSON.stringify(before.vip) === JSON.stringify(vip) ? before : { vip, seenAt: undefined, connected: undefined, wakeAt: 0 }
+          })
+        }
+        for (const w of watched) {
+          const entry = liveness.get(w.vip.holder_instance_id)
+          if (now < w.wakeAt && entry?.lastSeenAt === w.seenAt && entry?.connected === w.connected) continue
+          w.seenAt = entry?.lastSeenAt
+          w.connected = entry?.connected
+          const { wakeAt, changed } = yield* judge(w.vip, now)
+          w.wakeAt = wakeAt
+          if (changed) stale = true
+        }
+      }).pipe(Effect.catch((error) => Effect.sync(() => (stale = true)).pipe(Effect.andThen(Effect.logWarning("VIP silence check failed; retrying on the next tick", error.message)))))
+
       const run = Effect.gen(function* () {
         const config = yield* FleetConfig
-        // Several gateways: only the leader looks (see domain/shared-state.ts).
-        return yield* whileLeading(leadership, config.sensorIntervalMs, check)
-      })
+        // A VIP created, moved, released or given an incident (here, or by another gateway): read them again.
+        const subscription = yield* PubSub.subscribe(signals)
+        yield* Effect.forkScoped(
+          Effect.forever(
+            Effect.map(PubSub.take(subscription), (signal) => {
+              if (signal._tag === "VipHolderChanged" || (signal._tag === "EventsAppended" && signal.events.some((e) => changesVips(e.type)))) stale = true
+            })
+          )
+        )
+        // Several gateways: only the leader looks (see domain/shared-state.ts); one that just took the lead reads afresh.
+        let leading = false
+        return yield* whileLeading(
+          {
+            isLeader: () => {
+              const now = leadership.isLeader()
+              if (now && !leading) stale = true
+              leading = now
+              return now
+            }
+          },
+          config.sensorIntervalMs,
+          tick
+        )
+      }).pipe(Effect.scoped)
 
       return VipSensor.of({ check, run })
     })

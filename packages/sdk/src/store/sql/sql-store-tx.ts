@@ -7,7 +7,7 @@
  */
 import { Effect } from "effect"
 import type { FleetEvent } from "../../model/entities"
-import type { ClusterId } from "../../model/ids"
+import type { ClusterId, InstanceId } from "../../model/ids"
 import { interfaceNameFor } from "../../network/network-rules"
 import type {
   ApprovalRecord,
@@ -472,7 +472,11 @@ export const makeSqlStoreTx = (db: SqlDriver): StoreTx => {
     listVipsOfNetwork: (accountId, networkId) =>
       Effect.map(all("SELECT * FROM vips WHERE account_id = ? AND network_id = ? ORDER BY id", [accountId, networkId]), (rows) => rows.map(vipFrom)),
     listVips: (accountId) => Effect.map(all("SELECT * FROM vips WHERE account_id = ? ORDER BY id", [accountId]), (rows) => rows.map(vipFrom)),
-    listHeldVips: () => Effect.map(all("SELECT * FROM vips WHERE holder_peer_id IS NOT NULL ORDER BY id"), (rows) => rows.map(vipFrom)),
+    listHeldVips: () =>
+      Effect.map(
+        all("SELECT v.*, p.instance_id AS holder_instance_id FROM vips v JOIN peers p ON p.id = v.holder_peer_id ORDER BY v.id"),
+        (rows) => rows.map((row) => ({ ...vipFrom(row), holder_instance_id: row.holder_instance_id }) as VipRecord & { holder_instance_id: InstanceId })
+      ),
     updateVipIfEpoch: (accountId, id, expectedEpoch, changes) => {
       const set = setClause(changes, ["failover_holder_peer_ids", "probe_reporters"])
       if (set.empty) return Effect.succeed(true)

@@ -1,0 +1,96 @@
+/**
+ * Idle cost by VIP count (#20): a fleet with N clusters (N VIPs, each held) and no agent
+ * connected, after every holder's silence has been recorded, doing nothing. Measured: CPU (% of
+ * one core) of the background loops as they run (sensor, network syncer, skill runner,
+ * kubeconfig renewer), beside the same loops with the sensor reading every held VIP from the
+ * store on every tick (how it ran before: `check` every 100 ms), in the same run.
+ *
+ *   BENCH_IDLE_VIPS=0,100,300,1000  BENCH_IDLE_MS=10000  (defaults)
+ */
+import { mkdtempSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { Effect, Fiber, Layer, ManagedRuntime } from "effect"
+import { Accounts, Actions, AgentPort, fleetLayer, KubeconfigRenewer, NetworkSyncer, SkillRunner, VipSensor, type AccountId } from "../src/index"
+
+const VIP_COUNTS = (process.env.BENCH_IDLE_VIPS ?? "0,100,300,1000").split(",").map(Number)
+const IDLE_MS = Number(process.env.BENCH_IDLE_MS ?? 10_000)
+const SILENCE_THRESHOLD_MS = 1_000
+
+export interface IdleFigure {
+  readonly vips: number
+  readonly mode: "as it runs" | "reading every VIP each tick"
+  readonly cpuPercent: number
+  readonly setupMs: number
+}
+
+/** N bootstrapped clusters, one per network, whose agents said hello once and went quiet. */
+const seed = (accountId: AccountId, vips: number) =>
+  Effect.gen(function* () {
+    const actions = yield* Actions
+    const port = yield* AgentPort
+    const exec = (name: string, input: Record<string, unknown>) => actions.execute(accountId, name, input) as Effect.Effect<any, any>
+    const template = yield* exec("system_create_template", { name: "servers" })
+    yield* exec("system_assign_module_to_template", { template_id: template.id, module_name: "k3s-server", config: { vip_policy: "automatic" } })
+    for (let i = 0; i < vips; i++) {
+      const network = yield* exec("system_sdwan_create_network", { name: `site-${i}`, handle: `s${i.toString(36)}`, pod_subnet_prefix: `10.${i >> 4}.${(i & 15) << 4}.0/20` })
+      const node = yield* exec("system_create_node", { hostname: `server-${i}`, node_template_id: template.id })
+      const instance = yield* exec("system_provision_instance", { node_id: node.id })
+      yield* exec("system_sdwan_attach_peer", { network_id: network.id, node_instance_id: instance.id })
+      const identity = yield* port.authenticate(instance.id, instance.agent_credential)
+      yield* port.hello(identity, { wireguard_keys: [], applied: [], held_vips: [] })
+      const joined = yield* port.joinRequest(identity, { request_id: `r${i}`, module_name: "k3s-server", target_cluster_id: null })
+      if (!joined.accepted) return yield* Effect.die(new Error(`bootstrap ${i} rejected: ${joined.code}`))
+      yield* port.disconnected(identity)
+    }
+  })
+
+const measure = async (vips: number, mode: IdleFigure["mode"]): Promise<IdleFigure> => {
+  const database = join(mkdtempSync(join(tmpdir(), "fleetplane-idle-")), "fleet.db")
+  const runtime = ManagedRuntime.make(fleetLayer({ database, runSensor: false, config: { silenceThresholdMs: SILENCE_THRESHOLD_MS } }).pipe(Layer.orDie))
+  try {
+    const started = Date.now()
+    await runtime.runPromise(
+      Effect.gen(function* () {
+        const account = yield* (yield* Accounts).create("idle")
+        yield* seed(account.id, vips)
+      })
+    )
+    const setupMs = Date.now() - started
+    // The loops a gateway runs; the sensor either as it runs, or reading the store every tick.
+    const sensorLoop = Effect.gen(function* () {
+      const sensor = yield* VipSensor
+      return yield* mode === "as it runs" ? sensor.run : Effect.forever(Effect.andThen(Effect.sleep(100), sensor.check))
+    })
+    const loops = Effect.all(
+      [sensorLoop, Effect.flatMap(Effect.service(NetworkSyncer), (s) => s.run), Effect.flatMap(Effect.service(SkillRunner), (s) => s.run), Effect.flatMap(Effect.service(KubeconfigRenewer), (s) => s.run)],
+      { concurrency: "unbounded" }
+    )
+    const fiber = runtime.runFork(loops)
+    // Every holder passes the threshold and its incident is recorded; then nothing more happens.
+    await new Promise((resolve) => setTimeout(resolve, SILENCE_THRESHOLD_MS + 4_000))
+    const before = process.cpuUsage()
+    const at = process.hrtime.bigint()
+    await new Promise((resolve) => setTimeout(resolve, IDLE_MS))
+    const used = process.cpuUsage(before)
+    const elapsedUs = Number(process.hrtime.bigint() - at) / 1_000
+    await runtime.runPromise(Fiber.interrupt(fiber))
+    return { vips, mode, cpuPercent: ((used.user + used.system) / elapsedUs) * 100, setupMs }
+  } finally {
+    await runtime.dispose()
+  }
+}
+
+export const measureIdle = async (): Promise<Array<IdleFigure>> => {
+  const figures: Array<IdleFigure> = []
+  for (const vips of VIP_COUNTS) {
+    for (const mode of ["as it runs", "reading every VIP each tick"] as const) {
+      const figure = await measure(vips, mode)
+      console.log(`idle, ${vips} VIPs, sensor ${mode}: ${figure.cpuPercent.toFixed(2)}% of a core (setup ${(figure.setupMs / 1000).toFixed(1)} s)`)
+      figures.push(figure)
+    }
+  }
+  return figures
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) await measureIdle()

@@ -1,6 +1,7 @@
 /**
- * Coalesced WireGuard re-renders: agents registering keys only ask for their network to be
- * rendered again; one flush renders it once with every key, and a request survives a restart.
+ * Coalesced WireGuard re-renders: peers attached and agents registering keys only ask for their
+ * network to be rendered again; one flush renders it once with every key, and a request
+ * survives a restart.
  */
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -30,13 +31,18 @@ const setup = async (database: string, peers: number) => {
     fleet.run(port.hello(agent.identity, { wireguard_keys: [{ network_id: network.id, public_key: agent.keys.publicKey, endpoint: "198.51.100.7:51820" }], applied: [], held_vips: [] }))
   const wireguardOf = async (agent: (typeof agents)[number]) =>
     (await fleet.run(port.pendingPushes(agent.identity.instanceId, []))).find((p) => p.kind === "wireguard") as { version: number; payload: { content: string } }
-  return { fleet, agents, hello, wireguardOf }
+  // Attaching rendered nothing in the requests (#20: no render inside an admin call); one flush renders them all.
+  const renderedByAttach = agents.length === 0 ? undefined : await wireguardOf(agents[0]!)
+  await fleet.run(flush)
+  return { fleet, agents, hello, wireguardOf, renderedByAttach }
 }
 
 describe("WireGuard re-renders are coalesced", () => {
   it("60 agents registering keys cost one render of their network, with every key in every config", async () => {
-    const { fleet, agents, hello, wireguardOf } = await setup(":memory:", 60)
+    const { fleet, agents, hello, wireguardOf, renderedByAttach } = await setup(":memory:", 60)
+    expect(renderedByAttach).toBeUndefined()
     const before = await wireguardOf(agents[0]!)
+    expect(before.version).toBe(1) // the 60 attaches: one render
     for (const agent of agents) await hello(agent)
     // Nothing rendered yet: a hello only asked for it.
     expect((await wireguardOf(agents[0]!)).version).toBe(before.version)

@@ -8,7 +8,7 @@ import { ModuleConfig, ModuleName } from "../model/entities"
 import { newId, type InstanceId, type NodeId } from "../model/ids"
 import { hashSecret, newAgentCredential } from "../agents/credentials"
 import { rotateAgentCredential } from "../agents/credential-rotation"
-import { syncNetworkWireguard } from "../config/desired-configs"
+import { requestNetworkWireguardSync } from "../config/network-syncer"
 import { ensurePeerHoldsNoVip, removePeer } from "../network/peer-removal"
 import { attachPeer, createNetwork } from "../network/networks"
 import { requireRunningInstance, requireTemplate } from "../inventory/inventory-lookups"
@@ -247,8 +247,10 @@ export const systemSdwanAttachPeer = defineAction({
   run: (input, { accountId }) =>
     inTransaction((ctx) =>
       Effect.gen(function* () {
-        const { peer, network } = yield* attachPeer(ctx, accountId, input.network_id, input.node_instance_id)
-        yield* syncNetworkWireguard(ctx, accountId, network.id)
+        const { peer, network, created } = yield* attachPeer(ctx, accountId, input.network_id, input.node_instance_id)
+        // Rendered by the syncer moments later, not in this request: at 1,000 peers a render is
+        // seconds of work that would hold up every agent and admin call behind it (#20).
+        if (created) yield* requestNetworkWireguardSync(ctx, accountId, network.id)
         return { ...presentPeer(peer), interface_name: network.interface_name }
       })
     )

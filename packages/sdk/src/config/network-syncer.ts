@@ -5,10 +5,14 @@
  * agents of one network coming up cost a few renders of O(peers^2) text instead of 1,000
  * (O(peers^3) in all: ~17 minutes of CPU at 1,000 peers before this), and a request made just
  * before a crash is still there after the restart. On several gateways only the leader renders.
+ *
+ * The running syncer reads the requests only when one was made (a signal, from this gateway or
+ * another) and every few seconds as a safety net, not on every tick: idle, it costs nothing.
  */
-import { Context, Effect, Layer } from "effect"
+import { Clock, Context, Effect, Layer, PubSub } from "effect"
 import { FleetConfig } from "../domain/fleet-config"
 import { Leadership, whileLeading } from "../domain/shared-state"
+import { Signals } from "../domain/signals"
 import { Transactor, type TxContext } from "../domain/transactor"
 import type { AccountId, NetworkId } from "../model/ids"
 import { Store } from "../store/store"
@@ -16,7 +20,10 @@ import { syncNetworkWireguard } from "./desired-configs"
 
 /** Inside a transaction: the network's peer lists will be rendered again shortly (once, however often asked). */
 export const requestNetworkWireguardSync = (ctx: TxContext, accountId: AccountId, networkId: NetworkId) =>
-  ctx.tx.markNetworkSyncPending(accountId, networkId, ctx.nowIso)
+  Effect.tap(ctx.tx.markNetworkSyncPending(accountId, networkId, ctx.nowIso), () => Effect.sync(ctx.networkSyncRequested))
+
+/** Without a signal, the requests are still read this often (one missed across gateways is late, never lost). */
+const SAFETY_READ_MS = 2_000
 
 export class NetworkSyncer extends Context.Service<
   NetworkSyncer,
@@ -33,6 +40,7 @@ export class NetworkSyncer extends Context.Service<
       const store = yield* Store
       const { transact } = yield* Transactor
       const leadership = yield* Leadership
+      const signals = yield* Signals
       const flush = Effect.gen(function* () {
         for (const pending of yield* store.transaction((tx) => tx.listPendingNetworkSyncs())) {
           yield* transact((ctx) =>
@@ -45,8 +53,26 @@ export class NetworkSyncer extends Context.Service<
       }).pipe(Effect.catch((error) => Effect.logWarning("WireGuard re-render failed; retrying on the next tick", error.message)))
       const run = Effect.gen(function* () {
         const config = yield* FleetConfig
-        return yield* whileLeading(leadership, config.networkSyncIntervalMs, flush)
-      })
+        let requested = true
+        let readAt = 0
+        const subscription = yield* PubSub.subscribe(signals)
+        yield* Effect.forkScoped(
+          Effect.forever(
+            Effect.map(PubSub.take(subscription), (signal) => {
+              if (signal._tag === "NetworkSyncRequested") requested = true
+            })
+          )
+        )
+        // Requests made within one interval are rendered together (the coalescing above).
+        const tick = Effect.gen(function* () {
+          const now = yield* Clock.currentTimeMillis
+          if (!requested && now - readAt < SAFETY_READ_MS) return
+          requested = false
+          readAt = now
+          yield* flush
+        })
+        return yield* whileLeading(leadership, config.networkSyncIntervalMs, tick)
+      }).pipe(Effect.scoped)
       return NetworkSyncer.of({ flush, run })
     })
   )

@@ -37,6 +37,7 @@ type Remote =
   | { readonly t: "D"; readonly i: ReadonlyArray<string> }
   | { readonly t: "V"; readonly a: string; readonly v: string; readonly i: ReadonlyArray<string> }
   | { readonly t: "E"; readonly a: string; readonly f: number; readonly l: number }
+  | { readonly t: "N" }
 
 const MAX_PAYLOAD = 7_000
 const INSTANCES_PER_MESSAGE = 150
@@ -45,6 +46,10 @@ const INSTANCES_PER_MESSAGE = 150
 export const encodeSignals = (origin: string, signals: ReadonlyArray<Signal>): Array<string> => {
   const messages: Array<Remote> = []
   for (const signal of signals) {
+    if (signal._tag === "NetworkSyncRequested") {
+      messages.push({ t: "N" })
+      continue
+    }
     if (signal._tag === "EventsAppended") {
       if (signal.events.length === 0) continue
       messages.push({ t: "E", a: signal.accountId, f: signal.events[0]!.seq, l: signal.events[signal.events.length - 1]!.seq })
@@ -99,6 +104,7 @@ export const sharedStateLayer = Layer.effect(
           for (const remote of message.s) {
             if (remote.t === "D") local.push({ _tag: "DesiredConfigsChanged", instanceIds: remote.i as Array<InstanceId> })
             else if (remote.t === "V") local.push({ _tag: "VipHolderChanged", accountId: remote.a as AccountId, vipId: remote.v as VipId, instanceIds: remote.i as Array<InstanceId> })
+            else if (remote.t === "N") local.push({ _tag: "NetworkSyncRequested" })
             else {
               const events = yield* store.transaction((tx) => tx.listEvents(remote.a as AccountId, remote.f - 1, remote.l - remote.f + 1))
               local.push({ _tag: "EventsAppended", accountId: remote.a as AccountId, events })

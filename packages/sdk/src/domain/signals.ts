@@ -21,6 +21,8 @@ export type Signal =
       readonly changes?: ReadonlyArray<DesiredConfigRecord>
     }
   | { readonly _tag: "VipHolderChanged"; readonly accountId: AccountId; readonly vipId: VipId; readonly instanceIds: ReadonlyArray<InstanceId> }
+  /** A network's WireGuard peer lists were asked to be rendered again (config/network-syncer.ts): the syncer wakes. */
+  | { readonly _tag: "NetworkSyncRequested" }
 
 export class Signals extends Context.Service<Signals, PubSub.PubSub<Signal>>()("@fleetplane/sdk/domain/Signals") {
   static readonly layer = Layer.effect(Signals, PubSub.unbounded<Signal>())

@@ -22,6 +22,8 @@ export interface TxContext {
   /** Marks an instance whose desired configs changed (with the new record), so connected agents get them. */
   readonly touch: (instanceId: InstanceId, record?: DesiredConfigRecord) => void
   readonly vipHolderChanged: (accountId: AccountId, vipId: VipId, instanceIds: ReadonlyArray<InstanceId>) => void
+  /** A network re-render was requested in this transaction: the syncer is woken after the commit. */
+  readonly networkSyncRequested: () => void
 }
 
 export class Transactor extends Context.Service<
@@ -44,8 +46,10 @@ export class Transactor extends Context.Service<
           // Per touched instance, its new records while they are all small enough to carry in the signal.
           const touched = new Map<InstanceId, Array<DesiredConfigRecord> | undefined>()
           const vipChanges: Array<Signal> = []
+          let syncRequested = false
           const collected = () => {
             const published: Array<Signal> = [...vipChanges]
+            if (syncRequested) published.push({ _tag: "NetworkSyncRequested" })
             for (const [accountId, list] of events) published.push({ _tag: "EventsAppended", accountId, events: list })
             if (touched.size > 0) {
               const changes = [...touched.values()].flatMap((records) => records ?? [])
@@ -59,6 +63,7 @@ export class Transactor extends Context.Service<
             events.clear()
             touched.clear()
             vipChanges.length = 0
+            syncRequested = false
             const run = body({
               tx,
               now,
@@ -80,6 +85,9 @@ export class Transactor extends Context.Service<
               },
               vipHolderChanged: (accountId, vipId, instanceIds) => {
                 vipChanges.push({ _tag: "VipHolderChanged", accountId, vipId, instanceIds })
+              },
+              networkSyncRequested: () => {
+                syncRequested = true
               }
             })
             // On a shared store the other gateways hear of it too, if (and only if) this commits.

@@ -1,14 +1,19 @@
 /**
  * Advances every running skill run on the Effect Clock. Runs are rows in the store, so after
- * a restart the runner simply finds them running and carries on.
+ * a restart the runner simply finds them running and carries on. With no run in progress the
+ * running loop reads the store only after a `skill.*` event (a run started or resumed, here or
+ * on another gateway) and every few seconds as a safety net.
  */
-import { Context, Effect, Layer } from "effect"
+import { Clock, Context, Effect, Layer, PubSub } from "effect"
+import { Signals } from "../domain/signals"
 import { Leadership, whileLeading } from "../domain/shared-state"
 import { Transactor } from "../domain/transactor"
 import { Store } from "../store/store"
 import { advanceRollingUpgrade, ROLLING_UPGRADE_SKILL } from "./rolling-upgrade-run"
 
 export const SKILL_RUNNER_INTERVAL_MS = 250
+/** With no run in progress and no skill event, the runs are still read this often. */
+const IDLE_READ_MS = 5_000
 
 export class SkillRunner extends Context.Service<
   SkillRunner,
@@ -23,7 +28,9 @@ export class SkillRunner extends Context.Service<
       const store = yield* Store
       const { transact } = yield* Transactor
       const leadership = yield* Leadership
-      const tick = Effect.gen(function* () {
+      const signals = yield* Signals
+      /** Advances every running run; answers how many were running. */
+      const advance = Effect.gen(function* () {
         const running = yield* store.transaction((tx) => tx.listSkillRunsByStatus("running"))
         for (const run of running) {
           if (run.skill !== ROLLING_UPGRADE_SKILL) continue
@@ -39,9 +46,32 @@ export class SkillRunner extends Context.Service<
             })
           )
         }
-      }).pipe(Effect.catch((error) => Effect.logWarning("skill runner tick failed; retrying on the next tick", error.message)))
-      // Several gateways: only the leader advances runs (see domain/shared-state.ts).
-      const run = whileLeading(leadership, SKILL_RUNNER_INTERVAL_MS, tick)
+        return running.length
+      }).pipe(Effect.catch((error) => Effect.as(Effect.logWarning("skill runner tick failed; retrying on the next tick", error.message), 1)))
+      const tick = Effect.asVoid(advance)
+      const run = Effect.gen(function* () {
+        let busy = true
+        let readAt = 0
+        const subscription = yield* PubSub.subscribe(signals)
+        yield* Effect.forkScoped(
+          Effect.forever(
+            Effect.map(PubSub.take(subscription), (signal) => {
+              if (signal._tag === "EventsAppended" && signal.events.some((e) => e.type.startsWith("skill."))) busy = true
+            })
+          )
+        )
+        // Several gateways: only the leader advances runs (see domain/shared-state.ts).
+        return yield* whileLeading(
+          leadership,
+          SKILL_RUNNER_INTERVAL_MS,
+          Effect.gen(function* () {
+            const now = yield* Clock.currentTimeMillis
+            if (!busy && now - readAt < IDLE_READ_MS) return
+            readAt = now
+            busy = (yield* advance) > 0
+          })
+        )
+      }).pipe(Effect.scoped)
       return SkillRunner.of({ tick, run })
     })
   )

@@ -132,7 +132,7 @@ describe("gateway: the fleet over real sockets", () => {
     const node = await account.provision("s1", account.serverTemplateId)
     const first = await connect(gateway, node, account.networkId)
     await join(first, "k3s-server", null)
-    await first.until((a) => ["token", "k3s"].every((kind) => a.pushes(kind).length > 0) && hasVipRoute(a), 5_000, "configs")
+    await first.until((a) => ["token", "k3s", "wireguard"].every((kind) => a.pushes(kind).length > 0) && hasVipRoute(a), 5_000, "configs")
     first.ackAll()
     await first.until(() => [...gateway.sessions.all()].every((s) => s.pendingPushes === 0), 3_000, "acks")
     const applied = first.pushes().map((p) => ({ kind: p.kind, key: p.key, version: p.version }))

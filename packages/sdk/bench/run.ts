@@ -1,12 +1,14 @@
 /**
  * SDK benchmark: subnet overlap checks with 100,000 networks in one account (R6), join
- * validations on SQLite and on PostgreSQL (a throwaway local server), and kubeconfig generation. Each figure is printed beside a baseline measured
- * in the same run. Writes bench-results.json.
+ * validations on SQLite and on PostgreSQL (a throwaway local server), kubeconfig generation, and
+ * the idle cost of the background loops by VIP count (bench/idle.ts). Each figure is printed
+ * beside a baseline measured in the same run. Writes bench-results.json.
  */
 import { writeFileSync } from "node:fs"
 // @ts-expect-error: a plain-JS script shared with the tests' globalSetup
 import { startPostgres } from "../../../scripts/throwaway-postgres.mjs"
 import { Effect, Layer, ManagedRuntime } from "effect"
+import { measureIdle } from "./idle"
 import { ensureNoPodPrefixOverlap, prefixRangeOf } from "../src/network/pod-prefix-overlap"
 import { formatAddress, overlaps, parseCidr, type Cidr } from "../src/network/cidr"
 import {
@@ -207,9 +209,12 @@ figures.push({
 
 await runtime.dispose()
 
+// --- Idle cost by VIP count (bench/idle.ts) -------------------------------------------------------
+const idle = await measureIdle()
+
 console.log(`\n@fleetplane/sdk (Node ${process.version})\n`)
 for (const figure of figures) {
   const ratio = figure.baseline === undefined ? "" : ` (baseline ${figure.baseline.name}: ${figure.baseline.value.toFixed(1)})`
   console.log(`${figure.name}: ${figure.value.toFixed(1)} ${figure.unit}${figure.target ? ` [target ${figure.target}]` : ""}${ratio}`)
 }
-writeFileSync(new URL("../bench-results.json", import.meta.url), JSON.stringify({ node: process.version, networks: NETWORKS, figures }, null, 2))
+writeFileSync(new URL("../bench-results.json", import.meta.url), JSON.stringify({ node: process.version, networks: NETWORKS, figures, idle }, null, 2))

@@ -20,7 +20,7 @@ import { createAgentEndpoint } from "./agent/agent-endpoint"
 import type { AuthThrottleOptions } from "./agent/auth-throttle"
 import { startPushDispatcher } from "./agent/push-dispatcher"
 import { SessionRegistry } from "./agent/session-registry"
-import { createLogger, type Logger, type LogLevel } from "./log"
+import { createLogger, relayLogLine, type Logger, type LogLevel } from "./log"
 import { createTerminalEndpoint } from "./terminal/terminal-endpoint"
 
 export interface GatewayOptions {
@@ -85,6 +85,8 @@ export const startGateway = async (options: GatewayOptions) => {
   const vipProbeIntervalMs = options.vipProbeIntervalMs ?? 2_000
   const fleet = await createFleet({
     ...(options.postgres === undefined ? { database: options.database ?? ":memory:" } : { postgres: options.postgres }),
+    // One log stream: the SDK's lines (Effect's logger, the same JSON format) go through this gateway's logger and level.
+    logging: { level: options.logger === undefined ? (options.logLevel ?? "info") : "debug", write: (line) => relayLogLine(log, line) },
     config: {
       heartbeatIntervalMs,
       silenceThresholdMs,

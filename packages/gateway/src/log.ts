@@ -1,6 +1,8 @@
 /**
  * Structured logs: one JSON object per line on stderr, with a level filter. Callers pass
- * fields, never whole messages or configs, so credentials, tokens and keys stay out.
+ * fields, never whole messages or configs, so credentials, tokens and keys stay out. The SDK
+ * logs in the same format through Effect's logger (sdk/src/domain/logging.ts); the gateway
+ * relays its lines here, so there is one stream, one format and one `--log-level`.
  */
 export type LogLevel = "debug" | "info" | "warn" | "error" | "silent"
 
@@ -19,4 +21,14 @@ export const createLogger = (level: LogLevel = "info", write: (line: string) => 
     write(`${JSON.stringify({ time: new Date().toISOString(), level: lineLevel, event, ...fields })}\n`)
   }
   return { debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") }
+}
+
+/** A JSON line from the SDK's logger (same format), handed to this logger so its level and writer apply. */
+export const relayLogLine = (log: Logger, line: string) => {
+  try {
+    const { level, event, time: _time, ...fields } = JSON.parse(line) as { level: keyof Logger; event: string; time: string } & Record<string, unknown>
+    ;(log[level] ?? log.info)(event, fields)
+  } catch {
+    log.warn("log.unreadable_line", { length: line.length })
+  }
 }

@@ -3,6 +3,7 @@
  * PostgreSQL shared by several gateways — and the background loops running in its scope.
  */
 import { Effect, Layer } from "effect"
+import { loggingLayer, type LoggingOptions } from "./domain/logging"
 import { Accounts } from "./accounts/accounts"
 import { ApiKeys } from "./accounts/api-keys"
 import { Actions } from "./actions/executor"
@@ -34,6 +35,8 @@ export interface FleetLayerOptions {
    * `NetworkSyncer.flush` themselves instead.
    */
   readonly runSensor?: boolean
+  /** Log lines: JSON, one per line, at `level` and above (default: stderr, `info`); see domain/logging.ts. */
+  readonly logging?: LoggingOptions
 }
 
 /** Every SDK service, over any `Store` implementation. */
@@ -77,7 +80,7 @@ export const fleetLayer = (options: FleetLayerOptions) => {
   return fleetServicesLayer({
     ...(options.config === undefined ? {} : { config: options.config }),
     ...(options.runSensor === undefined ? {} : { runSensor: options.runSensor })
-  }).pipe(Layer.provideMerge(store))
+  }).pipe(Layer.provideMerge(store), Layer.provideMerge(loggingLayer(options.logging)))
 }
 
 export type FleetServices = Accounts | ApiKeys | Actions | AgentPort | VipSensor | SkillRunner | NetworkSyncer | KubeconfigRenewer | Transactor | Signals | AgentLiveness | Leadership | Store

@@ -8,6 +8,7 @@
 // Front doors
 export { createFleet, FleetplaneError, type AccountOperations, type ActionMethods, type CreateFleetOptions, type Fleet } from "./facade/create-fleet"
 export { fleetLayer, fleetServicesLayer, type FleetLayerOptions, type FleetServices } from "./fleet-layer"
+export { jsonLogLine, loggingLayer, type LoggingOptions, type LogLevel as FleetLogLevel } from "./domain/logging"
 
 // Services (Effect API)
 export { Accounts } from "./accounts/accounts"

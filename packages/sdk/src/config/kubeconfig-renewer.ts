@@ -55,7 +55,7 @@ export class KubeconfigRenewer extends Context.Service<
         }
         return renewed
       }).pipe(
-        Effect.catch((error) => Effect.as(Effect.logWarning("kubeconfig renewal failed; retrying on the next check", error.message), [] as ReadonlyArray<string>))
+        Effect.catch((error) => Effect.as(Effect.logWarning("kubeconfig.renewal_failed", { error: error.message, retry: "next check" }), [] as ReadonlyArray<string>))
       )
       return KubeconfigRenewer.of({ renewDue, run: whileLeading(leadership, RENEW_CHECK_INTERVAL_MS, Effect.asVoid(renewDue)) })
     })

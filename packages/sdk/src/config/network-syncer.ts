@@ -50,7 +50,7 @@ export class NetworkSyncer extends Context.Service<
             })
           )
         }
-      }).pipe(Effect.catch((error) => Effect.logWarning("WireGuard re-render failed; retrying on the next tick", error.message)))
+      }).pipe(Effect.catch((error) => Effect.logWarning("wireguard.render_failed", { error: error.message, retry: "next tick" })))
       const run = Effect.gen(function* () {
         const config = yield* FleetConfig
         let requested = true

@@ -150,7 +150,7 @@ export const sharedStateLayer = Layer.effect(
         })
       }
       readUpTo = started
-    }).pipe(Effect.catch((error) => Effect.logWarning("sharing agent liveness failed; retrying", error.message)))
+    }).pipe(Effect.catch((error) => Effect.logWarning("liveness.sharing_failed", { error: error.message, retry: "next interval" })))
     yield* Effect.forkScoped(Effect.forever(Effect.andThen(syncLiveness, Effect.sleep(config.livenessSyncMs))))
 
     return { isLeader: () => leader }

@@ -47,7 +47,7 @@ export class SkillRunner extends Context.Service<
           )
         }
         return running.length
-      }).pipe(Effect.catch((error) => Effect.as(Effect.logWarning("skill runner tick failed; retrying on the next tick", error.message), 1)))
+      }).pipe(Effect.catch((error) => Effect.as(Effect.logWarning("skill.runner_tick_failed", { error: error.message, retry: "next tick" }), 1)))
       const tick = Effect.asVoid(advance)
       const run = Effect.gen(function* () {
         let busy = true

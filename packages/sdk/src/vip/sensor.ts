@@ -184,7 +184,7 @@ export class VipSensor extends Context.Service<
         for (const vip of yield* readHeld) yield* judge(vip, now)
       }).pipe(
         // A failed look (the store was briefly unavailable) is logged and retried on the next tick.
-        Effect.catch((error) => Effect.logWarning("VIP silence check failed; retrying on the next tick", error.message))
+        Effect.catch((error) => Effect.logWarning("vip.sensor_check_failed", { error: error.message, retry: "next tick" }))
       )
 
       // The running sensor's memory: the held VIPs, read again when `stale` or every `refreshMs`.
@@ -213,7 +213,7 @@ export class VipSensor extends Context.Service<
           w.wakeAt = wakeAt
           if (changed) stale = true
         }
-      }).pipe(Effect.catch((error) => Effect.sync(() => (stale = true)).pipe(Effect.andThen(Effect.logWarning("VIP silence check failed; retrying on the next tick", error.message)))))
+      }).pipe(Effect.catch((error) => Effect.sync(() => (stale = true)).pipe(Effect.andThen(Effect.logWarning("vip.sensor_check_failed", { error: error.message, retry: "next tick" })))))
 
       const run = Effect.gen(function* () {
         const config = yield* FleetConfig

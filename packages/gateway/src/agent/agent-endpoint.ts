@@ -25,6 +25,7 @@ import { FleetplaneError, type AgentLivenessService, type AgentPortService, type
 import type { GatewayMetrics } from "../admin/metrics"
 import type { Logger } from "../log"
 import { AgentSession } from "./agent-session"
+import { createAckBatcher } from "./ack-batcher"
 import { AuthThrottle, type AuthThrottleOptions } from "./auth-throttle"
 import { deliverPendingPushes, sendPushes, sendVipDirectives } from "./push-dispatcher"
 import type { SessionRegistry } from "./session-registry"
@@ -65,6 +66,7 @@ const asBuffer = (data: RawData): Buffer => (Array.isArray(data) ? Buffer.concat
 export const createAgentEndpoint = (options: AgentEndpointOptions, deps: AgentEndpointDeps) => {
   const { fleet, port, liveness, registry, metrics, log } = deps
   const throttle = new AuthThrottle(options.authThrottle)
+  const acks = createAckBatcher({ fleet, port })
   const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxFrameBytes, perMessageDeflate: false })
   const limits = frameLimits(options.maxFrameBytes)
 
@@ -214,7 +216,7 @@ export const createAgentEndpoint = (options: AgentEndpointOptions, deps: AgentEn
           if (latency !== undefined) metrics.metrics.observePushLatency(latency / 1000)
           if (applied) metrics.pushesAcked.inc()
           else metrics.pushesFailed.inc()
-          await fleet.run(port.configAck(identity, message.body))
+          await acks.record(identity, message.body)
         })
       case "vip_ack":
         if (message.body.held) session.heldVips.set(message.body.vip_id, message.body.epoch)

@@ -68,6 +68,8 @@ export interface AgentPortService {
   readonly statusReport: (identity: AgentIdentity, report: StatusReportBody) => Effect.Effect<ReadonlyArray<AgentRefusal>, StoreError>
   readonly joinRequest: (identity: AgentIdentity, request: JoinRequestBody) => Effect.Effect<JoinOutcome, StateError | StoreError>
   readonly configAck: (identity: AgentIdentity, ack: ConfigAckBody) => Effect.Effect<void, StoreError>
+  /** Many agents' acks in one transaction (a host's group commit: a fan-out to 1,000 peers is a few commits, not 1,000). */
+  readonly configAcks: (acks: ReadonlyArray<{ readonly identity: AgentIdentity; readonly ack: ConfigAckBody }>) => Effect.Effect<void, StoreError>
   /** Desired configs newer than `applied` (pass [] to get everything); only those payloads are read. */
   readonly pendingPushes: (instanceId: InstanceId, applied: ReadonlyArray<AppliedConfig>) => Effect.Effect<ReadonlyArray<ConfigPushBody>, StoreError>
   readonly vipDirectives: (identity: AgentIdentity, held: HelloBody["held_vips"]) => Effect.Effect<ReadonlyArray<VipDirective>, StoreError>
@@ -233,23 +235,25 @@ export class AgentPort extends Context.Service<AgentPort, AgentPortService>()("@
           )
         })
 
-      const configAck = (identity: AgentIdentity, ack: ConfigAckBody) =>
-        transact((ctx) =>
-          Effect.gen(function* () {
-            const error = ack.status === "failed" ? `${ack.error?.code ?? "apply_failed"}: ${ack.error?.message ?? "no details"}` : null
-            const recorded = yield* ctx.tx.recordConfigAck(identity.instanceId, ack.kind, ack.key, ack.version, error)
-            if (recorded && error === null && ack.kind === AGENT_CREDENTIAL_KIND) yield* confirmAgentCredential(ctx, identity, ack.version)
-            if (recorded && error !== null) {
-              yield* ctx.emit(identity.accountId, "config.apply_failed", {
-                instance_id: identity.instanceId,
-                kind: ack.kind,
-                key: ack.key,
-                version: ack.version,
-                error: ack.error ?? null
-              })
-            }
-          })
-        )
+      /** One ack, inside a transaction: the applied version recorded, or the failure as an event. */
+      const recordAck = (ctx: TxContext, identity: AgentIdentity, ack: ConfigAckBody) =>
+        Effect.gen(function* () {
+          const error = ack.status === "failed" ? `${ack.error?.code ?? "apply_failed"}: ${ack.error?.message ?? "no details"}` : null
+          const recorded = yield* ctx.tx.recordConfigAck(identity.instanceId, ack.kind, ack.key, ack.version, error)
+          if (recorded && error === null && ack.kind === AGENT_CREDENTIAL_KIND) yield* confirmAgentCredential(ctx, identity, ack.version)
+          if (recorded && error !== null) {
+            yield* ctx.emit(identity.accountId, "config.apply_failed", {
+              instance_id: identity.instanceId,
+              kind: ack.kind,
+              key: ack.key,
+              version: ack.version,
+              error: ack.error ?? null
+            })
+          }
+        })
+      const configAck = (identity: AgentIdentity, ack: ConfigAckBody) => transact((ctx) => recordAck(ctx, identity, ack))
+      const configAcks = (acks: ReadonlyArray<{ readonly identity: AgentIdentity; readonly ack: ConfigAckBody }>) =>
+        acks.length === 0 ? Effect.void : transact((ctx) => Effect.forEach(acks, ({ identity, ack }) => recordAck(ctx, identity, ack), { discard: true }))
 
       const vipDirectives = (identity: AgentIdentity, held: HelloBody["held_vips"]) => transact((ctx) => vipDirectivesFor(ctx.tx, identity, held))
 
@@ -267,6 +271,7 @@ export class AgentPort extends Context.Service<AgentPort, AgentPortService>()("@
         statusReport,
         joinRequest,
         configAck,
+        configAcks,
         pendingPushes,
         vipDirectives
       })

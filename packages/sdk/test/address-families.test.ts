@@ -41,6 +41,22 @@ describe("R21 IPv4 overlay ranges", () => {
     )
   )
 
+  it.effect("allocation walks past taken ranges of any size, pod prefixes in the pool and gaps, to the first free /20", () =>
+    withFleet()(
+      Effect.gen(function* () {
+        const { id } = yield* newAccount("acme")
+        // Taken: a /19 at the start of the pool (two /20s), a pod prefix over the fourth /20, and one /20 further on.
+        yield* network(id, { handle: "big", pod_subnet_prefix: "10.50.0.0/16", overlay_ipv4_prefix: "100.64.0.0/19" })
+        yield* network(id, { handle: "pods", pod_subnet_prefix: "100.64.48.0/20", overlay_ipv4_prefix: "172.21.0.0/20" })
+        yield* network(id, { handle: "far", pod_subnet_prefix: "10.51.0.0/16", overlay_ipv4_prefix: "100.64.64.0/20" })
+        const allocated = []
+        for (const handle of ["n1", "n2", "n3"]) allocated.push((yield* network(id, { handle, pod_subnet_prefix: null })).overlay_ipv4_prefix)
+        // 100.64.32.0/20 is the first gap; then past the pod prefix (48) and the taken /20 (64) to 80 and 96.
+        assert.deepStrictEqual(allocated, ["100.64.32.0/20", "100.64.80.0/20", "100.64.96.0/20"])
+      })
+    )
+  )
+
   it.effect("an explicit range is validated: canonical, private or shared space, /8-/28, clear of the account's ranges and pod prefixes", () =>
     withFleet()(
       Effect.gen(function* () {

@@ -33,10 +33,29 @@ export type CidrParse =
   | { readonly ok: false; readonly reason: string }
 
 /** Parses `a.b.c.d/n` or `x::y/n`. A value with host bits set parses, with `wasCanonical: false`. */
+/**
+ * Parsed prefixes by text. The store hands back the same prefixes over and over (every network
+ * creation and join reads the account's ranges), and parsing is the costly part: a bounded
+ * memo makes those reads cheap. Results are immutable, so sharing them is safe.
+ */
+const parsedPrefixes = new Map<string, CidrParse>()
+const MEMO_LIMIT = 20_000
+
 export const parseCidr = (text: string): CidrParse => {
+  const known = parsedPrefixes.get(text)
+  if (known !== undefined) return known
+  const result = parseCidrUncached(text)
+  if (parsedPrefixes.size >= MEMO_LIMIT) parsedPrefixes.clear()
+  parsedPrefixes.set(text, result)
+  return result
+}
+
+const parseCidrUncached = (text: string): CidrParse => {
   let parsed: [ipaddr.IPv4 | ipaddr.IPv6, number]
   try {
-    parsed = ipaddr.parseCIDR(text.trim())
+    // The family by its separator: ipaddr's generic parser tries IPv6 first and throws for IPv4.
+    const trimmed = text.trim()
+    parsed = trimmed.includes(":") ? ipaddr.IPv6.parseCIDR(trimmed) : ipaddr.IPv4.parseCIDR(trimmed)
   } catch {
     return { ok: false, reason: `"${text}" is not a CIDR prefix such as 10.42.0.0/16 or fd00:1::/64` }
   }

@@ -49,6 +49,21 @@ if (gateway !== undefined) {
       `**Reconnect storm**: after a graceful restart of the gateway (same database and port), all ${fmt(r.sessions, 0)} agents were back and resumed ${fmt(r.allBackMs / 1000)} s after the old gateway said \`1001 going away\` (the new one took ${fmt(r.gatewayStartMs / 1000)} s to start; agents back off with full jitter up to 10 s, ${fmt(r.attempts, 0)} attempts in all); peak gateway RSS ${fmt(r.peakRssMb, 0)} MB.`
     )
   }
+  if (Array.isArray(gateway.bringUp) && gateway.bringUp.length > 0) {
+    lines.push(
+      "",
+      "**First bring-up with fresh endpoints** (#20): N agents connect for the first time, each with a new WireGuard key and its own endpoint, to a gateway whose network has them attached; from the first connect until every agent holds a config listing all N-1 others. Minimum bytes: each agent's final config once. A canary agent pings the server every 100 ms (its round trips are the event-loop lag an agent sees). Baseline, same run: a bare `ws` server sending each agent its final config once, when all are connected.",
+      "",
+      "| peers | server | all configured | received | WireGuard pushes | minimum | dropped | peak RSS | CPU | canary lag p50 / p99 / max |",
+      "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    )
+    for (const b of gateway.bringUp) {
+      lines.push(
+        `| ${fmt(b.peers, 0)} | ${b.mode} | ${b.completed ? `${fmt(b.seconds)} s` : `not within ${fmt(b.seconds, 0)} s (${fmt(b.configured, 0)} configured)`} | ${fmt(b.megabytes)} MB | ${fmt(b.wireguardPushes, 0)} (${fmt(b.wireguardMegabytes)} MB) | ${fmt(b.minimumMegabytes)} MB | ${fmt(b.dropped, 0)} | ${fmt(b.peakRssMb, 0)} MB | ${b.cpuSeconds === null ? "n/a" : `${fmt(b.cpuSeconds)} s`} | ${fmt(b.lagP50Ms, 0)} / ${fmt(b.lagP99Ms, 0)} / ${fmt(b.lagMaxMs, 0)} ms |`
+      )
+    }
+    lines.push("", "Targets (#20): 1,000 agents configured within 10 s, bytes within 3x the minimum, no session dropped. Every WireGuard push carries the whole peer list (O(peers) bytes per peer per change), so bring-up bytes grow with the number of renders times peers²; structured peer sets with deltas are the fix.")
+  }
   const convergence = gateway.convergence ?? []
   const converged = convergence.find((c) => c.mode === "gateway" && c.store !== "postgres")
   const onPostgres = convergence.find((c) => c.mode === "gateway" && c.store === "postgres")

@@ -68,7 +68,7 @@ const measure = async (vips: number, mode: IdleFigure["mode"]): Promise<IdleFigu
     )
     const fiber = runtime.runFork(loops)
     // Every holder passes the threshold and its incident is recorded; then nothing more happens.
-    await new Promise((resolve) => setTimeout(resolve, SILENCE_THRESHOLD_MS + 4_000))
+    await new Promise((resolve) => setTimeout(resolve, SILENCE_THRESHOLD_MS + 10_000))
     const before = process.cpuUsage()
     const at = process.hrtime.bigint()
     await new Promise((resolve) => setTimeout(resolve, IDLE_MS))

@@ -14,7 +14,7 @@
  * When the holder heartbeats and the VIP answers again, `sdwan.vip_holder_recovered` closes it.
  *
  * Cost when nothing happens (#20): the running sensor keeps the held VIPs in memory (one query,
- * refreshed when a VIP or cluster event says they changed, and every few seconds as a safety
+ * refreshed when a VIP or cluster event says they changed, and every 30 s as a safety
  * net) and looks again at a VIP only at its deadline (when its holder would pass the silence
  * threshold), when its holder's liveness changed, or while its peers report probes. An idle
  * gateway with 1,000 VIPs reads nothing from the store per tick.
@@ -40,6 +40,16 @@ interface Watched {
   /** Look again at this time even if nothing changed (the holder's silence deadline); 0: every tick. */
   wakeAt: number
 }
+
+/** Whether a re-read row changes nothing the sensor judges by. */
+const sameJudgement = (a: HeldVip, b: HeldVip) =>
+  a.holder_instance_id === b.holder_instance_id &&
+  a.holder_peer_id === b.holder_peer_id &&
+  a.epoch === b.epoch &&
+  a.silent_epoch === b.silent_epoch &&
+  a.incident === b.incident &&
+  a.holder_since === b.holder_since &&
+  a.policy === b.policy
 
 /** Events after which the held VIPs are read again (a VIP created, moved, released, or its incident recorded). */
 const changesVips = (type: string) => type.startsWith("sdwan.vip") || type.startsWith("kubernetes.cluster_")
@@ -194,14 +204,15 @@ export class VipSensor extends Context.Service<
       const tick = Effect.gen(function* () {
         const config = yield* FleetConfig
         const now = yield* Clock.currentTimeMillis
-        if (stale || watched === undefined || now - readAt >= Math.max(1_000, 50 * config.sensorIntervalMs)) {
+        // Signals say when the VIPs changed (here or on another gateway); the periodic read is a safety net.
+        if (stale || watched === undefined || now - readAt >= Math.max(5_000, 300 * config.sensorIntervalMs)) {
           stale = false
           readAt = now
           const previous = new Map((watched ?? []).map((w) => [w.vip.id, w]))
           watched = (yield* readHeld).map((vip) => {
             const before = previous.get(vip.id)
-            // Same row as before: keep what was judged; a changed row is judged afresh.
-            return before !== undefined && JSON.stringify(before.vip) === JSON.stringify(vip) ? before : { vip, seenAt: undefined, connected: undefined, wakeAt: 0 }
+            // The same holder, epoch and incident as before: keep what was judged; otherwise judge afresh.
+            return before !== undefined && sameJudgement(before.vip, vip) ? before : { vip, seenAt: undefined, connected: undefined, wakeAt: 0 }
           })
         }
         for (const w of watched) {

@@ -1,0 +1,112 @@
+/**
+ * The server side of the first bring-up benchmark (#20), in its own process.
+ *
+ * `gateway`: a real gateway whose network has N peers provisioned and attached the way an
+ * operator does it (actions, not seeded rows) but with no WireGuard key or endpoint yet: each
+ * agent brings its own on first contact, from its own address, as on real nodes.
+ *
+ * `baseline`: a bare `ws` server that welcomes each agent and, once all N said hello, sends
+ * each one complete WireGuard config (the same text a gateway would end with: N-1 peers), once.
+ * The floor of "every peer gets every other peer" on this machine.
+ */
+import { randomBytes } from "node:crypto"
+import { writeFileSync } from "node:fs"
+import { join } from "node:path"
+import { Result } from "effect"
+import { WebSocketServer, type WebSocket } from "ws"
+import { decodeAgentFrame, encodeFrame } from "@fleetplane/agent-protocol"
+import { renderWireguardConfig } from "@fleetplane/sdk"
+import { startGateway } from "../src/index"
+
+const [mode, peersArg, dir] = process.argv.slice(2) as ["gateway" | "baseline", string, string]
+const peers = Number(peersArg)
+const send = (message: unknown) => process.send!(message)
+
+export interface BringUpAgentEntry {
+  readonly instance_id: string
+  readonly credential: string
+  readonly network_id: string
+  readonly public_key: string
+  /** A distinct address per agent: a fresh endpoint, as each real node has its own. */
+  readonly endpoint: string
+  /** The canary: a session that only pings (its round trips measure the server's event-loop lag). */
+  readonly canary?: boolean
+}
+
+const entryFor = (i: number, instanceId: string, credential: string, networkId: string): BringUpAgentEntry => ({
+  instance_id: instanceId,
+  credential,
+  network_id: networkId,
+  public_key: randomBytes(32).toString("base64"),
+  endpoint: `198.18.${i >> 8}.${i & 255}:51820`,
+  ...(i === peers ? { canary: true } : {})
+})
+
+if (mode === "baseline") {
+  const all = Array.from({ length: peers + 1 }, (_, i) => entryFor(i, `ins_${i}`, "x", "net_bench"))
+  const entries = all.slice(0, peers)
+  const sockets = new Map<string, WebSocket>()
+  const server = new WebSocketServer({ host: "127.0.0.1", port: 0, perMessageDeflate: false, maxPayload: 64 * 1024 * 1024 })
+  const views = entries.map((e, i) => ({
+    peerId: `peer_${i}`,
+    label: `peer-${i}`,
+    publicKey: e.public_key,
+    overlayAddress: `fd00:bench::${(i + 1).toString(16)}`,
+    overlayIpv4Address: `100.64.${(i + 1) >> 8}.${(i + 1) & 255}`,
+    endpoint: e.endpoint,
+    podSubnet: null
+  }))
+  server.on("connection", (socket) => {
+    socket.on("message", (data: Buffer) => {
+      const decoded = decodeAgentFrame(data)
+      if (Result.isFailure(decoded) || decoded.success.type !== "hello") return
+      const instanceId = decoded.success.body.instance_id
+      socket.send(
+        encodeFrame({
+          type: "welcome",
+          body: { session_id: "s", gateway_id: "baseline", protocol_version: 1, heartbeat_interval_ms: 5_000, silence_threshold_ms: 15_000, server_time_ms: Date.now(), max_frame_bytes: 64 << 20 }
+        })
+      )
+      if (instanceId === all[peers]!.instance_id) return
+      sockets.set(instanceId, socket)
+      if (sockets.size < entries.length) return
+      // Everyone is here: each gets its whole peer list, once.
+      for (const [index, entry] of entries.entries()) {
+        const content = renderWireguardConfig({ interfaceName: "wg-sdwan-bench", listenPort: 51820, self: views[index]!, others: views.filter((_, other) => other !== index) })
+        sockets.get(entry.instance_id)?.send(encodeFrame({ type: "config_push", body: { kind: "wireguard", key: "net_bench", version: 1, payload: { network_id: "net_bench", interface_name: "wg-sdwan-bench", content } } }))
+      }
+    })
+  })
+  server.on("listening", () => {
+    const file = join(dir, "baseline-agents.json")
+    writeFileSync(file, JSON.stringify(all))
+    send({ type: "ready", url: `ws://127.0.0.1:${(server.address() as { port: number }).port}/v1/agent`, agents: file })
+  })
+  process.on("message", (message: { type: string }) => {
+    if (message.type === "stats") send({ type: "stats", rss: process.memoryUsage().rss })
+  })
+} else {
+  const gateway = await startGateway({ database: join(dir, "bring-up.db"), listen: "127.0.0.1:0", adminListen: "127.0.0.1:0", logLevel: "silent", heartbeatIntervalMs: 5_000, silenceThresholdMs: 15_000, maxFrameBytes: 64 * 1024 * 1024 })
+  const account = await gateway.fleet.createAccount({ name: "bench" })
+  const ops = gateway.fleet.forAccount(account.id)
+  const network = await ops.actions.system_sdwan_create_network({ name: "bench", handle: "bench", pod_subnet_prefix: "10.42.0.0/16" })
+  const template = await ops.actions.system_create_template({ name: "workers" })
+  await ops.actions.system_assign_module_to_template({ template_id: template.id, module_name: "k3s-agent" })
+  const entries: Array<BringUpAgentEntry> = []
+  for (let i = 0; i <= peers; i++) {
+    const node = await ops.actions.system_create_node({ hostname: i === peers ? "canary" : `peer-${i}`, node_template_id: template.id })
+    const instance = await ops.actions.system_provision_instance({ node_id: node.id })
+    // The canary is not a peer: it only measures.
+    if (i < peers) await ops.actions.system_sdwan_attach_peer({ network_id: network.id, node_instance_id: instance.id })
+    entries.push(entryFor(i, instance.id, instance.agent_credential, network.id))
+  }
+  // The attaches' render (keyless peers) happens before the clock starts.
+  await new Promise((resolve) => setTimeout(resolve, 1_000))
+  const file = join(dir, "gateway-agents.json")
+  writeFileSync(file, JSON.stringify(entries))
+  send({ type: "ready", url: gateway.agentUrl, agents: file })
+  process.on("message", (message: { type: string }) => {
+    if (message.type === "stats") send({ type: "stats", rss: process.memoryUsage().rss, cpu: process.cpuUsage() })
+  })
+  process.on("SIGTERM", () => void gateway.close().then(() => process.exit(0)))
+}

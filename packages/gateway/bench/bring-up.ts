@@ -1,0 +1,130 @@
+/**
+ * First bring-up of a network with fresh endpoints (#20): N agents connect for the first time,
+ * each with a new WireGuard key and its own endpoint, to a gateway whose network has them
+ * provisioned and attached. Measured from the first connect until every agent holds a config
+ * listing all N-1 others: time, bytes received (against the minimum: each agent's final config
+ * once), sessions dropped, gateway peak RSS and CPU, and a canary agent's ping round trips (the
+ * gateway's event-loop lag). Beside it, in the same run: a bare `ws` server sending each agent
+ * its final config once, as soon as all are connected. Gateway, baseline and agents are separate
+ * processes on 127.0.0.1. Merges `bringUp` into bench-results.json.
+ *
+ *   BENCH_BRINGUP_PEERS=250,500,1000  BENCH_BRINGUP_TIMEOUT_MS=300000  (defaults)
+ */
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { next, sleep, start } from "./processes"
+
+const PEER_COUNTS = (process.env.BENCH_BRINGUP_PEERS ?? "250,500,1000").split(",").map(Number)
+const TIMEOUT_MS = Number(process.env.BENCH_BRINGUP_TIMEOUT_MS ?? 300_000)
+
+export interface BringUpFigure {
+  readonly mode: "gateway" | "baseline"
+  readonly peers: number
+  readonly completed: boolean
+  readonly seconds: number
+  readonly configured: number
+  readonly megabytes: number
+  readonly wireguardMegabytes: number
+  readonly wireguardPushes: number
+  /** Each agent's final config once: what "every peer gets every other peer" cannot go below. */
+  readonly minimumMegabytes: number
+  readonly dropped: number
+  readonly peakRssMb: number
+  readonly cpuSeconds: number | null
+  readonly lagP50Ms: number
+  readonly lagP99Ms: number
+  readonly lagMaxMs: number
+}
+
+interface Outcome {
+  readonly type: "done" | "timeout"
+  readonly ms: number
+  readonly configured: number
+  readonly bytes: number
+  readonly wireguardBytes: number
+  readonly wireguardPushes: number
+  readonly dropped: number
+  readonly lastConfigBytes: number
+  readonly lagP50Ms: number
+  readonly lagP99Ms: number
+  readonly lagMaxMs: number
+}
+
+const measure = async (mode: BringUpFigure["mode"], peers: number): Promise<BringUpFigure> => {
+  const dir = mkdtempSync(join(tmpdir(), "fleetplane-bring-up-"))
+  const server = start("bring-up-server.ts", [mode, String(peers), dir])
+  try {
+    const ready = await next<{ url: string; agents: string }>(server, "ready", 600_000)
+    let peakRss = 0
+    let cpuAtStart: { user: number; system: number } | undefined
+    let cpuAtEnd: { user: number; system: number } | undefined
+    const sample = async () => {
+      const stats = await next<{ rss: number; cpu?: { user: number; system: number } }>(server, "stats", 30_000).catch(() => undefined)
+      if (stats !== undefined) {
+        peakRss = Math.max(peakRss, stats.rss)
+        cpuAtStart ??= stats.cpu
+        cpuAtEnd = stats.cpu
+      }
+    }
+    server.send({ type: "stats" })
+    await sample()
+    const agents = start("bring-up-agents.ts", [ready.url, ready.agents, String(TIMEOUT_MS)])
+    // The agents answer `done`, or `timeout` after TIMEOUT_MS.
+    const outcome = new Promise<Outcome>((resolve, reject) => {
+      agents.on("message", (message: Outcome) => (message.type === "done" || message.type === "timeout" ? resolve(message) : undefined))
+      agents.on("exit", (code) => (code !== 0 && code !== null ? reject(new Error(`the bring-up agents exited with ${code}`)) : undefined))
+    })
+    let finished = false
+    void outcome.finally(() => (finished = true))
+    while (!finished) {
+      await sleep(500)
+      server.send({ type: "stats" })
+      await sample()
+    }
+    const result = await outcome
+    agents.kill("SIGKILL")
+    return {
+      mode,
+      peers,
+      completed: result.type === "done",
+      seconds: result.ms / 1000,
+      configured: result.configured,
+      megabytes: result.bytes / 2 ** 20,
+      wireguardMegabytes: result.wireguardBytes / 2 ** 20,
+      wireguardPushes: result.wireguardPushes,
+      minimumMegabytes: (result.lastConfigBytes * peers) / 2 ** 20,
+      dropped: result.dropped,
+      peakRssMb: peakRss / 2 ** 20,
+      cpuSeconds: cpuAtStart === undefined || cpuAtEnd === undefined ? null : (cpuAtEnd.user + cpuAtEnd.system - cpuAtStart.user - cpuAtStart.system) / 1e6,
+      lagP50Ms: result.lagP50Ms,
+      lagP99Ms: result.lagP99Ms,
+      lagMaxMs: result.lagMaxMs
+    }
+  } finally {
+    server.kill("SIGKILL")
+  }
+}
+
+export const measureBringUp = async (): Promise<Array<BringUpFigure>> => {
+  const figures: Array<BringUpFigure> = []
+  for (const peers of PEER_COUNTS) {
+    for (const mode of ["baseline", "gateway"] as const) {
+      const f = await measure(mode, peers)
+      console.log(
+        `bring-up, ${peers} peers, ${mode}: ${f.completed ? "all configured" : `TIMED OUT (${f.configured} configured)`} in ${f.seconds.toFixed(1)} s, ` +
+          `${f.megabytes.toFixed(1)} MB received (WireGuard ${f.wireguardMegabytes.toFixed(1)} MB in ${f.wireguardPushes} pushes; minimum ${f.minimumMegabytes.toFixed(1)} MB), ` +
+          `${f.dropped} dropped, peak RSS ${f.peakRssMb.toFixed(0)} MB${f.cpuSeconds === null ? "" : `, ${f.cpuSeconds.toFixed(1)} CPU-s`}, canary lag p50 ${f.lagP50Ms} ms p99 ${f.lagP99Ms} ms max ${f.lagMaxMs} ms`
+      )
+      figures.push(f)
+    }
+  }
+  return figures
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const bringUp = await measureBringUp()
+  const file = new URL("../bench-results.json", import.meta.url)
+  const results = existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>) : {}
+  writeFileSync(file, JSON.stringify({ ...results, bringUp }, null, 2))
+}

@@ -41,6 +41,8 @@ export const syncNetworkWireguard = (ctx: TxContext, accountId: AccountId, netwo
       podSubnet: peer.pod_subnet
     }))
     for (const [index, self] of views.entries()) {
+      // In slices: a large network's render takes seconds, and agents' pings must not wait that long.
+      if (index % 25 === 24) yield* Effect.yieldNow
       const content = renderWireguardConfig({
         interfaceName: network.interface_name,
         listenPort: network.listen_port,

@@ -24,6 +24,8 @@ export const requestNetworkWireguardSync = (ctx: TxContext, accountId: AccountId
 
 /** Without a signal, the requests are still read this often (one missed across gateways is late, never lost). */
 const SAFETY_READ_MS = 2_000
+/** After a render that took t, the same network waits RENDER_SPACING × t more before the next (renders ≤ 1/(1+R) of the time). */
+const RENDER_SPACING = 3
 
 export class NetworkSyncer extends Context.Service<
   NetworkSyncer,
@@ -41,16 +43,35 @@ export class NetworkSyncer extends Context.Service<
       const { transact } = yield* Transactor
       const leadership = yield* Leadership
       const signals = yield* Signals
-      const flush = Effect.gen(function* () {
-        for (const pending of yield* store.transaction((tx) => tx.listPendingNetworkSyncs())) {
-          yield* transact((ctx) =>
-            Effect.gen(function* () {
-              // Taken and rendered in one transaction: a crash in between leaves the request.
-              if (yield* ctx.tx.takePendingNetworkSync(pending.network_id)) yield* syncNetworkWireguard(ctx, pending.account_id, pending.network_id)
-            })
-          )
-        }
-      }).pipe(Effect.catch((error) => Effect.logWarning("wireguard.render_failed", { error: error.message, retry: "next tick" })))
+      /**
+       * When each network may be rendered again (running loop only): a render of n peers costs
+       * O(n²), so the next one waits at least `RENDER_SPACING` times as long as the last took. A
+       * fleet coming up then costs a few renders, not one per interval (#20); small networks,
+       * whose renders take milliseconds, are still rendered within an interval.
+       */
+      const notBefore = new Map<string, number>()
+      /** Renders the requested networks (all of them, or those whose spacing has passed); answers whether any was held back. */
+      const renderPending = (spaced: boolean) =>
+        Effect.gen(function* () {
+          let heldBack = false
+          for (const pending of yield* store.transaction((tx) => tx.listPendingNetworkSyncs())) {
+            const startedAt = yield* Clock.currentTimeMillis
+            if (spaced && startedAt < (notBefore.get(pending.network_id) ?? 0)) {
+              heldBack = true
+              continue
+            }
+            yield* transact((ctx) =>
+              Effect.gen(function* () {
+                // Taken and rendered in one transaction: a crash in between leaves the request.
+                if (yield* ctx.tx.takePendingNetworkSync(pending.network_id)) yield* syncNetworkWireguard(ctx, pending.account_id, pending.network_id)
+              })
+            )
+            const tookMs = (yield* Clock.currentTimeMillis) - startedAt
+            notBefore.set(pending.network_id, startedAt + tookMs * (1 + RENDER_SPACING))
+          }
+          return heldBack
+        }).pipe(Effect.catch((error) => Effect.as(Effect.logWarning("wireguard.render_failed", { error: error.message, retry: "next tick" }), true)))
+      const flush = Effect.asVoid(renderPending(false))
       const run = Effect.gen(function* () {
         const config = yield* FleetConfig
         let requested = true
@@ -69,7 +90,8 @@ export class NetworkSyncer extends Context.Service<
           if (!requested && now - readAt < SAFETY_READ_MS) return
           requested = false
           readAt = now
-          yield* flush
+          // A network held back by its spacing is looked at again on the next tick.
+          if (yield* renderPending(true)) requested = true
         })
         return yield* whileLeading(leadership, config.networkSyncIntervalMs, tick)
       }).pipe(Effect.scoped)

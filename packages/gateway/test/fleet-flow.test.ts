@@ -166,7 +166,7 @@ describe("gateway: the fleet over real sockets", () => {
     const s1 = await connect(first, node, account.networkId)
     const accepted = await join(s1, "k3s-server", null)
     const clusterId = accepted.type === "join_accepted" ? accepted.body.cluster_id : ""
-    await s1.until((a) => a.pushes("k3s").length > 0 && hasVipRoute(a), 5_000, "configs")
+    await s1.until((a) => a.pushes("k3s").length > 0 && a.pushes("wireguard").length > 0 && hasVipRoute(a), 5_000, "configs")
     const before = s1.pushes().map((p) => ({ kind: p.kind, key: p.key, version: p.version }))
 
     await first.close()

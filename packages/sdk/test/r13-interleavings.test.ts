@@ -126,8 +126,10 @@ describe("R13 under random interleavings", () => {
         ),
         { numRuns: 40 }
       )
-      // The property is only meaningful if the interleavings really moved VIPs around.
-      expect(totalPromotions).toBeGreaterThan(10)
+      // The property is only meaningful if the interleavings really moved VIPs around. Over 40
+      // random runs there are usually 13-28 promotions; a CI run once drew exactly 10, so the
+      // bar is low enough not to fail on an unlucky draw and still catches "nothing moved".
+      expect(totalPromotions).toBeGreaterThan(4)
       totalPromotions = 0
     }, 120_000)
   }

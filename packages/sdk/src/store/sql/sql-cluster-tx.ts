@@ -1,0 +1,202 @@
+/** The SQL store's clusters, their Kubernetes nodes, VIPs and approvals. */
+import { Effect } from "effect"
+import type { ClusterId, InstanceId } from "../../model/ids"
+import type { VipRecord } from "../records"
+import type { StoreTx } from "../store"
+import type { SqlDriver } from "./sql-driver"
+import { approvalFrom, asIs, clusterFrom, json, optional, setClause, vipFrom } from "./sql-rows"
+
+export const clusterTx = (db: SqlDriver) => {
+  const { one, all, run } = db
+  const done = Effect.asVoid
+  return {
+    insertCluster: (cluster) =>
+      done(
+        run(
+          `INSERT INTO clusters (id, account_id, name, status, api_endpoint, version, network_id, cni_plugin, ip_family, cluster_cidr, service_cidr,
+             warnings, bootstrap_instance_id, ca_cert_pem, ca_key_pem, token_secret, token_version, admin_cert_pem, admin_key_pem, created_at, activated_at)
+           VALUES (@id, @account_id, @name, @status, @api_endpoint, @version, @network_id, @cni_plugin, @ip_family, @cluster_cidr, @service_cidr,
+             @warnings, @bootstrap_instance_id, @ca_cert_pem, @ca_key_pem, @token_secret, @token_version, @admin_cert_pem, @admin_key_pem, @created_at, @activated_at)`,
+          {
+            id: cluster.id,
+            account_id: cluster.account_id,
+            name: cluster.name,
+            status: cluster.status,
+            api_endpoint: cluster.api_endpoint,
+            version: cluster.version,
+            network_id: cluster.network_id,
+            cni_plugin: cluster.cni_plugin,
+            ip_family: cluster.ip_family,
+            cluster_cidr: cluster.cluster_cidr,
+            service_cidr: cluster.service_cidr,
+            warnings: json(cluster.warnings),
+            bootstrap_instance_id: cluster.bootstrap_instance_id,
+            ca_cert_pem: cluster.ca_cert_pem,
+            ca_key_pem: cluster.ca_key_pem,
+            token_secret: cluster.token_secret,
+            token_version: cluster.token_version,
+            admin_cert_pem: cluster.admin_cert_pem,
+            admin_key_pem: cluster.admin_key_pem,
+            created_at: cluster.created_at,
+            activated_at: cluster.activated_at
+          }
+        )
+      ),
+    getCluster: (accountId, id) => Effect.map(one("SELECT * FROM clusters WHERE account_id = ? AND id = ?", [accountId, id]), optional(clusterFrom)),
+    clusterExistsInAnotherAccount: (accountId, id) =>
+      Effect.map(one("SELECT 1 AS found FROM clusters WHERE id = ? AND account_id <> ?", [id, accountId]), (row) => row !== undefined),
+    listClusters: (accountId, includeDecommissioned) =>
+      Effect.map(
+        all(`SELECT * FROM clusters WHERE account_id = ? ${includeDecommissioned ? "" : "AND status <> 'decommissioned'"} ORDER BY created_at, rowid`, [accountId]),
+        (rows) => rows.map(clusterFrom)
+      ),
+    findClusterByName: (accountId, name) =>
+      Effect.map(one("SELECT * FROM clusters WHERE account_id = ? AND name = ? AND status <> 'decommissioned' ORDER BY created_at LIMIT 1", [accountId, name]), optional(clusterFrom)),
+    findClusterBootstrappedBy: (accountId, instanceId) =>
+      Effect.map(
+        one("SELECT * FROM clusters WHERE account_id = ? AND bootstrap_instance_id = ? AND status <> 'decommissioned'", [accountId, instanceId]),
+        optional(clusterFrom)
+      ),
+    latestActiveCluster: (accountId) =>
+      Effect.map(one("SELECT * FROM clusters WHERE account_id = ? AND status = 'active' ORDER BY activation_seq DESC LIMIT 1", [accountId]), optional(clusterFrom)),
+    updateCluster: (accountId, id, changes) =>
+      Effect.gen(function* () {
+        const set = setClause(changes, ["warnings"])
+        if (set.empty) return
+        yield* run(`UPDATE clusters SET ${set.sql} WHERE account_id = @account_id AND id = @id`, { ...set.values, account_id: accountId, id })
+        if (changes.status === "active") {
+          yield* run(
+            "UPDATE clusters SET activation_seq = (SELECT COALESCE(MAX(activation_seq), 0) + 1 FROM clusters WHERE account_id = ?) WHERE account_id = ? AND id = ?",
+            [accountId, accountId, id]
+          )
+        }
+      }),
+    listLiveClusters: () =>
+      Effect.map(all("SELECT * FROM clusters WHERE status <> 'decommissioned' ORDER BY account_id, created_at, rowid"), (rows) => rows.map(clusterFrom)),
+    listClustersWithoutIpFamily: () =>
+      Effect.map(all("SELECT * FROM clusters WHERE ip_family IS NULL ORDER BY account_id, created_at, rowid"), (rows) => rows.map(clusterFrom)),
+    listServiceCidrs: (accountId) =>
+      Effect.map(
+        all("SELECT id AS cluster_id, service_cidr FROM clusters WHERE account_id = ? AND status <> 'decommissioned'", [accountId]),
+        (rows) => rows as unknown as Array<{ cluster_id: ClusterId; service_cidr: string }>
+      ),
+
+    insertKubernetesNode: (node) =>
+      done(
+        run("INSERT INTO kubernetes_nodes (id, account_id, cluster_id, instance_id, role, status, joined_at) VALUES (?, ?, ?, ?, ?, ?, ?)", [
+          node.id,
+          node.account_id,
+          node.cluster_id,
+          node.instance_id,
+          node.role,
+          node.status,
+          node.joined_at
+        ])
+      ),
+    findKubernetesNodeOfInstance: (accountId, instanceId) =>
+      Effect.map(one("SELECT * FROM kubernetes_nodes WHERE account_id = ? AND instance_id = ?", [accountId, instanceId]), asIs),
+    listKubernetesNodes: (accountId, clusterId) =>
+      Effect.map(
+        all("SELECT * FROM kubernetes_nodes WHERE account_id = ? AND cluster_id = ? ORDER BY joined_at, rowid", [accountId, clusterId]),
+        (rows) => asIs(rows)
+      ),
+    setKubernetesNodeStatus: (accountId, instanceId, status) =>
+      done(run("UPDATE kubernetes_nodes SET status = ? WHERE account_id = ? AND instance_id = ?", [status, accountId, instanceId])),
+    deleteKubernetesNodesOfCluster: (accountId, clusterId) => run("DELETE FROM kubernetes_nodes WHERE account_id = ? AND cluster_id = ?", [accountId, clusterId]),
+    deleteKubernetesNodeOfInstance: (accountId, instanceId) => done(run("DELETE FROM kubernetes_nodes WHERE account_id = ? AND instance_id = ?", [accountId, instanceId])),
+
+    insertVip: (vip) =>
+      done(
+        run(
+          `INSERT INTO vips (id, account_id, network_id, cluster_id, address, address_ipv4, holder_peer_id, holder_since, failover_holder_peer_ids, epoch, policy, silent_epoch, incident, probe_reporters)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          [
+            vip.id,
+            vip.account_id,
+            vip.network_id,
+            vip.cluster_id,
+            vip.address,
+            vip.address_ipv4,
+            vip.holder_peer_id,
+            vip.holder_since,
+            json(vip.failover_holder_peer_ids),
+            vip.epoch,
+            vip.policy,
+            vip.silent_epoch,
+            vip.incident,
+            json(vip.probe_reporters)
+          ]
+        )
+      ),
+    getVip: (accountId, id) => Effect.map(one("SELECT * FROM vips WHERE account_id = ? AND id = ?", [accountId, id]), optional(vipFrom)),
+    findVipOfCluster: (accountId, clusterId) => Effect.map(one("SELECT * FROM vips WHERE account_id = ? AND cluster_id = ?", [accountId, clusterId]), optional(vipFrom)),
+    listVipsOfNetwork: (accountId, networkId) =>
+      Effect.map(all("SELECT * FROM vips WHERE account_id = ? AND network_id = ? ORDER BY id", [accountId, networkId]), (rows) => rows.map(vipFrom)),
+    listVips: (accountId) => Effect.map(all("SELECT * FROM vips WHERE account_id = ? ORDER BY id", [accountId]), (rows) => rows.map(vipFrom)),
+    listHeldVips: () =>
+      Effect.map(
+        all("SELECT v.*, p.instance_id AS holder_instance_id FROM vips v JOIN peers p ON p.id = v.holder_peer_id ORDER BY v.id"),
+        (rows) => rows.map((row) => ({ ...vipFrom(row), holder_instance_id: row.holder_instance_id }) as VipRecord & { holder_instance_id: InstanceId })
+      ),
+    updateVipIfEpoch: (accountId, id, expectedEpoch, changes) => {
+      const set = setClause(changes, ["failover_holder_peer_ids", "probe_reporters"])
+      if (set.empty) return Effect.succeed(true)
+      return Effect.map(
+        run(`UPDATE vips SET ${set.sql} WHERE account_id = @account_id AND id = @id AND epoch = @expected_epoch`, {
+          ...set.values,
+          account_id: accountId,
+          id,
+          expected_epoch: expectedEpoch
+        }),
+        (changed) => changed === 1
+      )
+    },
+    deleteVip: (accountId, id) => done(run("DELETE FROM vips WHERE account_id = ? AND id = ?", [accountId, id])),
+    setVipAddressIpv4: (accountId, id, address) => done(run("UPDATE vips SET address_ipv4 = ? WHERE account_id = ? AND id = ?", [address, accountId, id])),
+
+    insertApproval: (approval) =>
+      done(
+        run(
+          `INSERT INTO approvals (id, account_id, kind, status, virtual_ip_id, cluster_id, epoch, summary, created_at, decided_at, reason, resolution)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          [
+            approval.id,
+            approval.account_id,
+            approval.kind,
+            approval.status,
+            approval.virtual_ip_id,
+            approval.cluster_id,
+            approval.epoch,
+            approval.summary,
+            approval.created_at,
+            approval.decided_at,
+            approval.reason,
+            approval.resolution === null ? null : json(approval.resolution)
+          ]
+        )
+      ),
+    getApproval: (accountId, id) => Effect.map(one("SELECT * FROM approvals WHERE account_id = ? AND id = ?", [accountId, id]), optional(approvalFrom)),
+    listApprovals: (accountId, status) =>
+      Effect.map(
+        status === undefined
+          ? all("SELECT * FROM approvals WHERE account_id = ? ORDER BY created_at, rowid", [accountId])
+          : all("SELECT * FROM approvals WHERE account_id = ? AND status = ? ORDER BY created_at, rowid", [accountId, status]),
+        (rows) => rows.map(approvalFrom)
+      ),
+    findPendingApproval: (accountId, vipId) =>
+      Effect.map(one("SELECT * FROM approvals WHERE account_id = ? AND virtual_ip_id = ? AND status = 'pending'", [accountId, vipId]), optional(approvalFrom)),
+    decideApproval: (accountId, id, decision) =>
+      Effect.map(
+        run("UPDATE approvals SET status = ?, decided_at = ?, reason = ?, resolution = ? WHERE account_id = ? AND id = ? AND status = 'pending'", [
+          decision.status,
+          decision.decided_at,
+          decision.reason,
+          decision.resolution === null ? null : json(decision.resolution),
+          accountId,
+          id
+        ]),
+        (changed) => changed === 1
+      ),
+
+  } satisfies Partial<StoreTx>
+}

@@ -1,0 +1,125 @@
+/** The SQL store's accounts, templates and module assignments, nodes, instances and API keys. */
+import { Effect } from "effect"
+import type { StoreTx } from "../store"
+import type { Row, SqlDriver } from "./sql-driver"
+import { asIs, json, templateFrom } from "./sql-rows"
+
+export const inventoryTx = (db: SqlDriver) => {
+  const { one, all, run } = db
+  const done = Effect.asVoid
+
+  const loadTemplate = (row: Row | undefined) =>
+    row === undefined
+      ? Effect.succeed(undefined)
+      : Effect.map(all("SELECT * FROM module_assignments WHERE template_id = ? ORDER BY module_name", [row.id]), (modules) => templateFrom(row, modules))
+
+  return {
+    insertAccount: (account) =>
+      done(run("INSERT INTO accounts (id, name, ula_global_id, created_at) VALUES (?, ?, ?, ?)", [account.id, account.name, account.ula_global_id, account.created_at])),
+    getAccount: (id) => Effect.map(one("SELECT * FROM accounts WHERE id = ?", [id]), asIs),
+    listAccounts: () => Effect.map(all("SELECT id, name, created_at FROM accounts ORDER BY name, id"), asIs),
+    setAccountUlaGlobalId: (id, ulaGlobalId) => done(run("UPDATE accounts SET ula_global_id = ? WHERE id = ?", [ulaGlobalId, id])),
+
+    insertTemplate: (template) =>
+      done(run("INSERT INTO templates (id, account_id, name, created_at) VALUES (?, ?, ?, ?)", [template.id, template.account_id, template.name, template.created_at])),
+    getTemplate: (accountId, id) => Effect.flatMap(one("SELECT * FROM templates WHERE account_id = ? AND id = ?", [accountId, id]), loadTemplate),
+    findTemplateByName: (accountId, name) => Effect.flatMap(one("SELECT * FROM templates WHERE account_id = ? AND name = ?", [accountId, name]), loadTemplate),
+    listTemplates: (accountId) =>
+      Effect.gen(function* () {
+        const rows = yield* all("SELECT * FROM templates WHERE account_id = ? ORDER BY name", [accountId])
+        const modules = yield* all(
+          "SELECT m.* FROM module_assignments m JOIN templates t ON t.id = m.template_id WHERE t.account_id = ? ORDER BY m.module_name",
+          [accountId]
+        )
+        return rows.map((row) => templateFrom(row, modules.filter((m) => m.template_id === row.id)))
+      }),
+    deleteTemplate: (accountId, id) =>
+      Effect.gen(function* () {
+        yield* run("DELETE FROM module_assignments WHERE template_id = (SELECT id FROM templates WHERE account_id = ? AND id = ?)", [accountId, id])
+        yield* run("DELETE FROM templates WHERE account_id = ? AND id = ?", [accountId, id])
+      }),
+    putModuleAssignment: (templateId, assignment) =>
+      done(
+        run(
+          `INSERT INTO module_assignments (template_id, module_name, module_version_id, config) VALUES (?, ?, ?, ?)
+           ON CONFLICT (template_id, module_name) DO UPDATE SET module_version_id = excluded.module_version_id, config = excluded.config`,
+          [templateId, assignment.module_name, assignment.module_version_id, json(assignment.config)]
+        )
+      ),
+
+    insertNode: (node) =>
+      done(
+        run("INSERT INTO nodes (id, account_id, hostname, node_template_id, created_at) VALUES (?, ?, ?, ?, ?)", [
+          node.id,
+          node.account_id,
+          node.hostname,
+          node.node_template_id,
+          node.created_at
+        ])
+      ),
+    getNode: (accountId, id) => Effect.map(one("SELECT * FROM nodes WHERE account_id = ? AND id = ?", [accountId, id]), asIs),
+    listNodes: (accountId) => Effect.map(all("SELECT * FROM nodes WHERE account_id = ? ORDER BY created_at, rowid", [accountId]), asIs),
+    findNodeByHostname: (accountId, hostname) => Effect.map(one("SELECT * FROM nodes WHERE account_id = ? AND hostname = ?", [accountId, hostname]), asIs),
+    deleteNode: (accountId, id) => done(run("DELETE FROM nodes WHERE account_id = ? AND id = ?", [accountId, id])),
+    listInstances: (accountId) => Effect.map(all("SELECT * FROM instances WHERE account_id = ? ORDER BY created_at, rowid", [accountId]), asIs),
+    listInstancesOfNode: (accountId, nodeId) =>
+      Effect.map(all("SELECT * FROM instances WHERE account_id = ? AND node_id = ? ORDER BY created_at, rowid", [accountId, nodeId]), asIs),
+    insertInstance: (instance) =>
+      done(
+        run("INSERT INTO instances (id, account_id, node_id, status, credential_hash, created_at) VALUES (?, ?, ?, ?, ?, ?)", [
+          instance.id,
+          instance.account_id,
+          instance.node_id,
+          instance.status,
+          instance.credential_hash,
+          instance.created_at
+        ])
+      ),
+    getInstance: (accountId, id) => Effect.map(one("SELECT * FROM instances WHERE account_id = ? AND id = ?", [accountId, id]), asIs),
+    getInstanceForAuthentication: (id) => Effect.map(one("SELECT * FROM instances WHERE id = ?", [id]), asIs),
+    setInstanceStatus: (accountId, id, status) => done(run("UPDATE instances SET status = ? WHERE account_id = ? AND id = ?", [status, accountId, id])),
+    rotateInstanceCredential: (accountId, id, credentialHash, previousValidUntil, at) =>
+      done(
+        run(
+          `UPDATE instances SET
+             previous_credential_hash = CASE WHEN previous_credential_hash IS NOT NULL AND previous_credential_valid_until > ? THEN previous_credential_hash ELSE credential_hash END,
+             previous_credential_valid_until = ?, credential_hash = ?
+           WHERE account_id = ? AND id = ?`,
+          [at, previousValidUntil, credentialHash, accountId, id]
+        )
+      ),
+    retirePreviousCredential: (id) =>
+      done(run("UPDATE instances SET previous_credential_hash = NULL, previous_credential_valid_until = NULL WHERE id = ? AND previous_credential_hash IS NOT NULL", [id])),
+    listInstancesOfTemplate: (accountId, templateId) =>
+      Effect.map(
+        all(
+          `SELECT i.* FROM instances i JOIN nodes n ON n.id = i.node_id
+           WHERE i.account_id = ? AND n.node_template_id = ? AND i.status = 'running' ORDER BY i.created_at, i.rowid`,
+          [accountId, templateId]
+        ),
+        asIs
+      ),
+
+    findRunningInstanceOfNode: (accountId, nodeId) =>
+      Effect.map(one("SELECT * FROM instances WHERE account_id = ? AND node_id = ? AND status = 'running' ORDER BY created_at DESC LIMIT 1", [accountId, nodeId]), asIs),
+
+    insertApiKey: (key) =>
+      done(
+        run("INSERT INTO api_keys (id, account_id, name, role, key_hash, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?)", [
+          key.id,
+          key.account_id,
+          key.name,
+          key.role,
+          key.key_hash,
+          key.created_at,
+          key.revoked_at
+        ])
+      ),
+    findApiKeyByHash: (keyHash) => Effect.map(one("SELECT * FROM api_keys WHERE key_hash = ?", [keyHash]), asIs),
+    revokeApiKey: (accountId, id, at) =>
+      Effect.map(run("UPDATE api_keys SET revoked_at = ? WHERE account_id = ? AND id = ? AND revoked_at IS NULL", [at, accountId, id]), (changed) => changed === 1),
+
+    listApiKeys: (accountId) => Effect.map(all("SELECT * FROM api_keys WHERE account_id = ? ORDER BY created_at, id", [accountId]), asIs),
+
+  } satisfies Partial<StoreTx>
+}

@@ -15,9 +15,12 @@ import type { BringUpAgentEntry } from "./bring-up-server"
 import { percentile } from "./processes"
 
 const [url, agentsFile, timeoutArg] = process.argv.slice(2) as [string, string, string]
+/** How long the configured network rests before the late joiner connects. */
+const SETTLE_MS = Number(process.env.BENCH_JOIN_SETTLE_MS ?? 30_000)
 const all = JSON.parse(readFileSync(agentsFile, "utf8")) as Array<BringUpAgentEntry>
-const entries = all.filter((e) => e.canary !== true)
+const entries = all.filter((e) => e.canary !== true && e.late !== true)
 const canaryEntry = all.find((e) => e.canary === true)!
+const lateEntry = all.find((e) => e.late === true)!
 const send = (message: unknown) => process.send!(message)
 const frame = (message: AgentMessage) => encodeFrame(message)
 const others = entries.length - 1
@@ -29,21 +32,27 @@ let wireguardPushes = 0
 let dropped = 0
 let lastConfigBytes = 0
 const started = Date.now()
+/** Phase 2: one peer joining the configured network; how many agents list it, and the phase's figures. */
+const join = { startedAt: 0, bytesAtStart: 0, wireguardBytesAtStart: 0, wireguardPushesAtStart: 0, lagsAtStart: 0, listing: 0, ms: 0, bytes: 0, lagP99Ms: 0, lagMaxMs: 0, done: false }
+
+const bringUpLags = () => (atConfigured === undefined ? lags : lags.slice(0, atConfigured.lags))
 
 const finish = (type: "done" | "timeout") => {
   clearInterval(pinging)
   send({
     type,
-    ms: Date.now() - started,
+    join: join.done ? { ms: join.ms, bytes: join.bytes, lagP99Ms: join.lagP99Ms, lagMaxMs: join.lagMaxMs } : null,
+    ms: (configuredAt || Date.now()) - started,
     configured,
-    bytes,
-    wireguardBytes,
-    wireguardPushes,
+    // The bring-up's own figures: what arrived before the late joiner connected.
+    bytes: atConfigured?.bytes ?? bytes,
+    wireguardBytes: atConfigured?.wireguardBytes ?? wireguardBytes,
+    wireguardPushes: atConfigured?.wireguardPushes ?? wireguardPushes,
     dropped,
     lastConfigBytes,
-    lagP50Ms: percentile(lags, 50),
-    lagP99Ms: percentile(lags, 99),
-    lagMaxMs: Math.max(0, ...lags)
+    lagP50Ms: percentile(bringUpLags(), 50),
+    lagP99Ms: percentile(bringUpLags(), 99),
+    lagMaxMs: Math.max(0, ...bringUpLags())
   })
 }
 
@@ -51,6 +60,7 @@ const connect = (entry: BringUpAgentEntry) =>
   new Promise<WebSocket>((resolve, reject) => {
     const socket = new WebSocket(url, { perMessageDeflate: false, maxPayload: 64 * 1024 * 1024 })
     let complete = false
+    let listsLate = false
     let seq = 0
     const timer = setTimeout(() => reject(new Error(`agent ${entry.instance_id} not welcomed within 120 s`)), 120_000)
     socket.once("open", () =>
@@ -95,7 +105,17 @@ const connect = (entry: BringUpAgentEntry) =>
         complete = true
         configured++
         lastConfigBytes = data.byteLength
-        if (configured === entries.length) finish("done")
+        // The join is measured on a settled network (as it happens in a running fleet), not in the bring-up's wake.
+        if (configured === entries.length) {
+          configuredAt = Date.now()
+          atConfigured = { bytes, wireguardBytes, wireguardPushes, lags: lags.length }
+          setTimeout(startJoin, SETTLE_MS)
+        }
+      }
+      if (join.startedAt > 0 && !listsLate && content.includes(lateEntry.public_key)) {
+        listsLate = true
+        join.listing++
+        if (join.listing === entries.length) finishJoin()
       }
     })
     socket.on("close", () => {
@@ -106,6 +126,49 @@ const connect = (entry: BringUpAgentEntry) =>
       reject(error)
     })
   })
+
+let configuredAt = 0
+/** The bring-up's own figures, taken when the last agent was configured. */
+let atConfigured: { bytes: number; wireguardBytes: number; wireguardPushes: number; lags: number } | undefined
+/** Every agent configured: the late joiner connects with its fresh key and endpoint. */
+const startJoin = () => {
+  join.startedAt = Date.now()
+  join.bytesAtStart = bytes
+  join.wireguardBytesAtStart = wireguardBytes
+  join.wireguardPushesAtStart = wireguardPushes
+  join.lagsAtStart = lags.length
+  const socket = new WebSocket(url, { perMessageDeflate: false, maxPayload: 64 * 1024 * 1024 })
+  socket.once("open", () =>
+    socket.send(
+      frame({
+        type: "hello",
+        body: {
+          instance_id: lateEntry.instance_id,
+          credential: lateEntry.credential,
+          agent_version: "bench",
+          protocol_versions: [PROTOCOL_VERSION],
+          capabilities: ["wireguard"],
+          wireguard_keys: [{ network_id: lateEntry.network_id, public_key: lateEntry.public_key, endpoint: lateEntry.endpoint }],
+          applied: [],
+          held_vips: []
+        }
+      })
+    )
+  )
+  socket.on("message", (data: Buffer) => {
+    const decoded = decodeGatewayFrame(data)
+    if (Result.isSuccess(decoded) && decoded.success.type === "config_push") {
+      const body = decoded.success.body
+      socket.send(frame({ type: "config_ack", body: { kind: body.kind, key: body.key, version: body.version, status: "applied" } }))
+    }
+  })
+  socket.on("error", () => undefined)
+}
+const finishJoin = () => {
+  const during = lags.slice(join.lagsAtStart)
+  Object.assign(join, { ms: Date.now() - join.startedAt, bytes: bytes - join.bytesAtStart, lagP99Ms: percentile(during, 99), lagMaxMs: Math.max(0, ...during), done: true })
+  finish("done")
+}
 
 // The canary: one more agent session pinging every 100 ms; a pong's delay is the server's event-loop lag.
 const lags: Array<number> = []

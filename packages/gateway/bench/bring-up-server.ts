@@ -31,6 +31,8 @@ export interface BringUpAgentEntry {
   readonly endpoint: string
   /** The canary: a session that only pings (its round trips measure the server's event-loop lag). */
   readonly canary?: boolean
+  /** The late joiner: attached from the start, it connects once the others are configured (one peer joining a large network). */
+  readonly late?: boolean
 }
 
 const entryFor = (i: number, instanceId: string, credential: string, networkId: string): BringUpAgentEntry => ({
@@ -39,11 +41,12 @@ const entryFor = (i: number, instanceId: string, credential: string, networkId: 
   network_id: networkId,
   public_key: randomBytes(32).toString("base64"),
   endpoint: `198.18.${i >> 8}.${i & 255}:51820`,
-  ...(i === peers ? { canary: true } : {})
+  ...(i === peers ? { canary: true } : {}),
+  ...(i === peers + 1 ? { late: true } : {})
 })
 
 if (mode === "baseline") {
-  const all = Array.from({ length: peers + 1 }, (_, i) => entryFor(i, `ins_${i}`, "x", "net_bench"))
+  const all = Array.from({ length: peers + 2 }, (_, i) => entryFor(i, `ins_${i}`, "x", "net_bench"))
   const entries = all.slice(0, peers)
   const sockets = new Map<string, WebSocket>()
   const server = new WebSocketServer({ host: "127.0.0.1", port: 0, perMessageDeflate: false, maxPayload: 64 * 1024 * 1024 })
@@ -68,6 +71,18 @@ if (mode === "baseline") {
         })
       )
       if (instanceId === all[peers]!.instance_id) return
+      if (instanceId === all[peers + 1]!.instance_id) {
+        // One peer joining: the floor is each other peer receiving that one peer's entry.
+        const late = all[peers + 1]!
+        const entry = renderWireguardConfig({
+          interfaceName: "wg-sdwan-bench",
+          listenPort: 51820,
+          self: views[0]!,
+          others: [{ peerId: "peer_late", label: "late-joiner", publicKey: late.public_key, overlayAddress: "fd00:bench::ffff", overlayIpv4Address: "100.64.255.254", endpoint: late.endpoint, podSubnet: null }]
+        })
+        for (const [id, other] of sockets) other.send(encodeFrame({ type: "config_push", body: { kind: "wireguard", key: "net_bench", version: 2, payload: { network_id: "net_bench", interface_name: "wg-sdwan-bench", content: `${entry}# ${id}\n` } } }))
+        return
+      }
       sockets.set(instanceId, socket)
       if (sockets.size < entries.length) return
       // Everyone is here: each gets its whole peer list, once.
@@ -93,11 +108,11 @@ if (mode === "baseline") {
   const template = await ops.actions.system_create_template({ name: "workers" })
   await ops.actions.system_assign_module_to_template({ template_id: template.id, module_name: "k3s-agent" })
   const entries: Array<BringUpAgentEntry> = []
-  for (let i = 0; i <= peers; i++) {
-    const node = await ops.actions.system_create_node({ hostname: i === peers ? "canary" : `peer-${i}`, node_template_id: template.id })
+  for (let i = 0; i <= peers + 1; i++) {
+    const node = await ops.actions.system_create_node({ hostname: i === peers ? "canary" : i === peers + 1 ? "late-joiner" : `peer-${i}`, node_template_id: template.id })
     const instance = await ops.actions.system_provision_instance({ node_id: node.id })
     // The canary is not a peer: it only measures.
-    if (i < peers) await ops.actions.system_sdwan_attach_peer({ network_id: network.id, node_instance_id: instance.id })
+    if (i !== peers) await ops.actions.system_sdwan_attach_peer({ network_id: network.id, node_instance_id: instance.id })
     entries.push(entryFor(i, instance.id, instance.agent_credential, network.id))
   }
   // The attaches' render (keyless peers) happens before the clock starts.

@@ -4,8 +4,10 @@
  * provisioned and attached. Measured from the first connect until every agent holds a config
  * listing all N-1 others: time, bytes received (against the minimum: each agent's final config
  * once), sessions dropped, gateway peak RSS and CPU, and a canary agent's ping round trips (the
- * gateway's event-loop lag). Beside it, in the same run: a bare `ws` server sending each agent
- * its final config once, as soon as all are connected. Gateway, baseline and agents are separate
+ * gateway's event-loop lag). Then one more peer joins the configured network (fresh key and
+ * endpoint): time until every other peer lists it, bytes, canary lag. Beside it, in the same
+ * run: a bare `ws` server sending each agent its final config once, as soon as all are
+ * connected, and each one the joiner's entry alone when it joins. Gateway, baseline and agents are separate
  * processes on 127.0.0.1. Merges `bringUp` into bench-results.json.
  *
  *   BENCH_BRINGUP_PEERS=250,500,1000  BENCH_BRINGUP_TIMEOUT_MS=300000  (defaults)
@@ -35,6 +37,8 @@ export interface BringUpFigure {
   readonly lagP50Ms: number
   readonly lagP99Ms: number
   readonly lagMaxMs: number
+  /** Then one more peer joins (fresh key and endpoint): until every other peer lists it. */
+  readonly join: { readonly seconds: number; readonly megabytes: number; readonly lagP99Ms: number; readonly lagMaxMs: number } | null
 }
 
 interface Outcome {
@@ -49,6 +53,7 @@ interface Outcome {
   readonly lagP50Ms: number
   readonly lagP99Ms: number
   readonly lagMaxMs: number
+  readonly join: { readonly ms: number; readonly bytes: number; readonly lagP99Ms: number; readonly lagMaxMs: number } | null
 }
 
 const measure = async (mode: BringUpFigure["mode"], peers: number): Promise<BringUpFigure> => {
@@ -99,7 +104,8 @@ const measure = async (mode: BringUpFigure["mode"], peers: number): Promise<Brin
       cpuSeconds: cpuAtStart === undefined || cpuAtEnd === undefined ? null : (cpuAtEnd.user + cpuAtEnd.system - cpuAtStart.user - cpuAtStart.system) / 1e6,
       lagP50Ms: result.lagP50Ms,
       lagP99Ms: result.lagP99Ms,
-      lagMaxMs: result.lagMaxMs
+      lagMaxMs: result.lagMaxMs,
+      join: result.join === null ? null : { seconds: result.join.ms / 1000, megabytes: result.join.bytes / 2 ** 20, lagP99Ms: result.join.lagP99Ms, lagMaxMs: result.join.lagMaxMs }
     }
   } finally {
     server.kill("SIGKILL")
@@ -114,7 +120,8 @@ export const measureBringUp = async (): Promise<Array<BringUpFigure>> => {
       console.log(
         `bring-up, ${peers} peers, ${mode}: ${f.completed ? "all configured" : `TIMED OUT (${f.configured} configured)`} in ${f.seconds.toFixed(1)} s, ` +
           `${f.megabytes.toFixed(1)} MB received (WireGuard ${f.wireguardMegabytes.toFixed(1)} MB in ${f.wireguardPushes} pushes; minimum ${f.minimumMegabytes.toFixed(1)} MB), ` +
-          `${f.dropped} dropped, peak RSS ${f.peakRssMb.toFixed(0)} MB${f.cpuSeconds === null ? "" : `, ${f.cpuSeconds.toFixed(1)} CPU-s`}, canary lag p50 ${f.lagP50Ms} ms p99 ${f.lagP99Ms} ms max ${f.lagMaxMs} ms`
+          `${f.dropped} dropped, peak RSS ${f.peakRssMb.toFixed(0)} MB${f.cpuSeconds === null ? "" : `, ${f.cpuSeconds.toFixed(1)} CPU-s`}, canary lag p50 ${f.lagP50Ms} ms p99 ${f.lagP99Ms} ms max ${f.lagMaxMs} ms; ` +
+          (f.join === null ? "the late joiner was not listed by everyone" : `then one peer joining: every other peer has it after ${f.join.seconds.toFixed(2)} s, ${f.join.megabytes.toFixed(1)} MB sent, canary p99 ${f.join.lagP99Ms} ms max ${f.join.lagMaxMs} ms`)
       )
       figures.push(f)
     }

@@ -10,7 +10,8 @@
 import { readFileSync } from "node:fs"
 import { Result } from "effect"
 import WebSocket from "ws"
-import { decodeGatewayFrame, encodeFrame, PROTOCOL_VERSION, type AgentMessage } from "@fleetplane/agent-protocol"
+import { decodeGatewayFrame, encodeFrame, type AgentMessage } from "@fleetplane/agent-protocol"
+import { helloFrame } from "./agent-hello"
 import type { BringUpAgentEntry } from "./bring-up-server"
 import { percentile } from "./processes"
 
@@ -65,19 +66,7 @@ const connect = (entry: BringUpAgentEntry) =>
     const timer = setTimeout(() => reject(new Error(`agent ${entry.instance_id} not welcomed within 120 s`)), 120_000)
     socket.once("open", () =>
       socket.send(
-        frame({
-          type: "hello",
-          body: {
-            instance_id: entry.instance_id,
-            credential: entry.credential,
-            agent_version: "bench",
-            protocol_versions: [PROTOCOL_VERSION],
-            capabilities: ["wireguard"],
-            wireguard_keys: [{ network_id: entry.network_id, public_key: entry.public_key, endpoint: entry.endpoint }],
-            applied: [],
-            held_vips: []
-          }
-        })
+        helloFrame(entry, { capabilities: ["wireguard"], wireguardKeys: [{ network_id: entry.network_id, public_key: entry.public_key, endpoint: entry.endpoint }] })
       )
     )
     socket.on("message", (data: Buffer) => {
@@ -140,19 +129,7 @@ const startJoin = () => {
   const socket = new WebSocket(url, { perMessageDeflate: false, maxPayload: 64 * 1024 * 1024 })
   socket.once("open", () =>
     socket.send(
-      frame({
-        type: "hello",
-        body: {
-          instance_id: lateEntry.instance_id,
-          credential: lateEntry.credential,
-          agent_version: "bench",
-          protocol_versions: [PROTOCOL_VERSION],
-          capabilities: ["wireguard"],
-          wireguard_keys: [{ network_id: lateEntry.network_id, public_key: lateEntry.public_key, endpoint: lateEntry.endpoint }],
-          applied: [],
-          held_vips: []
-        }
-      })
+      helloFrame(lateEntry, { capabilities: ["wireguard"], wireguardKeys: [{ network_id: lateEntry.network_id, public_key: lateEntry.public_key, endpoint: lateEntry.endpoint }] })
     )
   )
   socket.on("message", (data: Buffer) => {
@@ -176,10 +153,7 @@ const canary = new WebSocket(url, { perMessageDeflate: false })
 const pingsSentAt: Array<number> = []
 canary.once("open", () =>
   canary.send(
-    frame({
-      type: "hello",
-      body: { instance_id: canaryEntry.instance_id, credential: canaryEntry.credential, agent_version: "canary", protocol_versions: [PROTOCOL_VERSION], capabilities: [], wireguard_keys: [], applied: [], held_vips: [] }
-    })
+    helloFrame(canaryEntry, { agentVersion: "canary" })
   )
 )
 canary.on("pong", () => lags.push(Date.now() - (pingsSentAt.shift() ?? Date.now())))

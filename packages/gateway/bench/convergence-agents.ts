@@ -11,7 +11,8 @@
 import { readFileSync } from "node:fs"
 import { Result } from "effect"
 import WebSocket from "ws"
-import { decodeGatewayFrame, encodeFrame, PROTOCOL_VERSION, type AgentMessage } from "@fleetplane/agent-protocol"
+import { decodeGatewayFrame, encodeFrame, type AgentMessage } from "@fleetplane/agent-protocol"
+import { helloFrame } from "./agent-hello"
 import type { ConvergenceAgentEntry } from "./convergence-server"
 
 const [url, agentsFile] = process.argv.slice(2) as [string, string]
@@ -36,19 +37,7 @@ const connect = (entry: ConvergenceAgentEntry) =>
     const timer = setTimeout(() => reject(new Error(`agent ${entry.instance_id} not welcomed within 120 s`)), 120_000)
     socket.once("open", () =>
       socket.send(
-        frame({
-          type: "hello",
-          body: {
-            instance_id: entry.instance_id,
-            credential: entry.credential,
-            agent_version: "bench",
-            protocol_versions: [PROTOCOL_VERSION],
-            capabilities: ["wireguard", "k3s"],
-            wireguard_keys: [{ network_id: entry.network_id, public_key: entry.public_key }],
-            applied: [],
-            held_vips: []
-          }
-        })
+        helloFrame(entry, { capabilities: ["wireguard", "k3s"], wireguardKeys: [{ network_id: entry.network_id, public_key: entry.public_key }] })
       )
     )
     socket.on("message", (data: Buffer) => {

@@ -7,8 +7,9 @@
  */
 import { readFileSync } from "node:fs"
 import WebSocket from "ws"
-import { encodeFrame, PROTOCOL_VERSION, type AgentMessage } from "@fleetplane/agent-protocol"
+import { encodeFrame, type AgentMessage } from "@fleetplane/agent-protocol"
 import { sampleProbeReports } from "./processes"
+import { helloFrame } from "./agent-hello"
 
 const [url, credentialsFile, countArg, intervalArg, probeReportsArg] = process.argv.slice(2) as [string, string, string, string, string | undefined]
 const credentials = (JSON.parse(readFileSync(credentialsFile, "utf8")) as Array<{ instance_id: string; credential: string }>).slice(0, Number(countArg))
@@ -71,19 +72,7 @@ const connect = (entry: { instance_id: string; credential: string }, existing?: 
     const timer = setTimeout(() => reject(new Error(`agent ${entry.instance_id} not welcomed within 60 s`)), 60_000)
     socket.once("open", () =>
       socket.send(
-        encodeFrame({
-          type: "hello",
-          body: {
-            instance_id: entry.instance_id,
-            credential: entry.credential,
-            agent_version: "bench",
-            protocol_versions: [PROTOCOL_VERSION],
-            capabilities: [],
-            wireguard_keys: [],
-            applied: [],
-            held_vips: []
-          }
-        })
+        helloFrame(entry)
       )
     )
     socket.once("message", () => {

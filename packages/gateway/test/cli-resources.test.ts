@@ -12,7 +12,8 @@ import { join } from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
 import { parse } from "yaml"
 import { Command } from "commander"
-import { runCli, type Gateway } from "../src/index"
+import type { Gateway } from "../src/index"
+import { runFleetplane } from "./support/cli-harness"
 import { inCliWords, speaks } from "../src/cli/cli-words"
 import { quietGateway, setupAccount } from "./support/gateway-harness"
 import { TestAgent } from "./support/test-agent"
@@ -25,12 +26,8 @@ afterEach(async () => {
   gateway = undefined
 })
 
-const cli = async (args: ReadonlyArray<string>, env: Record<string, string>) => {
-  let out = ""
-  let err = ""
-  const code = await runCli(args, { out: (t) => (out += t), err: (t) => (err += t), ask: undefined }, env)
-  return { code, out, err }
-}
+/** Runs `fleetplane ...args` in-process and returns its exit code and output. */
+const cli = runFleetplane
 
 /** A gateway with a cluster of one server (k3s-prod-server-1, VIP holder), a connected worker, and a spare node. */
 const fleetWithCluster = async () => {

@@ -4,7 +4,8 @@ import { join } from "node:path"
 import { execFile, spawn } from "node:child_process"
 import { createServer, type AddressInfo } from "node:net"
 import { afterEach, describe, expect, it } from "vitest"
-import { runCli, type Gateway } from "../src/index"
+import type { Gateway } from "../src/index"
+import { runFleetplane } from "./support/cli-harness"
 import { quietGateway, tempDatabase } from "./support/gateway-harness"
 import { TestAgent } from "./support/test-agent"
 
@@ -17,12 +18,7 @@ afterEach(async () => {
 })
 
 /** Runs `fleetplane ...args` in-process and returns its exit code and output. */
-const cli = async (args: ReadonlyArray<string>, env: Record<string, string> = {}) => {
-  let out = ""
-  let err = ""
-  const code = await runCli(args, { out: (t) => (out += t), err: (t) => (err += t), ask: undefined }, env)
-  return { code, out, err, json: () => JSON.parse(out) }
-}
+const cli = runFleetplane
 
 const poll = async (check: () => Promise<boolean>, what: string) => {
   for (let i = 0; i < 100; i++) {

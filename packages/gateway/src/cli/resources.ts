@@ -347,7 +347,8 @@ const watch = async (session: CliSession, read: () => Promise<ReadonlyArray<Row>
     if (timer !== undefined) return
     timer = setTimeout(() => {
       timer = undefined
-      pending = pending.then(show, (error) => session.io.err(`error: ${(error as Error).message}\n`))
+      // A failed re-read (the gateway restarting) is said and the watch goes on; the next event reads again.
+      pending = pending.then(show).catch((error: unknown) => session.io.err(`error: ${(error as Error).message}\n`))
     }, 250)
   })
 }

@@ -34,17 +34,15 @@ export const progress = (io: Io, what: string): Progress => {
   const started = Date.now()
   return {
     update: (text) => {
-      if (text === last) {
-        if (io.isTerminal === true) io.err(`\r\u001b[K${what}: ${text} (${formatDuration(Date.now() - started)})`)
-        return
-      }
-      last = text
+      // On a terminal one line is redrawn (the elapsed time moves even when the state does not);
+      // elsewhere a line is printed only when the state changes.
       if (io.isTerminal === true) {
         io.err(`\r\u001b[K${what}: ${text} (${formatDuration(Date.now() - started)})`)
         drawn = true
-      } else {
+      } else if (text !== last) {
         io.err(`${what}: ${text}\n`)
       }
+      last = text
     },
     done: () => {
       if (drawn) io.err("\n")

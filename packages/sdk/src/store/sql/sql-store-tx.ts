@@ -12,6 +12,4 @@ import { inventoryTx } from "./sql-inventory-tx"
 import { logTx } from "./sql-log-tx"
 import { networkTx } from "./sql-network-tx"
 
-export { json } from "./sql-rows"
-
 export const makeSqlStoreTx = (db: SqlDriver): StoreTx => ({ ...inventoryTx(db), ...networkTx(db), ...clusterTx(db), ...logTx(db) })

@@ -6,7 +6,13 @@
 import { generateKeyPairSync } from "node:crypto"
 import { chmodSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, writeFileSync, writeSync } from "node:fs"
 import { join } from "node:path"
-import type { AppliedConfig, HeldVip, VipRoutesPayload, WireguardPayload } from "@fleetplane/agent-protocol"
+import type { AppliedConfig, HeldVip, PeerSetState, VipRoutesPayload, WireguardPayload } from "@fleetplane/agent-protocol"
+
+/** A network's interface as last pushed, and the agent's copy of its peer set (deltas apply to it). */
+export interface StoredPeerSet {
+  readonly own: Omit<WireguardPayload, "peers">
+  readonly peers: PeerSetState
+}
 
 export interface WireguardKeyPair {
   readonly publicKey: string
@@ -115,19 +121,26 @@ export class AgentState {
   }
 
   /**
-   * The two halves of a network's WireGuard config as last applied — the peer list
-   * (`wireguard` push) and the VIP routes (`vip_routes` push) — so either can change alone,
-   * also after a restart.
+   * The two halves of a network's WireGuard config as last applied — the interface and peer set
+   * (`wireguard` pushes) and the VIP routes (`vip_routes` push) — so either can change alone,
+   * also after a restart. A peer list saved before peer sets (rendered text) reads as none: the
+   * gateway then sends the full set.
    */
-  wireguardParts(networkId: string): { base: WireguardPayload | undefined; routes: VipRoutesPayload | undefined } {
+  wireguardParts(networkId: string): { base: StoredPeerSet | undefined; routes: VipRoutesPayload | undefined } {
     const read = <T>(name: string) => {
       const file = join(this.dir, "wireguard", `${networkId}.${name}.json`)
       return existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as T) : undefined
     }
-    return { base: read<WireguardPayload>("peers"), routes: read<VipRoutesPayload>("routes") }
+    const base = read<StoredPeerSet>("peers")
+    return { base: typeof base?.peers?.version === "number" ? base : undefined, routes: read<VipRoutesPayload>("routes") }
   }
 
-  saveWireguardPart(networkId: string, part: { peers: WireguardPayload } | { routes: VipRoutesPayload }) {
+  /** The peer-set version the node has of each network, for the hello (changes then arrive as deltas). */
+  peerVersions(): Array<{ network_id: string; version: number }> {
+    return this.appliedInterfaces().map(({ networkId }) => ({ network_id: networkId, version: this.wireguardParts(networkId).base!.peers.version }))
+  }
+
+  saveWireguardPart(networkId: string, part: { peers: StoredPeerSet } | { routes: VipRoutesPayload }) {
     const [name, value] = "peers" in part ? ["peers", part.peers] : ["routes", part.routes]
     writeFileSync(join(this.dir, "wireguard", `${networkId}.${name}.json`), JSON.stringify(value), { mode: 0o600 })
   }
@@ -173,9 +186,10 @@ export class AgentState {
     const dir = join(this.dir, "wireguard")
     return (existsSync(dir) ? readdirSync(dir) : [])
       .filter((name) => name.endsWith(".peers.json"))
-      .map((name) => {
+      .flatMap((name) => {
         const networkId = name.slice(0, -".peers.json".length)
-        return { networkId, interfaceName: this.wireguardParts(networkId).base!.interface_name }
+        const base = this.wireguardParts(networkId).base
+        return base === undefined ? [] : [{ networkId, interfaceName: base.own.interface_name }]
       })
   }
 }

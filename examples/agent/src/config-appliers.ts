@@ -7,7 +7,7 @@
  */
 import { chmodSync, mkdirSync, rmSync, writeFileSync } from "node:fs"
 import { dirname, join } from "node:path"
-import { withVipRoutes, type ConfigPushBody } from "@fleetplane/agent-protocol"
+import { applyPeerSetChange, renderWireguardConfig, type ConfigPushBody } from "@fleetplane/agent-protocol"
 import type { AgentState } from "./agent-state"
 import { substitute, type NodeCommands } from "./node-commands"
 import { createVipLoopback } from "./vip-loopback"
@@ -65,16 +65,16 @@ export const createConfigApplier = (options: ConfigApplierOptions) => {
     const { base, routes } = state.wireguardParts(networkId)
     if (base === undefined) return // routes before the peer list: applied when the peer list arrives
     const { privateKey } = state.wireguardKey(networkId)
-    // The private key is added here, on the node; it never travels.
-    const content = withVipRoutes(base.content, routes?.routes ?? []).replace("[Interface]\n", `[Interface]\nPrivateKey = ${privateKey}\n`)
-    const file = writeFile(options.root, wireguardPath(base.interface_name), content, 0o600)
-    await interfaces.apply(base.interface_name, file, content)
+    // Rendered here from the agent's copy of the peer set; the private key is added on the node and never travels.
+    const content = renderWireguardConfig({ interface: base.own, peers: base.peers, routes: routes?.routes ?? [], privateKey })
+    const file = writeFile(options.root, wireguardPath(base.own.interface_name), content, 0o600)
+    await interfaces.apply(base.own.interface_name, file, content)
   }
 
   const downNetwork = async (networkId: string) => {
     const { base } = state.wireguardParts(networkId)
     if (base === undefined) return
-    await interfaces.down(base.interface_name, join(options.root, wireguardPath(base.interface_name)))
+    await interfaces.down(base.own.interface_name, join(options.root, wireguardPath(base.own.interface_name)))
   }
 
   /** Interfaces taken down (a `leave`, a restart of the machine) come back before k3s needs them. */
@@ -86,13 +86,18 @@ export const createConfigApplier = (options: ConfigApplierOptions) => {
 
   const apply = async (push: ConfigPushBody) => {
     switch (push.kind) {
-      case "wireguard":
-      case "vip_routes": {
-        // Either half changes alone (a failover sends only routes); the file is always both.
-        const networkId = push.payload.network_id
-        state.saveWireguardPart(networkId, push.kind === "wireguard" ? { peers: push.payload } : { routes: push.payload })
-        return applyNetwork(networkId)
+      case "wireguard": {
+        // The peer-set change applies to the copy kept on disk; one that does not start where the
+        // copy is throws `peer_set_out_of_sync` (acked as such; the gateway resends the full set).
+        const { peers: change, ...own } = push.payload
+        const current = state.wireguardParts(own.network_id).base
+        state.saveWireguardPart(own.network_id, { peers: { own, peers: applyPeerSetChange(current?.peers, change) } })
+        return applyNetwork(own.network_id)
       }
+      case "vip_routes":
+        // Either half changes alone (a failover sends only routes); the file is always both.
+        state.saveWireguardPart(push.payload.network_id, { routes: push.payload })
+        return applyNetwork(push.payload.network_id)
       case "k3s": {
         writeFile(options.root, K3S_CONFIG_PATH, push.payload.content, 0o600)
         for (const file of push.payload.files) writeFile(options.root, file.path, file.content, file.mode)

@@ -14,6 +14,7 @@ import {
   type WireguardInterfaceState
 } from "@fleetplane/agent-protocol"
 import { AgentClient, VipProber, type BackoffOptions, type WelcomeNetwork } from "@fleetplane/agent-protocol/client"
+import { renderWireguardConfig } from "@fleetplane/agent-protocol"
 import { createIdentityChooser } from "./agent-identity"
 import { AgentState } from "./agent-state"
 import { createConfigApplier, DEFAULT_APPLY_COMMANDS, type ApplyCommands } from "./config-appliers"
@@ -135,6 +136,7 @@ export const startReferenceAgent = async (options: ReferenceAgentOptions) => {
     ensureWireguardKey: async (networkId) => state.wireguardKey(networkId).publicKey,
     advertisedEndpoint,
     applied: () => state.appliedConfigs(),
+    peerVersions: () => state.peerVersions(),
     heldVips: () => state.heldVips(),
     nodeState: () => ({ k3s, wireguard, load: currentLoad(), ...(prober === undefined ? {} : { vip_probes: prober.reports() }) }),
     ...(options.backoff === undefined ? {} : { backoff: options.backoff }),
@@ -158,7 +160,8 @@ export const startReferenceAgent = async (options: ReferenceAgentOptions) => {
         log(`applied ${push.kind} ${push.key} v${push.version}`)
         if (push.kind === "vip_routes") prober?.setRoutes(push.payload.network_id, push.payload.routes)
         if (push.kind === "wireguard") {
-          wireguardConfigs.set(push.payload.network_id, { interfaceName: push.payload.interface_name, content: push.payload.content })
+          const { base } = state.wireguardParts(push.payload.network_id)
+          if (base !== undefined) wireguardConfigs.set(push.payload.network_id, { interfaceName: base.own.interface_name, content: renderWireguardConfig({ interface: base.own, peers: base.peers }) })
           await refreshProbes()
         }
         if (push.kind === "k3s") {

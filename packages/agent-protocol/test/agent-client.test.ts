@@ -7,7 +7,7 @@ import { Result } from "effect"
 import { afterEach, describe, expect, it } from "vitest"
 import { WebSocketServer, type WebSocket } from "ws"
 import { AgentClient, backoffDelay, DEFAULT_BACKOFF, type AgentClientOptions } from "../src/client"
-import { CloseCode, decodeAgentFrame, encodeFrame, type AgentMessage, type GatewayMessage } from "../src/index"
+import { CloseCode, decodeAgentFrame, encodeFrame, PROTOCOL_VERSION, type AgentMessage, type GatewayMessage } from "../src/index"
 
 /** A scripted stand-in for a gateway: records what agents send and lets the test answer. */
 const fakeGateway = async (host = "127.0.0.1", port = 0) => {
@@ -123,7 +123,7 @@ describe("agent client", () => {
     expect(gateway.received.find((m) => m.type === "config_ack")?.body).toEqual({ kind: "token", key: "clu_1", version: 3, status: "applied" })
     await waitFor(() => gateway.received.filter((m) => m.type === "heartbeat").length >= 3, "heartbeats")
     const hello = gateway.received.find((m) => m.type === "hello")
-    expect(hello?.body).toMatchObject({ instance_id: "ins_1", credential: "fpa_secret", protocol_versions: [1] })
+    expect(hello?.body).toMatchObject({ instance_id: "ins_1", credential: "fpa_secret", protocol_versions: [PROTOCOL_VERSION] })
   })
 
   it("acks a push its handler could not apply as failed, with the error", async () => {
@@ -159,7 +159,7 @@ describe("agent client", () => {
       gateway.welcome(socket)
       // Level-triggered: send version 1 only to an agent that has not applied it.
       const has = message.body.applied.find((a) => a.kind === "wireguard")?.version ?? 0
-      if (has < 1) gateway.send(socket, { type: "config_push", body: { kind: "wireguard", key: "net_1", version: 1, payload: { network_id: "net_1", interface_name: "wg-sdwan-x", content: "[Interface]\n" } } })
+      if (has < 1) gateway.send(socket, { type: "config_push", body: { kind: "wireguard", key: "net_1", version: 1, payload: { network_id: "net_1", interface_name: "wg-sdwan-x", listen_port: 51820, self: { peer_id: "peer_1", label: "a", addresses: [] }, peers: { from_version: 0, version: 1, full: true, upserts: [], removed: [] } } } })
     })
     const applied: Array<{ kind: "wireguard"; key: string; version: number }> = []
     const { client } = clientFor(gateway.url, {

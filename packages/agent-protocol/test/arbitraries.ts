@@ -148,7 +148,28 @@ export const gatewayMessage: fc.Arbitrary<GatewayMessage> = fc.oneof(
   message(
     "config_push",
     fc.oneof(
-      fc.record({ kind: fc.constant("wireguard" as const), key: id, version, payload: fc.record({ network_id: id, interface_name: text, content }) }),
+      fc.record({
+        kind: fc.constant("wireguard" as const),
+        key: id,
+        version,
+        payload: fc.record({
+          network_id: id,
+          interface_name: text,
+          listen_port: version,
+          self: fc.record({ peer_id: id, label: text, addresses: fc.array(text, { maxLength: 4 }) }),
+          peers: fc.record(
+            {
+              from_version: count,
+              version: count,
+              full: fc.boolean(),
+              upserts: small(fc.record({ peer_id: id, label: text, public_key: wgKey, endpoint: text, allowed_ips: fc.array(text, { maxLength: 8 }) }, { requiredKeys: ["peer_id", "label", "public_key", "allowed_ips"] })),
+              removed: small(id),
+              part: fc.record({ index: count, count: version })
+            },
+            { requiredKeys: ["from_version", "version", "full", "upserts", "removed"] }
+          )
+        })
+      }),
       fc.record({
         kind: fc.constant("vip_routes" as const),
         key: id,

@@ -3,6 +3,7 @@ import { Packr } from "msgpackr"
 import { Result } from "effect"
 import { describe, expect, it } from "vitest"
 import {
+  PROTOCOL_VERSION,
   agentMessageSchemas,
   decodeAgentFrame,
   decodeGatewayFrame,
@@ -102,21 +103,21 @@ describe("hostile frames get a typed error, never an exception", () => {
     ["map claiming 65535 entries", Uint8Array.of(0xde, 0xff, 0xff), ProtocolErrorCode.TruncatedFrame],
     ["string claiming 4 GiB", Uint8Array.of(0xdb, 0xff, 0xff, 0xff, 0xff, 0x61), ProtocolErrorCode.TruncatedFrame],
     ["nesting 10,000 deep", new Uint8Array(10_000).fill(0x91), ProtocolErrorCode.NestingTooDeep],
-    ["__proto__ key", frame({ v: 1, type: "heartbeat", body: JSON.parse('{"__proto__": {"polluted": true}}') }), ProtocolErrorCode.DisallowedKey],
-    ["constructor key", frame({ v: 1, type: "heartbeat", body: { constructor: { prototype: 1 } } }), ProtocolErrorCode.DisallowedKey],
+    ["__proto__ key", frame({ v: PROTOCOL_VERSION, type: "heartbeat", body: JSON.parse('{"__proto__": {"polluted": true}}') }), ProtocolErrorCode.DisallowedKey],
+    ["constructor key", frame({ v: PROTOCOL_VERSION, type: "heartbeat", body: { constructor: { prototype: 1 } } }), ProtocolErrorCode.DisallowedKey],
     ["non-string map key", Uint8Array.of(0x81, 0x01, 0x02), ProtocolErrorCode.NonStringKey],
-    ["timestamp extension", frame({ v: 1, type: "heartbeat", body: new Date(0) }), ProtocolErrorCode.ExtensionNotAllowed],
+    ["timestamp extension", frame({ v: PROTOCOL_VERSION, type: "heartbeat", body: new Date(0) }), ProtocolErrorCode.ExtensionNotAllowed],
     ["set extension", Uint8Array.of(0xd4, 0x73, 0x90), ProtocolErrorCode.ExtensionNotAllowed],
     ["not a map", frame([1, "heartbeat", {}]), ProtocolErrorCode.InvalidEnvelope],
-    ["envelope without body", frame({ v: 1, type: "heartbeat" }), ProtocolErrorCode.InvalidEnvelope],
+    ["envelope without body", frame({ v: PROTOCOL_VERSION, type: "heartbeat" }), ProtocolErrorCode.InvalidEnvelope],
     ["unknown version", frame({ v: 99, type: "heartbeat", body: heartbeat.body }), ProtocolErrorCode.UnsupportedVersion],
-    ["unknown type", frame({ v: 1, type: "launch_missiles", body: {} }), ProtocolErrorCode.UnknownMessageType],
-    ["wrong field type", frame({ v: 1, type: "heartbeat", body: { ...heartbeat.body, seq: "7" } }), ProtocolErrorCode.InvalidMessage],
-    ["negative sequence", frame({ v: 1, type: "heartbeat", body: { ...heartbeat.body, seq: -1 } }), ProtocolErrorCode.InvalidMessage],
-    ["NaN load", frame({ v: 1, type: "heartbeat", body: { ...heartbeat.body, load: { cpu_ratio: NaN, memory_ratio: 0 } } }), ProtocolErrorCode.InvalidMessage],
+    ["unknown type", frame({ v: PROTOCOL_VERSION, type: "launch_missiles", body: {} }), ProtocolErrorCode.UnknownMessageType],
+    ["wrong field type", frame({ v: PROTOCOL_VERSION, type: "heartbeat", body: { ...heartbeat.body, seq: "7" } }), ProtocolErrorCode.InvalidMessage],
+    ["negative sequence", frame({ v: PROTOCOL_VERSION, type: "heartbeat", body: { ...heartbeat.body, seq: -1 } }), ProtocolErrorCode.InvalidMessage],
+    ["NaN load", frame({ v: PROTOCOL_VERSION, type: "heartbeat", body: { ...heartbeat.body, load: { cpu_ratio: NaN, memory_ratio: 0 } } }), ProtocolErrorCode.InvalidMessage],
     [
       "frame over the size limit",
-      frame({ v: 1, type: "error", body: { code: "x", message: "a".repeat(DEFAULT_FRAME_LIMITS.maxFrameBytes) } }),
+      frame({ v: PROTOCOL_VERSION, type: "error", body: { code: "x", message: "a".repeat(DEFAULT_FRAME_LIMITS.maxFrameBytes) } }),
       ProtocolErrorCode.FrameTooLarge
     ]
   ]
@@ -128,20 +129,20 @@ describe("hostile frames get a typed error, never an exception", () => {
   }
 
   it("a refused __proto__ key pollutes nothing", () => {
-    decodeAgentFrame(frame({ v: 1, type: "heartbeat", body: JSON.parse('{"__proto__": {"polluted": true}}') }))
+    decodeAgentFrame(frame({ v: PROTOCOL_VERSION, type: "heartbeat", body: JSON.parse('{"__proto__": {"polluted": true}}') }))
     expect(({} as Record<string, unknown>).polluted).toBeUndefined()
   })
 
   it("error messages name the field but never echo the value (a credential stays out of logs)", () => {
     const secret = "s3cr3t-credential-".repeat(40)
     const hello = {
-      v: 1,
+      v: PROTOCOL_VERSION,
       type: "hello",
       body: {
         instance_id: "ins_1",
         credential: secret,
         agent_version: "1.0.0",
-        protocol_versions: [1],
+        protocol_versions: [PROTOCOL_VERSION],
         capabilities: [],
         wireguard_keys: [],
         applied: [],

@@ -8,7 +8,7 @@ import { writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { Effect, Result } from "effect"
 import { WebSocketServer } from "ws"
-import { decodeAgentFrame, encodeFrame } from "@fleetplane/agent-protocol"
+import { decodeAgentFrame, encodeFrame, PROTOCOL_VERSION } from "@fleetplane/agent-protocol"
 import { hashSecret, newId, Store, type AccountId, type TemplateId } from "@fleetplane/sdk"
 import { startGateway } from "../src/index"
 
@@ -32,7 +32,7 @@ if (mode === "baseline") {
         socket.send(
           encodeFrame({
             type: "welcome",
-            body: { session_id: "s", gateway_id: "baseline", protocol_version: 1, heartbeat_interval_ms: 5_000, silence_threshold_ms: 15_000, server_time_ms: Date.now(), max_frame_bytes: 1 << 20 }
+            body: { session_id: "s", gateway_id: "baseline", protocol_version: PROTOCOL_VERSION, heartbeat_interval_ms: 5_000, silence_threshold_ms: 15_000, server_time_ms: Date.now(), max_frame_bytes: 1 << 20 }
           })
         )
       }

@@ -10,7 +10,7 @@
 import { readFileSync } from "node:fs"
 import { Result } from "effect"
 import WebSocket from "ws"
-import { decodeGatewayFrame, encodeFrame, type AgentMessage } from "@fleetplane/agent-protocol"
+import { decodeGatewayFrame, encodeFrame, PeerSetAssembler, type AgentMessage, type PeerEntry } from "@fleetplane/agent-protocol"
 import { helloFrame } from "./agent-hello"
 import type { BringUpAgentEntry } from "./bring-up-server"
 import { percentile } from "./processes"
@@ -31,7 +31,10 @@ let bytes = 0
 let wireguardBytes = 0
 let wireguardPushes = 0
 let dropped = 0
-let lastConfigBytes = 0
+/** Deltas that did not start at the agent's version (each is acked `peer_set_out_of_sync`; the gateway resends the full set). */
+let outOfStep = 0
+/** One agent's complete peer set as a single full push, encoded: "each peer's entry once" for one agent (the minimum is this × N). */
+let fullSetBytes = 0
 const started = Date.now()
 /** Phase 2: one peer joining the configured network; how many agents list it, and the phase's figures. */
 const join = { startedAt: 0, bytesAtStart: 0, wireguardBytesAtStart: 0, wireguardPushesAtStart: 0, lagsAtStart: 0, listing: 0, ms: 0, bytes: 0, lagP99Ms: 0, lagMaxMs: 0, done: false }
@@ -50,7 +53,8 @@ const finish = (type: "done" | "timeout") => {
     wireguardBytes: atConfigured?.wireguardBytes ?? wireguardBytes,
     wireguardPushes: atConfigured?.wireguardPushes ?? wireguardPushes,
     dropped,
-    lastConfigBytes,
+    outOfStep,
+    fullSetBytes,
     lagP50Ms: percentile(bringUpLags(), 50),
     lagP99Ms: percentile(bringUpLags(), 99),
     lagMaxMs: Math.max(0, ...bringUpLags())
@@ -63,6 +67,13 @@ const connect = (entry: BringUpAgentEntry) =>
     let complete = false
     let listsLate = false
     let seq = 0
+    // The peer set as an agent keeps it (ids only: a thousand agents share this process).
+    const parts = new PeerSetAssembler()
+    const peerIds = new Set<string>()
+    const publicKeys = new Set<string>()
+    let peerVersion: number | undefined
+    // The first agent also keeps the entries themselves, to size the minimum.
+    const kept = entry === entries[0] ? new Map<string, PeerEntry>() : undefined
     const timer = setTimeout(() => reject(new Error(`agent ${entry.instance_id} not welcomed within 120 s`)), 120_000)
     socket.once("open", () =>
       socket.send(
@@ -84,16 +95,44 @@ const connect = (entry: BringUpAgentEntry) =>
         return
       }
       if (message.type !== "config_push") return
-      socket.send(frame({ type: "config_ack", body: { kind: message.body.kind, key: message.body.key, version: message.body.version, status: "applied" } }))
-      if (message.body.kind !== "wireguard") return
-      wireguardBytes += data.byteLength
-      wireguardPushes++
-      const content = (message.body.payload as { content: string }).content
-      const listed = content.split("[Peer]").length - 1
+      if (message.body.kind === "wireguard") {
+        wireguardBytes += data.byteLength
+        wireguardPushes++
+      }
+      const push = parts.accept(message.body)
+      if (push === undefined) return
+      if (push.kind !== "wireguard") {
+        socket.send(frame({ type: "config_ack", body: { kind: push.kind, key: push.key, version: push.version, status: "applied" } }))
+        return
+      }
+      const change = push.payload.peers
+      if (!change.full && change.from_version !== peerVersion) {
+        outOfStep++
+        socket.send(frame({ type: "config_ack", body: { kind: push.kind, key: push.key, version: push.version, status: "failed", error: { code: "peer_set_out_of_sync", message: "bench" } } }))
+        return
+      }
+      if (change.full) {
+        peerIds.clear()
+        publicKeys.clear()
+      }
+      for (const id of change.removed) peerIds.delete(id)
+      if (change.full) kept?.clear()
+      for (const id of change.removed) kept?.delete(id)
+      for (const upsert of change.upserts) {
+        peerIds.add(upsert.peer_id)
+        publicKeys.add(upsert.public_key)
+        kept?.set(upsert.peer_id, upsert)
+      }
+      peerVersion = change.version
+      socket.send(frame({ type: "config_ack", body: { kind: push.kind, key: push.key, version: push.version, status: "applied" } }))
+      const listed = peerIds.size - (peerIds.has(push.payload.self.peer_id) ? 1 : 0)
       if (!complete && listed >= others) {
         complete = true
         configured++
-        lastConfigBytes = data.byteLength
+        if (kept !== undefined) {
+          const full = { ...push, payload: { ...push.payload, peers: { from_version: 0, version: change.version, full: true, upserts: [...kept.values()], removed: [] } } }
+          fullSetBytes = encodeFrame({ type: "config_push", body: full }).byteLength
+        }
         // The join is measured on a settled network (as it happens in a running fleet), not in the bring-up's wake.
         if (configured === entries.length) {
           configuredAt = Date.now()
@@ -101,7 +140,7 @@ const connect = (entry: BringUpAgentEntry) =>
           setTimeout(startJoin, SETTLE_MS)
         }
       }
-      if (join.startedAt > 0 && !listsLate && content.includes(lateEntry.public_key)) {
+      if (join.startedAt > 0 && !listsLate && publicKeys.has(lateEntry.public_key)) {
         listsLate = true
         join.listing++
         if (join.listing === entries.length) finishJoin()

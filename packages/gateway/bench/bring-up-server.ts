@@ -6,16 +6,16 @@
  * agent brings its own on first contact, from its own address, as on real nodes.
  *
  * `baseline`: a bare `ws` server that welcomes each agent and, once all N said hello, sends
- * each one complete WireGuard config (the same text a gateway would end with: N-1 peers), once.
- * The floor of "every peer gets every other peer" on this machine.
+ * each one the network's full peer set (what a gateway's pushes add up to: every peer's entry),
+ * once; for the late joiner, each other peer gets that one entry. The floor of "every peer gets
+ * every other peer" on this machine.
  */
 import { randomBytes } from "node:crypto"
 import { writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { Result } from "effect"
 import { WebSocketServer, type WebSocket } from "ws"
-import { decodeAgentFrame, encodeFrame } from "@fleetplane/agent-protocol"
-import { renderWireguardConfig } from "@fleetplane/sdk"
+import { decodeAgentFrame, encodeFrame, PROTOCOL_VERSION, splitPeerSetPush, type ConfigPushBody, type PeerEntry, type PeerSetChange } from "@fleetplane/agent-protocol"
 import { startGateway } from "../src/index"
 
 const [mode, peersArg, dir] = process.argv.slice(2) as ["gateway" | "baseline", string, string]
@@ -50,15 +50,23 @@ if (mode === "baseline") {
   const entries = all.slice(0, peers)
   const sockets = new Map<string, WebSocket>()
   const server = new WebSocketServer({ host: "127.0.0.1", port: 0, perMessageDeflate: false, maxPayload: 64 * 1024 * 1024 })
-  const views = entries.map((e, i) => ({
-    peerId: `peer_${i}`,
+  const entryOf = (e: BringUpAgentEntry, i: number): PeerEntry => ({
+    peer_id: `peer_${i}`,
     label: `peer-${i}`,
-    publicKey: e.public_key,
-    overlayAddress: `fd00:bench::${(i + 1).toString(16)}`,
-    overlayIpv4Address: `100.64.${(i + 1) >> 8}.${(i + 1) & 255}`,
+    public_key: e.public_key,
     endpoint: e.endpoint,
-    podSubnet: null
-  }))
+    allowed_ips: [`fd00:bench::${(i + 1).toString(16)}/128`, `100.64.${(i + 1) >> 8}.${(i + 1) & 255}/32`]
+  })
+  const peerEntries = entries.map(entryOf)
+  const pushTo = (socket: WebSocket | undefined, index: number, peers: PeerSetChange) => {
+    const push: ConfigPushBody = {
+      kind: "wireguard",
+      key: "net_bench",
+      version: peers.version,
+      payload: { network_id: "net_bench", interface_name: "wg-sdwan-bench", listen_port: 51820, self: { peer_id: `peer_${index}`, label: `peer-${index}`, addresses: peerEntries[index]!.allowed_ips }, peers }
+    }
+    for (const part of splitPeerSetPush(push)) socket?.send(encodeFrame({ type: "config_push", body: part }))
+  }
   server.on("connection", (socket) => {
     socket.on("message", (data: Buffer) => {
       const decoded = decodeAgentFrame(data)
@@ -67,29 +75,20 @@ if (mode === "baseline") {
       socket.send(
         encodeFrame({
           type: "welcome",
-          body: { session_id: "s", gateway_id: "baseline", protocol_version: 1, heartbeat_interval_ms: 5_000, silence_threshold_ms: 15_000, server_time_ms: Date.now(), max_frame_bytes: 64 << 20 }
+          body: { session_id: "s", gateway_id: "baseline", protocol_version: PROTOCOL_VERSION, heartbeat_interval_ms: 5_000, silence_threshold_ms: 15_000, server_time_ms: Date.now(), max_frame_bytes: 64 << 20 }
         })
       )
       if (instanceId === all[peers]!.instance_id) return
       if (instanceId === all[peers + 1]!.instance_id) {
         // One peer joining: the floor is each other peer receiving that one peer's entry.
-        const late = all[peers + 1]!
-        const entry = renderWireguardConfig({
-          interfaceName: "wg-sdwan-bench",
-          listenPort: 51820,
-          self: views[0]!,
-          others: [{ peerId: "peer_late", label: "late-joiner", publicKey: late.public_key, overlayAddress: "fd00:bench::ffff", overlayIpv4Address: "100.64.255.254", endpoint: late.endpoint, podSubnet: null }]
-        })
-        for (const [id, other] of sockets) other.send(encodeFrame({ type: "config_push", body: { kind: "wireguard", key: "net_bench", version: 2, payload: { network_id: "net_bench", interface_name: "wg-sdwan-bench", content: `${entry}# ${id}\n` } } }))
+        const late = entryOf(all[peers + 1]!, peers + 1)
+        for (const [index, entry] of entries.entries()) pushTo(sockets.get(entry.instance_id), index, { from_version: 1, version: 2, full: false, upserts: [late], removed: [] })
         return
       }
       sockets.set(instanceId, socket)
       if (sockets.size < entries.length) return
-      // Everyone is here: each gets its whole peer list, once.
-      for (const [index, entry] of entries.entries()) {
-        const content = renderWireguardConfig({ interfaceName: "wg-sdwan-bench", listenPort: 51820, self: views[index]!, others: views.filter((_, other) => other !== index) })
-        sockets.get(entry.instance_id)?.send(encodeFrame({ type: "config_push", body: { kind: "wireguard", key: "net_bench", version: 1, payload: { network_id: "net_bench", interface_name: "wg-sdwan-bench", content } } }))
-      }
+      // Everyone is here: each gets the whole peer set, once.
+      for (const [index, entry] of entries.entries()) pushTo(sockets.get(entry.instance_id), index, { from_version: 0, version: 1, full: true, upserts: peerEntries, removed: [] })
     })
   })
   server.on("listening", () => {

@@ -2,11 +2,11 @@
  * First bring-up of a network with fresh endpoints (#20): N agents connect for the first time,
  * each with a new WireGuard key and its own endpoint, to a gateway whose network has them
  * provisioned and attached. Measured from the first connect until every agent holds a config
- * listing all N-1 others: time, bytes received (against the minimum: each agent's final config
- * once), sessions dropped, gateway peak RSS and CPU, and a canary agent's ping round trips (the
+ * listing all N-1 others: time, bytes received (against the minimum: each agent's complete peer
+ * set once, as one full push), sessions dropped, gateway peak RSS and CPU, and a canary agent's ping round trips (the
  * gateway's event-loop lag). Then one more peer joins the configured network (fresh key and
  * endpoint): time until every other peer lists it, bytes, canary lag. Beside it, in the same
- * run: a bare `ws` server sending each agent its final config once, as soon as all are
+ * run: a bare `ws` server sending each agent the full peer set once, as soon as all are
  * connected, and each one the joiner's entry alone when it joins. Gateway, baseline and agents are separate
  * processes on 127.0.0.1. Merges `bringUp` into bench-results.json.
  *
@@ -32,6 +32,8 @@ export interface BringUpFigure {
   /** Each agent's final config once: what "every peer gets every other peer" cannot go below. */
   readonly minimumMegabytes: number
   readonly dropped: number
+  /** Deltas that did not start at an agent's version (each costs a full resend). */
+  readonly outOfStep: number
   readonly peakRssMb: number
   readonly cpuSeconds: number | null
   readonly lagP50Ms: number
@@ -49,7 +51,8 @@ interface Outcome {
   readonly wireguardBytes: number
   readonly wireguardPushes: number
   readonly dropped: number
-  readonly lastConfigBytes: number
+  readonly fullSetBytes: number
+  readonly outOfStep: number
   readonly lagP50Ms: number
   readonly lagP99Ms: number
   readonly lagMaxMs: number
@@ -98,7 +101,8 @@ const measure = async (mode: BringUpFigure["mode"], peers: number): Promise<Brin
       megabytes: result.bytes / 2 ** 20,
       wireguardMegabytes: result.wireguardBytes / 2 ** 20,
       wireguardPushes: result.wireguardPushes,
-      minimumMegabytes: (result.lastConfigBytes * peers) / 2 ** 20,
+      minimumMegabytes: (result.fullSetBytes * peers) / 2 ** 20,
+      outOfStep: result.outOfStep,
       dropped: result.dropped,
       peakRssMb: peakRss / 2 ** 20,
       cpuSeconds: cpuAtStart === undefined || cpuAtEnd === undefined ? null : (cpuAtEnd.user + cpuAtEnd.system - cpuAtStart.user - cpuAtStart.system) / 1e6,
@@ -120,7 +124,7 @@ export const measureBringUp = async (): Promise<Array<BringUpFigure>> => {
       console.log(
         `bring-up, ${peers} peers, ${mode}: ${f.completed ? "all configured" : `TIMED OUT (${f.configured} configured)`} in ${f.seconds.toFixed(1)} s, ` +
           `${f.megabytes.toFixed(1)} MB received (WireGuard ${f.wireguardMegabytes.toFixed(1)} MB in ${f.wireguardPushes} pushes; minimum ${f.minimumMegabytes.toFixed(1)} MB), ` +
-          `${f.dropped} dropped, peak RSS ${f.peakRssMb.toFixed(0)} MB${f.cpuSeconds === null ? "" : `, ${f.cpuSeconds.toFixed(1)} CPU-s`}, canary lag p50 ${f.lagP50Ms} ms p99 ${f.lagP99Ms} ms max ${f.lagMaxMs} ms; ` +
+          `${f.dropped} dropped, ${f.outOfStep} out of step, peak RSS ${f.peakRssMb.toFixed(0)} MB${f.cpuSeconds === null ? "" : `, ${f.cpuSeconds.toFixed(1)} CPU-s`}, canary lag p50 ${f.lagP50Ms} ms p99 ${f.lagP99Ms} ms max ${f.lagMaxMs} ms; ` +
           (f.join === null ? "the late joiner was not listed by everyone" : `then one peer joining: every other peer has it after ${f.join.seconds.toFixed(2)} s, ${f.join.megabytes.toFixed(1)} MB sent, canary p99 ${f.join.lagP99Ms} ms max ${f.join.lagMaxMs} ms`)
       )
       figures.push(f)

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest"
-import { CloseCode } from "@fleetplane/agent-protocol"
+import { CloseCode, PROTOCOL_VERSION } from "@fleetplane/agent-protocol"
 import type { Gateway } from "../src/index"
 import { quietGateway, setupAccount } from "./support/gateway-harness"
 import { TestAgent } from "./support/test-agent"
@@ -44,7 +44,7 @@ describe("agent endpoint: authentication", () => {
     const agent = await TestAgent.connect(gateway.agentUrl)
     agent.hello(node.instanceId, node.credential)
     const welcome = await agent.message("welcome")
-    expect(welcome.body).toMatchObject({ protocol_version: 1, heartbeat_interval_ms: 200, silence_threshold_ms: 600 })
+    expect(welcome.body).toMatchObject({ protocol_version: PROTOCOL_VERSION, heartbeat_interval_ms: 200, silence_threshold_ms: 600 })
     agent.close()
   })
 

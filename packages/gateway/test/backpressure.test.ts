@@ -31,8 +31,6 @@ afterEach(async () => {
   gateway = undefined
 })
 
-const wireguardContent = (agent: TestAgent) => agent.pushes("wireguard").map((p) => (p.payload as { content: string }).content)
-
 describe("gateway: agents that stop reading", () => {
   it("closes a stalled agent with 4010 at a bounded queue, ends its terminal, and redelivers what it missed", async () => {
     gateway = await quietGateway({ maxBufferedBytes: MAX_BUFFERED })
@@ -109,11 +107,14 @@ describe("gateway: agents that stop reading", () => {
     sockets.push(back)
     back.hello(slowNode.instanceId, slowNode.credential, {
       wireguard_keys: [{ network_id: account.networkId, public_key: slow.keys.publicKey }],
-      applied: [{ kind: "wireguard", key: firstConfig.key, version: firstConfig.version }]
+      applied: [{ kind: "wireguard", key: firstConfig.key, version: firstConfig.version }],
+      peer_versions: slow.peerVersions()
     })
     const missed = await back.until((a) => a.pushes("wireguard").find((p) => p.version > firstConfig.version), 5_000, "the missed wireguard config")
-    expect((missed.payload as { content: string }).content).toContain(other.keys.publicKey)
-    expect(wireguardContent(back)).toHaveLength(1) // only what is newer than what it applied
+    // Only what changed since the peer set it has: the new peer, as a delta.
+    expect(missed.kind === "wireguard" && missed.payload.peers).toMatchObject({ full: false, from_version: slow.peerVersions()[0]!.version })
+    expect(missed.kind === "wireguard" && missed.payload.peers.upserts.map((entry) => entry.public_key)).toContain(other.keys.publicKey)
+    expect(back.pushes("wireguard")).toHaveLength(1) // only what is newer than what it applied
     const audit = await account.admin.action("system_list_events", {})
     expect(JSON.stringify(audit.body)).toContain("agent_disconnected")
     recordSoak({ suite: "backpressure (stalled agent)", faults: 1, inputs: streamed / CHUNK.length, sessions: 2, violations: 0, lost: 0 })

@@ -13,7 +13,7 @@
  */
 import fc from "fast-check"
 import { afterEach, describe, expect, it } from "vitest"
-import { withVipRoutes, type ConfigKind, type GatewayMessage, type VipRoute } from "@fleetplane/agent-protocol"
+import { applyPeerSetChange, renderWireguardConfig, type ConfigKind, type GatewayMessage, type PeerSetOutOfSyncError, type PeerSetState, type VipRoute, type WireguardPayload } from "@fleetplane/agent-protocol"
 import type { Gateway } from "../src/index"
 import { adminClient, freshPostgresDatabase, quietGateway, setupAccount, tempDatabase } from "./support/gateway-harness"
 import { recordSoak } from "./support/soak-report"
@@ -55,6 +55,8 @@ class ChaosAgent {
   readonly applied = new Map<string, { kind: ConfigKind; key: string; version: number; payload: unknown }>()
   readonly epochsSeen: Array<number> = []
   readonly keys = { publicKey: "", privateKey: "" }
+  /** The network's peer set as this agent keeps it across sessions and gateway restarts. */
+  peerSet: { own: WireguardPayload; peers: PeerSetState } | undefined
 
   constructor(
     readonly node: { instanceId: string; credential: string; hostname: string },
@@ -70,7 +72,8 @@ class ChaosAgent {
     session.hello(this.node.instanceId, this.node.credential, {
       wireguard_keys: [{ network_id: this.networkId, public_key: this.keys.publicKey }],
       applied: [...this.applied.values()].map(({ kind, key, version }) => ({ kind, key, version })),
-      held_vips: [...this.held].map(([vip_id, epoch]) => ({ vip_id, epoch }))
+      held_vips: [...this.held].map(([vip_id, epoch]) => ({ vip_id, epoch })),
+      peer_versions: this.peerSet === undefined ? [] : [{ network_id: this.networkId, version: this.peerSet.peers.version }]
     })
     await session.message("welcome")
     return session
@@ -79,9 +82,19 @@ class ChaosAgent {
   private handle(session: TestAgent, message: GatewayMessage) {
     switch (message.type) {
       case "config_push": {
-        const id = `${message.body.kind}/${message.body.key}`
-        if ((this.applied.get(id)?.version ?? 0) < message.body.version) this.applied.set(id, { ...message.body })
-        session.send({ type: "config_ack", body: { kind: message.body.kind, key: message.body.key, version: message.body.version, status: "applied" } })
+        const { kind, key, version } = message.body
+        if (message.body.kind === "wireguard") {
+          try {
+            this.peerSet = { own: message.body.payload, peers: applyPeerSetChange(this.peerSet?.peers, message.body.payload.peers) }
+          } catch (error) {
+            const code = (error as PeerSetOutOfSyncError).code
+            session.send({ type: "config_ack", body: { kind, key, version, status: "failed", error: { code, message: (error as Error).message } } })
+            return
+          }
+        }
+        const id = `${kind}/${key}`
+        if ((this.applied.get(id)?.version ?? 0) < version) this.applied.set(id, { ...message.body })
+        session.send({ type: "config_ack", body: { kind, key, version, status: "applied" } })
         return
       }
       case "vip_assign":
@@ -109,9 +122,9 @@ class ChaosAgent {
 
   /** The WireGuard config this agent applied: its peer list with the VIP routes merged in. */
   wireguardContent(): string {
-    const part = (kind: string) => [...this.applied.values()].find((c) => c.kind === kind)?.payload
-    const base = (part("wireguard") as { content: string } | undefined)?.content ?? ""
-    return withVipRoutes(base, (part("vip_routes") as { routes: Array<VipRoute> } | undefined)?.routes ?? [])
+    const routes = [...this.applied.values()].find((c) => c.kind === "vip_routes")?.payload as { routes: Array<VipRoute> } | undefined
+    if (this.peerSet === undefined) return ""
+    return renderWireguardConfig({ interface: this.peerSet.own, peers: this.peerSet.peers, routes: routes?.routes ?? [] })
   }
 }
 

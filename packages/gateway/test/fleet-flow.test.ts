@@ -80,7 +80,7 @@ describe("gateway: the fleet over real sockets", () => {
     const peers = [s1, s2, w1]
     const stopAll = heartbeating(peers, account.networkId)
     for (const peer of peers) {
-      await peer.until((a) => a.pushes("wireguard").some((p) => (p.payload as { content: string }).content.split("[Peer]").length === 3), 5_000, "full mesh config")
+      await peer.until((a) => a.wireguardConfig().split("[Peer]").length === 3, 5_000, "full mesh config")
       peer.ackAll()
     }
     await new Promise((resolve) => setTimeout(resolve, 300))

@@ -118,7 +118,7 @@ describe("several gateways on one PostgreSQL", () => {
     // The worker joins through the other gateway: s1 (on A) hears of the new peer from B's decision.
     const w1 = await connect(b.agentUrl, nodes.w1!, networkId)
     await join(w1, "k3s-agent", clusterId)
-    await s1.until((x) => x.pushes("wireguard").some((p) => (p.payload as { content: string }).content.includes(w1.keys.publicKey)), 5_000, "s1's config with the worker")
+    await s1.until((x) => x.wireguardConfig().includes(w1.keys.publicKey), 5_000, "s1's config with the worker")
 
     // An operator on B rotates the token: s1 on A gets it and acks it (A records the ack).
     const tokenBefore = Math.max(...s1.pushes("token").map((p) => p.version))

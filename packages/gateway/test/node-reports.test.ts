@@ -36,8 +36,8 @@ describe("agent reports the SDK refuses", () => {
     expect(b.closed).toBeUndefined()
     // With a key of its own and a valid endpoint it is accepted, and the other peer's config lists it there.
     b.send({ type: "wireguard_keys", body: { keys: [{ network_id: account.networkId, public_key: b.keys.publicKey, endpoint: "203.0.113.2:51820" }] } })
-    await a.until(() => a.pushes("wireguard").some((p) => "content" in p.payload && p.payload.content.includes(`PublicKey = ${b.keys.publicKey}\nEndpoint = 203.0.113.2:51820`)), 5_000, "b in a's config")
-    const endpoints = a.pushes("wireguard").flatMap((p) => ("content" in p.payload ? [...p.payload.content.matchAll(/Endpoint = (\S+)/g)].map((m) => m[1]) : []))
+    await a.until(() => a.wireguardConfig().includes(`PublicKey = ${b.keys.publicKey}\nEndpoint = 203.0.113.2:51820`), 5_000, "b in a's config")
+    const endpoints = [...a.wireguardConfig().matchAll(/Endpoint = (\S+)/g)].map((m) => m[1])
     // The address the WebSockets came from (127.0.0.1) is never anyone's endpoint.
     expect(endpoints.some((e) => e?.startsWith("127.0.0.1"))).toBe(false)
     a.close()

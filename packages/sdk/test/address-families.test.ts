@@ -182,7 +182,7 @@ describe("R21 migration: a database from before address families", () => {
       const { events: log } = await ops.actions.system_list_events({ limit: 100 })
       expect(log.map((e) => e.type)).toEqual(expect.arrayContaining(["kubernetes.cluster_created", "sdwan.network_migrated", "kubernetes.cluster_migrated"]))
       // The member's k3s config is rendered again, now in one family: k3s would start on it.
-      const pushes = await fleet.run(Effect.flatMap(Effect.service(AgentPort), (port) => port.pendingPushes("ins_1" as never, [])))
+      const pushes = await fleet.run(Effect.flatMap(Effect.service(AgentPort), (port) => port.pendingPushes({ accountId: "acc_1" as never, instanceId: "ins_1" as never, nodeId: "node_1" as never, hostname: "k3s-prod-server-1" }, [])))
       const k3s = pushes.find((p) => p.kind === "k3s") as { payload: { content: string } } | undefined
       expect(k3s?.payload.content).toContain("node-ip: 100.64.0.1")
       expect(k3sStartupErrors({ role: "bootstrap-server", content: k3s!.payload.content, caCertPem: ca, apiEndpoint: cluster.api_endpoint, serverClusterCidr: "10.42.0.0/16" })).toEqual([])

@@ -5,7 +5,8 @@ import { join } from "node:path"
 import { KubeConfig } from "@kubernetes/client-node"
 import { describe, expect, it } from "vitest"
 import { parse } from "yaml"
-import { createClusterCa, effectiveWireguardConfig, issueClientCertificate, renderK3sConfig, renderKubeconfig, renderWireguardConfig, type WireguardPeerView } from "../src/index"
+import { renderWireguardConfig } from "@fleetplane/agent-protocol"
+import { createClusterCa, issueClientCertificate, overlayPrefixesOf, peerEntryOf, renderK3sConfig, renderKubeconfig } from "../src/index"
 import { wireguardKeyPair } from "./support/wireguard-keys"
 
 const has = (command: string) => spawnSync("sh", ["-c", `command -v ${command}`]).status === 0
@@ -85,33 +86,37 @@ describe("kubeconfig", () => {
 })
 
 describe("WireGuard config", () => {
-  const peer = (id: string, address: string, key: string | null, podSubnet: string | null = null): WireguardPeerView => ({
-    peerId: id,
-    label: id,
-    publicKey: key,
-    overlayAddress: address,
-    overlayIpv4Address: `100.64.0.${address.split(":").pop()}`,
-    endpoint: `198.51.100.${id.length}:51820`,
-    podSubnet
+  /** A peer as the store holds it; its entry (what every other peer lists) comes from the SDK. */
+  const peer = (id: string, address: string, key: string | null, podSubnet: string | null = null) =>
+    ({
+      id,
+      hostname: id,
+      public_key: key,
+      overlay_address: address,
+      overlay_ipv4_address: `100.64.0.${address.split(":").pop()}`,
+      endpoint: `198.51.100.${id.length}:51820`,
+      pod_subnet: podSubnet
+    }) as unknown as Parameters<typeof peerEntryOf>[0]
+  const interfaceOf = (self: ReturnType<typeof peer>) => ({
+    interface_name: "wg-sdwan-prod",
+    listen_port: 51820,
+    self: { peer_id: self.id, label: self.hostname, addresses: overlayPrefixesOf(self) }
   })
+  const entries = (...peers: Array<ReturnType<typeof peer>>) => peers.flatMap((p) => peerEntryOf(p) ?? [])
 
   it("lists every other peer with its overlay /128 and /32 and pod subnet, the VIP's /128 and /32 on the holder only once routes are merged; no private key", () => {
     const a = wireguardKeyPair()
     const b = wireguardKeyPair()
     const c = wireguardKeyPair()
     const self = peer("self", "fd00:1::1", a.publicKey)
-    const input = {
-      interfaceName: "wg-sdwan-prod",
-      listenPort: 51820,
-      self,
-      others: [peer("holder", "fd00:1::2", b.publicKey, "10.42.1.0/24"), peer("other", "fd00:1::3", c.publicKey, "10.42.2.0/24"), peer("nokey", "fd00:1::4", null)]
-    }
-    expect(renderWireguardConfig(input)).not.toContain("fd00:1::100")
-    const config = effectiveWireguardConfig(input, [{ address: "fd00:1::100", address_ipv4: "100.64.0.100", public_key: b.publicKey }])
+    const peers = entries(self, peer("holder", "fd00:1::2", b.publicKey, "10.42.1.0/24"), peer("other", "fd00:1::3", c.publicKey, "10.42.2.0/24"), peer("nokey", "fd00:1::4", null))
+    expect(renderWireguardConfig({ interface: interfaceOf(self), peers })).not.toContain("fd00:1::100")
+    const config = renderWireguardConfig({ interface: interfaceOf(self), peers, routes: [{ address: "fd00:1::100", address_ipv4: "100.64.0.100", public_key: b.publicKey }] })
     expect(config).toContain("Address = fd00:1::1/128, 100.64.0.1/32")
     expect(config).toContain(`PublicKey = ${b.publicKey}\nEndpoint = 198.51.100.6:51820\nAllowedIPs = fd00:1::2/128, 100.64.0.2/32, 10.42.1.0/24, fd00:1::100/128, 100.64.0.100/32`)
     expect(config).toContain("AllowedIPs = fd00:1::3/128, 100.64.0.3/32, 10.42.2.0/24\n")
     expect(config).not.toContain("fd00:1::4")
+    expect(config).not.toContain(`PublicKey = ${a.publicKey}`) // not itself
     expect(config).not.toMatch(/^PrivateKey/m)
     // Every section parses as key = value lines.
     for (const line of config.split("\n").filter((l) => l !== "" && !l.startsWith("#") && !l.startsWith("["))) expect(line).toMatch(/^[A-Za-z]+ = .+$/)
@@ -120,13 +125,8 @@ describe("WireGuard config", () => {
   it("with the agent's private key added, wg-quick accepts it and wg derives the public key the agent reported", () => {
     const keys = wireguardKeyPair()
     const other = wireguardKeyPair()
-    const config = renderWireguardConfig({
-      interfaceName: "wg-sdwan-prod",
-      listenPort: 51820,
-      self: peer("self", "fd00:1::1", keys.publicKey),
-      others: [peer("holder", "fd00:1::2", other.publicKey, "10.42.1.0/24")]
-    })
-    const withKey = config.replace("[Interface]\n", `[Interface]\nPrivateKey = ${keys.privateKey}\n`)
+    const self = peer("self", "fd00:1::1", keys.publicKey)
+    const withKey = renderWireguardConfig({ interface: interfaceOf(self), peers: entries(self, peer("holder", "fd00:1::2", other.publicKey, "10.42.1.0/24")), privateKey: keys.privateKey })
     if (!has("wg")) {
       console.warn("wireguard-tools is not installed: only the structure of the WireGuard config was checked (npm test installs it with apt-get)")
       expect(withKey).toContain(`PrivateKey = ${keys.privateKey}`)

@@ -8,6 +8,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect } from "effect"
 import { describe, expect, it } from "vitest"
+import { applyPeerSetChange, renderWireguardConfig, type ConfigPushBody } from "@fleetplane/agent-protocol"
 import { createFleet, NetworkSyncer, type AgentIdentity } from "../src/index"
 import { wireguardKeyPair } from "./support/wireguard-keys"
 
@@ -29,12 +30,14 @@ const setup = async (database: string, peers: number) => {
   }
   const hello = (agent: (typeof agents)[number]) =>
     fleet.run(port.hello(agent.identity, { wireguard_keys: [{ network_id: network.id, public_key: agent.keys.publicKey, endpoint: "198.51.100.7:51820" }], applied: [], held_vips: [] }))
-  const wireguardOf = async (agent: (typeof agents)[number]) =>
-    (await fleet.run(port.pendingPushes(agent.identity.instanceId, []))).find((p) => p.kind === "wireguard") as { version: number; payload: { content: string } }
+  const wireguardOf = async (agent: (typeof agents)[number], peerVersion?: number) =>
+    (await fleet.run(port.pendingPushes(agent.identity, [], new Map(peerVersion === undefined ? [] : [[network.id, peerVersion]])))).find(
+      (p) => p.kind === "wireguard"
+    ) as Extract<ConfigPushBody, { kind: "wireguard" }>
   // Attaching rendered nothing in the requests (#20: no render inside an admin call); one flush renders them all.
   const renderedByAttach = agents.length === 0 ? undefined : await wireguardOf(agents[0]!)
   await fleet.run(flush)
-  return { fleet, agents, hello, wireguardOf, renderedByAttach }
+  return { fleet, port, network, agents, hello, wireguardOf, renderedByAttach }
 }
 
 describe("WireGuard re-renders are coalesced", () => {
@@ -50,7 +53,7 @@ describe("WireGuard re-renders are coalesced", () => {
     for (const agent of agents) {
       const config = await wireguardOf(agent)
       expect(config.version).toBe(before.version + 1) // one render, not sixty
-      const listed = agents.filter((other) => other !== agent && config.payload.content.includes(other.keys.publicKey))
+      const listed = agents.filter((other) => other !== agent && renderWireguardConfig({ interface: config.payload, peers: config.payload.peers.upserts }).includes(other.keys.publicKey))
       expect(listed).toHaveLength(59)
     }
     // A flush with nothing requested changes nothing.
@@ -67,8 +70,59 @@ describe("WireGuard re-renders are coalesced", () => {
     const reopened = await createFleet({ database, runSensor: false })
     await reopened.run(flush)
     const port = await reopened.agentPort()
-    const config = (await reopened.run(port.pendingPushes(first.agents[0]!.identity.instanceId, []))).find((p) => p.kind === "wireguard") as { payload: { content: string } }
-    for (const other of first.agents.slice(1)) expect(config.payload.content).toContain(other.keys.publicKey)
+    const config = (await reopened.run(port.pendingPushes(first.agents[0]!.identity, []))).find((p) => p.kind === "wireguard") as Extract<ConfigPushBody, { kind: "wireguard" }>
+    const rendered = renderWireguardConfig({ interface: config.payload, peers: config.payload.peers.upserts })
+    for (const other of first.agents.slice(1)) expect(rendered).toContain(other.keys.publicKey)
     await reopened.close()
+  }, 60_000)
+})
+
+describe("a network's peer set travels as versioned deltas (#20)", () => {
+  it("one peer's new key reaches every other peer as that one entry, from the version it has; the full set goes to an agent without one", async () => {
+    const { fleet, agents, hello, wireguardOf } = await setup(":memory:", 40)
+    for (const agent of agents.slice(0, 39)) await hello(agent)
+    await fleet.run(flush)
+    const settled = await wireguardOf(agents[0]!)
+    expect(settled.payload.peers).toMatchObject({ full: true, from_version: 0 })
+    expect(settled.payload.peers.upserts).toHaveLength(39)
+    const have = settled.payload.peers.version
+    // The fortieth agent reports its key: one publish, one new entry.
+    await hello(agents[39]!)
+    await fleet.run(flush)
+    const delta = await wireguardOf(agents[0]!, have)
+    expect(delta.version).toBe(settled.version + 1)
+    expect(delta.payload.peers).toMatchObject({ full: false, from_version: have, version: have + 1, removed: [] })
+    expect(delta.payload.peers.upserts.map((entry) => entry.public_key)).toEqual([agents[39]!.keys.publicKey])
+    expect(JSON.stringify(delta.payload).length).toBeLessThan(1_000)
+    // Applied to what the agent had, the delta gives the same file as the full set does.
+    const afterDelta = applyPeerSetChange(applyPeerSetChange(undefined, settled.payload.peers), delta.payload.peers)
+    const full = await wireguardOf(agents[0]!)
+    expect(full.payload.peers).toMatchObject({ full: true, version: have + 1 })
+    expect(renderWireguardConfig({ interface: delta.payload, peers: afterDelta })).toBe(renderWireguardConfig({ interface: full.payload, peers: full.payload.peers.upserts }))
+    // A version the store never reached (a database restored from an older backup) gets the full set.
+    expect((await wireguardOf(agents[0]!, have + 50)).payload.peers).toMatchObject({ full: true, version: have + 1 })
+    await fleet.close()
+  }, 60_000)
+
+  it("a detached peer arrives as a removal, and an unchanged re-publish changes no version", async () => {
+    const { fleet, port, network, agents, hello, wireguardOf } = await setup(":memory:", 3)
+    for (const agent of agents) await hello(agent)
+    await fleet.run(flush)
+    const before = await wireguardOf(agents[0]!)
+    const ops = fleet.forAccount(agents[0]!.identity.accountId)
+    const peer = (await ops.actions.system_sdwan_list_peers({ network_id: network.id })).peers.find((p) => p.instance_id === agents[2]!.identity.instanceId)!
+    const detach = { network_id: network.id, node_instance_id: agents[2]!.identity.instanceId }
+    await ops.actions.system_sdwan_detach_peer(detach).catch((error: { details: { confirmation_token: string } }) =>
+      ops.actions.system_sdwan_detach_peer({ ...detach, confirmation_token: error.details.confirmation_token })
+    )
+    await fleet.run(flush)
+    const after = await wireguardOf(agents[0]!, before.payload.peers.version)
+    expect(after.payload.peers).toMatchObject({ full: false, upserts: [], removed: [peer.id] })
+    const state = applyPeerSetChange(applyPeerSetChange(undefined, before.payload.peers), after.payload.peers)
+    expect(renderWireguardConfig({ interface: after.payload, peers: state })).not.toContain(agents[2]!.keys.publicKey)
+    expect((await fleet.run(port.pendingPushes(agents[2]!.identity, []))).some((p) => p.kind === "wireguard")).toBe(false) // no longer a peer
+    await fleet.run(flush)
+    expect((await wireguardOf(agents[0]!)).version).toBe(after.version)
+    await fleet.close()
   }, 60_000)
 })

@@ -122,7 +122,7 @@ describe("runbook: multi-cluster K3s, phases 1-6", () => {
           const routes = (yield* desiredConfig(agent, "vip_routes"))!
           if (agent === w1) assert.isAbove(routes.version, workerRoutesBefore)
           yield* port.configAck(agent.identity, { kind: "vip_routes", key: routes.key, version: routes.version, status: "applied" })
-          const resend = (yield* port.pendingPushes(agent.identity.instanceId, [{ kind: "vip_routes", key: routes.key, version: routes.version }])).filter(
+          const resend = (yield* port.pendingPushes(agent.identity, [{ kind: "vip_routes", key: routes.key, version: routes.version }])).filter(
             (p) => p.kind === "vip_routes"
           )
           assert.strictEqual(resend.length, 0)

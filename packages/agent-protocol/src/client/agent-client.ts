@@ -20,6 +20,7 @@ import type { ErrorBody, VipProbeReport, WelcomeBody } from "../messages/session
 import { PROTOCOL_VERSION } from "../version"
 import { isIP } from "node:net"
 import { GatewayList, resolveAllAddresses, type DialTarget, type ResolveAddresses } from "./gateway-list"
+import { PeerSetAssembler } from "../peer-set"
 
 export interface BackoffOptions {
   readonly initialDelayMs: number
@@ -102,6 +103,8 @@ export interface AgentClientOptions {
   readonly advertisedEndpoint?: (network: WelcomeNetwork) => string | undefined
   /** Config versions applied on the node (persisted by the agent across restarts). */
   readonly applied: () => ReadonlyArray<AppliedConfig>
+  /** The peer-set version the node has of each network (persisted with the peer set): changes then arrive as deltas. */
+  readonly peerVersions?: () => ReadonlyArray<{ readonly network_id: string; readonly version: number }>
   readonly heldVips: () => ReadonlyArray<HeldVip>
   /** The node's state for each heartbeat. */
   readonly nodeState: () => NodeState
@@ -121,6 +124,12 @@ export interface WelcomeNetwork {
   readonly listen_port?: number
 }
 
+/** The code a failed apply is acked with: the error's own (`peer_set_out_of_sync`, ...) when it has one. */
+const errorCodeOf = (error: unknown) => {
+  const code = (error as { code?: unknown } | null)?.code
+  return typeof code === "string" && /^[a-z][a-z0-9_]{0,63}$/.test(code) ? code : "apply_failed"
+}
+
 type JoinAnswer = { readonly accepted: true; readonly body: JoinAcceptedBody } | { readonly accepted: false; readonly body: JoinRejectedBody }
 
 export class AgentClient {
@@ -131,6 +140,7 @@ export class AgentClient {
   private stopped = true
   private welcome: WelcomeBody | undefined
   /** Join requests awaiting their answer; a closed socket fails them (the request is asked again after the reconnect). */
+  private readonly peerSetParts = new PeerSetAssembler()
   private readonly joinWaiters = new Map<string, { readonly resolve: (answer: JoinAnswer) => void; readonly reject: (error: Error) => void }>()
   private readonly welcomeWaiters: Array<(welcome: WelcomeBody) => void> = []
   private work: Promise<void> = Promise.resolve()
@@ -257,6 +267,7 @@ export class AgentClient {
             capabilities: [...(this.options.capabilities ?? ["wireguard", "k3s"])],
             wireguard_keys: [...this.helloKeys],
             applied: [...this.options.applied()],
+            ...(this.options.peerVersions === undefined ? {} : { peer_versions: this.options.peerVersions().map(({ network_id, version }) => ({ network_id, version })) }),
             held_vips: [...this.options.heldVips()]
           }
         }),
@@ -281,6 +292,7 @@ export class AgentClient {
     if (this.socket !== socket) return
     clearInterval(this.heartbeatTimer)
     this.welcome = undefined
+    this.peerSetParts.reset()
     for (const [id, waiter] of [...this.joinWaiters]) {
       this.joinWaiters.delete(id)
       waiter.reject(new Error(`session closed (${code}) before the join was answered`))
@@ -319,13 +331,16 @@ export class AgentClient {
         return
       }
       case "config_push": {
-        const { kind, key, version } = message.body
+        // A peer set split over several frames is applied (and acked) once, when whole.
+        const push = this.peerSetParts.accept(message.body)
+        if (push === undefined) return
+        const { kind, key, version } = push
         try {
-          await handlers.applyConfig(message.body)
+          await handlers.applyConfig(push)
           this.send({ type: "config_ack", body: { kind, key, version, status: "applied" } })
         } catch (error) {
           const text = error instanceof Error ? error.message : String(error)
-          this.send({ type: "config_ack", body: { kind, key, version, status: "failed", error: { code: "apply_failed", message: text.slice(0, 4000) } } })
+          this.send({ type: "config_ack", body: { kind, key, version, status: "failed", error: { code: errorCodeOf(error), message: text.slice(0, 4000) } } })
         }
         return
       }

@@ -6,16 +6,54 @@
 import { Schema } from "effect"
 import { FIELD_LIMITS } from "../limits"
 import { ClusterRole } from "./join"
-import { boundedArray, ConfigContent, ConfigKind, Count, defineMessage as message, ErrorDetail, Id, MessageText, ModuleAssignment, ModuleName, PositiveCount, ShortText } from "./fields"
+import { boundedArray, ConfigContent, ConfigKind, Count, defineMessage as message, ErrorDetail, Id, MessageText, ModuleAssignment, ModuleName, PositiveCount, ShortText, WireguardPublicKey } from "./fields"
 
 const push = <K extends string, P extends Schema.Top>(kind: K, payload: P) =>
   Schema.Struct({ kind: Schema.Literal(kind), key: Id, version: PositiveCount, payload })
 
-/** A wg-quick config for `wg-sdwan-<handle>`, without `PrivateKey` (the agent adds its own). */
+/**
+ * One peer of a network as every other peer lists it: a [Peer] section in structured form.
+ * `allowed_ips` are its overlay /128 and /32 and its node's pod subnet (VIP routes travel apart).
+ */
+export const PeerEntry = Schema.Struct({
+  peer_id: Id,
+  /** The peer's hostname, written as a comment beside its [Peer]. */
+  label: ShortText,
+  public_key: WireguardPublicKey,
+  endpoint: Schema.optionalKey(ShortText),
+  allowed_ips: boundedArray(ShortText, 8)
+})
+export type PeerEntry = typeof PeerEntry.Type
+
+/**
+ * A network's peer set, as a change from the version the agent has (`from_version`) to
+ * `version` (#20): the peers added or changed since, and the ids of those removed. `full`
+ * replaces the whole set (first sync, or after the agent's copy went out of step). Every peer
+ * of a network receives the same change, own entry included, so one encoding serves all; a
+ * peer joining costs each other peer one entry. A change larger than one frame travels in
+ * `part`s of the same version, applied together once the last has arrived.
+ */
+export const PeerSetChange = Schema.Struct({
+  from_version: Count,
+  version: Count,
+  full: Schema.Boolean,
+  upserts: boundedArray(PeerEntry),
+  removed: boundedArray(Id),
+  part: Schema.optionalKey(Schema.Struct({ index: Count, count: PositiveCount }))
+})
+export type PeerSetChange = typeof PeerSetChange.Type
+
+/**
+ * The WireGuard interface of one network (`wg-sdwan-<handle>`): this peer's own addresses and
+ * listen port, and its peer set as a change. The agent renders the wg-quick file itself (with
+ * `renderWireguardConfig`) and adds `PrivateKey` from its own key pair.
+ */
 export const WireguardPayload = Schema.Struct({
   network_id: Id,
   interface_name: ShortText,
-  content: ConfigContent
+  listen_port: PositiveCount,
+  self: Schema.Struct({ peer_id: Id, label: ShortText, addresses: boundedArray(ShortText, 4) }),
+  peers: PeerSetChange
 })
 export type WireguardPayload = typeof WireguardPayload.Type
 /** Where one VIP /128 is routed: to the peer (by WireGuard public key) that holds it at `epoch`. */

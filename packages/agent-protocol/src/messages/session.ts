@@ -38,7 +38,9 @@ export const HelloBody = Schema.Struct({
   /** Config versions already applied on the node; the gateway resends only newer ones. */
   applied: boundedArray(AppliedConfig),
   /** VIPs the node currently holds, with the epoch it holds them at (for fencing). */
-  held_vips: boundedArray(HeldVip)
+  held_vips: boundedArray(HeldVip),
+  /** The peer-set version the node has of each network (`wireguard` pushes): later changes arrive as deltas from it. */
+  peer_versions: Schema.optionalKey(boundedArray(Schema.Struct({ network_id: Id, version: Count }), 256))
 })
 export const Hello = message("hello", HelloBody)
 export type Hello = typeof Hello.Type

@@ -120,6 +120,7 @@ export const createAgentEndpoint = (options: AgentEndpointOptions, deps: AgentEn
     })
     registry.register(session)
     session.recordApplied(hello.applied)
+    for (const { network_id, version } of hello.peer_versions ?? []) session.peerVersions.set(network_id, version)
     for (const vip of hello.held_vips) session.heldVips.set(vip.vip_id, vip.epoch)
     // Record keys and endpoints first, so welcome can name the networks the agent needs keys for.
     const helloResult = await fleet.run(port.hello(identity, hello))
@@ -217,6 +218,12 @@ export const createAgentEndpoint = (options: AgentEndpointOptions, deps: AgentEn
           if (applied) metrics.pushesAcked.inc()
           else metrics.pushesFailed.inc()
           await acks.record(identity, message.body)
+          if (!applied && message.body.kind === "wireguard") {
+            // What the agent has of the peer set is unknown now: the next push carries the full set,
+            // and one whose delta did not fit the agent's copy is sent again at once.
+            session.peerVersions.delete(message.body.key)
+            if (message.body.error?.code === "peer_set_out_of_sync") await deliverPendingPushes(deps, session, { kind: "wireguard", key: message.body.key })
+          }
         })
       case "vip_ack":
         if (message.body.held) session.heldVips.set(message.body.vip_id, message.body.epoch)

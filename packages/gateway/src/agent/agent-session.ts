@@ -26,6 +26,12 @@ export class AgentSession {
   /** Versions sent and not yet acknowledged, with when they were sent (for the latency histogram). */
   private readonly inFlight = new Map<string, { version: number; sentAt: number }>()
   readonly heldVips = new Map<string, number>()
+  /**
+   * The peer-set version the agent has of each network, or will have once what was sent is
+   * applied (a session's pushes are applied in order): `wireguard` pushes carry the change from
+   * it. Forgotten when a `wireguard` push fails: the next one carries the full set.
+   */
+  readonly peerVersions = new Map<string, number>()
   /** Operator terminals open over this session, by channel id. */
   readonly terminals = new Map<string, TerminalBridgeLike>()
   /** Set by the ping sweep; a pong sets it back. */
@@ -114,6 +120,7 @@ export class AgentSession {
 
   markSent(push: ConfigPushBody, at: number) {
     this.inFlight.set(configKey(push.kind, push.key), { version: push.version, sentAt: at })
+    if (push.kind === "wireguard") this.peerVersions.set(push.payload.network_id, push.payload.peers.version)
   }
 
   /** Records an ack; returns how long the push took, when it was in flight. */

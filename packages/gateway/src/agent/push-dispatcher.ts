@@ -5,7 +5,7 @@
  * level-triggered: a push missed by a disconnected agent is simply the newest desired
  * version, sent at its next hello.
  */
-import { CloseCode, type ConfigPushBody } from "@fleetplane/agent-protocol"
+import { CloseCode, splitPeerSetPush, type ConfigPushBody } from "@fleetplane/agent-protocol"
 import { toPush, type AgentPortService, type DesiredConfigRecord, type Fleet, type Signal, type VipDirective } from "@fleetplane/sdk"
 import type { Logger } from "../log"
 import type { GatewayMetrics } from "../admin/metrics"
@@ -18,12 +18,12 @@ export interface PushDeliveryDeps {
   readonly metrics: GatewayMetrics
 }
 
-/** Sends the pushes the session does not have yet (applied or on their way), in order. */
+/** Sends the pushes the session does not have yet (applied or on their way), in order; a peer set too large for one frame goes in parts. */
 export const sendPushes = (deps: PushDeliveryDeps, session: AgentSession, pushes: ReadonlyArray<ConfigPushBody>) => {
   const now = Date.now()
   for (const push of pushes) {
     if (session.has(push)) continue
-    if (!session.send({ type: "config_push", body: push })) return
+    for (const frame of splitPeerSetPush(push)) if (!session.send({ type: "config_push", body: frame })) return
     session.markSent(push, now)
     deps.metrics.pushesSent.inc()
   }
@@ -41,15 +41,20 @@ export const sendVipDirectives = (session: AgentSession, directives: ReadonlyArr
 /** Reads and sends every desired config newer than what the session has; `force` resends one kind regardless. */
 export const deliverPendingPushes = async (deps: PushDeliveryDeps, session: AgentSession, force?: { readonly kind: string; readonly key: string }) => {
   const known = session.knownVersions(force)
-  const pushes = await deps.fleet.run(deps.port.pendingPushes(session.identity.instanceId, known))
+  const pushes = await deps.fleet.run(deps.port.pendingPushes(session.identity, known, session.peerVersions))
   // A forced push goes out even though the session has that version.
   if (force !== undefined) session.forget(force)
   sendPushes(deps, session, pushes)
 }
 
-/** Sends the changes a commit carried (no store read). */
-const deliverCarriedPushes = (deps: PushDeliveryDeps, session: AgentSession, records: ReadonlyArray<DesiredConfigRecord>) =>
-  sendPushes(deps, session, records.map(toPush))
+/** Sends the changes a commit carried: as they are, but a `wireguard` one first gets its peer-set change (shared by every session at the same version). */
+const deliverCarriedPushes = async (deps: PushDeliveryDeps, session: AgentSession, records: ReadonlyArray<DesiredConfigRecord>) => {
+  const fresh = records.filter((record) => !session.has(record))
+  const pushes = fresh.some((record) => record.kind === "wireguard")
+    ? await deps.fleet.run(deps.port.completePushes(session.identity, fresh, session.peerVersions))
+    : fresh.map(toPush)
+  sendPushes(deps, session, pushes)
+}
 
 export const deliverVipDirectives = async (deps: PushDeliveryDeps, session: AgentSession) => {
   const held = [...session.heldVips].map(([vip_id, epoch]) => ({ vip_id, epoch }))

@@ -2,7 +2,18 @@
 import { generateKeyPairSync } from "node:crypto"
 import { Result } from "effect"
 import WebSocket from "ws"
-import { decodeGatewayFrame, encodeFrame, PROTOCOL_VERSION, type AgentMessage, type GatewayMessage } from "@fleetplane/agent-protocol"
+import {
+  applyPeerSetChange,
+  decodeGatewayFrame,
+  encodeFrame,
+  PeerSetAssembler,
+  PROTOCOL_VERSION,
+  renderWireguardConfig,
+  type AgentMessage,
+  type GatewayMessage,
+  type PeerSetState,
+  type WireguardPayload
+} from "@fleetplane/agent-protocol"
 
 export const wireguardKeyPair = () => {
   const { publicKey, privateKey } = generateKeyPairSync("x25519")
@@ -22,6 +33,11 @@ export class TestAgent {
   /** Called for every decoded message, for agents that answer as they go. */
   onMessage: ((message: GatewayMessage) => void) | undefined
   private readonly arrivals = new WeakMap<GatewayMessage, number>()
+  /** Each network's peer set as a real agent keeps it, built from the `wireguard` pushes (deltas applied in order). */
+  private readonly peerSets = new Map<string, { readonly own: WireguardPayload; readonly peers: PeerSetState }>()
+  private readonly peerSetParts = new PeerSetAssembler()
+  /** Deltas that did not start at this agent's version (a gateway bug, or a test that wants one). */
+  readonly peerSetErrors: Array<string> = []
 
   private constructor(readonly socket: WebSocket) {
     socket.on("message", (data: Buffer) => {
@@ -29,6 +45,7 @@ export class TestAgent {
       if (Result.isSuccess(decoded)) {
         this.received.push(decoded.success)
         this.arrivals.set(decoded.success, Date.now())
+        if (decoded.success.type === "config_push") this.takePeerSet(decoded.success.body)
         this.onMessage?.(decoded.success)
       }
       this.wake()
@@ -126,6 +143,29 @@ export class TestAgent {
 
   pushes(kind?: string) {
     return this.received.flatMap((m) => (m.type === "config_push" && (kind === undefined || m.body.kind === kind) ? [m.body] : []))
+  }
+
+  private takePeerSet(body: Extract<GatewayMessage, { type: "config_push" }>["body"]) {
+    const whole = this.peerSetParts.accept(body)
+    if (whole?.kind !== "wireguard") return
+    try {
+      this.peerSets.set(whole.key, { own: whole.payload, peers: applyPeerSetChange(this.peerSets.get(whole.key)?.peers, whole.payload.peers) })
+    } catch (error) {
+      this.peerSetErrors.push((error as Error).message)
+    }
+  }
+
+  /** The peer-set version this agent has of each network (for a hello that resumes). */
+  peerVersions() {
+    return [...this.peerSets].map(([network_id, set]) => ({ network_id, version: set.peers.version }))
+  }
+
+  /** The wg-quick file the agent would apply for a network (its only one when not named): peers and VIP routes. */
+  wireguardConfig(networkId?: string): string {
+    const [key, set] = networkId === undefined ? ([...this.peerSets][0] ?? []) : [networkId, this.peerSets.get(networkId)]
+    if (set === undefined) return ""
+    const routes = this.pushes("vip_routes").filter((p) => p.key === key).at(-1)
+    return renderWireguardConfig({ interface: set.own, peers: set.peers, routes: routes?.kind === "vip_routes" ? routes.payload.routes : [] })
   }
 
   /** Acks every config push received so far (as an agent that applied them). */

@@ -30,6 +30,7 @@ import { parseWireguardEndpoint } from "../network/endpoint"
 import { validateJoinRequest, type BootstrapMaterial, type JoinOutcome } from "../cluster/join-request"
 import { vipDirectivesFor, type VipDirective } from "../vip/fencing"
 import type { DesiredConfigRecord } from "../store/records"
+import { createPushCompleter, type PeerVersions } from "./push-completion"
 import { AGENT_CREDENTIAL_KIND, confirmAgentCredential, matchAgentCredential } from "./credential-rotation"
 import { createPresenceDamper, type PresenceDecision } from "./presence-events"
 
@@ -57,7 +58,7 @@ export interface AgentPortService {
   /** Checks the credential in constant time. Unknown instance and wrong credential look the same. */
   readonly authenticate: (instanceId: string, credential: string) => Effect.Effect<AgentIdentity, UnauthorizedError | StoreError>
   /** Before `welcome`: records keys and advertised endpoints, and returns what the agent is missing. */
-  readonly hello: (identity: AgentIdentity, hello: Pick<HelloBody, "wireguard_keys" | "applied" | "held_vips">) => Effect.Effect<HelloResult, StoreError>
+  readonly hello: (identity: AgentIdentity, hello: Pick<HelloBody, "wireguard_keys" | "applied" | "held_vips" | "peer_versions">) => Effect.Effect<HelloResult, StoreError>
   /** WireGuard public keys (and endpoints) an agent sent after its hello; peers of those networks get new configs. Returns what was refused. */
   readonly registerWireguardKeys: (identity: AgentIdentity, keys: WireguardKeysBody["keys"]) => Effect.Effect<ReadonlyArray<AgentRefusal>, StoreError>
   /** The hot path: memory only. */
@@ -70,14 +71,17 @@ export interface AgentPortService {
   readonly configAck: (identity: AgentIdentity, ack: ConfigAckBody) => Effect.Effect<void, StoreError>
   /** Many agents' acks in one transaction (a host's group commit: a fan-out to 1,000 peers is a few commits, not 1,000). */
   readonly configAcks: (acks: ReadonlyArray<{ readonly identity: AgentIdentity; readonly ack: ConfigAckBody }>) => Effect.Effect<void, StoreError>
-  /** Desired configs newer than `applied` (pass [] to get everything); only those payloads are read. */
-  readonly pendingPushes: (instanceId: InstanceId, applied: ReadonlyArray<AppliedConfig>) => Effect.Effect<ReadonlyArray<ConfigPushBody>, StoreError>
+  /**
+   * Desired configs newer than `applied` (pass [] to get everything); only those payloads are
+   * read. A `wireguard` push carries the peer-set change from the version in `peerVersions`
+   * (the full set when the network is not listed).
+   */
+  readonly pendingPushes: (identity: AgentIdentity, applied: ReadonlyArray<AppliedConfig>, peerVersions?: PeerVersions) => Effect.Effect<ReadonlyArray<ConfigPushBody>, StoreError>
+  /** Desired configs a commit carried (`DesiredConfigsChanged.changes`), as pushes: `wireguard` ones get their peer-set change. */
+  readonly completePushes: (identity: AgentIdentity, records: ReadonlyArray<DesiredConfigRecord>, peerVersions: PeerVersions) => Effect.Effect<ReadonlyArray<ConfigPushBody>, StoreError>
   readonly vipDirectives: (identity: AgentIdentity, held: HelloBody["held_vips"]) => Effect.Effect<ReadonlyArray<VipDirective>, StoreError>
 }
 
-/** A stored desired config as the agent receives it (the one place this shape is made). */
-export const toPush = (record: DesiredConfigRecord): ConfigPushBody =>
-  ({ kind: record.kind, key: record.key, version: record.version, payload: record.payload }) as ConfigPushBody
 
 
 /**
@@ -157,8 +161,9 @@ export class AgentPort extends Context.Service<AgentPort, AgentPortService>()("@
           })
         )
 
-      const pendingPushes = (instanceId: InstanceId, applied: ReadonlyArray<AppliedConfig>) =>
-        transact((ctx) => Effect.map(ctx.tx.listDesiredConfigs(instanceId, applied), (records) => records.map(toPush)))
+      const { completePushes } = createPushCompleter()
+      const pendingPushes = (identity: AgentIdentity, applied: ReadonlyArray<AppliedConfig>, peerVersions: PeerVersions = new Map()) =>
+        transact((ctx) => Effect.flatMap(ctx.tx.listDesiredConfigs(identity.instanceId, applied), (records) => completePushes(ctx, identity, records, peerVersions)))
 
       const presence = createPresenceDamper()
       const presenceEvent = (ctx: TxContext, identity: AgentIdentity, type: "agent.connected" | "agent.disconnected", decision: PresenceDecision) =>
@@ -172,7 +177,7 @@ export class AgentPort extends Context.Service<AgentPort, AgentPortService>()("@
             )
           : Effect.void
 
-      const hello = (identity: AgentIdentity, body: Pick<HelloBody, "wireguard_keys" | "applied" | "held_vips">) =>
+      const hello = (identity: AgentIdentity, body: Pick<HelloBody, "wireguard_keys" | "applied" | "held_vips" | "peer_versions">) =>
         Effect.gen(function* () {
           const now = yield* Clock.currentTimeMillis
           liveness.recordConnected(identity.instanceId, now)
@@ -187,7 +192,8 @@ export class AgentPort extends Context.Service<AgentPort, AgentPortService>()("@
                 const network = yield* ctx.tx.getNetwork(identity.accountId, peer.network_id)
                 if (network !== undefined) networks.push({ network_id: network.id, interface_name: network.interface_name, listen_port: network.listen_port })
               }
-              const pushes = (yield* ctx.tx.listDesiredConfigs(identity.instanceId, body.applied)).map(toPush)
+              const peerVersions = new Map((body.peer_versions ?? []).map((p) => [p.network_id, p.version]))
+              const pushes = yield* completePushes(ctx, identity, yield* ctx.tx.listDesiredConfigs(identity.instanceId, body.applied), peerVersions)
               const vipDirectives = yield* vipDirectivesFor(ctx.tx, identity, body.held_vips)
               const node = yield* ctx.tx.getNode(identity.accountId, identity.nodeId)
               const assignments = wireAssignments(node === undefined ? undefined : yield* ctx.tx.getTemplate(identity.accountId, node.node_template_id))
@@ -273,6 +279,7 @@ export class AgentPort extends Context.Service<AgentPort, AgentPortService>()("@
         configAck,
         configAcks,
         pendingPushes,
+        completePushes: (identity, records, peerVersions) => transact((ctx) => completePushes(ctx, identity, records, peerVersions)),
         vipDirectives
       })
     })

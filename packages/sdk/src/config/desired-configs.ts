@@ -14,7 +14,7 @@ import { formatJoinToken } from "../token/join-token"
 import type { ClusterIpFamily } from "../model/entities"
 import { addressFamilyMismatches, k3sCaFiles, renderK3sConfig, type K3sConfigInput } from "./k3s-config"
 import { renderKubeconfig } from "./kubeconfig"
-import { renderWireguardConfig, type WireguardPeerView } from "./wireguard"
+import { publishPeerSet, storedWireguardConfig } from "./wireguard"
 
 export const putDesired = (ctx: TxContext, instanceId: InstanceId, kind: ConfigKind, key: string, payload: unknown) =>
   Effect.map(ctx.tx.putDesiredConfig(instanceId, kind, key, payload, ctx.nowIso), ({ changed, record }) => {
@@ -23,38 +23,19 @@ export const putDesired = (ctx: TxContext, instanceId: InstanceId, kind: ConfigK
   })
 
 /**
- * Every peer's WireGuard config for the network (the peer list), then its VIP routes. Call
- * after anything that changes the peer set, a key, an endpoint or a pod subnet; O(peers²) text.
+ * The network's WireGuard configs, then its VIP routes: publishes the peer set (the entries
+ * that changed, at a new version) and points every peer's `wireguard` config at that version,
+ * in one statement — each agent is then sent the change from the version it has (agent-port.ts).
+ * Call after anything that changes the peer set, a key, an endpoint or a pod subnet; O(peers).
  */
 export const syncNetworkWireguard = (ctx: TxContext, accountId: AccountId, networkId: NetworkId) =>
   Effect.gen(function* () {
     const network = yield* ctx.tx.getNetwork(accountId, networkId)
     if (network === undefined) return
     const peers = yield* ctx.tx.listPeersOfNetwork(accountId, networkId)
-    const views: Array<WireguardPeerView> = peers.map((peer) => ({
-      peerId: peer.id,
-      label: peer.hostname,
-      publicKey: peer.public_key,
-      overlayAddress: peer.overlay_address,
-      overlayIpv4Address: peer.overlay_ipv4_address,
-      endpoint: peer.endpoint,
-      podSubnet: peer.pod_subnet
-    }))
-    for (const [index, self] of views.entries()) {
-      // In slices: a large network's render takes seconds, and agents' pings must not wait that long.
-      if (index % 25 === 24) yield* Effect.yieldNow
-      const content = renderWireguardConfig({
-        interfaceName: network.interface_name,
-        listenPort: network.listen_port,
-        self,
-        others: views.filter((_, other) => other !== index)
-      })
-      yield* putDesired(ctx, peers[index]!.instance_id, "wireguard", network.id, {
-        network_id: network.id,
-        interface_name: network.interface_name,
-        content
-      })
-    }
+    const version = yield* publishPeerSet(ctx, network.id, peers)
+    const changed = yield* ctx.tx.putDesiredConfigForNetworkPeers(accountId, network.id, "wireguard", network.id, storedWireguardConfig(network, version), ctx.nowIso)
+    for (const record of changed) ctx.touch(record.instance_id, record)
     yield* writeVipRoutes(ctx, network, peers)
   })
 

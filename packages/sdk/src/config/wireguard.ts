@@ -1,64 +1,100 @@
 /**
- * WireGuard config per peer and network (SPEC §6, R16): a wg-quick file for
- * `wg-sdwan-<handle>` with one [Peer] per other peer. AllowedIPs carry the peer's overlay
- * /128 and /32 and its node's pod subnet (flannel host-gw routes pod traffic over this interface).
- * The VIP /128s travel apart, as `vip_routes` (one small push per peer on a failover, not the
- * whole peer list again); `withVipRoutes` adds each to its holder's [Peer] — the effective
- * config, which is what the agent applies. The private key is not here: the agent adds its own.
+ * WireGuard per network (SPEC §6, R16, #20). The SDK publishes each network's peer set — one
+ * entry per peer with a key: its public key, endpoint and AllowedIPs (overlay /128 and /32 and
+ * its node's pod subnet) — as versioned rows (`publishPeerSet`), and every peer's `wireguard`
+ * push carries the change from the version its agent has (`peerSetChange`). The agent renders
+ * the wg-quick file itself (`renderWireguardConfig` in @fleetplane/agent-protocol); the VIP
+ * /128s travel apart, as `vip_routes`, and the private key never leaves the node.
  */
-import { withVipRoutes, type VipRoute } from "@fleetplane/agent-protocol"
+import { Effect } from "effect"
+import type { PeerEntry, PeerSetChange, WireguardPayload } from "@fleetplane/agent-protocol"
+import type { TxContext } from "../domain/transactor"
+import type { NetworkId } from "../model/ids"
+import type { NetworkRecord, PeerRecord } from "../store/records"
+import type { PeerEntryRow } from "../store/store"
 
-export interface WireguardPeerView {
-  readonly peerId: string
-  readonly label: string
-  readonly publicKey: string | null
-  /** The peer's IPv6 /128 address. */
-  readonly overlayAddress: string
-  /** The peer's IPv4 /32 address (R21). */
-  readonly overlayIpv4Address: string
-  readonly endpoint: string | null
-  readonly podSubnet: string | null
+/** A peer's own overlay addresses, both families: its interface's `Address`. */
+export const overlayPrefixesOf = (peer: Pick<PeerRecord, "overlay_address" | "overlay_ipv4_address">): Array<string> => [
+  `${peer.overlay_address}/128`,
+  `${peer.overlay_ipv4_address}/32`
+]
+
+/** A peer as every other peer lists it, or `undefined` while its agent has not reported its key (it cannot be listed yet). */
+export const peerEntryOf = (peer: PeerRecord & { readonly hostname: string }): PeerEntry | undefined =>
+  peer.public_key === null
+    ? undefined
+    : {
+        peer_id: peer.id,
+        label: peer.hostname,
+        public_key: peer.public_key,
+        ...(peer.endpoint === null ? {} : { endpoint: peer.endpoint }),
+        allowed_ips: [...overlayPrefixesOf(peer), ...(peer.pod_subnet === null ? [] : [peer.pod_subnet])]
+      }
+
+/**
+ * Publishes the network's peer set: the entries that differ from the published ones (and the
+ * peers that are gone) are written at one new version. O(peers) to compare, O(changes) to
+ * write. Returns the set's version after publishing.
+ */
+export const publishPeerSet = (ctx: TxContext, networkId: NetworkId, peers: ReadonlyArray<PeerRecord & { readonly hostname: string }>) =>
+  Effect.gen(function* () {
+    const published = new Map((yield* ctx.tx.listPeerEntries(networkId)).map((row) => [row.peer_id, row]))
+    let version = 0
+    for (const row of published.values()) version = Math.max(version, row.version)
+    const changes: Array<Pick<PeerEntryRow, "peer_id" | "entry">> = []
+    const present = new Set<string>()
+    for (const peer of peers) {
+      const entry = peerEntryOf(peer)
+      if (entry === undefined) continue
+      present.add(peer.id)
+      const text = JSON.stringify(entry)
+      if (published.get(peer.id)?.entry !== text) changes.push({ peer_id: peer.id, entry: text })
+    }
+    for (const row of published.values()) if (row.entry !== null && !present.has(row.peer_id)) changes.push({ peer_id: row.peer_id, entry: null })
+    if (changes.length === 0) return version
+    yield* ctx.tx.writePeerEntries(networkId, version + 1, changes)
+    return version + 1
+  })
+
+/**
+ * The change from `from` (the version the agent has; `undefined`: none) to the current set:
+ * a delta of the rows written since, or the full set when the agent has none or claims a
+ * version the store never reached (a database restored from an older backup).
+ */
+export const peerSetChange = (ctx: TxContext, networkId: NetworkId, from: number | undefined) =>
+  Effect.gen(function* () {
+    const since = yield* ctx.tx.peerEntriesSince(networkId, from ?? 0)
+    const full = from === undefined || from > since.current
+    const { rows } = full && from !== undefined ? yield* ctx.tx.peerEntriesSince(networkId, 0) : since
+    const upserts: Array<PeerEntry> = []
+    const removed: Array<string> = []
+    for (const row of rows) {
+      if (row.entry !== null) upserts.push(JSON.parse(row.entry) as PeerEntry)
+      else if (!full) removed.push(row.peer_id)
+    }
+    return { from_version: full ? 0 : from, version: since.current, full, upserts, removed } satisfies PeerSetChange
+  })
+
+/** What a peer's stored `wireguard` desired config holds: its interface, and the set version that made it current. */
+export interface StoredWireguardConfig {
+  readonly network_id: string
+  readonly interface_name: string
+  readonly listen_port: number
+  readonly peers_version: number
 }
 
-export interface WireguardConfigInput {
-  readonly interfaceName: string
-  readonly listenPort: number
-  readonly self: WireguardPeerView
-  readonly others: ReadonlyArray<WireguardPeerView>
-  readonly persistentKeepaliveSeconds?: number
-}
+export const storedWireguardConfig = (network: NetworkRecord, peersVersion: number): StoredWireguardConfig => ({
+  network_id: network.id,
+  interface_name: network.interface_name,
+  listen_port: network.listen_port,
+  peers_version: peersVersion
+})
 
-/** A peer's own overlay addresses, both families. */
-export const overlayPrefixesOf = (peer: WireguardPeerView): Array<string> => [`${peer.overlayAddress}/128`, `${peer.overlayIpv4Address}/32`]
-
-/** A peer's AllowedIPs before VIP routes: its overlay addresses and its node's pod subnet (R22 accepted it). */
-export const allowedIpsFor = (peer: WireguardPeerView): Array<string> => [...overlayPrefixesOf(peer), ...(peer.podSubnet === null ? [] : [peer.podSubnet])]
-
-export const renderWireguardConfig = (input: WireguardConfigInput): string => {
-  const lines = [
-    `# ${input.interfaceName} for ${input.self.label} (${input.self.peerId}), generated by Fleetplane.`,
-    "# The agent adds PrivateKey from its own key pair; the private key never leaves the node.",
-    "[Interface]",
-    `Address = ${overlayPrefixesOf(input.self).join(", ")}`,
-    `ListenPort = ${input.listenPort}`
-  ]
-  // A peer whose agent has not reported its public key yet cannot be listed; it appears
-  // (and every config is pushed again) once the key arrives.
-  for (const peer of input.others) {
-    if (peer.publicKey === null) continue
-    lines.push(
-      "",
-      "[Peer]",
-      `# ${peer.label} (${peer.peerId})`,
-      `PublicKey = ${peer.publicKey}`,
-      ...(peer.endpoint === null ? [] : [`Endpoint = ${peer.endpoint}`]),
-      `AllowedIPs = ${allowedIpsFor(peer).join(", ")}`,
-      `PersistentKeepalive = ${input.persistentKeepaliveSeconds ?? 25}`
-    )
-  }
-  return lines.join("\n") + "\n"
-}
-
-/** The config a peer ends up applying: its wg-quick file with the VIP /128s on their holders. */
-export const effectiveWireguardConfig = (input: WireguardConfigInput, routes: ReadonlyArray<Pick<VipRoute, "address" | "address_ipv4" | "public_key">>): string =>
-  withVipRoutes(renderWireguardConfig(input), routes)
+/** The push payload for one peer: its interface and own addresses, and the peer-set change. */
+export const wireguardPayloadOf = (stored: StoredWireguardConfig, self: PeerRecord, label: string, peers: PeerSetChange): WireguardPayload => ({
+  network_id: stored.network_id,
+  interface_name: stored.interface_name,
+  listen_port: stored.listen_port,
+  self: { peer_id: self.id, label, addresses: overlayPrefixesOf(self) },
+  peers
+})

@@ -14,9 +14,9 @@ export type Signal =
       readonly _tag: "DesiredConfigsChanged"
       readonly instanceIds: ReadonlyArray<InstanceId>
       /**
-       * The new versions themselves, for instances whose changes are all small (every kind
-       * but a WireGuard peer list), so a host can deliver them without reading the store.
-       * Instances not listed here: read their pending pushes.
+       * The new versions themselves, so a host can deliver them without reading the store (a
+       * `wireguard` one still needs its peer-set change: `AgentPort.completePushes`).
+       * Instances without records here: read their pending pushes.
        */
       readonly changes?: ReadonlyArray<DesiredConfigRecord>
     }

@@ -80,8 +80,7 @@ export class Transactor extends Context.Service<
                 ),
               touch: (instanceId, record) => {
                 const carried = touched.has(instanceId) ? touched.get(instanceId) : []
-                // A WireGuard peer list is O(peers) text: hosts read it from the store instead.
-                touched.set(instanceId, carried === undefined || record === undefined || record.kind === "wireguard" ? undefined : [...carried, record])
+                touched.set(instanceId, carried === undefined || record === undefined ? undefined : [...carried, record])
               },
               vipHolderChanged: (accountId, vipId, instanceIds) => {
                 vipChanges.push({ _tag: "VipHolderChanged", accountId, vipId, instanceIds })

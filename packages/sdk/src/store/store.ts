@@ -34,6 +34,14 @@ export interface PrefixRange {
   readonly endKey: string
 }
 
+/** One peer of a network's published peer set. */
+export interface PeerEntryRow {
+  readonly peer_id: string
+  readonly version: number
+  /** The peer's entry as JSON text; `null` once the peer was removed. */
+  readonly entry: string | null
+}
+
 export interface StoreTx {
   // accounts
   readonly insertAccount: (account: Account & { readonly ula_global_id: string }) => Op<void>
@@ -120,6 +128,14 @@ export interface StoreTx {
   ) => Op<void>
   /** Removes a peer (its instance was terminated, R25); its desired configs for the network stay as history. */
   readonly deletePeer: (accountId: AccountId, id: PeerId) => Op<void>
+
+  // published peer sets (#20: WireGuard pushes as versioned deltas)
+  /** Every published entry of a network (JSON text; `null` for a removed peer) with the version it last changed at. */
+  readonly listPeerEntries: (networkId: NetworkId) => Op<ReadonlyArray<PeerEntryRow>>
+  /** Writes entries (or removals, `entry: null`) at one new version of the network's peer set. */
+  readonly writePeerEntries: (networkId: NetworkId, version: number, entries: ReadonlyArray<Pick<PeerEntryRow, "peer_id" | "entry">>) => Op<void>
+  /** The entries that changed after `version`, and the set's current version. */
+  readonly peerEntriesSince: (networkId: NetworkId, version: number) => Op<{ readonly current: number; readonly rows: ReadonlyArray<PeerEntryRow> }>
 
   // clusters
   readonly insertCluster: (cluster: ClusterRecord) => Op<void>

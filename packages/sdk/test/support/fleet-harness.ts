@@ -3,7 +3,7 @@
  * catalog and the agent port exactly as a host would, with simulated agents.
  */
 import { Effect, Layer, Result, Schema } from "effect"
-import { withVipRoutes, type ModuleName, type VipProbeReport } from "@fleetplane/agent-protocol"
+import { renderWireguardConfig, type ModuleName, type VipProbeReport } from "@fleetplane/agent-protocol"
 import { Accounts, actionCatalog, Actions, AgentPort, isActionName, fleetLayer, NetworkSyncer, Signals, Store, type AccountId, type AgentIdentity, type FleetConfigShape } from "../../src/index"
 import { wireguardKeyPair } from "./wireguard-keys"
 
@@ -118,7 +118,7 @@ export const heartbeat = (agent: SimAgent, overrides: { readonly ready?: boolean
     })
   )
 
-export const pendingPushes = (agent: SimAgent) => Effect.flatMap(Effect.service(AgentPort), (port) => port.pendingPushes(agent.identity.instanceId, []))
+export const pendingPushes = (agent: SimAgent) => Effect.flatMap(Effect.service(AgentPort), (port) => port.pendingPushes(agent.identity, []))
 
 /** The latest desired config of one kind for an agent. */
 export const desiredConfig = (agent: SimAgent, kind: string) =>
@@ -127,9 +127,11 @@ export const desiredConfig = (agent: SimAgent, kind: string) =>
 /** The WireGuard config the agent would apply: its peer list with the VIP routes merged in. */
 export const effectiveWireguard = (agent: SimAgent) =>
   Effect.map(pendingPushes(agent), (pushes) => {
-    const base = pushes.find((p) => p.kind === "wireguard")?.payload as { content: string } | undefined
-    const routes = pushes.find((p) => p.kind === "vip_routes")?.payload as { routes: Array<{ address: string; public_key: string }> } | undefined
-    return withVipRoutes(base?.content ?? "", routes?.routes ?? [])
+    const base = pushes.find((p) => p.kind === "wireguard")
+    const routes = pushes.find((p) => p.kind === "vip_routes")
+    if (base?.kind !== "wireguard") return ""
+    // Asked without a peer version, the push carries the full set: what a fresh agent renders.
+    return renderWireguardConfig({ interface: base.payload, peers: base.payload.peers.upserts, routes: routes?.kind === "vip_routes" ? routes.payload.routes : [] })
   })
 
 export const events = (accountId: AccountId) => Effect.map(exec(accountId, "system_list_events", { limit: 1000 }), (r: any) => r.events as Array<{ seq: number; type: string; data: any }>)

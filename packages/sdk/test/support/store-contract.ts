@@ -308,5 +308,28 @@ export const storeContract = (name: string, makeStore: StoreFactory) =>
       )
     )
 
+    it.live("a network's published peer set: rows newer than a version, removals kept, the current version, many rows per write", () =>
+      withStore((store) =>
+        Effect.gen(function* () {
+          const networkId = yield* store.transaction((tx) => Effect.flatMap(seedAccount(tx), (accountId) => seedNetwork(tx, accountId, "peers")))
+          assert.deepStrictEqual(yield* store.transaction((tx) => tx.peerEntriesSince(networkId, 0)), { current: 0, rows: [] })
+          const first = Array.from({ length: 450 }, (_, i) => ({ peer_id: `peer_${String(i).padStart(3, "0")}`, entry: JSON.stringify({ i }) }))
+          yield* store.transaction((tx) => tx.writePeerEntries(networkId, 1, first))
+          yield* store.transaction((tx) => tx.writePeerEntries(networkId, 2, [{ peer_id: "peer_007", entry: JSON.stringify({ i: 7, moved: true }) }, { peer_id: "peer_008", entry: null }]))
+          const since1 = yield* store.transaction((tx) => tx.peerEntriesSince(networkId, 1))
+          assert.deepStrictEqual(since1, {
+            current: 2,
+            rows: [
+              { peer_id: "peer_007", version: 2, entry: JSON.stringify({ i: 7, moved: true }) },
+              { peer_id: "peer_008", version: 2, entry: null }
+            ]
+          })
+          assert.strictEqual((yield* store.transaction((tx) => tx.peerEntriesSince(networkId, 0))).rows.length, 450)
+          assert.strictEqual((yield* store.transaction((tx) => tx.listPeerEntries(networkId))).length, 450)
+          assert.deepStrictEqual(yield* store.transaction((tx) => tx.peerEntriesSince(networkId, 5)), { current: 2, rows: [] })
+        })
+      )
+    )
+
     it.live("passes its integrity check", () => withStore((store) => Effect.map(store.integrityCheck, (result) => assert.strictEqual(result, "ok"))))
   })

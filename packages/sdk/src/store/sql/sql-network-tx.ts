@@ -4,7 +4,7 @@ import type { PrefixRange } from "../store"
 import type { PeerRecord } from "../records"
 import type { StoreTx } from "../store"
 import type { SqlDriver } from "./sql-driver"
-import { asIs, networkFrom, optional, setClause } from "./sql-rows"
+import { asIs, networkFrom, optional, peerEntryFrom, setClause } from "./sql-rows"
 
 export const networkTx = (db: SqlDriver) => {
   const { one, all, run } = db
@@ -44,6 +44,7 @@ export const networkTx = (db: SqlDriver) => {
         if ((yield* one("SELECT id FROM networks WHERE account_id = ? AND id = ?", [accountId, id])) === undefined) return
         yield* run("DELETE FROM pending_network_syncs WHERE network_id = ?", [id])
         yield* run("DELETE FROM overlay_leases WHERE network_id = ?", [id])
+        yield* run("DELETE FROM network_peer_entries WHERE network_id = ?", [id])
         yield* run("DELETE FROM networks WHERE account_id = ? AND id = ?", [accountId, id])
       }),
     podPrefixNeighbours: (accountId, range) =>
@@ -143,6 +144,27 @@ export const networkTx = (db: SqlDriver) => {
       return set.empty ? Effect.void : done(run(`UPDATE peers SET ${set.sql} WHERE account_id = @account_id AND id = @id`, { ...set.values, account_id: accountId, id }))
     },
     deletePeer: (accountId, id) => done(run("DELETE FROM peers WHERE account_id = ? AND id = ?", [accountId, id])),
+
+    listPeerEntries: (networkId) =>
+      Effect.map(all("SELECT peer_id, version, entry FROM network_peer_entries WHERE network_id = ?", [networkId]), (rows) => rows.map(peerEntryFrom)),
+    writePeerEntries: (networkId, version, entries) =>
+      // Many rows per statement: a network's first publish writes every peer.
+      Effect.forEach(
+        Array.from({ length: Math.ceil(entries.length / 200) }, (_, i) => entries.slice(i * 200, i * 200 + 200)),
+        (batch) =>
+          run(
+            `INSERT INTO network_peer_entries (network_id, peer_id, version, entry) VALUES ${batch.map(() => "(?, ?, ?, ?)").join(", ")}
+             ON CONFLICT (network_id, peer_id) DO UPDATE SET version = excluded.version, entry = excluded.entry`,
+            batch.flatMap(({ peer_id, entry }) => [networkId, peer_id, version, entry])
+          ),
+        { discard: true }
+      ),
+    peerEntriesSince: (networkId, version) =>
+      Effect.gen(function* () {
+        const current = Number((yield* one("SELECT MAX(version) AS current FROM network_peer_entries WHERE network_id = ?", [networkId]))?.current ?? 0)
+        const rows = (yield* all("SELECT peer_id, version, entry FROM network_peer_entries WHERE network_id = ? AND version > ? ORDER BY version, peer_id", [networkId, version])).map(peerEntryFrom)
+        return { current, rows }
+      }),
 
   } satisfies Partial<StoreTx>
 }

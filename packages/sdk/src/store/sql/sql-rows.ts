@@ -2,6 +2,7 @@
 import type { FleetEvent } from "../../model/entities"
 import { interfaceNameFor } from "../../network/network-rules"
 import type { ApprovalRecord, ClusterRecord, DesiredConfigRecord, NetworkRecord, SkillRunRecord, TemplateRecord, VipRecord } from "../records"
+import type { PeerEntryRow } from "../store"
 import type { Row } from "./sql-driver"
 
 export const json = (value: unknown) => JSON.stringify(value)
@@ -78,6 +79,12 @@ export const desiredFrom = (row: Row): DesiredConfigRecord =>
     acked_version: row.acked_version ?? null,
     ack_error: row.ack_error ?? null
   }) as DesiredConfigRecord
+
+export const peerEntryFrom = (row: Row): PeerEntryRow => ({
+  peer_id: String(row.peer_id),
+  version: Number(row.version),
+  entry: row.entry === null || row.entry === undefined ? null : String(row.entry)
+})
 
 export const skillRunFrom = (row: Row) => ({ ...row, inputs: parse(row.inputs), state: parse(row.state) }) as SkillRunRecord
 

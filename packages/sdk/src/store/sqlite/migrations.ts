@@ -290,5 +290,26 @@ ALTER TABLE vips ADD COLUMN holder_since TEXT;
 ALTER TABLE vips ADD COLUMN incident TEXT;
 ALTER TABLE vips ADD COLUMN probe_reporters TEXT;
 `
+  },
+  {
+    version: 8,
+    name: "published peer sets",
+    sql: `
+-- #20: each network's peer set as it was last published to its peers, one row per peer: the
+-- version at which its entry last changed and the entry (JSON; NULL once the peer is gone, so a
+-- delta can say it was removed). A push carries the rows newer than the version the agent has.
+CREATE TABLE network_peer_entries (
+  network_id TEXT NOT NULL,
+  peer_id TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  entry TEXT,
+  PRIMARY KEY (network_id, peer_id)
+);
+CREATE INDEX network_peer_entries_version ON network_peer_entries (network_id, version);
+-- The stored WireGuard pushes were rendered text; every network is published again as a peer set.
+INSERT INTO pending_network_syncs (network_id, account_id, requested_at)
+  SELECT id, account_id, '1970-01-01T00:00:00.000Z' FROM networks WHERE true
+  ON CONFLICT (network_id) DO NOTHING;
+`
   }
 ]

@@ -1,0 +1,90 @@
+/**
+ * A network's peer set on the agent's side (#20): the copy the agent keeps, changed by the
+ * `peers` part of each `wireguard` push, and the splitting and joining of a change too large
+ * for one frame. Both sides use these functions, so what the gateway sends is what the agent
+ * can put back together.
+ */
+import type { ConfigPushBody, PeerEntry, PeerSetChange, WireguardPayload } from "./messages/config"
+
+/** What an agent keeps of one network's peers: the version it has and every peer, its own included. */
+export interface PeerSetState {
+  readonly version: number
+  readonly peers: Readonly<Record<string, PeerEntry>>
+}
+
+/**
+ * A delta that does not start where the agent's copy is (a push lost to a crash between apply
+ * and save, a copy restored from an old backup). The agent acks the push `failed` with this
+ * code and keeps its copy; the gateway answers with the full set.
+ */
+export class PeerSetOutOfSyncError extends Error {
+  readonly code = "peer_set_out_of_sync"
+  constructor(readonly have: number | undefined, readonly change: Pick<PeerSetChange, "from_version" | "version">) {
+    super(`peer set out of step: this node has version ${have ?? "none"}, the change goes from ${change.from_version} to ${change.version}; the gateway resends the full set`)
+  }
+}
+
+/** The agent's copy after a change: a full set replaces it, a delta must start at its version. */
+export const applyPeerSetChange = (current: PeerSetState | undefined, change: PeerSetChange): PeerSetState => {
+  if (!change.full && (current === undefined || current.version !== change.from_version)) throw new PeerSetOutOfSyncError(current?.version, change)
+  const peers: Record<string, PeerEntry> = change.full ? {} : { ...current!.peers }
+  for (const id of change.removed) delete peers[id]
+  for (const entry of change.upserts) peers[entry.peer_id] = entry
+  return { version: change.version, peers }
+}
+
+/** The most entries one frame carries: ~250 bytes each, so a part stays well under the 1 MiB frame limit. */
+export const PEER_SET_PART_ENTRIES = 1_000
+
+/** One `wireguard` push as the frames that carry it: itself when small, else parts of the same version. */
+export const splitPeerSetPush = (push: ConfigPushBody, maxEntries: number = PEER_SET_PART_ENTRIES): Array<ConfigPushBody> => {
+  if (push.kind !== "wireguard") return [push]
+  const { upserts, removed } = push.payload.peers
+  if (upserts.length + removed.length <= maxEntries) return [push]
+  const slices: Array<{ upserts: Array<PeerEntry>; removed: Array<string> }> = []
+  for (let i = 0; i < removed.length; i += maxEntries) slices.push({ upserts: [], removed: removed.slice(i, i + maxEntries) })
+  for (let i = 0; i < upserts.length; i += maxEntries) slices.push({ upserts: upserts.slice(i, i + maxEntries), removed: [] })
+  return slices.map((slice, index) => ({
+    ...push,
+    payload: { ...push.payload, peers: { ...push.payload.peers, ...slice, part: { index, count: slices.length } } }
+  }))
+}
+
+/**
+ * Collects the parts of split `wireguard` pushes (per network) and hands back the whole push
+ * once its last part has arrived; a push that was not split passes straight through. A part
+ * out of order (a lost frame, a new version started) drops what was collected: the gateway
+ * resends the version, since it is not acked.
+ */
+export class PeerSetAssembler {
+  private readonly partial = new Map<string, { version: number; received: number; payloads: Array<WireguardPayload> }>()
+
+  accept(push: ConfigPushBody): ConfigPushBody | undefined {
+    if (push.kind !== "wireguard" || push.payload.peers.part === undefined) return push
+    const { index, count } = push.payload.peers.part
+    const collected = this.partial.get(push.key)
+    if (index === 0) this.partial.set(push.key, { version: push.version, received: 1, payloads: [push.payload] })
+    else if (collected !== undefined && collected.version === push.version && collected.received === index) {
+      collected.received++
+      collected.payloads.push(push.payload)
+    } else {
+      this.partial.delete(push.key)
+      return undefined
+    }
+    const done = this.partial.get(push.key)!
+    if (done.received < count) return undefined
+    this.partial.delete(push.key)
+    const { part: _part, ...first } = done.payloads[0]!.peers
+    const peers: PeerSetChange = {
+      ...first,
+      upserts: done.payloads.flatMap((p) => p.peers.upserts),
+      removed: done.payloads.flatMap((p) => p.peers.removed)
+    }
+    return { ...push, payload: { ...push.payload, peers } }
+  }
+
+  /** Forgets everything collected (the session ended). */
+  reset() {
+    this.partial.clear()
+  }
+}

@@ -7,7 +7,18 @@ import { Result } from "effect"
 import { afterEach, describe, expect, it } from "vitest"
 import { WebSocketServer, type WebSocket } from "ws"
 import { AgentClient, backoffDelay, DEFAULT_BACKOFF, type AgentClientOptions } from "../src/client"
-import { CloseCode, decodeAgentFrame, encodeFrame, PROTOCOL_VERSION, type AgentMessage, type GatewayMessage } from "../src/index"
+import {
+  applyPeerSetChange,
+  CloseCode,
+  decodeAgentFrame,
+  encodeFrame,
+  PROTOCOL_VERSION,
+  splitPeerSetPush,
+  type AgentMessage,
+  type ConfigPushBody,
+  type GatewayMessage,
+  type PeerSetState
+} from "../src/index"
 
 /** A scripted stand-in for a gateway: records what agents send and lets the test answer. */
 const fakeGateway = async (host = "127.0.0.1", port = 0) => {
@@ -189,6 +200,53 @@ describe("agent client", () => {
     // Every hello after the first states what was applied, so the push is not sent or applied again.
     for (const hello of hellos.slice(1)) expect(hello.type === "hello" && hello.body.applied).toEqual([{ kind: "wireguard", key: "net_1", version: 1 }])
     expect(applyCount).toBe(1)
+  })
+
+  it("puts a peer set split over several frames back together: one apply, one ack; a delta out of step is acked peer_set_out_of_sync; hello lists its peer versions", async () => {
+    const gateway = await fakeGateway()
+    cleanups.push(gateway.close)
+    const entries = Array.from({ length: 2_500 }, (_, i) => ({
+      peer_id: `peer_${i}`,
+      label: `edge-${i}`,
+      public_key: "xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=",
+      allowed_ips: [`fd00:1::${i.toString(16)}/128`]
+    }))
+    const whole: ConfigPushBody = {
+      kind: "wireguard",
+      key: "net_1",
+      version: 4,
+      payload: { network_id: "net_1", interface_name: "wg-sdwan-x", listen_port: 51820, self: { peer_id: "peer_0", label: "edge-0", addresses: [] }, peers: { from_version: 0, version: 9, full: true, upserts: entries, removed: [] } }
+    }
+    gateway.handle((socket, message) => {
+      if (message.type !== "hello") return
+      gateway.welcome(socket)
+      for (const part of splitPeerSetPush(whole)) gateway.send(socket, { type: "config_push", body: part })
+      gateway.send(socket, { type: "config_push", body: { ...whole, version: 5, payload: { ...whole.payload, peers: { from_version: 3, version: 10, full: false, upserts: [], removed: [] } } } })
+    })
+    let peers: PeerSetState | undefined
+    const applies: Array<number> = []
+    const { client } = clientFor(gateway.url, {
+      peerVersions: () => (peers === undefined ? [] : [{ network_id: "net_1", version: peers.version }]),
+      handlers: {
+        applyConfig: async (push) => {
+          if (push.kind !== "wireguard") return
+          applies.push(push.payload.peers.upserts.length)
+          peers = applyPeerSetChange(peers, push.payload.peers)
+        }
+      }
+    })
+    await client.start()
+    await waitFor(() => gateway.received.filter((m) => m.type === "config_ack").length === 2, "two acks")
+    expect(applies).toEqual([2_500, 0])
+    const acks = gateway.received.flatMap((m) => (m.type === "config_ack" ? [m.body] : []))
+    expect(acks[0]).toEqual({ kind: "wireguard", key: "net_1", version: 4, status: "applied" })
+    expect(acks[1]).toMatchObject({ kind: "wireguard", key: "net_1", version: 5, status: "failed", error: { code: "peer_set_out_of_sync" } })
+    // Reconnecting, it states the peer-set version it kept.
+    const next = client.nextWelcome()
+    gateway.connections.at(-1)!.close(CloseCode.GoingAway, "restart")
+    await next
+    const hello = gateway.received.filter((m) => m.type === "hello").at(-1)
+    expect(hello?.type === "hello" && hello.body.peer_versions).toEqual([{ network_id: "net_1", version: 9 }])
   })
 
   it("stops reconnecting when the credential is refused", async () => {

@@ -25,6 +25,18 @@ const lateEntry = all.find((e) => e.late === true)!
 const send = (message: unknown) => process.send!(message)
 const frame = (message: AgentMessage) => encodeFrame(message)
 const others = entries.length - 1
+/** Peer ids interned once for the whole process (every agent sees the same few thousand). */
+const peerIndex = new Map<string, number>()
+const PEER_CAPACITY = all.length + 16
+const indexOf = (peerId: string) => {
+  let index = peerIndex.get(peerId)
+  if (index === undefined) {
+    index = peerIndex.size
+    if (index >= PEER_CAPACITY) throw new Error(`more peer ids than agents (${PEER_CAPACITY})`)
+    peerIndex.set(peerId, index)
+  }
+  return index
+}
 
 let configured = 0
 let bytes = 0
@@ -66,15 +78,18 @@ const connect = (entry: BringUpAgentEntry) =>
     const socket = new WebSocket(url, { perMessageDeflate: false, maxPayload: 64 * 1024 * 1024 })
     let complete = false
     let listsLate = false
+    let hasLate = false
     let seq = 0
-    // The peer set as an agent keeps it (ids only: a thousand agents share this process).
+    // The peer set as an agent keeps it, as a bitmap over the process's interned peer ids:
+    // thousands of agents share this process (string sets of 4,000 × 4,000 ran it out of memory).
     const parts = new PeerSetAssembler()
-    const peerIds = new Set<string>()
-    const publicKeys = new Set<string>()
+    const have = new Uint8Array(PEER_CAPACITY)
+    let held = 0
     let peerVersion: number | undefined
     // The first agent also keeps the entries themselves, to size the minimum.
     const kept = entry === entries[0] ? new Map<string, PeerEntry>() : undefined
-    const timer = setTimeout(() => reject(new Error(`agent ${entry.instance_id} not welcomed within 120 s`)), 120_000)
+    // As long as the whole run may take: with thousands of agents, this process itself is busy decoding.
+    const timer = setTimeout(() => reject(new Error(`agent ${entry.instance_id} not welcomed within ${timeoutArg} ms`)), Number(timeoutArg))
     socket.once("open", () =>
       socket.send(
         helloFrame(entry, { capabilities: ["wireguard"], wireguardKeys: [{ network_id: entry.network_id, public_key: entry.public_key, endpoint: entry.endpoint }] })
@@ -112,20 +127,26 @@ const connect = (entry: BringUpAgentEntry) =>
         return
       }
       if (change.full) {
-        peerIds.clear()
-        publicKeys.clear()
+        have.fill(0)
+        held = 0
+        kept?.clear()
       }
-      for (const id of change.removed) peerIds.delete(id)
-      if (change.full) kept?.clear()
-      for (const id of change.removed) kept?.delete(id)
+      for (const id of change.removed) {
+        const index = indexOf(id)
+        if (have[index] === 1) held--
+        have[index] = 0
+        kept?.delete(id)
+      }
       for (const upsert of change.upserts) {
-        peerIds.add(upsert.peer_id)
-        publicKeys.add(upsert.public_key)
+        const index = indexOf(upsert.peer_id)
+        if (have[index] === 0) held++
+        have[index] = 1
         kept?.set(upsert.peer_id, upsert)
+        if (upsert.public_key === lateEntry.public_key) hasLate = true
       }
       peerVersion = change.version
       socket.send(frame({ type: "config_ack", body: { kind: push.kind, key: push.key, version: push.version, status: "applied" } }))
-      const listed = peerIds.size - (peerIds.has(push.payload.self.peer_id) ? 1 : 0)
+      const listed = held - have[indexOf(push.payload.self.peer_id)]!
       if (!complete && listed >= others) {
         complete = true
         configured++
@@ -140,7 +161,7 @@ const connect = (entry: BringUpAgentEntry) =>
           setTimeout(startJoin, SETTLE_MS)
         }
       }
-      if (join.startedAt > 0 && !listsLate && publicKeys.has(lateEntry.public_key)) {
+      if (join.startedAt > 0 && !listsLate && hasLate) {
         listsLate = true
         join.listing++
         if (join.listing === entries.length) finishJoin()

@@ -16,7 +16,7 @@ export { ApiKeys, type ApiKeyIdentity, type ApiKeySummary, type CreatedApiKey } 
 export { ApiKeyRole, HOST_CALLER, roleAllows, type ActionCaller } from "./accounts/roles"
 export { Actions, type ActionsService } from "./actions/executor"
 export { AgentPort, type AgentPortService, type HelloResult, type PeerNetwork } from "./agents/agent-port"
-export { toPush, type PeerVersions } from "./agents/push-completion"
+export { toPush, type PeerVersions, type PushRequest } from "./agents/push-completion"
 export type { AgentRefusal } from "./cluster/lifecycle"
 export { VipSensor } from "./vip/sensor"
 export { SkillRunner } from "./upgrade/skill-runner"

@@ -42,3 +42,5 @@ export const createAckBatcher = (deps: { readonly fleet: Fleet; readonly port: A
       })
   }
 }
+
+export type AckBatcher = ReturnType<typeof createAckBatcher>

@@ -56,6 +56,33 @@ const deliverCarriedPushes = async (deps: PushDeliveryDeps, session: AgentSessio
   sendPushes(deps, session, pushes)
 }
 
+/**
+ * A publish reaching many sessions: their pushes are made in one transaction (one read of the
+ * network's peers, each starting version's change read once), then each session sends its own
+ * in its queue — as made, when the session's peer-set versions are still the ones they were
+ * made from; otherwise (something was sent to it meanwhile) made again for it alone.
+ */
+const deliverPeerSetChanges = (deps: PushDeliveryDeps & { readonly log: Logger }, changes: ReadonlyArray<{ session: AgentSession; records: ReadonlyArray<DesiredConfigRecord> }>) => {
+  const bases = changes.map(({ session }) => new Map(session.peerVersions))
+  const requests = changes.map(({ session, records }, i) => ({ identity: session.identity, records: records.filter((record) => !session.has(record)), peerVersions: bases[i]! }))
+  deps.fleet
+    .run(deps.port.completePushesMany(requests))
+    .then((made) => {
+      for (const [i, { session, records }] of changes.entries()) {
+        void session.enqueue(async () => {
+          const base = bases[i]!
+          const unchanged = base.size === session.peerVersions.size && [...base].every(([network, version]) => session.peerVersions.get(network) === version)
+          return unchanged ? sendPushes(deps, session, made[i]!) : deliverCarriedPushes(deps, session, records)
+        })
+      }
+    })
+    .catch((error) => {
+      deps.log.warn("agent.pushes_not_made", { sessions: changes.length, error: error instanceof Error ? error.message : String(error) })
+      // Each session then reads what it lacks by itself.
+      for (const { session } of changes) void session.enqueue(() => deliverPendingPushes(deps, session))
+    })
+}
+
 export const deliverVipDirectives = async (deps: PushDeliveryDeps, session: AgentSession) => {
   const held = [...session.heldVips].map(([vip_id, epoch]) => ({ vip_id, epoch }))
   sendVipDirectives(session, await deps.fleet.run(deps.port.vipDirectives(session.identity, held)))
@@ -67,12 +94,15 @@ export const startPushDispatcher = async (deps: PushDeliveryDeps & { readonly re
       case "DesiredConfigsChanged": {
         const carried = new Map<string, Array<DesiredConfigRecord>>()
         for (const record of signal.changes ?? []) carried.set(record.instance_id, [...(carried.get(record.instance_id) ?? []), record])
+        const peerSetChanges: Array<{ session: AgentSession; records: ReadonlyArray<DesiredConfigRecord> }> = []
         for (const instanceId of signal.instanceIds) {
           const session = deps.registry.get(instanceId)
           if (session === undefined) continue
           const records = carried.get(instanceId)
-          void session.enqueue(async () => (records === undefined ? deliverPendingPushes(deps, session) : deliverCarriedPushes(deps, session, records)))
+          if (records?.some((record) => record.kind === "wireguard")) peerSetChanges.push({ session, records })
+          else void session.enqueue(async () => (records === undefined ? deliverPendingPushes(deps, session) : deliverCarriedPushes(deps, session, records)))
         }
+        if (peerSetChanges.length > 0) deliverPeerSetChanges(deps, peerSetChanges)
         break
       }
       case "VipHolderChanged":

@@ -30,7 +30,7 @@ import { parseWireguardEndpoint } from "../network/endpoint"
 import { validateJoinRequest, type BootstrapMaterial, type JoinOutcome } from "../cluster/join-request"
 import { vipDirectivesFor, type VipDirective } from "../vip/fencing"
 import type { DesiredConfigRecord } from "../store/records"
-import { createPushCompleter, type PeerVersions } from "./push-completion"
+import { createPushCompleter, type PeerVersions, type PushRequest } from "./push-completion"
 import { AGENT_CREDENTIAL_KIND, confirmAgentCredential, matchAgentCredential } from "./credential-rotation"
 import { createPresenceDamper, type PresenceDecision } from "./presence-events"
 
@@ -79,6 +79,8 @@ export interface AgentPortService {
   readonly pendingPushes: (identity: AgentIdentity, applied: ReadonlyArray<AppliedConfig>, peerVersions?: PeerVersions) => Effect.Effect<ReadonlyArray<ConfigPushBody>, StoreError>
   /** Desired configs a commit carried (`DesiredConfigsChanged.changes`), as pushes: `wireguard` ones get their peer-set change. */
   readonly completePushes: (identity: AgentIdentity, records: ReadonlyArray<DesiredConfigRecord>, peerVersions: PeerVersions) => Effect.Effect<ReadonlyArray<ConfigPushBody>, StoreError>
+  /** The same for many sessions in one transaction (a publish that reaches every peer of a network): one read of the network's peers. */
+  readonly completePushesMany: (requests: ReadonlyArray<PushRequest>) => Effect.Effect<ReadonlyArray<ReadonlyArray<ConfigPushBody>>, StoreError>
   readonly vipDirectives: (identity: AgentIdentity, held: HelloBody["held_vips"]) => Effect.Effect<ReadonlyArray<VipDirective>, StoreError>
 }
 
@@ -161,7 +163,7 @@ export class AgentPort extends Context.Service<AgentPort, AgentPortService>()("@
           })
         )
 
-      const { completePushes } = createPushCompleter()
+      const { completePushes, completeMany } = createPushCompleter()
       const pendingPushes = (identity: AgentIdentity, applied: ReadonlyArray<AppliedConfig>, peerVersions: PeerVersions = new Map()) =>
         transact((ctx) => Effect.flatMap(ctx.tx.listDesiredConfigs(identity.instanceId, applied), (records) => completePushes(ctx, identity, records, peerVersions)))
 
@@ -280,6 +282,7 @@ export class AgentPort extends Context.Service<AgentPort, AgentPortService>()("@
         configAcks,
         pendingPushes,
         completePushes: (identity, records, peerVersions) => transact((ctx) => completePushes(ctx, identity, records, peerVersions)),
+        completePushesMany: (requests) => (requests.length === 0 ? Effect.succeed([]) : transact((ctx) => completeMany(ctx, requests))),
         vipDirectives
       })
     })

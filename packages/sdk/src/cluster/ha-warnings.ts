@@ -2,6 +2,10 @@
  * R17: what a cluster's control plane can survive, stated truthfully. The VIP needs two
  * servers to fail over; embedded etcd needs three to lose one (a quorum of 2 needs both).
  */
+import { Effect } from "effect"
+import type { TxContext } from "../domain/transactor"
+import type { ClusterRecord } from "../store/records"
+
 export const haWarnings = (controlPlaneServers: number): Array<string> => {
   if (controlPlaneServers <= 1) {
     return [
@@ -15,3 +19,11 @@ export const haWarnings = (controlPlaneServers: number): Array<string> => {
   }
   return []
 }
+
+/** R17: recomputes the HA warnings from the current control-plane count. */
+export const refreshHaWarnings = (ctx: TxContext, cluster: ClusterRecord) =>
+  Effect.gen(function* () {
+    const servers = (yield* ctx.tx.listKubernetesNodes(cluster.account_id, cluster.id)).filter((n) => n.role === "control-plane").length
+    const kept = cluster.warnings.filter((w) => !w.startsWith("not HA") && !w.startsWith("VIP failover works"))
+    yield* ctx.tx.updateCluster(cluster.account_id, cluster.id, { warnings: [...kept, ...haWarnings(servers)] })
+  })

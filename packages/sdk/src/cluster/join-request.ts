@@ -1,5 +1,5 @@
 /**
- * Cluster bootstrap (R7) and join validation (R8-R11), decided inside one store
+ * Join validation (R8-R11) and, for a first server, the bootstrap (R7, bootstrap.ts), decided inside one store
  * transaction so two concurrent joins, or a join racing a decommission, can never leave a
  * node attached to a cluster that is not active. A rejection is an outcome, not a failure:
  * its audit event must commit even though nothing else changes.
@@ -9,27 +9,19 @@ import { FleetConfig } from "../domain/fleet-config"
 import type { TxContext } from "../domain/transactor"
 import type { AgentIdentity, KubernetesNodeRole, ModuleName } from "../model/entities"
 import { newId, type ClusterId } from "../model/ids"
-import type { ClusterRecord, KubernetesNodeRecord, PeerRecord, VipRecord } from "../store/records"
-import { apiEndpointFor } from "../config/kubeconfig"
-import { addressFamilyMismatchMessage, addressInFamily, joinChangesProbeSample, joinTokenOf, planK3sConfig, syncClusterMember, syncNetworkVipRoutes } from "../config/desired-configs"
-import type { KeyPairPem } from "../config/certificates"
-import { leaseOverlayAddresses } from "../network/overlay"
-import { clusterAddressingFor } from "./address-family"
+import type { ClusterRecord, KubernetesNodeRecord } from "../store/records"
+import { addressFamilyMismatchMessage, joinChangesProbeSample, joinTokenOf, planK3sConfig, syncClusterMember, syncNetworkVipRoutes } from "../config/desired-configs"
 import { readJoinAgainstAssignments } from "./assignments"
-import { newTokenSecret, tokenFingerprint } from "../token/join-token"
-import { haWarnings } from "./ha-warnings"
-import { allocateServiceCidr } from "./service-cidr"
+import { tokenFingerprint } from "../token/join-token"
+import { bootstrapCluster, type BootstrapMaterial } from "./bootstrap"
+import { refreshHaWarnings } from "./ha-warnings"
+
+export type { BootstrapMaterial } from "./bootstrap"
 
 export interface JoinRequest {
   readonly module_name: ModuleName
   readonly target_cluster_id: string | null
   readonly token_fingerprint?: string | undefined
-}
-
-/** Fresh CA material, made before the transaction (key generation is async) in case this join bootstraps. */
-export interface BootstrapMaterial {
-  readonly ca: KeyPairPem
-  readonly admin: KeyPairPem
 }
 
 export type JoinOutcome =
@@ -245,101 +237,4 @@ export const validateJoinRequest = (ctx: TxContext, identity: AgentIdentity, req
     })
     yield* syncClusterMember(ctx, cluster, member, plan)
     return yield* accept(cluster, role, false)
-  })
-
-/** R17: recomputes the HA warnings from the current control-plane count. */
-export const refreshHaWarnings = (ctx: TxContext, cluster: ClusterRecord) =>
-  Effect.gen(function* () {
-    const servers = (yield* ctx.tx.listKubernetesNodes(cluster.account_id, cluster.id)).filter((n) => n.role === "control-plane").length
-    const kept = cluster.warnings.filter((w) => !w.startsWith("not HA") && !w.startsWith("VIP failover works"))
-    yield* ctx.tx.updateCluster(cluster.account_id, cluster.id, { warnings: [...kept, ...haWarnings(servers)] })
-  })
-
-const bootstrapCluster = (
-  ctx: TxContext,
-  identity: AgentIdentity,
-  peer: PeerRecord,
-  config: { readonly name: string; readonly vip_policy?: "automatic" | "require_approval"; readonly cni_plugin?: "flannel" | "ovn-kubernetes"; readonly k3s_version?: string },
-  material: BootstrapMaterial
-) =>
-  Effect.gen(function* () {
-    const { tx } = ctx
-    const accountId = identity.accountId
-    const network = (yield* tx.getNetwork(accountId, peer.network_id))!
-    const clusterId = newId("cluster")
-    const vipId = newId("vip")
-    const vipAddresses = yield* leaseOverlayAddresses(tx, network, vipId)
-    const cniPlugin = config.cni_plugin ?? "flannel"
-    // R21: the pod prefix decides the family; every address k3s gets follows it.
-    const addressing = clusterAddressingFor(network, cniPlugin)
-    const { serviceCidr, warnings: serviceWarnings } = yield* allocateServiceCidr(tx, accountId, addressing.ipFamily === "ipv4" ? 4 : 6)
-    const cluster: ClusterRecord = {
-      id: clusterId,
-      account_id: accountId,
-      name: config.name,
-      flavor: "k3s",
-      status: "provisioning",
-      api_endpoint: apiEndpointFor(addressInFamily(addressing.ipFamily, vipAddresses)),
-      version: config.k3s_version ?? null,
-      network_id: network.id,
-      cni_plugin: cniPlugin,
-      ip_family: addressing.ipFamily,
-      cluster_cidr: addressing.clusterCidr,
-      service_cidr: serviceCidr,
-      warnings: [...serviceWarnings, ...haWarnings(1)],
-      created_at: ctx.nowIso,
-      activated_at: null,
-      bootstrap_instance_id: identity.instanceId,
-      ca_cert_pem: material.ca.certPem,
-      ca_key_pem: material.ca.keyPem,
-      token_secret: newTokenSecret(),
-      token_version: 1,
-      admin_cert_pem: material.admin.certPem,
-      admin_key_pem: material.admin.keyPem
-    }
-    yield* tx.insertCluster(cluster)
-    const vip: VipRecord = {
-      id: vipId,
-      account_id: accountId,
-      network_id: network.id,
-      cluster_id: clusterId,
-      address: vipAddresses.ipv6,
-      address_ipv4: vipAddresses.ipv4,
-      holder_peer_id: peer.id,
-      holder_since: ctx.nowIso,
-      failover_holder_peer_ids: [],
-      epoch: 1,
-      policy: config.vip_policy ?? "require_approval",
-      silent_epoch: null,
-      incident: null,
-      probe_reporters: []
-    }
-    yield* tx.insertVip(vip)
-    const member: KubernetesNodeRecord = {
-      id: newId("kubernetesNode"),
-      account_id: accountId,
-      cluster_id: clusterId,
-      instance_id: identity.instanceId,
-      role: "control-plane",
-      status: "joining",
-      joined_at: ctx.nowIso
-    }
-    yield* tx.insertKubernetesNode(member)
-    yield* ctx.emit(accountId, "kubernetes.cluster_created", {
-      cluster_id: clusterId,
-      name: cluster.name,
-      status: "provisioning",
-      api_endpoint: cluster.api_endpoint,
-      network_id: network.id,
-      ip_family: addressing.ipFamily,
-      cluster_cidr: addressing.clusterCidr,
-      service_cidr: serviceCidr,
-      bootstrap_instance_id: identity.instanceId,
-      vip_id: vipId
-    })
-    yield* ctx.emit(accountId, "kubernetes.join_accepted", { instance_id: identity.instanceId, cluster_id: clusterId, role: "control-plane", selected_by: "bootstrap" })
-    yield* syncClusterMember(ctx, cluster, member)
-    yield* syncNetworkVipRoutes(ctx, accountId, network.id)
-    ctx.vipHolderChanged(accountId, vipId, [identity.instanceId])
-    return cluster
   })

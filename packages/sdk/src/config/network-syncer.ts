@@ -1,10 +1,12 @@
 /**
- * Coalesced WireGuard re-renders. A change that makes a network's peer lists stale (an
- * agent registering its key or a new endpoint) only records a request in the store, in the
- * same transaction; the syncer renders each requested network once per interval. So 1,000
- * agents of one network coming up cost a few renders of O(peers^2) text instead of 1,000
- * (O(peers^3) in all: ~17 minutes of CPU at 1,000 peers before this), and a request made just
- * before a crash is still there after the restart. On several gateways only the leader renders.
+ * Coalesced WireGuard publishes. A change that makes a network's peer set stale (an agent
+ * registering its key or a new endpoint) only records a request in the store, in the same
+ * transaction; the syncer publishes each requested network once per interval — compares the
+ * peers with the published set and writes the entries that changed at a new version (O(peers),
+ * `syncNetworkWireguard`); each agent is then sent only those entries. So 1,000 agents of one
+ * network coming up cost a few publishes, each agent's pushes add up to about one copy of the
+ * set, and a request made just before a crash is still there after the restart. On several
+ * gateways only the leader publishes.
  *
  * The running syncer reads the requests only when one was made (a signal, from this gateway or
  * another) and every few seconds as a safety net, not on every tick: idle, it costs nothing.
@@ -44,10 +46,10 @@ export class NetworkSyncer extends Context.Service<
       const leadership = yield* Leadership
       const signals = yield* Signals
       /**
-       * When each network may be rendered again (running loop only): a render of n peers costs
-       * O(n²), so the next one waits at least `RENDER_SPACING` times as long as the last took. A
-       * fleet coming up then costs a few renders, not one per interval (#20); small networks,
-       * whose renders take milliseconds, are still rendered within an interval.
+       * When each network may be published again (running loop only): the next one waits at least
+       * `RENDER_SPACING` times as long as the last took, so a very large network coming up spends
+       * at most a quarter of the time publishing; networks whose publishes take milliseconds are
+       * still published within an interval.
        */
       const notBefore = new Map<string, number>()
       /** Renders the requested networks (all of them, or those whose spacing has passed); answers whether any was held back. */

@@ -1,0 +1,147 @@
+/**
+ * The server side of the large-network join benchmark (#20), in its own process.
+ *
+ * `gateway`: a real gateway whose network has N peers with keys and endpoints, published once
+ * (setup, not the figure), and one more peer attached without a key: the joiner. The N agents
+ * connect as agents that already hold the network's peer set (resumed sessions, as after a
+ * gateway restart), so no peer set travels until the joiner reports its key.
+ *
+ * `baseline`: a bare `ws` server that welcomes every agent and, when the joiner says hello,
+ * sends each other agent a `wireguard` push carrying the joiner's entry alone: the floor of
+ * "every peer learns of one new peer" on this machine.
+ */
+import { randomBytes } from "node:crypto"
+import { writeFileSync } from "node:fs"
+import { join } from "node:path"
+import { Effect, Result } from "effect"
+import { WebSocketServer, type WebSocket } from "ws"
+import { decodeAgentFrame, encodeFrame, PROTOCOL_VERSION, type ConfigPushBody } from "@fleetplane/agent-protocol"
+import { attachPeer, hashSecret, newId, Store, syncNetworkWireguard, Transactor, type AccountId, type AgentIdentity, type TemplateId } from "@fleetplane/sdk"
+import { startGateway } from "../src/index"
+
+const [mode, peersArg, dir] = process.argv.slice(2) as ["gateway" | "baseline", string, string]
+const peers = Number(peersArg)
+const send = (message: unknown) => process.send!(message)
+
+export interface LargeJoinAgent {
+  readonly instance_id: string
+  readonly credential: string
+  readonly network_id: string
+  readonly public_key: string
+  readonly endpoint: string
+  readonly role: "peer" | "canary" | "joiner"
+}
+
+export interface LargeJoinReady {
+  readonly url: string
+  readonly agents: string
+  /** What every peer's agent holds already: the `wireguard` config version and the peer-set version. */
+  readonly wireguardVersion: number
+  readonly peerVersion: number
+  readonly setupMs: number
+}
+
+const agentOf = (i: number, instanceId: string, credential: string, networkId: string, role: LargeJoinAgent["role"]): LargeJoinAgent => ({
+  instance_id: instanceId,
+  credential,
+  network_id: networkId,
+  public_key: randomBytes(32).toString("base64"),
+  endpoint: `198.18.${i >> 8}.${i & 255}:51820`,
+  role
+})
+const roleOf = (i: number): LargeJoinAgent["role"] => (i === peers ? "canary" : i === peers + 1 ? "joiner" : "peer")
+
+if (mode === "baseline") {
+  const agents = Array.from({ length: peers + 2 }, (_, i) => agentOf(i, `ins_${i}`, "x", "net_bench", roleOf(i)))
+  const joiner = agents[peers + 1]!
+  const sockets = new Map<string, WebSocket>()
+  const server = new WebSocketServer({ host: "127.0.0.1", port: 0, perMessageDeflate: false })
+  server.on("connection", (socket) => {
+    socket.on("message", (data: Buffer) => {
+      const decoded = decodeAgentFrame(data)
+      if (Result.isFailure(decoded) || decoded.success.type !== "hello") return
+      const instanceId = decoded.success.body.instance_id
+      socket.send(
+        encodeFrame({
+          type: "welcome",
+          body: { session_id: "s", gateway_id: "baseline", protocol_version: PROTOCOL_VERSION, heartbeat_interval_ms: 5_000, silence_threshold_ms: 15_000, server_time_ms: Date.now(), max_frame_bytes: 1 << 20 }
+        })
+      )
+      if (instanceId !== joiner.instance_id) {
+        if (roleOf(Number(instanceId.slice(4))) === "peer") sockets.set(instanceId, socket)
+        return
+      }
+      const entry = { peer_id: "peer_joiner", label: "joiner", public_key: joiner.public_key, endpoint: joiner.endpoint, allowed_ips: ["fd00:bench::ffff/128", "100.64.255.254/32"] }
+      for (const [id, other] of sockets) {
+        const push: ConfigPushBody = {
+          kind: "wireguard",
+          key: "net_bench",
+          version: 2,
+          payload: {
+            network_id: "net_bench",
+            interface_name: "wg-sdwan-bench",
+            listen_port: 51820,
+            self: { peer_id: `peer_${id}`, label: id, addresses: ["fd00:bench::1/128", "100.64.0.1/32"] },
+            peers: { from_version: 1, version: 2, full: false, upserts: [entry], removed: [] }
+          }
+        }
+        other.send(encodeFrame({ type: "config_push", body: push }))
+      }
+    })
+  })
+  server.on("listening", () => {
+    const file = join(dir, "baseline-agents.json")
+    writeFileSync(file, JSON.stringify(agents))
+    send({ type: "ready", url: `ws://127.0.0.1:${(server.address() as { port: number }).port}/v1/agent`, agents: file, wireguardVersion: 1, peerVersion: 1, setupMs: 0 } satisfies LargeJoinReady & { type: string })
+  })
+} else {
+  const setupStarted = Date.now()
+  const gateway = await startGateway({ database: join(dir, "large-join.db"), listen: "127.0.0.1:0", adminListen: "127.0.0.1:0", logLevel: "silent", heartbeatIntervalMs: 5_000, silenceThresholdMs: 15_000 })
+  const account = await gateway.fleet.createAccount({ name: "bench" })
+  const ops = gateway.fleet.forAccount(account.id)
+  // A /16 of IPv4 overlay addresses: the default /20 holds 4,094 peers.
+  const network = await ops.actions.system_sdwan_create_network({ name: "bench", handle: "bench", pod_subnet_prefix: "10.42.0.0/16", overlay_ipv4_prefix: "100.64.0.0/16" })
+  const template = await ops.actions.system_create_template({ name: "workers" })
+  const agents: Array<LargeJoinAgent> = []
+  await gateway.fleet.run(
+    Effect.gen(function* () {
+      const store = yield* Store
+      const { transact } = yield* Transactor
+      yield* store.transaction((tx) =>
+        Effect.gen(function* () {
+          for (let i = 0; i < peers + 2; i++) {
+            const nodeId = newId("node")
+            const instanceId = newId("instance")
+            const credential = `fpa_bench_${i}_${randomBytes(12).toString("hex")}`
+            const at = new Date().toISOString()
+            yield* tx.insertNode({ id: nodeId, account_id: account.id as AccountId, hostname: `peer-${i}`, node_template_id: template.id as TemplateId, created_at: at })
+            yield* tx.insertInstance({ id: instanceId, account_id: account.id as AccountId, node_id: nodeId, status: "running", credential_hash: hashSecret(credential), created_at: at })
+            agents.push(agentOf(i, instanceId, credential, network.id, roleOf(i)))
+          }
+        })
+      )
+      // The N peers with their keys and endpoints, and the joiner without a key yet; one publish.
+      yield* transact((ctx) =>
+        Effect.gen(function* () {
+          for (const agent of agents) {
+            if (agent.role === "canary") continue
+            const { peer } = yield* attachPeer(ctx, account.id as AccountId, network.id, agent.instance_id)
+            if (agent.role === "peer") yield* ctx.tx.updatePeer(account.id as AccountId, peer.id, { public_key: agent.public_key, endpoint: agent.endpoint })
+          }
+          yield* syncNetworkWireguard(ctx, account.id as AccountId, network.id as never)
+        })
+      )
+    })
+  )
+  const port = await gateway.fleet.agentPort()
+  const first = agents[0]!
+  const identity: AgentIdentity = await gateway.fleet.run(port.authenticate(first.instance_id, first.credential))
+  const held = (await gateway.fleet.run(port.pendingPushes(identity, []))).find((push) => push.kind === "wireguard")!
+  if (held.kind !== "wireguard") throw new Error("no wireguard config")
+  const file = join(dir, "gateway-agents.json")
+  writeFileSync(file, JSON.stringify(agents))
+  send({ type: "ready", url: gateway.agentUrl, agents: file, wireguardVersion: held.version, peerVersion: held.payload.peers.version, setupMs: Date.now() - setupStarted } satisfies LargeJoinReady & { type: string })
+  process.on("message", (message: { type: string }) => {
+    if (message.type === "stats") send({ type: "stats", rss: process.memoryUsage().rss })
+  })
+}

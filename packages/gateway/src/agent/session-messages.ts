@@ -1,0 +1,122 @@
+/**
+ * What an authenticated agent session's messages do: heartbeats into liveness (memory only),
+ * keys and status reports to the SDK (refusals told back), joins answered, acks recorded in
+ * group commits (a failed `wireguard` one resets the agent's peer-set version), VIP acks,
+ * terminal traffic to its bridge. Work that touches the store runs in the session's queue, in
+ * arrival order.
+ */
+import { ProtocolErrorCode, type AgentMessage } from "@fleetplane/agent-protocol"
+import { FleetplaneError, type AgentRefusal } from "@fleetplane/sdk"
+import type { AckBatcher } from "./ack-batcher"
+import type { AgentEndpointDeps } from "./agent-endpoint"
+import type { AgentSession } from "./agent-session"
+import { deliverPendingPushes } from "./push-dispatcher"
+
+export const createSessionMessages = (deps: AgentEndpointDeps & { readonly acks: AckBatcher }) => {
+  const { fleet, port, liveness, metrics, log, acks } = deps
+
+  /** What the SDK refused of an agent's report, told to the agent; the session stays open. */
+  const sendRefusals = (session: AgentSession, refusals: ReadonlyArray<AgentRefusal>, refType: string) => {
+    for (const refusal of refusals) {
+      metrics.refusals.inc()
+      log.warn("agent.report_refused", { instance_id: session.identity.instanceId, code: refusal.code })
+      session.send({ type: "error", body: { code: refusal.code, message: refusal.message.slice(0, 4000), ref_type: refType } })
+    }
+  }
+
+  /** The hot path: a map update in memory, synchronous — no promise, no database, no log line. */
+  const recordHeartbeat = (session: AgentSession, beat: Extract<AgentMessage, { type: "heartbeat" }>["body"]) => {
+    liveness.recordHeartbeat(session.identity.instanceId, Date.now(), beat.k3s, beat.wireguard, beat.load, beat.vip_probes)
+    metrics.heartbeats.inc()
+  }
+
+  const handleMessage = async (session: AgentSession, message: AgentMessage) => {
+    const { identity } = session
+    switch (message.type) {
+      case "heartbeat":
+        return recordHeartbeat(session, message.body)
+      case "wireguard_keys":
+        return session.enqueue(async () => sendRefusals(session, await fleet.run(port.registerWireguardKeys(identity, message.body.keys)), message.type))
+      case "status_report":
+        return session.enqueue(async () => sendRefusals(session, await fleet.run(port.statusReport(identity, message.body)), message.type))
+      case "join_request":
+        return session.enqueue(async () => {
+          let outcome
+          try {
+            outcome = await fleet.run(port.joinRequest(identity, message.body))
+          } catch (error) {
+            // The join could not be decided (no free service CIDR, the store failing): the agent
+            // still gets an answer, with the reason and when to try again.
+            const e = error instanceof FleetplaneError ? error : new FleetplaneError("internal_error", "the join could not be decided; retry")
+            metrics.joinsRejected.inc()
+            log.warn("agent.join_failed", { instance_id: identity.instanceId, code: e.code })
+            session.send({ type: "join_rejected", body: { request_id: message.body.request_id, code: e.code, message: e.message.slice(0, 4000), retry_after_ms: 60_000 } })
+            return
+          }
+          if (outcome.accepted) {
+            metrics.joinsAccepted.inc()
+            session.send({
+              type: "join_accepted",
+              body: {
+                request_id: message.body.request_id,
+                cluster_id: outcome.cluster_id,
+                role: outcome.role,
+                api_endpoint: outcome.api_endpoint,
+                created_cluster: outcome.created_cluster
+              }
+            })
+            await deliverPendingPushes(deps, session, outcome.resend_token ? { kind: "token", key: outcome.cluster_id } : undefined)
+          } else {
+            metrics.joinsRejected.inc()
+            session.send({
+              type: "join_rejected",
+              body: { request_id: message.body.request_id, code: outcome.code, message: outcome.message, retry_after_ms: outcome.retry_after_ms }
+            })
+          }
+        })
+      case "config_ack":
+        return session.enqueue(async () => {
+          const applied = message.body.status === "applied"
+          const latency = session.markAcked(message.body.kind, message.body.key, message.body.version, applied, Date.now())
+          if (latency !== undefined) metrics.metrics.observePushLatency(latency / 1000)
+          if (applied) metrics.pushesAcked.inc()
+          else metrics.pushesFailed.inc()
+          await acks.record(identity, message.body)
+          if (!applied && message.body.kind === "wireguard") {
+            // What the agent has of the peer set is unknown now: the next push carries the full set,
+            // and one whose delta did not fit the agent's copy is sent again at once.
+            session.peerVersions.delete(message.body.key)
+            if (message.body.error?.code === "peer_set_out_of_sync") await deliverPendingPushes(deps, session, { kind: "wireguard", key: message.body.key })
+          }
+        })
+      case "vip_ack":
+        if (message.body.held) session.heldVips.set(message.body.vip_id, message.body.epoch)
+        else session.heldVips.delete(message.body.vip_id)
+        return
+      case "error":
+        log.warn("agent.reported_error", { instance_id: identity.instanceId, code: message.body.code, ref_type: message.body.ref_type ?? null })
+        return
+      case "terminal_data":
+      case "terminal_exit":
+      case "terminal_close": {
+        const bridge = session.terminals.get(message.body.channel_id)
+        if (bridge !== undefined) {
+          if (message.type === "terminal_data") bridge.fromAgentData(message.body.data)
+          else if (message.type === "terminal_exit") bridge.fromAgentExit(message.body.exit_code, message.body.signal)
+          else bridge.fromAgentClose(message.body.reason)
+          return
+        }
+        // Terminal traffic for a channel this gateway never opened (or already closed).
+        if (message.type === "terminal_data") return
+        session.send({ type: "error", body: { code: ProtocolErrorCode.UnexpectedMessage, message: `no open terminal ${message.body.channel_id.slice(0, 64)}`, ref_type: message.type } })
+        return
+      }
+      case "hello":
+        // A second hello on an authenticated session.
+        session.send({ type: "error", body: { code: ProtocolErrorCode.UnexpectedMessage, message: `${message.type} is not expected now`, ref_type: message.type } })
+        return
+    }
+  }
+
+  return { handleMessage, recordHeartbeat, sendRefusals }
+}

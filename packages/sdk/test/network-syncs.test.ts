@@ -9,7 +9,7 @@ import { join } from "node:path"
 import { Effect } from "effect"
 import { describe, expect, it } from "vitest"
 import { applyPeerSetChange, renderWireguardConfig, type ConfigPushBody } from "@fleetplane/agent-protocol"
-import { createFleet, NetworkSyncer, type AgentIdentity } from "../src/index"
+import { createFleet, NetworkSyncer, Store, type AgentIdentity } from "../src/index"
 import { wireguardKeyPair } from "./support/wireguard-keys"
 
 const flush = Effect.flatMap(Effect.service(NetworkSyncer), (syncer) => syncer.flush)
@@ -101,6 +101,23 @@ describe("a network's peer set travels as versioned deltas (#20)", () => {
     expect(renderWireguardConfig({ interface: delta.payload, peers: afterDelta })).toBe(renderWireguardConfig({ interface: full.payload, peers: full.payload.peers.upserts }))
     // A version the store never reached (a database restored from an older backup) gets the full set.
     expect((await wireguardOf(agents[0]!, have + 50)).payload.peers).toMatchObject({ full: true, version: have + 1 })
+    await fleet.close()
+  }, 60_000)
+
+  it("pushes made for many sessions at once (one read of the network's peers) are the ones made for each alone", async () => {
+    const { fleet, port, network, agents, hello } = await setup(":memory:", 30)
+    for (const agent of agents) await hello(agent)
+    await fleet.run(flush)
+    // Half of them hold no peer set yet, half the first version.
+    const requests = agents.map((agent, i) => ({ identity: agent.identity, peerVersions: new Map<string, number>(i % 2 === 0 ? [] : [[network.id, 1]]) }))
+    const stored = await fleet.run(Effect.flatMap(Effect.service(Store), (store) => store.transaction((tx) => Effect.forEach(agents, (agent) => tx.listDesiredConfigs(agent.identity.instanceId)))))
+    const many = await fleet.run(port.completePushesMany(requests.map((request, i) => ({ ...request, records: stored[i]! }))))
+    for (const [i, request] of requests.entries()) {
+      const alone = await fleet.run(port.completePushes(request.identity, stored[i]!, request.peerVersions))
+      expect(many[i]).toEqual(alone)
+      const wireguard = alone.find((push) => push.kind === "wireguard")
+      expect(wireguard?.kind === "wireguard" && wireguard.payload.self.label).toBe(agents[i]!.identity.hostname)
+    }
     await fleet.close()
   }, 60_000)
 

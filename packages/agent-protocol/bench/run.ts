@@ -83,7 +83,7 @@ const mustSucceed = <A, E>(result: Result.Result<A, E>): A => {
 const figures: Array<Figure> = []
 for (const [label, message, decodeFrame, decodeJson] of [
   ["heartbeat", heartbeat, decodeAgentFrame, decodeAgentJson],
-  ["config push 3 KB", push, decodeGatewayFrame, decodeGatewayJson]
+  ["wireguard push, 12-peer change", push, decodeGatewayFrame, decodeGatewayJson]
 ] as const) {
   const frameBytes = encodeFrame(message).length
   const jsonBytes = Buffer.byteLength(JSON.stringify({ v: 1, ...message }))

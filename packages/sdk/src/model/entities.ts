@@ -4,6 +4,7 @@
  * secrets) live only in the store's rows, never on these types.
  */
 import { Schema } from "effect"
+import { ClusterRole } from "@fleetplane/agent-protocol"
 import {
   AccountId,
   ApprovalId,
@@ -142,7 +143,8 @@ export const KubernetesCluster = Schema.Struct({
 })
 export type KubernetesCluster = typeof KubernetesCluster.Type
 
-export const KubernetesNodeRole = Schema.Literals(["control-plane", "worker"])
+/** The role of a cluster member: the agent protocol's own type (one definition for both sides). */
+export const KubernetesNodeRole = ClusterRole
 export type KubernetesNodeRole = typeof KubernetesNodeRole.Type
 export const KubernetesNodeStatus = Schema.Literals(["joining", "ready", "not_ready"])
 export type KubernetesNodeStatus = typeof KubernetesNodeStatus.Type

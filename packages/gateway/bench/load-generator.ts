@@ -2,7 +2,8 @@
  * The load generator, in its own process: opens one WebSocket per agent to 127.0.0.1
  * (bounded concurrency while connecting), authenticates, then heartbeats each agent every
  * 5 s (spread over the interval). Commands over IPC: `flood` (heartbeats as fast as the
- * sockets take them, for a while), `silence` (stop some agents' heartbeats, keep sockets
+ * sockets take them, for a while), `rate` (heartbeats at a fixed rate, spread over 10 ms
+ * ticks, for a while), `silence` (stop some agents' heartbeats, keep sockets
  * open), `stop`. Every loop is bounded in count and time.
  */
 import { readFileSync } from "node:fs"
@@ -130,6 +131,33 @@ process.on("message", async (message: { type: string; durationMs?: number; socke
       await new Promise((resolve) => setImmediate(resolve))
     }
     send({ type: "flooded", sent })
+  } else if (message.type === "rate") {
+    // A fixed number of heartbeats per second, spread over 10 ms ticks and over every agent.
+    const rated = message as unknown as { perSecond: number; durationMs: number }
+    const perTick = rated.perSecond / 100
+    const startedAt = Date.now()
+    let owed = 0
+    let sent = 0
+    let turn = 0
+    await new Promise<void>((resolve) => {
+      const tick = setInterval(() => {
+        if (Date.now() - startedAt >= rated.durationMs) {
+          clearInterval(tick)
+          resolve()
+          return
+        }
+        // Catch up on ticks the timer missed, so the rate is what was asked.
+        owed = (rated.perSecond * (Date.now() - startedAt)) / 1000 - sent
+        for (let i = 0; i < Math.min(owed, perTick * 4); i++) {
+          const agent = agents[turn++ % agents.length]!
+          if (agent.socket.readyState !== WebSocket.OPEN || agent.socket.bufferedAmount > 64 * 1024) continue
+          agent.socket.send(heartbeatFrame(agent))
+          agent.lastHeartbeatAt = Date.now()
+          sent++
+        }
+      }, 10)
+    })
+    send({ type: "rated", sent, ms: Date.now() - startedAt })
   } else if (message.type === "silence") {
     const last: Record<string, number> = {}
     for (const id of message.instances ?? []) {

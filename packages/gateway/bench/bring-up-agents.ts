@@ -59,6 +59,8 @@ const finish = (type: "done" | "timeout") => {
     type,
     join: join.done ? { ms: join.ms, bytes: join.bytes, lagP99Ms: join.lagP99Ms, lagMaxMs: join.lagMaxMs } : null,
     ms: (configuredAt || Date.now()) - started,
+    configuredAt,
+    settleMs: SETTLE_MS,
     configured,
     // The bring-up's own figures: what arrived before the late joiner connected.
     bytes: atConfigured?.bytes ?? bytes,

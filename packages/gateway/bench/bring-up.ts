@@ -35,6 +35,10 @@ export interface BringUpFigure {
   /** Deltas that did not start at an agent's version (each costs a full resend). */
   readonly outOfStep: number
   readonly peakRssMb: number
+  /** Before any agent connected, and after the configured network rested (the moment the joiner connects): does memory come back? */
+  readonly rssBeforeMb: number
+  readonly rssRestedMb: number | null
+  readonly restedSeconds: number
   readonly cpuSeconds: number | null
   readonly lagP50Ms: number
   readonly lagP99Ms: number
@@ -46,6 +50,8 @@ export interface BringUpFigure {
 interface Outcome {
   readonly type: "done" | "timeout"
   readonly ms: number
+  readonly configuredAt: number
+  readonly settleMs: number
   readonly configured: number
   readonly bytes: number
   readonly wireguardBytes: number
@@ -65,12 +71,14 @@ const measure = async (mode: BringUpFigure["mode"], peers: number): Promise<Brin
   try {
     const ready = await next<{ url: string; agents: string }>(server, "ready", 600_000)
     let peakRss = 0
+    const rssSamples: Array<{ at: number; rss: number }> = []
     let cpuAtStart: { user: number; system: number } | undefined
     let cpuAtEnd: { user: number; system: number } | undefined
     const sample = async () => {
       const stats = await next<{ rss: number; cpu?: { user: number; system: number } }>(server, "stats", 30_000).catch(() => undefined)
       if (stats !== undefined) {
         peakRss = Math.max(peakRss, stats.rss)
+        rssSamples.push({ at: Date.now(), rss: stats.rss })
         cpuAtStart ??= stats.cpu
         cpuAtEnd = stats.cpu
       }
@@ -105,6 +113,13 @@ const measure = async (mode: BringUpFigure["mode"], peers: number): Promise<Brin
       outOfStep: result.outOfStep,
       dropped: result.dropped,
       peakRssMb: peakRss / 2 ** 20,
+      rssBeforeMb: (rssSamples[0]?.rss ?? 0) / 2 ** 20,
+      rssRestedMb: (() => {
+        // The last sample before the joiner connected, the rest after the last agent was configured.
+        const rested = rssSamples.filter((s) => result.configuredAt > 0 && s.at <= result.configuredAt + result.settleMs).at(-1)
+        return rested === undefined ? null : rested.rss / 2 ** 20
+      })(),
+      restedSeconds: result.settleMs / 1000,
       cpuSeconds: cpuAtStart === undefined || cpuAtEnd === undefined ? null : (cpuAtEnd.user + cpuAtEnd.system - cpuAtStart.user - cpuAtStart.system) / 1e6,
       lagP50Ms: result.lagP50Ms,
       lagP99Ms: result.lagP99Ms,
@@ -124,7 +139,7 @@ export const measureBringUp = async (): Promise<Array<BringUpFigure>> => {
       console.log(
         `bring-up, ${peers} peers, ${mode}: ${f.completed ? "all configured" : `TIMED OUT (${f.configured} configured)`} in ${f.seconds.toFixed(1)} s, ` +
           `${f.megabytes.toFixed(1)} MB received (WireGuard ${f.wireguardMegabytes.toFixed(1)} MB in ${f.wireguardPushes} pushes; minimum ${f.minimumMegabytes.toFixed(1)} MB), ` +
-          `${f.dropped} dropped, ${f.outOfStep} out of step, peak RSS ${f.peakRssMb.toFixed(0)} MB${f.cpuSeconds === null ? "" : `, ${f.cpuSeconds.toFixed(1)} CPU-s`}, canary lag p50 ${f.lagP50Ms} ms p99 ${f.lagP99Ms} ms max ${f.lagMaxMs} ms; ` +
+          `${f.dropped} dropped, ${f.outOfStep} out of step, RSS ${f.rssBeforeMb.toFixed(0)} MB before, peak ${f.peakRssMb.toFixed(0)} MB, ${f.rssRestedMb === null ? "n/a" : f.rssRestedMb.toFixed(0)} MB ${f.restedSeconds} s after${f.cpuSeconds === null ? "" : `, ${f.cpuSeconds.toFixed(1)} CPU-s`}, canary lag p50 ${f.lagP50Ms} ms p99 ${f.lagP99Ms} ms max ${f.lagMaxMs} ms; ` +
           (f.join === null ? "the late joiner was not listed by everyone" : `then one peer joining: every other peer has it after ${f.join.seconds.toFixed(2)} s, ${f.join.megabytes.toFixed(1)} MB sent, canary p99 ${f.join.lagP99Ms} ms max ${f.join.lagMaxMs} ms`)
       )
       figures.push(f)

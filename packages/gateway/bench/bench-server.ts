@@ -111,7 +111,9 @@ if (mode === "baseline") {
   })
   const file = join(dir, "gateway-credentials.json")
   writeFileSync(file, JSON.stringify(credentials))
-  send({ type: "ready", url: gateway.agentUrl, credentials: file, holders })
+  // For the admin API benchmark: where to send requests, and a key that may.
+  const { api_key } = await gateway.fleet.createApiKey({ account_id: account.id, name: "bench", role: "admin" })
+  send({ type: "ready", url: gateway.agentUrl, credentials: file, holders, adminUrl: gateway.adminUrl, apiKey: api_key, accountId: account.id, database: join(dir, "bench.db") })
   process.on("message", (message: { type: string }) => {
     if (message.type === "stats") send({ type: "stats", ...stats(), heartbeats: gateway.metrics.heartbeats.value, sessions: gateway.sessions.size, silences })
   })

@@ -85,9 +85,9 @@ export const measureAdminThroughput = async (): Promise<Array<AdminFigure>> => {
       load.kill("SIGKILL")
     }
   } finally {
-    server.kill("SIGKILL")
+    server.kill(process.env.BENCH_PROFILE ? "SIGTERM" : "SIGKILL")
   }
-  await sleep(1_000)
+  await sleep(process.env.BENCH_PROFILE ? 8_000 : 1_000)
   const bare = start("admin-baseline-server.ts", [ready.database, ready.accountId])
   let baseline: AdminFigure
   try {

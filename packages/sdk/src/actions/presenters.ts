@@ -3,9 +3,9 @@
  * account or any secret (R20). Every action result goes through one of these.
  */
 import type { ApprovalView, ClusterView, KubernetesNodeView, NetworkView, PeerView, VipView } from "./action-outputs"
-import type { ApprovalRecord, ClusterRecord, KubernetesNodeRecord, NetworkRecord, PeerRecord, VipRecord } from "../store/records"
+import type { ApprovalRecord, ClusterSummary, KubernetesNodeRecord, NetworkRecord, PeerRecord, VipRecord } from "../store/records"
 
-export const presentCluster = (c: ClusterRecord): ClusterView => ({
+export const presentCluster = (c: ClusterSummary): ClusterView => ({
   id: c.id,
   name: c.name,
   flavor: c.flavor,

@@ -70,6 +70,8 @@ export type ClusterRecord = KubernetesCluster &
     readonly admin_cert_pem: string
     readonly admin_key_pem: string
   }
+/** A cluster as lists read it: everything but its key material and certificates, which never leave the store on a list. */
+export type ClusterSummary = Omit<ClusterRecord, "ca_cert_pem" | "ca_key_pem" | "token_secret" | "admin_cert_pem" | "admin_key_pem">
 export type KubernetesNodeRecord = KubernetesNode & Owned
 export type ApprovalRecord = Approval & Owned
 

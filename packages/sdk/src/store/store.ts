@@ -13,6 +13,7 @@ import type {
   ApiKeyRecord,
   ApprovalRecord,
   ClusterRecord,
+  ClusterSummary,
   ConfirmationRecord,
   DesiredConfigRecord,
   InstanceRecord,
@@ -142,7 +143,8 @@ export interface StoreTx {
   readonly getCluster: (accountId: AccountId, id: ClusterId) => Op<ClusterRecord | undefined>
   /** Any account: only for telling `cluster_not_found` from `cluster_wrong_account` in the audit log (R9). */
   readonly clusterExistsInAnotherAccount: (accountId: AccountId, id: string) => Op<boolean>
-  readonly listClusters: (accountId: AccountId, includeDecommissioned: boolean) => Op<ReadonlyArray<ClusterRecord>>
+  /** The account's clusters without their key material (a list never needs it, and it is most of a row's size). */
+  readonly listClusters: (accountId: AccountId, includeDecommissioned: boolean) => Op<ReadonlyArray<ClusterSummary>>
   /** The live (not decommissioned) cluster with this name, if any. */
   readonly findClusterByName: (accountId: AccountId, name: string) => Op<ClusterRecord | undefined>
   readonly findClusterBootstrappedBy: (accountId: AccountId, instanceId: InstanceId) => Op<ClusterRecord | undefined>

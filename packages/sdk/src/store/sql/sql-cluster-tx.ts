@@ -6,6 +6,10 @@ import type { StoreTx } from "../store"
 import type { SqlDriver } from "./sql-driver"
 import { approvalFrom, asIs, clusterFrom, json, optional, setClause, vipFrom } from "./sql-rows"
 
+/** Every column of a cluster but its key material and certificates (`ClusterSummary`). */
+const CLUSTER_SUMMARY_COLUMNS =
+  "id, account_id, name, status, api_endpoint, version, network_id, cni_plugin, ip_family, cluster_cidr, service_cidr, warnings, created_at, activated_at, bootstrap_instance_id, token_version"
+
 export const clusterTx = (db: SqlDriver) => {
   const { one, all, run } = db
   const done = Effect.asVoid
@@ -47,7 +51,10 @@ export const clusterTx = (db: SqlDriver) => {
       Effect.map(one("SELECT 1 AS found FROM clusters WHERE id = ? AND account_id <> ?", [id, accountId]), (row) => row !== undefined),
     listClusters: (accountId, includeDecommissioned) =>
       Effect.map(
-        all(`SELECT * FROM clusters WHERE account_id = ? ${includeDecommissioned ? "" : "AND status <> 'decommissioned'"} ORDER BY created_at, rowid`, [accountId]),
+        all(
+          `SELECT ${CLUSTER_SUMMARY_COLUMNS} FROM clusters WHERE account_id = ? ${includeDecommissioned ? "" : "AND status <> 'decommissioned'"} ORDER BY created_at, rowid`,
+          [accountId]
+        ),
         (rows) => rows.map(clusterFrom)
       ),
     findClusterByName: (accountId, name) =>

@@ -64,6 +64,10 @@ export const closeCodeForProtocolError = (code: ProtocolErrorCode): CloseCode =>
       return CloseCode.MessageTooBig
     case ProtocolErrorCode.TextFrameNotSupported:
       return CloseCode.UnsupportedData
+    // An envelope of a wire version this side does not speak (an agent of an older release):
+    // the same answer as a hello without a common version — upgrade the agent.
+    case ProtocolErrorCode.UnsupportedVersion:
+      return CloseCode.UnsupportedProtocolVersion
     default:
       return CloseCode.ProtocolError
   }

@@ -7,6 +7,9 @@
  * second and latency p50 / p99. Merges `adminThroughput` into bench-results.json.
  *
  *   BENCH_ADMIN_SESSIONS=1000  BENCH_ADMIN_CLUSTERS=20  BENCH_ADMIN_CLIENTS=16  BENCH_ADMIN_MS=10000
+ *
+ * To see where the gateway's time goes: BENCH_CPU_PROF=<dir> (the server process writes a
+ * .cpuprofile there) with BENCH_PROFILE=1 (the server is stopped gracefully, so it does).
  */
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { Agent, request } from "node:http"

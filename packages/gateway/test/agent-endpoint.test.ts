@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest"
-import { CloseCode, PROTOCOL_VERSION } from "@fleetplane/agent-protocol"
+import { CloseCode, encodeFrame, PROTOCOL_VERSION } from "@fleetplane/agent-protocol"
 import type { Gateway } from "../src/index"
 import { quietGateway, setupAccount } from "./support/gateway-harness"
 import { TestAgent } from "./support/test-agent"
@@ -65,6 +65,23 @@ describe("agent endpoint: authentication", () => {
     const { gateway, node } = await gatewayWithInstance()
     const agent = await TestAgent.connect(gateway.agentUrl)
     agent.hello(node.instanceId, node.credential, { protocol_versions: [99] })
+    expect((await agent.waitClosed()).code).toBe(CloseCode.UnsupportedProtocolVersion)
+  })
+
+  it("closes with 4004 an agent of an older release, whose frames carry an older wire version", async () => {
+    const { gateway, node } = await gatewayWithInstance()
+    const agent = await TestAgent.connect(gateway.agentUrl)
+    // A version-1 hello: this release's encoding with the envelope's `v` (msgpack "v", then a fixint) set to 1.
+    const frame = Buffer.from(
+      encodeFrame({
+        type: "hello",
+        body: { instance_id: node.instanceId, credential: node.credential, agent_version: "0.9", protocol_versions: [1], capabilities: [], wireguard_keys: [], applied: [], held_vips: [] }
+      })
+    )
+    const at = frame.indexOf(Buffer.from([0xa1, 0x76, PROTOCOL_VERSION]))
+    expect(at).toBeGreaterThanOrEqual(0)
+    frame[at + 2] = 1
+    agent.sendRaw(frame)
     expect((await agent.waitClosed()).code).toBe(CloseCode.UnsupportedProtocolVersion)
   })
 

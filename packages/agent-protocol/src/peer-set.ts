@@ -33,17 +33,44 @@ export const applyPeerSetChange = (current: PeerSetState | undefined, change: Pe
   return { version: change.version, peers }
 }
 
-/** The most entries one frame carries: ~250 bytes each, so a part stays well under the 1 MiB frame limit. */
+/** The most entries one part carries (a list field's bound is 4,096). */
 export const PEER_SET_PART_ENTRIES = 1_000
+/**
+ * The most bytes of entries one part carries, counted as JSON (msgpack is smaller): a quarter of
+ * the 1 MiB frame limit, whatever the entries hold — labels and addresses may each be 256 characters.
+ */
+export const PEER_SET_PART_BYTES = 256 * 1024
 
-/** One `wireguard` push as the frames that carry it: itself when small, else parts of the same version. */
-export const splitPeerSetPush = (push: ConfigPushBody, maxEntries: number = PEER_SET_PART_ENTRIES): Array<ConfigPushBody> => {
+/** Cuts a list into slices of at most `maxItems` items and `maxBytes` bytes (JSON) each. */
+const slicesOf = <T>(items: ReadonlyArray<T>, maxItems: number, maxBytes: number): Array<Array<T>> => {
+  const slices: Array<Array<T>> = []
+  let current: Array<T> = []
+  let bytes = 0
+  for (const item of items) {
+    const size = JSON.stringify(item).length
+    if (current.length > 0 && (current.length >= maxItems || bytes + size > maxBytes)) {
+      slices.push(current)
+      current = []
+      bytes = 0
+    }
+    current.push(item)
+    bytes += size
+  }
+  if (current.length > 0) slices.push(current)
+  return slices
+}
+
+/** One `wireguard` push as the frames that carry it: itself when small, else parts of the same version (removals first). */
+export const splitPeerSetPush = (push: ConfigPushBody, maxEntries: number = PEER_SET_PART_ENTRIES, maxBytes: number = PEER_SET_PART_BYTES): Array<ConfigPushBody> => {
   if (push.kind !== "wireguard") return [push]
   const { upserts, removed } = push.payload.peers
-  if (upserts.length + removed.length <= maxEntries) return [push]
-  const slices: Array<{ upserts: Array<PeerEntry>; removed: Array<string> }> = []
-  for (let i = 0; i < removed.length; i += maxEntries) slices.push({ upserts: [], removed: removed.slice(i, i + maxEntries) })
-  for (let i = 0; i < upserts.length; i += maxEntries) slices.push({ upserts: upserts.slice(i, i + maxEntries), removed: [] })
+  // A schema-valid entry holds at most ~2,700 characters (~8 KiB as UTF-8): 64 of them fit a
+  // frame with room to spare, so a change this short needs no measuring.
+  if (upserts.length + removed.length <= Math.min(maxEntries, Math.floor(maxBytes / 4096))) return [push]
+  const removedSlices = slicesOf(removed, maxEntries, maxBytes)
+  const upsertSlices = slicesOf(upserts, maxEntries, maxBytes)
+  if (removedSlices.length + upsertSlices.length <= 1) return [push]
+  const slices = [...removedSlices.map((slice) => ({ upserts: [], removed: slice })), ...upsertSlices.map((slice) => ({ upserts: slice, removed: [] }))]
   return slices.map((slice, index) => ({
     ...push,
     payload: { ...push.payload, peers: { ...push.payload.peers, ...slice, part: { index, count: slices.length } } }

@@ -89,6 +89,22 @@ describe("a peer set larger than a frame", () => {
     expect(again.at(-1)).toEqual(large)
   })
 
+  it("entries as large as their fields allow (256-character labels and addresses) still part under the frame limit", () => {
+    const long = (i: number): PeerEntry => ({
+      peer_id: `peer_${String(i).padStart(120, "0")}`,
+      label: `edge-${i}-`.padEnd(256, "x"),
+      public_key: key(i),
+      endpoint: `${"h".repeat(240)}.example:51820`,
+      allowed_ips: Array.from({ length: 8 }, (_, k) => `fd00:${k}::${i.toString(16)}/128`.padEnd(256, " ").trim())
+    })
+    const heavy = pushOf(change(0, 1, true, Array.from({ length: 3_000 }, (_, i) => long(i))))
+    const parts = splitPeerSetPush(heavy)
+    expect(parts.length).toBeGreaterThan(3) // the byte budget, not the count, cut them
+    for (const part of parts) expect(encodeFrame({ type: "config_push", body: part }).byteLength).toBeLessThan(DEFAULT_FRAME_LIMITS.maxFrameBytes)
+    const assembler = new PeerSetAssembler()
+    expect(parts.map((part) => assembler.accept(part)).at(-1)).toEqual(heavy)
+  })
+
   it("removals and upserts both survive the split", () => {
     const mixed = pushOf(change(4, 5, false, Array.from({ length: 1_500 }, (_, i) => entry(i + 1)), Array.from({ length: 700 }, (_, i) => `peer_gone_${i}`)))
     const parts = splitPeerSetPush(mixed)

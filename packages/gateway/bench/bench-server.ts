@@ -6,11 +6,11 @@
  */
 import { writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { Effect, Result } from "effect"
+import { Result } from "effect"
 import { WebSocketServer } from "ws"
-import { decodeAgentFrame, encodeFrame, PROTOCOL_VERSION } from "@fleetplane/agent-protocol"
-import { hashSecret, newId, Store, type AccountId, type TemplateId } from "@fleetplane/sdk"
+import { decodeAgentFrame } from "@fleetplane/agent-protocol"
 import { startGateway } from "../src/index"
+import { seedInstances, baselineWelcomeFrame } from "./bench-fleet"
 
 /** `gateway-restart` reopens an existing bench database (no provisioning) on the given port. */
 const [mode, sessionsArg, clustersArg, dir, portArg] = process.argv.slice(2) as ["gateway" | "gateway-restart" | "baseline", string, string, string, string | undefined]
@@ -29,12 +29,7 @@ if (mode === "baseline") {
       if (Result.isFailure(decoded)) return
       if (decoded.success.type === "heartbeat") heartbeats++
       else if (decoded.success.type === "hello") {
-        socket.send(
-          encodeFrame({
-            type: "welcome",
-            body: { session_id: "s", gateway_id: "baseline", protocol_version: PROTOCOL_VERSION, heartbeat_interval_ms: 5_000, silence_threshold_ms: 15_000, server_time_ms: Date.now(), max_frame_bytes: 1 << 20 }
-          })
-        )
+        socket.send(baselineWelcomeFrame())
       }
     })
   })
@@ -70,23 +65,7 @@ if (mode === "baseline") {
   await ops.actions.system_assign_module_to_template({ template_id: template.id, module_name: "k3s-server" })
 
   // N instances in one transaction (provisioning through the actions would dominate the run).
-  const credentials: Array<{ instance_id: string; credential: string }> = []
-  await gateway.fleet.run(
-    Effect.flatMap(Effect.service(Store), (store) =>
-      store.transaction((tx) =>
-        Effect.gen(function* () {
-          for (let i = 0; i < sessions; i++) {
-            const nodeId = newId("node")
-            const instanceId = newId("instance")
-            const credential = `fpa_bench_${i}_${Math.random().toString(36).slice(2)}`
-            yield* tx.insertNode({ id: nodeId, account_id: account.id as AccountId, hostname: `bench-${i}`, node_template_id: template.id as TemplateId, created_at: new Date().toISOString() })
-            yield* tx.insertInstance({ id: instanceId, account_id: account.id as AccountId, node_id: nodeId, status: "running", credential_hash: hashSecret(credential), created_at: new Date().toISOString() })
-            credentials.push({ instance_id: instanceId, credential })
-          }
-        })
-      )
-    )
-  )
+  const credentials = await gateway.fleet.run(seedInstances(account.id, template.id, sessions, "bench"))
   // K clusters: the first K instances bootstrap one each (in-process), so their agents become VIP holders.
   const port = await gateway.fleet.agentPort()
   const holders: Array<string> = []

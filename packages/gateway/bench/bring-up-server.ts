@@ -15,8 +15,9 @@ import { writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { Result } from "effect"
 import { WebSocketServer, type WebSocket } from "ws"
-import { decodeAgentFrame, encodeFrame, PROTOCOL_VERSION, splitPeerSetPush, type ConfigPushBody, type PeerEntry, type PeerSetChange } from "@fleetplane/agent-protocol"
+import { decodeAgentFrame, encodeFrame, splitPeerSetPush, type ConfigPushBody, type PeerEntry, type PeerSetChange } from "@fleetplane/agent-protocol"
 import { startGateway } from "../src/index"
+import { baselineWelcomeFrame } from "./bench-fleet"
 
 const [mode, peersArg, dir] = process.argv.slice(2) as ["gateway" | "baseline", string, string]
 const peers = Number(peersArg)
@@ -72,12 +73,7 @@ if (mode === "baseline") {
       const decoded = decodeAgentFrame(data)
       if (Result.isFailure(decoded) || decoded.success.type !== "hello") return
       const instanceId = decoded.success.body.instance_id
-      socket.send(
-        encodeFrame({
-          type: "welcome",
-          body: { session_id: "s", gateway_id: "baseline", protocol_version: PROTOCOL_VERSION, heartbeat_interval_ms: 5_000, silence_threshold_ms: 15_000, server_time_ms: Date.now(), max_frame_bytes: 64 << 20 }
-        })
-      )
+      socket.send(baselineWelcomeFrame({ maxFrameBytes: 64 << 20 }))
       if (instanceId === all[peers]!.instance_id) return
       if (instanceId === all[peers + 1]!.instance_id) {
         // One peer joining: the floor is each other peer receiving that one peer's entry.

@@ -15,9 +15,10 @@ import { writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { Effect, Result } from "effect"
 import { WebSocketServer, type WebSocket } from "ws"
-import { decodeAgentFrame, encodeFrame, PROTOCOL_VERSION, type GatewayMessage } from "@fleetplane/agent-protocol"
-import { attachPeer, hashSecret, newId, Store, syncNetworkWireguard, Transactor, type AccountId, type InstanceId, type JoinOutcome, type TemplateId } from "@fleetplane/sdk"
+import { decodeAgentFrame, encodeFrame, type GatewayMessage } from "@fleetplane/agent-protocol"
+import { attachPeer, syncNetworkWireguard, Transactor, type AccountId, type InstanceId, type JoinOutcome } from "@fleetplane/sdk"
 import { startGateway } from "../src/index"
+import { seedInstances, baselineWelcomeFrame } from "./bench-fleet"
 
 /** `gateway` on SQLite in `dir`, or on PostgreSQL when `postgres` (a URL) is given. */
 const [mode, peersArg, dir, postgres] = process.argv.slice(2) as ["gateway" | "baseline", string, string, string | undefined]
@@ -42,12 +43,7 @@ if (mode === "baseline") {
       const decoded = decodeAgentFrame(data)
       if (Result.isSuccess(decoded) && decoded.success.type === "hello") {
         sockets.add(socket)
-        socket.send(
-          encodeFrame({
-            type: "welcome",
-            body: { session_id: "s", gateway_id: "baseline", protocol_version: PROTOCOL_VERSION, heartbeat_interval_ms: 1_000, silence_threshold_ms: 15_000, server_time_ms: Date.now(), max_frame_bytes: 1 << 20 }
-          })
-        )
+        socket.send(baselineWelcomeFrame({ heartbeatIntervalMs: 1_000 }))
       }
     })
   })
@@ -98,21 +94,8 @@ if (mode === "baseline") {
   const entries: Array<ConvergenceAgentEntry> = []
   await gateway.fleet.run(
     Effect.gen(function* () {
-      const store = yield* Store
       const { transact } = yield* Transactor
-      yield* store.transaction((tx) =>
-        Effect.gen(function* () {
-          for (let i = 0; i < peers; i++) {
-            const nodeId = newId("node")
-            const instanceId = newId("instance")
-            const credential = `fpa_bench_${i}_${randomBytes(12).toString("hex")}`
-            const at = new Date().toISOString()
-            yield* tx.insertNode({ id: nodeId, account_id: account.id as AccountId, hostname: `peer-${i}`, node_template_id: template.id as TemplateId, created_at: at })
-            yield* tx.insertInstance({ id: instanceId, account_id: account.id as AccountId, node_id: nodeId, status: "running", credential_hash: hashSecret(credential), created_at: at })
-            entries.push({ instance_id: instanceId, credential, network_id: network.id, public_key: publicKey() })
-          }
-        })
-      )
+      for (const seeded of yield* seedInstances(account.id, template.id, peers, "peer")) entries.push({ ...seeded, network_id: network.id, public_key: publicKey() })
       // Every peer with its key and the endpoint its agent will connect from, then one render.
       yield* transact((ctx) =>
         Effect.gen(function* () {

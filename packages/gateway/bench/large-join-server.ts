@@ -15,9 +15,10 @@ import { writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { Effect, Result } from "effect"
 import { WebSocketServer, type WebSocket } from "ws"
-import { decodeAgentFrame, encodeFrame, PROTOCOL_VERSION, type ConfigPushBody } from "@fleetplane/agent-protocol"
-import { attachPeer, hashSecret, newId, Store, syncNetworkWireguard, Transactor, type AccountId, type AgentIdentity, type TemplateId } from "@fleetplane/sdk"
+import { decodeAgentFrame, encodeFrame, type ConfigPushBody } from "@fleetplane/agent-protocol"
+import { attachPeer, syncNetworkWireguard, Transactor, type AccountId, type AgentIdentity } from "@fleetplane/sdk"
 import { startGateway } from "../src/index"
+import { seedInstances, baselineWelcomeFrame } from "./bench-fleet"
 
 const [mode, peersArg, dir] = process.argv.slice(2) as ["gateway" | "baseline", string, string]
 const peers = Number(peersArg)
@@ -61,12 +62,7 @@ if (mode === "baseline") {
       const decoded = decodeAgentFrame(data)
       if (Result.isFailure(decoded) || decoded.success.type !== "hello") return
       const instanceId = decoded.success.body.instance_id
-      socket.send(
-        encodeFrame({
-          type: "welcome",
-          body: { session_id: "s", gateway_id: "baseline", protocol_version: PROTOCOL_VERSION, heartbeat_interval_ms: 5_000, silence_threshold_ms: 15_000, server_time_ms: Date.now(), max_frame_bytes: 1 << 20 }
-        })
-      )
+      socket.send(baselineWelcomeFrame())
       if (instanceId !== joiner.instance_id) {
         if (roleOf(Number(instanceId.slice(4))) === "peer") sockets.set(instanceId, socket)
         return
@@ -105,21 +101,8 @@ if (mode === "baseline") {
   const agents: Array<LargeJoinAgent> = []
   await gateway.fleet.run(
     Effect.gen(function* () {
-      const store = yield* Store
       const { transact } = yield* Transactor
-      yield* store.transaction((tx) =>
-        Effect.gen(function* () {
-          for (let i = 0; i < peers + 2; i++) {
-            const nodeId = newId("node")
-            const instanceId = newId("instance")
-            const credential = `fpa_bench_${i}_${randomBytes(12).toString("hex")}`
-            const at = new Date().toISOString()
-            yield* tx.insertNode({ id: nodeId, account_id: account.id as AccountId, hostname: `peer-${i}`, node_template_id: template.id as TemplateId, created_at: at })
-            yield* tx.insertInstance({ id: instanceId, account_id: account.id as AccountId, node_id: nodeId, status: "running", credential_hash: hashSecret(credential), created_at: at })
-            agents.push(agentOf(i, instanceId, credential, network.id, roleOf(i)))
-          }
-        })
-      )
+      for (const [i, seeded] of (yield* seedInstances(account.id, template.id, peers + 2, "peer")).entries()) agents.push(agentOf(i, seeded.instance_id, seeded.credential, network.id, roleOf(i)))
       // The N peers with their keys and endpoints, and the joiner without a key yet; one publish.
       yield* transact((ctx) =>
         Effect.gen(function* () {

@@ -5,7 +5,6 @@
  * its audit event must commit even though nothing else changes.
  */
 import { Effect } from "effect"
-import { FleetConfig } from "../domain/fleet-config"
 import type { TxContext } from "../domain/transactor"
 import type { AgentIdentity, KubernetesNodeRole, ModuleName } from "../model/entities"
 import { newId, type ClusterId } from "../model/ids"
@@ -199,7 +198,8 @@ export const validateJoinRequest = (ctx: TxContext, identity: AgentIdentity, req
     }
 
     // R21: a config that would mix IP families is never rendered; k3s would refuse it anyway.
-    const plan = yield* planK3sConfig(ctx, cluster, instance.id, role, { peer, ...(node === undefined ? {} : { node }) })
+    const vip = yield* tx.findVipOfCluster(accountId, cluster.id)
+    const plan = yield* planK3sConfig(ctx, cluster, instance.id, role, { peer, vip, ...(node === undefined ? {} : { node }) })
     if (plan !== undefined && !plan.ok) {
       return yield* reject("address_family_mismatch", addressFamilyMismatchMessage(cluster, plan.mismatches), "address_family_mismatch", {
         cluster_id: cluster.id,
@@ -217,7 +217,6 @@ export const validateJoinRequest = (ctx: TxContext, identity: AgentIdentity, req
       joined_at: ctx.nowIso
     }
     yield* tx.insertKubernetesNode(member)
-    const vip = yield* tx.findVipOfCluster(accountId, cluster.id)
     if (role === "control-plane") {
       // R10: a joining server becomes a VIP failover candidate.
       if (vip !== undefined && !vip.failover_holder_peer_ids.includes(peer.id)) {
@@ -226,7 +225,7 @@ export const validateJoinRequest = (ctx: TxContext, identity: AgentIdentity, req
       yield* refreshHaWarnings(ctx, cluster)
     }
     // R26: a node that enters the VIP's reporter sample is told so with the network's routes.
-    if (vip !== undefined && joinChangesProbeSample(vip, instance.id, (yield* FleetConfig).vipProbeReporters)) {
+    if (vip !== undefined && (yield* joinChangesProbeSample(ctx, vip, instance.id))) {
       yield* syncNetworkVipRoutes(ctx, accountId, cluster.network_id)
     }
     yield* ctx.emit(accountId, "kubernetes.join_accepted", {

@@ -75,9 +75,21 @@ const probePlanOf = (ctx: TxContext, vip: VipRecord, holder: PeerRecord, peers: 
     }
   })
 
-/** Whether a node joining the VIP's cluster enters its reporter sample (then the routes are written again). */
-export const joinChangesProbeSample = (vip: VipRecord, instanceId: InstanceId, reporters: number) =>
-  reporters > 0 && !vip.probe_reporters.includes(instanceId) && (vip.probe_reporters.length < reporters || instanceId < vip.probe_reporters.at(-1)!)
+/**
+ * Whether a node joining the VIP's cluster enters its reporter sample (then the routes are written
+ * again, O(peers)). Only a VIP with a routable holder has a sample: while the holder has no key
+ * the routes leave the VIP out and its sample stays empty, so without that check every join
+ * would rewrite the whole network's routes for nothing.
+ */
+export const joinChangesProbeSample = (ctx: TxContext, vip: VipRecord, instanceId: InstanceId) =>
+  Effect.gen(function* () {
+    const reporters = (yield* FleetConfig).vipProbeReporters
+    const entersSample =
+      reporters > 0 && !vip.probe_reporters.includes(instanceId) && (vip.probe_reporters.length < reporters || instanceId < vip.probe_reporters.at(-1)!)
+    if (!entersSample || vip.holder_peer_id === null) return false
+    const holder = yield* ctx.tx.getPeer(vip.account_id, vip.holder_peer_id)
+    return holder !== undefined && holder.public_key !== null
+  })
 
 const writeVipRoutes = (ctx: TxContext, network: NetworkRecord, peers: ReadonlyArray<PeerRecord>) =>
   Effect.gen(function* () {
@@ -118,13 +130,13 @@ export const planK3sConfig = (
   instanceId: InstanceId,
   role: KubernetesNodeRecord["role"],
   /** What the caller has already read, so a join does not read it twice. */
-  known: { readonly peer?: PeerRecord; readonly node?: NodeRecord } = {}
+  known: { readonly peer?: PeerRecord; readonly node?: NodeRecord; readonly vip?: VipRecord | undefined } = {}
 ) =>
   Effect.gen(function* () {
     const accountId = cluster.account_id
     const network = yield* ctx.tx.getNetwork(accountId, cluster.network_id)
     const peer = known.peer ?? (yield* ctx.tx.findPeer(accountId, cluster.network_id, instanceId))
-    const vip = yield* ctx.tx.findVipOfCluster(accountId, cluster.id)
+    const vip = "vip" in known ? known.vip : yield* ctx.tx.findVipOfCluster(accountId, cluster.id)
     let node = known.node
     if (node === undefined) {
       const instance = yield* ctx.tx.getInstance(accountId, instanceId)

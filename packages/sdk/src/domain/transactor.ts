@@ -90,9 +90,9 @@ export class Transactor extends Context.Service<
               }
             })
             // On a shared store the other gateways hear of it too, if (and only if) this commits.
-            const notify = tx.notify
-            if (notify === undefined || store.shared === undefined) return run
-            return Effect.tap(run, () => Effect.forEach(encodeSignals(store.shared!.origin, collected()), notify, { discard: true }))
+            const shared = store.shared
+            if (tx.notifyOnCommit !== undefined && shared !== undefined) tx.notifyOnCommit(() => encodeSignals(shared.origin, collected()))
+            return run
           })
           yield* publishSignals(collected()).pipe(Effect.provideService(Signals, signals))
           return result

@@ -282,8 +282,11 @@ export interface StoreTx {
   /** Runs in one status, across accounts: what the skill runner advances. */
   readonly listSkillRunsByStatus: (status: string) => Op<ReadonlyArray<SkillRunRecord>>
 
-  /** On a shared store: a message to the other processes, delivered only if this transaction commits. */
-  readonly notify?: (payload: string) => Op<void>
+  /**
+   * On a shared store: messages to the other processes, delivered only if this transaction
+   * commits. `payloads` runs at commit, once the transaction's events have their `seq`.
+   */
+  readonly notifyOnCommit?: (payloads: () => ReadonlyArray<string>) => void
 }
 
 /** What another gateway last saw of an agent, as shared through the store. */

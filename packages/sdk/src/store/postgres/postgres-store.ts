@@ -156,22 +156,46 @@ export const openPostgresStore = (options: PostgresStoreOptions) =>
             Effect.gen(function* () {
               const driver = driverFor(client)
               yield* driver.run("BEGIN ISOLATION LEVEL SERIALIZABLE")
-              let eventsLocked = false
-              const base = makeSqlStoreTx(driver)
+              // Events are written at commit, under the events lock, in one statement: the lock
+              // (which keeps sequence numbers in commit order) is held for three round trips,
+              // not for the rest of the transaction. Their `seq` is filled in then.
+              const pendingEvents: Array<{ accountId: string; event: { seq: number; type: string; at: string; data: Record<string, unknown> } }> = []
+              const pendingNotices: Array<() => ReadonlyArray<string>> = []
               const tx: StoreTx = {
-                ...base,
-                // Transactional: PostgreSQL delivers it to the listeners only if this commits.
-                notify: (payload) => Effect.asVoid(driver.one("SELECT pg_notify(?, ?)", [SIGNALS_CHANNEL, payload])),
+                ...makeSqlStoreTx(driver),
                 appendEvent: (accountId, type, at, data) =>
-                  Effect.gen(function* () {
-                    if (!eventsLocked) {
-                      yield* driver.one("SELECT pg_advisory_xact_lock(?)", [EVENTS_LOCK])
-                      eventsLocked = true
-                    }
-                    return yield* base.appendEvent(accountId, type, at, data)
-                  })
+                  Effect.sync(() => {
+                    const event = { seq: 0, type, at, data }
+                    pendingEvents.push({ accountId, event })
+                    return event
+                  }),
+                notifyOnCommit: (payloads) => {
+                  pendingNotices.push(payloads)
+                }
               }
-              const exit = yield* Effect.exit(restore(body(tx)))
+              const beforeCommit = Effect.gen(function* () {
+                if (pendingEvents.length > 0) {
+                  yield* driver.one("SELECT pg_advisory_xact_lock(?)", [EVENTS_LOCK])
+                  const rows = yield* driver.all(
+                    `INSERT INTO events (account_id, type, at, data)
+                     SELECT account_id, type, at, data FROM unnest(?::text[], ?::text[], ?::text[], ?::text[]) WITH ORDINALITY AS e(account_id, type, at, data, n)
+                     ORDER BY n RETURNING seq`,
+                    [
+                      pendingEvents.map((p) => p.accountId),
+                      pendingEvents.map((p) => p.event.type),
+                      pendingEvents.map((p) => p.event.at),
+                      pendingEvents.map((p) => JSON.stringify(p.event.data))
+                    ]
+                  )
+                  // One statement under the lock: its sequence numbers are consecutive, in row order.
+                  const seqs = rows.map((row) => Number(row.seq)).sort((a, b) => a - b)
+                  pendingEvents.forEach((pending, i) => (pending.event.seq = seqs[i]!))
+                }
+                // Transactional: PostgreSQL delivers them to the listeners only if this commits.
+                const payloads = pendingNotices.flatMap((compute) => compute())
+                if (payloads.length > 0) yield* driver.all("SELECT pg_notify(?, payload) FROM unnest(?::text[]) AS payload", [SIGNALS_CHANNEL, payloads])
+              })
+              const exit = yield* Effect.exit(restore(Effect.tap(body(tx), () => beforeCommit)))
               if (Exit.isSuccess(exit)) {
                 const committed = yield* Effect.exit(driver.run("COMMIT"))
                 if (Exit.isFailure(committed)) {

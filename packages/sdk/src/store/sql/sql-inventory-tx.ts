@@ -1,17 +1,23 @@
 /** The SQL store's accounts, templates and module assignments, nodes, instances and API keys. */
 import { Effect } from "effect"
 import type { StoreTx } from "../store"
-import type { Row, SqlDriver } from "./sql-driver"
+import type { SqlDriver } from "./sql-driver"
 import { asIs, json, templateFrom } from "./sql-rows"
 
 export const inventoryTx = (db: SqlDriver) => {
   const { one, all, run } = db
   const done = Effect.asVoid
 
-  const loadTemplate = (row: Row | undefined) =>
-    row === undefined
-      ? Effect.succeed(undefined)
-      : Effect.map(all("SELECT * FROM module_assignments WHERE template_id = ? ORDER BY module_name", [row.id]), (modules) => templateFrom(row, modules))
+  /** A template with its module assignments, in one statement (a LEFT JOIN: a template may have none). */
+  const readTemplate = (where: string, params: ReadonlyArray<unknown>) =>
+    Effect.map(
+      all(
+        `SELECT t.*, m.module_name, m.module_version_id, m.config FROM templates t
+         LEFT JOIN module_assignments m ON m.template_id = t.id WHERE ${where} ORDER BY m.module_name`,
+        params
+      ),
+      (rows) => (rows.length === 0 ? undefined : templateFrom(rows[0]!, rows[0]!.module_name === null ? [] : rows))
+    )
 
   return {
     insertAccount: (account) =>
@@ -22,8 +28,8 @@ export const inventoryTx = (db: SqlDriver) => {
 
     insertTemplate: (template) =>
       done(run("INSERT INTO templates (id, account_id, name, created_at) VALUES (?, ?, ?, ?)", [template.id, template.account_id, template.name, template.created_at])),
-    getTemplate: (accountId, id) => Effect.flatMap(one("SELECT * FROM templates WHERE account_id = ? AND id = ?", [accountId, id]), loadTemplate),
-    findTemplateByName: (accountId, name) => Effect.flatMap(one("SELECT * FROM templates WHERE account_id = ? AND name = ?", [accountId, name]), loadTemplate),
+    getTemplate: (accountId, id) => readTemplate("t.account_id = ? AND t.id = ?", [accountId, id]),
+    findTemplateByName: (accountId, name) => readTemplate("t.account_id = ? AND t.name = ?", [accountId, name]),
     listTemplates: (accountId) =>
       Effect.gen(function* () {
         const rows = yield* all("SELECT * FROM templates WHERE account_id = ? ORDER BY name", [accountId])

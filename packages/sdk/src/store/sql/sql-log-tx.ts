@@ -24,18 +24,20 @@ export const logTx = (db: SqlDriver) => {
     putDesiredConfig: (instanceId, kind, key, payload, at) =>
       Effect.gen(function* () {
         const text = json(payload)
-        const existing = yield* one("SELECT * FROM desired_configs WHERE instance_id = ? AND kind = ? AND config_key = ?", [instanceId, kind, key])
-        if (existing !== undefined && existing.payload === text) return { record: desiredFrom(existing), changed: false }
-        const version = existing === undefined ? 1 : Number(existing.version) + 1
+        // One statement when the payload is new or changed (the usual case: a round trip each on
+        // PostgreSQL); the record is read apart only when nothing changed.
         const stored = yield* one(
           `INSERT INTO desired_configs (instance_id, kind, config_key, version, payload, updated_at, acked_version, ack_error)
-           VALUES (?, ?, ?, ?, ?, ?, NULL, NULL)
-           ON CONFLICT (instance_id, kind, config_key) DO UPDATE SET version = excluded.version, payload = excluded.payload,
+           VALUES (?, ?, ?, 1, ?, ?, NULL, NULL)
+           ON CONFLICT (instance_id, kind, config_key) DO UPDATE SET version = desired_configs.version + 1, payload = excluded.payload,
              updated_at = excluded.updated_at, ack_error = NULL
+           WHERE desired_configs.payload <> excluded.payload
            RETURNING *`,
-          [instanceId, kind, key, version, text, at]
+          [instanceId, kind, key, text, at]
         )
-        return { record: desiredFrom(stored!), changed: true }
+        if (stored !== undefined) return { record: desiredFrom(stored), changed: true }
+        const existing = yield* one("SELECT * FROM desired_configs WHERE instance_id = ? AND kind = ? AND config_key = ?", [instanceId, kind, key])
+        return { record: desiredFrom(existing!), changed: false }
       }),
     markNetworkSyncPending: (accountId, networkId, at) =>
       done(

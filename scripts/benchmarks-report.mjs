@@ -83,10 +83,13 @@ if (gateway !== undefined) {
       "",
       "**Heartbeat ingest at a latency bound** (#20, `pnpm bench:ingest`): sessions connected, heartbeats at fixed rates spread over 10 ms ticks, a canary in the orchestrator's process pinging every 20 ms.",
       "",
-      "| server | offered / s | ingested / s | canary p50 / p99 |",
-      "| --- | ---: | ---: | ---: |"
+      "| server | offered / s | ingested / s | canary p50 / p99 | server CPU per heartbeat |",
+      "| --- | ---: | ---: | ---: | ---: |"
     )
-    for (const i of gateway.ingestAtLag) lines.push(`| ${i.mode} | ${fmt(i.offeredPerSecond, 0)} | ${fmt(i.ingestedPerSecond, 0)} | ${fmt(i.lagP50Ms)} / ${fmt(i.lagP99Ms)} ms |`)
+    for (const i of gateway.ingestAtLag) {
+      const cpu = i.cpuMicrosPerHeartbeat === undefined ? "-" : `${fmt(i.cpuMicrosPerHeartbeat, 1)} µs`
+      lines.push(`| ${i.mode} | ${fmt(i.offeredPerSecond, 0)} | ${fmt(i.ingestedPerSecond, 0)} | ${fmt(i.lagP50Ms)} / ${fmt(i.lagP99Ms)} ms | ${cpu} |`)
+    }
     const sustained = (mode) => {
       const steps = gateway.ingestAtLag.filter((i) => i.mode === mode)
       const over = steps.findIndex((i) => i.lagP99Ms > 10)

@@ -7,28 +7,42 @@
 import { writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { Result } from "effect"
+import { Unpackr } from "msgpackr"
 import { WebSocketServer } from "ws"
 import { decodeAgentFrame } from "@fleetplane/agent-protocol"
 import { startGateway } from "../src/index"
 import { seedInstances, baselineWelcomeFrame } from "./bench-fleet"
 
 /** `gateway-restart` reopens an existing bench database (no provisioning) on the given port. */
-const [mode, sessionsArg, clustersArg, dir, portArg] = process.argv.slice(2) as ["gateway" | "gateway-restart" | "baseline", string, string, string, string | undefined]
+/** `baseline-bare` only unpacks msgpack (no structural inspection, no schema): what the protocol's checks cost. */
+const [mode, sessionsArg, clustersArg, dir, portArg] = process.argv.slice(2) as ["gateway" | "gateway-restart" | "baseline" | "baseline-bare", string, string, string, string | undefined]
 const sessions = Number(sessionsArg)
 const clusters = Number(clustersArg)
 const send = (message: unknown) => process.send!(message)
 
 const stats = () => ({ cpu: process.cpuUsage(), rss: process.memoryUsage().rss, heap: process.memoryUsage().heapUsed, at: Date.now() })
 
-if (mode === "baseline") {
+if (mode === "baseline" || mode === "baseline-bare") {
+  const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, structuredClone: false, int64AsType: "number" })
+  const decode = (data: Buffer): { type: string } | undefined => {
+    if (mode === "baseline") {
+      const decoded = decodeAgentFrame(data)
+      return Result.isFailure(decoded) ? undefined : decoded.success
+    }
+    try {
+      return unpackr.unpack(data) as { type: string }
+    } catch {
+      return undefined
+    }
+  }
   let heartbeats = 0
   const server = new WebSocketServer({ host: "127.0.0.1", port: 0, perMessageDeflate: false })
   server.on("connection", (socket) => {
     socket.on("message", (data: Buffer) => {
-      const decoded = decodeAgentFrame(data)
-      if (Result.isFailure(decoded)) return
-      if (decoded.success.type === "heartbeat") heartbeats++
-      else if (decoded.success.type === "hello") {
+      const decoded = decode(data)
+      if (decoded === undefined) return
+      if (decoded.type === "heartbeat") heartbeats++
+      else if (decoded.type === "hello") {
         socket.send(baselineWelcomeFrame())
       }
     })

@@ -23,12 +23,15 @@ const STEP_MS = Number(process.env.BENCH_INGEST_STEP_MS ?? 10_000)
 const LAG_BOUND_MS = 10
 
 export interface IngestStep {
-  readonly mode: "gateway" | "baseline"
+  /** `baseline`: bare ws with the protocol's decoder; `baseline-bare`: bare ws + msgpackr alone. */
+  readonly mode: "gateway" | "baseline" | "baseline-bare"
   readonly offeredPerSecond: number
   readonly ingestedPerSecond: number
   readonly lagP50Ms: number
   readonly lagP99Ms: number
   readonly samples: number
+  /** The server's CPU (user + system) per heartbeat ingested during the step. */
+  readonly cpuMicrosPerHeartbeat: number
 }
 
 const canaryOn = async (url: string, agent: { instance_id: string; credential: string }) => {
@@ -70,7 +73,7 @@ const measure = async (mode: IngestStep["mode"]): Promise<Array<IngestStep>> => 
     await next(load, "connected", 300_000)
     const canary = await canaryOn(ready.url, credentials[SESSIONS]!)
     const heartbeats = async () => {
-      const reply = next<{ heartbeats: number; at: number }>(server, "stats")
+      const reply = next<{ heartbeats: number; at: number; cpu: { user: number; system: number } }>(server, "stats")
       server.send({ type: "stats" })
       return reply
     }
@@ -90,10 +93,11 @@ const measure = async (mode: IngestStep["mode"]): Promise<Array<IngestStep>> => 
           ingestedPerSecond: ((after.heartbeats - before.heartbeats) / (after.at - before.at)) * 1000,
           lagP50Ms: percentile(lags, 50),
           lagP99Ms: percentile(lags, 99),
-          samples: lags.length
+          samples: lags.length,
+          cpuMicrosPerHeartbeat: (after.cpu.user + after.cpu.system - before.cpu.user - before.cpu.system) / (after.heartbeats - before.heartbeats)
         }
         console.log(
-          `heartbeat ingest, ${mode}, ${SESSIONS} sessions, offered ${perSecond}/s: ingested ${step.ingestedPerSecond.toFixed(0)}/s, canary lag p50 ${step.lagP50Ms.toFixed(1)} ms p99 ${step.lagP99Ms.toFixed(1)} ms (${step.samples} pings)`
+          `heartbeat ingest, ${mode}, ${SESSIONS} sessions, offered ${perSecond}/s: ingested ${step.ingestedPerSecond.toFixed(0)}/s, canary lag p50 ${step.lagP50Ms.toFixed(1)} ms p99 ${step.lagP99Ms.toFixed(1)} ms (${step.samples} pings), server CPU ${step.cpuMicrosPerHeartbeat.toFixed(1)} µs per heartbeat`
         )
         steps.push(step)
         await sleep(1_000)
@@ -103,14 +107,15 @@ const measure = async (mode: IngestStep["mode"]): Promise<Array<IngestStep>> => 
       load.kill("SIGKILL")
     }
   } finally {
-    server.kill("SIGKILL")
+    // SIGTERM stops it gracefully, so a CPU profile (BENCH_CPU_PROF) gets written.
+    server.kill(process.env.BENCH_CPU_PROF === undefined ? "SIGKILL" : "SIGTERM")
   }
   return steps
 }
 
 export const measureIngestAtLag = async () => {
-  const steps = [...(await measure("baseline")), ...(await measure("gateway"))]
-  for (const mode of ["baseline", "gateway"] as const) {
+  const steps = [...(await measure("baseline-bare")), ...(await measure("baseline")), ...(await measure("gateway"))]
+  for (const mode of ["baseline-bare", "baseline", "gateway"] as const) {
     const ofMode = steps.filter((s) => s.mode === mode)
     // Sustained: every rate up to it stayed within the bound (p99 of ~500 pings is noisy; one
     // rate above a violation that happens to pass does not count).

@@ -54,11 +54,11 @@ if (gateway !== undefined) {
       "",
       "**First bring-up with fresh endpoints** (#20, `pnpm bench:bring-up`): N agents connect for the first time, each with a new WireGuard key and its own endpoint, to a gateway whose network has them attached; from the first connect until every agent holds a peer set listing all N-1 others (pushes are peer-set deltas; the bench agents apply them). Minimum bytes: each agent's complete peer set once, as one full push. A canary agent pings the server every 100 ms. RSS before any agent connected, at its peak, and after the configured network rested. Then **one more peer joins**: until every other peer lists it. Baseline, same run: a bare `ws` server sending each agent the full set once, when all are connected, and each one the joiner's entry alone.",
       "",
-      "| peers | server | all configured | received | WireGuard pushes | minimum | out of step | dropped | RSS before / peak / rested | CPU | canary lag p50 / p99 / max | one peer joining: all have it | its bytes |",
+      "| peers | server | all configured | received | WireGuard pushes | minimum | out of step | dropped | RSS before / peak / rested / 30 s after the join | CPU | canary lag p50 / p99 / max | one peer joining: all have it | its bytes |",
       "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     )
     for (const b of gateway.bringUp) {
-      const rss = `${fmt(b.rssBeforeMb, 0)} / ${fmt(b.peakRssMb, 0)} / ${b.rssRestedMb == null ? "n/a" : fmt(b.rssRestedMb, 0)} MB`
+      const rss = `${fmt(b.rssBeforeMb, 0)} / ${fmt(b.peakRssMb, 0)} / ${b.rssRestedMb == null ? "n/a" : fmt(b.rssRestedMb, 0)} / ${b.rssAfterJoinMb == null ? "n/a" : fmt(b.rssAfterJoinMb, 0)} MB`
       lines.push(
         `| ${fmt(b.peers, 0)} | ${b.mode} | ${b.completed ? `${fmt(b.seconds)} s` : `not within ${fmt(b.seconds, 0)} s (${fmt(b.configured, 0)} configured)`} | ${fmt(b.megabytes)} MB | ${fmt(b.wireguardPushes, 0)} (${fmt(b.wireguardMegabytes)} MB) | ${fmt(b.minimumMegabytes)} MB | ${fmt(b.outOfStep, 0)} | ${fmt(b.dropped, 0)} | ${rss} | ${b.cpuSeconds === null ? "n/a" : `${fmt(b.cpuSeconds)} s`} | ${fmt(b.lagP50Ms, 0)} / ${fmt(b.lagP99Ms, 0)} / ${fmt(b.lagMaxMs, 0)} ms | ${b.join ? `${fmt(b.join.seconds, 2)} s` : "n/a"} | ${b.join ? `${fmt(b.join.megabytes)} MB` : ""} |`
       )

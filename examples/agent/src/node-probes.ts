@@ -9,7 +9,7 @@ import { cpus, freemem, loadavg, networkInterfaces, totalmem } from "node:os"
 import { join } from "node:path"
 import ipaddr from "ipaddr.js"
 import { promisify } from "node:util"
-import type { K3sServiceState, K3sState, Load, WireguardInterfaceState } from "@fleetplane/agent-protocol"
+import { summarizeHandshakes, type K3sServiceState, type K3sState, type Load, type WireguardInterfaceState } from "@fleetplane/agent-protocol"
 
 const run = promisify(execFile)
 
@@ -37,22 +37,22 @@ export const probeHandshakes = async (networkId: string, interfaceName: string):
     (r) => r.stdout,
     () => ""
   )
-  const handshakes = output
+  const ages = output
     .split("\n")
     .filter((line) => line.trim() !== "")
     .map((line) => {
-      const [publicKey, seconds] = line.trim().split(/\s+/) as [string, string]
-      const at = Number(seconds)
-      return { public_key: publicKey, age_ms: at > 0 ? Math.max(0, Math.round((now - at) * 1000)) : null }
+      const at = Number(line.trim().split(/\s+/)[1])
+      return at > 0 ? Math.max(0, Math.round((now - at) * 1000)) : null
     })
-  return { network_id: networkId, handshakes }
+  return summarizeHandshakes(networkId, ages)
 }
 
 /** Simulated handshakes: every peer of the config was heard from a few seconds ago. */
-export const simulatedHandshakes = (networkId: string, config: string): WireguardInterfaceState => ({
-  network_id: networkId,
-  handshakes: [...config.matchAll(/^PublicKey = (\S+)$/gm)].map((match) => ({ public_key: match[1]!, age_ms: 3_000 + Math.floor(Math.random() * 4_000) }))
-})
+export const simulatedHandshakes = (networkId: string, config: string): WireguardInterfaceState =>
+  summarizeHandshakes(
+    networkId,
+    [...config.matchAll(/^PublicKey = (\S+)$/gm)].map(() => 3_000 + Math.floor(Math.random() * 4_000))
+  )
 
 /**
  * Where k3s's flannel records the node's pod subnet: `FLANNEL_SUBNET=10.42.1.1/24` in

@@ -68,6 +68,16 @@ describe("the data plane on real WireGuard interfaces (network namespaces, wireg
     expect(clusterMembers("k3s-staging")[0]!.address).toMatch(/^fd[0-9a-f:]+$/)
   }), 60_000)
 
+  it("each agent's heartbeat counts its real tunnels: every failover candidate reaches all its peers (reachability 1)", explained(async () => {
+    // From `wg show <if> latest-handshakes` on each node, summarised by the agent (protocol v3).
+    const plan = await eventually(async () => {
+      const dry = await ops.actions.system_sdwan_failover_virtual_ip({ virtual_ip_id: prod.clusterId, dry_run: true })
+      if (!("candidates" in dry)) return undefined
+      return dry.candidates.length >= 2 && dry.candidates.every((c) => "components" in c && c.components?.reachability === 1) ? dry : undefined
+    }, "every k3s-prod candidate with reachability 1")
+    expect(plan.candidates.length).toBeGreaterThanOrEqual(2)
+  }), 60_000)
+
   it("the VIP answers from every node of its cluster, from the holder (its loopback)", explained(async () => {
     for (const member of clusterMembers("k3s-prod")) {
       expect(await eventually(() => vipAnswer(member, prod.vip), `prod VIP from ${member.node.name}`)).toBe("k3s-prod-server-1")

@@ -35,13 +35,7 @@ const heartbeat: AgentMessageType = {
     seq: 42,
     k3s: { service: "active", node_ready: true, version: "v1.31.0+k3s1" },
     wireguard: [
-      {
-        network_id: "net_7Qm2Xr9kLp",
-        handshakes: [
-          { public_key: "xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=", age_ms: 12_000 },
-          { public_key: "TrMvSoP4jYQlY6RIzBgbssQqY3vxI2Pi+y71lOWWXX0=", age_ms: 31_000 }
-        ]
-      }
+      { network_id: "net_7Qm2Xr9kLp", peers: 2, fresh_handshakes: 2 }
     ],
     load: { cpu_ratio: 0.31, memory_ratio: 0.62 }
   }

@@ -2,7 +2,7 @@
  * Protocol versions. The envelope's `v` is the wire-format major version; an agent lists
  * the versions it speaks in `hello.protocol_versions` and the gateway picks one in `welcome`.
  */
-export const PROTOCOL_VERSION = 2 as const
+export const PROTOCOL_VERSION = 3 as const
 
 /** Every protocol version this build can decode and speak, newest first. */
 export const SUPPORTED_PROTOCOL_VERSIONS: ReadonlyArray<number> = [PROTOCOL_VERSION]

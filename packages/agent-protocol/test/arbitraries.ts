@@ -48,7 +48,7 @@ export const agentMessage: fc.Arbitrary<AgentMessage> = fc.oneof(
       seq: count,
       k3s,
       wireguard: small(
-        fc.record({ network_id: id, handshakes: small(fc.record({ public_key: wgKey, age_ms: fc.option(count, { nil: null }) })) })
+        fc.tuple(id, count, count).map(([network_id, a, b]) => ({ network_id, peers: Math.max(a, b), fresh_handshakes: Math.min(a, b) }))
       ),
       load: fc.record({
         cpu_ratio: fc.double({ min: 0, max: 64, noNaN: true }),

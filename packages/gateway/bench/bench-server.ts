@@ -6,6 +6,7 @@
  */
 import { writeFileSync } from "node:fs"
 import { join } from "node:path"
+import { writeHeapSnapshot } from "node:v8"
 import { Result } from "effect"
 import { Unpackr } from "msgpackr"
 import { WebSocketServer } from "ws"
@@ -20,7 +21,24 @@ const sessions = Number(sessionsArg)
 const clusters = Number(clustersArg)
 const send = (message: unknown) => process.send!(message)
 
-const stats = () => ({ cpu: process.cpuUsage(), rss: process.memoryUsage().rss, heap: process.memoryUsage().heapUsed, at: Date.now() })
+// To see what the sessions hold: `{ type: "heap-snapshot", file }` writes a V8 heap snapshot there.
+process.on("message", (message: { type: string; file?: string }) => {
+  if (message.type === "heap-snapshot" && message.file !== undefined) send({ type: "heap-snapshot", file: writeHeapSnapshot(message.file) })
+})
+
+/**
+ * `retainedHeap`: the heap after a full collection (bench processes run with --expose-gc), so
+ * garbage not yet collected does not count as memory the sessions hold. Taken only when asked
+ * (a full GC of a large heap pauses the server).
+ */
+const stats = (withGc = false) => {
+  const cpu = process.cpuUsage()
+  const at = Date.now()
+  const { rss, heapUsed } = process.memoryUsage()
+  if (!withGc || typeof globalThis.gc !== "function") return { cpu, rss, heap: heapUsed, at }
+  globalThis.gc()
+  return { cpu, rss, heap: heapUsed, at, retainedHeap: process.memoryUsage().heapUsed }
+}
 
 if (mode === "baseline" || mode === "baseline-bare") {
   const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, structuredClone: false, int64AsType: "number" })
@@ -53,8 +71,8 @@ if (mode === "baseline" || mode === "baseline-bare") {
     writeFileSync(file, JSON.stringify(credentials))
     send({ type: "ready", url: `ws://127.0.0.1:${(server.address() as { port: number }).port}/v1/agent`, credentials: file, holders: [] })
   })
-  process.on("message", (message: { type: string }) => {
-    if (message.type === "stats") send({ type: "stats", ...stats(), heartbeats })
+  process.on("message", (message: { type: string; gc?: boolean }) => {
+    if (message.type === "stats") send({ type: "stats", ...stats(message.gc), heartbeats })
   })
 } else {
   const gateway = await startGateway({
@@ -107,8 +125,8 @@ if (mode === "baseline" || mode === "baseline-bare") {
   // For the admin API benchmark: where to send requests, and a key that may.
   const { api_key } = await gateway.fleet.createApiKey({ account_id: account.id, name: "bench", role: "admin" })
   send({ type: "ready", url: gateway.agentUrl, credentials: file, holders, adminUrl: gateway.adminUrl, apiKey: api_key, accountId: account.id, database: join(dir, "bench.db") })
-  process.on("message", (message: { type: string }) => {
-    if (message.type === "stats") send({ type: "stats", ...stats(), heartbeats: gateway.metrics.heartbeats.value, sessions: gateway.sessions.size, silences })
+  process.on("message", (message: { type: string; gc?: boolean }) => {
+    if (message.type === "stats") send({ type: "stats", ...stats(message.gc), heartbeats: gateway.metrics.heartbeats.value, sessions: gateway.sessions.size, silences })
   })
   // A graceful stop: agents are told 1001 and reconnect (the reconnect-storm figure).
   process.on("SIGTERM", () => void gateway.close().then(() => process.exit(0)))

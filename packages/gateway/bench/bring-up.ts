@@ -39,6 +39,8 @@ export interface BringUpFigure {
   readonly rssBeforeMb: number
   readonly rssRestedMb: number | null
   readonly restedSeconds: number
+  /** With the sessions still open, 30 s after the one-peer join's fan-out reached everyone (compare with `rssRestedMb`, just before it). */
+  readonly rssAfterJoinMb: number | null
   readonly cpuSeconds: number | null
   readonly lagP50Ms: number
   readonly lagP99Ms: number
@@ -64,6 +66,9 @@ interface Outcome {
   readonly lagMaxMs: number
   readonly join: { readonly ms: number; readonly bytes: number; readonly lagP99Ms: number; readonly lagMaxMs: number } | null
 }
+
+/** Memory is read again this long after the join reached every peer (the #20 target: back within 30 s). */
+const AFTER_JOIN_MS = 30_000
 
 const measure = async (mode: BringUpFigure["mode"], peers: number): Promise<BringUpFigure> => {
   const dir = mkdtempSync(join(tmpdir(), "fleetplane-bring-up-"))
@@ -99,6 +104,14 @@ const measure = async (mode: BringUpFigure["mode"], peers: number): Promise<Brin
       await sample()
     }
     const result = await outcome
+    // Sessions still open: where memory settles 30 s after the join's fan-out.
+    let rssAfterJoin: number | null = null
+    if (result.join !== null) {
+      await sleep(AFTER_JOIN_MS)
+      server.send({ type: "stats" })
+      await sample()
+      rssAfterJoin = rssSamples.at(-1)!.rss
+    }
     agents.kill("SIGKILL")
     return {
       mode,
@@ -120,6 +133,7 @@ const measure = async (mode: BringUpFigure["mode"], peers: number): Promise<Brin
         return rested === undefined ? null : rested.rss / 2 ** 20
       })(),
       restedSeconds: result.settleMs / 1000,
+      rssAfterJoinMb: rssAfterJoin === null ? null : rssAfterJoin / 2 ** 20,
       cpuSeconds: cpuAtStart === undefined || cpuAtEnd === undefined ? null : (cpuAtEnd.user + cpuAtEnd.system - cpuAtStart.user - cpuAtStart.system) / 1e6,
       lagP50Ms: result.lagP50Ms,
       lagP99Ms: result.lagP99Ms,
@@ -139,7 +153,7 @@ export const measureBringUp = async (): Promise<Array<BringUpFigure>> => {
       console.log(
         `bring-up, ${peers} peers, ${mode}: ${f.completed ? "all configured" : `TIMED OUT (${f.configured} configured)`} in ${f.seconds.toFixed(1)} s, ` +
           `${f.megabytes.toFixed(1)} MB received (WireGuard ${f.wireguardMegabytes.toFixed(1)} MB in ${f.wireguardPushes} pushes; minimum ${f.minimumMegabytes.toFixed(1)} MB), ` +
-          `${f.dropped} dropped, ${f.outOfStep} out of step, RSS ${f.rssBeforeMb.toFixed(0)} MB before, peak ${f.peakRssMb.toFixed(0)} MB, ${f.rssRestedMb === null ? "n/a" : f.rssRestedMb.toFixed(0)} MB ${f.restedSeconds} s after${f.cpuSeconds === null ? "" : `, ${f.cpuSeconds.toFixed(1)} CPU-s`}, canary lag p50 ${f.lagP50Ms} ms p99 ${f.lagP99Ms} ms max ${f.lagMaxMs} ms; ` +
+          `${f.dropped} dropped, ${f.outOfStep} out of step, RSS ${f.rssBeforeMb.toFixed(0)} MB before, peak ${f.peakRssMb.toFixed(0)} MB, ${f.rssRestedMb === null ? "n/a" : f.rssRestedMb.toFixed(0)} MB ${f.restedSeconds} s after, ${f.rssAfterJoinMb === null ? "n/a" : f.rssAfterJoinMb.toFixed(0)} MB ${AFTER_JOIN_MS / 1000} s after the join${f.cpuSeconds === null ? "" : `, ${f.cpuSeconds.toFixed(1)} CPU-s`}, canary lag p50 ${f.lagP50Ms} ms p99 ${f.lagP99Ms} ms max ${f.lagMaxMs} ms; ` +
           (f.join === null ? "the late joiner was not listed by everyone" : `then one peer joining: every other peer has it after ${f.join.seconds.toFixed(2)} s, ${f.join.megabytes.toFixed(1)} MB sent, canary p99 ${f.join.lagP99Ms} ms max ${f.join.lagMaxMs} ms`)
       )
       figures.push(f)

@@ -100,7 +100,7 @@ const beating = setInterval(() => {
         body: {
           seq: agent.seq++,
           k3s: { service: "active", node_ready: true },
-          wireguard: [{ network_id: agent.entry.network_id, handshakes: [{ public_key: agent.entry.public_key, age_ms: 5_000 }] }],
+          wireguard: [{ network_id: agent.entry.network_id, peers: 1, fresh_handshakes: 1 }],
           load: { cpu_ratio: 0.1, memory_ratio: 0.2 }
         }
       })

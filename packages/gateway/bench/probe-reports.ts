@@ -47,7 +47,7 @@ const heartbeatBytes = (reports: number) =>
     body: {
       seq: 123_456,
       k3s: { service: "active", node_ready: true },
-      wireguard: [{ network_id: "net_5grc6a8qxr0z0bemm41pt3st", handshakes: [{ public_key: `${"k".repeat(43)}=`, age_ms: 12_000 }, { public_key: `${"j".repeat(43)}=`, age_ms: 40_000 }] }],
+      wireguard: [{ network_id: "net_5grc6a8qxr0z0bemm41pt3st", peers: 2, fresh_handshakes: 2 }],
       load: { cpu_ratio: 0.12, memory_ratio: 0.41 },
       ...(reports === 0 ? {} : { vip_probes: sampleProbeReports(reports) })
     }

@@ -30,13 +30,15 @@ interface Stats {
   cpu: { user: number; system: number }
   rss: number
   heap: number
+  /** Heap after a full collection (only when asked for). */
+  retainedHeap?: number
   at: number
   heartbeats: number
   silences?: Record<string, number>
 }
-const stats = (child: ChildProcess) => {
+const stats = (child: ChildProcess, gc = false) => {
   const reply = next<Stats>(child, "stats")
-  child.send({ type: "stats" })
+  child.send({ type: "stats", gc })
   return reply
 }
 
@@ -47,6 +49,8 @@ export interface SessionFigure {
   readonly cpuPercent: number
   readonly rssMb: number
   readonly bytesPerSession: number
+  /** Heap growth per session after a full collection: what the sessions hold, without uncollected garbage. */
+  readonly retainedBytesPerSession: number | null
   readonly heartbeatsPerSecond: number
 }
 
@@ -66,13 +70,14 @@ for (const sessions of SESSION_COUNTS) {
     const holders = mode === "gateway" && sessions === max ? Math.min(HOLDERS, sessions) : 0
     const server = start("bench-server.ts", [mode, String(sessions), String(holders), dir])
     const ready = await next<{ url: string; credentials: string; holders: Array<string> }>(server, "ready")
-    const idle = await stats(server)
+    const idle = await stats(server, true)
     const load = start("load-generator.ts", [ready.url, ready.credentials, String(sessions), "5000"])
     const connected = await next<{ connectMs: number }>(load, "connected", 300_000)
     await sleep(2_000)
     const a = await stats(server)
     await sleep(STEADY_MS)
     const b = await stats(server)
+    const retained = await stats(server, true)
     const wallMs = b.at - a.at
     const cpuMicros = b.cpu.user + b.cpu.system - (a.cpu.user + a.cpu.system)
     results.sessions.push({
@@ -82,6 +87,7 @@ for (const sessions of SESSION_COUNTS) {
       cpuPercent: (cpuMicros / 1000 / wallMs) * 100,
       rssMb: b.rss / 1024 / 1024,
       bytesPerSession: (b.rss - idle.rss) / sessions,
+      retainedBytesPerSession: retained.retainedHeap === undefined || idle.retainedHeap === undefined ? null : (retained.retainedHeap - idle.retainedHeap) / sessions,
       heartbeatsPerSecond: ((b.heartbeats - a.heartbeats) / wallMs) * 1000
     })
     if (sessions === max) {

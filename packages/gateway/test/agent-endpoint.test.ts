@@ -71,16 +71,18 @@ describe("agent endpoint: authentication", () => {
   it("closes with 4004 an agent of an older release, whose frames carry an older wire version", async () => {
     const { gateway, node } = await gatewayWithInstance()
     const agent = await TestAgent.connect(gateway.agentUrl)
-    // A version-1 hello: this release's encoding with the envelope's `v` (msgpack "v", then a fixint) set to 1.
+    // The previous release's hello: this release's encoding with the envelope's `v` (msgpack "v",
+    // then a fixint) set to the version before this one.
+    const previous = PROTOCOL_VERSION - 1
     const frame = Buffer.from(
       encodeFrame({
         type: "hello",
-        body: { instance_id: node.instanceId, credential: node.credential, agent_version: "0.9", protocol_versions: [1], capabilities: [], wireguard_keys: [], applied: [], held_vips: [] }
+        body: { instance_id: node.instanceId, credential: node.credential, agent_version: "0.9", protocol_versions: [previous], capabilities: [], wireguard_keys: [], applied: [], held_vips: [] }
       })
     )
     const at = frame.indexOf(Buffer.from([0xa1, 0x76, PROTOCOL_VERSION]))
     expect(at).toBeGreaterThanOrEqual(0)
-    frame[at + 2] = 1
+    frame[at + 2] = previous
     agent.sendRaw(frame)
     expect((await agent.waitClosed()).code).toBe(CloseCode.UnsupportedProtocolVersion)
   })

@@ -36,7 +36,7 @@ const entry = (overrides: Partial<AgentLivenessEntry> = {}): AgentLivenessEntry 
   lastSeenAt: 0,
   connected: true,
   k3s: { service: "active", node_ready: true },
-  wireguard: [{ network_id: "net_1", handshakes: [{ public_key: "k", age_ms: 10_000 }] }],
+  wireguard: [{ network_id: "net_1", peers: 1, fresh_handshakes: 1 }],
   load: { cpu_ratio: 0.2, memory_ratio: 0.4 },
   vipProbes: [],
   ...overrides
@@ -57,12 +57,19 @@ describe("R14 failover scoring", () => {
     assert.deepStrictEqual(scored.components, { freshness: 0.8, readiness: 1, reachability: 1, headroom: 0.6 })
   })
 
+  it("reachability is the share of the network's peers with a fresh handshake (0 without tunnels on that network)", () => {
+    const reach = (wireguard: AgentLivenessEntry["wireguard"]) => scoreFailoverCandidate(entry({ wireguard }), "net_1", 1_000, 15_000).components.reachability
+    assert.strictEqual(reach([{ network_id: "net_1", peers: 4, fresh_handshakes: 3 }]), 0.75)
+    assert.strictEqual(reach([{ network_id: "net_2", peers: 4, fresh_handshakes: 4 }]), 0)
+    assert.strictEqual(reach([{ network_id: "net_1", peers: 0, fresh_handshakes: 0 }]), 0)
+  })
+
   it("stays in [0, 1], rewards fresher, better connected and less loaded candidates, and is deterministic", () => {
     for (let i = 0; i < 200; i++) {
       const e = entry({
         lastSeenAt: Math.floor(Math.random() * 15_000),
         load: { cpu_ratio: Math.random() * 3, memory_ratio: Math.random() },
-        wireguard: [{ network_id: "net_1", handshakes: [{ public_key: "k", age_ms: Math.random() < 0.5 ? null : Math.floor(Math.random() * 400_000) }] }]
+        wireguard: [{ network_id: "net_1", peers: 4, fresh_handshakes: Math.floor(Math.random() * 5) }]
       })
       const a = scoreFailoverCandidate(e, "net_1", 15_000, 15_000)
       assert.isTrue(a.score >= 0 && a.score <= 1)
@@ -71,7 +78,7 @@ describe("R14 failover scoring", () => {
     const base = scoreFailoverCandidate(entry(), "net_1", 1_000, 15_000).score
     assert.isAbove(base, scoreFailoverCandidate(entry(), "net_1", 9_000, 15_000).score)
     assert.isAbove(base, scoreFailoverCandidate(entry({ load: { cpu_ratio: 0.9, memory_ratio: 0.9 } }), "net_1", 1_000, 15_000).score)
-    assert.isAbove(base, scoreFailoverCandidate(entry({ wireguard: [{ network_id: "net_1", handshakes: [{ public_key: "k", age_ms: null }] }] }), "net_1", 1_000, 15_000).score)
+    assert.isAbove(base, scoreFailoverCandidate(entry({ wireguard: [{ network_id: "net_1", peers: 1, fresh_handshakes: 0 }] }), "net_1", 1_000, 15_000).score)
   })
 })
 

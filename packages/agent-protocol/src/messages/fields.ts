@@ -55,18 +55,35 @@ export const K3sState = Schema.Struct({
 })
 export type K3sState = typeof K3sState.Type
 
-/** Seconds since the last WireGuard handshake with one peer; `null` when there has been none. */
-export const WireguardHandshake = Schema.Struct({
-  public_key: WireguardPublicKey,
-  age_ms: Schema.NullOr(Count)
-})
-export type WireguardHandshake = typeof WireguardHandshake.Type
+/**
+ * How recent a peer's last handshake must be for its tunnel to count as up: WireGuard
+ * re-handshakes every 2 minutes on a live tunnel (REKEY_AFTER_TIME, 120 s), so older than 3
+ * means the tunnel is down.
+ */
+export const FRESH_HANDSHAKE_MS = 180_000
 
+/**
+ * One WireGuard interface's tunnels, summarised: how many peers its config lists and how many
+ * handshook within `FRESH_HANDSHAKE_MS`. A count, not a list per peer, so a heartbeat stays the
+ * same size in a network of ten peers or ten thousand (protocol version 3).
+ */
 export const WireguardInterfaceState = Schema.Struct({
   network_id: Id,
-  handshakes: boundedArray(WireguardHandshake)
-})
+  peers: Count,
+  fresh_handshakes: Count
+}).check(Schema.makeFilter((state) => state.fresh_handshakes <= state.peers, { expected: "fresh_handshakes at most peers" }))
 export type WireguardInterfaceState = typeof WireguardInterfaceState.Type
+
+/** The summary of an interface from each peer's time since its last handshake (`null`: never). */
+export const summarizeHandshakes = (networkId: string, ages: Iterable<number | null>): WireguardInterfaceState => {
+  let peers = 0
+  let fresh = 0
+  for (const age of ages) {
+    peers++
+    if (age !== null && age <= FRESH_HANDSHAKE_MS) fresh++
+  }
+  return { network_id: networkId, peers, fresh_handshakes: fresh }
+}
 
 export const Load = Schema.Struct({
   /** 1-minute load average divided by the core count (can exceed 1). */

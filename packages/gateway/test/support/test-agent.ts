@@ -105,7 +105,7 @@ export class TestAgent {
       body: {
         seq: this.seq++,
         k3s: ready ? { service: "active", node_ready: true } : { service: "activating", node_ready: false },
-        wireguard: networkIds.map((network_id) => ({ network_id, handshakes: [{ public_key: this.keys.publicKey, age_ms: 1_000 }] })),
+        wireguard: networkIds.map((network_id) => ({ network_id, peers: 1, fresh_handshakes: 1 })),
         load: { cpu_ratio: 0.1, memory_ratio: 0.2 }
       }
     })

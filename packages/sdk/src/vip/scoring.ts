@@ -13,8 +13,10 @@
  */
 import type { AgentLivenessEntry } from "../domain/liveness"
 
-/** WireGuard re-handshakes every 2 minutes on an active tunnel; older than 3 means the tunnel is down. */
-export const FRESH_HANDSHAKE_MS = 180_000
+import { FRESH_HANDSHAKE_MS } from "@fleetplane/agent-protocol"
+
+/** How recent a handshake counts as a live tunnel (agents count them: see `summarizeHandshakes`). */
+export { FRESH_HANDSHAKE_MS }
 
 export interface ScoreComponents {
   readonly freshness: number
@@ -51,12 +53,11 @@ export const scoreFailoverCandidate = (
   if (age >= silenceThresholdMs) return zero(`silent for ${age} ms`)
   if (!(entry.k3s.service === "active" && entry.k3s.node_ready)) return zero(`k3s ${entry.k3s.service}, node ${entry.k3s.node_ready ? "ready" : "not ready"}`)
 
-  const handshakes = entry.wireguard.find((w) => w.network_id === networkId)?.handshakes ?? []
-  const reachable = handshakes.filter((h) => h.age_ms !== null && h.age_ms <= FRESH_HANDSHAKE_MS).length
+  const tunnels = entry.wireguard.find((w) => w.network_id === networkId)
   const components: ScoreComponents = {
     freshness: clamp(1 - age / silenceThresholdMs),
     readiness: 1,
-    reachability: handshakes.length === 0 ? 0 : reachable / handshakes.length,
+    reachability: tunnels === undefined || tunnels.peers === 0 ? 0 : tunnels.fresh_handshakes / tunnels.peers,
     headroom: entry.load === undefined ? 0 : clamp(1 - Math.max(entry.load.cpu_ratio, entry.load.memory_ratio))
   }
   const score =

@@ -112,7 +112,7 @@ export const heartbeat = (agent: SimAgent, overrides: { readonly ready?: boolean
     port.heartbeat(agent.identity, {
       seq: agent.seq++,
       k3s: overrides.ready === false ? { service: "activating", node_ready: false } : readyK3s,
-      wireguard: agent.networkIds.map((network_id) => ({ network_id, handshakes: [{ public_key: agent.keys.publicKey, age_ms: 5_000 }] })),
+      wireguard: agent.networkIds.map((network_id) => ({ network_id, peers: 1, fresh_handshakes: 1 })),
       load: { cpu_ratio: overrides.load ?? 0.2, memory_ratio: overrides.load ?? 0.3 },
       ...(overrides.vipProbes === undefined ? {} : { vip_probes: [...overrides.vipProbes] })
     })

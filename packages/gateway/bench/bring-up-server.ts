@@ -16,7 +16,7 @@ import { join } from "node:path"
 import { Result } from "effect"
 import { WebSocketServer, type WebSocket } from "ws"
 import { decodeAgentFrame, encodeFrame, splitPeerSetPush, type ConfigPushBody, type PeerEntry, type PeerSetChange } from "@fleetplane/agent-protocol"
-import { startGateway } from "../src/index"
+import { startGateway } from "@fleetplane/gateway"
 import { baselineWelcomeFrame } from "./bench-fleet"
 
 const [mode, peersArg, dir] = process.argv.slice(2) as ["gateway" | "baseline", string, string]

@@ -17,7 +17,7 @@ import { Effect, Result } from "effect"
 import { WebSocketServer, type WebSocket } from "ws"
 import { decodeAgentFrame, encodeFrame, type GatewayMessage } from "@fleetplane/agent-protocol"
 import { attachPeer, syncNetworkWireguard, Transactor, type AccountId, type InstanceId, type JoinOutcome } from "@fleetplane/sdk"
-import { startGateway } from "../src/index"
+import { startGateway } from "@fleetplane/gateway"
 import { seedInstances, baselineWelcomeFrame } from "./bench-fleet"
 
 /** `gateway` on SQLite in `dir`, or on PostgreSQL when `postgres` (a URL) is given. */

@@ -17,7 +17,7 @@ import { Effect, Result } from "effect"
 import { WebSocketServer, type WebSocket } from "ws"
 import { decodeAgentFrame, encodeFrame, type ConfigPushBody } from "@fleetplane/agent-protocol"
 import { attachPeer, syncNetworkWireguard, Transactor, type AccountId, type AgentIdentity } from "@fleetplane/sdk"
-import { startGateway } from "../src/index"
+import { startGateway } from "@fleetplane/gateway"
 import { seedInstances, baselineWelcomeFrame } from "./bench-fleet"
 
 const [mode, peersArg, dir] = process.argv.slice(2) as ["gateway" | "baseline", string, string]

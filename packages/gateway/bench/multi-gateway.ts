@@ -18,7 +18,7 @@ import { randomBytes } from "node:crypto"
 import pg from "pg"
 import { AgentClient } from "@fleetplane/agent-protocol/client"
 import { createFleet } from "@fleetplane/sdk"
-import type { GatewayOptions } from "../src/index"
+import type { GatewayOptions } from "@fleetplane/gateway"
 import { TestAgent } from "../test/support/test-agent"
 import { percentile, sleep } from "./processes"
 

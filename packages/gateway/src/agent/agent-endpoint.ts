@@ -25,7 +25,7 @@ import {
 import { FleetplaneError, type AgentLivenessService, type AgentPortService, type Fleet } from "@fleetplane/sdk"
 import type { GatewayMetrics } from "../admin/metrics"
 import type { Logger } from "../log"
-import { AgentSession } from "./agent-session"
+import { AgentSession, type SessionHooks } from "./agent-session"
 import { createAckBatcher } from "./ack-batcher"
 import { createSessionMessages } from "./session-messages"
 import { AuthThrottle, type AuthThrottleOptions } from "./auth-throttle"
@@ -78,6 +78,21 @@ export const createAgentEndpoint = (options: AgentEndpointOptions, deps: AgentEn
     setTimeout(() => socket.terminate(), 5_000).unref()
   }
 
+  /**
+   * Shared by every session (closures made per session cost memory at 10,000 sessions, and
+   * ones made inside `handleHello` would share its scope's context: they would keep the hello's
+   * locals — its pushes, whole peer sets in a large network — alive while the agent stays).
+   */
+  const sessionHooks: SessionHooks = {
+    maxBufferedBytes: options.maxBufferedBytes,
+    onTaskError: (session, error) =>
+      log.error("agent.session_task_failed", { instance_id: session.identity.instanceId, error: error instanceof Error ? error.message : String(error) }),
+    onSlowConsumer: (session, bufferedBytes) => {
+      metrics.slowConsumers.inc()
+      log.warn("agent.slow_consumer", { instance_id: session.identity.instanceId, session_id: session.id, buffered_bytes: bufferedBytes })
+    }
+  }
+
   const handleHello = async (socket: WebSocket, hello: Hello["body"], remoteAddress: string) => {
     const version = negotiateProtocolVersion(hello.protocol_versions)
     if (version === undefined) {
@@ -111,15 +126,7 @@ export const createAgentEndpoint = (options: AgentEndpointOptions, deps: AgentEn
       return undefined
     }
     throttle.finish(remoteAddress, true)
-    const session = new AgentSession(randomUUID(), identity, socket, remoteAddress, hello.capabilities, {
-      maxBufferedBytes: options.maxBufferedBytes,
-      onTaskError: (error) =>
-        log.error("agent.session_task_failed", { instance_id: identity.instanceId, error: error instanceof Error ? error.message : String(error) }),
-      onSlowConsumer: (bufferedBytes) => {
-        metrics.slowConsumers.inc()
-        log.warn("agent.slow_consumer", { instance_id: identity.instanceId, session_id: session.id, buffered_bytes: bufferedBytes })
-      }
-    })
+    const session = new AgentSession(randomUUID(), identity, socket, remoteAddress, hello.capabilities, sessionHooks)
     registry.register(session)
     session.recordApplied(hello.applied)
     for (const { network_id, version } of hello.peer_versions ?? []) session.peerVersions.set(network_id, version)
@@ -158,8 +165,8 @@ export const createAgentEndpoint = (options: AgentEndpointOptions, deps: AgentEn
     let session: AgentSession | undefined
     let authenticating = false
     // Frames an agent pipelines after its hello wait (bounded) until authentication finishes.
-    const early: Array<AgentMessage> = []
-    const helloDeadline = setTimeout(() => {
+    let early: Array<AgentMessage> | undefined = [] // dropped once the session exists
+    let helloDeadline: NodeJS.Timeout | undefined = setTimeout(() => {
       if (session === undefined) closeSocket(socket, CloseCode.HelloTimeout, "no hello before the deadline")
     }, options.helloTimeoutMs)
 
@@ -187,7 +194,7 @@ export const createAgentEndpoint = (options: AgentEndpointOptions, deps: AgentEn
         )
         return
       }
-      if (authenticating && message.type !== "hello" && early.length < MAX_EARLY_FRAMES) {
+      if (authenticating && message.type !== "hello" && early !== undefined && early.length < MAX_EARLY_FRAMES) {
         early.push(message)
         return
       }
@@ -200,10 +207,13 @@ export const createAgentEndpoint = (options: AgentEndpointOptions, deps: AgentEn
       void handleHello(socket, message.body, remoteAddress)
         .then((created) => {
           clearTimeout(helloDeadline)
+          helloDeadline = undefined // not kept for the session's life
           if (created === undefined) return
           session = created
           if (socket.readyState !== socket.OPEN) return cleanup()
-          for (const message of early.splice(0)) void handleMessage(created, message)
+          const pipelined = early ?? []
+          early = undefined
+          for (const message of pipelined) void handleMessage(created, message)
         })
         .catch((error) => {
           log.error("agent.hello_failed", { remote: remoteAddress, error: String(error) })

@@ -20,24 +20,47 @@ const configKey = (kind: string, key: string) => `${kind}\u0000${key}`
 /** How long a slow consumer gets to read up to its 4010 close frame before its socket is destroyed. */
 export const SLOW_CONSUMER_GRACE_MS = 2_000
 
+/** What every session of an endpoint shares: its send limit and where its failures are reported. */
+export interface SessionHooks {
+  readonly maxBufferedBytes: number
+  readonly onTaskError: (session: AgentSession, error: unknown) => void
+  /** Called once when the session is closed as a slow consumer. */
+  readonly onSlowConsumer: (session: AgentSession, bufferedBytes: number) => void
+}
+
 export class AgentSession {
+  // The maps below are made on first use: at 10,000 sessions an empty Map is ~190 bytes each.
   /** Versions the agent has applied (from hello, then from acks). */
-  private readonly applied = new Map<string, number>()
+  private applied: Map<string, number> | undefined
   /** Versions sent and not yet acknowledged, with when they were sent (for the latency histogram). */
-  private readonly inFlight = new Map<string, { version: number; sentAt: number }>()
-  readonly heldVips = new Map<string, number>()
+  private inFlight: Map<string, { version: number; sentAt: number }> | undefined
+  private held: Map<string, number> | undefined
+  private peerSetVersions: Map<string, number> | undefined
+  private openTerminals: Map<string, TerminalBridgeLike> | undefined
+  /** Set by the ping sweep; a pong sets it back. */
+  alive = true
+  closed = false
+  /** The last task queued (none yet: most sessions only heartbeat). */
+  private queue: Promise<void> | undefined
+
   /**
    * The peer-set version the agent has of each network, or will have once what was sent is
    * applied (a session's pushes are applied in order): `wireguard` pushes carry the change from
    * it. Forgotten when a `wireguard` push fails: the next one carries the full set.
    */
-  readonly peerVersions = new Map<string, number>()
-  /** Operator terminals open over this session, by channel id. */
-  readonly terminals = new Map<string, TerminalBridgeLike>()
-  /** Set by the ping sweep; a pong sets it back. */
-  alive = true
-  closed = false
-  private queue: Promise<void> = Promise.resolve()
+  get peerVersions(): Map<string, number> {
+    return (this.peerSetVersions ??= new Map())
+  }
+
+  /** The VIPs the agent holds, by id, with their epochs (made on first use: most agents hold none). */
+  get heldVips(): Map<string, number> {
+    return (this.held ??= new Map())
+  }
+
+  /** Operator terminals open over this session, by channel id (made on first use). */
+  get terminals(): Map<string, TerminalBridgeLike> {
+    return (this.openTerminals ??= new Map())
+  }
 
   constructor(
     readonly id: string,
@@ -45,18 +68,17 @@ export class AgentSession {
     readonly socket: WebSocket,
     readonly remoteAddress: string,
     readonly capabilities: ReadonlyArray<string>,
-    private readonly limits: {
-      readonly maxBufferedBytes: number
-      readonly onTaskError: (error: unknown) => void
-      /** Called once when the session is closed as a slow consumer. */
-      readonly onSlowConsumer: (bufferedBytes: number) => void
-    }
+    /** One object shared by every session of an endpoint (not closures per session). */
+    private readonly hooks: SessionHooks
   ) {}
 
   /** Runs `task` after every earlier task of this session. */
   enqueue(task: () => Promise<void>): Promise<void> {
-    this.queue = this.queue.then(() => (this.closed ? undefined : task())).catch(this.limits.onTaskError)
-    return this.queue
+    const queue = (this.queue ?? Promise.resolve())
+      .then(() => (this.closed ? undefined : task()))
+      .catch((error: unknown) => this.hooks.onTaskError(this, error))
+    this.queue = queue
+    return queue
   }
 
   /**
@@ -68,10 +90,10 @@ export class AgentSession {
   send(message: GatewayMessage, onWritten?: () => void): boolean {
     if (this.closed) return false
     const buffered = this.socket.bufferedAmount
-    if (buffered > this.limits.maxBufferedBytes) {
+    if (buffered > this.hooks.maxBufferedBytes) {
       this.close(CloseCode.SlowConsumer, "send queue full; reconnect and resume")
       setTimeout(() => this.socket.terminate(), SLOW_CONSUMER_GRACE_MS).unref()
-      this.limits.onSlowConsumer(buffered)
+      this.hooks.onSlowConsumer(this, buffered)
       return false
     }
     this.socket.send(encodeFrame(message), { binary: true }, onWritten === undefined ? undefined : () => onWritten())
@@ -87,30 +109,33 @@ export class AgentSession {
   }
 
   endTerminals() {
-    for (const bridge of [...this.terminals.values()]) bridge.agentGone()
+    if (this.openTerminals === undefined) return
+    for (const bridge of [...this.openTerminals.values()]) bridge.agentGone()
   }
 
   recordApplied(entries: ReadonlyArray<{ readonly kind: string; readonly key: string; readonly version: number }>) {
-    for (const { kind, key, version } of entries) this.applied.set(configKey(kind, key), version)
+    if (entries.length === 0) return
+    const applied = (this.applied ??= new Map())
+    for (const { kind, key, version } of entries) applied.set(configKey(kind, key), version)
   }
 
   /** Whether the agent has this version (or newer) of the config, applied or on its way. */
   has(push: { readonly kind: string; readonly key: string; readonly version: number }): boolean {
     const composite = configKey(push.kind, push.key)
-    return (this.applied.get(composite) ?? 0) >= push.version || (this.inFlight.get(composite)?.version ?? 0) >= push.version
+    return (this.applied?.get(composite) ?? 0) >= push.version || (this.inFlight?.get(composite)?.version ?? 0) >= push.version
   }
 
   /** Forgets what was applied or sent of one config, so its current version is sent again. */
   forget(config: { readonly kind: string; readonly key: string }) {
     const composite = configKey(config.kind, config.key)
-    this.applied.delete(composite)
-    this.inFlight.delete(composite)
+    this.applied?.delete(composite)
+    this.inFlight?.delete(composite)
   }
 
   /** For each (kind, key), the newest version the agent has or is being sent: only newer ones need reading. */
   knownVersions(except?: { readonly kind: string; readonly key: string }): Array<AppliedConfig> {
     const known = new Map<string, AppliedConfig>()
-    for (const [composite, version] of [...this.applied, ...[...this.inFlight].map(([c, f]) => [c, f.version] as const)]) {
+    for (const [composite, version] of [...(this.applied ?? []), ...[...(this.inFlight ?? [])].map(([c, f]) => [c, f.version] as const)]) {
       const [kind, key] = composite.split("\u0000") as [ConfigKind, string]
       if (except !== undefined && except.kind === kind && except.key === key) continue
       if ((known.get(composite)?.version ?? 0) < version) known.set(composite, { kind, key, version })
@@ -119,20 +144,23 @@ export class AgentSession {
   }
 
   markSent(push: ConfigPushBody, at: number) {
-    this.inFlight.set(configKey(push.kind, push.key), { version: push.version, sentAt: at })
+    ;(this.inFlight ??= new Map()).set(configKey(push.kind, push.key), { version: push.version, sentAt: at })
     if (push.kind === "wireguard") this.peerVersions.set(push.payload.network_id, push.payload.peers.version)
   }
 
   /** Records an ack; returns how long the push took, when it was in flight. */
   markAcked(kind: string, key: string, version: number, applied: boolean, at: number): number | undefined {
     const composite = configKey(kind, key)
-    const flight = this.inFlight.get(composite)
-    if (flight !== undefined && flight.version <= version) this.inFlight.delete(composite)
-    if (applied) this.applied.set(composite, Math.max(version, this.applied.get(composite) ?? 0))
+    const flight = this.inFlight?.get(composite)
+    if (flight !== undefined && flight.version <= version) this.inFlight!.delete(composite)
+    if (applied) {
+      const known = (this.applied ??= new Map())
+      known.set(composite, Math.max(version, known.get(composite) ?? 0))
+    }
     return flight !== undefined && flight.version === version ? at - flight.sentAt : undefined
   }
 
   get pendingPushes() {
-    return this.inFlight.size
+    return this.inFlight?.size ?? 0
   }
 }

@@ -62,6 +62,14 @@ export interface GatewayOptions {
   readonly apiKeyRecheckIntervalMs?: number
   readonly logLevel?: LogLevel
   readonly logger?: Logger
+  /**
+   * Export traces over OTLP/HTTP to this collector base URL (spans to `<url>/v1/traces`).
+   * Default: the `OTEL_EXPORTER_OTLP_ENDPOINT` environment variable; unset, nothing is exported.
+   * `OTEL_SERVICE_NAME` names the service (default `fleetplane-gateway`).
+   */
+  readonly otlpEndpoint?: string
+  /** How often batched spans are sent (default 5 s). */
+  readonly otlpExportIntervalMs?: number
 }
 
 const parseListen = (value: string, fallbackHost: string): { host: string; port: number } => {
@@ -83,8 +91,21 @@ export const startGateway = async (options: GatewayOptions) => {
   const heartbeatIntervalMs = options.heartbeatIntervalMs ?? 5_000
   const silenceThresholdMs = options.silenceThresholdMs ?? heartbeatIntervalMs * 3
   const vipProbeIntervalMs = options.vipProbeIntervalMs ?? 2_000
+  const otlpEndpoint = options.otlpEndpoint ?? (process.env.OTEL_EXPORTER_OTLP_ENDPOINT || undefined)
+  if (otlpEndpoint !== undefined && !/^https?:$/.test(URL.canParse(otlpEndpoint) ? new URL(otlpEndpoint).protocol : "")) {
+    throw new Error(`the OTLP endpoint "${otlpEndpoint.slice(0, 200)}" is not an http(s) URL: set OTEL_EXPORTER_OTLP_ENDPOINT to the collector's OTLP/HTTP base URL, e.g. http://localhost:4318`)
+  }
   const fleet = await createFleet({
     ...(options.postgres === undefined ? { database: options.database ?? ":memory:" } : { postgres: options.postgres }),
+    ...(otlpEndpoint === undefined
+      ? {}
+      : {
+          tracing: {
+            otlpEndpoint,
+            serviceName: process.env.OTEL_SERVICE_NAME || "fleetplane-gateway",
+            ...(options.otlpExportIntervalMs === undefined ? {} : { exportIntervalMs: options.otlpExportIntervalMs })
+          }
+        }),
     // One log stream: the SDK's lines (Effect's logger, the same JSON format) go through this gateway's logger and level.
     logging: { level: options.logger === undefined ? (options.logLevel ?? "info") : "debug", write: (line) => relayLogLine(log, line) },
     config: {
@@ -205,10 +226,10 @@ export const startGateway = async (options: GatewayOptions) => {
     agent_url: `${options.tls ? "wss" : "ws"}://${agentAddress.address}:${agentAddress.port}/v1/agent`,
     admin_url: `${options.adminTls ? "https" : "http"}://${adminAddress.address}:${adminAddress.port}`,
     // The connection string may carry a password: only the host is logged.
-    store: options.postgres === undefined ? `sqlite:${options.database ?? ":memory:"}` : `postgresql://${new URL(options.postgres).host}`
+    store: options.postgres === undefined ? `sqlite:${options.database ?? ":memory:"}` : `postgresql://${new URL(options.postgres).host}`,
+    // The collector URL could carry credentials too: its origin only.
+    traces: otlpEndpoint === undefined ? "off" : `otlp ${new URL(otlpEndpoint).origin}`
   })
-
-
 
   return {
     agentPort: agentAddress.port,

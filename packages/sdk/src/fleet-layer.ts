@@ -4,6 +4,7 @@
  */
 import { Effect, Layer } from "effect"
 import { loggingLayer, type LoggingOptions } from "./domain/logging"
+import { tracingLayer, type TracingOptions } from "./domain/tracing"
 import { Accounts } from "./accounts/accounts"
 import { ApiKeys } from "./accounts/api-keys"
 import { Actions } from "./actions/executor"
@@ -37,6 +38,8 @@ export interface FleetLayerOptions {
   readonly runSensor?: boolean
   /** Log lines: JSON, one per line, at `level` and above (default: stderr, `info`); see domain/logging.ts. */
   readonly logging?: LoggingOptions
+  /** Export spans over OTLP/HTTP (see domain/tracing.ts); none by default. */
+  readonly tracing?: TracingOptions
 }
 
 /** Every SDK service, over any `Store` implementation. */
@@ -80,7 +83,12 @@ export const fleetLayer = (options: FleetLayerOptions) => {
   return fleetServicesLayer({
     ...(options.config === undefined ? {} : { config: options.config }),
     ...(options.runSensor === undefined ? {} : { runSensor: options.runSensor })
-  }).pipe(Layer.provideMerge(store), Layer.provideMerge(loggingLayer(options.logging)))
+  }).pipe(
+    Layer.provideMerge(store),
+    Layer.provideMerge(loggingLayer(options.logging)),
+    // Last, so every service and background loop is built with the tracer in place.
+    Layer.provideMerge(options.tracing === undefined ? Layer.empty : tracingLayer(options.tracing))
+  )
 }
 
 export type FleetServices = Accounts | ApiKeys | Actions | AgentPort | VipSensor | SkillRunner | NetworkSyncer | KubeconfigRenewer | Transactor | Signals | AgentLiveness | Leadership | Store

@@ -9,6 +9,7 @@
 export { createFleet, FleetplaneError, type AccountOperations, type ActionMethods, type CreateFleetOptions, type Fleet } from "./facade/create-fleet"
 export { fleetLayer, fleetServicesLayer, type FleetLayerOptions, type FleetServices } from "./fleet-layer"
 export { jsonLogLine, loggingLayer, type LoggingOptions, type LogLevel as FleetLogLevel } from "./domain/logging"
+export { otlpTracesUrl, tracingLayer, type TracingOptions } from "./domain/tracing"
 
 // Services (Effect API)
 export { Accounts } from "./accounts/accounts"

@@ -74,7 +74,14 @@ export class Actions extends Context.Service<Actions, ActionsService>()("@fleetp
             yield* transactor.transact((ctx) => consumeConfirmation(ctx, accountId, name, input, token))
           }
           return yield* action.run(input, scope)
-        }).pipe(Effect.provideService(Transactor, transactor), Effect.provideService(AgentLiveness, liveness))
+        }).pipe(
+          Effect.provideService(Transactor, transactor),
+          Effect.provideService(AgentLiveness, liveness),
+          // Names only: the input may hold secrets (R20).
+          Effect.withSpan("Actions.execute", {
+            attributes: { "fleetplane.action": name.slice(0, 80), "fleetplane.account_id": accountId, "fleetplane.caller_role": caller.role }
+          })
+        )
 
       return Actions.of({ execute: execute as ActionsService["execute"], describe: () => descriptions })
     })

@@ -164,8 +164,17 @@ export class AgentPort extends Context.Service<AgentPort, AgentPortService>()("@
         )
 
       const { completePushes, completeMany } = createPushCompleter()
+      /** A push's span: which agent, how many pushes, how many bytes of payload are not counted (encoding happens in the host). */
+      const pushSpan = (name: string, attributes: Record<string, unknown>) =>
+        <A extends ReadonlyArray<unknown>, E, R>(effect: Effect.Effect<A, E, R>) =>
+          effect.pipe(
+            Effect.tap((pushes) => Effect.annotateCurrentSpan("fleetplane.pushes", pushes.length)),
+            Effect.withSpan(name, { attributes })
+          )
       const pendingPushes = (identity: AgentIdentity, applied: ReadonlyArray<AppliedConfig>, peerVersions: PeerVersions = new Map()) =>
-        transact((ctx) => Effect.flatMap(ctx.tx.listDesiredConfigs(identity.instanceId, applied), (records) => completePushes(ctx, identity, records, peerVersions)))
+        transact((ctx) => Effect.flatMap(ctx.tx.listDesiredConfigs(identity.instanceId, applied), (records) => completePushes(ctx, identity, records, peerVersions))).pipe(
+          pushSpan("AgentPort.pendingPushes", { "fleetplane.instance_id": identity.instanceId })
+        )
 
       const presence = createPresenceDamper()
       const presenceEvent = (ctx: TxContext, identity: AgentIdentity, type: "agent.connected" | "agent.disconnected", decision: PresenceDecision) =>
@@ -240,8 +249,20 @@ export class AgentPort extends Context.Service<AgentPort, AgentPortService>()("@
               },
               material
             )
+          ).pipe(
+            Effect.tap((outcome) =>
+              Effect.annotateCurrentSpan(
+                outcome.accepted
+                  ? { "fleetplane.join.accepted": true, "fleetplane.cluster_id": outcome.cluster_id, "fleetplane.join.role": outcome.role }
+                  : { "fleetplane.join.accepted": false, "fleetplane.join.code": outcome.code }
+              )
+            )
           )
-        })
+        }).pipe(
+          Effect.withSpan("AgentPort.joinRequest", {
+            attributes: { "fleetplane.instance_id": identity.instanceId, "fleetplane.account_id": identity.accountId, "fleetplane.join.module": request.module_name }
+          })
+        )
 
       /** One ack, inside a transaction: the applied version recorded, or the failure as an event. */
       const recordAck = (ctx: TxContext, identity: AgentIdentity, ack: ConfigAckBody) =>
@@ -281,8 +302,17 @@ export class AgentPort extends Context.Service<AgentPort, AgentPortService>()("@
         configAck,
         configAcks,
         pendingPushes,
-        completePushes: (identity, records, peerVersions) => transact((ctx) => completePushes(ctx, identity, records, peerVersions)),
-        completePushesMany: (requests) => (requests.length === 0 ? Effect.succeed([]) : transact((ctx) => completeMany(ctx, requests))),
+        completePushes: (identity, records, peerVersions) =>
+          transact((ctx) => completePushes(ctx, identity, records, peerVersions)).pipe(
+            pushSpan("AgentPort.completePushes", { "fleetplane.instance_id": identity.instanceId })
+          ),
+        completePushesMany: (requests) =>
+          requests.length === 0
+            ? Effect.succeed([])
+            : transact((ctx) => completeMany(ctx, requests)).pipe(
+                Effect.tap((pushes) => Effect.annotateCurrentSpan("fleetplane.pushes", pushes.reduce((sum, list) => sum + list.length, 0))),
+                Effect.withSpan("AgentPort.completePushesMany", { attributes: { "fleetplane.sessions": requests.length } })
+              ),
         vipDirectives
       })
     })

@@ -128,7 +128,11 @@ export const promoteVipHolder = (
     yield* syncNetworkVipRoutes(ctx, accountId, vip.network_id)
     ctx.vipHolderChanged(accountId, vip.id, [...(fromInstance === undefined ? [] : [fromInstance as never]), to.instance_id as never])
     return { virtual_ip_id: vip.id, previous_holder: from, previous_holder_hostname: fromHostname, new_holder: to.peer, new_holder_hostname: to.hostname, epoch, score: to.score }
-  })
+  }).pipe(
+    Effect.withSpan("VipFailover.promote", {
+      attributes: { "fleetplane.vip_id": vip.id, "fleetplane.cluster_id": vip.cluster_id, "fleetplane.epoch": expectedEpoch + 1, "fleetplane.failover.reason": reason, "fleetplane.peer_id": to.peer }
+    })
+  )
 
 const noCandidate = (vip: VipRecord) =>
   stateError(

@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from "vitest"
 import { actionCatalog } from "@fleetplane/sdk"
 import type { Gateway } from "../src/index"
 import { adminClient, quietGateway, setupAccount } from "./support/gateway-harness"
+import { TestAgent } from "./support/test-agent"
 
 let gateway: Gateway | undefined
 afterEach(async () => {
@@ -21,8 +22,33 @@ describe("admin API", () => {
     const health = await fetch(`${gateway.adminUrl}/healthz`)
     expect(((await health.json()) as any).status).toBe("ok")
     const metrics = await (await fetch(`${gateway.adminUrl}/metrics`)).text()
-    for (const name of ["fleetplane_agent_sessions", "fleetplane_heartbeats_received_total", "fleetplane_pushes_pending", "fleetplane_joins_rejected_total", "fleetplane_push_ack_latency_seconds_bucket"]) {
+    for (const name of ["fleetplane_agent_sessions", "fleetplane_heartbeats_received_total", "fleetplane_pushes_pending", "fleetplane_joins_rejected_total", "# TYPE fleetplane_push_ack_latency_seconds histogram"]) {
       expect(metrics).toContain(name)
+    }
+  })
+
+  it("metrics: push latency by kind and network (never by agent), process and event-loop lag from prom-client", async () => {
+    gateway = await quietGateway()
+    const { provision, serverTemplateId, networkId } = await setupAccount(gateway)
+    const nodes = [await provision("m1", serverTemplateId), await provision("m2", serverTemplateId)]
+    const agents = await Promise.all(nodes.map(() => TestAgent.connect(gateway!.agentUrl)))
+    try {
+      nodes.forEach((node, i) => agents[i]!.hello(node.instanceId, node.credential, { wireguard_keys: [{ network_id: networkId, public_key: agents[i]!.keys.publicKey }] }))
+      for (const agent of agents) await agent.until((a) => a.pushes("wireguard").length > 0, 5_000, "a wireguard push")
+      for (const agent of agents) agent.ackAll()
+      const scrape = async () => (await fetch(`${gateway!.adminUrl}/metrics`)).text()
+      let text = await scrape()
+      for (let i = 0; i < 50 && !text.includes(`kind="wireguard",network_id="${networkId}"`); i++) {
+        await new Promise((resolve) => setTimeout(resolve, 50))
+        text = await scrape()
+      }
+      expect(text).toMatch(new RegExp(`fleetplane_push_ack_latency_seconds_count\\{kind="wireguard",network_id="${networkId}"\\} [1-9]`))
+      expect(text).toMatch(/fleetplane_pushes_acked_total [1-9]/)
+      for (const name of ["process_resident_memory_bytes", "process_cpu_seconds_total", "nodejs_eventloop_lag_p99_seconds", "nodejs_heap_size_used_bytes"]) expect(text).toContain(name)
+      // No series per agent: instance ids appear nowhere.
+      for (const node of nodes) expect(text).not.toContain(node.instanceId)
+    } finally {
+      for (const agent of agents) agent.close()
     }
   })
 

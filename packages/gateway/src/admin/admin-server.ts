@@ -114,8 +114,9 @@ export const createAdminHandler = (deps: AdminServerDeps) => {
 
     if (method === "GET" && path === "/healthz") return sendJson(response, 200, { status: "ok", ...deps.health() })
     if (method === "GET" && path === "/metrics") {
-      response.writeHead(200, { "content-type": "text/plain; version=0.0.4" })
-      return response.end(deps.metrics.render())
+      const text = await deps.metrics.render()
+      response.writeHead(200, { "content-type": deps.metrics.contentType })
+      return response.end(text)
     }
     if (!path.startsWith("/v1/")) return sendError(response, 404, "not_found", `no route ${method} ${path}; see GET /v1/actions`)
 

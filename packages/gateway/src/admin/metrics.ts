@@ -1,58 +1,85 @@
-/** Gateway metrics in Prometheus text format: plain counters, gauges and one histogram. */
+/**
+ * The gateway's Prometheus metrics, through prom-client: its own counters, gauges and the push
+ * latency histogram, plus the process and Node.js runtime metrics prom-client collects
+ * (CPU, memory, handles, GC, and event-loop lag with its percentiles).
+ *
+ * Labels: push latency by config kind and, for the network-wide pushes (`wireguard`,
+ * `vip_routes`), by network; never by agent (series would grow with the fleet).
+ * Counters on the hot path (a heartbeat each) are plain numbers handed to prom-client when
+ * scraped, so counting costs an addition.
+ */
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client"
+
+/** A counter whose increments are plain additions; prom-client reads it at scrape time. */
+export interface FastCounter {
+  readonly inc: (by?: number) => void
+  readonly value: number
+}
+
+/** Config kinds whose key is a network id: their push latency is labelled with it. */
+const NETWORK_KEYED_KINDS = new Set(["wireguard", "vip_routes"])
+
 export class Metrics {
-  readonly counters = new Map<string, { help: string; value: number }>()
-  private readonly gauges = new Map<string, { help: string; read: () => number }>()
-  private readonly histogram = {
+  readonly registry = new Registry()
+  private readonly pushLatency = new Histogram({
     name: "fleetplane_push_ack_latency_seconds",
-    help: "Time from sending a config push to receiving its ack.",
+    help: "Time from sending a config push to receiving its ack, by config kind and (for WireGuard and VIP route pushes) network.",
+    labelNames: ["kind", "network_id"] as const,
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-    counts: new Array<number>(12).fill(0),
-    sum: 0,
-    count: 0
+    registers: [this.registry]
+  })
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry })
   }
 
-  counter(name: string, help: string) {
-    const entry = { help, value: 0 }
-    this.counters.set(name, entry)
+  counter(name: string, help: string): FastCounter {
+    let value = 0
+    let reported = 0
+    new Counter({
+      name,
+      help,
+      registers: [this.registry],
+      collect() {
+        this.inc(value - reported)
+        reported = value
+      }
+    })
     return {
       inc: (by = 1) => {
-        entry.value += by
+        value += by
       },
       get value() {
-        return entry.value
+        return value
       }
     }
   }
 
   gauge(name: string, help: string, read: () => number) {
-    this.gauges.set(name, { help, read })
-  }
-
-  observePushLatency(seconds: number) {
-    const h = this.histogram
-    const index = h.buckets.findIndex((bound) => seconds <= bound)
-    h.counts[index === -1 ? h.buckets.length : index]! += 1
-    h.sum += seconds
-    h.count += 1
-  }
-
-  render(): string {
-    const lines: Array<string> = []
-    for (const [name, { help, value }] of this.counters) lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`, `${name} ${value}`)
-    for (const [name, { help, read }] of this.gauges) lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`, `${name} ${read()}`)
-    const h = this.histogram
-    lines.push(`# HELP ${h.name} ${h.help}`, `# TYPE ${h.name} histogram`)
-    let cumulative = 0
-    h.buckets.forEach((bound, i) => {
-      cumulative += h.counts[i]!
-      lines.push(`${h.name}_bucket{le="${bound}"} ${cumulative}`)
+    new Gauge({
+      name,
+      help,
+      registers: [this.registry],
+      collect() {
+        this.set(read())
+      }
     })
-    lines.push(`${h.name}_bucket{le="+Inf"} ${h.count}`, `${h.name}_sum ${h.sum}`, `${h.name}_count ${h.count}`)
-    return `${lines.join("\n")}\n`
+  }
+
+  observePushLatency(kind: string, key: string, seconds: number) {
+    this.pushLatency.observe({ kind, network_id: NETWORK_KEYED_KINDS.has(kind) ? key : "" }, seconds)
+  }
+
+  get contentType(): string {
+    return this.registry.contentType
+  }
+
+  render(): Promise<string> {
+    return this.registry.metrics()
   }
 }
 
-/** The gateway's named metrics, created once. */
+/** The gateway's named metrics, created once per gateway (each has its own registry). */
 export const gatewayMetrics = () => {
   const metrics = new Metrics()
   return {

@@ -78,7 +78,7 @@ export const createSessionMessages = (deps: AgentEndpointDeps & { readonly acks:
         return session.enqueue(async () => {
           const applied = message.body.status === "applied"
           const latency = session.markAcked(message.body.kind, message.body.key, message.body.version, applied, Date.now())
-          if (latency !== undefined) metrics.metrics.observePushLatency(latency / 1000)
+          if (latency !== undefined) metrics.metrics.observePushLatency(message.body.kind, message.body.key, latency / 1000)
           if (applied) metrics.pushesAcked.inc()
           else metrics.pushesFailed.inc()
           await acks.record(identity, message.body)

@@ -4,9 +4,10 @@
  * Every transaction runs SERIALIZABLE: two gateways validating joins into the same cluster,
  * or promoting the same VIP, cannot both commit decisions that only hold one at a time —
  * PostgreSQL aborts one with a serialization failure, and the store runs that transaction's
- * body again (bounded, with jittered backoff). Events are appended under a transaction-level
- * advisory lock, so their sequence numbers are in commit order and an event-stream reader
- * following `seq` never skips one that committed late. Migrations run under an advisory
+ * body again (bounded, with jittered backoff). A transaction's events are written when it
+ * commits, in one statement, under a transaction-level advisory lock taken just then: their
+ * sequence numbers are in commit order, so an event-stream reader following `seq` never skips
+ * one that committed late, and the lock is held for three round trips, not the transaction. Migrations run under an advisory
  * lock too, so gateways starting together apply them once.
  *
  * While PostgreSQL is unreachable, calls fail with `store_unavailable` (nothing is half

@@ -115,7 +115,7 @@ const measure = async (mode: LargeJoinFigure["mode"], peers: number, trial: numb
       agents.kill("SIGKILL")
     }
   } finally {
-    server.kill("SIGKILL")
+    server.kill(process.env.BENCH_CPU_PROF === undefined ? "SIGKILL" : "SIGTERM")
   }
 }
 

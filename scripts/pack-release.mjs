@@ -51,7 +51,10 @@ for (const key of chosen) {
   if (!existsSync(join(root, dir, "dist"))) throw new Error(`${name} is not built: run npm run build first`)
   const staging = mkdtempSync(join(tmpdir(), `fleetplane-pack-${key}-`))
   const deployed = join(staging, "deployed")
-  execFileSync(pnpm, ["--filter", name, "deploy", "--prod", "--offline", "--config.node-linker=hoisted", deployed], {
+  // --prefer-offline: the local store first; the registry only for metadata the cache lacks
+  // (a package the lockfile resolved through another one's entry, e.g. prom-client's
+  // @opentelemetry/api, is re-resolved by deploy). The tarball itself installs offline.
+  execFileSync(pnpm, ["--filter", name, "deploy", "--prod", "--prefer-offline", "--config.node-linker=hoisted", deployed], {
     cwd: root,
     stdio: ["ignore", "ignore", "inherit"],
     env: { ...process.env, ...(existsSync("/usr/include/node") ? { npm_config_nodedir: "/usr" } : {}) }

@@ -3,7 +3,7 @@
  * See PROTOCOL.md for every message, the close and error codes, and sequence diagrams.
  */
 export { closeCodeForProtocolError, CloseCode, closeReason, MAX_CLOSE_REASON_BYTES, ProtocolErrorCode, RefusalCode } from "./codes"
-export { decodeAgentFrame, decodeGatewayFrame, encodeFrame, type DecodeResult } from "./codec/codec"
+export { decodeAgentFrame, decodeGatewayFrame, encodeConfigPush, encodeFrame, type DecodeResult } from "./codec/codec"
 export { inspectFrame } from "./codec/frame-inspector"
 export { describeSchemaError } from "./codec/schema-issues"
 export { ProtocolDecodeError } from "./errors"

@@ -3,10 +3,13 @@
  * set replaces it, a change too large for one frame is split and put back together, and the
  * wg-quick file rendered from the result is the same however the entries arrived.
  */
+import { Result } from "effect"
 import { describe, expect, it } from "vitest"
 import {
   applyPeerSetChange,
+  decodeGatewayFrame,
   DEFAULT_FRAME_LIMITS,
+  encodeConfigPush,
   encodeFrame,
   PeerSetAssembler,
   PeerSetOutOfSyncError,
@@ -116,5 +119,39 @@ describe("a peer set larger than a frame", () => {
     const small = pushOf(change(1, 2, false, [entry(1)]))
     expect(splitPeerSetPush(small)).toEqual([small])
     expect(assembler.accept(small)).toBe(small)
+  })
+})
+
+describe("a change encoded once for every session it reaches", () => {
+  it("the pieces of a WireGuard push are the bytes encodeFrame gives, and one change is shared by every receiver's frame", () => {
+    const shared = change(3, 9, false, Array.from({ length: 200 }, (_, i) => entry(i + 1)), [entry(500).peer_id])
+    const forAgent = (peer: number): ConfigPushBody => ({
+      kind: "wireguard",
+      key: "net_1",
+      version: 11,
+      payload: { network_id: "net_1", interface_name: "wg-sdwan-prod", listen_port: 51820, self: { peer_id: entry(peer).peer_id, label: `edge-${peer}`, addresses: [`fd00:1::${peer}/128`] }, peers: shared }
+    })
+    const concat = (pieces: ReadonlyArray<Uint8Array>) => Buffer.concat(pieces.map((piece) => Buffer.from(piece)))
+    const [a, b] = [encodeConfigPush(forAgent(1)), encodeConfigPush(forAgent(2))]
+    expect(a).toHaveLength(2)
+    expect(concat(a).equals(Buffer.from(encodeFrame({ type: "config_push", body: forAgent(1) })))).toBe(true)
+    expect(concat(b).equals(Buffer.from(encodeFrame({ type: "config_push", body: forAgent(2) })))).toBe(true)
+    // The change's bytes are the same object for both: encoded once.
+    expect(a[1]).toBe(b[1])
+    const decoded = decodeGatewayFrame(concat(b))
+    expect(Result.isSuccess(decoded) && decoded.success).toEqual({ type: "config_push", body: forAgent(2) })
+    // A change split in parts: every session gets the same parts, so their encodings are shared too.
+    const large = change(0, 12, true, Array.from({ length: 2_500 }, (_, i) => entry(i + 1)))
+    const partsFor = (peer: number) => splitPeerSetPush({ ...forAgent(peer), payload: { ...forAgent(peer).payload, peers: large } })
+    const [p1, p2] = [partsFor(1), partsFor(2)]
+    expect(p1.length).toBeGreaterThan(1)
+    p1.forEach((part, i) => {
+      const other = p2[i]!
+      expect(part.kind === "wireguard" && other.kind === "wireguard" && part.payload.peers === other.payload.peers).toBe(true)
+      expect(encodeConfigPush(part)[1]).toBe(encodeConfigPush(other)[1])
+    })
+    // Anything but a WireGuard push is one piece.
+    const token: ConfigPushBody = { kind: "token", key: "clu_1", version: 2, payload: { cluster_id: "clu_1", token: "K10abc::server:def" } }
+    expect(encodeConfigPush(token)).toEqual([encodeFrame({ type: "config_push", body: token })])
   })
 })

@@ -10,7 +10,7 @@ import { Predicate, Result, Schema } from "effect"
 import { ProtocolErrorCode } from "../codes"
 import { protocolDecodeError, type ProtocolDecodeError } from "../errors"
 import { DEFAULT_FRAME_LIMITS, type FrameLimits } from "../limits"
-import { agentMessageSchemas, gatewayMessageSchemas, type AgentMessage, type GatewayMessage } from "../messages/index"
+import { agentMessageSchemas, gatewayMessageSchemas, type AgentMessage, type ConfigPushBody, type GatewayMessage } from "../messages/index"
 import { PROTOCOL_VERSION, SUPPORTED_PROTOCOL_VERSIONS } from "../version"
 import { inspectFrame } from "./frame-inspector"
 import { describeSchemaError } from "./schema-issues"
@@ -25,6 +25,33 @@ export type DecodeResult<M> = Result.Result<M, ProtocolDecodeError>
 /** Encodes one message into the bytes of one binary frame. */
 export const encodeFrame = (message: AgentMessage | GatewayMessage): Uint8Array =>
   packr.pack({ v: PROTOCOL_VERSION, type: message.type, body: message.body })
+
+/** The encoded `peers` of a WireGuard push, per change object: one version's change is shared by every session it reaches. */
+const encodedPeers = new WeakMap<object, Uint8Array>()
+
+/**
+ * Encodes a `config_push` as the consecutive pieces of one frame. A WireGuard push comes in two:
+ * the envelope with everything but the peer-set change, then the change itself, encoded once per
+ * change object and reused for every session it is sent to (at 1,000 peers a full set is ~190 KB:
+ * encoded once instead of once per peer). Concatenated, the pieces are exactly the bytes
+ * `encodeFrame` gives; a sender may send them as fragments of one WebSocket message.
+ */
+export const encodeConfigPush = (push: ConfigPushBody): ReadonlyArray<Uint8Array> => {
+  if (push.kind !== "wireguard") return [encodeFrame({ type: "config_push", body: push })]
+  const { payload, ...rest } = push
+  const { peers, ...own } = payload
+  let change = encodedPeers.get(peers)
+  if (change === undefined) {
+    // A copy: msgpackr's result may share a larger buffer the cache would keep alive.
+    change = new Uint8Array(packr.pack(peers))
+    encodedPeers.set(peers, change)
+  }
+  // `peers` is the last value of the payload, the payload of the body, the body of the envelope:
+  // the head ends with the nil standing in for it, and the change goes where that nil was.
+  const head = packr.pack({ v: PROTOCOL_VERSION, type: "config_push", body: { ...rest, payload: { ...own, peers: null } } })
+  if (head[head.length - 1] !== 0xc0) return [encodeFrame({ type: "config_push", body: push })]
+  return [head.subarray(0, head.length - 1), change]
+}
 
 const fail = (code: ProtocolErrorCode, message: string, messageType?: string) =>
   Result.fail(protocolDecodeError(code, message, messageType))

@@ -4,7 +4,7 @@
  * one task at a time (`enqueue`) so its messages are handled in arrival order.
  */
 import type { WebSocket } from "ws"
-import { CloseCode, closeReason, encodeFrame, type AppliedConfig, type ConfigKind, type ConfigPushBody, type GatewayMessage } from "@fleetplane/agent-protocol"
+import { CloseCode, closeReason, encodeConfigPush, encodeFrame, type AppliedConfig, type ConfigKind, type ConfigPushBody, type GatewayMessage } from "@fleetplane/agent-protocol"
 import type { AgentIdentity } from "@fleetplane/sdk"
 
 /** What the session needs from a terminal bridge (see terminal/terminal-bridge.ts). */
@@ -88,6 +88,25 @@ export class AgentSession {
    * destroyed after a short grace, so its buffer is freed without waiting for TCP.
    */
   send(message: GatewayMessage, onWritten?: () => void): boolean {
+    if (!this.admits()) return false
+    this.socket.send(encodeFrame(message), { binary: true }, onWritten === undefined ? undefined : () => onWritten())
+    return true
+  }
+
+  /**
+   * Sends one config push. A WireGuard push is one WebSocket message in two fragments: the
+   * session's own part, then the peer-set change, encoded once and shared by every session it
+   * reaches — a publish reaching 1,000 sessions holds the change's bytes once, not 1,000 times.
+   */
+  sendPush(push: ConfigPushBody): boolean {
+    if (!this.admits()) return false
+    const pieces = encodeConfigPush(push)
+    pieces.forEach((piece, i) => this.socket.send(piece, { binary: true, fin: i === pieces.length - 1 }))
+    return true
+  }
+
+  /** Whether more may be queued; a reader too far behind is closed as a slow consumer. */
+  private admits(): boolean {
     if (this.closed) return false
     const buffered = this.socket.bufferedAmount
     if (buffered > this.hooks.maxBufferedBytes) {
@@ -96,7 +115,6 @@ export class AgentSession {
       this.hooks.onSlowConsumer(this, buffered)
       return false
     }
-    this.socket.send(encodeFrame(message), { binary: true }, onWritten === undefined ? undefined : () => onWritten())
     return true
   }
 

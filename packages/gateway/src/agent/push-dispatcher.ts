@@ -23,7 +23,7 @@ export const sendPushes = (deps: PushDeliveryDeps, session: AgentSession, pushes
   const now = Date.now()
   for (const push of pushes) {
     if (session.has(push)) continue
-    for (const frame of splitPeerSetPush(push)) if (!session.send({ type: "config_push", body: frame })) return
+    for (const part of splitPeerSetPush(push)) if (!session.sendPush(part)) return
     session.markSent(push, now)
     deps.metrics.pushesSent.inc()
   }

@@ -125,11 +125,11 @@ describe("a peer set larger than a frame", () => {
 describe("a change encoded once for every session it reaches", () => {
   it("the pieces of a WireGuard push are the bytes encodeFrame gives, and one change is shared by every receiver's frame", () => {
     const shared = change(3, 9, false, Array.from({ length: 200 }, (_, i) => entry(i + 1)), [entry(500).peer_id])
-    const forAgent = (peer: number): ConfigPushBody => ({
+    const forAgent = (peer: number, peers: PeerSetChange = shared): ConfigPushBody => ({
       kind: "wireguard",
       key: "net_1",
       version: 11,
-      payload: { network_id: "net_1", interface_name: "wg-sdwan-prod", listen_port: 51820, self: { peer_id: entry(peer).peer_id, label: `edge-${peer}`, addresses: [`fd00:1::${peer}/128`] }, peers: shared }
+      payload: { network_id: "net_1", interface_name: "wg-sdwan-prod", listen_port: 51820, self: { peer_id: entry(peer).peer_id, label: `edge-${peer}`, addresses: [`fd00:1::${peer}/128`] }, peers }
     })
     const concat = (pieces: ReadonlyArray<Uint8Array>) => Buffer.concat(pieces.map((piece) => Buffer.from(piece)))
     const [a, b] = [encodeConfigPush(forAgent(1)), encodeConfigPush(forAgent(2))]
@@ -142,7 +142,7 @@ describe("a change encoded once for every session it reaches", () => {
     expect(Result.isSuccess(decoded) && decoded.success).toEqual({ type: "config_push", body: forAgent(2) })
     // A change split in parts: every session gets the same parts, so their encodings are shared too.
     const large = change(0, 12, true, Array.from({ length: 2_500 }, (_, i) => entry(i + 1)))
-    const partsFor = (peer: number) => splitPeerSetPush({ ...forAgent(peer), payload: { ...forAgent(peer).payload, peers: large } })
+    const partsFor = (peer: number) => splitPeerSetPush(forAgent(peer, large))
     const [p1, p2] = [partsFor(1), partsFor(2)]
     expect(p1.length).toBeGreaterThan(1)
     p1.forEach((part, i) => {

@@ -9,7 +9,8 @@ import { join } from "node:path"
 import { Effect } from "effect"
 import { describe, expect, it } from "vitest"
 import { applyPeerSetChange, renderWireguardConfig, type ConfigPushBody } from "@fleetplane/agent-protocol"
-import { createFleet, NetworkSyncer, Store, type AgentIdentity } from "../src/index"
+import { createFleet, NetworkSyncer, peerSetChange, publishPeerSet, Store, Transactor, type AgentIdentity } from "../src/index"
+import { PEER_SET_HISTORY_VERSIONS } from "../src/config/wireguard"
 import { wireguardKeyPair } from "./support/wireguard-keys"
 
 const flush = Effect.flatMap(Effect.service(NetworkSyncer), (syncer) => syncer.flush)
@@ -140,6 +141,36 @@ describe("a network's peer set travels as versioned deltas (#20)", () => {
     expect((await fleet.run(port.pendingPushes(agents[2]!.identity, []))).some((p) => p.kind === "wireguard")).toBe(false) // no longer a peer
     await fleet.run(flush)
     expect((await wireguardOf(agents[0]!)).version).toBe(after.version)
+    await fleet.close()
+  }, 60_000)
+})
+
+describe("a network's removed peers are not kept forever (#20)", () => {
+  it("removals older than the kept history are purged; an agent from before them gets the full set, never a delta missing a removal", async () => {
+    const fleet = await createFleet({ database: ":memory:", runSensor: false })
+    const networkId = "net_history" as never
+    const peer = (id: string, endpoint: string) =>
+      ({ id, hostname: id, public_key: `${Buffer.alloc(32, id.length).toString("base64")}`, endpoint, overlay_address: "fd00::1", overlay_ipv4_address: "100.64.0.1", pod_subnet: null }) as never
+    const publish = (peers: ReadonlyArray<never>) => fleet.run(Effect.flatMap(Effect.service(Transactor), ({ transact }) => transact((ctx) => publishPeerSet(ctx, networkId, peers))))
+    const changeFrom = (from: number | undefined) => fleet.run(Effect.flatMap(Effect.service(Transactor), ({ transact }) => transact((ctx) => peerSetChange(ctx, networkId, from))))
+    const entries = () => fleet.run(Effect.flatMap(Effect.service(Store), (store) => store.transaction((tx) => tx.listPeerEntries(networkId))))
+
+    expect(await publish([peer("peer_a", "192.0.2.1:51820"), peer("peer_b", "192.0.2.2:51820")])).toBe(1)
+    expect(await publish([peer("peer_a", "192.0.2.1:51820")])).toBe(2) // peer_b removed at version 2
+    // An agent at version 1 is told of the removal while it is kept.
+    expect(await changeFrom(1)).toMatchObject({ full: false, removed: ["peer_b"] })
+    // Then peer_a moves once per version, through the kept history.
+    let version = 2
+    for (let i = 0; i < PEER_SET_HISTORY_VERSIONS; i++) version = await publish([peer("peer_a", `192.0.2.1:${20_000 + i}`)])
+    expect(version).toBe(2 + PEER_SET_HISTORY_VERSIONS)
+    expect((await entries()).map((row) => row.peer_id)).toEqual(["peer_a"]) // peer_b's row is gone
+    // Behind the horizon: the full set (without peer_b), not a delta that would leave peer_b in place.
+    const stale = await changeFrom(1)
+    expect(stale).toMatchObject({ full: true, version, removed: [] })
+    expect(stale.upserts.map((entry) => entry.peer_id)).toEqual(["peer_a"])
+    // At or after the horizon: deltas as before.
+    expect(await changeFrom(2)).toMatchObject({ full: false, from_version: 2 })
+    expect(await changeFrom(version - 1)).toMatchObject({ full: false, from_version: version - 1, removed: [] })
     await fleet.close()
   }, 60_000)
 })

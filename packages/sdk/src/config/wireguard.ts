@@ -36,6 +36,13 @@ export const peerEntryOf = (peer: PeerRecord & { readonly hostname: string }): P
  * peers that are gone) are written at one new version. O(peers) to compare, O(changes) to
  * write. Returns the set's version after publishing.
  */
+/**
+ * How many versions of a network's removals are kept: an agent this far behind (offline through
+ * that many changes of its network) is sent the full set instead of a delta. Bounds the rows a
+ * network keeps for peers long gone.
+ */
+export const PEER_SET_HISTORY_VERSIONS = 1_000
+
 export const publishPeerSet = (ctx: TxContext, networkId: NetworkId, peers: ReadonlyArray<PeerRecord & { readonly hostname: string }>) =>
   Effect.gen(function* () {
     const published = new Map((yield* ctx.tx.listPeerEntries(networkId)).map((row) => [row.peer_id, row]))
@@ -53,18 +60,25 @@ export const publishPeerSet = (ctx: TxContext, networkId: NetworkId, peers: Read
     for (const row of published.values()) if (row.entry !== null && !present.has(row.peer_id)) changes.push({ peer_id: row.peer_id, entry: null })
     if (changes.length === 0) return version
     yield* ctx.tx.writePeerEntries(networkId, version + 1, changes)
+    // Removals older than the kept history go; agents further behind get the full set.
+    const horizon = version + 1 - PEER_SET_HISTORY_VERSIONS
+    if (horizon > 0 && [...published.values()].some((row) => row.entry === null && row.version <= horizon)) {
+      yield* ctx.tx.purgeRemovedPeerEntries(networkId, horizon)
+    }
     return version + 1
   })
 
 /**
  * The change from `from` (the version the agent has; `undefined`: none) to the current set:
- * a delta of the rows written since, or the full set when the agent has none or claims a
- * version the store never reached (a database restored from an older backup).
+ * a delta of the rows written since, or the full set when the agent has none, claims a
+ * version the store never reached (a database restored from an older backup), or is older
+ * than the removals still kept (`PEER_SET_HISTORY_VERSIONS`).
  */
 export const peerSetChange = (ctx: TxContext, networkId: NetworkId, from: number | undefined) =>
   Effect.gen(function* () {
     const since = yield* ctx.tx.peerEntriesSince(networkId, from ?? 0)
-    const full = from === undefined || from > since.current
+    // None yet, newer than the store (a restored backup), or older than the removals kept.
+    const full = from === undefined || from > since.current || from < since.purgedThrough
     const { rows } = full && from !== undefined ? yield* ctx.tx.peerEntriesSince(networkId, 0) : since
     const upserts: Array<PeerEntry> = []
     const removed: Array<string> = []

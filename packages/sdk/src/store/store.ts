@@ -135,8 +135,16 @@ export interface StoreTx {
   readonly listPeerEntries: (networkId: NetworkId) => Op<ReadonlyArray<PeerEntryRow>>
   /** Writes entries (or removals, `entry: null`) at one new version of the network's peer set. */
   readonly writePeerEntries: (networkId: NetworkId, version: number, entries: ReadonlyArray<Pick<PeerEntryRow, "peer_id" | "entry">>) => Op<void>
-  /** The entries that changed after `version`, and the set's current version. */
-  readonly peerEntriesSince: (networkId: NetworkId, version: number) => Op<{ readonly current: number; readonly rows: ReadonlyArray<PeerEntryRow> }>
+  /**
+   * The entries that changed after `version`, the set's current version, and the version through
+   * which removals were purged (an agent older than that needs the full set).
+   */
+  readonly peerEntriesSince: (
+    networkId: NetworkId,
+    version: number
+  ) => Op<{ readonly current: number; readonly purgedThrough: number; readonly rows: ReadonlyArray<PeerEntryRow> }>
+  /** Drops the rows of peers removed at or before `through`, and records that horizon. */
+  readonly purgeRemovedPeerEntries: (networkId: NetworkId, through: number) => Op<void>
 
   // clusters
   readonly insertCluster: (cluster: ClusterRecord) => Op<void>

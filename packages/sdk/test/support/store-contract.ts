@@ -312,13 +312,14 @@ export const storeContract = (name: string, makeStore: StoreFactory) =>
       withStore((store) =>
         Effect.gen(function* () {
           const networkId = yield* store.transaction((tx) => Effect.flatMap(seedAccount(tx), (accountId) => seedNetwork(tx, accountId, "peers")))
-          assert.deepStrictEqual(yield* store.transaction((tx) => tx.peerEntriesSince(networkId, 0)), { current: 0, rows: [] })
+          assert.deepStrictEqual(yield* store.transaction((tx) => tx.peerEntriesSince(networkId, 0)), { current: 0, purgedThrough: 0, rows: [] })
           const first = Array.from({ length: 450 }, (_, i) => ({ peer_id: `peer_${String(i).padStart(3, "0")}`, entry: JSON.stringify({ i }) }))
           yield* store.transaction((tx) => tx.writePeerEntries(networkId, 1, first))
           yield* store.transaction((tx) => tx.writePeerEntries(networkId, 2, [{ peer_id: "peer_007", entry: JSON.stringify({ i: 7, moved: true }) }, { peer_id: "peer_008", entry: null }]))
           const since1 = yield* store.transaction((tx) => tx.peerEntriesSince(networkId, 1))
           assert.deepStrictEqual(since1, {
             current: 2,
+            purgedThrough: 0,
             rows: [
               { peer_id: "peer_007", version: 2, entry: JSON.stringify({ i: 7, moved: true }) },
               { peer_id: "peer_008", version: 2, entry: null }
@@ -326,7 +327,13 @@ export const storeContract = (name: string, makeStore: StoreFactory) =>
           })
           assert.strictEqual((yield* store.transaction((tx) => tx.peerEntriesSince(networkId, 0))).rows.length, 450)
           assert.strictEqual((yield* store.transaction((tx) => tx.listPeerEntries(networkId))).length, 450)
-          assert.deepStrictEqual(yield* store.transaction((tx) => tx.peerEntriesSince(networkId, 5)), { current: 2, rows: [] })
+          assert.deepStrictEqual(yield* store.transaction((tx) => tx.peerEntriesSince(networkId, 5)), { current: 2, purgedThrough: 0, rows: [] })
+          // Purging removals through version 2 drops peer_008's row, keeps the others, and records the horizon; it never moves back.
+          yield* store.transaction((tx) => tx.purgeRemovedPeerEntries(networkId, 2))
+          yield* store.transaction((tx) => tx.purgeRemovedPeerEntries(networkId, 1))
+          const purged = yield* store.transaction((tx) => tx.peerEntriesSince(networkId, 1))
+          assert.deepStrictEqual(purged, { current: 2, purgedThrough: 2, rows: [{ peer_id: "peer_007", version: 2, entry: JSON.stringify({ i: 7, moved: true }) }] })
+          assert.strictEqual((yield* store.transaction((tx) => tx.listPeerEntries(networkId))).length, 449)
         })
       )
     )

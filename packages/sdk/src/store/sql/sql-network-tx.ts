@@ -45,6 +45,7 @@ export const networkTx = (db: SqlDriver) => {
         yield* run("DELETE FROM pending_network_syncs WHERE network_id = ?", [id])
         yield* run("DELETE FROM overlay_leases WHERE network_id = ?", [id])
         yield* run("DELETE FROM network_peer_entries WHERE network_id = ?", [id])
+        yield* run("DELETE FROM network_peer_set_horizons WHERE network_id = ?", [id])
         yield* run("DELETE FROM networks WHERE account_id = ? AND id = ?", [accountId, id])
       }),
     podPrefixNeighbours: (accountId, range) =>
@@ -161,9 +162,23 @@ export const networkTx = (db: SqlDriver) => {
       ),
     peerEntriesSince: (networkId, version) =>
       Effect.gen(function* () {
-        const current = Number((yield* one("SELECT MAX(version) AS current FROM network_peer_entries WHERE network_id = ?", [networkId]))?.current ?? 0)
+        const bounds = yield* one(
+          `SELECT (SELECT MAX(version) FROM network_peer_entries WHERE network_id = @network) AS current,
+                  (SELECT purged_through FROM network_peer_set_horizons WHERE network_id = @network) AS purged_through`,
+          { network: networkId }
+        )
         const rows = (yield* all("SELECT peer_id, version, entry FROM network_peer_entries WHERE network_id = ? AND version > ? ORDER BY version, peer_id", [networkId, version])).map(peerEntryFrom)
-        return { current, rows }
+        return { current: Number(bounds?.current ?? 0), purgedThrough: Number(bounds?.purged_through ?? 0), rows }
+      }),
+    purgeRemovedPeerEntries: (networkId, through) =>
+      Effect.gen(function* () {
+        yield* run("DELETE FROM network_peer_entries WHERE network_id = ? AND entry IS NULL AND version <= ?", [networkId, through])
+        yield* run(
+          `INSERT INTO network_peer_set_horizons (network_id, purged_through) VALUES (?, ?)
+           ON CONFLICT (network_id) DO UPDATE SET purged_through = excluded.purged_through
+           WHERE network_peer_set_horizons.purged_through < excluded.purged_through`,
+          [networkId, through]
+        )
       }),
 
   } satisfies Partial<StoreTx>

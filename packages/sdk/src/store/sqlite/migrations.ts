@@ -311,5 +311,18 @@ INSERT INTO pending_network_syncs (network_id, account_id, requested_at)
   SELECT id, account_id, '1970-01-01T00:00:00.000Z' FROM networks WHERE true
   ON CONFLICT (network_id) DO NOTHING;
 `
+  },
+  {
+    version: 9,
+    name: "peer-set history horizon",
+    sql: `
+-- #20: removed peers' rows (entry NULL) are purged once they are old; an agent whose version is
+-- older than the purged ones cannot be sent a delta (it would miss those removals) and gets the
+-- full set. The version through which a network's removals were purged:
+CREATE TABLE network_peer_set_horizons (
+  network_id TEXT PRIMARY KEY,
+  purged_through INTEGER NOT NULL
+);
+`
   }
 ]

@@ -10,6 +10,8 @@ const read = (pkg) => {
   const file = join(root, "packages", pkg, "bench-results.json")
   return existsSync(file) ? JSON.parse(readFileSync(file, "utf8")) : undefined
 }
+/** A section: its introduction, then a table (header cells, alignment cells, one cell list per row). */
+const section = (intro, header, align, rows) => ["", intro, "", `| ${header.join(" | ")} |`, `| ${align.join(" | ")} |`, ...rows.map((cells) => `| ${cells.join(" | ")} |`)]
 const fmt = (value, digits = 1) => (typeof value === "number" && Number.isFinite(value) ? value.toLocaleString("en-US", { maximumFractionDigits: digits }) : "n/a")
 
 const raw = {}
@@ -50,46 +52,66 @@ if (gateway !== undefined) {
     )
   }
   if (Array.isArray(gateway.bringUp) && gateway.bringUp.length > 0) {
+    const rss = (b) => `${fmt(b.rssBeforeMb, 0)} / ${fmt(b.peakRssMb, 0)} / ${b.rssRestedMb == null ? "n/a" : fmt(b.rssRestedMb, 0)} / ${b.rssAfterJoinMb == null ? "n/a" : fmt(b.rssAfterJoinMb, 0)} MB`
     lines.push(
-      "",
-      "**First bring-up with fresh endpoints** (#20, `pnpm bench:bring-up`): N agents connect for the first time, each with a new WireGuard key and its own endpoint, to a gateway whose network has them attached; from the first connect until every agent holds a peer set listing all N-1 others (pushes are peer-set deltas; the bench agents apply them). Minimum bytes: each agent's complete peer set once, as one full push. A canary agent pings the server every 100 ms. RSS before any agent connected, at its peak, and after the configured network rested. Then **one more peer joins**: until every other peer lists it. Baseline, same run: a bare `ws` server sending each agent the full set once, when all are connected, and each one the joiner's entry alone.",
-      "",
-      "| peers | server | all configured | received | WireGuard pushes | minimum | out of step | dropped | RSS before / peak / rested / 30 s after the join | CPU | canary lag p50 / p99 / max | one peer joining: all have it | its bytes |",
-      "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
-    )
-    for (const b of gateway.bringUp) {
-      const rss = `${fmt(b.rssBeforeMb, 0)} / ${fmt(b.peakRssMb, 0)} / ${b.rssRestedMb == null ? "n/a" : fmt(b.rssRestedMb, 0)} / ${b.rssAfterJoinMb == null ? "n/a" : fmt(b.rssAfterJoinMb, 0)} MB`
-      lines.push(
-        `| ${fmt(b.peers, 0)} | ${b.mode} | ${b.completed ? `${fmt(b.seconds)} s` : `not within ${fmt(b.seconds, 0)} s (${fmt(b.configured, 0)} configured)`} | ${fmt(b.megabytes)} MB | ${fmt(b.wireguardPushes, 0)} (${fmt(b.wireguardMegabytes)} MB) | ${fmt(b.minimumMegabytes)} MB | ${fmt(b.outOfStep, 0)} | ${fmt(b.dropped, 0)} | ${rss} | ${b.cpuSeconds === null ? "n/a" : `${fmt(b.cpuSeconds)} s`} | ${fmt(b.lagP50Ms, 0)} / ${fmt(b.lagP99Ms, 0)} / ${fmt(b.lagMaxMs, 0)} ms | ${b.join ? `${fmt(b.join.seconds, 2)} s` : "n/a"} | ${b.join ? `${fmt(b.join.megabytes)} MB` : ""} |`
+      ...section(
+        "**First bring-up with fresh endpoints** (#20, `pnpm bench:bring-up`): N agents connect for the first time, each with a new WireGuard key and its own endpoint, to a gateway whose network has them attached; from the first connect until every agent holds a peer set listing all N-1 others (pushes are peer-set deltas; the bench agents apply them). Minimum bytes: each agent's complete peer set once, as one full push. A canary agent pings the server every 100 ms. RSS before any agent connected, at its peak, and after the configured network rested. Then **one more peer joins**: until every other peer lists it. Baseline, same run: a bare `ws` server sending each agent the full set once, when all are connected, and each one the joiner's entry alone.",
+        ["peers", "server", "all configured", "received", "WireGuard pushes", "minimum", "out of step", "dropped", "RSS before / peak / rested / 30 s after the join", "CPU", "canary lag p50 / p99 / max", "one peer joining: all have it", "its bytes"],
+        ["---:", "---", ...Array(11).fill("---:")],
+        gateway.bringUp.map((b) => [
+          fmt(b.peers, 0),
+          b.mode,
+          b.completed ? `${fmt(b.seconds)} s` : `not within ${fmt(b.seconds, 0)} s (${fmt(b.configured, 0)} configured)`,
+          `${fmt(b.megabytes)} MB`,
+          `${fmt(b.wireguardPushes, 0)} (${fmt(b.wireguardMegabytes)} MB)`,
+          `${fmt(b.minimumMegabytes)} MB`,
+          fmt(b.outOfStep, 0),
+          fmt(b.dropped, 0),
+          rss(b),
+          b.cpuSeconds === null ? "n/a" : `${fmt(b.cpuSeconds)} s`,
+          `${fmt(b.lagP50Ms, 0)} / ${fmt(b.lagP99Ms, 0)} / ${fmt(b.lagMaxMs, 0)} ms`,
+          b.join ? `${fmt(b.join.seconds, 2)} s` : "n/a",
+          b.join ? `${fmt(b.join.megabytes)} MB` : ""
+        ])
       )
-    }
+    )
     lines.push("", "Targets (#20): 1,000 agents configured within 10 s, bytes within 3x the minimum, no session dropped, growth no faster than peers²; RSS back within 20% of its pre-fan-out level within 30 s.")
   }
   if (Array.isArray(gateway.largeJoin) && gateway.largeJoin.length > 0) {
     lines.push(
-      "",
-      "**One peer joining a large network** (#20, `pnpm bench:join`): N agents hold the network's peer set (resumed sessions); one more peer connects for the first time with a fresh key and endpoint; until every other peer holds its entry. A canary in the orchestrator's own process pings every 100 ms over at least 3 s from the joiner's hello. Baseline: a bare `ws` server sending each agent the joiner's entry alone. Independent trials, a fresh server each.",
-      "",
-      "| peers | server | trial | every other peer has it | bytes to the N agents | canary lag p99 / max | out of step | dropped |",
-      "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+      ...section(
+        "**One peer joining a large network** (#20, `pnpm bench:join`): N agents hold the network's peer set (resumed sessions); one more peer connects for the first time with a fresh key and endpoint; until every other peer holds its entry. A canary in the orchestrator's own process pings every 100 ms over at least 3 s from the joiner's hello. Baseline: a bare `ws` server sending each agent the joiner's entry alone. Independent trials, a fresh server each.",
+        ["peers", "server", "trial", "every other peer has it", "bytes to the N agents", "canary lag p99 / max", "out of step", "dropped"],
+        ["---:", "---", ...Array(6).fill("---:")],
+        gateway.largeJoin.map((j) => [
+          fmt(j.peers, 0),
+          j.mode,
+          j.trial,
+          j.completed ? `${fmt(j.seconds, 2)} s` : "timed out",
+          `${fmt(j.megabytes, 2)} MB`,
+          `${fmt(j.lagP99Ms, 0)} / ${fmt(j.lagMaxMs, 0)} ms`,
+          fmt(j.outOfStep, 0),
+          fmt(j.dropped, 0)
+        ])
+      )
     )
-    for (const j of gateway.largeJoin) {
-      lines.push(`| ${fmt(j.peers, 0)} | ${j.mode} | ${j.trial} | ${j.completed ? `${fmt(j.seconds, 2)} s` : "timed out"} | ${fmt(j.megabytes, 2)} MB | ${fmt(j.lagP99Ms, 0)} / ${fmt(j.lagMaxMs, 0)} ms | ${fmt(j.outOfStep, 0)} | ${fmt(j.dropped, 0)} |`)
-    }
     lines.push("", "Targets (#20): joining a 10,000-peer network in every other peer within 2 s; a 1,000-peer network within 1 s with canary p99 under 50 ms.")
   }
   if (Array.isArray(gateway.ingestAtLag) && gateway.ingestAtLag.length > 0) {
     lines.push(
-      "",
-      "**Heartbeat ingest at a latency bound** (#20, `pnpm bench:ingest`): sessions connected, heartbeats at fixed rates spread over 10 ms ticks, a canary in the orchestrator's process pinging every 20 ms.",
-      "",
-      "| server | offered / s | ingested / s | canary p50 / p99 | server CPU per heartbeat |",
-      "| --- | ---: | ---: | ---: | ---: |"
+      ...section(
+        "**Heartbeat ingest at a latency bound** (#20, `pnpm bench:ingest`): sessions connected, heartbeats at fixed rates spread over 10 ms ticks, a canary in the orchestrator's process pinging every 20 ms.",
+        ["server", "offered / s", "ingested / s", "canary p50 / p99", "server CPU per heartbeat"],
+        ["---", ...Array(4).fill("---:")],
+        gateway.ingestAtLag.map((i) => [
+          i.mode,
+          fmt(i.offeredPerSecond, 0),
+          fmt(i.ingestedPerSecond, 0),
+          `${fmt(i.lagP50Ms)} / ${fmt(i.lagP99Ms)} ms`,
+          i.cpuMicrosPerHeartbeat === undefined ? "-" : `${fmt(i.cpuMicrosPerHeartbeat, 1)} µs`
+        ])
+      )
     )
-    for (const i of gateway.ingestAtLag) {
-      const cpu = i.cpuMicrosPerHeartbeat === undefined ? "-" : `${fmt(i.cpuMicrosPerHeartbeat, 1)} µs`
-      lines.push(`| ${i.mode} | ${fmt(i.offeredPerSecond, 0)} | ${fmt(i.ingestedPerSecond, 0)} | ${fmt(i.lagP50Ms)} / ${fmt(i.lagP99Ms)} ms | ${cpu} |`)
-    }
     const sustained = (mode) => {
       const steps = gateway.ingestAtLag.filter((i) => i.mode === mode)
       const over = steps.findIndex((i) => i.lagP99Ms > 10)

@@ -60,17 +60,19 @@ const slicesOf = <T>(items: ReadonlyArray<T>, maxItems: number, maxBytes: number
   return slices
 }
 
-/** One `wireguard` push as the frames that carry it: itself when small, else parts of the same version (removals first). */
 /**
- * The parts of each change already split, so every session sent one change gets the same part
- * objects (whose encoding `encodeConfigPush` then shares), not a copy each.
+ * The parts of each change already split (at the default sizes), so every session sent one
+ * change gets the same part objects — whose encoding `encodeConfigPush` then shares — not a copy each.
  */
 const partsOf = new WeakMap<PeerSetChange, ReadonlyArray<PeerSetChange>>()
 
+/** One `wireguard` push as the frames that carry it: itself when small, else parts of the same version (removals first). */
 export const splitPeerSetPush = (push: ConfigPushBody, maxEntries: number = PEER_SET_PART_ENTRIES, maxBytes: number = PEER_SET_PART_BYTES): Array<ConfigPushBody> => {
   if (push.kind !== "wireguard") return [push]
-  const known = maxEntries === PEER_SET_PART_ENTRIES && maxBytes === PEER_SET_PART_BYTES ? partsOf.get(push.payload.peers) : undefined
-  if (known !== undefined) return known.map((peers) => ({ ...push, payload: { ...push.payload, peers } }))
+  const withParts = (parts: ReadonlyArray<PeerSetChange>) => parts.map((peers) => ({ ...push, payload: { ...push.payload, peers } }))
+  const cached = maxEntries === PEER_SET_PART_ENTRIES && maxBytes === PEER_SET_PART_BYTES
+  const known = cached ? partsOf.get(push.payload.peers) : undefined
+  if (known !== undefined) return withParts(known)
   const { upserts, removed } = push.payload.peers
   // A schema-valid entry holds at most ~2,700 characters (~8 KiB as UTF-8): 64 of them fit a
   // frame with room to spare, so a change this short needs no measuring.
@@ -80,8 +82,8 @@ export const splitPeerSetPush = (push: ConfigPushBody, maxEntries: number = PEER
   if (removedSlices.length + upsertSlices.length <= 1) return [push]
   const slices = [...removedSlices.map((slice) => ({ upserts: [], removed: slice })), ...upsertSlices.map((slice) => ({ upserts: slice, removed: [] }))]
   const parts = slices.map((slice, index): PeerSetChange => ({ ...push.payload.peers, ...slice, part: { index, count: slices.length } }))
-  if (maxEntries === PEER_SET_PART_ENTRIES && maxBytes === PEER_SET_PART_BYTES) partsOf.set(push.payload.peers, parts)
-  return parts.map((peers) => ({ ...push, payload: { ...push.payload, peers } }))
+  if (cached) partsOf.set(push.payload.peers, parts)
+  return withParts(parts)
 }
 
 /**

@@ -9,7 +9,7 @@
  *   BENCH_SESSIONS=1000,5000,10000  BENCH_STEADY_MS=10000  BENCH_PEERS=1000  BENCH_FAILOVERS=10  (defaults)
  */
 import type { ChildProcess } from "node:child_process"
-import { mkdtempSync, writeFileSync } from "node:fs"
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { cpus, tmpdir } from "node:os"
 import { join } from "node:path"
 import { measureBaselineConvergence, measureGatewayConvergence, type ConvergenceFigure } from "./convergence"
@@ -153,26 +153,29 @@ for (const sessions of SESSION_COUNTS) {
   }
 }
 
-// Failover convergence on a network of PEERS peers, beside the bare-ws fan-out baseline.
-// A pause first: the 10,000-agent processes of the storm above take a moment to go away.
-await sleep(5_000)
-results.convergence.push(await measureGatewayConvergence(PEERS, FAILOVERS))
-results.convergence.push(await measureBaselineConvergence(PEERS, FAILOVERS))
-// The same on PostgreSQL (a throwaway local server): what several gateways sharing a database pay.
-const postgres = await startPostgres()
-try {
-  results.convergence.push(await measureGatewayConvergence(PEERS, FAILOVERS, { postgres: postgres.url }))
-  // Several gateways on that PostgreSQL: silence error, cross-gateway pushes, recovery (#22).
-  results.acrossGateways = await measureAcrossGateways(postgres.url)
-} finally {
-  postgres.stop()
+// BENCH_SESSIONS_ONLY=1: the sessions figures alone (memory per session at 10,000: minutes, not the whole run).
+if (process.env.BENCH_SESSIONS_ONLY === undefined) {
+  // Failover convergence on a network of PEERS peers, beside the bare-ws fan-out baseline.
+  // A pause first: the 10,000-agent processes of the storm above take a moment to go away.
+  await sleep(5_000)
+  results.convergence.push(await measureGatewayConvergence(PEERS, FAILOVERS))
+  results.convergence.push(await measureBaselineConvergence(PEERS, FAILOVERS))
+  // The same on PostgreSQL (a throwaway local server): what several gateways sharing a database pay.
+  const postgres = await startPostgres()
+  try {
+    results.convergence.push(await measureGatewayConvergence(PEERS, FAILOVERS, { postgres: postgres.url }))
+    // Several gateways on that PostgreSQL: silence error, cross-gateway pushes, recovery (#22).
+    results.acrossGateways = await measureAcrossGateways(postgres.url)
+  } finally {
+    postgres.stop()
+  }
 }
 
 const row = (cells: Array<string | number>) => cells.map(String).join(" | ")
 console.log(`\n@fleetplane/gateway load (Node ${process.version}, ${cpus().length} cores)\n`)
-console.log(row(["sessions", "server", "connect all (s)", "CPU %", "RSS (MB)", "KB/session", "heartbeats/s"]))
+console.log(row(["sessions", "server", "connect all (s)", "CPU %", "RSS (MB)", "KB/session", "retained heap KB/session", "heartbeats/s"]))
 for (const s of results.sessions) {
-  console.log(row([s.sessions, s.mode, (s.connectMs / 1000).toFixed(1), s.cpuPercent.toFixed(1), s.rssMb.toFixed(0), (s.bytesPerSession / 1024).toFixed(1), s.heartbeatsPerSecond.toFixed(0)]))
+  console.log(row([s.sessions, s.mode, (s.connectMs / 1000).toFixed(1), s.cpuPercent.toFixed(1), s.rssMb.toFixed(0), (s.bytesPerSession / 1024).toFixed(1), s.retainedBytesPerSession === null ? "n/a" : (s.retainedBytesPerSession / 1024).toFixed(1), s.heartbeatsPerSecond.toFixed(0)]))
 }
 for (const i of results.ingest) console.log(`heartbeat ingest (${i.mode}): ${i.heartbeatsPerSecond.toFixed(0)}/s`)
 if (results.silence) {
@@ -187,4 +190,8 @@ for (const c of results.convergence) {
   console.log(`failover convergence (${c.mode}${c.mode === "gateway" ? ` on ${c.store}` : ""}), ${c.peers} peers, ${c.failovers} failovers: p50 ${c.p50Ms} ms, p99 ${c.p99Ms} ms (target < 2000 ms)${c.mode === "gateway" ? `; promotion committed after p50 ${c.decisionP50Ms} ms` : ""}${c.timedOut > 0 ? `; ${c.timedOut} timed out` : ""}`)
 }
 if (results.acrossGateways !== undefined) console.log(describeAcrossGateways(results.acrossGateways))
-writeFileSync(new URL("../bench-results.json", import.meta.url), JSON.stringify({ node: process.version, cores: cpus().length, ...results }, null, 2))
+const resultsFile = new URL("../bench-results.json", import.meta.url)
+// Sessions alone replace only the sessions figures of an earlier full run.
+const earlier = process.env.BENCH_SESSIONS_ONLY !== undefined && existsSync(resultsFile) ? (JSON.parse(readFileSync(resultsFile, "utf8")) as Record<string, unknown>) : {}
+const fresh = process.env.BENCH_SESSIONS_ONLY !== undefined ? { sessions: results.sessions, ingest: results.ingest } : results
+writeFileSync(resultsFile, JSON.stringify({ ...earlier, node: process.version, cores: cpus().length, ...fresh }, null, 2))

@@ -60,7 +60,9 @@ export {
 } from "./network/network-rules"
 export { haWarnings } from "./cluster/ha-warnings"
 export { JOIN_REJECTION_CODES, RETRY_AFTER_MS, type JoinOutcome } from "./cluster/join-request"
-export { FRESH_HANDSHAKE_MS, scoreFailoverCandidate, WEIGHTS as FAILOVER_SCORE_WEIGHTS, type CandidateScore } from "./vip/scoring"
+export { scoreFailoverCandidate, WEIGHTS as FAILOVER_SCORE_WEIGHTS, type CandidateScore } from "./vip/scoring"
+/** How recent a handshake counts as a live tunnel; agents count them (`summarizeHandshakes`) and the score reads the share. */
+export { FRESH_HANDSHAKE_MS } from "@fleetplane/agent-protocol"
 export { planRollingUpgrade, type RollingUpgradePlan, type UpgradeTarget } from "./upgrade/rolling-upgrade-plan"
 export { ROLLING_UPGRADE_SKILL, type RollingUpgradeState } from "./upgrade/rolling-upgrade-run"
 export { formatJoinToken, JOIN_TOKEN_PATTERN, tokenFingerprint } from "./token/join-token"

@@ -164,16 +164,18 @@ export class AgentPort extends Context.Service<AgentPort, AgentPortService>()("@
         )
 
       const { completePushes, completeMany } = createPushCompleter()
-      /** A push's span: which agent, how many pushes, how many bytes of payload are not counted (encoding happens in the host). */
-      const pushSpan = (name: string, attributes: Record<string, unknown>) =>
-        <A extends ReadonlyArray<unknown>, E, R>(effect: Effect.Effect<A, E, R>) =>
+      /** The span of making pushes: for which agent (or how many sessions), and how many pushes came of it. */
+      const pushSpan =
+        <A>(name: string, attributes: Record<string, unknown>, pushesIn: (made: A) => number) =>
+        <E, R>(effect: Effect.Effect<A, E, R>) =>
           effect.pipe(
-            Effect.tap((pushes) => Effect.annotateCurrentSpan("fleetplane.pushes", pushes.length)),
+            Effect.tap((made) => Effect.annotateCurrentSpan("fleetplane.pushes", pushesIn(made))),
             Effect.withSpan(name, { attributes })
           )
+      const count = (pushes: ReadonlyArray<ConfigPushBody>) => pushes.length
       const pendingPushes = (identity: AgentIdentity, applied: ReadonlyArray<AppliedConfig>, peerVersions: PeerVersions = new Map()) =>
         transact((ctx) => Effect.flatMap(ctx.tx.listDesiredConfigs(identity.instanceId, applied), (records) => completePushes(ctx, identity, records, peerVersions))).pipe(
-          pushSpan("AgentPort.pendingPushes", { "fleetplane.instance_id": identity.instanceId })
+          pushSpan("AgentPort.pendingPushes", { "fleetplane.instance_id": identity.instanceId }, count)
         )
 
       const presence = createPresenceDamper()
@@ -304,14 +306,13 @@ export class AgentPort extends Context.Service<AgentPort, AgentPortService>()("@
         pendingPushes,
         completePushes: (identity, records, peerVersions) =>
           transact((ctx) => completePushes(ctx, identity, records, peerVersions)).pipe(
-            pushSpan("AgentPort.completePushes", { "fleetplane.instance_id": identity.instanceId })
+            pushSpan("AgentPort.completePushes", { "fleetplane.instance_id": identity.instanceId }, count)
           ),
         completePushesMany: (requests) =>
           requests.length === 0
             ? Effect.succeed([])
             : transact((ctx) => completeMany(ctx, requests)).pipe(
-                Effect.tap((pushes) => Effect.annotateCurrentSpan("fleetplane.pushes", pushes.reduce((sum, list) => sum + list.length, 0))),
-                Effect.withSpan("AgentPort.completePushesMany", { attributes: { "fleetplane.sessions": requests.length } })
+                pushSpan("AgentPort.completePushesMany", { "fleetplane.sessions": requests.length }, (made) => made.reduce((sum, pushes) => sum + pushes.length, 0))
               ),
         vipDirectives
       })

@@ -13,11 +13,6 @@
  */
 import type { AgentLivenessEntry } from "../domain/liveness"
 
-import { FRESH_HANDSHAKE_MS } from "@fleetplane/agent-protocol"
-
-/** How recent a handshake counts as a live tunnel (agents count them: see `summarizeHandshakes`). */
-export { FRESH_HANDSHAKE_MS }
-
 export interface ScoreComponents {
   readonly freshness: number
   readonly readiness: number

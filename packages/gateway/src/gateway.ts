@@ -151,7 +151,7 @@ export const startGateway = async (options: GatewayOptions) => {
   // One door for API keys on the admin port: requests and terminal upgrades share its throttle.
   const keys = createApiKeyGuard({ fleet, log, ...(options.apiKeyRecheckIntervalMs === undefined ? {} : { recheckIntervalMs: options.apiKeyRecheckIntervalMs }) })
   const mcp = createMcpEndpoint({ fleet, keys, log }, { version: GATEWAY_VERSION })
-  const admin = createAdminHandler({
+  const admin = await createAdminHandler({
     fleet,
     keys,
     mcp,
@@ -200,7 +200,7 @@ export const startGateway = async (options: GatewayOptions) => {
       keys.close()
       mcp.close()
       await endpoint.close()
-      admin.closeStreams()
+      await admin.closeStreams()
       stopDispatcher()
       adminServer.closeAllConnections()
       agentServer.closeAllConnections()

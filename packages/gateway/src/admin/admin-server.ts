@@ -1,180 +1,104 @@
 /**
- * The admin HTTP API, on its own port. Every request but /healthz and /metrics carries an
- * account's API key (`Authorization: Bearer fpk_…`) and is scoped to that account.
- *
- *   GET  /healthz                    liveness of the gateway
- *   GET  /metrics                    Prometheus text
- *   GET  /v1/actions                 every action: name, description, destructive, JSON Schema
- *   POST /v1/actions/{name}          run an action (JSON in and out; destructive ones answer 428
- *                                    confirmation_required with a token to repeat the call with)
- *   GET  /v1/events?since=N          the account's events as Server-Sent Events, then live
- *   GET  /v1/approvals               pending approvals
- *   POST /v1/approvals/{id}/approve  approve; POST /v1/approvals/{id}/reject { reason? }
- *   POST|GET|DELETE /v1/mcp          the MCP server (Streamable HTTP; see mcp/)
+ * The admin HTTP server, on its own port: the admin API (admin-api.ts, served by
+ * admin-handlers.ts on Effect's HTTP router), its OpenAPI document (`/v1/openapi.json`) and
+ * docs page (`/v1/docs`, Scalar bundled in the gateway: no CDN, no external fonts), and the MCP
+ * server (`/v1/mcp`, Streamable HTTP on node's own request objects). Every /v1 request but the
+ * document and the docs carries an account's API key (`Authorization: Bearer fpk_…`) and is
+ * scoped to that account.
  */
 import type { IncomingMessage, ServerResponse } from "node:http"
-import { FleetplaneError, type ApiKeyIdentity, type Fleet, type FleetEvent } from "@fleetplane/sdk"
+import { getRequestListener } from "@hono/node-server"
+import { Context, Deferred, Effect, Layer } from "effect"
+import { HttpRouter, HttpServer, HttpServerResponse } from "effect/http"
+import { HttpApiBuilder, HttpApiScalar } from "effect/http-api"
+import type { ApiKeyIdentity, Fleet } from "@fleetplane/sdk"
+import { AdminApi, DOCS_PATH, OPENAPI_PATH } from "./admin-api"
+import { adminHandlersLayer, apiKeyAuthLayer, PeerAddress } from "./admin-handlers"
 import type { ApiKeyGuard } from "./api-key-guard"
-import { MAX_BODY_BYTES, readJson, sendError, sendJson } from "./http-io"
+import { sendError, sendJson } from "./http-io"
 import { MCP_PATH } from "../mcp/mcp-endpoint"
 import type { Logger } from "../log"
 import type { Metrics } from "./metrics"
-
-const SSE_KEEPALIVE_MS = 15_000
 
 export interface AdminServerDeps {
   readonly fleet: Fleet
   readonly metrics: Metrics
   readonly log: Logger
-  readonly health: () => Record<string, unknown>
+  readonly health: () => { readonly sessions: number; readonly uptime_s: number; readonly leader: boolean }
   /** API keys: checked (throttled per address) and watched for revocation. */
   readonly keys: ApiKeyGuard
   /** `/v1/mcp`: the MCP server (Streamable HTTP), for requests whose key was checked. */
   readonly mcp?: { readonly handle: (request: IncomingMessage, response: ServerResponse, caller: ApiKeyIdentity, key: string) => Promise<void> }
 }
 
-export const createAdminHandler = (deps: AdminServerDeps) => {
-  const { fleet, log } = deps
-  const openStreams = new Set<ServerResponse>()
+/** Anything the API does not route: the one error shape, naming where to look. */
+const notFound = HttpRouter.add("*", "/*", (request) =>
+  Effect.succeed(
+    HttpServerResponse.jsonUnsafe(
+      {
+        error: request.url.startsWith("/v1/actions/")
+          ? { code: "unknown_action", message: `there is no action named "${request.url.slice(12, 92)}"; GET /v1/actions lists them`, details: {}, category: "NotFoundError" }
+          : { code: "not_found", message: `no route ${request.method} ${request.url.slice(0, 200)}; see ${DOCS_PATH} or GET /v1/actions`, details: {}, category: "NotFoundError" }
+      },
+      { status: 404 }
+    )
+  )
+)
 
-  const authenticate = async (request: IncomingMessage, response: ServerResponse) => {
+export const createAdminHandler = async (deps: AdminServerDeps) => {
+  const closing = Deferred.makeUnsafe<void>()
+  const routes = Layer.mergeAll(
+    HttpApiBuilder.layer(AdminApi, { openapiPath: OPENAPI_PATH }),
+    // The bundled Scalar script (no CDN) without its default web fonts: an edge site may be offline.
+    HttpApiScalar.layer(AdminApi, { path: DOCS_PATH, scalar: { withDefaultFonts: false, hideModels: true } }),
+    notFound
+  ).pipe(
+    Layer.provide(adminHandlersLayer({ metrics: deps.metrics, log: deps.log, health: deps.health, keys: deps.keys, closing })),
+    Layer.provide(apiKeyAuthLayer({ metrics: deps.metrics, log: deps.log, health: deps.health, keys: deps.keys, closing })),
+    Layer.provide(Layer.succeedContext(await deps.fleet.services())),
+    Layer.provide(HttpServer.layerServices)
+  )
+  const web = HttpRouter.toWebHandler(routes, { disableLogger: true })
+  const listener = getRequestListener(
+    (request, env) => web.handler(request, Context.make(PeerAddress, env.incoming.socket.remoteAddress ?? "unknown") as Context.Context<any>),
+    {
+      // Hono's global Request/Response replacements would change fetch for the whole process.
+      overrideGlobalObjects: false,
+      errorHandler: (error) => {
+        deps.log.error("admin.request_failed", { error: error instanceof Error ? error.message : String(error) })
+      }
+    }
+  )
+
+  /** MCP's transport wants node's request objects: its key is checked here, as the API's middleware does. */
+  const handleMcp = async (request: IncomingMessage, response: ServerResponse, mcp: NonNullable<AdminServerDeps["mcp"]>) => {
     const checked = await deps.keys.check(request.headers.authorization, request.socket.remoteAddress ?? "unknown")
-    if (checked.ok) return checked
+    if (checked.ok) return mcp.handle(request, response, checked.identity, checked.key)
     if (checked.retryAfterMs !== undefined) {
-      sendJson(
+      return sendJson(
         response,
         checked.status,
         { error: { code: checked.code, message: checked.message, details: { retry_after_ms: checked.retryAfterMs }, category: checked.category } },
         { "retry-after": String(Math.ceil(checked.retryAfterMs / 1000)) }
       )
-    } else {
-      sendError(response, checked.status, checked.code, checked.message, {}, checked.category)
     }
-    return undefined
-  }
-
-  const runAction = async (response: ServerResponse, caller: ApiKeyIdentity, name: string, input: unknown) => {
-    try {
-      // The key's role limits what it may run: checked by the SDK, as for every front door.
-      const result = await fleet.forApiKey(caller).execute(name, input)
-      sendJson(response, 200, result)
-    } catch (error) {
-      const e = error instanceof FleetplaneError ? error : new FleetplaneError("internal_error", String(error))
-      if (e.category === "InternalError") log.error("admin.action_failed", { action: name, error: e.message })
-      sendError(response, e.httpStatus, e.code, e.message, e.details, e.category)
-    }
-  }
-
-  const streamEvents = async (request: IncomingMessage, response: ServerResponse, caller: ApiKeyIdentity, key: string, since: number) => {
-    response.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive" })
-    openStreams.add(response)
-    // A stream outlives the request that checked its key: revoking the key ends it.
-    const unwatch = deps.keys.watch(key, () => {
-      response.write(`event: error\ndata: ${JSON.stringify({ code: "api_key_revoked", message: "this API key was revoked; the stream has ended" })}\n\n`)
-      response.end()
-    })
-    // Cleanup is registered first: a client that leaves during the backlog must not leak a subscription.
-    let closed = false
-    let unsubscribe: (() => void) | undefined
-    const keepalive = setInterval(() => response.write(": keepalive\n\n"), SSE_KEEPALIVE_MS)
-    keepalive.unref()
-    request.on("close", () => {
-      closed = true
-      clearInterval(keepalive)
-      unsubscribe?.()
-      unwatch()
-      openStreams.delete(response)
-    })
-    let last = since
-    const write = (event: FleetEvent) => {
-      if (event.seq <= last || closed) return
-      last = event.seq
-      response.write(`id: ${event.seq}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`)
-    }
-    // Subscribe first, then read the backlog, so nothing falls between the two.
-    const buffered: Array<FleetEvent> = []
-    let live = false
-    const ops = fleet.forApiKey(caller)
-    const stop = await ops.events.subscribe((event) => (live ? write(event) : buffered.push(event)))
-    if (closed) return stop()
-    unsubscribe = stop
-    for (;;) {
-      const page = await ops.events.list({ since: last, limit: 1000 })
-      page.forEach(write)
-      if (page.length < 1000 || closed) break
-    }
-    buffered.forEach(write)
-    live = true
-  }
-
-  const handle = async (request: IncomingMessage, response: ServerResponse) => {
-    const url = new URL(request.url ?? "/", "http://admin")
-    const path = url.pathname
-    const method = request.method ?? "GET"
-
-    if (method === "GET" && path === "/healthz") return sendJson(response, 200, { status: "ok", ...deps.health() })
-    if (method === "GET" && path === "/metrics") {
-      const text = await deps.metrics.render()
-      response.writeHead(200, { "content-type": deps.metrics.contentType })
-      return response.end(text)
-    }
-    if (!path.startsWith("/v1/")) return sendError(response, 404, "not_found", `no route ${method} ${path}; see GET /v1/actions`)
-
-    const checked = await authenticate(request, response)
-    if (checked === undefined) return
-    const caller = checked.identity
-
-    if (path === MCP_PATH && deps.mcp !== undefined) return deps.mcp.handle(request, response, caller, checked.key)
-
-    if (method === "GET" && path === "/v1/actions") {
-      // `caller`: who the key is and its role, so a client can show only what the key may run.
-      return sendJson(response, 200, { actions: fleet.describeActions(), caller: { api_key_id: caller.api_key_id, name: caller.name, role: caller.role } })
-    }
-    const action = path.match(/^\/v1\/actions\/([a-z_]+)$/)
-    if (method === "POST" && action !== null) {
-      let input: unknown
-      try {
-        input = await readJson(request)
-      } catch (error) {
-        const e = error as Error & { code: string }
-        if (e.code === "body_too_large") {
-          response.shouldKeepAlive = false
-          return sendJson(response, 413, { error: { code: e.code, message: e.message, details: { max_bytes: MAX_BODY_BYTES }, category: "InvalidInputError" } }, { connection: "close" })
-        }
-        return sendError(response, 400, e.code, e.message)
-      }
-      return runAction(response, caller, action[1]!, input)
-    }
-    if (method === "GET" && path === "/v1/events") {
-      const since = Number(request.headers["last-event-id"] ?? url.searchParams.get("since") ?? 0)
-      if (!Number.isInteger(since) || since < 0) return sendError(response, 400, "invalid_since", "since must be a non-negative integer event sequence number")
-      return streamEvents(request, response, caller, checked.key, since)
-    }
-    if (method === "GET" && path === "/v1/approvals") {
-      return runAction(response, caller, "system_list_approvals", { status: url.searchParams.get("status") ?? "pending" })
-    }
-    const decision = path.match(/^\/v1\/approvals\/([A-Za-z0-9_]+)\/(approve|reject)$/)
-    if (method === "POST" && decision !== null) {
-      const body = (await readJson(request).catch(() => ({}))) as { reason?: string }
-      return decision[2] === "approve"
-        ? runAction(response, caller, "system_approve", { approval_id: decision[1] })
-        : runAction(response, caller, "system_reject", { approval_id: decision[1], ...(body.reason === undefined ? {} : { reason: body.reason }) })
-    }
-    return sendError(response, 404, "not_found", `no route ${method} ${path}; see GET /v1/actions`)
+    sendError(response, checked.status, checked.code, checked.message, {}, checked.category)
   }
 
   return {
     handle: (request: IncomingMessage, response: ServerResponse) => {
-      handle(request, response).catch((error) => {
-        log.error("admin.request_failed", { path: request.url, error: error instanceof Error ? error.message : String(error) })
+      const path = (request.url ?? "/").split("?")[0]
+      const done = path === MCP_PATH && deps.mcp !== undefined ? handleMcp(request, response, deps.mcp) : listener(request, response)
+      done.catch((error: unknown) => {
+        deps.log.error("admin.request_failed", { path, error: error instanceof Error ? error.message : String(error) })
         if (!response.headersSent) sendError(response, 500, "internal_error", "the gateway failed to answer; retry, and report it if it persists")
         else response.end()
       })
     },
-    /** Ends every open event stream (graceful shutdown). */
+    /** Ends every open event stream (graceful shutdown), then the router's services. */
     closeStreams: () => {
-      for (const stream of openStreams) stream.end()
-      openStreams.clear()
+      Deferred.doneUnsafe(closing, Effect.void)
+      return web.dispose()
     }
   }
 }

@@ -9,7 +9,7 @@
  *   const { clusters } = await ops.actions.kubernetes_list_clusters({})
  *   await fleet.close()
  */
-import { Cause, Effect, Exit, Fiber, ManagedRuntime, PubSub } from "effect"
+import { Cause, type Context, Effect, Exit, Fiber, ManagedRuntime, PubSub } from "effect"
 import { Accounts } from "../accounts/accounts"
 import { ApiKeys, type ApiKeyIdentity, type ApiKeySummary, type CreatedApiKey } from "../accounts/api-keys"
 import { HOST_CALLER, type ActionCaller, type ApiKeyRole } from "../accounts/roles"
@@ -180,6 +180,8 @@ export const createFleet = async (options: CreateFleetOptions = { database: ":me
     describeActions,
     /** Runs any Effect against the fleet's services (for hosts that mix styles, such as a gateway). */
     run,
+    /** The fleet's services, for hosts that build their own Effect layers on them (the gateway's admin API). */
+    services: (): Promise<Context.Context<FleetServices>> => runtime.context(),
     /** One immediate look at VIP holders (the sensor also runs on its own). */
     checkVipHolders: () => run(Effect.flatMap(Effect.service(VipSensor), (sensor) => sensor.check)),
     agentPort: () => run(Effect.service(AgentPort)),

@@ -1,0 +1,179 @@
+/**
+ * The admin API's handlers (admin-api.ts has the contract): each runs on the fleet's own
+ * Effect services, so an action's typed error leaves as its tag's status and body, with no
+ * Promise or string matching in between.
+ */
+import { Context, Deferred, Effect, Layer, Option, PubSub, Redacted, Stream } from "effect"
+import { HttpEffect, HttpServerResponse } from "effect/http"
+import { HttpApiBuilder } from "effect/http-api"
+import { Actions, InvalidInputError, Signals, StoreError, UnauthorizedError, type ActionCaller, type ApiKeyIdentity, type FleetEvent } from "@fleetplane/sdk"
+import { AdminApi, ApiKeyAuth, ApiKeyCaller, type EventStreamItem } from "./admin-api"
+import { BodyTooLargeError, InternalError, TooManyFailedKeysError } from "./api-errors"
+import type { ApiKeyGuard } from "./api-key-guard"
+import type { Metrics } from "./metrics"
+import type { Logger } from "../log"
+
+export const MAX_BODY_BYTES = 1024 * 1024
+const SSE_KEEPALIVE_MS = 15_000
+const EVENT_PAGE = 1000
+
+/** The request's peer address, for the key check's per-address throttle (the node adapter provides it). */
+export class PeerAddress extends Context.Service<PeerAddress, string>()("@fleetplane/gateway/admin/PeerAddress") {}
+
+export interface AdminHandlerDeps {
+  readonly metrics: Metrics
+  readonly log: Logger
+  readonly health: () => { readonly sessions: number; readonly uptime_s: number; readonly leader: boolean }
+  readonly keys: ApiKeyGuard
+  /** Ends every open event stream (graceful shutdown) when it completes. */
+  readonly closing: Deferred.Deferred<void>
+}
+
+const callerOf = (identity: ApiKeyIdentity): ActionCaller => ({ role: identity.role, api_key_id: identity.api_key_id, name: identity.name })
+
+/** The key check, in front of every /v1 endpoint: the guard's verdict as a typed error. */
+export const apiKeyAuthLayer = (deps: AdminHandlerDeps) =>
+  Layer.succeed(ApiKeyAuth)({
+    apiKey: (httpEffect, { credential }) =>
+      Effect.gen(function* () {
+        const token = Redacted.value(credential)
+        const peer = Option.getOrElse(yield* Effect.serviceOption(PeerAddress), () => "unknown")
+        const checked = yield* Effect.promise(() => deps.keys.check(token === "" ? undefined : `Bearer ${token}`, peer))
+        if (checked.ok) return yield* Effect.provideService(httpEffect, ApiKeyCaller, { identity: checked.identity, key: checked.key })
+        const fields = { code: checked.code, message: checked.message, details: {} as Record<string, unknown> }
+        if (checked.retryAfterMs !== undefined) {
+          const seconds = String(Math.ceil(checked.retryAfterMs / 1000))
+          yield* HttpEffect.appendPreResponseHandler((_request, response) => Effect.succeed(HttpServerResponse.setHeader(response, "retry-after", seconds)))
+          return yield* new TooManyFailedKeysError({ ...fields, details: { retry_after_ms: checked.retryAfterMs } })
+        }
+        if (checked.category === "StoreError") return yield* new StoreError(fields)
+        if (checked.category === "UnauthorizedError") return yield* new UnauthorizedError(fields)
+        return yield* new InternalError(fields)
+      })
+  })
+
+/** A failure that is not one of the API's typed errors: logged, and answered 500 with no detail. */
+const internal = (deps: AdminHandlerDeps, where: string) =>
+  Effect.catchDefect((defect: unknown) => {
+    deps.log.error("admin.request_failed", { where, error: defect instanceof Error ? defect.message : String(defect) })
+    return Effect.fail(new InternalError({ code: "internal_error", message: "the gateway failed to answer; retry, and report it if it persists", details: {} }))
+  })
+
+/** The JSON body, at most MAX_BODY_BYTES (the rest is read and dropped, so the client reads the 413). */
+const readJsonBody = (stream: Stream.Stream<Uint8Array, unknown>) =>
+  Effect.gen(function* () {
+    const chunks: Array<Uint8Array> = []
+    let size = 0
+    yield* Stream.runForEach(stream, (chunk) =>
+      Effect.sync(() => {
+        size += chunk.length
+        if (size <= MAX_BODY_BYTES) chunks.push(chunk)
+      })
+    ).pipe(Effect.orDie)
+    if (size > MAX_BODY_BYTES) {
+      return yield* new BodyTooLargeError({ code: "body_too_large", message: "the request body is larger than 1 MiB; send less", details: { max_bytes: MAX_BODY_BYTES } })
+    }
+    if (size === 0) return {}
+    try {
+      return JSON.parse(Buffer.concat(chunks).toString("utf8")) as unknown
+    } catch {
+      return yield* new InvalidInputError({ code: "invalid_json", message: "the request body is not valid JSON", details: {} })
+    }
+  })
+
+export const adminHandlersLayer = (deps: AdminHandlerDeps) =>
+  Layer.unwrap(
+    Effect.gen(function* () {
+      const actions = yield* Actions
+      const signals = yield* Signals
+      const run = (name: string, input: unknown) =>
+        Effect.flatMap(Effect.service(ApiKeyCaller), ({ identity }) => actions.execute(identity.account_id, name, input, callerOf(identity))).pipe(internal(deps, name))
+
+      const system = HttpApiBuilder.group(AdminApi, "system", (handlers) =>
+        handlers.handleAll({
+          healthz: () => Effect.sync(() => ({ status: "ok" as const, ...deps.health() })),
+          metrics: () =>
+            Effect.promise(() => deps.metrics.render()).pipe(Effect.map((text) => HttpServerResponse.text(text, { contentType: deps.metrics.contentType })))
+        })
+      )
+
+      const catalog = HttpApiBuilder.group(AdminApi, "catalog", (handlers) =>
+        handlers.handleAll({
+          list: () =>
+            Effect.map(Effect.service(ApiKeyCaller), ({ identity }) => ({
+              actions: actions.describe(),
+              // Who the key is and its role, so a client shows only what the key may run.
+              caller: { api_key_id: identity.api_key_id, name: identity.name, role: identity.role }
+            }))
+        })
+      )
+
+      // Raw: the executor decodes the input itself, after the role check, strictly and with its
+      // own error codes (a key that may not run an action learns nothing else about it).
+      const actionGroup = HttpApiBuilder.group(AdminApi, "actions", (handlers) => {
+        for (const name of Object.keys(AdminApi.groups.actions.endpoints)) {
+          handlers.handleRaw(name as never, ({ request }) => Effect.flatMap(readJsonBody(request.stream), (input) => run(name, input)))
+        }
+        return handlers as unknown as HttpApiBuilder.Handlers<never, {}>
+      })
+
+      const approvals = HttpApiBuilder.group(AdminApi, "approvals", (handlers) =>
+        handlers.handleAll({
+          list: ({ query }) => run("system_list_approvals", { status: query.status ?? "pending" }),
+          approve: ({ params }) => run("system_approve", { approval_id: params.id }),
+          reject: ({ params, payload }) => run("system_reject", { approval_id: params.id, ...(payload.reason === undefined ? {} : { reason: payload.reason }) })
+        })
+      )
+
+      const events = HttpApiBuilder.group(AdminApi, "events", (handlers) =>
+        handlers.handleAll({
+          stream: ({ query, headers }) =>
+            Effect.map(Effect.service(ApiKeyCaller), ({ identity, key }) => eventStream(identity, key, headers["last-event-id"] ?? query.since ?? 0))
+        })
+      )
+
+      /**
+       * The account's events after `since`: subscribed first, then the stored backlog paged in,
+       * then live, each event once (by seq). A revoked key ends it with an `Ended` item.
+       */
+      const eventStream = (identity: ApiKeyIdentity, key: string, since: number): Stream.Stream<EventStreamItem> =>
+        Stream.unwrap(
+          Effect.gen(function* () {
+            const subscription = yield* PubSub.subscribe(signals)
+            const revoked = yield* Deferred.make<void>()
+            const unwatch = deps.keys.watch(key, () => Deferred.doneUnsafe(revoked, Effect.void))
+            yield* Effect.addFinalizer(() => Effect.sync(unwatch))
+            const page = (from: number) =>
+              actions.execute(identity.account_id, "system_list_events", { since: from, limit: EVENT_PAGE }, callerOf(identity)).pipe(
+                Effect.map(({ events }) => [events, events.length < EVENT_PAGE ? Option.none() : Option.some(events.at(-1)!.seq)] as const),
+                Effect.orDie
+              )
+            const live = Stream.fromSubscription(subscription).pipe(
+              Stream.flatMap((signal) => (signal._tag === "EventsAppended" && signal.accountId === identity.account_id ? Stream.fromIterable(signal.events) : Stream.empty))
+            )
+            let last = since
+            const fresh = (event: FleetEvent) => {
+              if (event.seq <= last) return false
+              last = event.seq
+              return true
+            }
+            const fleetEvents = Stream.concat(Stream.paginate(since, page), live).pipe(
+              Stream.filter(fresh),
+              Stream.map((event): EventStreamItem => ({ _tag: "Event", event }))
+            )
+            const keepalive = Stream.tick(SSE_KEEPALIVE_MS).pipe(
+              Stream.drop(1),
+              Stream.map((): EventStreamItem => ({ _tag: "Keepalive" }))
+            )
+            const ended: EventStreamItem = { _tag: "Ended", code: "api_key_revoked", message: "this API key was revoked; the stream has ended" }
+            return Stream.merge(fleetEvents, keepalive, { haltStrategy: "left" }).pipe(
+              Stream.interruptWhen(Deferred.await(revoked)),
+              Stream.concat(Stream.suspend(() => (Deferred.isDoneUnsafe(revoked) ? Stream.make(ended) : Stream.empty))),
+              Stream.interruptWhen(Deferred.await(deps.closing))
+            )
+          })
+        )
+
+      return Layer.mergeAll(system, catalog, actionGroup, approvals, events)
+    })
+  )

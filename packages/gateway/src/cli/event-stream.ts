@@ -14,23 +14,8 @@ export interface FleetEventLine {
 }
 
 /** Reads the stream from `since` until it ends; a refused stream is a CliError, an unreachable gateway exit code 10. */
-const readStream = async (session: CliSession, since: number, onOpen: () => void, onEvent: (event: FleetEventLine) => void) => {
-  const response = await session.api().request("GET", `/v1/events?since=${since}`)
-  if (response.status === 401) throw new CliError("the API key was refused (revoked, or for another gateway's database)", 3, "unauthorized")
-  if (!response.ok || response.body === null) throw new CliError(`events stream failed: HTTP ${response.status}`, 10, "stream_failed")
-  onOpen()
-  const decoder = new TextDecoder()
-  let buffer = ""
-  for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
-    buffer += decoder.decode(chunk, { stream: true })
-    let end: number
-    while ((end = buffer.indexOf("\n\n")) !== -1) {
-      const data = buffer.slice(0, end).split("\n").find((l) => l.startsWith("data: "))
-      buffer = buffer.slice(end + 2)
-      if (data !== undefined) onEvent(JSON.parse(data.slice(6)) as FleetEventLine)
-    }
-  }
-}
+const readStream = (session: CliSession, since: number, onOpen: () => void, onEvent: (event: FleetEventLine) => void) =>
+  session.api().events(since, { onOpen, onEvent: (event) => onEvent(event as FleetEventLine) })
 
 /** Follows events after `since` ("latest": from now on) until the process is interrupted. */
 export const followEventStream = async (session: CliSession, since: number | "latest", onEvent: (event: FleetEventLine) => void): Promise<never> => {

@@ -4,7 +4,7 @@
  * API key already checked) or over the admin API (`fleetplane mcp` on a desktop).
  */
 import { FleetplaneError, type ActionDescription, type ApiKeyIdentity, type ApiKeyRole, type Fleet, type FleetEvent } from "@fleetplane/sdk"
-import { adminApi } from "../cli/admin-client"
+import { adminApi, type Catalog } from "../cli/admin-client"
 
 export interface McpCaller {
   readonly role: ApiKeyRole
@@ -34,16 +34,13 @@ export const inProcessBackend = (fleet: Fleet, identity: ApiKeyIdentity): FleetB
 /** Over the admin API (`fleetplane mcp`): the same answers, by HTTP. */
 export const adminApiBackend = (baseUrl: string, apiKey: string | undefined): FleetBackend => {
   const api = adminApi(baseUrl, apiKey)
-  let catalog: Promise<{ actions: ReadonlyArray<ActionDescription>; caller: McpCaller }> | undefined
+  let catalog: Promise<Catalog> | undefined
   const loadCatalog = () =>
     (catalog ??= (async () => {
-      const response = await api.request("GET", "/v1/actions")
-      const body = (await response.json().catch(() => ({}))) as { actions?: ReadonlyArray<ActionDescription>; caller?: McpCaller; error?: { code: string; message: string; category?: string } }
-      if (!response.ok || body.actions === undefined || body.caller === undefined) {
-        catalog = undefined
-        throw new FleetplaneError(body.error?.code ?? "http_error", body.error?.message ?? `the admin API answered HTTP ${response.status}`, {}, (body.error?.category as never) ?? "InternalError")
-      }
-      return { actions: body.actions, caller: body.caller }
+      const answer = await api.catalog()
+      if (answer.ok) return answer.result
+      catalog = undefined
+      throw new FleetplaneError(answer.error.code, answer.error.message, answer.error.details, (answer.error.category as never) ?? "InternalError")
     })())
   return {
     caller: async () => (await loadCatalog()).caller,
@@ -57,26 +54,15 @@ export const adminApiBackend = (baseUrl: string, apiKey: string | undefined): Fl
       // Only what happens from now on: the backlog is a resource read away.
       const since = await lastSeq(api)
       const controller = new AbortController()
-      const response = await api.request("GET", `/v1/events?since=${since}`, undefined, controller.signal)
-      if (!response.ok || response.body === null) throw new FleetplaneError("stream_failed", `the event stream answered HTTP ${response.status}`)
-      void (async () => {
-        const decoder = new TextDecoder()
-        let buffer = ""
-        try {
-          for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
-            buffer += decoder.decode(chunk, { stream: true })
-            let end: number
-            while ((end = buffer.indexOf("\n\n")) !== -1) {
-              const lines = buffer.slice(0, end).split("\n")
-              buffer = buffer.slice(end + 2)
-              const data = lines.find((line) => line.startsWith("data: "))
-              if (data !== undefined && !lines.includes("event: error")) listener(JSON.parse(data.slice(6)) as FleetEvent)
-            }
-          }
-        } catch {
-          // Aborted by the unsubscribe, or the gateway went away: the subscription ends.
-        }
-      })()
+      let opened!: () => void
+      let refused!: (error: unknown) => void
+      const open = new Promise<void>((resolve, reject) => ((opened = resolve), (refused = reject)))
+      // Ends when aborted by the unsubscribe, or when the gateway goes away.
+      api.events(since, { onOpen: opened, onEvent: listener, signal: controller.signal }).then(
+        () => refused(new FleetplaneError("stream_failed", "the event stream ended before it opened")),
+        (error: unknown) => refused(new FleetplaneError("stream_failed", `the event stream failed: ${error instanceof Error ? error.message : String(error)}`))
+      )
+      await open
       return () => controller.abort()
     }
   }

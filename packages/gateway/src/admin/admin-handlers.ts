@@ -5,15 +5,16 @@
  */
 import { Context, Deferred, Effect, Layer, Option, PubSub, Redacted, Stream } from "effect"
 import { HttpEffect, HttpServerResponse } from "effect/http"
+import type { HttpServerRequest } from "effect/http/HttpServerRequest"
 import { HttpApiBuilder } from "effect/http-api"
 import { Actions, InvalidInputError, Signals, StoreError, UnauthorizedError, type ActionCaller, type ApiKeyIdentity, type FleetEvent } from "@fleetplane/sdk"
 import { AdminApi, ApiKeyAuth, ApiKeyCaller, type EventStreamItem } from "./admin-api"
-import { BodyTooLargeError, InternalError, TooManyFailedKeysError } from "./api-errors"
+import { InternalError, TooManyFailedKeysError } from "./api-errors"
 import type { ApiKeyGuard } from "./api-key-guard"
 import type { Metrics } from "./metrics"
+import { bufferedBody } from "./node-http-adapter"
 import type { Logger } from "../log"
 
-export const MAX_BODY_BYTES = 1024 * 1024
 const SSE_KEEPALIVE_MS = 15_000
 const EVENT_PAGE = 1000
 
@@ -59,27 +60,19 @@ const internal = (deps: AdminHandlerDeps, where: string) =>
     return Effect.fail(new InternalError({ code: "internal_error", message: "the gateway failed to answer; retry, and report it if it persists", details: {} }))
   })
 
-/** The JSON body, at most MAX_BODY_BYTES (the rest is read and dropped, so the client reads the 413). */
-const readJsonBody = (stream: Stream.Stream<Uint8Array, unknown>) =>
-  Effect.gen(function* () {
-    const chunks: Array<Uint8Array> = []
-    let size = 0
-    yield* Stream.runForEach(stream, (chunk) =>
-      Effect.sync(() => {
-        size += chunk.length
-        if (size <= MAX_BODY_BYTES) chunks.push(chunk)
-      })
-    ).pipe(Effect.orDie)
-    if (size > MAX_BODY_BYTES) {
-      return yield* new BodyTooLargeError({ code: "body_too_large", message: "the request body is larger than 1 MiB; send less", details: { max_bytes: MAX_BODY_BYTES } })
-    }
-    if (size === 0) return {}
+/** The JSON body (the adapter already read and bounded it); none is `{}`. */
+const readJsonBody = (request: HttpServerRequest) => {
+  const parse = (text: string) => {
+    if (text === "") return Effect.succeed({} as unknown)
     try {
-      return JSON.parse(Buffer.concat(chunks).toString("utf8")) as unknown
+      return Effect.succeed(JSON.parse(text) as unknown)
     } catch {
-      return yield* new InvalidInputError({ code: "invalid_json", message: "the request body is not valid JSON", details: {} })
+      return Effect.fail(new InvalidInputError({ code: "invalid_json", message: "the request body is not valid JSON", details: {} }))
     }
-  })
+  }
+  const bytes = bufferedBody(request)
+  return bytes === undefined ? Effect.flatMap(Effect.orDie(request.text), parse) : parse(bytes.toString("utf8"))
+}
 
 export const adminHandlersLayer = (deps: AdminHandlerDeps) =>
   Layer.unwrap(
@@ -112,7 +105,14 @@ export const adminHandlersLayer = (deps: AdminHandlerDeps) =>
       // own error codes (a key that may not run an action learns nothing else about it).
       const actionGroup = HttpApiBuilder.group(AdminApi, "actions", (handlers) => {
         for (const name of Object.keys(AdminApi.groups.actions.endpoints)) {
-          handlers.handleRaw(name as never, ({ request }) => Effect.flatMap(readJsonBody(request.stream), (input) => run(name, input)))
+          // The result is already the output schema's type (the compiler checks each action's run
+          // against it) and plain JSON: written as is, not encoded again (a tenth of a list's CPU).
+          handlers.handleRaw(name as never, ({ request }) =>
+            readJsonBody(request).pipe(
+              Effect.flatMap((input) => run(name, input)),
+              Effect.map((result) => HttpServerResponse.jsonUnsafe(result))
+            )
+          )
         }
         return handlers as unknown as HttpApiBuilder.Handlers<never, {}>
       })

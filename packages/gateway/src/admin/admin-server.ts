@@ -2,12 +2,12 @@
  * The admin HTTP server, on its own port: the admin API (admin-api.ts, served by
  * admin-handlers.ts on Effect's HTTP router), its OpenAPI document (`/v1/openapi.json`) and
  * docs page (`/v1/docs`, Scalar bundled in the gateway: no CDN, no external fonts), and the MCP
- * server (`/v1/mcp`, Streamable HTTP on node's own request objects). Every /v1 request but the
+ * server (`/v1/mcp`, Streamable HTTP on node's own request objects). node-http-adapter.ts
+ * serves the router from node:http. Every /v1 request but the
  * document and the docs carries an account's API key (`Authorization: Bearer fpk_…`) and is
  * scoped to that account.
  */
 import type { IncomingMessage, ServerResponse } from "node:http"
-import { getRequestListener } from "@hono/node-server"
 import { Context, Deferred, Effect, Layer } from "effect"
 import { HttpRouter, HttpServer, HttpServerResponse } from "effect/http"
 import { HttpApiBuilder, HttpApiScalar } from "effect/http-api"
@@ -15,7 +15,8 @@ import type { ApiKeyIdentity, Fleet } from "@fleetplane/sdk"
 import { AdminApi, DOCS_PATH, OPENAPI_PATH } from "./admin-api"
 import { adminHandlersLayer, apiKeyAuthLayer, PeerAddress } from "./admin-handlers"
 import type { ApiKeyGuard } from "./api-key-guard"
-import { sendError, sendJson } from "./http-io"
+import { MAX_BODY_BYTES, sendError, sendJson } from "./http-io"
+import { nodeHttpHandler } from "./node-http-adapter"
 import { MCP_PATH } from "../mcp/mcp-endpoint"
 import type { Logger } from "../log"
 import type { Metrics } from "./metrics"
@@ -58,17 +59,20 @@ export const createAdminHandler = async (deps: AdminServerDeps) => {
     Layer.provide(Layer.succeedContext(await deps.fleet.services())),
     Layer.provide(HttpServer.layerServices)
   )
-  const web = HttpRouter.toWebHandler(routes, { disableLogger: true })
-  const listener = getRequestListener(
-    (request, env) => web.handler(request, Context.make(PeerAddress, env.incoming.socket.remoteAddress ?? "unknown") as Context.Context<any>),
-    {
-      // Hono's global Request/Response replacements would change fetch for the whole process.
-      overrideGlobalObjects: false,
-      errorHandler: (error) => {
-        deps.log.error("admin.request_failed", { error: error instanceof Error ? error.message : String(error) })
-      }
-    }
-  )
+  const api = await nodeHttpHandler(routes, {
+    maxBodyBytes: MAX_BODY_BYTES,
+    tooLarge: (response) => {
+      response.shouldKeepAlive = false
+      sendJson(
+        response,
+        413,
+        { error: { code: "body_too_large", message: "the request body is larger than 1 MiB; send less", details: { max_bytes: MAX_BODY_BYTES }, category: "InvalidInputError" } },
+        { connection: "close" }
+      )
+    },
+    requestContext: (incoming) => Context.make(PeerAddress, incoming.socket.remoteAddress ?? "unknown") as Context.Context<never>,
+    onError: (error) => deps.log.error("admin.request_failed", { error: error instanceof Error ? error.message : String(error) })
+  })
 
   /** MCP's transport wants node's request objects: its key is checked here, as the API's middleware does. */
   const handleMcp = async (request: IncomingMessage, response: ServerResponse, mcp: NonNullable<AdminServerDeps["mcp"]>) => {
@@ -88,7 +92,7 @@ export const createAdminHandler = async (deps: AdminServerDeps) => {
   return {
     handle: (request: IncomingMessage, response: ServerResponse) => {
       const path = (request.url ?? "/").split("?")[0]
-      const done = path === MCP_PATH && deps.mcp !== undefined ? handleMcp(request, response, deps.mcp) : listener(request, response)
+      const done = path === MCP_PATH && deps.mcp !== undefined ? handleMcp(request, response, deps.mcp) : api.handle(request, response)
       done.catch((error: unknown) => {
         deps.log.error("admin.request_failed", { path, error: error instanceof Error ? error.message : String(error) })
         if (!response.headersSent) sendError(response, 500, "internal_error", "the gateway failed to answer; retry, and report it if it persists")
@@ -98,7 +102,7 @@ export const createAdminHandler = async (deps: AdminServerDeps) => {
     /** Ends every open event stream (graceful shutdown), then the router's services. */
     closeStreams: () => {
       Deferred.doneUnsafe(closing, Effect.void)
-      return web.dispose()
+      return api.dispose()
     }
   }
 }

@@ -17,9 +17,13 @@ export interface FleetEventLine {
 const readStream = (session: CliSession, since: number, onOpen: () => void, onEvent: (event: FleetEventLine) => void) =>
   session.api().events(since, { onOpen, onEvent: (event) => onEvent(event as FleetEventLine) })
 
+/** The newest event's sequence number (0 when there is none): follow from it to see only what comes next. */
+export const latestEventSeq = async (session: CliSession): Promise<number> =>
+  ((await session.run("system_list_events", { latest: true, limit: 1 })).events as Array<FleetEventLine>).at(-1)?.seq ?? 0
+
 /** Follows events after `since` ("latest": from now on) until the process is interrupted. */
 export const followEventStream = async (session: CliSession, since: number | "latest", onEvent: (event: FleetEventLine) => void): Promise<never> => {
-  let from = since === "latest" ? (((await session.run("system_list_events", { latest: true, limit: 1 })).events as Array<FleetEventLine>).at(-1)?.seq ?? 0) : since
+  let from = since === "latest" ? await latestEventSeq(session) : since
   let streamed = false
   for (let attempt = 0; ; attempt++) {
     const ended = await readStream(session, from, () => (streamed = true), (event) => {

@@ -7,7 +7,7 @@
 import type { Command } from "commander"
 import type { CliSession } from "./cli-session"
 import { speaks } from "./cli-words"
-import { followEventStream } from "./event-stream"
+import { followEventStream, latestEventSeq } from "./event-stream"
 import { CliError } from "./admin-client"
 import { asYaml, fields, section, table, type Column } from "./output"
 
@@ -340,10 +340,12 @@ const watch = async (session: CliSession, read: () => Promise<ReadonlyArray<Row>
       header = false
     }
   }
+  // Where the events stand before the first read: a change between that read and the stream is not missed.
+  const since = await latestEventSeq(session)
   await show()
   let timer: NodeJS.Timeout | undefined
   let pending: Promise<void> = Promise.resolve()
-  await followEventStream(session, "latest", () => {
+  await followEventStream(session, since, () => {
     if (timer !== undefined) return
     timer = setTimeout(() => {
       timer = undefined

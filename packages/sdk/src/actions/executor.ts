@@ -78,9 +78,14 @@ export class Actions extends Context.Service<Actions, ActionsService>()("@fleetp
           Effect.provideService(Transactor, transactor),
           Effect.provideService(AgentLiveness, liveness),
           // Names only: the input may hold secrets (R20).
-          Effect.withSpan("Actions.execute", {
-            attributes: { "fleetplane.action": name.slice(0, 80), "fleetplane.account_id": accountId, "fleetplane.caller_role": caller.role }
-          })
+          // No stack trace: capturing one costs more than a small action (every admin request runs one).
+          Effect.withSpan(
+            "Actions.execute",
+            {
+              attributes: { "fleetplane.action": name.slice(0, 80), "fleetplane.account_id": accountId, "fleetplane.caller_role": caller.role }
+            },
+            { captureStackTrace: false }
+          )
         )
 
       return Actions.of({ execute: execute as ActionsService["execute"], describe: () => descriptions })

@@ -170,7 +170,7 @@ export class AgentPort extends Context.Service<AgentPort, AgentPortService>()("@
         <E, R>(effect: Effect.Effect<A, E, R>) =>
           effect.pipe(
             Effect.tap((made) => Effect.annotateCurrentSpan("fleetplane.pushes", pushesIn(made))),
-            Effect.withSpan(name, { attributes })
+            Effect.withSpan(name, { attributes }, { captureStackTrace: false })
           )
       const count = (pushes: ReadonlyArray<ConfigPushBody>) => pushes.length
       const pendingPushes = (identity: AgentIdentity, applied: ReadonlyArray<AppliedConfig>, peerVersions: PeerVersions = new Map()) =>
@@ -261,9 +261,11 @@ export class AgentPort extends Context.Service<AgentPort, AgentPortService>()("@
             )
           )
         }).pipe(
-          Effect.withSpan("AgentPort.joinRequest", {
-            attributes: { "fleetplane.instance_id": identity.instanceId, "fleetplane.account_id": identity.accountId, "fleetplane.join.module": request.module_name }
-          })
+          Effect.withSpan(
+            "AgentPort.joinRequest",
+            { attributes: { "fleetplane.instance_id": identity.instanceId, "fleetplane.account_id": identity.accountId, "fleetplane.join.module": request.module_name } },
+            { captureStackTrace: false }
+          )
         )
 
       /** One ack, inside a transaction: the applied version recorded, or the failure as an event. */

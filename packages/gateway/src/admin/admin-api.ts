@@ -29,6 +29,9 @@ export class ApiKeyAuth extends HttpApiMiddleware.Service<ApiKeyAuth, { provides
   error: KeyErrors
 }) {}
 
+/** Query, header and path values the schemas refuse: answered as `invalid_input`, like an action's input. */
+export class RequestErrors extends HttpApiMiddleware.Service<RequestErrors>()("@fleetplane/gateway/admin/RequestErrors", { error: InvalidInput }) {}
+
 const System = HttpApiGroup.make("system", { topLevel: true })
   .add(
     HttpApiEndpoint.get("healthz", "/healthz", {
@@ -181,6 +184,7 @@ export class AdminApi extends HttpApi.make("fleetplane-admin")
   .add(Actions)
   .add(Events)
   .add(Approvals)
+  .middleware(RequestErrors)
   .annotateMerge(
     OpenApi.annotations({
       title: "Fleetplane gateway admin API",

@@ -6,9 +6,10 @@
 import { Context, Deferred, Effect, Layer, Option, PubSub, Redacted, Stream } from "effect"
 import { HttpEffect, HttpServerResponse } from "effect/http"
 import type { HttpServerRequest } from "effect/http/HttpServerRequest"
-import { HttpApiBuilder } from "effect/http-api"
+import { HttpApiBuilder, HttpApiMiddleware } from "effect/http-api"
+import { describeSchemaError } from "@fleetplane/agent-protocol"
 import { Actions, InvalidInputError, Signals, StoreError, UnauthorizedError, type ActionCaller, type ApiKeyIdentity, type FleetEvent } from "@fleetplane/sdk"
-import { AdminApi, ApiKeyAuth, ApiKeyCaller, type EventStreamItem } from "./admin-api"
+import { AdminApi, ApiKeyAuth, ApiKeyCaller, RequestErrors, type EventStreamItem } from "./admin-api"
 import { InternalError, TooManyFailedKeysError } from "./api-errors"
 import type { ApiKeyGuard } from "./api-key-guard"
 import type { Metrics } from "./metrics"
@@ -52,6 +53,17 @@ export const apiKeyAuthLayer = (deps: AdminHandlerDeps) =>
         return yield* new InternalError(fields)
       })
   })
+
+/** A value a schema refused (a query, a header, a path segment), in the words action inputs use. */
+export const requestErrorsLayer = HttpApiMiddleware.layerSchemaErrorTransform(RequestErrors, (error) =>
+  Effect.fail(
+    new InvalidInputError({
+      code: "invalid_input",
+      message: `invalid ${error.kind === "Params" ? "path" : error.kind.toLowerCase()}: ${describeSchemaError(error.cause)}`,
+      details: { where: error.kind.toLowerCase() }
+    })
+  )
+)
 
 /** A failure that is not one of the API's typed errors: logged, and answered 500 with no detail. */
 const internal = (deps: AdminHandlerDeps, where: string) =>

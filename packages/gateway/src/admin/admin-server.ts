@@ -13,7 +13,7 @@ import { HttpRouter, HttpServer, HttpServerResponse } from "effect/http"
 import { HttpApiBuilder, HttpApiScalar } from "effect/http-api"
 import type { ApiKeyIdentity, Fleet } from "@fleetplane/sdk"
 import { AdminApi, DOCS_PATH, OPENAPI_PATH } from "./admin-api"
-import { adminHandlersLayer, apiKeyAuthLayer, PeerAddress } from "./admin-handlers"
+import { adminHandlersLayer, apiKeyAuthLayer, PeerAddress, requestErrorsLayer } from "./admin-handlers"
 import type { ApiKeyGuard } from "./api-key-guard"
 import { MAX_BODY_BYTES, sendError, sendJson } from "./http-io"
 import { nodeHttpHandler } from "./node-http-adapter"
@@ -55,6 +55,7 @@ export const createAdminHandler = async (deps: AdminServerDeps) => {
     notFound
   ).pipe(
     Layer.provide(adminHandlersLayer({ metrics: deps.metrics, log: deps.log, health: deps.health, keys: deps.keys, closing })),
+    Layer.provide(requestErrorsLayer),
     Layer.provide(apiKeyAuthLayer({ metrics: deps.metrics, log: deps.log, health: deps.health, keys: deps.keys, closing })),
     Layer.provide(Layer.succeedContext(await deps.fleet.services())),
     Layer.provide(HttpServer.layerServices)

@@ -69,12 +69,15 @@ const CONFIRMATION_TOKEN = Schema.optionalKey(
   Schema.String.annotate({ description: "the one-time token from a confirmation_required answer (destructive actions)" })
 )
 
+/** An action's input or output on the wire: JSON objects (their schemas are the action's own). */
+type ActionJson = Schema.Codec<{ readonly [key: string]: unknown }, { readonly [key: string]: unknown }>
+
 /** An action's endpoint: its input (plus `confirmation_token` when destructive) in, its output out. */
 const actionEndpoint = (action: ActionDefinition) => {
   const fields = (action.input as unknown as Schema.Struct<Schema.Struct.Fields>).fields
   return HttpApiEndpoint.post(action.name, `/v1/actions/${action.name}`, {
-    payload: Schema.Struct(action.destructive ? { ...fields, confirmation_token: CONFIRMATION_TOKEN } : fields),
-    success: action.output as Schema.Top,
+    payload: Schema.Struct(action.destructive ? { ...fields, confirmation_token: CONFIRMATION_TOKEN } : fields) as unknown as ActionJson,
+    success: action.output as unknown as ActionJson,
     error: ActionErrors
   }).annotateMerge(
     OpenApi.annotations({
@@ -160,18 +163,18 @@ const Approvals = HttpApiGroup.make("approvals")
   .add(
     HttpApiEndpoint.get("list", "/v1/approvals", {
       query: { status: Schema.optionalKey(Schema.Literals(["pending", "approved", "rejected", "expired"])) },
-      success: approvalAction("system_list_approvals").output as Schema.Top,
+      success: approvalAction("system_list_approvals").output as unknown as ActionJson,
       error: ActionErrors
     }).annotate(OpenApi.Description, "Approvals (default: the pending ones), as system_list_approvals."),
     HttpApiEndpoint.post("approve", "/v1/approvals/:id/approve", {
       params: ApprovalId,
-      success: approvalAction("system_approve").output as Schema.Top,
+      success: approvalAction("system_approve").output as unknown as ActionJson,
       error: ActionErrors
     }).annotate(OpenApi.Description, "Approve a pending decision (a failover): it runs now."),
     HttpApiEndpoint.post("reject", "/v1/approvals/:id/reject", {
       params: ApprovalId,
       payload: Schema.Struct({ reason: Schema.optionalKey(Schema.String) }),
-      success: approvalAction("system_reject").output as Schema.Top,
+      success: approvalAction("system_reject").output as unknown as ActionJson,
       error: ActionErrors
     }).annotate(OpenApi.Description, "Reject a pending decision, with an optional reason.")
   )

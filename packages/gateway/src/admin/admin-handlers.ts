@@ -93,6 +93,9 @@ export const adminHandlersLayer = (deps: AdminHandlerDeps) =>
       const signals = yield* Signals
       const run = (name: string, input: unknown) =>
         Effect.flatMap(Effect.service(ApiKeyCaller), ({ identity }) => actions.execute(identity.account_id, name, input, callerOf(identity))).pipe(internal(deps, name))
+      // An action's result is already its output schema's type (the compiler checks each action's
+      // run against it) and plain JSON: written as is, not encoded again (a tenth of a list's CPU).
+      const answer = (name: string, input: unknown) => Effect.map(run(name, input), (result) => HttpServerResponse.jsonUnsafe(result))
 
       const system = HttpApiBuilder.group(AdminApi, "system", (handlers) =>
         handlers.handleAll({
@@ -131,9 +134,9 @@ export const adminHandlersLayer = (deps: AdminHandlerDeps) =>
 
       const approvals = HttpApiBuilder.group(AdminApi, "approvals", (handlers) =>
         handlers.handleAll({
-          list: ({ query }) => run("system_list_approvals", { status: query.status ?? "pending" }),
-          approve: ({ params }) => run("system_approve", { approval_id: params.id }),
-          reject: ({ params, payload }) => run("system_reject", { approval_id: params.id, ...(payload.reason === undefined ? {} : { reason: payload.reason }) })
+          list: ({ query }) => answer("system_list_approvals", { status: query.status ?? "pending" }),
+          approve: ({ params }) => answer("system_approve", { approval_id: params.id }),
+          reject: ({ params, payload }) => answer("system_reject", { approval_id: params.id, ...(payload.reason === undefined ? {} : { reason: payload.reason }) })
         })
       )
 

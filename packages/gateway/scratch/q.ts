@@ -1,0 +1,10 @@
+import { quietGateway, setupAccount } from "../test/support/gateway-harness"
+const gateway = await quietGateway()
+const account = await setupAccount(gateway)
+const spec: any = await (await fetch(`${gateway.adminUrl}/v1/openapi.json`)).json()
+console.log(JSON.stringify(spec.components.securitySchemes))
+const bad = await fetch(`${gateway.adminUrl}/v1/events?since=-1`, { headers: { authorization: `Bearer ${account.apiKey}` } })
+console.log(bad.status, [...bad.headers], await bad.text())
+const bad2 = await fetch(`${gateway.adminUrl}/v1/approvals?status=nope`, { headers: { authorization: `Bearer ${account.apiKey}` } })
+console.log(bad2.status, await bad2.text())
+await gateway.close(); process.exit(0)

@@ -114,7 +114,8 @@ function ensureDependencies(pnpm) {
  * `openssl` verifies generated certificates; PostgreSQL's `initdb`/`pg_ctl` start a throwaway
  * server for the PostgreSQL store's tests; the data-plane test runs real WireGuard interfaces
  * with `wireguard-go`, `wg-quick` and `ip` in network namespaces, and drops packets with
- * `nft`; `systemd-analyze` verifies the shipped systemd units). Installed with apt-get when missing and possible; tests that need them say so
+ * `nft`; `systemd-analyze` verifies the shipped systemd units; the web console's test drives
+ * Debian's `chromium` headless through playwright-core). Installed with apt-get when missing and possible; tests that need them say so
  * loudly when they are not there.
  */
 const SYSTEM_PACKAGES = [
@@ -126,7 +127,8 @@ const SYSTEM_PACKAGES = [
   // `systemd-analyze verify` checks the shipped systemd units.
   { check: "command -v systemd-analyze", apt: "systemd" },
   // Debian keeps the server binaries out of PATH, under /usr/lib/postgresql/<version>/bin.
-  { check: "command -v initdb || ls /usr/lib/postgresql/*/bin/initdb", apt: "postgresql" }
+  { check: "command -v initdb || ls /usr/lib/postgresql/*/bin/initdb", apt: "postgresql" },
+  { check: "command -v chromium", apt: "chromium" }
 ]
 
 function ensureSystemPackages() {

@@ -157,6 +157,7 @@ export const startGateway = async (options: GatewayOptions) => {
     mcp,
     metrics: metrics.metrics,
     log,
+    secureCookies: options.adminTls !== undefined,
     // `leader`: this gateway runs the silence sensor and the skill runner (always, on SQLite).
     health: () => ({ sessions: registry.size, uptime_s: Math.round((Date.now() - startedAt) / 1000), leader: leadership.isLeader() })
   })

@@ -18,12 +18,18 @@ import { ActionErrors, Internal, InvalidInput, KeyErrors } from "./api-errors"
 export const OPENAPI_PATH = "/v1/openapi.json"
 export const DOCS_PATH = "/v1/docs"
 
-/** The caller behind the request's API key (the key itself, to watch it for revocation). */
-export class ApiKeyCaller extends Context.Service<ApiKeyCaller, { readonly identity: ApiKeyIdentity; readonly key: string }>()(
+/**
+ * The caller behind the request's API key (the key itself, to watch it for revocation), and
+ * the console session it came through, if any (console-sessions.ts).
+ */
+export class ApiKeyCaller extends Context.Service<ApiKeyCaller, { readonly identity: ApiKeyIdentity; readonly key: string; readonly sessionId?: string }>()(
   "@fleetplane/gateway/admin/ApiKeyCaller"
 ) {}
 
-/** `Authorization: Bearer fpk_…`: checked (throttled per address) before every /v1 endpoint. */
+/**
+ * `Authorization: Bearer fpk_…`, checked (throttled per address) before every /v1 endpoint; or
+ * the web console's session cookie, whose changes also carry its CSRF token (`X-CSRF-Token`).
+ */
 export class ApiKeyAuth extends HttpApiMiddleware.Service<ApiKeyAuth, { provides: ApiKeyCaller }>()("@fleetplane/gateway/admin/ApiKeyAuth", {
   security: { apiKey: HttpApiSecurity.bearer.pipe(HttpApiSecurity.annotate(OpenApi.Description, "An account API key, `fpk_…` (fleetplane apikey create).")) },
   error: KeyErrors
@@ -51,6 +57,28 @@ const ActionDescription = Schema.Struct({
   input_schema: Schema.Unknown,
   output_schema: Schema.Unknown
 })
+
+const SessionInfo = Schema.Struct({
+  caller: Schema.Struct({ api_key_id: Schema.String, name: Schema.String, role: ApiKeyRole }),
+  csrf_token: Schema.String.annotate({ description: "send it as X-CSRF-Token with every change made with the session cookie" })
+})
+
+/** The web console's sign-in: a key exchanged for an HttpOnly, SameSite=Strict session cookie. */
+const Session = HttpApiGroup.make("session")
+  .add(
+    HttpApiEndpoint.post("open", "/v1/session", {
+      payload: Schema.Struct({ api_key: Schema.String }),
+      success: SessionInfo,
+      error: KeyErrors
+    }).annotate(OpenApi.Description, "Sign in: the key is checked once and exchanged for a session cookie (fp_session) and a CSRF token."),
+    HttpApiEndpoint.get("current", "/v1/session", { success: SessionInfo, error: KeyErrors })
+      .middleware(ApiKeyAuth)
+      .annotate(OpenApi.Description, "Who the session (or key) is, and the session's CSRF token."),
+    HttpApiEndpoint.delete("close", "/v1/session", { success: HttpApiSchema.NoContent, error: KeyErrors })
+      .middleware(ApiKeyAuth)
+      .annotate(OpenApi.Description, "Sign out: the session ends and its cookie is cleared.")
+  )
+  .annotate(OpenApi.Title, "Console session")
 
 const Catalog = HttpApiGroup.make("catalog")
   .add(
@@ -187,6 +215,7 @@ export class AdminApi extends HttpApi.make("fleetplane-admin")
   .add(Actions)
   .add(Events)
   .add(Approvals)
+  .add(Session)
   .middleware(RequestErrors)
   .annotateMerge(
     OpenApi.annotations({

@@ -4,14 +4,14 @@
  * Promise or string matching in between.
  */
 import { Context, Deferred, Effect, Layer, Option, PubSub, Redacted, Stream } from "effect"
-import { HttpEffect, HttpServerResponse } from "effect/http"
-import type { HttpServerRequest } from "effect/http/HttpServerRequest"
+import { HttpEffect, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { HttpApiBuilder, HttpApiMiddleware } from "effect/http-api"
 import { describeSchemaError } from "@fleetplane/agent-protocol"
-import { Actions, InvalidInputError, Signals, StoreError, UnauthorizedError, type ActionCaller, type ApiKeyIdentity, type FleetEvent } from "@fleetplane/sdk"
+import { Actions, ForbiddenError, InvalidInputError, Signals, StoreError, UnauthorizedError, type ActionCaller, type ApiKeyIdentity, type FleetEvent } from "@fleetplane/sdk"
 import { AdminApi, ApiKeyAuth, ApiKeyCaller, RequestErrors, type EventStreamItem } from "./admin-api"
 import { InternalError, TooManyFailedKeysError } from "./api-errors"
 import type { ApiKeyGuard } from "./api-key-guard"
+import { CSRF_HEADER, SESSION_COOKIE, sameToken, type ConsoleSessions } from "./console-sessions"
 import type { Metrics } from "./metrics"
 import { bufferedBody } from "./node-http-adapter"
 import type { Logger } from "../log"
@@ -27,30 +27,60 @@ export interface AdminHandlerDeps {
   readonly log: Logger
   readonly health: () => { readonly sessions: number; readonly uptime_s: number; readonly leader: boolean }
   readonly keys: ApiKeyGuard
+  /** Web console sessions (cookie sign-in). */
+  readonly consoleSessions: ConsoleSessions
+  /** The admin API is served over https: session cookies are `Secure`. */
+  readonly secureCookies: boolean
   /** Ends every open event stream (graceful shutdown) when it completes. */
   readonly closing: Deferred.Deferred<void>
 }
 
 const callerOf = (identity: ApiKeyIdentity): ActionCaller => ({ role: identity.role, api_key_id: identity.api_key_id, name: identity.name })
 
-/** The key check, in front of every /v1 endpoint: the guard's verdict as a typed error. */
+/** The guard's verdict on a key, as the typed error a refusal is. */
+const checkKey = (deps: AdminHandlerDeps, authorization: string | undefined) =>
+  Effect.gen(function* () {
+    const peer = Option.getOrElse(yield* Effect.serviceOption(PeerAddress), () => "unknown")
+    const checked = yield* Effect.promise(() => deps.keys.check(authorization, peer))
+    if (checked.ok) return { identity: checked.identity, key: checked.key }
+    const fields = { code: checked.code, message: checked.message, details: {} as Record<string, unknown> }
+    if (checked.retryAfterMs !== undefined) {
+      const seconds = String(Math.ceil(checked.retryAfterMs / 1000))
+      yield* HttpEffect.appendPreResponseHandler((_request, response) => Effect.succeed(HttpServerResponse.setHeader(response, "retry-after", seconds)))
+      return yield* new TooManyFailedKeysError({ ...fields, details: { retry_after_ms: checked.retryAfterMs } })
+    }
+    if (checked.category === "StoreError") return yield* new StoreError(fields)
+    if (checked.category === "UnauthorizedError") return yield* new UnauthorizedError(fields)
+    return yield* new InternalError(fields)
+  })
+
+const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"])
+
+/**
+ * The key check, in front of every /v1 endpoint: a bearer key, or else the console's session
+ * cookie (its key checked again, so a revoked key ends the session; a change needs the
+ * session's CSRF token).
+ */
 export const apiKeyAuthLayer = (deps: AdminHandlerDeps) =>
   Layer.succeed(ApiKeyAuth)({
     apiKey: (httpEffect, { credential }) =>
       Effect.gen(function* () {
         const token = Redacted.value(credential)
-        const peer = Option.getOrElse(yield* Effect.serviceOption(PeerAddress), () => "unknown")
-        const checked = yield* Effect.promise(() => deps.keys.check(token === "" ? undefined : `Bearer ${token}`, peer))
-        if (checked.ok) return yield* Effect.provideService(httpEffect, ApiKeyCaller, { identity: checked.identity, key: checked.key })
-        const fields = { code: checked.code, message: checked.message, details: {} as Record<string, unknown> }
-        if (checked.retryAfterMs !== undefined) {
-          const seconds = String(Math.ceil(checked.retryAfterMs / 1000))
-          yield* HttpEffect.appendPreResponseHandler((_request, response) => Effect.succeed(HttpServerResponse.setHeader(response, "retry-after", seconds)))
-          return yield* new TooManyFailedKeysError({ ...fields, details: { retry_after_ms: checked.retryAfterMs } })
+        const request = yield* HttpServerRequest.HttpServerRequest
+        const session = token === "" ? deps.consoleSessions.find(request.cookies[SESSION_COOKIE]) : undefined
+        if (session === undefined) {
+          const caller = yield* checkKey(deps, token === "" ? undefined : `Bearer ${token}`)
+          return yield* Effect.provideService(httpEffect, ApiKeyCaller, caller)
         }
-        if (checked.category === "StoreError") return yield* new StoreError(fields)
-        if (checked.category === "UnauthorizedError") return yield* new UnauthorizedError(fields)
-        return yield* new InternalError(fields)
+        const caller = yield* checkKey(deps, `Bearer ${session.key}`).pipe(Effect.tapError(() => Effect.sync(() => deps.consoleSessions.close(session.id))))
+        if (!SAFE_METHODS.has(request.method) && !sameToken(String(request.headers[CSRF_HEADER] ?? ""), session.csrfToken)) {
+          return yield* new ForbiddenError({
+            code: "csrf_token_invalid",
+            message: `a change made with the console's session needs its CSRF token in ${CSRF_HEADER} (GET /v1/session returns it); reload the console`,
+            details: {}
+          })
+        }
+        return yield* Effect.provideService(httpEffect, ApiKeyCaller, { ...caller, sessionId: session.id })
       })
   })
 
@@ -73,7 +103,7 @@ const internal = (deps: AdminHandlerDeps, where: string) =>
   })
 
 /** The JSON body (the adapter already read and bounded it); none is `{}`. */
-const readJsonBody = (request: HttpServerRequest) => {
+const readJsonBody = (request: HttpServerRequest.HttpServerRequest) => {
   const parse = (text: string) => {
     if (text === "") return Effect.succeed({} as unknown)
     try {
@@ -189,6 +219,46 @@ export const adminHandlersLayer = (deps: AdminHandlerDeps) =>
           })
         )
 
-      return Layer.mergeAll(system, catalog, actionGroup, approvals, events)
+      const sessionInfo = (identity: ApiKeyIdentity, csrfToken: string) => ({
+        caller: { api_key_id: identity.api_key_id, name: identity.name, role: identity.role },
+        csrf_token: csrfToken
+      })
+      const cookie = (value: string, maxAgeMs: number) =>
+        HttpEffect.appendPreResponseHandler((_request, response) =>
+          Effect.succeed(
+            HttpServerResponse.setCookieUnsafe(response, SESSION_COOKIE, value, {
+              httpOnly: true,
+              sameSite: "strict",
+              path: "/",
+              secure: deps.secureCookies,
+              maxAge: `${Math.floor(maxAgeMs / 1000)} seconds`
+            })
+          )
+        )
+      const session = HttpApiBuilder.group(AdminApi, "session", (handlers) =>
+        handlers.handleAll({
+          open: ({ payload }) =>
+            Effect.gen(function* () {
+              const caller = yield* checkKey(deps, `Bearer ${payload.api_key}`)
+              const opened = deps.consoleSessions.open(caller.identity, caller.key)
+              yield* cookie(opened.id, deps.consoleSessions.ttlMs)
+              return sessionInfo(caller.identity, opened.csrfToken)
+            }),
+          current: () =>
+            Effect.gen(function* () {
+              const caller = yield* ApiKeyCaller
+              const found = caller.sessionId === undefined ? undefined : deps.consoleSessions.find(caller.sessionId)
+              return sessionInfo(caller.identity, found?.csrfToken ?? "")
+            }),
+          close: () =>
+            Effect.gen(function* () {
+              const caller = yield* ApiKeyCaller
+              if (caller.sessionId !== undefined) deps.consoleSessions.close(caller.sessionId)
+              yield* cookie("", 0)
+            })
+        })
+      )
+
+      return Layer.mergeAll(system, catalog, actionGroup, approvals, events, session)
     })
   )

@@ -17,6 +17,8 @@ import { adminHandlersLayer, apiKeyAuthLayer, PeerAddress, requestErrorsLayer } 
 import type { ApiKeyGuard } from "./api-key-guard"
 import { MAX_BODY_BYTES, sendError, sendJson } from "./http-io"
 import { nodeHttpHandler } from "./node-http-adapter"
+import { createConsoleSessions } from "./console-sessions"
+import { consoleRoutes } from "./console-assets"
 import { MCP_PATH } from "../mcp/mcp-endpoint"
 import type { Logger } from "../log"
 import type { Metrics } from "./metrics"
@@ -29,6 +31,8 @@ export interface AdminServerDeps {
   /** API keys: checked (throttled per address) and watched for revocation. */
   readonly keys: ApiKeyGuard
   /** `/v1/mcp`: the MCP server (Streamable HTTP), for requests whose key was checked. */
+  /** The admin API is served over https (console session cookies are then `Secure`). */
+  readonly secureCookies?: boolean
   readonly mcp?: { readonly handle: (request: IncomingMessage, response: ServerResponse, caller: ApiKeyIdentity, key: string) => Promise<void> }
 }
 
@@ -48,15 +52,25 @@ const notFound = HttpRouter.add("*", "/*", (request) =>
 
 export const createAdminHandler = async (deps: AdminServerDeps) => {
   const closing = Deferred.makeUnsafe<void>()
+  const handlerDeps = {
+    metrics: deps.metrics,
+    log: deps.log,
+    health: deps.health,
+    keys: deps.keys,
+    consoleSessions: createConsoleSessions(),
+    secureCookies: deps.secureCookies ?? false,
+    closing
+  }
   const routes = Layer.mergeAll(
     HttpApiBuilder.layer(AdminApi, { openapiPath: OPENAPI_PATH }),
     // The bundled Scalar script (no CDN) without its default web fonts: an edge site may be offline.
     HttpApiScalar.layer(AdminApi, { path: DOCS_PATH, scalar: { withDefaultFonts: false, hideModels: true } }),
+    ...consoleRoutes(),
     notFound
   ).pipe(
-    Layer.provide(adminHandlersLayer({ metrics: deps.metrics, log: deps.log, health: deps.health, keys: deps.keys, closing })),
+    Layer.provide(adminHandlersLayer(handlerDeps)),
     Layer.provide(requestErrorsLayer),
-    Layer.provide(apiKeyAuthLayer({ metrics: deps.metrics, log: deps.log, health: deps.health, keys: deps.keys, closing })),
+    Layer.provide(apiKeyAuthLayer(handlerDeps)),
     Layer.provide(Layer.succeedContext(await deps.fleet.services())),
     Layer.provide(HttpServer.layerServices)
   )

@@ -72,8 +72,8 @@ export const Internal = onTheWire(InternalError, "InternalError", "InternalError
 
 /** What any action may fail with, besides the key check's failures. */
 export const ActionErrors = [InvalidInput, Forbidden, NotFound, Conflict, State, ConfirmationRequired, StoreUnavailable, BodyTooLarge, Internal] as const
-/** What the API key check may fail with. */
-export const KeyErrors = [Unauthorized, TooManyFailedKeys, StoreUnavailable, Internal] as const
+/** What the API key check may fail with (Forbidden: a console change without its CSRF token). */
+export const KeyErrors = [Unauthorized, Forbidden, TooManyFailedKeys, StoreUnavailable, Internal] as const
 
 /** A typed error as the wire's plain fields (for clients that print or rethrow it). */
 export const errorFields = (error: AdminError) => ({ code: error.code, message: error.message, details: error.details, category: wireCategory(error) })

@@ -1,0 +1,67 @@
+/** Events: the account's log, live, filterable by type and cluster. */
+import { useEffect, useState } from "preact/hooks"
+import { onEvents, run, type FleetEvent } from "../api"
+
+const KEEP = 500
+
+export const EventsPage = () => {
+  const [events, setEvents] = useState<ReadonlyArray<FleetEvent>>([])
+  const [type, setType] = useState("")
+  const [cluster, setCluster] = useState("")
+  const [error, setError] = useState<string>()
+  useEffect(() => {
+    run("system_list_events", { latest: true, limit: 100 }).then(
+      (page: { events: Array<FleetEvent> }) => setEvents((live) => merge(page.events, live)),
+      (e: Error) => setError(e.message)
+    )
+    return onEvents((event) => setEvents((current) => merge(current, [event])))
+  }, [])
+  const shown = events.filter((e) => (type === "" || e.type.includes(type)) && (cluster === "" || String(e.data.cluster_id ?? "").includes(cluster)))
+  return (
+    <section aria-labelledby="events-title">
+      <h1 id="events-title">Events</h1>
+      {error !== undefined && <p class="error" role="alert">{error}</p>}
+      <div class="filters">
+        <label>
+          Type contains
+          <input value={type} onInput={(e) => setType((e.target as HTMLInputElement).value)} placeholder="agent." />
+        </label>
+        <label>
+          Cluster id contains
+          <input value={cluster} onInput={(e) => setCluster((e.target as HTMLInputElement).value)} placeholder="clu_" />
+        </label>
+      </div>
+      <div class="scroll">
+        <table>
+          <thead>
+            <tr>
+              <th scope="col">#</th>
+              <th scope="col">Time</th>
+              <th scope="col">Type</th>
+              <th scope="col">Data</th>
+            </tr>
+          </thead>
+          <tbody>
+            {[...shown].reverse().map((event) => (
+              <tr data-event={event.type}>
+                <td>{event.seq}</td>
+                <td>{event.at}</td>
+                <td>{event.type}</td>
+                <td>
+                  <code>{JSON.stringify(event.data)}</code>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+    </section>
+  )
+}
+
+/** By sequence number, each once, the newest KEEP. */
+const merge = (a: ReadonlyArray<FleetEvent>, b: ReadonlyArray<FleetEvent>) => {
+  const bySeq = new Map<number, FleetEvent>()
+  for (const event of [...a, ...b]) bySeq.set(event.seq, event)
+  return [...bySeq.values()].sort((x, y) => x.seq - y.seq).slice(-KEEP)
+}

@@ -1,0 +1,185 @@
+/**
+ * The web console in a real browser: Debian's headless Chromium driven by playwright-core,
+ * against a real gateway with simulated agents. Screenshots of every page are written to
+ * test-artifacts/console/.
+ */
+import { existsSync, mkdirSync, readFileSync } from "node:fs"
+import { join } from "node:path"
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest"
+import { chromium, type Browser, type Page } from "playwright-core"
+import { KubeConfig } from "@kubernetes/client-node"
+import type { Gateway } from "../src/index"
+import { CONSOLE_CSP } from "../src/admin/console-assets"
+import { quietGateway, setupAccount } from "./support/gateway-harness"
+import { connectAgent, heartbeating, join as joinCluster, poll, ready } from "./support/agent-steps"
+import type { TestAgent } from "./support/test-agent"
+
+const CHROMIUM = "/usr/bin/chromium"
+const ARTIFACTS = join(__dirname, "..", "test-artifacts", "console")
+
+let browser: Browser
+let gateway: Gateway | undefined
+const agents: Array<TestAgent> = []
+const stops: Array<() => void> = []
+
+beforeAll(async () => {
+  // Installed by the workspace's test script (apt-get chromium); without it this test cannot say anything.
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium package (npm test does it with apt-get)`)
+  mkdirSync(ARTIFACTS, { recursive: true })
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox", "--disable-gpu"] })
+})
+afterAll(async () => {
+  await browser?.close()
+})
+afterEach(async () => {
+  for (const stop of stops.splice(0)) stop()
+  for (const agent of agents.splice(0)) agent.close()
+  await gateway?.close()
+  gateway = undefined
+})
+
+/** A cluster of two servers (require_approval VIP policy) and a worker, all heartbeating. */
+const fleet = async () => {
+  gateway = await quietGateway()
+  const account = await setupAccount(gateway, { vipPolicy: "require_approval" })
+  const agent = async (hostname: string, template: string) => {
+    const connected = await connectAgent(gateway!, await account.provision(hostname, template), account.networkId)
+    agents.push(connected)
+    return connected
+  }
+  const s1 = await agent("k3s-prod-server-1", account.serverTemplateId)
+  const accepted = await joinCluster(s1, "k3s-server", null)
+  const clusterId = accepted.type === "join_accepted" ? (accepted.body.cluster_id as string) : ""
+  await s1.message("vip_assign")
+  ready(s1)
+  await poll(async () => (await account.admin.action("kubernetes_get_cluster", { id: clusterId })).body.status === "active", "cluster active")
+  const s2 = await agent("k3s-prod-server-2", account.serverTemplateId)
+  await joinCluster(s2, "k3s-server", clusterId)
+  ready(s2)
+  const w1 = await agent("edge-worker-1", account.workerTemplateId)
+  await joinCluster(w1, "k3s-agent", clusterId)
+  ready(w1)
+  for (const peer of [s1, s2, w1]) {
+    await peer.until((a) => a.wireguardConfig().split("[Peer]").length === 3, 5_000, "full mesh config")
+    peer.ackAll()
+  }
+  return { account, clusterId, s1, s2, w1 }
+}
+
+const signIn = async (page: Page, apiKey: string) => {
+  await page.goto(`${gateway!.adminUrl}/`)
+  await page.getByLabel("API key").fill(apiKey)
+  await page.getByRole("button", { name: "Sign in" }).click()
+  await page.getByRole("heading", { name: "Fleet" }).waitFor()
+}
+
+const shot = (page: Page, name: string) => page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true })
+
+describe("web console (headless Chromium)", () => {
+  it("signs in, shows the fleet, turns a silent node not-ready live, approves a failover, downloads a kubeconfig that loads", async () => {
+    const { account, clusterId, s1, s2, w1 } = await fleet()
+    const stopOthers = heartbeating([s2, w1], account.networkId)
+    const stopHolder = heartbeating([s1], account.networkId)
+    stops.push(stopOthers, stopHolder)
+
+    const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 800 } })
+    const page = await context.newPage()
+    const violations: Array<string> = []
+    page.on("console", (message) => {
+      if (/Content Security Policy/i.test(message.text())) violations.push(message.text())
+    })
+    const response = await page.goto(`${gateway!.adminUrl}/console/`)
+    expect(response!.headers()["content-security-policy"]).toBe(CONSOLE_CSP)
+    await signIn(page, account.apiKey)
+    // The key went into a session cookie the page's scripts cannot read.
+    const cookies = await context.cookies()
+    expect(cookies.find((c) => c.name === "fp_session")).toMatchObject({ httpOnly: true, sameSite: "Strict" })
+    expect(await page.evaluate(() => (globalThis as unknown as { document: { cookie: string } }).document.cookie)).toBe("")
+
+    const row = page.locator("tr", { has: page.getByRole("link", { name: "k3s-prod-server-1" }) })
+    await expect.poll(() => row.locator("td").nth(1).textContent()).toBe("active")
+    expect(await row.locator("td").nth(4).textContent()).toBe("k3s-prod-server-1")
+    await shot(page, "fleet")
+
+    await row.getByRole("link").click()
+    await page.getByRole("heading", { name: /k3s-prod-server-1/ }).waitFor()
+    const holderRow = page.locator('tr[data-node="k3s-prod-server-1"]')
+    await expect.poll(() => holderRow.locator("td").nth(3).textContent()).toBe("heartbeating")
+    await shot(page, "cluster")
+
+    // The holder's agent goes silent; the page learns it from the event stream, without a reload.
+    stopHolder()
+    await expect.poll(() => holderRow.locator("td").nth(3).textContent(), { timeout: 10_000 }).toBe("silent")
+    expect(await holderRow.locator("td").nth(2).textContent()).toBe("not_ready")
+    await shot(page, "cluster-holder-silent")
+
+    const [download] = await Promise.all([page.waitForEvent("download"), page.getByRole("button", { name: "Download kubeconfig" }).click()])
+    const kubeconfig = new KubeConfig()
+    kubeconfig.loadFromString(readFileSync((await download.path())!, "utf8"))
+    expect(kubeconfig.getCurrentCluster()?.server).toMatch(/^https:\/\//)
+    expect(kubeconfig.getCurrentUser()).toBeDefined()
+
+    await page.getByRole("link", { name: "Approvals" }).click()
+    const approval = page.locator("li[data-approval]")
+    await approval.first().waitFor({ timeout: 10_000 })
+    await shot(page, "approvals")
+    await approval.first().getByRole("button", { name: "Approve" }).click()
+    await page.getByText("Nothing waits for a decision.").waitFor()
+
+    await page.getByRole("link", { name: "Fleet" }).click()
+    await expect.poll(() => row.locator("td").nth(4).textContent(), { timeout: 10_000 }).toBe("k3s-prod-server-2")
+    const cluster = (await account.admin.action("kubernetes_get_cluster", { id: clusterId })).body
+    expect(cluster.virtual_ip.holder_hostname).toBe("k3s-prod-server-2")
+    expect(await row.locator("td").nth(5).textContent()).toBe(String(cluster.virtual_ip.epoch))
+
+    await page.getByRole("link", { name: "Events" }).click()
+    await page.locator('tr[data-event="sdwan.vip_holder_silent"]').first().waitFor()
+    await page.getByLabel("Type contains").fill("sdwan.vip")
+    expect(await page.locator('tr[data-event="agent.connected"]').count()).toBe(0)
+    await shot(page, "events")
+
+    // A phone-sized screen still shows the fleet.
+    await page.setViewportSize({ width: 390, height: 800 })
+    await page.getByRole("link", { name: "Fleet" }).click()
+    await row.waitFor()
+    await shot(page, "fleet-phone")
+    expect(violations).toEqual([])
+    await context.close()
+  }, 60_000)
+
+  it("a read key sees no buttons that change anything, and the API refuses the changes anyway", async () => {
+    const { account, clusterId } = await fleet()
+    const { api_key: readKey } = await gateway!.fleet.createApiKey({ account_id: (await gateway!.fleet.identifyApiKey(account.apiKey)).account_id, name: "viewer", role: "read" })
+    const context = await browser.newContext()
+    const page = await context.newPage()
+    await signIn(page, readKey)
+    await page.goto(`${gateway!.adminUrl}/console/#/clusters/${clusterId}`)
+    await page.getByRole("heading", { name: /k3s-prod-server-1/ }).waitFor()
+    await page.locator('tr[data-node="k3s-prod-server-1"]').waitFor()
+    for (const name of ["Download kubeconfig", "Rotate join token", "Decommission"]) expect(await page.getByRole("button", { name }).count(), name).toBe(0)
+    await shot(page, "cluster-read-key")
+
+    // Straight at the API from the page, with the session's own CSRF token: refused by role.
+    const refused = await page.evaluate(async (id) => {
+      const session = (await (await fetch("/v1/session")).json()) as { csrf_token: string }
+      const answer = await fetch("/v1/actions/kubernetes_rotate_token", {
+        method: "POST",
+        headers: { "content-type": "application/json", "x-csrf-token": session.csrf_token },
+        body: JSON.stringify({ cluster_id: id })
+      })
+      return { status: answer.status, body: (await answer.json()) as { error: { code: string } } }
+    }, clusterId)
+    expect(refused.status).toBe(403)
+    expect(refused.body.error.code).toBe("forbidden_for_role")
+
+    // Without the CSRF token a change is refused before anything else, whatever the role.
+    const noCsrf = (await page.evaluate(async () => (await fetch("/v1/actions/system_create_template", { method: "POST", body: "{}" })).json())) as { error: { code: string } }
+    expect(noCsrf.error.code).toBe("csrf_token_invalid")
+
+    // Signing out ends the session: the cookie no longer opens the API.
+    await page.getByRole("button", { name: "Sign out" }).click()
+    await page.getByLabel("API key").waitFor()
+    expect(await page.evaluate(async () => (await fetch("/v1/actions")).status)).toBe(401)
+    await context.close()
+  }, 60_000)
+})

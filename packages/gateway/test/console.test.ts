@@ -132,6 +132,16 @@ describe("web console (headless Chromium)", () => {
     expect(cluster.virtual_ip.holder_hostname).toBe("k3s-prod-server-2")
     expect(await row.locator("td").nth(5).textContent()).toBe(String(cluster.virtual_ip.epoch))
 
+    // The network: every peer with its addresses, and the mesh with the (new) VIP holder marked.
+    await page.getByRole("link", { name: "Networks" }).click()
+    const network = page.locator('article[data-network="prod"]')
+    for (const hostname of ["k3s-prod-server-1", "k3s-prod-server-2", "edge-worker-1"]) await network.locator(`tr[data-peer-row="${hostname}"]`).waitFor()
+    expect(await network.locator('tr[data-peer-row="k3s-prod-server-1"] td').nth(1).textContent()).toMatch(/100\.64\.0\.\d+/)
+    await expect.poll(() => network.locator("svg.mesh g[data-holder]").getAttribute("data-peer")).toBe("k3s-prod-server-2")
+    expect(await network.locator("svg.mesh line").count()).toBe(3)
+    expect(await network.getByRole("img").getAttribute("aria-label")).toContain("VIP held by k3s-prod-server-2")
+    await shot(page, "networks")
+
     await page.getByRole("link", { name: "Events" }).click()
     await page.locator('tr[data-event="sdwan.vip_holder_silent"]').first().waitFor()
     await page.getByLabel("Type contains").fill("sdwan.vip")

@@ -7,6 +7,7 @@ import { FleetPage } from "./pages/fleet"
 import { ClusterPage } from "./pages/cluster"
 import { ApprovalsPage } from "./pages/approvals"
 import { EventsPage } from "./pages/events"
+import { NetworksPage } from "./pages/networks"
 
 const useHash = () => {
   const [hash, setHash] = useState(location.hash || "#/fleet")
@@ -52,6 +53,7 @@ const SignIn = ({ onSignedIn }: { onSignedIn: (caller: Caller) => void }) => {
 
 const PAGES: ReadonlyArray<[string, string]> = [
   ["#/fleet", "Fleet"],
+  ["#/networks", "Networks"],
   ["#/approvals", "Approvals"],
   ["#/events", "Events"]
 ]
@@ -99,6 +101,8 @@ const App = () => {
       <main>
         {page === "clusters" && id !== undefined ? (
           <ClusterPage id={decodeURIComponent(id)} />
+        ) : page === "networks" ? (
+          <NetworksPage />
         ) : page === "approvals" ? (
           <ApprovalsPage />
         ) : page === "events" ? (

@@ -148,6 +148,21 @@ describe("web console (headless Chromium)", () => {
     expect(await page.locator('tr[data-event="agent.connected"]').count()).toBe(0)
     await shot(page, "events")
 
+    // A rolling upgrade of the workers: its batch and node shown as the run goes, without a reload.
+    const started = await account.admin.confirmed("execute_skill", {
+      skill: "system-rolling-module-upgrade",
+      inputs: { template_id: account.workerTemplateId, module_id: "mod-k3s-agent", target_version_id: "v-k3s-1.31.0", batch_pct: 100, max_consecutive_failures: 1 }
+    })
+    expect(started.status).toBe(200)
+    await page.getByRole("link", { name: "Upgrades" }).click()
+    const upgradeNode = page.locator('li[data-batch="1"] span[data-instance="edge-worker-1"]')
+    await upgradeNode.waitFor({ timeout: 10_000 })
+    await w1.until((a) => a.pushes("module_upgrade").length > 0, 10_000, "the module upgrade push")
+    w1.ackAll()
+    await expect.poll(() => upgradeNode.getAttribute("class"), { timeout: 10_000 }).toContain("status-upgraded")
+    await expect.poll(() => page.locator("article[data-run] h2 span").textContent()).toBe("completed")
+    await shot(page, "upgrades")
+
     // A phone-sized screen still shows the fleet.
     await page.setViewportSize({ width: 390, height: 800 })
     await page.getByRole("link", { name: "Fleet" }).click()

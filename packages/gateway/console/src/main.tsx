@@ -8,6 +8,7 @@ import { ClusterPage } from "./pages/cluster"
 import { ApprovalsPage } from "./pages/approvals"
 import { EventsPage } from "./pages/events"
 import { NetworksPage } from "./pages/networks"
+import { UpgradesPage } from "./pages/upgrades"
 
 const useHash = () => {
   const [hash, setHash] = useState(location.hash || "#/fleet")
@@ -55,6 +56,7 @@ const PAGES: ReadonlyArray<[string, string]> = [
   ["#/fleet", "Fleet"],
   ["#/networks", "Networks"],
   ["#/approvals", "Approvals"],
+  ["#/upgrades", "Upgrades"],
   ["#/events", "Events"]
 ]
 
@@ -105,6 +107,8 @@ const App = () => {
           <NetworksPage />
         ) : page === "approvals" ? (
           <ApprovalsPage />
+        ) : page === "upgrades" ? (
+          <UpgradesPage />
         ) : page === "events" ? (
           <EventsPage />
         ) : (

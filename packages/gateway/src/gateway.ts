@@ -13,6 +13,7 @@ import { Effect } from "effect"
 import { createFleet, Leadership } from "@fleetplane/sdk"
 import { createAdminHandler } from "./admin/admin-server"
 import { createApiKeyGuard } from "./admin/api-key-guard"
+import { createConsoleSessions } from "./admin/console-sessions"
 import { createMcpEndpoint } from "./mcp/mcp-endpoint"
 import { GATEWAY_VERSION } from "./version"
 import { gatewayMetrics } from "./admin/metrics"
@@ -151,9 +152,12 @@ export const startGateway = async (options: GatewayOptions) => {
   // One door for API keys on the admin port: requests and terminal upgrades share its throttle.
   const keys = createApiKeyGuard({ fleet, log, ...(options.apiKeyRecheckIntervalMs === undefined ? {} : { recheckIntervalMs: options.apiKeyRecheckIntervalMs }) })
   const mcp = createMcpEndpoint({ fleet, keys, log }, { version: GATEWAY_VERSION })
+  // Web console sign-ins: the admin API and the terminal endpoint both accept their cookie.
+  const consoleSessions = createConsoleSessions()
   const admin = await createAdminHandler({
     fleet,
     keys,
+    consoleSessions,
     mcp,
     metrics: metrics.metrics,
     log,
@@ -175,7 +179,7 @@ export const startGateway = async (options: GatewayOptions) => {
     : createHttpServer(admin.handle)
   const terminals = createTerminalEndpoint(
     { maxTerminalsPerInstance: options.maxTerminalsPerInstance ?? 4, idleTimeoutMs: options.terminalIdleTimeoutMs ?? 15 * 60_000, maxBufferedBytes },
-    { fleet, keys, registry, log, metrics }
+    { fleet, keys, consoleSessions, registry, log, metrics }
   )
   adminServer.on("upgrade", terminals.handleUpgrade)
 

@@ -17,7 +17,7 @@ import { adminHandlersLayer, apiKeyAuthLayer, PeerAddress, requestErrorsLayer } 
 import type { ApiKeyGuard } from "./api-key-guard"
 import { MAX_BODY_BYTES, sendError, sendJson } from "./http-io"
 import { nodeHttpHandler } from "./node-http-adapter"
-import { createConsoleSessions } from "./console-sessions"
+import type { ConsoleSessions } from "./console-sessions"
 import { consoleRoutes } from "./console-assets"
 import { MCP_PATH } from "../mcp/mcp-endpoint"
 import type { Logger } from "../log"
@@ -31,6 +31,8 @@ export interface AdminServerDeps {
   /** API keys: checked (throttled per address) and watched for revocation. */
   readonly keys: ApiKeyGuard
   /** `/v1/mcp`: the MCP server (Streamable HTTP), for requests whose key was checked. */
+  /** Web console sessions (shared with the terminal endpoint). */
+  readonly consoleSessions: ConsoleSessions
   /** The admin API is served over https (console session cookies are then `Secure`). */
   readonly secureCookies?: boolean
   readonly mcp?: { readonly handle: (request: IncomingMessage, response: ServerResponse, caller: ApiKeyIdentity, key: string) => Promise<void> }
@@ -57,7 +59,7 @@ export const createAdminHandler = async (deps: AdminServerDeps) => {
     log: deps.log,
     health: deps.health,
     keys: deps.keys,
-    consoleSessions: createConsoleSessions(),
+    consoleSessions: deps.consoleSessions,
     secureCookies: deps.secureCookies ?? false,
     closing
   }

@@ -5,6 +5,10 @@
  * `{"type":"closed",…}` to the operator). Query: `command` (a JSON array, default: a login
  * shell), `cols`, `rows`. The API key's account must own the instance (another account's
  * instance answers exactly like a missing one).
+ *
+ * A browser cannot put a key in a WebSocket's headers: the web console's session cookie opens
+ * it instead, from the gateway's own origin only (`Origin` must name this host) and with the
+ * session's CSRF token in the `csrf` query parameter.
  */
 import { STATUS_CODES, type IncomingMessage } from "node:http"
 import { randomUUID } from "node:crypto"
@@ -15,6 +19,8 @@ import type { SessionRegistry } from "../agent/session-registry"
 import type { GatewayMetrics } from "../admin/metrics"
 import type { Logger } from "../log"
 import type { ApiKeyGuard } from "../admin/api-key-guard"
+import { SESSION_COOKIE, sameToken, type ConsoleSessions } from "../admin/console-sessions"
+import { Cookies } from "effect/http"
 import { TerminalBridge, TerminalCloseCode } from "./terminal-bridge"
 
 export const TERMINAL_PATH = /^\/v1\/instances\/([A-Za-z0-9_]+)\/terminal$/
@@ -36,9 +42,24 @@ const reject = (socket: Duplex, status: number, code: string, message: string, r
   )
 }
 
+const originHost = (origin: string | undefined) => {
+  try {
+    return origin === undefined ? undefined : new URL(origin).host
+  } catch {
+    return undefined
+  }
+}
+
 export const createTerminalEndpoint = (
   options: TerminalEndpointOptions,
-  deps: { fleet: Fleet; keys: ApiKeyGuard; registry: SessionRegistry; log: Logger; metrics: Pick<GatewayMetrics, "terminalCreditViolations"> }
+  deps: {
+    fleet: Fleet
+    keys: ApiKeyGuard
+    consoleSessions: ConsoleSessions
+    registry: SessionRegistry
+    log: Logger
+    metrics: Pick<GatewayMetrics, "terminalCreditViolations">
+  }
 ) => {
   const wss = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024 })
 
@@ -47,8 +68,22 @@ export const createTerminalEndpoint = (
     const match = url.pathname.match(TERMINAL_PATH)
     if (match === null) return reject(socket, 404, "not_found", "WebSocket upgrades are served on /v1/instances/{id}/terminal only")
     const instanceId = match[1]!
+    let authorization = request.headers.authorization
+    if (authorization === undefined) {
+      const session = deps.consoleSessions.find(Cookies.parseHeader(request.headers.cookie ?? "")[SESSION_COOKIE])
+      if (session !== undefined) {
+        // Cross-site WebSocket hijacking: a cookie rides along from any page, so the page must be ours.
+        if (originHost(request.headers.origin) !== request.headers.host) {
+          return reject(socket, 403, "origin_not_allowed", "a terminal opened with the console's session must come from the console's own origin")
+        }
+        if (!sameToken(url.searchParams.get("csrf") ?? "", session.csrfToken)) {
+          return reject(socket, 403, "csrf_token_invalid", "a terminal opened with the console's session needs its CSRF token in the csrf query parameter")
+        }
+        authorization = `Bearer ${session.key}`
+      }
+    }
     // The same door as every admin request: a terminal upgrade is no way around the key throttle.
-    const checked = await deps.keys.check(request.headers.authorization, request.socket.remoteAddress ?? "unknown")
+    const checked = await deps.keys.check(authorization, request.socket.remoteAddress ?? "unknown")
     if (!checked.ok) return reject(socket, checked.status, checked.code, checked.message, checked.retryAfterMs)
     const who = checked.identity
     // A terminal is a root shell on the node: admin keys only.

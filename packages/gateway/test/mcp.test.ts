@@ -14,6 +14,7 @@ import { describeActions } from "@fleetplane/sdk"
 import type { Gateway } from "../src/index"
 import { quietGateway, setupAccount } from "./support/gateway-harness"
 import { TestAgent } from "./support/test-agent"
+import { poll as pollUntil } from "./support/agent-steps"
 
 let gateway: Gateway | undefined
 const clients: Array<Client> = []
@@ -46,15 +47,7 @@ const ok = async (client: Client, name: string, args: Record<string, unknown> = 
 
 const resourceText = (read: { contents: ReadonlyArray<object> }) => String((read.contents[0] as { text?: string } | undefined)?.text)
 
-const poll = async <T>(check: () => Promise<T | undefined | false>, what: string, timeoutMs = 8_000): Promise<T> => {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await check()
-    if (value !== undefined && value !== false) return value
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-}
+const poll = <T>(check: () => Promise<T | undefined | false> | T | undefined | false, what: string, timeoutMs = 8_000) => pollUntil(check, what, timeoutMs)
 
 /** An agent for a provisioned instance: hello with its key, then join as its template says. */
 const agentFor = async (instance: { id: string; agent_credential: string }, networkId: string, module: "k3s-server" | "k3s-agent") => {

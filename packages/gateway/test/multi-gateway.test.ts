@@ -15,6 +15,7 @@ import { adminClient, freshPostgresDatabase } from "./support/gateway-harness"
 import { TestAgent, wireguardKeyPair } from "./support/test-agent"
 // @ts-expect-error: a plain-JS script shared with the vitest globalSetup
 import { startPostgres } from "../../../scripts/throwaway-postgres.mjs"
+import { poll as pollUntil } from "./support/agent-steps"
 
 const runner = new URL("./support/gateway-process.ts", import.meta.url).pathname
 const children: Array<ChildProcess> = []
@@ -41,15 +42,7 @@ const startGatewayProcess = (postgres: string, overrides: Partial<GatewayOptions
     child.once("exit", (code) => reject(new Error(`gateway exited with ${code}`)))
   })
 
-const poll = async <T>(check: () => Promise<T | undefined | false> | T | undefined | false, what: string, timeoutMs = 10_000): Promise<T> => {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await check()
-    if (value !== undefined && value !== false) return value
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-}
+const poll = <T>(check: () => Promise<T | undefined | false> | T | undefined | false, what: string, timeoutMs = 10_000) => pollUntil(check, what, timeoutMs)
 
 /** An account with an API key, a network and server/worker templates, made directly on the database. */
 const setup = async (postgres: string, policy: "automatic" | "require_approval") => {

@@ -21,7 +21,7 @@ export const join = async (agent: TestAgent, module: "k3s-server" | "k3s-agent",
 }
 
 /** Polls `check` until it returns a value (not undefined/false), or fails after `timeoutMs`. */
-export const poll = async <T>(check: () => Promise<T | undefined | false>, what: string, timeoutMs = 5_000): Promise<T> => {
+export const poll = async <T>(check: () => Promise<T | undefined | false> | T | undefined | false, what: string, timeoutMs = 5_000): Promise<T> => {
   const deadline = Date.now() + timeoutMs
   for (;;) {
     const value = await check()

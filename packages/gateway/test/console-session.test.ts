@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from "vitest"
 import WebSocket from "ws"
 import type { Gateway } from "../src/index"
 import { quietGateway, setupAccount } from "./support/gateway-harness"
+import { CONSOLE_CSP, TERMINAL_CSP } from "../src/admin/console-assets"
 
 let gateway: Gateway | undefined
 afterEach(async () => {
@@ -85,5 +86,27 @@ describe("console sessions", () => {
     expect(await upgradeStatus(`${base}?csrf=${session.csrf}`, { cookie: session.cookie, origin })).toEqual({ status: 409, code: "instance_not_connected" })
     // Without a cookie or a key, nothing.
     expect(await upgradeStatus(`${base}?csrf=${session.csrf}`, { origin })).toEqual({ status: 401, code: "missing_api_key" })
+  })
+
+  it("serves the console's two documents with their own policies and only the files it built", async () => {
+    gateway = await quietGateway()
+    const get = (path: string) => fetch(`${gateway!.adminUrl}${path}`, { redirect: "manual" })
+    const pages = await get("/console/")
+    expect(pages.status).toBe(200)
+    expect(pages.headers.get("content-security-policy")).toBe(CONSOLE_CSP)
+    const terminal = await get("/console/terminal.html")
+    expect(terminal.status).toBe(200)
+    expect(await terminal.text()).toContain('src="/console/terminal.js"')
+    expect(terminal.headers.get("content-security-policy")).toBe(TERMINAL_CSP)
+    // Inline styles for xterm.js in the terminal's document only; inline scripts nowhere.
+    expect(TERMINAL_CSP).toContain("script-src 'self';")
+    expect(CONSOLE_CSP).not.toContain("unsafe-inline")
+    const script = await get("/console/terminal.js")
+    expect(script.status).toBe(200)
+    expect(script.headers.get("content-type")).toBe("text/javascript; charset=utf-8")
+    // A chunk the pages import is served; a name the build did not write is not, nor anything outside.
+    const chunk = (await (await get("/console/app.js")).text()).match(/chunk-\w+\.js/)![0]
+    expect((await get(`/console/${chunk}`)).status).toBe(200)
+    for (const path of ["/console/missing.js", "/console/..%2Fpackage.json", "/console/%2e%2e/package.json"]) expect((await get(path)).status, path).toBe(404)
   })
 })

@@ -68,6 +68,16 @@ export const signOut = () => request("DELETE", "/v1/session")
 /** Runs an action by name; a destructive one answers ConfirmationRequired first (see confirm). */
 export const run = (action: string, input: Record<string, unknown> = {}) => request("POST", `/v1/actions/${action}`, input)
 
+/**
+ * The terminal WebSocket of an instance. A browser cannot send a key header on a WebSocket: the
+ * session cookie goes with it, and the CSRF token in the query proves the page is ours.
+ */
+export const terminalUrl = (instanceId: string, size: { cols: number; rows: number }, command?: ReadonlyArray<string>) => {
+  const query = new URLSearchParams({ cols: String(size.cols), rows: String(size.rows), csrf: csrfToken })
+  if (command !== undefined) query.set("command", JSON.stringify(command))
+  return `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/v1/instances/${encodeURIComponent(instanceId)}/terminal?${query}`
+}
+
 export const approve = (id: string) => request("POST", `/v1/approvals/${encodeURIComponent(id)}/approve`)
 export const reject = (id: string, reason?: string) => request("POST", `/v1/approvals/${encodeURIComponent(id)}/reject`, reason === undefined ? {} : { reason })
 

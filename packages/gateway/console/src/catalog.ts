@@ -13,6 +13,10 @@ export class Catalog {
   ) {
     this.access = new Map(actions.map((action) => [action.name, action.access]))
   }
+  /** Terminals are root shells on nodes: admin keys only (the gateway refuses others anyway). */
+  get canOpenTerminals(): boolean {
+    return this.role === "admin"
+  }
   /** Whether this key's role may run `action` (the API refuses it anyway when not). */
   may(action: string): boolean {
     const needed = this.access.get(action)

@@ -2,7 +2,7 @@
 import { useEffect, useState } from "preact/hooks"
 import { onEvents, type FleetEvent } from "./api"
 
-export const useLive = <T,>(read: () => Promise<T>, relevant: (event: FleetEvent) => boolean, deps: ReadonlyArray<unknown> = []) => {
+export const useLive = <T>(read: () => Promise<T>, relevant: (event: FleetEvent) => boolean, deps: ReadonlyArray<unknown> = []) => {
   const [value, setValue] = useState<T>()
   const [error, setError] = useState<string>()
   const [version, setVersion] = useState(0)

@@ -1,9 +1,10 @@
 /**
  * The web console's files (built into dist/console by scripts/build-console.mjs), served by the
  * gateway on the admin port under a strict Content-Security-Policy: scripts, styles and
- * connections only from the gateway itself, no inline script, no framing.
+ * connections only from the gateway itself, no inline script, no framing (the terminal's
+ * document alone allows inline styles, see TERMINAL_CSP).
  */
-import { existsSync, readFileSync } from "node:fs"
+import { existsSync, readFileSync, readdirSync } from "node:fs"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { Effect } from "effect"
@@ -23,15 +24,24 @@ export const CONSOLE_CSP = [
   "frame-ancestors 'none'"
 ].join("; ")
 
-const SECURITY_HEADERS = {
-  "content-security-policy": CONSOLE_CSP,
+/**
+ * The terminal document's policy: the same, except that styles may be inline. xterm.js's
+ * renderer writes <style> elements and style attributes (xtermjs/xterm.js#4445); scripts stay
+ * 'self' only, and the console's other pages, which show what agents report, keep the strict one.
+ */
+export const TERMINAL_CSP = CONSOLE_CSP.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'")
+
+const headers = (csp: string) => ({
+  "content-security-policy": csp,
   "x-content-type-options": "nosniff",
   "referrer-policy": "no-referrer",
   "x-frame-options": "DENY",
   "cache-control": "no-cache"
-}
+})
+const securityHeaders = (name: string) => headers(name === "terminal.html" ? TERMINAL_CSP : CONSOLE_CSP)
 
-const TYPES: Record<string, string> = { "index.html": "text/html; charset=utf-8", "app.js": "text/javascript; charset=utf-8", "app.css": "text/css; charset=utf-8" }
+const TYPES: Record<string, string> = { ".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8" }
+const typeOf = (name: string) => TYPES[name.slice(name.lastIndexOf("."))]
 
 /** dist/console of this package, wherever it runs from (the built bundle, or sources under test). */
 const consoleDir = () => {
@@ -43,23 +53,29 @@ const consoleDir = () => {
   return join(dirname(fileURLToPath(import.meta.url)), "console")
 }
 
-/** The console's routes: its files read once at start; `/` leads to it. */
+/** The console's routes: its files (two pages, their scripts and shared chunk, app.css) read once at start; `/` leads to it. */
 export const consoleRoutes = () => {
   const dir = consoleDir()
-  const files = new Map<string, Uint8Array>()
-  for (const name of Object.keys(TYPES)) if (existsSync(join(dir, name))) files.set(name, readFileSync(join(dir, name)))
+  const files = new Map<string, { readonly body: Uint8Array; readonly type: string }>()
+  if (existsSync(dir)) {
+    for (const name of readdirSync(dir)) {
+      const type = typeOf(name)
+      if (type !== undefined) files.set(name, { body: readFileSync(join(dir, name)), type })
+    }
+  }
   const serve = (name: string) =>
     Effect.sync(() => {
-      const body = files.get(name)
-      if (body === undefined) {
+      const file = files.get(name)
+      if (file !== undefined) return HttpServerResponse.uint8Array(file.body, { contentType: file.type, headers: securityHeaders(name) })
+      if (files.size === 0) {
         return HttpServerResponse.text(`the web console was not built into ${dir}; run npm run build in packages/gateway\n`, { status: 503 })
       }
-      return HttpServerResponse.uint8Array(body, { contentType: TYPES[name]!, headers: SECURITY_HEADERS })
+      return HttpServerResponse.text(`the console has no file ${name.slice(0, 128)}\n`, { status: 404 })
     })
   return [
     HttpRouter.add("GET", "/", Effect.succeed(HttpServerResponse.redirect(CONSOLE_PATH, { status: 302 }))),
     HttpRouter.add("GET", "/console/", serve("index.html")),
-    HttpRouter.add("GET", "/console/app.js", serve("app.js")),
-    HttpRouter.add("GET", "/console/app.css", serve("app.css"))
+    // Only names read from the directory at start are served: a path can never leave it.
+    HttpRouter.add("GET", "/console/:file", Effect.flatMap(HttpRouter.params, (params) => serve(params.file ?? "")))
   ] as const
 }

@@ -3,6 +3,7 @@ import { useState } from "preact/hooks"
 import { approve, reject, run } from "../api"
 import { useCatalog } from "../catalog"
 import { useLive } from "../live"
+import { Alert } from "../ui"
 
 interface Approval {
   readonly id: string
@@ -31,7 +32,7 @@ export const ApprovalsPage = () => {
   return (
     <section aria-labelledby="approvals-title">
       <h1 id="approvals-title">Approvals</h1>
-      {(approvals.error ?? error) !== undefined && <p class="error" role="alert">{approvals.error ?? error}</p>}
+      <Alert message={approvals.error ?? error} />
       {approvals.value === undefined ? (
         <p class="muted">Loading…</p>
       ) : approvals.value.length === 0 ? (

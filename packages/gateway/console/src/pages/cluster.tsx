@@ -8,6 +8,7 @@ import { run } from "../api"
 import { useCatalog } from "../catalog"
 import { useLive } from "../live"
 import { DestructiveButton } from "./confirm"
+import { Alert, Table } from "../ui"
 
 interface ClusterDetail {
   readonly id: string
@@ -44,7 +45,11 @@ export const ClusterPage = ({ id }: { id: string }) => {
   const catalog = useCatalog()
   const [message, setMessage] = useState<string>()
   const [error, setError] = useState<string>()
-  const cluster = useLive(() => run("kubernetes_get_cluster", { id }) as Promise<ClusterDetail>, (e) => e.data.cluster_id === id, [id])
+  const cluster = useLive(
+    () => run("kubernetes_get_cluster", { id }) as Promise<ClusterDetail>,
+    (e) => e.data.cluster_id === id,
+    [id]
+  )
   const nodes = useLive(
     () => run("kubernetes_list_nodes", { cluster_id: id }).then((r: { nodes: Array<NodeRow> }) => r.nodes),
     (e) => e.data.cluster_id === id || e.type.startsWith("agent."),
@@ -55,7 +60,9 @@ export const ClusterPage = ({ id }: { id: string }) => {
     () =>
       vipId === undefined
         ? Promise.resolve(undefined)
-        : (run("system_sdwan_failover_virtual_ip", { virtual_ip_id: vipId, dry_run: true }) as Promise<{ candidates: Array<Candidate> }>).then((r) => r.candidates),
+        : (run("system_sdwan_failover_virtual_ip", { virtual_ip_id: vipId, dry_run: true }) as Promise<{ candidates: Array<Candidate> }>).then(
+            (r) => r.candidates
+          ),
     (e) => e.data.cluster_id === id || e.type.startsWith("agent."),
     [vipId]
   )
@@ -65,7 +72,7 @@ export const ClusterPage = ({ id }: { id: string }) => {
       <p>
         <a href="#/fleet">← Fleet</a>
       </p>
-      {cluster.error !== undefined && <p class="error" role="alert">{cluster.error}</p>}
+      <Alert message={cluster.error} />
       {c === undefined ? (
         <p class="muted">Loading…</p>
       ) : (
@@ -75,7 +82,8 @@ export const ClusterPage = ({ id }: { id: string }) => {
           </h1>
           <p class="muted">
             API {c.api_endpoint ?? "—"} · k3s {c.version ?? "—"}
-            {c.virtual_ip !== null && ` · VIP ${c.virtual_ip.address_ipv4 ?? c.virtual_ip.address} held by ${c.virtual_ip.holder_hostname ?? "nobody"} (epoch ${c.virtual_ip.epoch}, ${c.virtual_ip.policy})`}
+            {c.virtual_ip !== null &&
+              ` · VIP ${c.virtual_ip.address_ipv4 ?? c.virtual_ip.address} held by ${c.virtual_ip.holder_hostname ?? "nobody"} (epoch ${c.virtual_ip.epoch}, ${c.virtual_ip.policy})`}
           </p>
           {c.warnings.map((w) => (
             <p class="warn">{w.message}</p>
@@ -98,65 +106,54 @@ export const ClusterPage = ({ id }: { id: string }) => {
               </button>
             )}
             {catalog.may("kubernetes_rotate_token") && (
-              <DestructiveButton action="kubernetes_rotate_token" input={{ cluster_id: id }} label="Rotate join token" onDone={() => setMessage("The join token was rotated.")} />
+              <DestructiveButton
+                action="kubernetes_rotate_token"
+                input={{ cluster_id: id }}
+                label="Rotate join token"
+                onDone={() => setMessage("The join token was rotated.")}
+              />
             )}
             {catalog.may("kubernetes_decommission_cluster") && (
-              <DestructiveButton action="kubernetes_decommission_cluster" input={{ cluster_id: id }} label="Decommission" onDone={() => setMessage("The cluster is being decommissioned.")} />
+              <DestructiveButton
+                action="kubernetes_decommission_cluster"
+                input={{ cluster_id: id }}
+                label="Decommission"
+                onDone={() => setMessage("The cluster is being decommissioned.")}
+              />
             )}
           </div>
           {message !== undefined && <p role="status">{message}</p>}
-          {error !== undefined && <p class="error" role="alert">{error}</p>}
+          <Alert message={error} />
         </>
       )}
       <h2>Nodes</h2>
-      {nodes.error !== undefined && <p class="error" role="alert">{nodes.error}</p>}
-      <div class="scroll">
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">Hostname</th>
-              <th scope="col">Role</th>
-              <th scope="col">Status</th>
-              <th scope="col">Agent</th>
-              <th scope="col">Last heartbeat</th>
-            </tr>
-          </thead>
-          <tbody>
-            {(nodes.value ?? []).map((node) => (
-              <tr data-node={node.hostname ?? node.instance_id}>
-                <td>{node.hostname ?? node.instance_id}</td>
-                <td>{node.role}</td>
-                <td class={`status-${node.status}`}>{node.status}</td>
-                <td class={`status-${node.agent}`}>{node.agent}</td>
-                <td>{node.last_heartbeat_at ?? "—"}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+      <Alert message={nodes.error} />
+      <Table columns={["Hostname", "Role", "Status", "Agent", "Last heartbeat", ...(catalog.canOpenTerminals ? [""] : [])]}>
+        {(nodes.value ?? []).map((node) => (
+          <tr data-node={node.hostname ?? node.instance_id}>
+            <td>{node.hostname ?? node.instance_id}</td>
+            <td>{node.role}</td>
+            <td class={`status-${node.status}`}>{node.status}</td>
+            <td class={`status-${node.agent}`}>{node.agent}</td>
+            <td>{node.last_heartbeat_at ?? "—"}</td>
+            {catalog.canOpenTerminals && (
+              <td>{node.agent === "heartbeating" && <a href={`/console/terminal.html#/${encodeURIComponent(node.instance_id)}`}>Terminal</a>}</td>
+            )}
+          </tr>
+        ))}
+      </Table>
       {candidates.value !== undefined && (
         <>
           <h2>VIP failover candidates (dry run)</h2>
-          <div class="scroll">
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">Node</th>
-                  <th scope="col">Score</th>
-                  <th scope="col">Disqualified</th>
-                </tr>
-              </thead>
-              <tbody>
-                {candidates.value.map((candidate) => (
-                  <tr>
-                    <td>{candidate.hostname ?? candidate.peer}</td>
-                    <td>{candidate.score.toFixed(2)}</td>
-                    <td>{candidate.disqualified ?? ""}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <Table columns={["Node", "Score", "Disqualified"]}>
+            {candidates.value.map((candidate) => (
+              <tr>
+                <td>{candidate.hostname ?? candidate.peer}</td>
+                <td>{candidate.score.toFixed(2)}</td>
+                <td>{candidate.disqualified ?? ""}</td>
+              </tr>
+            ))}
+          </Table>
         </>
       )}
     </section>

@@ -1,8 +1,19 @@
 /** A destructive action: its confirmation summary shown first, run with the token only when confirmed. */
 import { useState } from "preact/hooks"
 import { ApiError, run } from "../api"
+import { Alert } from "../ui"
 
-export const DestructiveButton = ({ action, input, label, onDone }: { action: string; input: Record<string, unknown>; label: string; onDone: (result: unknown) => void }) => {
+export const DestructiveButton = ({
+  action,
+  input,
+  label,
+  onDone
+}: {
+  action: string
+  input: Record<string, unknown>
+  label: string
+  onDone: (result: unknown) => void
+}) => {
   const [pending, setPending] = useState<{ summary: string; token: string }>()
   const [error, setError] = useState<string>()
   const start = async () => {
@@ -10,7 +21,8 @@ export const DestructiveButton = ({ action, input, label, onDone }: { action: st
     try {
       onDone(await run(action, input))
     } catch (e) {
-      if (e instanceof ApiError && e.code === "confirmation_required") setPending({ summary: String(e.details.summary ?? e.message), token: String(e.details.confirmation_token) })
+      if (e instanceof ApiError && e.code === "confirmation_required")
+        setPending({ summary: String(e.details.summary ?? e.message), token: String(e.details.confirmation_token) })
       else setError((e as Error).message)
     }
   }
@@ -44,7 +56,7 @@ export const DestructiveButton = ({ action, input, label, onDone }: { action: st
           </div>
         </div>
       )}
-      {error !== undefined && <p class="error" role="alert">{error}</p>}
+      <Alert message={error} />
     </span>
   )
 }

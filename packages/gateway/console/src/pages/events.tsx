@@ -1,6 +1,7 @@
 /** Events: the account's log, live, filterable by type and cluster. */
 import { useEffect, useState } from "preact/hooks"
 import { onEvents, run, type FleetEvent } from "../api"
+import { Alert, Table } from "../ui"
 
 const KEEP = 500
 
@@ -20,7 +21,7 @@ export const EventsPage = () => {
   return (
     <section aria-labelledby="events-title">
       <h1 id="events-title">Events</h1>
-      {error !== undefined && <p class="error" role="alert">{error}</p>}
+      <Alert message={error} />
       <div class="filters">
         <label>
           Type contains
@@ -31,30 +32,18 @@ export const EventsPage = () => {
           <input value={cluster} onInput={(e) => setCluster((e.target as HTMLInputElement).value)} placeholder="clu_" />
         </label>
       </div>
-      <div class="scroll">
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">#</th>
-              <th scope="col">Time</th>
-              <th scope="col">Type</th>
-              <th scope="col">Data</th>
-            </tr>
-          </thead>
-          <tbody>
-            {[...shown].reverse().map((event) => (
-              <tr data-event={event.type}>
-                <td>{event.seq}</td>
-                <td>{event.at}</td>
-                <td>{event.type}</td>
-                <td>
-                  <code>{JSON.stringify(event.data)}</code>
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+      <Table columns={["#", "Time", "Type", "Data"]}>
+        {[...shown].reverse().map((event) => (
+          <tr data-event={event.type}>
+            <td>{event.seq}</td>
+            <td>{event.at}</td>
+            <td>{event.type}</td>
+            <td>
+              <code>{JSON.stringify(event.data)}</code>
+            </td>
+          </tr>
+        ))}
+      </Table>
     </section>
   )
 }

@@ -1,6 +1,7 @@
 /** Fleet: every cluster with its status, node counts, VIP holder and epoch, and warnings. */
 import { run } from "../api"
 import { useLive } from "../live"
+import { Alert, Table } from "../ui"
 
 interface ClusterRow {
   readonly id: string
@@ -22,43 +23,27 @@ export const FleetPage = () => {
   return (
     <section aria-labelledby="fleet-title">
       <h1 id="fleet-title">Fleet</h1>
-      {error !== undefined && <p class="error" role="alert">{error}</p>}
+      <Alert message={error} />
       {clusters === undefined ? (
         <p class="muted">Loading…</p>
       ) : clusters.length === 0 ? (
         <p class="muted">No clusters yet: a node whose template runs k3s-server bootstraps one when its agent connects.</p>
       ) : (
-        <div class="scroll">
-          <table>
-            <caption class="muted">{clusters.length} clusters</caption>
-            <thead>
-              <tr>
-                <th scope="col">Cluster</th>
-                <th scope="col">Status</th>
-                <th scope="col">Servers</th>
-                <th scope="col">Workers</th>
-                <th scope="col">VIP holder</th>
-                <th scope="col">Epoch</th>
-                <th scope="col">Warnings</th>
-              </tr>
-            </thead>
-            <tbody>
-              {clusters.map((cluster) => (
-                <tr data-cluster={cluster.name}>
-                  <td>
-                    <a href={`#/clusters/${encodeURIComponent(cluster.id)}`}>{cluster.name}</a>
-                  </td>
-                  <td class={`status-${cluster.status}`}>{cluster.status}</td>
-                  <td>{cluster.control_plane_count}</td>
-                  <td>{cluster.worker_count}</td>
-                  <td>{cluster.virtual_ip?.holder_hostname ?? "—"}</td>
-                  <td>{cluster.virtual_ip?.epoch ?? "—"}</td>
-                  <td class="warn">{cluster.warnings.map((w) => w.message).join("; ")}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Table columns={["Cluster", "Status", "Servers", "Workers", "VIP holder", "Epoch", "Warnings"]} caption={`${clusters.length} clusters`}>
+          {clusters.map((cluster) => (
+            <tr data-cluster={cluster.name}>
+              <td>
+                <a href={`#/clusters/${encodeURIComponent(cluster.id)}`}>{cluster.name}</a>
+              </td>
+              <td class={`status-${cluster.status}`}>{cluster.status}</td>
+              <td>{cluster.control_plane_count}</td>
+              <td>{cluster.worker_count}</td>
+              <td>{cluster.virtual_ip?.holder_hostname ?? "—"}</td>
+              <td>{cluster.virtual_ip?.epoch ?? "—"}</td>
+              <td class="warn">{cluster.warnings.map((w) => w.message).join("; ")}</td>
+            </tr>
+          ))}
+        </Table>
       )}
     </section>
   )

@@ -4,6 +4,7 @@
  */
 import { run } from "../api"
 import { useLive } from "../live"
+import { Alert, Table } from "../ui"
 
 interface Network {
   readonly id: string
@@ -26,7 +27,9 @@ interface Peer {
 
 const readNetworks = async () => {
   const { networks } = (await run("system_sdwan_list_networks")) as { networks: Array<Network> }
-  return Promise.all(networks.map(async (network) => ({ network, peers: ((await run("system_sdwan_list_peers", { network_id: network.id })) as { peers: Array<Peer> }).peers })))
+  return Promise.all(
+    networks.map(async (network) => ({ network, peers: ((await run("system_sdwan_list_peers", { network_id: network.id })) as { peers: Array<Peer> }).peers }))
+  )
 }
 
 /** Past this many peers the picture shows the peers without every link (n² lines say nothing). */
@@ -36,7 +39,10 @@ const Mesh = ({ network, peers }: { network: Network; peers: ReadonlyArray<Peer>
   const size = 320
   const center = size / 2
   const radius = peers.length <= 1 ? 0 : size / 2 - 48
-  const at = (i: number) => ({ x: center + radius * Math.cos((2 * Math.PI * i) / peers.length - Math.PI / 2), y: center + radius * Math.sin((2 * Math.PI * i) / peers.length - Math.PI / 2) })
+  const at = (i: number) => ({
+    x: center + radius * Math.cos((2 * Math.PI * i) / peers.length - Math.PI / 2),
+    y: center + radius * Math.sin((2 * Math.PI * i) / peers.length - Math.PI / 2)
+  })
   const holders = peers.filter((p) => p.holds_vip).map((p) => p.hostname)
   return (
     <svg
@@ -76,7 +82,7 @@ export const NetworksPage = () => {
   return (
     <section aria-labelledby="networks-title">
       <h1 id="networks-title">Networks</h1>
-      {error !== undefined && <p class="error" role="alert">{error}</p>}
+      <Alert message={error} />
       {value === undefined ? (
         <p class="muted">Loading…</p>
       ) : value.length === 0 ? (
@@ -92,32 +98,19 @@ export const NetworksPage = () => {
             </p>
             <div class="network">
               <Mesh network={network} peers={peers} />
-              <div class="scroll">
-                <table>
-                  <thead>
-                    <tr>
-                      <th scope="col">Peer</th>
-                      <th scope="col">Overlay</th>
-                      <th scope="col">Pod subnet</th>
-                      <th scope="col">Endpoint</th>
-                      <th scope="col">VIP</th>
-                    </tr>
-                  </thead>
-                  <tbody>
-                    {peers.map((peer) => (
-                      <tr data-peer-row={peer.hostname}>
-                        <td>{peer.hostname}</td>
-                        <td>
-                          {peer.overlay_ipv4_address ?? ""} {peer.overlay_address}
-                        </td>
-                        <td>{peer.pod_subnet ?? "—"}</td>
-                        <td>{peer.endpoint ?? "—"}</td>
-                        <td>{peer.holds_vip ? "holder" : ""}</td>
-                      </tr>
-                    ))}
-                  </tbody>
-                </table>
-              </div>
+              <Table columns={["Peer", "Overlay", "Pod subnet", "Endpoint", "VIP"]}>
+                {peers.map((peer) => (
+                  <tr data-peer-row={peer.hostname}>
+                    <td>{peer.hostname}</td>
+                    <td>
+                      {peer.overlay_ipv4_address ?? ""} {peer.overlay_address}
+                    </td>
+                    <td>{peer.pod_subnet ?? "—"}</td>
+                    <td>{peer.endpoint ?? "—"}</td>
+                    <td>{peer.holds_vip ? "holder" : ""}</td>
+                  </tr>
+                ))}
+              </Table>
             </div>
           </article>
         ))

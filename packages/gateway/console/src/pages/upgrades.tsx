@@ -3,6 +3,7 @@ import { useState } from "preact/hooks"
 import { run } from "../api"
 import { useCatalog } from "../catalog"
 import { useLive } from "../live"
+import { Alert } from "../ui"
 
 interface RunRow {
   readonly run_id: string
@@ -47,7 +48,7 @@ export const UpgradesPage = () => {
   return (
     <section aria-labelledby="upgrades-title">
       <h1 id="upgrades-title">Upgrades</h1>
-      {(runs.error ?? error) !== undefined && <p class="error" role="alert">{runs.error ?? error}</p>}
+      <Alert message={runs.error ?? error} />
       {runs.value === undefined ? (
         <p class="muted">Loading…</p>
       ) : runs.value.length === 0 ? (

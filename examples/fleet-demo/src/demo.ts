@@ -19,6 +19,19 @@ export interface DemoOptions {
   /** Print every agent log line too. */
   readonly verbose?: boolean
   readonly write?: (text: string) => void
+  /**
+   * Leave the gateway and the agents running after the runbook, for the web console: the
+   * summary's `running` says where, and stops them. (Otherwise everything stops at the end.)
+   */
+  readonly keepRunning?: boolean
+}
+
+/** The demo's fleet, still up (keepRunning): the console's address, a file holding a sign-in key, and how to stop it. */
+export interface RunningDemo {
+  readonly consoleUrl: string
+  /** A file (mode 0600) with an admin API key of the demo's account: sign in to the console with it. */
+  readonly apiKeyFile: string
+  readonly stop: () => Promise<void>
 }
 
 export interface DemoSummary {
@@ -33,6 +46,7 @@ export interface DemoSummary {
   readonly kubeconfigs: ReadonlyArray<string>
   readonly stagingInstancesStillConnected: number
   readonly elapsedMs: number
+  readonly running?: RunningDemo
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -66,6 +80,11 @@ export const runDemo = async (options: DemoOptions): Promise<DemoSummary> => {
     sensorIntervalMs: 50
   })
   const agents: Array<ReferenceAgent> = []
+  const stop = async () => {
+    for (const agent of agents) agent.stop()
+    await gateway.close()
+  }
+  let keep = false
   try {
     write(`Fleetplane demo — gateway at ${gateway.agentUrl} (admin ${gateway.adminUrl}), database ${join(options.dir, "fleet.db")}\n`)
     write(`heartbeats every ${timing.heartbeatIntervalMs} ms, a VIP holder is silent after ${timing.silenceThresholdMs} ms\n`)
@@ -327,6 +346,14 @@ export const runDemo = async (options: DemoOptions): Promise<DemoSummary> => {
     for (const n of nodes) write(`${n.hostname.padEnd(22)}${n.cluster.padEnd(22)}${n.role.padEnd(15)}${n.status.padEnd(11)}${n.agent}\n`)
     const elapsedMs = Date.now() - started
     write(`\nDone in ${(elapsedMs / 1000).toFixed(1)} s. Database, agent state and kubeconfigs are in ${options.dir}.\n`)
+    let running: RunningDemo | undefined
+    if (options.keepRunning === true) {
+      // The key goes to a file, not the terminal: secrets stay out of output and logs.
+      const apiKeyFile = join(options.dir, "console-api-key")
+      writeFileSync(apiKeyFile, `${api_key}\n`, { mode: 0o600 })
+      running = { consoleUrl: `${gateway.adminUrl}/`, apiKeyFile, stop }
+      keep = true
+    }
     return {
       clusters,
       nodes,
@@ -337,10 +364,10 @@ export const runDemo = async (options: DemoOptions): Promise<DemoSummary> => {
       routedToNewHolder,
       kubeconfigs,
       stagingInstancesStillConnected,
-      elapsedMs
+      elapsedMs,
+      ...(running === undefined ? {} : { running })
     }
   } finally {
-    for (const agent of agents) agent.stop()
-    await gateway.close()
+    if (!keep) await stop()
   }
 }

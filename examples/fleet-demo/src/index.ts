@@ -1,1 +1,1 @@
-export { runDemo, type DemoOptions, type DemoSummary } from "./demo"
+export { runDemo, type DemoOptions, type DemoSummary, type RunningDemo } from "./demo"

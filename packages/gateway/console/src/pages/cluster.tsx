@@ -16,7 +16,7 @@ interface ClusterDetail {
   readonly status: string
   readonly api_endpoint: string | null
   readonly version: string | null
-  readonly warnings: ReadonlyArray<{ code: string; message: string }>
+  readonly warnings: ReadonlyArray<string>
   readonly virtual_ip: { id: string; address: string; address_ipv4: string | null; holder_hostname: string | null; epoch: number; policy: string } | null
 }
 interface NodeRow {
@@ -86,7 +86,9 @@ export const ClusterPage = ({ id }: { id: string }) => {
               ` · VIP ${c.virtual_ip.address_ipv4 ?? c.virtual_ip.address} held by ${c.virtual_ip.holder_hostname ?? "nobody"} (epoch ${c.virtual_ip.epoch}, ${c.virtual_ip.policy})`}
           </p>
           {c.warnings.map((w) => (
-            <p class="warn">{w.message}</p>
+            <p class="warn" role="note">
+              {w}
+            </p>
           ))}
           <div class="actions">
             {catalog.may("kubernetes_get_kubeconfig") && (

@@ -7,7 +7,7 @@ interface ClusterRow {
   readonly id: string
   readonly name: string
   readonly status: string
-  readonly warnings: ReadonlyArray<{ code: string; message: string }>
+  readonly warnings: ReadonlyArray<string>
   readonly control_plane_count: number
   readonly worker_count: number
   readonly virtual_ip: { holder_hostname: string | null; epoch: number; address_ipv4: string | null; address: string } | null
@@ -40,7 +40,11 @@ export const FleetPage = () => {
               <td>{cluster.worker_count}</td>
               <td>{cluster.virtual_ip?.holder_hostname ?? "—"}</td>
               <td>{cluster.virtual_ip?.epoch ?? "—"}</td>
-              <td class="warn">{cluster.warnings.map((w) => w.message).join("; ")}</td>
+              <td class="warn">
+                {cluster.warnings.map((warning) => (
+                  <div>{warning}</div>
+                ))}
+              </td>
             </tr>
           ))}
         </Table>

@@ -207,4 +207,58 @@ describe("web console (headless Chromium)", () => {
     expect(await page.evaluate(async () => (await fetch("/v1/actions")).status)).toBe(401)
     await context.close()
   }, 60_000)
+
+  it("works from the keyboard alone: sign-in, the pages, and a destructive action's confirmation (Escape cancels, focus comes back)", async () => {
+    const { account, clusterId } = await fleet()
+    const page = await browser.newPage({ viewport: { width: 1280, height: 800 } })
+    /** Presses Tab until the focused element's text (or label) is `name`; fails after 40 presses. */
+    const tabTo = async (name: string) => {
+      for (let i = 0; i < 40; i++) {
+        await page.keyboard.press("Tab")
+        const focused = await page.evaluate("document.activeElement?.textContent?.trim() || document.activeElement?.getAttribute('aria-label') || document.activeElement?.id")
+        if (focused === name) return
+      }
+      throw new Error(`Tab never reached "${name}"`)
+    }
+    await page.goto(`${gateway!.adminUrl}/`)
+    await tabTo("api-key")
+    await page.keyboard.type(account.apiKey)
+    await page.keyboard.press("Enter")
+    await page.getByRole("heading", { name: "Fleet" }).waitFor()
+    // Keyboard focus is visible (the stylesheet's :focus-visible outline).
+    await tabTo("Networks")
+    expect(await page.evaluate("getComputedStyle(document.activeElement).outlineStyle")).toBe("solid")
+    await page.keyboard.press("Enter")
+    await page.getByRole("heading", { name: "Networks" }).waitFor()
+    await tabTo("Fleet")
+    await page.keyboard.press("Enter")
+    await page.locator('tr[data-cluster="k3s-prod-server-1"]').waitFor()
+    await tabTo("k3s-prod-server-1")
+    await page.keyboard.press("Enter")
+    await page.getByRole("heading", { name: /k3s-prod-server-1/ }).waitFor()
+
+    // The confirmation is a modal dialog: focus starts on Cancel (the safe choice), Escape cancels.
+    await tabTo("Rotate join token")
+    await page.keyboard.press("Enter")
+    const dialog = page.getByRole("dialog", { name: "Confirm Rotate join token" })
+    await dialog.waitFor()
+    expect(await dialog.innerText()).toContain("join token")
+    expect(await page.evaluate("document.activeElement?.textContent")).toBe("Cancel")
+    await page.keyboard.press("Escape")
+    await dialog.waitFor({ state: "detached" })
+    expect(await page.evaluate("document.activeElement?.textContent")).toBe("Rotate join token")
+    const before = (await account.admin.action("system_list_events", { limit: 1000 })).body.events.filter((e: { type: string }) => e.type === "kubernetes.token_rotated").length
+    expect(before).toBe(0)
+
+    // Again, and confirm: Shift+Tab from Cancel reaches Confirm.
+    await page.keyboard.press("Enter")
+    await dialog.waitFor()
+    await page.keyboard.press("Shift+Tab")
+    expect(await page.evaluate("document.activeElement?.textContent")).toBe("Confirm")
+    await page.keyboard.press("Enter")
+    await page.getByRole("status").filter({ hasText: "The join token was rotated." }).waitFor()
+    const events = (await account.admin.action("system_list_events", { limit: 1000 })).body.events as Array<{ type: string; data: { cluster_id?: string } }>
+    expect(events.filter((e) => e.type === "kubernetes.token_rotated").map((e) => e.data.cluster_id)).toEqual([clusterId])
+    await page.close()
+  }, 60_000)
 })

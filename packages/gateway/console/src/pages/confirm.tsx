@@ -1,7 +1,32 @@
 /** A destructive action: its confirmation summary shown first, run with the token only when confirmed. */
-import { useState } from "preact/hooks"
+import { useEffect, useRef, useState } from "preact/hooks"
 import { ApiError, run } from "../api"
 import { Alert } from "../ui"
+
+/**
+ * The summary in a modal <dialog>: the browser keeps keyboard focus inside it, Escape cancels,
+ * and focus goes back to the button that opened it.
+ */
+const ConfirmDialog = ({ label, summary, onConfirm, onCancel }: { label: string; summary: string; onConfirm: () => void; onCancel: () => void }) => {
+  const dialog = useRef<HTMLDialogElement>(null)
+  useEffect(() => {
+    dialog.current?.showModal()
+    return () => dialog.current?.close()
+  }, [])
+  return (
+    <dialog ref={dialog} aria-label={`Confirm ${label}`} onCancel={onCancel}>
+      <p>{summary}</p>
+      <div class="actions">
+        <button type="button" class="danger" onClick={onConfirm}>
+          Confirm
+        </button>
+        <button type="button" onClick={onCancel} autofocus>
+          Cancel
+        </button>
+      </div>
+    </dialog>
+  )
+}
 
 export const DestructiveButton = ({
   action,
@@ -32,29 +57,20 @@ export const DestructiveButton = ({
         {label}
       </button>
       {pending !== undefined && (
-        <div role="dialog" aria-modal="true" aria-label={`Confirm ${label}`} class="error">
-          <p>{pending.summary}</p>
-          <div class="actions">
-            <button
-              type="button"
-              class="danger"
-              onClick={async () => {
-                const token = pending.token
-                setPending(undefined)
-                try {
-                  onDone(await run(action, { ...input, confirmation_token: token }))
-                } catch (e) {
-                  setError((e as Error).message)
-                }
-              }}
-            >
-              Confirm
-            </button>
-            <button type="button" onClick={() => setPending(undefined)}>
-              Cancel
-            </button>
-          </div>
-        </div>
+        <ConfirmDialog
+          label={label}
+          summary={pending.summary}
+          onCancel={() => setPending(undefined)}
+          onConfirm={async () => {
+            const token = pending.token
+            setPending(undefined)
+            try {
+              onDone(await run(action, { ...input, confirmation_token: token }))
+            } catch (e) {
+              setError((e as Error).message)
+            }
+          }}
+        />
       )}
       <Alert message={error} />
     </span>

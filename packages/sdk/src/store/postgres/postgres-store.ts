@@ -22,6 +22,7 @@ import type { Params, Row, SqlDriver } from "../sql/sql-driver"
 import { makeSqlStoreTx } from "../sql/sql-store-tx"
 import { Store, type SharedStore, type StoreTx } from "../store"
 import { postgresMigrations } from "./migrations"
+import { MigrationFailedError, NewerSchemaError, migrationError, runMigrations } from "../migrator"
 
 export interface PostgresStoreOptions {
   /** A connection string, e.g. `postgres://fleetplane@db.example:5432/fleetplane`. */
@@ -106,36 +107,40 @@ const types = {
     oid === 20 || oid === 1700 ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format as never)) as typeof pg.types.getTypeParser
 }
 
-const migrate = (pool: pg.Pool) =>
+/** Migrations on one connection, under an advisory lock: several gateways starting at once migrate once. */
+const migrate = (pool: pg.Pool, url: string) =>
   Effect.tryPromise({
     try: async () => {
       const client = await pool.connect()
       try {
         await client.query("SELECT pg_advisory_lock($1)", [MIGRATIONS_LOCK])
-        await client.query("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)")
-        const applied = new Set((await client.query("SELECT version FROM schema_migrations")).rows.map((r) => Number(r.version)))
-        for (const migration of postgresMigrations) {
-          if (applied.has(migration.version)) continue
-          await client.query("BEGIN")
-          try {
-            await client.query(migration.sql)
-            await client.query("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)", [migration.version, migration.name, new Date().toISOString()])
-            await client.query("COMMIT")
-          } catch (error) {
-            await client.query("ROLLBACK")
-            throw error
-          }
-        }
+        await runMigrations(
+          {
+            exec: async (sql) => void (await client.query(sql)),
+            appliedVersions: async () => (await client.query("SELECT version FROM schema_migrations")).rows.map((r) => Number(r.version)),
+            record: async (migration, appliedAt) =>
+              void (await client.query("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)", [migration.version, migration.name, appliedAt]))
+          },
+          postgresMigrations
+        )
       } finally {
         await client.query("SELECT pg_advisory_unlock($1)", [MIGRATIONS_LOCK]).catch(() => undefined)
         client.release()
       }
     },
-    catch: (cause) => {
-      const error = toStoreError(cause)
-      return storeError("store_open_failed", `could not prepare the PostgreSQL database: ${error.message}`, {})
-    }
+    // The URL may carry a password: only its host and database name go into the error.
+    catch: (cause) => migrationError(redactedUrl(url))(cause instanceof Error && !(cause instanceof NewerSchemaError) && !(cause instanceof MigrationFailedError) ? new Error(toStoreError(cause).message) : cause)
   })
+
+/** host:port/database of a connection URL, without user or password. */
+const redactedUrl = (url: string) => {
+  try {
+    const parsed = new URL(url)
+    return `${parsed.host}${parsed.pathname}`
+  } catch {
+    return "the PostgreSQL database"
+  }
+}
 
 /** Connects to PostgreSQL and applies pending migrations. */
 export const openPostgresStore = (options: PostgresStoreOptions) =>
@@ -147,7 +152,7 @@ export const openPostgresStore = (options: PostgresStoreOptions) =>
     pool.on("error", () => undefined)
     pool.on("connect", (client) => client.on("error", () => undefined))
     yield* Effect.addFinalizer(() => Effect.promise(() => pool.end()))
-    yield* migrate(pool)
+    yield* migrate(pool, options.url)
 
     const attempt = <A, E, R>(body: (tx: StoreTx) => Effect.Effect<A, E, R>): Effect.Effect<A, E | StoreError, R> =>
       Effect.acquireUseRelease(

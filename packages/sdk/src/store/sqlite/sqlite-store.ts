@@ -16,6 +16,7 @@ import type { Params, Row, SqlDriver } from "../sql/sql-driver"
 import { makeSqlStoreTx } from "../sql/sql-store-tx"
 import { Store, type StoreTx } from "../store"
 import { migrations } from "./migrations"
+import { migrationError, runMigrations, type MigrationConnection } from "../migrator"
 
 export interface SqliteStoreOptions {
   /** A file path, or `":memory:"` for tests. */
@@ -30,22 +31,13 @@ const toStoreError = (cause: unknown): StoreError =>
     {}
   )
 
-/** Applies pending migrations; safe to run on every open. */
-const migrate = (db: Database.Database) => {
-  db.exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)")
-  const applied = new Set(db.prepare("SELECT version FROM schema_migrations").pluck().all() as Array<number>)
-  for (const migration of migrations) {
-    if (applied.has(migration.version)) continue
-    db.transaction(() => {
-      db.exec(migration.sql)
-      db.prepare("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)").run(
-        migration.version,
-        migration.name,
-        new Date().toISOString()
-      )
-    })()
-  }
-}
+/** The migrator's view of a SQLite connection (synchronous underneath). */
+const migrationConnection = (db: Database.Database): MigrationConnection => ({
+  exec: async (sql) => void db.exec(sql),
+  appliedVersions: async () => db.prepare("SELECT version FROM schema_migrations").pluck().all() as Array<number>,
+  record: async (migration, appliedAt) =>
+    void db.prepare("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)").run(migration.version, migration.name, appliedAt)
+})
 
 /** better-sqlite3 runs `?` and `@name` parameters as they are; statements are compiled once per text. */
 const sqliteDriver = (db: Database.Database): SqlDriver => {
@@ -89,7 +81,6 @@ export const openSqliteStore = (options: SqliteStoreOptions) =>
         opened.pragma(`synchronous = ${options.synchronous ?? "NORMAL"}`)
         opened.pragma("foreign_keys = ON")
         opened.pragma("busy_timeout = 5000")
-        migrate(opened)
         return opened
       },
       catch: (cause) =>
@@ -100,6 +91,7 @@ export const openSqliteStore = (options: SqliteStoreOptions) =>
         )
     })
     yield* Effect.addFinalizer(() => Effect.sync(() => db.close()))
+    yield* Effect.tryPromise({ try: () => runMigrations(migrationConnection(db), migrations), catch: migrationError(options.filename) })
     const tx: StoreTx = makeSqlStoreTx(sqliteDriver(db))
     const lock = Semaphore.makeUnsafe(1)
 

@@ -140,7 +140,7 @@ describe("R21 one IP family per cluster", () => {
 describe("R21 migration: a database from before address families", () => {
   it("gets IPv4 ranges and addresses, cluster families and consistent configs; nothing is lost", async () => {
     const file = join(mkdtempSync(join(tmpdir(), "fleetplane-migrate-")), "fleet.db")
-    // A version-2 database, as the previous release left it: one account, a network, a bootstrapped
+    // A version-2 database, as the previous release left it (ids as the store makes them): one account, a network, a bootstrapped
     // cluster with an IPv6 endpoint and an IPv4 cluster-cidr (the configs k3s refused).
     const db = new Database(file)
     db.exec("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)")
@@ -151,38 +151,38 @@ describe("R21 migration: a database from before address families", () => {
     const at = "2026-11-01T00:00:00.000Z"
     const ca = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
     db.exec(`
-      INSERT INTO accounts VALUES ('acc_1', 'acme', 'fd11:2233:4455', '${at}');
-      INSERT INTO templates VALUES ('tpl_1', 'acc_1', 'servers', '${at}');
-      INSERT INTO module_assignments VALUES ('tpl_1', 'k3s-server', NULL, '{}');
-      INSERT INTO nodes VALUES ('node_1', 'acc_1', 'k3s-prod-server-1', 'tpl_1', '${at}');
-      INSERT INTO instances VALUES ('ins_1', 'acc_1', 'node_1', 'running', 'x', '${at}');
+      INSERT INTO accounts VALUES ('acc_000000000000000000000001', 'acme', 'fd11:2233:4455', '${at}');
+      INSERT INTO templates VALUES ('tpl_000000000000000000000001', 'acc_000000000000000000000001', 'servers', '${at}');
+      INSERT INTO module_assignments VALUES ('tpl_000000000000000000000001', 'k3s-server', NULL, '{}');
+      INSERT INTO nodes VALUES ('node_000000000000000000000001', 'acc_000000000000000000000001', 'k3s-prod-server-1', 'tpl_000000000000000000000001', '${at}');
+      INSERT INTO instances VALUES ('ins_000000000000000000000001', 'acc_000000000000000000000001', 'node_000000000000000000000001', 'running', 'x', '${at}');
       INSERT INTO networks (id, account_id, name, handle, overlay_prefix, ula_global_id, subnet_index, pod_subnet_prefix, pod_family, pod_start_key, pod_end_key, listen_port, created_at)
-        VALUES ('net_1', 'acc_1', 'prod', 'prod', 'fd11:2233:4455:1::/64', 'fd11:2233:4455', 1, '10.42.0.0/16', 4, '${"0".repeat(24)}0a2a0000', '${"0".repeat(24)}0a2affff', 51820, '${at}');
-      INSERT INTO overlay_leases VALUES ('net_1', 1, 'peer_1'), ('net_1', 2, 'vip_1');
+        VALUES ('net_000000000000000000000001', 'acc_000000000000000000000001', 'prod', 'prod', 'fd11:2233:4455:1::/64', 'fd11:2233:4455', 1, '10.42.0.0/16', 4, '${"0".repeat(24)}0a2a0000', '${"0".repeat(24)}0a2affff', 51820, '${at}');
+      INSERT INTO overlay_leases VALUES ('net_000000000000000000000001', 1, 'peer_000000000000000000000001'), ('net_000000000000000000000001', 2, 'vip_000000000000000000000001');
       INSERT INTO peers (id, account_id, network_id, instance_id, public_key, overlay_address, endpoint, pod_subnet, created_at)
-        VALUES ('peer_1', 'acc_1', 'net_1', 'ins_1', NULL, 'fd11:2233:4455:1::1', '127.0.0.1:51820', NULL, '${at}');
+        VALUES ('peer_000000000000000000000001', 'acc_000000000000000000000001', 'net_000000000000000000000001', 'ins_000000000000000000000001', NULL, 'fd11:2233:4455:1::1', '127.0.0.1:51820', NULL, '${at}');
       INSERT INTO clusters (id, account_id, name, status, api_endpoint, version, network_id, cni_plugin, cluster_cidr, service_cidr, warnings, bootstrap_instance_id,
           ca_cert_pem, ca_key_pem, token_secret, token_version, admin_cert_pem, admin_key_pem, created_at, activated_at, activation_seq)
-        VALUES ('clu_1', 'acc_1', 'k3s-prod-server-1', 'active', 'https://[fd11:2233:4455:1::2]:6443', NULL, 'net_1', 'flannel', '10.42.0.0/16', '10.43.0.0/16', '[]', 'ins_1',
+        VALUES ('clu_000000000000000000000001', 'acc_000000000000000000000001', 'k3s-prod-server-1', 'active', 'https://[fd11:2233:4455:1::2]:6443', NULL, 'net_000000000000000000000001', 'flannel', '10.42.0.0/16', '10.43.0.0/16', '[]', 'ins_000000000000000000000001',
           '${ca}', 'k', '${"a".repeat(32)}', 1, 'c', 'k', '${at}', '${at}', 1);
-      INSERT INTO kubernetes_nodes VALUES ('kn_1', 'acc_1', 'clu_1', 'ins_1', 'control-plane', 'ready', '${at}');
-      INSERT INTO vips VALUES ('vip_1', 'acc_1', 'net_1', 'clu_1', 'fd11:2233:4455:1::2', 'peer_1', '[]', 3, 'require_approval', NULL);
-      INSERT INTO events (account_id, type, at, data) VALUES ('acc_1', 'kubernetes.cluster_created', '${at}', '{"cluster_id":"clu_1"}');
+      INSERT INTO kubernetes_nodes VALUES ('knode_000000000000000000000001', 'acc_000000000000000000000001', 'clu_000000000000000000000001', 'ins_000000000000000000000001', 'control-plane', 'ready', '${at}');
+      INSERT INTO vips VALUES ('vip_000000000000000000000001', 'acc_000000000000000000000001', 'net_000000000000000000000001', 'clu_000000000000000000000001', 'fd11:2233:4455:1::2', 'peer_000000000000000000000001', '[]', 3, 'require_approval', NULL);
+      INSERT INTO events (account_id, type, at, data) VALUES ('acc_000000000000000000000001', 'kubernetes.cluster_created', '${at}', '{"cluster_id":"clu_000000000000000000000001"}');
     `)
     db.close()
 
     const fleet = await createFleet({ database: file })
     try {
-      const ops = fleet.forAccount("acc_1" as never)
+      const ops = fleet.forAccount("acc_000000000000000000000001" as never)
       const { networks } = await ops.actions.system_sdwan_list_networks({})
-      expect(networks[0]).toMatchObject({ id: "net_1", overlay_prefix: "fd11:2233:4455:1::/64", overlay_ipv4_prefix: "100.64.0.0/20" })
-      const cluster = await ops.actions.kubernetes_get_cluster({ id: "clu_1" })
+      expect(networks[0]).toMatchObject({ id: "net_000000000000000000000001", overlay_prefix: "fd11:2233:4455:1::/64", overlay_ipv4_prefix: "100.64.0.0/20" })
+      const cluster = await ops.actions.kubernetes_get_cluster({ id: "clu_000000000000000000000001" })
       expect(cluster).toMatchObject({ ip_family: "ipv4", api_endpoint: "https://100.64.0.2:6443", cluster_cidr: "10.42.0.0/16", service_cidr: "10.43.0.0/16", status: "active" })
       expect(cluster.virtual_ip).toMatchObject({ address: "fd11:2233:4455:1::2", address_ipv4: "100.64.0.2", epoch: 3 })
       const { events: log } = await ops.actions.system_list_events({ limit: 100 })
       expect(log.map((e) => e.type)).toEqual(expect.arrayContaining(["kubernetes.cluster_created", "sdwan.network_migrated", "kubernetes.cluster_migrated"]))
       // The member's k3s config is rendered again, now in one family: k3s would start on it.
-      const pushes = await fleet.run(Effect.flatMap(Effect.service(AgentPort), (port) => port.pendingPushes({ accountId: "acc_1" as never, instanceId: "ins_1" as never, nodeId: "node_1" as never, hostname: "k3s-prod-server-1" }, [])))
+      const pushes = await fleet.run(Effect.flatMap(Effect.service(AgentPort), (port) => port.pendingPushes({ accountId: "acc_000000000000000000000001" as never, instanceId: "ins_000000000000000000000001" as never, nodeId: "node_000000000000000000000001" as never, hostname: "k3s-prod-server-1" }, [])))
       const k3s = pushes.find((p) => p.kind === "k3s") as { payload: { content: string } } | undefined
       expect(k3s?.payload.content).toContain("node-ip: 100.64.0.1")
       expect(k3sStartupErrors({ role: "bootstrap-server", content: k3s!.payload.content, caCertPem: ca, apiEndpoint: cluster.api_endpoint, serverClusterCidr: "10.42.0.0/16" })).toEqual([])
@@ -192,7 +192,7 @@ describe("R21 migration: a database from before address families", () => {
     // Opening it again changes nothing more.
     const again = await createFleet({ database: file })
     try {
-      const { events: log } = await again.forAccount("acc_1" as never).actions.system_list_events({ limit: 100 })
+      const { events: log } = await again.forAccount("acc_000000000000000000000001" as never).actions.system_list_events({ limit: 100 })
       expect(log.filter((e) => e.type === "sdwan.network_migrated")).toHaveLength(1)
     } finally {
       await again.close()

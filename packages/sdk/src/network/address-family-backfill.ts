@@ -27,14 +27,12 @@ export const backfillAddressFamilies = (ctx: TxContext) =>
       const prefix = yield* allocateOverlayIpv4Prefix(tx, stale.account_id, pod?.ok ? pod.cidr : null)
       yield* tx.setNetworkOverlayIpv4Prefix(stale.account_id, stale.id, prefix)
       const network = { ...stale, overlay_ipv4_prefix: prefix }
-      for (const peer of yield* tx.listPeersOfNetwork(network.account_id, network.id)) {
-        if (peer.overlay_ipv4_address != null) continue
-        const address = yield* ipv4AddressFor(network.id, prefix, yield* hostIndexFor(ctx, network, peer.id))
-        yield* tx.updatePeer(network.account_id, peer.id, { overlay_ipv4_address: address })
+      for (const peerId of yield* tx.listPeersWithoutIpv4(network.id)) {
+        const address = yield* ipv4AddressFor(network.id, prefix, yield* hostIndexFor(ctx, network, peerId))
+        yield* tx.updatePeer(network.account_id, peerId, { overlay_ipv4_address: address })
       }
-      for (const vip of yield* tx.listVipsOfNetwork(network.account_id, network.id)) {
-        if (vip.address_ipv4 != null) continue
-        yield* tx.setVipAddressIpv4(network.account_id, vip.id, yield* ipv4AddressFor(network.id, prefix, yield* hostIndexFor(ctx, network, vip.id)))
+      for (const vipId of yield* tx.listVipsWithoutIpv4(network.id)) {
+        yield* tx.setVipAddressIpv4(network.account_id, vipId, yield* ipv4AddressFor(network.id, prefix, yield* hostIndexFor(ctx, network, vipId)))
       }
       yield* ctx.emit(network.account_id, "sdwan.network_migrated", { network_id: network.id, overlay_ipv4_prefix: prefix })
       yield* requestNetworkWireguardSync(ctx, network.account_id, network.id)

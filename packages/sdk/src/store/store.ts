@@ -14,11 +14,13 @@ import type {
   ApprovalRecord,
   ClusterRecord,
   ClusterSummary,
+  ClusterWithoutIpFamilyRecord,
   ConfirmationRecord,
   DesiredConfigRecord,
   InstanceRecord,
   KubernetesNodeRecord,
   NetworkRecord,
+  NetworkWithoutIpv4Record,
   NodeRecord,
   PeerRecord,
   SkillRunRecord,
@@ -33,6 +35,13 @@ export interface PrefixRange {
   readonly family: 4 | 6
   readonly startKey: string
   readonly endKey: string
+}
+
+/** A network whose pod prefix is nearest a range (R6): what an overlap error names. */
+export interface PodPrefixNeighbour extends PrefixRange {
+  readonly id: NetworkId
+  readonly name: string
+  readonly pod_subnet_prefix: string
 }
 
 /** One peer of a network's published peer set. */
@@ -96,13 +105,18 @@ export interface StoreTx {
   /** Only a network without peers, VIPs or clusters (callers check). */
   readonly deleteNetwork: (accountId: AccountId, id: NetworkId) => Op<void>
   /** The network whose pod prefix starts at or before `range.startKey` (highest such), and the first starting after it. */
-  readonly podPrefixNeighbours: (accountId: AccountId, range: PrefixRange) => Op<ReadonlyArray<NetworkRecord & PrefixRange>>
+  readonly podPrefixNeighbours: (accountId: AccountId, range: PrefixRange) => Op<ReadonlyArray<PodPrefixNeighbour>>
   readonly maxSubnetIndex: (accountId: AccountId, ulaGlobalId: string) => Op<number | undefined>
   readonly overlayPrefixInUse: (accountId: AccountId, overlayPrefix: string) => Op<boolean>
   /** The IPv4 overlay ranges of the account's networks (to allocate a free one). */
   readonly listOverlayIpv4Prefixes: (accountId: AccountId) => Op<ReadonlyArray<{ readonly network_id: NetworkId; readonly overlay_ipv4_prefix: string }>>
   /** Networks created before address families (R21), across accounts: the backfill gives each an IPv4 range. */
-  readonly listNetworksWithoutIpv4: () => Op<ReadonlyArray<NetworkRecord>>
+  /** Networks from before R21 (migration 3) without an IPv4 overlay range: for the backfill. */
+  readonly listNetworksWithoutIpv4: () => Op<ReadonlyArray<NetworkWithoutIpv4Record>>
+  /** The peers of a network from before R21 without an IPv4 overlay address: for the backfill. */
+  readonly listPeersWithoutIpv4: (networkId: NetworkId) => Op<ReadonlyArray<PeerId>>
+  /** The VIPs of a network from before R21 without an IPv4 address: for the backfill. */
+  readonly listVipsWithoutIpv4: (networkId: NetworkId) => Op<ReadonlyArray<VipId>>
   readonly setNetworkOverlayIpv4Prefix: (accountId: AccountId, id: NetworkId, prefix: string) => Op<void>
 
   // overlay address leases (peers and VIPs share a network's host numbers)
@@ -181,7 +195,7 @@ export interface StoreTx {
   /** Every cluster that is not decommissioned, across accounts (their node kubeconfigs are renewed). */
   readonly listLiveClusters: () => Op<ReadonlyArray<ClusterRecord>>
   /** Clusters created before address families (R21), across accounts: the backfill gives each its family. */
-  readonly listClustersWithoutIpFamily: () => Op<ReadonlyArray<ClusterRecord>>
+  readonly listClustersWithoutIpFamily: () => Op<ReadonlyArray<ClusterWithoutIpFamilyRecord>>
   readonly listServiceCidrs: (accountId: AccountId) => Op<ReadonlyArray<{ readonly cluster_id: ClusterId; readonly service_cidr: string }>>
 
   // kubernetes nodes

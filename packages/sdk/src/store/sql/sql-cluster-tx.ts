@@ -1,10 +1,9 @@
 /** The SQL store's clusters, their Kubernetes nodes, VIPs and approvals. */
 import { Effect } from "effect"
-import type { ClusterId, InstanceId } from "../../model/ids"
-import type { VipRecord } from "../records"
+import type { ClusterId } from "../../model/ids"
 import type { StoreTx } from "../store"
 import type { SqlDriver } from "./sql-driver"
-import { approvalFrom, asIs, clusterFrom, json, optional, setClause, vipFrom } from "./sql-rows"
+import { approvals, clusterSummaries, clusters, clustersWithoutIpFamily, heldVips, json, kubernetesNodes, setClause, vips } from "./sql-rows"
 
 /** Every column of a cluster but its key material and certificates (`ClusterSummary`). */
 const CLUSTER_SUMMARY_COLUMNS =
@@ -46,26 +45,26 @@ export const clusterTx = (db: SqlDriver) => {
           }
         )
       ),
-    getCluster: (accountId, id) => Effect.map(one("SELECT * FROM clusters WHERE account_id = ? AND id = ?", [accountId, id]), optional(clusterFrom)),
+    getCluster: (accountId, id) => Effect.flatMap(one("SELECT * FROM clusters WHERE account_id = ? AND id = ?", [accountId, id]), clusters.one),
     clusterExistsInAnotherAccount: (accountId, id) =>
       Effect.map(one("SELECT 1 AS found FROM clusters WHERE id = ? AND account_id <> ?", [id, accountId]), (row) => row !== undefined),
     listClusters: (accountId, includeDecommissioned) =>
-      Effect.map(
+      Effect.flatMap(
         all(
           `SELECT ${CLUSTER_SUMMARY_COLUMNS} FROM clusters WHERE account_id = ? ${includeDecommissioned ? "" : "AND status <> 'decommissioned'"} ORDER BY created_at, rowid`,
           [accountId]
         ),
-        (rows) => rows.map(clusterFrom)
+        clusterSummaries.all
       ),
     findClusterByName: (accountId, name) =>
-      Effect.map(one("SELECT * FROM clusters WHERE account_id = ? AND name = ? AND status <> 'decommissioned' ORDER BY created_at LIMIT 1", [accountId, name]), optional(clusterFrom)),
+      Effect.flatMap(one("SELECT * FROM clusters WHERE account_id = ? AND name = ? AND status <> 'decommissioned' ORDER BY created_at LIMIT 1", [accountId, name]), clusters.one),
     findClusterBootstrappedBy: (accountId, instanceId) =>
-      Effect.map(
+      Effect.flatMap(
         one("SELECT * FROM clusters WHERE account_id = ? AND bootstrap_instance_id = ? AND status <> 'decommissioned'", [accountId, instanceId]),
-        optional(clusterFrom)
+        clusters.one
       ),
     latestActiveCluster: (accountId) =>
-      Effect.map(one("SELECT * FROM clusters WHERE account_id = ? AND status = 'active' ORDER BY activation_seq DESC LIMIT 1", [accountId]), optional(clusterFrom)),
+      Effect.flatMap(one("SELECT * FROM clusters WHERE account_id = ? AND status = 'active' ORDER BY activation_seq DESC LIMIT 1", [accountId]), clusters.one),
     updateCluster: (accountId, id, changes) =>
       Effect.gen(function* () {
         const set = setClause(changes, ["warnings"])
@@ -79,13 +78,12 @@ export const clusterTx = (db: SqlDriver) => {
         }
       }),
     listLiveClusters: () =>
-      Effect.map(all("SELECT * FROM clusters WHERE status <> 'decommissioned' ORDER BY account_id, created_at, rowid"), (rows) => rows.map(clusterFrom)),
+      Effect.flatMap(all("SELECT * FROM clusters WHERE status <> 'decommissioned' ORDER BY account_id, created_at, rowid"), clusters.all),
     listClustersWithoutIpFamily: () =>
-      Effect.map(all("SELECT * FROM clusters WHERE ip_family IS NULL ORDER BY account_id, created_at, rowid"), (rows) => rows.map(clusterFrom)),
+      Effect.flatMap(all("SELECT * FROM clusters WHERE ip_family IS NULL ORDER BY account_id, created_at, rowid"), clustersWithoutIpFamily.all),
     listServiceCidrs: (accountId) =>
-      Effect.map(
-        all("SELECT id AS cluster_id, service_cidr FROM clusters WHERE account_id = ? AND status <> 'decommissioned'", [accountId]),
-        (rows) => rows as unknown as Array<{ cluster_id: ClusterId; service_cidr: string }>
+      Effect.map(all("SELECT id AS cluster_id, service_cidr FROM clusters WHERE account_id = ? AND status <> 'decommissioned'", [accountId]), (rows) =>
+        rows.map((row) => ({ cluster_id: String(row.cluster_id) as ClusterId, service_cidr: String(row.service_cidr) }))
       ),
 
     insertKubernetesNode: (node) =>
@@ -101,12 +99,9 @@ export const clusterTx = (db: SqlDriver) => {
         ])
       ),
     findKubernetesNodeOfInstance: (accountId, instanceId) =>
-      Effect.map(one("SELECT * FROM kubernetes_nodes WHERE account_id = ? AND instance_id = ?", [accountId, instanceId]), asIs),
+      Effect.flatMap(one("SELECT * FROM kubernetes_nodes WHERE account_id = ? AND instance_id = ?", [accountId, instanceId]), kubernetesNodes.one),
     listKubernetesNodes: (accountId, clusterId) =>
-      Effect.map(
-        all("SELECT * FROM kubernetes_nodes WHERE account_id = ? AND cluster_id = ? ORDER BY joined_at, rowid", [accountId, clusterId]),
-        (rows) => asIs(rows)
-      ),
+      Effect.flatMap(all("SELECT * FROM kubernetes_nodes WHERE account_id = ? AND cluster_id = ? ORDER BY joined_at, rowid", [accountId, clusterId]), kubernetesNodes.all),
     setKubernetesNodeStatus: (accountId, instanceId, status) =>
       done(run("UPDATE kubernetes_nodes SET status = ? WHERE account_id = ? AND instance_id = ?", [status, accountId, instanceId])),
     deleteKubernetesNodesOfCluster: (accountId, clusterId) => run("DELETE FROM kubernetes_nodes WHERE account_id = ? AND cluster_id = ?", [accountId, clusterId]),
@@ -135,15 +130,15 @@ export const clusterTx = (db: SqlDriver) => {
           ]
         )
       ),
-    getVip: (accountId, id) => Effect.map(one("SELECT * FROM vips WHERE account_id = ? AND id = ?", [accountId, id]), optional(vipFrom)),
-    findVipOfCluster: (accountId, clusterId) => Effect.map(one("SELECT * FROM vips WHERE account_id = ? AND cluster_id = ?", [accountId, clusterId]), optional(vipFrom)),
+    getVip: (accountId, id) => Effect.flatMap(one("SELECT * FROM vips WHERE account_id = ? AND id = ?", [accountId, id]), vips.one),
+    findVipOfCluster: (accountId, clusterId) => Effect.flatMap(one("SELECT * FROM vips WHERE account_id = ? AND cluster_id = ?", [accountId, clusterId]), vips.one),
     listVipsOfNetwork: (accountId, networkId) =>
-      Effect.map(all("SELECT * FROM vips WHERE account_id = ? AND network_id = ? ORDER BY id", [accountId, networkId]), (rows) => rows.map(vipFrom)),
-    listVips: (accountId) => Effect.map(all("SELECT * FROM vips WHERE account_id = ? ORDER BY id", [accountId]), (rows) => rows.map(vipFrom)),
+      Effect.flatMap(all("SELECT * FROM vips WHERE account_id = ? AND network_id = ? ORDER BY id", [accountId, networkId]), vips.all),
+    listVips: (accountId) => Effect.flatMap(all("SELECT * FROM vips WHERE account_id = ? ORDER BY id", [accountId]), vips.all),
     listHeldVips: () =>
-      Effect.map(
+      Effect.flatMap(
         all("SELECT v.*, p.instance_id AS holder_instance_id FROM vips v JOIN peers p ON p.id = v.holder_peer_id ORDER BY v.id"),
-        (rows) => rows.map((row) => ({ ...vipFrom(row), holder_instance_id: row.holder_instance_id }) as VipRecord & { holder_instance_id: InstanceId })
+        heldVips.all
       ),
     updateVipIfEpoch: (accountId, id, expectedEpoch, changes) => {
       const set = setClause(changes, ["failover_holder_peer_ids", "probe_reporters"])
@@ -182,16 +177,16 @@ export const clusterTx = (db: SqlDriver) => {
           ]
         )
       ),
-    getApproval: (accountId, id) => Effect.map(one("SELECT * FROM approvals WHERE account_id = ? AND id = ?", [accountId, id]), optional(approvalFrom)),
+    getApproval: (accountId, id) => Effect.flatMap(one("SELECT * FROM approvals WHERE account_id = ? AND id = ?", [accountId, id]), approvals.one),
     listApprovals: (accountId, status) =>
-      Effect.map(
+      Effect.flatMap(
         status === undefined
           ? all("SELECT * FROM approvals WHERE account_id = ? ORDER BY created_at, rowid", [accountId])
           : all("SELECT * FROM approvals WHERE account_id = ? AND status = ? ORDER BY created_at, rowid", [accountId, status]),
-        (rows) => rows.map(approvalFrom)
+        approvals.all
       ),
     findPendingApproval: (accountId, vipId) =>
-      Effect.map(one("SELECT * FROM approvals WHERE account_id = ? AND virtual_ip_id = ? AND status = 'pending'", [accountId, vipId]), optional(approvalFrom)),
+      Effect.flatMap(one("SELECT * FROM approvals WHERE account_id = ? AND virtual_ip_id = ? AND status = 'pending'", [accountId, vipId]), approvals.one),
     decideApproval: (accountId, id, decision) =>
       Effect.map(
         run("UPDATE approvals SET status = ?, decided_at = ?, reason = ?, resolution = ? WHERE account_id = ? AND id = ? AND status = 'pending'", [

@@ -2,7 +2,7 @@
 import { Effect } from "effect"
 import type { StoreTx } from "../store"
 import type { SqlDriver } from "./sql-driver"
-import { asIs, json, templateFrom } from "./sql-rows"
+import { accounts, accountSummaries, apiKeys, instances, json, nodes, templates } from "./sql-rows"
 
 export const inventoryTx = (db: SqlDriver) => {
   const { one, all, run } = db
@@ -10,20 +10,20 @@ export const inventoryTx = (db: SqlDriver) => {
 
   /** A template with its module assignments, in one statement (a LEFT JOIN: a template may have none). */
   const readTemplate = (where: string, params: ReadonlyArray<unknown>) =>
-    Effect.map(
+    Effect.flatMap(
       all(
         `SELECT t.*, m.module_name, m.module_version_id, m.config FROM templates t
          LEFT JOIN module_assignments m ON m.template_id = t.id WHERE ${where} ORDER BY m.module_name`,
         params
       ),
-      (rows) => (rows.length === 0 ? undefined : templateFrom(rows[0]!, rows[0]!.module_name === null ? [] : rows))
+      (rows) => templates.one(rows.length === 0 ? undefined : { ...rows[0]!, __modules: rows[0]!.module_name === null ? [] : rows })
     )
 
   return {
     insertAccount: (account) =>
       done(run("INSERT INTO accounts (id, name, ula_global_id, created_at) VALUES (?, ?, ?, ?)", [account.id, account.name, account.ula_global_id, account.created_at])),
-    getAccount: (id) => Effect.map(one("SELECT * FROM accounts WHERE id = ?", [id]), asIs),
-    listAccounts: () => Effect.map(all("SELECT id, name, created_at FROM accounts ORDER BY name, id"), asIs),
+    getAccount: (id) => Effect.flatMap(one("SELECT * FROM accounts WHERE id = ?", [id]), accounts.one),
+    listAccounts: () => Effect.flatMap(all("SELECT id, name, created_at FROM accounts ORDER BY name, id"), accountSummaries.all),
     setAccountUlaGlobalId: (id, ulaGlobalId) => done(run("UPDATE accounts SET ula_global_id = ? WHERE id = ?", [ulaGlobalId, id])),
 
     insertTemplate: (template) =>
@@ -37,7 +37,7 @@ export const inventoryTx = (db: SqlDriver) => {
           "SELECT m.* FROM module_assignments m JOIN templates t ON t.id = m.template_id WHERE t.account_id = ? ORDER BY m.module_name",
           [accountId]
         )
-        return rows.map((row) => templateFrom(row, modules.filter((m) => m.template_id === row.id)))
+        return yield* templates.all(rows.map((row) => ({ ...row, __modules: modules.filter((m) => m.template_id === row.id) })))
       }),
     deleteTemplate: (accountId, id) =>
       Effect.gen(function* () {
@@ -63,13 +63,13 @@ export const inventoryTx = (db: SqlDriver) => {
           node.created_at
         ])
       ),
-    getNode: (accountId, id) => Effect.map(one("SELECT * FROM nodes WHERE account_id = ? AND id = ?", [accountId, id]), asIs),
-    listNodes: (accountId) => Effect.map(all("SELECT * FROM nodes WHERE account_id = ? ORDER BY created_at, rowid", [accountId]), asIs),
-    findNodeByHostname: (accountId, hostname) => Effect.map(one("SELECT * FROM nodes WHERE account_id = ? AND hostname = ?", [accountId, hostname]), asIs),
+    getNode: (accountId, id) => Effect.flatMap(one("SELECT * FROM nodes WHERE account_id = ? AND id = ?", [accountId, id]), nodes.one),
+    listNodes: (accountId) => Effect.flatMap(all("SELECT * FROM nodes WHERE account_id = ? ORDER BY created_at, rowid", [accountId]), nodes.all),
+    findNodeByHostname: (accountId, hostname) => Effect.flatMap(one("SELECT * FROM nodes WHERE account_id = ? AND hostname = ?", [accountId, hostname]), nodes.one),
     deleteNode: (accountId, id) => done(run("DELETE FROM nodes WHERE account_id = ? AND id = ?", [accountId, id])),
-    listInstances: (accountId) => Effect.map(all("SELECT * FROM instances WHERE account_id = ? ORDER BY created_at, rowid", [accountId]), asIs),
+    listInstances: (accountId) => Effect.flatMap(all("SELECT * FROM instances WHERE account_id = ? ORDER BY created_at, rowid", [accountId]), instances.all),
     listInstancesOfNode: (accountId, nodeId) =>
-      Effect.map(all("SELECT * FROM instances WHERE account_id = ? AND node_id = ? ORDER BY created_at, rowid", [accountId, nodeId]), asIs),
+      Effect.flatMap(all("SELECT * FROM instances WHERE account_id = ? AND node_id = ? ORDER BY created_at, rowid", [accountId, nodeId]), instances.all),
     insertInstance: (instance) =>
       done(
         run("INSERT INTO instances (id, account_id, node_id, status, credential_hash, created_at) VALUES (?, ?, ?, ?, ?, ?)", [
@@ -81,8 +81,8 @@ export const inventoryTx = (db: SqlDriver) => {
           instance.created_at
         ])
       ),
-    getInstance: (accountId, id) => Effect.map(one("SELECT * FROM instances WHERE account_id = ? AND id = ?", [accountId, id]), asIs),
-    getInstanceForAuthentication: (id) => Effect.map(one("SELECT * FROM instances WHERE id = ?", [id]), asIs),
+    getInstance: (accountId, id) => Effect.flatMap(one("SELECT * FROM instances WHERE account_id = ? AND id = ?", [accountId, id]), instances.one),
+    getInstanceForAuthentication: (id) => Effect.flatMap(one("SELECT * FROM instances WHERE id = ?", [id]), instances.one),
     setInstanceStatus: (accountId, id, status) => done(run("UPDATE instances SET status = ? WHERE account_id = ? AND id = ?", [status, accountId, id])),
     rotateInstanceCredential: (accountId, id, credentialHash, previousValidUntil, at) =>
       done(
@@ -97,17 +97,17 @@ export const inventoryTx = (db: SqlDriver) => {
     retirePreviousCredential: (id) =>
       done(run("UPDATE instances SET previous_credential_hash = NULL, previous_credential_valid_until = NULL WHERE id = ? AND previous_credential_hash IS NOT NULL", [id])),
     listInstancesOfTemplate: (accountId, templateId) =>
-      Effect.map(
+      Effect.flatMap(
         all(
           `SELECT i.* FROM instances i JOIN nodes n ON n.id = i.node_id
            WHERE i.account_id = ? AND n.node_template_id = ? AND i.status = 'running' ORDER BY i.created_at, i.rowid`,
           [accountId, templateId]
         ),
-        asIs
+        instances.all
       ),
 
     findRunningInstanceOfNode: (accountId, nodeId) =>
-      Effect.map(one("SELECT * FROM instances WHERE account_id = ? AND node_id = ? AND status = 'running' ORDER BY created_at DESC LIMIT 1", [accountId, nodeId]), asIs),
+      Effect.flatMap(one("SELECT * FROM instances WHERE account_id = ? AND node_id = ? AND status = 'running' ORDER BY created_at DESC LIMIT 1", [accountId, nodeId]), instances.one),
 
     insertApiKey: (key) =>
       done(
@@ -121,11 +121,11 @@ export const inventoryTx = (db: SqlDriver) => {
           key.revoked_at
         ])
       ),
-    findApiKeyByHash: (keyHash) => Effect.map(one("SELECT * FROM api_keys WHERE key_hash = ?", [keyHash]), asIs),
+    findApiKeyByHash: (keyHash) => Effect.flatMap(one("SELECT * FROM api_keys WHERE key_hash = ?", [keyHash]), apiKeys.one),
     revokeApiKey: (accountId, id, at) =>
       Effect.map(run("UPDATE api_keys SET revoked_at = ? WHERE account_id = ? AND id = ? AND revoked_at IS NULL", [at, accountId, id]), (changed) => changed === 1),
 
-    listApiKeys: (accountId) => Effect.map(all("SELECT * FROM api_keys WHERE account_id = ? ORDER BY created_at, id", [accountId]), asIs),
+    listApiKeys: (accountId) => Effect.flatMap(all("SELECT * FROM api_keys WHERE account_id = ? ORDER BY created_at, id", [accountId]), apiKeys.all),
 
   } satisfies Partial<StoreTx>
 }

@@ -3,7 +3,8 @@ import { Effect } from "effect"
 import type { DesiredConfigRecord } from "../records"
 import type { StoreTx } from "../store"
 import type { SqlDriver } from "./sql-driver"
-import { asIs, desiredFrom, eventFrom, json, optional, skillRunFrom } from "./sql-rows"
+import { confirmations, desiredConfigs, events, json, skillRuns } from "./sql-rows"
+import type { AccountId, NetworkId } from "../../model/ids"
 
 export const logTx = (db: SqlDriver) => {
   const { one, all, run } = db
@@ -17,9 +18,9 @@ export const logTx = (db: SqlDriver) => {
         data
       })),
     listEvents: (accountId, since, limit) =>
-      Effect.map(all("SELECT * FROM events WHERE account_id = ? AND seq > ? ORDER BY seq LIMIT ?", [accountId, since, limit]), (rows) => rows.map(eventFrom)),
+      Effect.flatMap(all("SELECT * FROM events WHERE account_id = ? AND seq > ? ORDER BY seq LIMIT ?", [accountId, since, limit]), events.all),
     listLatestEvents: (accountId, limit) =>
-      Effect.map(all("SELECT * FROM (SELECT * FROM events WHERE account_id = ? ORDER BY seq DESC LIMIT ?) AS latest ORDER BY seq", [accountId, limit]), (rows) => rows.map(eventFrom)),
+      Effect.flatMap(all("SELECT * FROM (SELECT * FROM events WHERE account_id = ? ORDER BY seq DESC LIMIT ?) AS latest ORDER BY seq", [accountId, limit]), events.all),
 
     putDesiredConfig: (instanceId, kind, key, payload, at) =>
       Effect.gen(function* () {
@@ -35,9 +36,9 @@ export const logTx = (db: SqlDriver) => {
            RETURNING *`,
           [instanceId, kind, key, text, at]
         )
-        if (stored !== undefined) return { record: desiredFrom(stored), changed: true }
+        if (stored !== undefined) return { record: (yield* desiredConfigs.one(stored))!, changed: true }
         const existing = yield* one("SELECT * FROM desired_configs WHERE instance_id = ? AND kind = ? AND config_key = ?", [instanceId, kind, key])
-        return { record: desiredFrom(existing!), changed: false }
+        return { record: (yield* desiredConfigs.one(existing!))!, changed: false }
       }),
     markNetworkSyncPending: (accountId, networkId, at) =>
       done(
@@ -47,10 +48,13 @@ export const logTx = (db: SqlDriver) => {
           at
         ])
       ),
-    listPendingNetworkSyncs: () => Effect.map(all("SELECT account_id, network_id FROM pending_network_syncs ORDER BY requested_at, network_id"), asIs),
+    listPendingNetworkSyncs: () =>
+      Effect.map(all("SELECT account_id, network_id FROM pending_network_syncs ORDER BY requested_at, network_id"), (rows) =>
+        rows.map((row) => ({ account_id: String(row.account_id) as AccountId, network_id: String(row.network_id) as NetworkId }))
+      ),
     takePendingNetworkSync: (networkId) => Effect.map(run("DELETE FROM pending_network_syncs WHERE network_id = ?", [networkId]), (changed) => changed === 1),
     putDesiredConfigForNetworkPeers: (accountId, networkId, kind, key, payload, at) =>
-      Effect.map(
+      Effect.flatMap(
         all(
           `INSERT INTO desired_configs (instance_id, kind, config_key, version, payload, updated_at, acked_version, ack_error)
            SELECT p.instance_id, ?, ?, 1, ?, ?, CAST(NULL AS INTEGER), CAST(NULL AS TEXT) FROM peers p WHERE p.account_id = ? AND p.network_id = ?
@@ -60,11 +64,11 @@ export const logTx = (db: SqlDriver) => {
            RETURNING *`,
           [kind, key, json(payload), at, accountId, networkId]
         ),
-        (rows) => rows.map(desiredFrom)
+        desiredConfigs.all
       ),
     listDesiredConfigs: (instanceId, newerThan) =>
       Effect.gen(function* () {
-        if (newerThan === undefined) return (yield* all("SELECT * FROM desired_configs WHERE instance_id = ? ORDER BY kind, config_key", [instanceId])).map(desiredFrom)
+        if (newerThan === undefined) return yield* desiredConfigs.all(yield* all("SELECT * FROM desired_configs WHERE instance_id = ? ORDER BY kind, config_key", [instanceId]))
         // Versions first: a large payload (a WireGuard peer list) is read only when it is to be sent.
         const known = new Map<string, number>()
         for (const c of newerThan) known.set(`${c.kind}\u0000${c.key}`, Math.max(c.version, known.get(`${c.kind}\u0000${c.key}`) ?? 0))
@@ -73,7 +77,7 @@ export const logTx = (db: SqlDriver) => {
         for (const row of versions) {
           if (Number(row.version) <= (known.get(`${row.kind}\u0000${row.config_key}`) ?? 0)) continue
           const full = yield* one("SELECT * FROM desired_configs WHERE instance_id = ? AND kind = ? AND config_key = ?", [instanceId, row.kind, row.config_key])
-          if (full !== undefined) records.push(desiredFrom(full))
+          if (full !== undefined) records.push((yield* desiredConfigs.one(full))!)
         }
         return records
       }),
@@ -108,9 +112,7 @@ export const logTx = (db: SqlDriver) => {
         ])
       ),
     takeConfirmation: (tokenHash) =>
-      Effect.map(one("DELETE FROM confirmations WHERE token_hash = ? RETURNING *", [tokenHash]), (row) =>
-        row === undefined ? undefined : ({ ...row, expires_at: Number(row.expires_at) } as never)
-      ),
+      Effect.flatMap(one("DELETE FROM confirmations WHERE token_hash = ? RETURNING *", [tokenHash]), confirmations.one),
 
     putSkillRun: (skillRun) =>
       done(
@@ -131,14 +133,14 @@ export const logTx = (db: SqlDriver) => {
         )
       ),
     listSkillRuns: (accountId, status) =>
-      Effect.map(
+      Effect.flatMap(
         status === undefined
           ? all("SELECT * FROM skill_runs WHERE account_id = ? ORDER BY created_at DESC, rowid DESC LIMIT 500", [accountId])
           : all("SELECT * FROM skill_runs WHERE account_id = ? AND status = ? ORDER BY created_at DESC, rowid DESC LIMIT 500", [accountId, status]),
-        (rows) => rows.map(skillRunFrom)
+        skillRuns.all
       ),
     listSkillRunsByStatus: (status) =>
-      Effect.map(all("SELECT * FROM skill_runs WHERE status = ? ORDER BY created_at, rowid", [status]), (rows) => rows.map(skillRunFrom)),
-    getSkillRun: (accountId, id) => Effect.map(one("SELECT * FROM skill_runs WHERE account_id = ? AND id = ?", [accountId, id]), optional(skillRunFrom))
+      Effect.flatMap(all("SELECT * FROM skill_runs WHERE status = ? ORDER BY created_at, rowid", [status]), skillRuns.all),
+    getSkillRun: (accountId, id) => Effect.flatMap(one("SELECT * FROM skill_runs WHERE account_id = ? AND id = ?", [accountId, id]), skillRuns.one)
   } satisfies Partial<StoreTx>
 }

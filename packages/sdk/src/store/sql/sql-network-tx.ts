@@ -1,10 +1,9 @@
 /** The SQL store's SD-WAN networks, overlay address leases and peers. */
 import { Effect } from "effect"
-import type { PrefixRange } from "../store"
-import type { PeerRecord } from "../records"
+import type { NetworkId, PeerId, VipId } from "../../model/ids"
 import type { StoreTx } from "../store"
 import type { SqlDriver } from "./sql-driver"
-import { asIs, networkFrom, optional, peerEntryFrom, setClause } from "./sql-rows"
+import { networks, networksWithoutIpv4, peerEntries, peers, peersWithHostname, podPrefixNeighbours, setClause } from "./sql-rows"
 
 export const networkTx = (db: SqlDriver) => {
   const { one, all, run } = db
@@ -34,11 +33,11 @@ export const networkTx = (db: SqlDriver) => {
           ]
         )
       ),
-    getNetwork: (accountId, id) => Effect.map(one("SELECT * FROM networks WHERE account_id = ? AND id = ?", [accountId, id]), optional(networkFrom)),
+    getNetwork: (accountId, id) => Effect.flatMap(one("SELECT * FROM networks WHERE account_id = ? AND id = ?", [accountId, id]), networks.one),
     findNetworkByHandle: (accountId, handle) =>
-      Effect.map(one("SELECT * FROM networks WHERE account_id = ? AND handle = ?", [accountId, handle]), optional(networkFrom)),
-    findNetworkByName: (accountId, name) => Effect.map(one("SELECT * FROM networks WHERE account_id = ? AND name = ?", [accountId, name]), optional(networkFrom)),
-    listNetworks: (accountId) => Effect.map(all("SELECT * FROM networks WHERE account_id = ? ORDER BY created_at, rowid", [accountId]), (rows) => rows.map(networkFrom)),
+      Effect.flatMap(one("SELECT * FROM networks WHERE account_id = ? AND handle = ?", [accountId, handle]), networks.one),
+    findNetworkByName: (accountId, name) => Effect.flatMap(one("SELECT * FROM networks WHERE account_id = ? AND name = ?", [accountId, name]), networks.one),
+    listNetworks: (accountId) => Effect.flatMap(all("SELECT * FROM networks WHERE account_id = ? ORDER BY created_at, rowid", [accountId]), networks.all),
     deleteNetwork: (accountId, id) =>
       Effect.gen(function* () {
         if ((yield* one("SELECT id FROM networks WHERE account_id = ? AND id = ?", [accountId, id])) === undefined) return
@@ -51,22 +50,16 @@ export const networkTx = (db: SqlDriver) => {
     podPrefixNeighbours: (accountId, range) =>
       // One statement, two index probes: the nearest pod prefix starting at or before the
       // range, and the first one starting after it (R6).
-      Effect.map(
+      Effect.flatMap(
         all(
-          `SELECT * FROM (SELECT * FROM networks WHERE account_id = ? AND pod_family = ? AND pod_start_key IS NOT NULL AND pod_start_key <= ?
-             ORDER BY pod_start_key DESC LIMIT 1) AS before_range
+          `SELECT * FROM (SELECT id, name, pod_subnet_prefix, pod_family, pod_start_key, pod_end_key FROM networks
+             WHERE account_id = ? AND pod_family = ? AND pod_start_key IS NOT NULL AND pod_start_key <= ? ORDER BY pod_start_key DESC LIMIT 1) AS before_range
            UNION ALL
-           SELECT * FROM (SELECT * FROM networks WHERE account_id = ? AND pod_family = ? AND pod_start_key IS NOT NULL AND pod_start_key > ?
-             ORDER BY pod_start_key ASC LIMIT 1) AS after_range`,
+           SELECT * FROM (SELECT id, name, pod_subnet_prefix, pod_family, pod_start_key, pod_end_key FROM networks
+             WHERE account_id = ? AND pod_family = ? AND pod_start_key IS NOT NULL AND pod_start_key > ? ORDER BY pod_start_key ASC LIMIT 1) AS after_range`,
           [accountId, range.family, range.startKey, accountId, range.family, range.startKey]
         ),
-        (rows) =>
-          rows.map((row) => ({
-            ...networkFrom(row),
-            family: Number(row.pod_family) as PrefixRange["family"],
-            startKey: String(row.pod_start_key),
-            endKey: String(row.pod_end_key)
-          }))
+        podPrefixNeighbours.all
       ),
     maxSubnetIndex: (accountId, ulaGlobalId) =>
       Effect.map(one("SELECT MAX(subnet_index) AS max FROM networks WHERE account_id = ? AND ula_global_id = ?", [accountId, ulaGlobalId]), (row) =>
@@ -75,12 +68,15 @@ export const networkTx = (db: SqlDriver) => {
     overlayPrefixInUse: (accountId, overlayPrefix) =>
       Effect.map(one("SELECT 1 AS found FROM networks WHERE account_id = ? AND overlay_prefix = ?", [accountId, overlayPrefix]), (row) => row !== undefined),
     listOverlayIpv4Prefixes: (accountId) =>
-      Effect.map(
-        all("SELECT id AS network_id, overlay_ipv4_prefix FROM networks WHERE account_id = ? AND overlay_ipv4_prefix IS NOT NULL", [accountId]),
-        asIs
+      Effect.map(all("SELECT id AS network_id, overlay_ipv4_prefix FROM networks WHERE account_id = ? AND overlay_ipv4_prefix IS NOT NULL", [accountId]), (rows) =>
+        rows.map((row) => ({ network_id: String(row.network_id) as NetworkId, overlay_ipv4_prefix: String(row.overlay_ipv4_prefix) }))
       ),
     listNetworksWithoutIpv4: () =>
-      Effect.map(all("SELECT * FROM networks WHERE overlay_ipv4_prefix IS NULL ORDER BY account_id, created_at, rowid"), (rows) => rows.map(networkFrom)),
+      Effect.flatMap(all("SELECT * FROM networks WHERE overlay_ipv4_prefix IS NULL ORDER BY account_id, created_at, rowid"), networksWithoutIpv4.all),
+    listPeersWithoutIpv4: (networkId) =>
+      Effect.map(all("SELECT id FROM peers WHERE network_id = ? AND overlay_ipv4_address IS NULL ORDER BY created_at, rowid", [networkId]), (rows) => rows.map((row) => String(row.id) as PeerId)),
+    listVipsWithoutIpv4: (networkId) =>
+      Effect.map(all("SELECT id FROM vips WHERE network_id = ? AND address_ipv4 IS NULL ORDER BY id", [networkId]), (rows) => rows.map((row) => String(row.id) as VipId)),
     setNetworkOverlayIpv4Prefix: (accountId, id, prefix) =>
       done(run("UPDATE networks SET overlay_ipv4_prefix = ? WHERE account_id = ? AND id = ?", [prefix, accountId, id])),
 
@@ -116,30 +112,27 @@ export const networkTx = (db: SqlDriver) => {
           ]
         )
       ),
-    getPeer: (accountId, id) => Effect.map(one("SELECT * FROM peers WHERE account_id = ? AND id = ?", [accountId, id]), asIs),
+    getPeer: (accountId, id) => Effect.flatMap(one("SELECT * FROM peers WHERE account_id = ? AND id = ?", [accountId, id]), peers.one),
     findPeer: (accountId, networkId, instanceId) =>
-      Effect.map(one("SELECT * FROM peers WHERE account_id = ? AND network_id = ? AND instance_id = ?", [accountId, networkId, instanceId]), asIs),
+      Effect.flatMap(one("SELECT * FROM peers WHERE account_id = ? AND network_id = ? AND instance_id = ?", [accountId, networkId, instanceId]), peers.one),
     listPeersOfNetwork: (accountId, networkId) =>
-      Effect.map(
+      Effect.flatMap(
         all(
           `SELECT p.*, n.hostname FROM peers p JOIN instances i ON i.id = p.instance_id JOIN nodes n ON n.id = i.node_id
            WHERE p.account_id = ? AND p.network_id = ? ORDER BY p.created_at, p.rowid`,
           [accountId, networkId]
         ),
-        (rows) => rows as unknown as Array<PeerRecord & { hostname: string }>
+        peersWithHostname.all
       ),
     listPeersOfInstance: (accountId, instanceId) =>
-      Effect.map(
-        all("SELECT * FROM peers WHERE account_id = ? AND instance_id = ? ORDER BY created_at, rowid", [accountId, instanceId]),
-        (rows) => rows as unknown as Array<PeerRecord>
-      ),
+      Effect.flatMap(all("SELECT * FROM peers WHERE account_id = ? AND instance_id = ? ORDER BY created_at, rowid", [accountId, instanceId]), peers.all),
     hostnameOfPeer: (accountId, peerId) =>
       Effect.map(
         one("SELECT n.hostname FROM peers p JOIN instances i ON i.id = p.instance_id JOIN nodes n ON n.id = i.node_id WHERE p.account_id = ? AND p.id = ?", [accountId, peerId]),
         (row) => (row === undefined ? undefined : String(row.hostname))
       ),
     findPeerByPublicKey: (accountId, networkId, publicKey) =>
-      Effect.map(one("SELECT * FROM peers WHERE account_id = ? AND network_id = ? AND public_key = ?", [accountId, networkId, publicKey]), asIs),
+      Effect.flatMap(one("SELECT * FROM peers WHERE account_id = ? AND network_id = ? AND public_key = ?", [accountId, networkId, publicKey]), peers.one),
     updatePeer: (accountId, id, changes) => {
       const set = setClause(changes)
       return set.empty ? Effect.void : done(run(`UPDATE peers SET ${set.sql} WHERE account_id = @account_id AND id = @id`, { ...set.values, account_id: accountId, id }))
@@ -147,7 +140,7 @@ export const networkTx = (db: SqlDriver) => {
     deletePeer: (accountId, id) => done(run("DELETE FROM peers WHERE account_id = ? AND id = ?", [accountId, id])),
 
     listPeerEntries: (networkId) =>
-      Effect.map(all("SELECT peer_id, version, entry FROM network_peer_entries WHERE network_id = ?", [networkId]), (rows) => rows.map(peerEntryFrom)),
+      Effect.flatMap(all("SELECT peer_id, version, entry FROM network_peer_entries WHERE network_id = ?", [networkId]), peerEntries.all),
     writePeerEntries: (networkId, version, entries) =>
       // Many rows per statement: a network's first publish writes every peer.
       Effect.forEach(
@@ -167,7 +160,9 @@ export const networkTx = (db: SqlDriver) => {
                   (SELECT purged_through FROM network_peer_set_horizons WHERE network_id = @network) AS purged_through`,
           { network: networkId }
         )
-        const rows = (yield* all("SELECT peer_id, version, entry FROM network_peer_entries WHERE network_id = ? AND version > ? ORDER BY version, peer_id", [networkId, version])).map(peerEntryFrom)
+        const rows = yield* peerEntries.all(
+          yield* all("SELECT peer_id, version, entry FROM network_peer_entries WHERE network_id = ? AND version > ? ORDER BY version, peer_id", [networkId, version])
+        )
         return { current: Number(bounds?.current ?? 0), purgedThrough: Number(bounds?.purged_through ?? 0), rows }
       }),
     purgeRemovedPeerEntries: (networkId, through) =>

@@ -9,7 +9,7 @@ import { createServer as createHttpsServer } from "node:https"
 import type { AddressInfo } from "node:net"
 import { hostname } from "node:os"
 import { DEFAULT_FRAME_LIMITS } from "@fleetplane/agent-protocol"
-import { Effect } from "effect"
+import { Clock, Effect } from "effect"
 import { createFleet, Leadership } from "@fleetplane/sdk"
 import { createAdminHandler } from "./admin/admin-server"
 import { createApiKeyGuard } from "./admin/api-key-guard"
@@ -122,6 +122,8 @@ export const startGateway = async (options: GatewayOptions) => {
   const port = await fleet.agentPort()
   const liveness = await fleet.liveness()
   const leadership = await fleet.run(Effect.service(Leadership))
+  // One clock for the gateway and the SDK: what stamps a heartbeat is what the sensor compares it with.
+  const clock = await fleet.run(Clock.clockWith(Effect.succeed))
   const registry = new SessionRegistry()
   const metrics = gatewayMetrics()
   metrics.metrics.gauge("fleetplane_agent_sessions", "Agent sessions connected to this gateway.", () => registry.size)
@@ -145,9 +147,9 @@ export const startGateway = async (options: GatewayOptions) => {
       pingIntervalMs: options.pingIntervalMs ?? 30_000,
       ...(options.authThrottle === undefined ? {} : { authThrottle: options.authThrottle })
     },
-    { fleet, port, liveness, registry, metrics, log }
+    { fleet, port, liveness, registry, metrics, log, clock }
   )
-  const stopDispatcher = await startPushDispatcher({ fleet, port, metrics, registry, log })
+  const stopDispatcher = await startPushDispatcher({ fleet, port, metrics, registry, log, clock })
   const startedAt = Date.now()
   // One door for API keys on the admin port: requests and terminal upgrades share its throttle.
   const keys = createApiKeyGuard({ fleet, log, ...(options.apiKeyRecheckIntervalMs === undefined ? {} : { recheckIntervalMs: options.apiKeyRecheckIntervalMs }) })

@@ -7,6 +7,7 @@
  * line per heartbeat.
  */
 import type { IncomingMessage } from "node:http"
+import type { Clock } from "effect"
 import { randomUUID } from "node:crypto"
 import type { Duplex } from "node:stream"
 import { Result } from "effect"
@@ -56,6 +57,8 @@ export interface AgentEndpointDeps {
   readonly registry: SessionRegistry
   readonly metrics: GatewayMetrics
   readonly log: Logger
+  /** The fleet's Clock: heartbeats, acks and pushes are stamped on the time its silence sensor reads. */
+  readonly clock: Clock.Clock
 }
 
 /** How many frames an agent may send between its hello and the welcome. */
@@ -142,7 +145,7 @@ export const createAgentEndpoint = (options: AgentEndpointOptions, deps: AgentEn
         heartbeat_interval_ms: options.heartbeatIntervalMs,
         silence_threshold_ms: options.silenceThresholdMs,
         vip_probe_interval_ms: options.vipProbeIntervalMs,
-        server_time_ms: Date.now(),
+        server_time_ms: deps.clock.currentTimeMillisUnsafe(),
         max_frame_bytes: options.maxFrameBytes,
         network_ids: [...helloResult.networkIds],
         networks: [...helloResult.networks],

@@ -5,6 +5,7 @@
  * level-triggered: a push missed by a disconnected agent is simply the newest desired
  * version, sent at its next hello.
  */
+import type { Clock } from "effect"
 import { CloseCode, splitPeerSetPush, type ConfigPushBody } from "@fleetplane/agent-protocol"
 import { toPush, type AgentPortService, type DesiredConfigRecord, type Fleet, type Signal, type VipDirective } from "@fleetplane/sdk"
 import type { Logger } from "../log"
@@ -16,11 +17,13 @@ export interface PushDeliveryDeps {
   readonly fleet: Fleet
   readonly port: AgentPortService
   readonly metrics: GatewayMetrics
+  /** The fleet's Clock (see AgentEndpointDeps). */
+  readonly clock: Clock.Clock
 }
 
 /** Sends the pushes the session does not have yet (applied or on their way), in order; a peer set too large for one frame goes in parts. */
 export const sendPushes = (deps: PushDeliveryDeps, session: AgentSession, pushes: ReadonlyArray<ConfigPushBody>) => {
-  const now = Date.now()
+  const now = deps.clock.currentTimeMillisUnsafe()
   for (const push of pushes) {
     if (session.has(push)) continue
     for (const part of splitPeerSetPush(push)) if (!session.sendPush(part)) return

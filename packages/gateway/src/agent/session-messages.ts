@@ -13,7 +13,7 @@ import type { AgentSession } from "./agent-session"
 import { deliverPendingPushes } from "./push-dispatcher"
 
 export const createSessionMessages = (deps: AgentEndpointDeps & { readonly acks: AckBatcher }) => {
-  const { fleet, port, liveness, metrics, log, acks } = deps
+  const { fleet, port, liveness, metrics, log, acks, clock } = deps
 
   /** What the SDK refused of an agent's report, told to the agent; the session stays open. */
   const sendRefusals = (session: AgentSession, refusals: ReadonlyArray<AgentRefusal>, refType: string) => {
@@ -26,7 +26,7 @@ export const createSessionMessages = (deps: AgentEndpointDeps & { readonly acks:
 
   /** The hot path: a map update in memory, synchronous — no promise, no database, no log line. */
   const recordHeartbeat = (session: AgentSession, beat: Extract<AgentMessage, { type: "heartbeat" }>["body"]) => {
-    liveness.recordHeartbeat(session.identity.instanceId, Date.now(), beat.k3s, beat.wireguard, beat.load, beat.vip_probes)
+    liveness.recordHeartbeat(session.identity.instanceId, clock.currentTimeMillisUnsafe(), beat.k3s, beat.wireguard, beat.load, beat.vip_probes)
     metrics.heartbeats.inc()
   }
 
@@ -77,7 +77,7 @@ export const createSessionMessages = (deps: AgentEndpointDeps & { readonly acks:
       case "config_ack":
         return session.enqueue(async () => {
           const applied = message.body.status === "applied"
-          const latency = session.markAcked(message.body.kind, message.body.key, message.body.version, applied, Date.now())
+          const latency = session.markAcked(message.body.kind, message.body.key, message.body.version, applied, clock.currentTimeMillisUnsafe())
           if (latency !== undefined) metrics.metrics.observePushLatency(message.body.kind, message.body.key, latency / 1000)
           if (applied) metrics.pushesAcked.inc()
           else metrics.pushesFailed.inc()

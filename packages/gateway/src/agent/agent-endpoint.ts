@@ -7,10 +7,9 @@
  * line per heartbeat.
  */
 import type { IncomingMessage } from "node:http"
-import type { Clock } from "effect"
 import { randomUUID } from "node:crypto"
 import type { Duplex } from "node:stream"
-import { Result } from "effect"
+import { Effect, Result, type Clock } from "effect"
 import { WebSocketServer, type RawData, type WebSocket } from "ws"
 import {
   CloseCode,
@@ -23,7 +22,7 @@ import {
   type AgentMessage,
   type Hello
 } from "@fleetplane/agent-protocol"
-import { FleetplaneError, type AgentLivenessService, type AgentPortService, type Fleet } from "@fleetplane/sdk"
+import { type AgentLivenessService, type AgentPortService, type Fleet } from "@fleetplane/sdk"
 import type { GatewayMetrics } from "../admin/metrics"
 import type { Logger } from "../log"
 import { AgentSession, type SessionHooks } from "./agent-session"
@@ -110,24 +109,31 @@ export const createAgentEndpoint = (options: AgentEndpointOptions, deps: AgentEn
       closeSocket(socket, CloseCode.RateLimited, `retry after ${verdict.retryAfterMs} ms`)
       return undefined
     }
-    let identity
-    try {
-      identity = await fleet.run(port.authenticate(hello.instance_id, hello.credential))
-    } catch (error) {
-      const refusal = error instanceof FleetplaneError && error.category === "UnauthorizedError" ? error.code : undefined
-      if (refusal === undefined) {
-        // Not a refusal: the store failed. The agent retries; its address is not penalised.
-        throttle.finish(remoteAddress, undefined)
-        log.error("agent.auth_unavailable", { remote: remoteAddress, error: error instanceof Error ? error.message : String(error) })
-        closeSocket(socket, CloseCode.InternalError, "authentication unavailable; retry")
-        return undefined
-      }
+    // A refusal (by tag) is the agent's fault and counts against its address; anything else
+    // (the store failing) is not: the agent retries and its address is not penalised.
+    const checked = await fleet
+      .run(
+        port.authenticate(hello.instance_id, hello.credential).pipe(
+          Effect.map((identity) => ({ identity }) as const),
+          Effect.catchTag("UnauthorizedError", (refused) => Effect.succeed({ refusal: refused.code } as const))
+        )
+      )
+      .catch((error: unknown) => ({ unavailable: error instanceof Error ? error.message : String(error) }) as const)
+    if ("unavailable" in checked) {
+      throttle.finish(remoteAddress, undefined)
+      log.error("agent.auth_unavailable", { remote: remoteAddress, error: checked.unavailable })
+      closeSocket(socket, CloseCode.InternalError, "authentication unavailable; retry")
+      return undefined
+    }
+    if ("refusal" in checked) {
+      const { refusal } = checked
       metrics.authFailures.inc()
       throttle.finish(remoteAddress, false)
       log.warn("agent.auth_failed", { remote: remoteAddress, instance_id: hello.instance_id.slice(0, 64), reason: refusal })
       closeSocket(socket, refusal === "instance_terminated" ? CloseCode.InstanceTerminated : CloseCode.AuthenticationFailed, refusal)
       return undefined
     }
+    const { identity } = checked
     throttle.finish(remoteAddress, true)
     const session = new AgentSession(randomUUID(), identity, socket, remoteAddress, hello.capabilities, sessionHooks)
     registry.register(session)

@@ -6,7 +6,8 @@
  * arrival order.
  */
 import { ProtocolErrorCode, type AgentMessage } from "@fleetplane/agent-protocol"
-import { FleetplaneError, type AgentRefusal } from "@fleetplane/sdk"
+import type { AgentRefusal } from "@fleetplane/sdk"
+import { Effect } from "effect"
 import type { AckBatcher } from "./ack-batcher"
 import type { AgentEndpointDeps } from "./agent-endpoint"
 import type { AgentSession } from "./agent-session"
@@ -41,18 +42,29 @@ export const createSessionMessages = (deps: AgentEndpointDeps & { readonly acks:
         return session.enqueue(async () => sendRefusals(session, await fleet.run(port.statusReport(identity, message.body)), message.type))
       case "join_request":
         return session.enqueue(async () => {
-          let outcome
-          try {
-            outcome = await fleet.run(port.joinRequest(identity, message.body))
-          } catch (error) {
-            // The join could not be decided (no free service CIDR, the store failing): the agent
-            // still gets an answer, with the reason and when to try again.
-            const e = error instanceof FleetplaneError ? error : new FleetplaneError("internal_error", "the join could not be decided; retry")
+          // The join could not be decided (no free service CIDR: a StateError; the store failing: a
+          // StoreError; a defect): the agent still gets an answer, with the reason and when to retry.
+          const decided = await fleet
+            .run(
+              port.joinRequest(identity, message.body).pipe(
+                Effect.map((outcome) => ({ outcome })),
+                Effect.catchTags({
+                  StateError: (e) => Effect.succeed({ failed: { code: e.code, message: e.message } }),
+                  StoreError: (e) => Effect.succeed({ failed: { code: e.code, message: e.message } })
+                })
+              )
+            )
+            .catch(() => ({ failed: { code: "internal_error", message: "the join could not be decided; retry" } }))
+          if ("failed" in decided) {
             metrics.joinsRejected.inc()
-            log.warn("agent.join_failed", { instance_id: identity.instanceId, code: e.code })
-            session.send({ type: "join_rejected", body: { request_id: message.body.request_id, code: e.code, message: e.message.slice(0, 4000), retry_after_ms: 60_000 } })
+            log.warn("agent.join_failed", { instance_id: identity.instanceId, code: decided.failed.code })
+            session.send({
+              type: "join_rejected",
+              body: { request_id: message.body.request_id, code: decided.failed.code, message: decided.failed.message.slice(0, 4000), retry_after_ms: 60_000 }
+            })
             return
           }
+          const { outcome } = decided
           if (outcome.accepted) {
             metrics.joinsAccepted.inc()
             session.send({

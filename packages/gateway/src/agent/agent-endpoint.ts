@@ -7,7 +7,6 @@
  * line per heartbeat.
  */
 import type { IncomingMessage } from "node:http"
-import { randomUUID } from "node:crypto"
 import type { Duplex } from "node:stream"
 import { Effect, Result, type Clock } from "effect"
 import { WebSocketServer, type RawData, type WebSocket } from "ws"
@@ -22,9 +21,10 @@ import {
   type AgentMessage,
   type Hello
 } from "@fleetplane/agent-protocol"
-import { type AgentLivenessService, type AgentPortService, type Fleet } from "@fleetplane/sdk"
+import type { AgentIdentity, AgentLivenessService, AgentPortService, Fleet } from "@fleetplane/sdk"
 import type { GatewayMetrics } from "../admin/metrics"
 import type { Logger } from "../log"
+import { internedStringLists, internedStrings } from "./interned"
 import { AgentSession, type SessionHooks } from "./agent-session"
 import { createAckBatcher } from "./ack-batcher"
 import { createSessionMessages } from "./session-messages"
@@ -70,6 +70,8 @@ const asBuffer = (data: RawData): Buffer => (Array.isArray(data) ? Buffer.concat
 export const createAgentEndpoint = (options: AgentEndpointOptions, deps: AgentEndpointDeps) => {
   const { fleet, port, registry, metrics, log } = deps
   const throttle = new AuthThrottle(options.authThrottle)
+  const accountIds = internedStrings<AgentIdentity["accountId"]>()
+  const capabilitySets = internedStringLists()
   const { handleMessage, recordHeartbeat, sendRefusals } = createSessionMessages({ ...deps, acks: createAckBatcher({ fleet, port }) })
   const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxFrameBytes, perMessageDeflate: false })
   const limits = frameLimits(options.maxFrameBytes)
@@ -135,7 +137,12 @@ export const createAgentEndpoint = (options: AgentEndpointOptions, deps: AgentEn
     }
     const { identity } = checked
     throttle.finish(remoteAddress, true)
-    const session = new AgentSession(randomUUID(), identity, socket, remoteAddress, hello.capabilities, sessionHooks)
+    const session = new AgentSession(
+      { ...identity, accountId: accountIds.of(identity.accountId) },
+      socket,
+      capabilitySets.of(Object.freeze([...hello.capabilities])),
+      sessionHooks
+    )
     registry.register(session)
     session.recordApplied(hello.applied)
     for (const { network_id, version } of hello.peer_versions ?? []) session.peerVersions.set(network_id, version)

@@ -3,6 +3,7 @@
  * acknowledged, the VIPs it holds, and a bounded, ordered outbox. Work for a session runs
  * one task at a time (`enqueue`) so its messages are handled in arrival order.
  */
+import { randomBytes } from "node:crypto"
 import type { WebSocket } from "ws"
 import { CloseCode, closeReason, encodeConfigPush, encodeFrame, type AppliedConfig, type ConfigKind, type ConfigPushBody, type GatewayMessage } from "@fleetplane/agent-protocol"
 import type { AgentIdentity } from "@fleetplane/sdk"
@@ -16,6 +17,10 @@ export interface TerminalBridgeLike {
 }
 
 const configKey = (kind: string, key: string) => `${kind}\u0000${key}`
+
+/** Tells this process's session ids from an earlier run's in the agents' logs. */
+const PROCESS_TAG = randomBytes(4).toString("hex")
+let sessionsStarted = 0
 
 /** How long a slow consumer gets to read up to its 4010 close frame before its socket is destroyed. */
 export const SLOW_CONSUMER_GRACE_MS = 2_000
@@ -62,11 +67,17 @@ export class AgentSession {
     return (this.openTerminals ??= new Map())
   }
 
+  /** A number, not a string, per session: the id's text is made only when it is sent or logged. */
+  private readonly seq = ++sessionsStarted
+
+  /** This session's id (in the welcome and the logs): unique within this gateway process's life. */
+  get id(): string {
+    return `${PROCESS_TAG}-${this.seq.toString(36)}`
+  }
+
   constructor(
-    readonly id: string,
     readonly identity: AgentIdentity,
     readonly socket: WebSocket,
-    readonly remoteAddress: string,
     readonly capabilities: ReadonlyArray<string>,
     /** One object shared by every session of an endpoint (not closures per session). */
     private readonly hooks: SessionHooks

@@ -5,16 +5,14 @@
  * packages/gateway/test/console.test.ts; a terminal needs a real pty.) A screenshot is written
  * to test-artifacts/console/.
  */
-import { existsSync, mkdirSync } from "node:fs"
 import { join } from "node:path"
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest"
-import { chromium, type Browser, type Page } from "playwright-core"
+import { launchChromium, type Browser, type Page } from "../../../packages/gateway/test/support/chromium"
 import WebSocket from "ws"
 import type { Gateway } from "@fleetplane/gateway"
-import { startReferenceAgent, type ReferenceAgent } from "../src/index"
-import { scratch, testGateway, waitFor } from "./support/fixture"
+import type { ReferenceAgent } from "../src/index"
+import { terminalInstance, testGateway, waitFor } from "./support/fixture"
 
-const CHROMIUM = "/usr/bin/chromium"
 const ARTIFACTS = join(__dirname, "..", "test-artifacts", "console")
 
 let browser: Browser
@@ -22,10 +20,7 @@ let gateway: Gateway | undefined
 const agents: Array<ReferenceAgent> = []
 
 beforeAll(async () => {
-  // Installed by the workspace's test script (apt-get chromium); without it this test cannot say anything.
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium package (npm test does it with apt-get)`)
-  mkdirSync(ARTIFACTS, { recursive: true })
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox", "--disable-gpu"] })
+  browser = await launchChromium(ARTIFACTS)
 })
 afterAll(async () => {
   await browser?.close()
@@ -39,25 +34,11 @@ afterEach(async () => {
 /** One node with a real reference agent (simulating k3s and WireGuard, but with real terminals). */
 const setup = async () => {
   gateway = await testGateway()
-  const account = await gateway.fleet.createAccount({ name: "acme" })
-  const admin = await gateway.fleet.createApiKey({ account_id: account.id, name: "oncall", role: "admin" })
-  const reader = await gateway.fleet.createApiKey({ account_id: account.id, name: "dashboard", role: "read" })
-  const ops = gateway.fleet.forAccount(account.id)
-  const template = await ops.actions.system_create_template({ name: "workers" })
-  const node = await ops.actions.system_create_node({ hostname: "edge-1", node_template_id: template.id })
-  const instance = await ops.actions.system_provision_instance({ node_id: node.id })
-  const agent = await startReferenceAgent({
-    gatewayUrl: gateway.agentUrl,
-    stateDir: scratch("state"),
-    root: scratch("root"),
-    instanceId: instance.id,
-    credential: instance.agent_credential,
-    simulate: true,
-    log: () => undefined
-  })
+  const { account, ops, agent, key, instanceId } = await terminalInstance(gateway)
   agents.push(agent)
-  await waitFor(async () => (await ops.actions.system_get_instance({ instance_id: instance.id })).agent === "connected", "the agent's session")
-  return { gateway, ops, adminKey: admin.api_key, readKey: reader.api_key, instanceId: instance.id }
+  const reader = await gateway.fleet.createApiKey({ account_id: account.id, name: "dashboard", role: "read" })
+  await waitFor(async () => (await ops.actions.system_get_instance({ instance_id: instanceId })).agent === "connected", "the agent's session")
+  return { gateway, ops, adminKey: key, readKey: reader.api_key, instanceId }
 }
 
 /** A page that records every Content-Security-Policy violation (the console allows no inline style or script). */

@@ -6,8 +6,8 @@ import { PassThrough } from "node:stream"
 import { afterEach, describe, expect, it } from "vitest"
 import WebSocket from "ws"
 import { runCli, type Gateway } from "@fleetplane/gateway"
-import { startReferenceAgent, type ReferenceAgent } from "../src/index"
-import { scratch, testGateway } from "./support/fixture"
+import type { ReferenceAgent } from "../src/index"
+import { terminalInstance, testGateway } from "./support/fixture"
 let gateway: Gateway | undefined
 const agents: Array<ReferenceAgent> = []
 afterEach(async () => {
@@ -18,23 +18,9 @@ afterEach(async () => {
 
 const setup = async (options: { idleMs?: number } = {}) => {
   gateway = await testGateway(options.idleMs === undefined ? {} : { terminalIdleTimeoutMs: options.idleMs })
-  const account = await gateway.fleet.createAccount({ name: "acme" })
-  const key = await gateway.fleet.createApiKey({ account_id: account.id, name: "oncall", role: "admin" })
-  const ops = gateway.fleet.forAccount(account.id)
-  const template = await ops.actions.system_create_template({ name: "workers" })
-  const node = await ops.actions.system_create_node({ hostname: "edge-1", node_template_id: template.id })
-  const instance = await ops.actions.system_provision_instance({ node_id: node.id })
-  const agent = await startReferenceAgent({
-    gatewayUrl: gateway.agentUrl,
-    stateDir: scratch("state"),
-    root: scratch("root"),
-    instanceId: instance.id,
-    credential: instance.agent_credential,
-    simulate: true,
-    log: () => undefined
-  })
+  const { account, ops, agent, key, keyId, instanceId } = await terminalInstance(gateway)
   agents.push(agent)
-  return { gateway, account, key: key.api_key, keyId: key.id, instanceId: instance.id, ops }
+  return { gateway, account, key, keyId, instanceId, ops }
 }
 
 /** Runs `fleetplane terminal` in-process with a scripted local terminal. */

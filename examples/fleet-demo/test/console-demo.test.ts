@@ -2,24 +2,20 @@
  * `npm run demo -- --console`: the demo's fleet left running and seen in the web console, in
  * Debian's headless Chromium (playwright-core). Screenshots go to test-artifacts/console/.
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, statSync } from "node:fs"
+import { mkdtempSync, readFileSync, statSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { chromium, type Browser } from "playwright-core"
+import { launchChromium, type Browser } from "../../../packages/gateway/test/support/chromium"
 import { runDemo, type RunningDemo } from "../src/index"
 
-const CHROMIUM = "/usr/bin/chromium"
 const ARTIFACTS = join(__dirname, "..", "test-artifacts", "console")
 
 let browser: Browser
 let running: RunningDemo | undefined
 
 beforeAll(async () => {
-  // Installed by the workspace's test script (apt-get chromium); without it this test cannot say anything.
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium package (npm test does it with apt-get)`)
-  mkdirSync(ARTIFACTS, { recursive: true })
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox", "--disable-gpu"] })
+  browser = await launchChromium(ARTIFACTS)
 })
 afterAll(async () => {
   await browser?.close()

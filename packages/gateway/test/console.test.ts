@@ -3,10 +3,10 @@
  * against a real gateway with simulated agents. Screenshots of every page are written to
  * test-artifacts/console/.
  */
-import { existsSync, mkdirSync, readFileSync } from "node:fs"
+import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest"
-import { chromium, type Browser, type Page } from "playwright-core"
+import { launchChromium, type Browser, type Page } from "./support/chromium"
 import { KubeConfig } from "@kubernetes/client-node"
 import type { Gateway } from "../src/index"
 import { CONSOLE_CSP } from "../src/admin/console-assets"
@@ -14,7 +14,6 @@ import { quietGateway, setupAccount } from "./support/gateway-harness"
 import { connectAgent, heartbeating, join as joinCluster, poll, ready } from "./support/agent-steps"
 import type { TestAgent } from "./support/test-agent"
 
-const CHROMIUM = "/usr/bin/chromium"
 const ARTIFACTS = join(__dirname, "..", "test-artifacts", "console")
 
 let browser: Browser
@@ -23,10 +22,7 @@ const agents: Array<TestAgent> = []
 const stops: Array<() => void> = []
 
 beforeAll(async () => {
-  // Installed by the workspace's test script (apt-get chromium); without it this test cannot say anything.
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium package (npm test does it with apt-get)`)
-  mkdirSync(ARTIFACTS, { recursive: true })
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox", "--disable-gpu"] })
+  browser = await launchChromium(ARTIFACTS)
 })
 afterAll(async () => {
   await browser?.close()

@@ -3,6 +3,7 @@ import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { startGateway, type Gateway, type GatewayOptions } from "@fleetplane/gateway"
+import { startReferenceAgent } from "../../src/index"
 
 export const scratch = (name: string) => mkdtempSync(join(tmpdir(), `fleetplane-agent-${name}-`))
 
@@ -28,4 +29,27 @@ export const waitFor = async (check: () => boolean | Promise<boolean>, what: str
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
     await new Promise((resolve) => setTimeout(resolve, 25))
   }
+}
+
+/**
+ * An account with an admin key and one instance ("edge-1") whose reference agent is connected
+ * (simulated k3s and WireGuard, real terminals): what the terminal tests start from.
+ */
+export const terminalInstance = async (gateway: Gateway) => {
+  const account = await gateway.fleet.createAccount({ name: "acme" })
+  const key = await gateway.fleet.createApiKey({ account_id: account.id, name: "oncall", role: "admin" })
+  const ops = gateway.fleet.forAccount(account.id)
+  const template = await ops.actions.system_create_template({ name: "workers" })
+  const node = await ops.actions.system_create_node({ hostname: "edge-1", node_template_id: template.id })
+  const instance = await ops.actions.system_provision_instance({ node_id: node.id })
+  const agent = await startReferenceAgent({
+    gatewayUrl: gateway.agentUrl,
+    stateDir: scratch("state"),
+    root: scratch("root"),
+    instanceId: instance.id,
+    credential: instance.agent_credential,
+    simulate: true,
+    log: () => undefined
+  })
+  return { account, ops, agent, key: key.api_key, keyId: key.id, instanceId: instance.id }
 }

@@ -77,7 +77,7 @@ export const runMigrations = async (connection: MigrationConnection, migrations:
 
 /** A failed migration run as the store's typed error, with a stable code per cause. */
 export const migrationError =
-  (database: string) =>
+  (database: string, describe: (cause: unknown) => string = (cause) => (cause instanceof Error ? cause.message : String(cause))) =>
   (cause: unknown): StoreError =>
     cause instanceof NewerSchemaError
       ? storeError("store_schema_newer", cause.message, { database, unknown_versions: cause.unknownVersions })
@@ -87,4 +87,4 @@ export const migrationError =
             version: cause.migration.version,
             name: cause.migration.name
           })
-        : storeError("store_open_failed", `could not prepare the database ${database}: ${cause instanceof Error ? cause.message : String(cause)}`, { database })
+        : storeError("store_open_failed", `could not prepare the database ${database}: ${describe(cause)}`, { database })

@@ -22,7 +22,7 @@ import type { Params, Row, SqlDriver } from "../sql/sql-driver"
 import { makeSqlStoreTx } from "../sql/sql-store-tx"
 import { Store, type SharedStore, type StoreTx } from "../store"
 import { postgresMigrations } from "./migrations"
-import { MigrationFailedError, NewerSchemaError, migrationError, runMigrations } from "../migrator"
+import { migrationError, runMigrations } from "../migrator"
 
 export interface PostgresStoreOptions {
   /** A connection string, e.g. `postgres://fleetplane@db.example:5432/fleetplane`. */
@@ -129,7 +129,7 @@ const migrate = (pool: pg.Pool, url: string) =>
       }
     },
     // The URL may carry a password: only its host and database name go into the error.
-    catch: (cause) => migrationError(redactedUrl(url))(cause instanceof Error && !(cause instanceof NewerSchemaError) && !(cause instanceof MigrationFailedError) ? new Error(toStoreError(cause).message) : cause)
+    catch: migrationError(redactedUrl(url), (cause) => toStoreError(cause).message)
   })
 
 /** host:port/database of a connection URL, without user or password. */

@@ -16,7 +16,7 @@ export const inventoryTx = (db: SqlDriver) => {
          LEFT JOIN module_assignments m ON m.template_id = t.id WHERE ${where} ORDER BY m.module_name`,
         params
       ),
-      (rows) => templates.one(rows.length === 0 ? undefined : { ...rows[0]!, __modules: rows[0]!.module_name === null ? [] : rows })
+      (rows) => templates.one(rows.length === 0 ? undefined : { ...rows[0]!, modules: rows[0]!.module_name === null ? [] : rows })
     )
 
   return {
@@ -37,7 +37,7 @@ export const inventoryTx = (db: SqlDriver) => {
           "SELECT m.* FROM module_assignments m JOIN templates t ON t.id = m.template_id WHERE t.account_id = ? ORDER BY m.module_name",
           [accountId]
         )
-        return yield* templates.all(rows.map((row) => ({ ...row, __modules: modules.filter((m) => m.template_id === row.id) })))
+        return yield* templates.all(rows.map((row) => ({ ...row, modules: modules.filter((m) => m.template_id === row.id) })))
       }),
     deleteTemplate: (accountId, id) =>
       Effect.gen(function* () {

@@ -102,12 +102,11 @@ export const peers = rowDecoder(PeerRecord, "peers")
 export const peersWithHostname = rowDecoder(Schema.Struct({ ...PeerRecord.fields, hostname: Schema.String }), "peers")
 export const confirmations = rowDecoder(ConfirmationRecord, "confirmations")
 
-/** A template row joined with its module assignments (one row per module, or one with NULLs). */
-export const templates = rowDecoder(TemplateRecord, "templates", (row) => {
-  const modules = (row.__modules as ReadonlyArray<Row> | undefined) ?? []
-  const { __modules: _, module_name: _n, module_version_id: _v, config: _c, ...template } = row
-  return { ...template, modules: modules.map((m) => ({ module_name: m.module_name, module_version_id: m.module_version_id ?? null, config: parse(m.config) })) }
-})
+/** A template row with its module assignment rows in `modules` (the store reads them apart or joined). */
+export const templates = rowDecoder(TemplateRecord, "templates", (row) => ({
+  ...row,
+  modules: (row.modules as ReadonlyArray<Row>).map((m) => ({ module_name: m.module_name, module_version_id: m.module_version_id ?? null, config: parse(m.config) }))
+}))
 
 const networkFields = (row: Row) => ({ ...row, interface_name: interfaceNameFor(String(row.handle)) })
 export const networks = rowDecoder(NetworkRecord, "networks", networkFields)
@@ -118,7 +117,11 @@ export const podPrefixNeighbours = rowDecoder(
   (row) => ({ id: row.id, name: row.name, pod_subnet_prefix: row.pod_subnet_prefix, family: Number(row.pod_family), startKey: row.pod_start_key, endKey: row.pod_end_key })
 )
 
-const clusterFields = (row: Row) => ({ ...withJson("warnings")(row), flavor: "k3s" })
+const clusterFields = (row: Row) => {
+  const out = withJson("warnings")(row)
+  out.flavor = "k3s"
+  return out
+}
 export const clusters = rowDecoder(ClusterRecord, "clusters", clusterFields)
 export const clusterSummaries = rowDecoder(ClusterSummary, "clusters", clusterFields)
 export const clustersWithoutIpFamily = rowDecoder(ClusterWithoutIpFamilyRecord, "clusters", clusterFields)
@@ -134,10 +137,17 @@ export const heldVips = rowDecoder(Schema.Struct({ ...VipRecord.fields, holder_i
 
 export const approvals = rowDecoder(ApprovalRecord, "approvals", withJson("resolution"))
 export const events = rowDecoder(FleetEvent, "events", withJson("data"))
-export const desiredConfigs = rowDecoder(DesiredConfigRecord, "desired_configs", (row) => {
-  const { config_key, ...rest } = withJson("payload")(row)
-  return { ...rest, key: config_key }
-})
+// Read by the thousand when a peer set changes: one object per row, built directly.
+export const desiredConfigs = rowDecoder(DesiredConfigRecord, "desired_configs", (row) => ({
+  instance_id: row.instance_id,
+  kind: row.kind,
+  key: row.config_key,
+  version: row.version,
+  payload: parse(row.payload),
+  updated_at: row.updated_at,
+  acked_version: row.acked_version,
+  ack_error: row.ack_error
+}))
 export const skillRuns = rowDecoder(SkillRunRecord, "skill_runs", withJson("inputs", "state"))
 
 export const peerEntries = rowDecoder(Schema.Struct({ peer_id: Schema.String, version: Schema.Number, entry: Schema.NullOr(Schema.String) }), "network_peer_entries")

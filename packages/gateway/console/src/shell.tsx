@@ -59,20 +59,20 @@ const SignIn = ({ onSignedIn }: { onSignedIn: (caller: Caller) => void }) => {
 }
 
 /** The pages, by address; the terminal is its own document. */
-const PAGES: ReadonlyArray<{ readonly href: string; readonly label: string; readonly adminOnly?: boolean }> = [
+const PAGES: ReadonlyArray<{ readonly href: string; readonly label: string; readonly shown?: (catalog: Catalog) => boolean }> = [
   { href: "/console/#/fleet", label: "Fleet" },
   { href: "/console/#/networks", label: "Networks" },
   { href: "/console/#/approvals", label: "Approvals" },
   { href: "/console/#/upgrades", label: "Upgrades" },
   { href: "/console/#/events", label: "Events" },
-  { href: "/console/terminal.html", label: "Terminal", adminOnly: true }
+  { href: "/console/terminal.html", label: "Terminal", shown: (catalog) => catalog.canOpenTerminals }
 ]
 
-const Header = ({ caller, current, onSignedOut }: { caller: Caller; current: string; onSignedOut: () => void }) => (
+const Header = ({ caller, catalog, current, onSignedOut }: { caller: Caller; catalog: Catalog; current: string; onSignedOut: () => void }) => (
   <header>
     <strong>Fleetplane</strong>
     <nav aria-label="Pages">
-      {PAGES.filter((page) => page.adminOnly !== true || caller.role === "admin").map((page) => (
+      {PAGES.filter((page) => page.shown?.(catalog) ?? true).map((page) => (
         <a href={page.href} aria-current={page.label === current ? "page" : undefined}>
           {page.label}
         </a>
@@ -119,7 +119,7 @@ const Shell = ({ pages }: { pages: Pages }) => {
   if (catalog === undefined) return <p class="muted">Loading…</p>
   return (
     <CatalogContext.Provider value={catalog}>
-      <Header caller={caller} current={pages.current(route)} onSignedOut={() => setCaller(null)} />
+      <Header caller={caller} catalog={catalog} current={pages.current(route)} onSignedOut={() => setCaller(null)} />
       <main>{pages.page(route)}</main>
     </CatalogContext.Provider>
   )

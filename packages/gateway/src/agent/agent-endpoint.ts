@@ -140,7 +140,7 @@ export const createAgentEndpoint = (options: AgentEndpointOptions, deps: AgentEn
     const session = new AgentSession(
       { ...identity, accountId: accountIds.of(identity.accountId) },
       socket,
-      capabilitySets.of(Object.freeze([...hello.capabilities])),
+      capabilitySets.of(hello.capabilities),
       sessionHooks
     )
     registry.register(session)

@@ -9,17 +9,16 @@ import { createServer as createHttpsServer } from "node:https"
 import type { AddressInfo } from "node:net"
 import { hostname } from "node:os"
 import { DEFAULT_FRAME_LIMITS } from "@fleetplane/agent-protocol"
-import { Clock, Effect } from "effect"
-import { createFleet, Leadership } from "@fleetplane/sdk"
+import { Effect, Exit, ManagedRuntime, Scope } from "effect"
+import { fleetFacade, fleetLayer, Leadership } from "@fleetplane/sdk"
 import { createAdminHandler } from "./admin/admin-server"
 import { createApiKeyGuard } from "./admin/api-key-guard"
 import { createConsoleSessions } from "./admin/console-sessions"
 import { createMcpEndpoint } from "./mcp/mcp-endpoint"
 import { GATEWAY_VERSION } from "./version"
 import { gatewayMetrics } from "./admin/metrics"
-import { createAgentEndpoint } from "./agent/agent-endpoint"
+import { makeAgentEndpoint } from "./agent/agent-endpoint"
 import type { AuthThrottleOptions } from "./agent/auth-throttle"
-import { startPushDispatcher } from "./agent/push-dispatcher"
 import { SessionRegistry } from "./agent/session-registry"
 import { createLogger, relayLogLine, type Logger, type LogLevel } from "./log"
 import { createTerminalEndpoint } from "./terminal/terminal-endpoint"
@@ -96,7 +95,9 @@ export const startGateway = async (options: GatewayOptions) => {
   if (otlpEndpoint !== undefined && !/^https?:$/.test(URL.canParse(otlpEndpoint) ? new URL(otlpEndpoint).protocol : "")) {
     throw new Error(`the OTLP endpoint "${otlpEndpoint.slice(0, 200)}" is not an http(s) URL: set OTEL_EXPORTER_OTLP_ENDPOINT to the collector's OTLP/HTTP base URL, e.g. http://localhost:4318`)
   }
-  const fleet = await createFleet({
+  // One runtime on `fleetLayer`: the agent endpoint runs on its services directly; the admin
+  // API, MCP and terminals use the Promise facade over the same runtime (one store, one signal bus).
+  const runtime = ManagedRuntime.make(fleetLayer({
     ...(options.postgres === undefined ? { database: options.database ?? ":memory:" } : { postgres: options.postgres }),
     ...(otlpEndpoint === undefined
       ? {}
@@ -118,12 +119,9 @@ export const startGateway = async (options: GatewayOptions) => {
       ...(options.vipProbeReporters === undefined ? {} : { vipProbeReporters: options.vipProbeReporters }),
       vipProbeIntervalMs
     }
-  })
-  const port = await fleet.agentPort()
-  const liveness = await fleet.liveness()
+  }))
+  const fleet = await fleetFacade(runtime)
   const leadership = await fleet.run(Effect.service(Leadership))
-  // One clock for the gateway and the SDK: what stamps a heartbeat is what the sensor compares it with.
-  const clock = await fleet.run(Clock.clockWith(Effect.succeed))
   const registry = new SessionRegistry()
   const metrics = gatewayMetrics()
   metrics.metrics.gauge("fleetplane_agent_sessions", "Agent sessions connected to this gateway.", () => registry.size)
@@ -134,7 +132,11 @@ export const startGateway = async (options: GatewayOptions) => {
   })
 
   const maxBufferedBytes = options.maxBufferedBytes ?? 8 * 1024 * 1024
-  const endpoint = createAgentEndpoint(
+  // The endpoint's scope holds its fibers (sessions' work, the push dispatcher): closed before the fleet.
+  const endpointScope = await runtime.runPromise(Scope.make())
+  const endpoint = await runtime.runPromise(
+    Scope.provide(endpointScope)(
+      makeAgentEndpoint(
     {
       gatewayId: options.gatewayId ?? hostname(),
       ...(options.peerGateways === undefined ? {} : { peerGateways: options.peerGateways }),
@@ -147,9 +149,10 @@ export const startGateway = async (options: GatewayOptions) => {
       pingIntervalMs: options.pingIntervalMs ?? 30_000,
       ...(options.authThrottle === undefined ? {} : { authThrottle: options.authThrottle })
     },
-    { fleet, port, liveness, registry, metrics, log, clock }
+    { registry, metrics, log }
+      )
+    )
   )
-  const stopDispatcher = await startPushDispatcher({ fleet, port, metrics, registry, log, clock })
   const startedAt = Date.now()
   // One door for API keys on the admin port: requests and terminal upgrades share its throttle.
   const keys = createApiKeyGuard({ fleet, log, ...(options.apiKeyRecheckIntervalMs === undefined ? {} : { recheckIntervalMs: options.apiKeyRecheckIntervalMs }) })
@@ -208,7 +211,7 @@ export const startGateway = async (options: GatewayOptions) => {
       mcp.close()
       await endpoint.close()
       await admin.closeStreams()
-      stopDispatcher()
+      await runtime.runPromise(Scope.close(endpointScope, Exit.void))
       adminServer.closeAllConnections()
       agentServer.closeAllConnections()
       await fleet.close()

@@ -4,6 +4,8 @@
  * logs in the same format through Effect's logger (sdk/src/domain/logging.ts); the gateway
  * relays its lines here, so there is one stream, one format and one `--log-level`.
  */
+import { Cause } from "effect"
+
 export type LogLevel = "debug" | "info" | "warn" | "error" | "silent"
 
 const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 }
@@ -31,4 +33,10 @@ export const relayLogLine = (log: Logger, line: string) => {
   } catch {
     log.warn("log.unreadable_line", { length: line.length })
   }
+}
+
+/** What failed, as a log field: the message of an Error, of a Cause's error, or the thrown value. */
+export const failureMessage = (failure: unknown): string => {
+  const error = Cause.isCause(failure) ? Cause.squash(failure) : failure
+  return error instanceof Error ? error.message : String(error)
 }

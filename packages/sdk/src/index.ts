@@ -6,7 +6,7 @@
  */
 
 // Front doors
-export { createFleet, FleetplaneError, type AccountOperations, type ActionMethods, type CreateFleetOptions, type Fleet } from "./facade/create-fleet"
+export { createFleet, fleetFacade, FleetplaneError, type AccountOperations, type ActionMethods, type CreateFleetOptions, type Fleet } from "./facade/create-fleet"
 export { fleetLayer, fleetServicesLayer, type FleetLayerOptions, type FleetServices } from "./fleet-layer"
 export { jsonLogLine, loggingLayer, type LoggingOptions, type LogLevel as FleetLogLevel } from "./domain/logging"
 export { otlpTracesUrl, tracingLayer, type TracingOptions } from "./domain/tracing"

@@ -20,7 +20,7 @@ import { nodeHttpHandler } from "./node-http-adapter"
 import type { ConsoleSessions } from "./console-sessions"
 import { consoleRoutes } from "./console-assets"
 import { MCP_PATH } from "../mcp/mcp-endpoint"
-import type { Logger } from "../log"
+import { failureMessage, type Logger } from "../log"
 import type { Metrics } from "./metrics"
 
 export interface AdminServerDeps {
@@ -88,7 +88,7 @@ export const createAdminHandler = async (deps: AdminServerDeps) => {
       )
     },
     requestContext: (incoming) => Context.make(PeerAddress, incoming.socket.remoteAddress ?? "unknown") as Context.Context<never>,
-    onError: (error) => deps.log.error("admin.request_failed", { error: error instanceof Error ? error.message : String(error) })
+    onError: (error) => deps.log.error("admin.request_failed", { error: failureMessage(error) })
   })
 
   /** MCP's transport wants node's request objects: its key is checked here, as the API's middleware does. */
@@ -111,7 +111,7 @@ export const createAdminHandler = async (deps: AdminServerDeps) => {
       const path = (request.url ?? "/").split("?")[0]
       const done = path === MCP_PATH && deps.mcp !== undefined ? handleMcp(request, response, deps.mcp) : api.handle(request, response)
       done.catch((error: unknown) => {
-        deps.log.error("admin.request_failed", { path, error: error instanceof Error ? error.message : String(error) })
+        deps.log.error("admin.request_failed", { path, error: failureMessage(error) })
         if (!response.headersSent) sendError(response, 500, "internal_error", "the gateway failed to answer; retry, and report it if it persists")
         else response.end()
       })

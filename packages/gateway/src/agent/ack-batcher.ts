@@ -4,43 +4,43 @@
  * `maxBatch` each, instead of one transaction per ack. Each caller still waits for its own ack
  * to be committed, so a session's work stays in order.
  */
-import type { AgentIdentity, AgentPortService, Fleet } from "@fleetplane/sdk"
+import { Effect, Exit, FiberSet } from "effect"
+import { AgentPort, type AgentIdentity } from "@fleetplane/sdk"
 import type { ConfigAckBody } from "@fleetplane/agent-protocol"
 
 interface Waiting {
   readonly identity: AgentIdentity
   readonly ack: ConfigAckBody
-  readonly resolve: () => void
-  readonly reject: (error: unknown) => void
+  readonly resume: (exit: Exit.Exit<void, unknown>) => void
 }
 
-export const createAckBatcher = (deps: { readonly fleet: Fleet; readonly port: AgentPortService }, maxBatch = 500) => {
-  let waiting: Array<Waiting> = []
-  let scheduled = false
-  const commit = async () => {
-    scheduled = false
-    while (waiting.length > 0) {
-      const batch = waiting.slice(0, maxBatch)
-      waiting = waiting.slice(batch.length)
-      try {
-        await deps.fleet.run(deps.port.configAcks(batch.map(({ identity, ack }) => ({ identity, ack }))))
-        for (const entry of batch) entry.resolve()
-      } catch (error) {
-        for (const entry of batch) entry.reject(error)
+/** Scoped: commits in progress when the scope closes are interrupted with it. */
+export const makeAckBatcher = (maxBatch = 500) =>
+  Effect.gen(function* () {
+    const port = yield* AgentPort
+    const runCommit = yield* FiberSet.makeRuntime<never>()
+    let waiting: Array<Waiting> = []
+    let scheduled = false
+    const commit = Effect.gen(function* () {
+      scheduled = false
+      while (waiting.length > 0) {
+        const batch = waiting.slice(0, maxBatch)
+        waiting = waiting.slice(batch.length)
+        const exit = yield* Effect.exit(port.configAcks(batch.map(({ identity, ack }) => ({ identity, ack }))))
+        for (const entry of batch) entry.resume(exit)
       }
+    })
+    return {
+      /** Succeeds once this ack is committed (with the others of its turn); fails with its batch's failure. */
+      record: (identity: AgentIdentity, ack: ConfigAckBody): Effect.Effect<void, unknown> =>
+        Effect.callback<void, unknown>((resume) => {
+          waiting.push({ identity, ack, resume })
+          if (!scheduled) {
+            scheduled = true
+            setImmediate(() => runCommit(commit))
+          }
+        })
     }
-  }
-  return {
-    /** Resolves once this ack is committed (with the others of its turn). */
-    record: (identity: AgentIdentity, ack: ConfigAckBody) =>
-      new Promise<void>((resolve, reject) => {
-        waiting.push({ identity, ack, resolve, reject })
-        if (!scheduled) {
-          scheduled = true
-          setImmediate(() => void commit())
-        }
-      })
-  }
-}
+  })
 
-export type AckBatcher = ReturnType<typeof createAckBatcher>
+export type AckBatcher = Effect.Success<ReturnType<typeof makeAckBatcher>>

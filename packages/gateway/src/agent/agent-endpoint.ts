@@ -8,7 +8,7 @@
  */
 import type { IncomingMessage } from "node:http"
 import type { Duplex } from "node:stream"
-import { Effect, Result, type Clock } from "effect"
+import { Clock, Effect, FiberSet, Result, type Cause, type Fiber } from "effect"
 import { WebSocketServer, type RawData, type WebSocket } from "ws"
 import {
   CloseCode,
@@ -21,15 +21,15 @@ import {
   type AgentMessage,
   type Hello
 } from "@fleetplane/agent-protocol"
-import type { AgentIdentity, AgentLivenessService, AgentPortService, Fleet } from "@fleetplane/sdk"
+import { AgentLiveness, AgentPort, type AgentIdentity, type FleetServices } from "@fleetplane/sdk"
 import type { GatewayMetrics } from "../admin/metrics"
-import type { Logger } from "../log"
+import { failureMessage, type Logger } from "../log"
 import { internedStringLists, internedStrings } from "./interned"
-import { AgentSession, type SessionHooks } from "./agent-session"
-import { createAckBatcher } from "./ack-batcher"
-import { createSessionMessages } from "./session-messages"
+import { AgentSession, sessionWork, type SessionHooks } from "./agent-session"
+import { makeAckBatcher } from "./ack-batcher"
+import { createSessionMessages, type SessionMessagesDeps } from "./session-messages"
 import { AuthThrottle, type AuthThrottleOptions } from "./auth-throttle"
-import { sendPushes, sendVipDirectives } from "./push-dispatcher"
+import { runPushDispatcher, sendPushes, sendVipDirectives } from "./push-dispatcher"
 import type { SessionRegistry } from "./session-registry"
 
 export const AGENT_PATH = "/v1/agent"
@@ -50,14 +50,9 @@ export interface AgentEndpointOptions {
 }
 
 export interface AgentEndpointDeps {
-  readonly fleet: Fleet
-  readonly port: AgentPortService
-  readonly liveness: AgentLivenessService
   readonly registry: SessionRegistry
   readonly metrics: GatewayMetrics
   readonly log: Logger
-  /** The fleet's Clock: heartbeats, acks and pushes are stamped on the time its silence sensor reads. */
-  readonly clock: Clock.Clock
 }
 
 /** How many frames an agent may send between its hello and the welcome. */
@@ -67,12 +62,34 @@ const frameLimits = (maxFrameBytes: number) => ({ maxFrameBytes, maxDepth: 16 })
 
 const asBuffer = (data: RawData): Buffer => (Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data))
 
-export const createAgentEndpoint = (options: AgentEndpointOptions, deps: AgentEndpointDeps) => {
-  const { fleet, port, registry, metrics, log } = deps
+/**
+ * The endpoint on the fleet's services, with its push dispatcher. Scoped: sessions' work, the
+ * dispatcher and pending ack commits are fibers of its scope, interrupted when it closes.
+ */
+export const makeAgentEndpoint = (options: AgentEndpointOptions, deps: AgentEndpointDeps) =>
+  Effect.gen(function* () {
+    const port = yield* AgentPort
+    const liveness = yield* AgentLiveness
+    // The fleet's Clock: heartbeats, acks and pushes are stamped on the time its silence sensor reads.
+    const clock = yield* Clock.clockWith(Effect.succeed)
+    // Forks into this scope: a session's work while it has some, hellos, disconnects.
+    const runWork = yield* FiberSet.makeRuntime<FleetServices>()
+    const acks = yield* makeAckBatcher()
+    yield* runPushDispatcher({ registry: deps.registry, metrics: deps.metrics, log: deps.log, clock, runWork })
+    return agentEndpoint(options, { ...deps, port, liveness, clock, runWork, acks })
+  })
+
+/** What the endpoint works with once its services are resolved. */
+interface EndpointContext extends AgentEndpointDeps, SessionMessagesDeps {
+  readonly runWork: <A, E>(effect: Effect.Effect<A, E, FleetServices>) => Fiber.Fiber<A, E>
+}
+
+const agentEndpoint = (options: AgentEndpointOptions, deps: EndpointContext) => {
+  const { port, registry, metrics, log, runWork } = deps
   const throttle = new AuthThrottle(options.authThrottle)
   const accountIds = internedStrings<AgentIdentity["accountId"]>()
   const capabilitySets = internedStringLists()
-  const { handleMessage, recordHeartbeat, sendRefusals } = createSessionMessages({ ...deps, acks: createAckBatcher({ fleet, port }) })
+  const { handleMessage, recordHeartbeat, sendRefusals } = createSessionMessages(deps)
   const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxFrameBytes, perMessageDeflate: false })
   const limits = frameLimits(options.maxFrameBytes)
 
@@ -87,94 +104,97 @@ export const createAgentEndpoint = (options: AgentEndpointOptions, deps: AgentEn
    * ones made inside `handleHello` would share its scope's context: they would keep the hello's
    * locals — its pushes, whole peer sets in a large network — alive while the agent stays).
    */
+  const onTaskFailure = (session: AgentSession, cause: Cause.Cause<unknown>) =>
+    log.error("agent.session_task_failed", { instance_id: session.identity.instanceId, error: failureMessage(cause) })
+
   const sessionHooks: SessionHooks = {
     maxBufferedBytes: options.maxBufferedBytes,
-    onTaskError: (session, error) =>
-      log.error("agent.session_task_failed", { instance_id: session.identity.instanceId, error: error instanceof Error ? error.message : String(error) }),
-    onSlowConsumer: (session, bufferedBytes) => {
+    startWork: (session) => void runWork(sessionWork(session, onTaskFailure)),
+    onSlowConsumer: (session, backlog) => {
       metrics.slowConsumers.inc()
-      log.warn("agent.slow_consumer", { instance_id: session.identity.instanceId, session_id: session.id, buffered_bytes: bufferedBytes })
+      log.warn("agent.slow_consumer", { instance_id: session.identity.instanceId, session_id: session.id, ...backlog })
     }
   }
 
-  const handleHello = async (socket: WebSocket, hello: Hello["body"], remoteAddress: string) => {
-    const version = negotiateProtocolVersion(hello.protocol_versions)
-    if (version === undefined) {
-      closeSocket(socket, CloseCode.UnsupportedProtocolVersion, `this gateway speaks protocol ${PROTOCOL_VERSION}`)
-      return undefined
-    }
-    // The throttle is consulted where the credential is checked: sockets opened in advance
-    // cannot run more checks in parallel than the address's allowance.
-    const verdict = await throttle.begin(remoteAddress)
-    if (!verdict.allowed) {
-      metrics.authThrottled.inc()
-      closeSocket(socket, CloseCode.RateLimited, `retry after ${verdict.retryAfterMs} ms`)
-      return undefined
-    }
-    // A refusal (by tag) is the agent's fault and counts against its address; anything else
-    // (the store failing) is not: the agent retries and its address is not penalised.
-    const checked = await fleet
-      .run(
-        port.authenticate(hello.instance_id, hello.credential).pipe(
-          Effect.map((identity) => ({ identity }) as const),
-          Effect.catchTag("UnauthorizedError", (refused) => Effect.succeed({ refusal: refused.code } as const))
-        )
-      )
-      .catch((error: unknown) => ({ unavailable: error instanceof Error ? error.message : String(error) }) as const)
-    if ("unavailable" in checked) {
-      throttle.finish(remoteAddress, undefined)
-      log.error("agent.auth_unavailable", { remote: remoteAddress, error: checked.unavailable })
-      closeSocket(socket, CloseCode.InternalError, "authentication unavailable; retry")
-      return undefined
-    }
-    if ("refusal" in checked) {
-      const { refusal } = checked
-      metrics.authFailures.inc()
-      throttle.finish(remoteAddress, false)
-      log.warn("agent.auth_failed", { remote: remoteAddress, instance_id: hello.instance_id.slice(0, 64), reason: refusal })
-      closeSocket(socket, refusal === "instance_terminated" ? CloseCode.InstanceTerminated : CloseCode.AuthenticationFailed, refusal)
-      return undefined
-    }
-    const { identity } = checked
-    throttle.finish(remoteAddress, true)
-    const session = new AgentSession(
-      { ...identity, accountId: accountIds.of(identity.accountId) },
-      socket,
-      capabilitySets.of(hello.capabilities),
-      sessionHooks
-    )
-    registry.register(session)
-    session.recordApplied(hello.applied)
-    for (const { network_id, version } of hello.peer_versions ?? []) session.peerVersions.set(network_id, version)
-    for (const vip of hello.held_vips) session.heldVips.set(vip.vip_id, vip.epoch)
-    // Record keys and endpoints first, so welcome can name the networks the agent needs keys for.
-    const helloResult = await fleet.run(port.hello(identity, hello))
-    session.send({
-      type: "welcome",
-      body: {
-        session_id: session.id,
-        gateway_id: options.gatewayId,
-        protocol_version: version,
-        heartbeat_interval_ms: options.heartbeatIntervalMs,
-        silence_threshold_ms: options.silenceThresholdMs,
-        vip_probe_interval_ms: options.vipProbeIntervalMs,
-        server_time_ms: deps.clock.currentTimeMillisUnsafe(),
-        max_frame_bytes: options.maxFrameBytes,
-        network_ids: [...helloResult.networkIds],
-        networks: [...helloResult.networks],
-        assignments: [...helloResult.assignments],
-        ...(options.peerGateways === undefined || options.peerGateways.length === 0 ? {} : { gateways: [...options.peerGateways] })
+  /** Authenticates a hello and opens the session; undefined when the socket was closed with the reason instead. */
+  const handleHello = (socket: WebSocket, hello: Hello["body"], remoteAddress: string) =>
+    Effect.gen(function* () {
+      const version = negotiateProtocolVersion(hello.protocol_versions)
+      if (version === undefined) {
+        closeSocket(socket, CloseCode.UnsupportedProtocolVersion, `this gateway speaks protocol ${PROTOCOL_VERSION}`)
+        return undefined
       }
+      // The throttle is consulted where the credential is checked: sockets opened in advance
+      // cannot run more checks in parallel than the address's allowance.
+      const verdict = yield* Effect.promise(() => throttle.begin(remoteAddress))
+      if (!verdict.allowed) {
+        metrics.authThrottled.inc()
+        closeSocket(socket, CloseCode.RateLimited, `retry after ${verdict.retryAfterMs} ms`)
+        return undefined
+      }
+      // A refusal (by tag) is the agent's fault and counts against its address; anything else
+      // (the store failing) is not: the agent retries and its address is not penalised.
+      const checked = yield* port.authenticate(hello.instance_id, hello.credential).pipe(
+        Effect.map((identity) => ({ identity }) as const),
+        Effect.catchTag("UnauthorizedError", (refused) => Effect.succeed({ refusal: refused.code } as const)),
+        Effect.catchCause((cause) => Effect.succeed({ unavailable: failureMessage(cause) } as const))
+      )
+      if ("unavailable" in checked) {
+        throttle.finish(remoteAddress, undefined)
+        log.error("agent.auth_unavailable", { remote: remoteAddress, error: checked.unavailable })
+        closeSocket(socket, CloseCode.InternalError, "authentication unavailable; retry")
+        return undefined
+      }
+      if ("refusal" in checked) {
+        const { refusal } = checked
+        metrics.authFailures.inc()
+        throttle.finish(remoteAddress, false)
+        log.warn("agent.auth_failed", { remote: remoteAddress, instance_id: hello.instance_id.slice(0, 64), reason: refusal })
+        closeSocket(socket, refusal === "instance_terminated" ? CloseCode.InstanceTerminated : CloseCode.AuthenticationFailed, refusal)
+        return undefined
+      }
+      const { identity } = checked
+      throttle.finish(remoteAddress, true)
+      const session = new AgentSession(
+        { ...identity, accountId: accountIds.of(identity.accountId) },
+        socket,
+        capabilitySets.of(hello.capabilities),
+        sessionHooks
+      )
+      registry.register(session)
+      session.recordApplied(hello.applied)
+      for (const { network_id, version } of hello.peer_versions ?? []) session.peerVersions.set(network_id, version)
+      for (const vip of hello.held_vips) session.heldVips.set(vip.vip_id, vip.epoch)
+      // Record keys and endpoints first, so welcome can name the networks the agent needs keys for.
+      const helloResult = yield* port.hello(identity, hello)
+      session.send({
+        type: "welcome",
+        body: {
+          session_id: session.id,
+          gateway_id: options.gatewayId,
+          protocol_version: version,
+          heartbeat_interval_ms: options.heartbeatIntervalMs,
+          silence_threshold_ms: options.silenceThresholdMs,
+          vip_probe_interval_ms: options.vipProbeIntervalMs,
+          server_time_ms: deps.clock.currentTimeMillisUnsafe(),
+          max_frame_bytes: options.maxFrameBytes,
+          network_ids: [...helloResult.networkIds],
+          networks: [...helloResult.networks],
+          assignments: [...helloResult.assignments],
+          ...(options.peerGateways === undefined || options.peerGateways.length === 0 ? {} : { gateways: [...options.peerGateways] })
+        }
+      })
+      sendRefusals(session, helloResult.refusals, "hello")
+      log.info("agent.connected", { instance_id: identity.instanceId, hostname: identity.hostname, remote: remoteAddress, session_id: session.id })
+      // Resume: what the hello read is what the agent lacks, sent first in the session's queue.
+      session.enqueue(
+        Effect.sync(() => {
+          sendPushes(deps, session, helloResult.pushes)
+          sendVipDirectives(session, helloResult.vipDirectives)
+        })
+      )
+      return session
     })
-    sendRefusals(session, helloResult.refusals, "hello")
-    log.info("agent.connected", { instance_id: identity.instanceId, hostname: identity.hostname, remote: remoteAddress, session_id: session.id })
-    // What the hello read is what the agent lacks: sent as is, without reading the store again.
-    await session.enqueue(async () => {
-      sendPushes(deps, session, helloResult.pushes)
-      sendVipDirectives(session, helloResult.vipDirectives)
-    })
-    return session
-  }
 
   wss.on("connection", (socket: WebSocket, request: IncomingMessage) => {
     const remoteAddress = request.socket.remoteAddress ?? "unknown"
@@ -205,10 +225,7 @@ export const createAgentEndpoint = (options: AgentEndpointOptions, deps: AgentEn
       const message = decoded.success
       if (session !== undefined) {
         if (message.type === "heartbeat") return recordHeartbeat(session, message.body)
-        void handleMessage(session, message).catch((error) =>
-          log.error("agent.message_failed", { instance_id: session?.identity.instanceId, type: message.type, error: String(error) })
-        )
-        return
+        return handleMessage(session, message)
       }
       if (authenticating && message.type !== "hello" && early !== undefined && early.length < MAX_EARLY_FRAMES) {
         early.push(message)
@@ -220,21 +237,26 @@ export const createAgentEndpoint = (options: AgentEndpointOptions, deps: AgentEn
         return
       }
       authenticating = true
-      void handleHello(socket, message.body, remoteAddress)
-        .then((created) => {
-          clearTimeout(helloDeadline)
-          helloDeadline = undefined // not kept for the session's life
-          if (created === undefined) return
-          session = created
-          if (socket.readyState !== socket.OPEN) return cleanup()
-          const pipelined = early ?? []
-          early = undefined
-          for (const message of pipelined) void handleMessage(created, message)
-        })
-        .catch((error) => {
-          log.error("agent.hello_failed", { remote: remoteAddress, error: String(error) })
-          closeSocket(socket, CloseCode.InternalError, "hello failed; retry")
-        })
+      runWork(
+        handleHello(socket, message.body, remoteAddress).pipe(
+          Effect.matchCause({
+            onSuccess: (created) => {
+              clearTimeout(helloDeadline)
+              helloDeadline = undefined // not kept for the session's life
+              if (created === undefined) return
+              session = created
+              if (socket.readyState !== socket.OPEN) return cleanup()
+              const pipelined = early ?? []
+              early = undefined
+              for (const message of pipelined) handleMessage(created, message)
+            },
+            onFailure: (cause) => {
+              log.error("agent.hello_failed", { remote: remoteAddress, error: failureMessage(cause) })
+              closeSocket(socket, CloseCode.InternalError, "hello failed; retry")
+            }
+          })
+        )
+      )
     })
 
     const cleanup = () => {
@@ -245,8 +267,10 @@ export const createAgentEndpoint = (options: AgentEndpointOptions, deps: AgentEn
       registry.remove(session)
       if (registry.get(session.identity.instanceId) === undefined) {
         const { identity } = session
-        void fleet.run(port.disconnected(identity)).catch((error) =>
-          log.warn("agent.disconnect_not_recorded", { instance_id: identity.instanceId, error: error instanceof Error ? error.message : String(error) })
+        runWork(
+          Effect.catchCause(port.disconnected(identity), (cause) =>
+            Effect.sync(() => log.warn("agent.disconnect_not_recorded", { instance_id: identity.instanceId, error: failureMessage(cause) }))
+          )
         )
       }
       log.info("agent.disconnected", { instance_id: session.identity.instanceId, session_id: session.id })

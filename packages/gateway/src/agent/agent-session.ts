@@ -1,12 +1,15 @@
 /**
  * One authenticated agent connection: what it has applied, what was sent to it and not yet
- * acknowledged, the VIPs it holds, and a bounded, ordered outbox. Work for a session runs
- * one task at a time (`enqueue`) so its messages are handled in arrival order.
+ * acknowledged, the VIPs it holds, and a bounded, ordered queue of work. Work (an Effect on the
+ * fleet's services) runs one task at a time, in arrival order, on a fiber that exists only while
+ * there is work: at 10,000 mostly idle sessions a parked fiber per session would cost ~2.5 KB
+ * each (measured; BENCHMARKS.md), more than the whole session.
  */
 import { randomBytes } from "node:crypto"
 import type { WebSocket } from "ws"
 import { CloseCode, closeReason, encodeConfigPush, encodeFrame, type AppliedConfig, type ConfigKind, type ConfigPushBody, type GatewayMessage } from "@fleetplane/agent-protocol"
-import type { AgentIdentity } from "@fleetplane/sdk"
+import type { AgentIdentity, FleetServices } from "@fleetplane/sdk"
+import { Effect, type Cause } from "effect"
 
 /** What the session needs from a terminal bridge (see terminal/terminal-bridge.ts). */
 export interface TerminalBridgeLike {
@@ -25,12 +28,23 @@ let sessionsStarted = 0
 /** How long a slow consumer gets to read up to its 4010 close frame before its socket is destroyed. */
 export const SLOW_CONSUMER_GRACE_MS = 2_000
 
-/** What every session of an endpoint shares: its send limit and where its failures are reported. */
+/** Work a session does in order: store calls through the SDK, then what it sends. A failure is logged; the session goes on. */
+export type SessionTask = Effect.Effect<void, unknown, FleetServices>
+
+/**
+ * Tasks a session may have waiting. More means its work is that far behind what the agent and
+ * the fleet ask of it: it is closed as a slow consumer (4010) and resumes from the store on
+ * reconnect (pushes are level-triggered), which costs less than doing a thousand stale tasks.
+ */
+export const MAX_QUEUED_TASKS = 1_024
+
+/** What every session of an endpoint shares: its send limit, how its work runs, where its failures are reported. */
 export interface SessionHooks {
   readonly maxBufferedBytes: number
-  readonly onTaskError: (session: AgentSession, error: unknown) => void
-  /** Called once when the session is closed as a slow consumer. */
-  readonly onSlowConsumer: (session: AgentSession, bufferedBytes: number) => void
+  /** Starts the fiber that runs the session's tasks (`nextTask`) until none is left. */
+  readonly startWork: (session: AgentSession) => void
+  /** Called once when the session is closed as a slow consumer: too much unsent data, or too much work waiting. */
+  readonly onSlowConsumer: (session: AgentSession, backlog: { readonly buffered_bytes?: number; readonly queued_tasks?: number }) => void
 }
 
 export class AgentSession {
@@ -45,8 +59,10 @@ export class AgentSession {
   /** Set by the ping sweep; a pong sets it back. */
   alive = true
   closed = false
-  /** The last task queued (none yet: most sessions only heartbeat). */
-  private queue: Promise<void> | undefined
+  /** Tasks waiting, in order (made on first use: most sessions only heartbeat). */
+  private work: Array<SessionTask> | undefined
+  /** Whether a fiber is running this session's tasks. */
+  private working = false
 
   /**
    * The peer-set version the agent has of each network, or will have once what was sent is
@@ -83,13 +99,29 @@ export class AgentSession {
     private readonly hooks: SessionHooks
   ) {}
 
-  /** Runs `task` after every earlier task of this session. */
-  enqueue(task: () => Promise<void>): Promise<void> {
-    const queue = (this.queue ?? Promise.resolve())
-      .then(() => (this.closed ? undefined : task()))
-      .catch((error: unknown) => this.hooks.onTaskError(this, error))
-    this.queue = queue
-    return queue
+  /** Runs `task` after every earlier task of this session; a closed session takes no more work. */
+  enqueue(task: SessionTask): void {
+    if (this.closed) return
+    const work = (this.work ??= [])
+    if (work.length >= MAX_QUEUED_TASKS) {
+      this.closeSlowConsumer({ queued_tasks: work.length })
+      return
+    }
+    work.push(task)
+    if (!this.working) {
+      this.working = true
+      this.hooks.startWork(this)
+    }
+  }
+
+  /** The next task for the session's fiber; none once the queue is empty or the session closed (the fiber then ends). */
+  nextTask(): SessionTask | undefined {
+    const task = this.closed ? undefined : this.work?.shift()
+    if (task === undefined) {
+      this.work = undefined
+      this.working = false
+    }
+    return task
   }
 
   /**
@@ -121,12 +153,16 @@ export class AgentSession {
     if (this.closed) return false
     const buffered = this.socket.bufferedAmount
     if (buffered > this.hooks.maxBufferedBytes) {
-      this.close(CloseCode.SlowConsumer, "send queue full; reconnect and resume")
-      setTimeout(() => this.socket.terminate(), SLOW_CONSUMER_GRACE_MS).unref()
-      this.hooks.onSlowConsumer(this, buffered)
+      this.closeSlowConsumer({ buffered_bytes: buffered })
       return false
     }
     return true
+  }
+
+  private closeSlowConsumer(backlog: { readonly buffered_bytes?: number; readonly queued_tasks?: number }) {
+    this.close(CloseCode.SlowConsumer, "send queue full; reconnect and resume")
+    setTimeout(() => this.socket.terminate(), SLOW_CONSUMER_GRACE_MS).unref()
+    this.hooks.onSlowConsumer(this, backlog)
   }
 
   /** Closes the session; its operator terminals end now, not when the agent finishes the close handshake. */
@@ -193,3 +229,11 @@ export class AgentSession {
     return this.inFlight?.size ?? 0
   }
 }
+
+/** A session's work: its tasks one after another, a failure reported and the next run, until its queue is empty (the fiber then ends). */
+export const sessionWork = (session: AgentSession, onTaskFailure: (session: AgentSession, cause: Cause.Cause<unknown>) => void) =>
+  Effect.gen(function* () {
+    for (let task = session.nextTask(); task !== undefined; task = session.nextTask()) {
+      yield* Effect.catchCause(task, (cause) => Effect.sync(() => onTaskFailure(session, cause)))
+    }
+  })

@@ -6,15 +6,25 @@
  * arrival order.
  */
 import { ProtocolErrorCode, type AgentMessage } from "@fleetplane/agent-protocol"
-import type { AgentRefusal } from "@fleetplane/sdk"
-import { Effect } from "effect"
+import type { AgentLivenessService, AgentPortService, AgentRefusal } from "@fleetplane/sdk"
+import { Effect, type Clock } from "effect"
+import type { GatewayMetrics } from "../admin/metrics"
+import type { Logger } from "../log"
 import type { AckBatcher } from "./ack-batcher"
-import type { AgentEndpointDeps } from "./agent-endpoint"
 import type { AgentSession } from "./agent-session"
-import { deliverPendingPushes } from "./push-dispatcher"
+import { resumePushes } from "./push-dispatcher"
 
-export const createSessionMessages = (deps: AgentEndpointDeps & { readonly acks: AckBatcher }) => {
-  const { fleet, port, liveness, metrics, log, acks, clock } = deps
+export interface SessionMessagesDeps {
+  readonly port: AgentPortService
+  readonly liveness: AgentLivenessService
+  readonly metrics: GatewayMetrics
+  readonly log: Logger
+  readonly clock: Clock.Clock
+  readonly acks: AckBatcher
+}
+
+export const createSessionMessages = (deps: SessionMessagesDeps) => {
+  const { port, liveness, metrics, log, acks, clock } = deps
 
   /** What the SDK refused of an agent's report, told to the agent; the session stays open. */
   const sendRefusals = (session: AgentSession, refusals: ReadonlyArray<AgentRefusal>, refType: string) => {
@@ -31,30 +41,28 @@ export const createSessionMessages = (deps: AgentEndpointDeps & { readonly acks:
     metrics.heartbeats.inc()
   }
 
-  const handleMessage = async (session: AgentSession, message: AgentMessage) => {
+  /** Handles one message: at once when it only touches memory, else as a task in the session's queue. */
+  const handleMessage = (session: AgentSession, message: AgentMessage): void => {
     const { identity } = session
     switch (message.type) {
       case "heartbeat":
         return recordHeartbeat(session, message.body)
       case "wireguard_keys":
-        return session.enqueue(async () => sendRefusals(session, await fleet.run(port.registerWireguardKeys(identity, message.body.keys)), message.type))
+        return session.enqueue(Effect.map(port.registerWireguardKeys(identity, message.body.keys), (refusals) => sendRefusals(session, refusals, message.type)))
       case "status_report":
-        return session.enqueue(async () => sendRefusals(session, await fleet.run(port.statusReport(identity, message.body)), message.type))
+        return session.enqueue(Effect.map(port.statusReport(identity, message.body), (refusals) => sendRefusals(session, refusals, message.type)))
       case "join_request":
-        return session.enqueue(async () => {
+        return session.enqueue(Effect.gen(function* () {
           // The join could not be decided (no free service CIDR: a StateError; the store failing: a
           // StoreError; a defect): the agent still gets an answer, with the reason and when to retry.
-          const decided = await fleet
-            .run(
-              port.joinRequest(identity, message.body).pipe(
-                Effect.map((outcome) => ({ outcome })),
-                Effect.catchTags({
-                  StateError: (e) => Effect.succeed({ failed: { code: e.code, message: e.message } }),
-                  StoreError: (e) => Effect.succeed({ failed: { code: e.code, message: e.message } })
-                })
-              )
-            )
-            .catch(() => ({ failed: { code: "internal_error", message: "the join could not be decided; retry" } }))
+          const decided = yield* port.joinRequest(identity, message.body).pipe(
+            Effect.map((outcome) => ({ outcome })),
+            Effect.catchTags({
+              StateError: (e) => Effect.succeed({ failed: { code: e.code, message: e.message } }),
+              StoreError: (e) => Effect.succeed({ failed: { code: e.code, message: e.message } })
+            }),
+            Effect.catchCause(() => Effect.succeed({ failed: { code: "internal_error", message: "the join could not be decided; retry" } }))
+          )
           if ("failed" in decided) {
             metrics.joinsRejected.inc()
             log.warn("agent.join_failed", { instance_id: identity.instanceId, code: decided.failed.code })
@@ -77,7 +85,9 @@ export const createSessionMessages = (deps: AgentEndpointDeps & { readonly acks:
                 created_cluster: outcome.created_cluster
               }
             })
-            await deliverPendingPushes(deps, session, outcome.resend_token ? { kind: "token", key: outcome.cluster_id } : undefined)
+            // The configs the join changed reach the agent through the dispatcher (the commit's
+            // signal); only a token the agent says is stale (a fingerprint that differs) is resent here.
+            if (outcome.resend_token) yield* resumePushes(deps, session, { kind: "token", key: outcome.cluster_id })
           } else {
             metrics.joinsRejected.inc()
             session.send({
@@ -85,22 +95,22 @@ export const createSessionMessages = (deps: AgentEndpointDeps & { readonly acks:
               body: { request_id: message.body.request_id, code: outcome.code, message: outcome.message, retry_after_ms: outcome.retry_after_ms }
             })
           }
-        })
+        }))
       case "config_ack":
-        return session.enqueue(async () => {
+        return session.enqueue(Effect.gen(function* () {
           const applied = message.body.status === "applied"
           const latency = session.markAcked(message.body.kind, message.body.key, message.body.version, applied, clock.currentTimeMillisUnsafe())
           if (latency !== undefined) metrics.metrics.observePushLatency(message.body.kind, message.body.key, latency / 1000)
           if (applied) metrics.pushesAcked.inc()
           else metrics.pushesFailed.inc()
-          await acks.record(identity, message.body)
+          yield* acks.record(identity, message.body)
           if (!applied && message.body.kind === "wireguard") {
             // What the agent has of the peer set is unknown now: the next push carries the full set,
             // and one whose delta did not fit the agent's copy is sent again at once.
             session.peerVersions.delete(message.body.key)
-            if (message.body.error?.code === "peer_set_out_of_sync") await deliverPendingPushes(deps, session, { kind: "wireguard", key: message.body.key })
+            if (message.body.error?.code === "peer_set_out_of_sync") yield* resumePushes(deps, session, { kind: "wireguard", key: message.body.key })
           }
-        })
+        }))
       case "vip_ack":
         if (message.body.held) session.heldVips.set(message.body.vip_id, message.body.epoch)
         else session.heldVips.delete(message.body.vip_id)

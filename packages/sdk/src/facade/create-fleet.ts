@@ -79,8 +79,15 @@ export interface AccountOperations {
 
 export type CreateFleetOptions = FleetLayerOptions
 
-export const createFleet = async (options: CreateFleetOptions = { database: ":memory:" }) => {
-  const runtime = ManagedRuntime.make(fleetLayer(options))
+/** The Promise front door on a fleet's own runtime. */
+export const createFleet = (options: CreateFleetOptions = { database: ":memory:" }) => fleetFacade(ManagedRuntime.make(fleetLayer(options)))
+
+/**
+ * The Promise front door over a runtime the host built (one that provides `fleetLayer`'s
+ * services, e.g. with its own layers on top): Effect and Promise code then share one set of
+ * services, one store and one signal bus. `close()` disposes the runtime.
+ */
+export const fleetFacade = async (runtime: ManagedRuntime.ManagedRuntime<FleetServices, unknown>) => {
   const run = async <A, E>(effect: Effect.Effect<A, E, FleetServices>): Promise<A> => {
     const exit = await runtime.runPromiseExit(effect)
     if (Exit.isSuccess(exit)) return exit.value
@@ -189,4 +196,4 @@ export const createFleet = async (options: CreateFleetOptions = { database: ":me
   }
 }
 
-export type Fleet = Awaited<ReturnType<typeof createFleet>>
+export type Fleet = Awaited<ReturnType<typeof fleetFacade>>

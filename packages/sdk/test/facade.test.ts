@@ -1,8 +1,9 @@
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { Effect, ManagedRuntime, PubSub, Scope } from "effect"
 import { describe, expect, it } from "vitest"
-import { createFleet, FleetplaneError } from "../src/index"
+import { Accounts, createFleet, fleetFacade, fleetLayer, FleetplaneError, Signals } from "../src/index"
 
 describe("Promise facade", () => {
   it("creates accounts, runs typed actions and execute(name, input), and rejects with code, message and details", async () => {
@@ -27,6 +28,22 @@ describe("Promise facade", () => {
     } finally {
       await fleet.close()
     }
+  })
+
+  it("over a runtime the host built, shares its store and signals with the host's Effect code, and closing it disposes the runtime", async () => {
+    const runtime = ManagedRuntime.make(fleetLayer({ database: ":memory:", runSensor: false }))
+    const fleet = await fleetFacade(runtime)
+    // The host listens on the runtime's signal bus; the facade's commit is heard there.
+    const signals = await runtime.runPromise(Effect.service(Signals))
+    const scope = await runtime.runPromise(Scope.make())
+    const subscription = await runtime.runPromise(Scope.provide(scope)(PubSub.subscribe(signals)))
+    const acme = await fleet.createAccount({ name: "acme" })
+    await fleet.forAccount(acme.id).actions.system_create_template({ name: "servers" })
+    expect((await runtime.runPromise(PubSub.takeAll(subscription))).map((signal) => signal._tag)).toContain("EventsAppended")
+    // What the facade wrote, the Effect door reads: one store.
+    expect((await runtime.runPromise(Effect.flatMap(Effect.service(Accounts), (accounts) => accounts.get(acme.id)))).name).toBe("acme")
+    await fleet.close()
+    await expect(runtime.runPromise(Effect.void)).rejects.toThrow()
   })
 
   it("delivers new events of the account to subscribers, and only that account's", async () => {

@@ -89,7 +89,7 @@ const agentEndpoint = (options: AgentEndpointOptions, deps: EndpointContext) => 
   const throttle = new AuthThrottle(options.authThrottle)
   const accountIds = internedStrings<AgentIdentity["accountId"]>()
   const capabilitySets = internedStringLists()
-  const { handleMessage, recordHeartbeat, sendRefusals } = createSessionMessages(deps)
+  const { handleMessage, sendRefusals } = createSessionMessages(deps)
   const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxFrameBytes, perMessageDeflate: false })
   const limits = frameLimits(options.maxFrameBytes)
 
@@ -224,7 +224,6 @@ const agentEndpoint = (options: AgentEndpointOptions, deps: EndpointContext) => 
       }
       const message = decoded.success
       if (session !== undefined) {
-        if (message.type === "heartbeat") return recordHeartbeat(session, message.body)
         return handleMessage(session, message)
       }
       if (authenticating && message.type !== "hello" && early !== undefined && early.length < MAX_EARLY_FRAMES) {

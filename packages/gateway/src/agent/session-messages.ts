@@ -140,5 +140,5 @@ export const createSessionMessages = (deps: SessionMessagesDeps) => {
     }
   }
 
-  return { handleMessage, recordHeartbeat, sendRefusals }
+  return { handleMessage, sendRefusals }
 }

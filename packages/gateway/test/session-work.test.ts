@@ -25,7 +25,7 @@ const sessionUnderTest = () => {
   const slow: Array<unknown> = []
   const session: AgentSession = new AgentSession({ instanceId: "ins_1", accountId: "acc_1", hostname: "h1" } as unknown as AgentIdentity, socket, [], {
     maxBufferedBytes: 1_000_000,
-    startWork: (s) => fibers.push(Effect.runFork(sessionWork(s, (_s, cause) => failures.push(String(cause))))),
+    startWork: (s) => fibers.push(Effect.runFork(sessionWork(s, (_s, cause) => failures.push(String(cause))) as Effect.Effect<void>)),
     onSlowConsumer: (_s, backlog) => slow.push(backlog)
   })
   // The tasks need no services: these are run without a fleet.

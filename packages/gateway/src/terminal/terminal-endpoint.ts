@@ -14,7 +14,8 @@ import { STATUS_CODES, type IncomingMessage } from "node:http"
 import { randomUUID } from "node:crypto"
 import type { Duplex } from "node:stream"
 import { WebSocketServer } from "ws"
-import { FleetplaneError, roleAllows, type Fleet } from "@fleetplane/sdk"
+import { Effect } from "effect"
+import { Actions, errorStatus, roleAllows, type Fleet } from "@fleetplane/sdk"
 import type { SessionRegistry } from "../agent/session-registry"
 import type { GatewayMetrics } from "../admin/metrics"
 import type { Logger } from "../log"
@@ -90,12 +91,18 @@ export const createTerminalEndpoint = (
     if (!roleAllows(who.role, "admin")) {
       return reject(socket, 403, "forbidden_for_role", `this API key's role (${who.role}) may not open terminals, which needs admin`)
     }
-    try {
-      await deps.fleet.forApiKey(who).execute("system_get_instance", { instance_id: instanceId })
-    } catch (error) {
-      const e = error instanceof FleetplaneError ? error : undefined
-      return reject(socket, e?.httpStatus ?? 500, e?.code ?? "internal_error", e?.message ?? "could not look the instance up")
-    }
+    // The key's account must own the instance: a domain error (not found, which is also what
+    // another account's instance gives) by its tag, at the status of the SDK's one mapping.
+    const lookup = await deps.fleet
+      .run(
+        Effect.service(Actions).pipe(
+          Effect.flatMap((actions) => actions.execute(who.account_id, "system_get_instance", { instance_id: instanceId }, { role: who.role, api_key_id: who.api_key_id, name: who.name })),
+          Effect.as(undefined),
+          Effect.catch((e) => Effect.succeed({ status: errorStatus[e._tag].http, code: e.code, message: e.message }))
+        )
+      )
+      .catch(() => ({ status: 500, code: "internal_error", message: "could not look the instance up" }))
+    if (lookup !== undefined) return reject(socket, lookup.status, lookup.code, lookup.message)
     const session = deps.registry.get(instanceId)
     if (session === undefined) return reject(socket, 409, "instance_not_connected", `instance ${instanceId} has no agent session on this gateway; check that its agent runs`)
     if (!session.capabilities.includes("terminal")) return reject(socket, 409, "terminal_not_supported", "this instance's agent does not offer terminals")

@@ -94,21 +94,25 @@ export const openSqliteStore = (options: SqliteStoreOptions) =>
     yield* Effect.tryPromise({ try: () => runMigrations(migrationConnection(db), migrations), catch: migrationError(options.filename) })
     const tx: StoreTx = makeSqlStoreTx(sqliteDriver(db))
     const lock = Semaphore.makeUnsafe(1)
+    // Prepared once: `exec` parses its SQL on every call (~8% of an admin list's CPU in a profile).
+    const begin = db.prepare("BEGIN IMMEDIATE")
+    const commit = db.prepare("COMMIT")
+    const rollback = db.prepare("ROLLBACK")
 
     const transaction = <A, E, R>(body: (tx: StoreTx) => Effect.Effect<A, E, R>): Effect.Effect<A, E | StoreError, R> =>
       lock.withPermits(1)(
         Effect.uninterruptibleMask((restore) =>
           Effect.gen(function* () {
-            yield* Effect.try({ try: () => db.exec("BEGIN IMMEDIATE"), catch: toStoreError })
+            yield* Effect.try({ try: () => begin.run(), catch: toStoreError })
             const exit = yield* Effect.exit(restore(body(tx)))
             if (Exit.isSuccess(exit)) {
-              const committed = yield* Effect.exit(Effect.try({ try: () => db.exec("COMMIT"), catch: toStoreError }))
+              const committed = yield* Effect.exit(Effect.try({ try: () => commit.run(), catch: toStoreError }))
               if (Exit.isFailure(committed)) {
-                if (db.inTransaction) db.exec("ROLLBACK")
+                if (db.inTransaction) rollback.run()
                 return yield* Effect.failCause(committed.cause)
               }
             } else if (db.inTransaction) {
-              db.exec("ROLLBACK")
+              rollback.run()
             }
             return yield* exit
           })

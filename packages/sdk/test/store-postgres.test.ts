@@ -44,6 +44,74 @@ describe("PostgreSQL store", () => {
     }).pipe(Effect.scoped)
   )
 
+  it.live("a burst of transactions that all conflict commits within four attempts each: retries run one at a time", () =>
+    Effect.gen(function* () {
+      const store = yield* openPostgresStore({ url: yield* Effect.promise(freshDatabase), maxAttempts: 4 })
+      const accountId = newId("account") as AccountId
+      yield* store.transaction((tx) => tx.insertAccount({ id: accountId, name: "acme", created_at: "2026-01-01T00:00:00.000Z", ula_global_id: "fd12:3456:789a" }))
+      // Each reads every event and appends one: any two running side by side conflict.
+      const seen = yield* Effect.forEach(
+        Array.from({ length: 40 }, (_, i) => i),
+        () =>
+          store.transaction((tx) =>
+            Effect.gen(function* () {
+              const before = (yield* tx.listEvents(accountId, 0, 1000)).length
+              yield* tx.appendEvent(accountId, "counted", "2026-01-01T00:00:00.000Z", { before })
+              return before
+            })
+          ),
+        { concurrency: "unbounded" }
+      )
+      assert.deepStrictEqual([...seen].sort((a, b) => a - b), Array.from({ length: 40 }, (_, i) => i))
+    }).pipe(Effect.scoped)
+  )
+
+  // Writes are pipelined: sent without waiting for their answer (PgConnection in postgres-store.ts).
+  const account = (name: string) => ({ id: newId("account") as AccountId, name, created_at: "2026-01-01T00:00:00.000Z", ula_global_id: "fd12:3456:789a" })
+  // A NOT NULL violation: a failure that is not retried (a conflict would be run again).
+  const invalidAccount = () => ({ ...account("x"), name: null as unknown as string })
+
+  it.live("a pipelined write is seen by the reads after it in its transaction", () =>
+    Effect.gen(function* () {
+      const store = yield* openPostgresStore({ url: yield* Effect.promise(freshDatabase), poolSize: 1 })
+      const acme = account("acme")
+      const read = yield* store.transaction((tx) => Effect.andThen(tx.insertAccount(acme), tx.getAccount(acme.id)))
+      assert.strictEqual(read?.name, "acme")
+    }).pipe(Effect.scoped)
+  )
+
+  it.live("a pipelined write that fails fails its transaction with its own error, and nothing of the transaction is kept", () =>
+    Effect.gen(function* () {
+      const store = yield* openPostgresStore({ url: yield* Effect.promise(freshDatabase), poolSize: 1 })
+      const first = account("first")
+      // Followed by a read: the read's answer reports the write's failure, not "transaction aborted".
+      const exit = yield* Effect.exit(
+        store.transaction((tx) => Effect.andThen(Effect.andThen(tx.insertAccount(first), tx.insertAccount(invalidAccount())), tx.listAccounts()))
+      )
+      assert.isTrue(Exit.isFailure(exit))
+      const error = JSON.stringify(exit)
+      assert.include(error, "store_failed")
+      assert.include(error, "23502")
+      // The last statement of the body: the commit reports it.
+      const atCommit = yield* Effect.exit(store.transaction((tx) => Effect.andThen(tx.insertAccount(account("second")), tx.insertAccount(invalidAccount()))))
+      assert.include(JSON.stringify(atCommit), "23502")
+      // Nothing was kept, and the one connection is back in the pool, usable.
+      const accounts = yield* store.transaction((tx) => tx.listAccounts())
+      assert.deepStrictEqual(accounts, [])
+    }).pipe(Effect.scoped)
+  )
+
+  it.live("a body that fails after pipelined writes rolls them back and leaves the connection idle", () =>
+    Effect.gen(function* () {
+      const store = yield* openPostgresStore({ url: yield* Effect.promise(freshDatabase), poolSize: 1 })
+      const exit = yield* Effect.exit(store.transaction((tx) => Effect.andThen(tx.insertAccount(account("gone")), Effect.fail("refused" as const))))
+      assert.deepStrictEqual(exit, Exit.fail("refused"))
+      const kept = account("kept")
+      yield* store.transaction((tx) => tx.insertAccount(kept))
+      assert.deepStrictEqual((yield* store.transaction((tx) => tx.listAccounts())).map((a) => a.name), ["kept"])
+    }).pipe(Effect.scoped)
+  )
+
   it.live("an unreachable server is a typed store_unavailable error, not a crash", () =>
     Effect.gen(function* () {
       const exit = yield* Effect.exit(Effect.scoped(openPostgresStore({ url: "postgres://nobody@127.0.0.1:1/none" })))

@@ -8,7 +8,7 @@ import { Effect } from "effect"
 import type { TxContext } from "../domain/transactor"
 import type { AgentIdentity, KubernetesNodeRole, ModuleName } from "../model/entities"
 import { newId, type ClusterId } from "../model/ids"
-import type { ClusterRecord, KubernetesNodeRecord } from "../store/records"
+import type { ClusterRecord, KubernetesNodeRecord, VipRecord } from "../store/records"
 import { addressFamilyMismatchMessage, joinChangesProbeSample, joinTokenOf, planK3sConfig, syncClusterMember, syncNetworkVipRoutes } from "../config/desired-configs"
 import { readJoinAgainstAssignments } from "./assignments"
 import { tokenFingerprint } from "../token/join-token"
@@ -91,7 +91,15 @@ export const validateJoinRequest = (ctx: TxContext, identity: AgentIdentity, req
         resend_token: request.token_fingerprint !== undefined && request.token_fingerprint !== tokenFingerprint(joinTokenOf(cluster))
       })
 
-    const instance = yield* tx.getInstance(accountId, identity.instanceId)
+    // Independent reads by the instance's id, together: on PostgreSQL they share one round trip.
+    const [instance, membership, peers] = yield* Effect.all(
+      [
+        tx.getInstance(accountId, identity.instanceId),
+        tx.findKubernetesNodeOfInstance(accountId, identity.instanceId),
+        tx.listPeersOfInstance(accountId, identity.instanceId)
+      ],
+      { concurrency: "unbounded" }
+    )
     if (instance === undefined || instance.status !== "running") {
       return yield* reject("instance_terminated", "this instance is terminated; provision a new one")
     }
@@ -105,7 +113,6 @@ export const validateJoinRequest = (ctx: TxContext, identity: AgentIdentity, req
     const role = roleOf(request.module_name)
 
     // Reconnects and retries of a node that already joined are answered with the same membership.
-    const membership = yield* tx.findKubernetesNodeOfInstance(accountId, instance.id)
     if (membership !== undefined) {
       const cluster = yield* tx.getCluster(accountId, membership.cluster_id)
       if (cluster !== undefined && (targetClusterId === null || targetClusterId === cluster.id)) {
@@ -118,8 +125,6 @@ export const validateJoinRequest = (ctx: TxContext, identity: AgentIdentity, req
         { current_cluster_id: membership.cluster_id }
       )
     }
-
-    const peers = yield* tx.listPeersOfInstance(accountId, instance.id)
 
     // R7: a k3s-server without a target creates a cluster, once per instance.
     if (request.module_name === "k3s-server" && targetClusterId === null) {
@@ -150,6 +155,8 @@ export const validateJoinRequest = (ctx: TxContext, identity: AgentIdentity, req
 
     // R10: a worker without a target joins the most recently activated active cluster.
     let cluster: ClusterRecord | undefined
+    // Read with a target cluster together with it (one round trip on PostgreSQL), used once the cluster passes.
+    let targetVip: VipRecord | undefined
     if (targetClusterId === null) {
       cluster = yield* tx.latestActiveCluster(accountId)
       if (cluster === undefined) {
@@ -157,7 +164,12 @@ export const validateJoinRequest = (ctx: TxContext, identity: AgentIdentity, req
       }
     } else {
       // R9: exists, same account, active. Another account's cluster looks exactly like a missing one.
-      cluster = yield* tx.getCluster(accountId, targetClusterId as ClusterId)
+      const [target, vipOfTarget] = yield* Effect.all(
+        [tx.getCluster(accountId, targetClusterId as ClusterId), tx.findVipOfCluster(accountId, targetClusterId as ClusterId)],
+        { concurrency: "unbounded" }
+      )
+      cluster = target
+      targetVip = vipOfTarget
       if (cluster === undefined) {
         const elsewhere = yield* tx.clusterExistsInAnotherAccount(accountId, targetClusterId)
         return yield* reject(
@@ -198,7 +210,7 @@ export const validateJoinRequest = (ctx: TxContext, identity: AgentIdentity, req
     }
 
     // R21: a config that would mix IP families is never rendered; k3s would refuse it anyway.
-    const vip = yield* tx.findVipOfCluster(accountId, cluster.id)
+    const vip = targetClusterId === null ? yield* tx.findVipOfCluster(accountId, cluster.id) : targetVip
     const plan = yield* planK3sConfig(ctx, cluster, instance.id, role, { peer, vip, ...(node === undefined ? {} : { node }) })
     if (plan !== undefined && !plan.ok) {
       return yield* reject("address_family_mismatch", addressFamilyMismatchMessage(cluster, plan.mismatches), "address_family_mismatch", {

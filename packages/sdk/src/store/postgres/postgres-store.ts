@@ -7,7 +7,8 @@
  * body again (bounded, with jittered backoff). A transaction's events are written when it
  * commits, in one statement, under a transaction-level advisory lock taken just then: their
  * sequence numbers are in commit order, so an event-stream reader following `seq` never skips
- * one that committed late, and the lock is held for three round trips, not the transaction. Migrations run under an advisory
+ * one that committed late, and the lock is held for two round trips, not the transaction. Statements
+ * whose answers nothing waits for are pipelined (see `PgConnection`). Migrations run under an advisory
  * lock too, so gateways starting together apply them once.
  *
  * While PostgreSQL is unreachable, calls fail with `store_unavailable` (nothing is half
@@ -15,7 +16,7 @@
  * gateway's memory and carry on.
  */
 import { randomBytes } from "node:crypto"
-import { Deferred, Effect, Exit, Layer, Schedule } from "effect"
+import { Deferred, Effect, Exit, Layer, Schedule, Semaphore } from "effect"
 import pg from "pg"
 import { storeError, StoreError } from "../../model/errors"
 import type { Params, Row, SqlDriver } from "../sql/sql-driver"
@@ -62,20 +63,37 @@ const toStoreError = (cause: unknown): StoreError => {
 const isConflict = (error: unknown) => error instanceof StoreError && error.code === "store_conflict"
 
 /** `?` -> `$n` in order, or `@name` -> `$n` by name. Our statements have neither inside string literals. */
-const translate = (sql: string, params: Params | undefined): { text: string; values: Array<unknown> } => {
-  if (params === undefined) return { text: sql, values: [] }
-  if (Array.isArray(params)) {
+const translateText = (sql: string, named: boolean): { readonly text: string; readonly order: ReadonlyArray<string> } => {
+  if (!named) {
     let index = 0
-    return { text: sql.replace(/\?/g, () => `$${++index}`), values: [...params] }
+    return { text: sql.replace(/\?/g, () => `$${++index}`), order: [] }
   }
-  const named = params as Readonly<Record<string, unknown>>
   const order: Array<string> = []
   const text = sql.replace(/@([a-z_][a-z0-9_]*)/g, (_, name: string) => {
     let at = order.indexOf(name)
     if (at === -1) at = order.push(name) - 1
     return `$${at + 1}`
   })
-  return { text, values: order.map((name) => named[name] ?? null) }
+  return { text, order }
+}
+
+/** Translations by statement text: the store's statements are a fixed set, translated once each. */
+const translations = new Map<string, ReturnType<typeof translateText>>()
+const TRANSLATIONS_KEPT = 2_000
+
+const translate = (sql: string, params: Params | undefined): { text: string; values: Array<unknown> } => {
+  if (params === undefined) return { text: sql, values: [] }
+  const named = !Array.isArray(params)
+  const key = named ? `@${sql}` : sql
+  let translated = translations.get(key)
+  if (translated === undefined) {
+    translated = translateText(sql, named)
+    // Statements built from changed columns vary a little; the cache is bounded all the same.
+    if (translations.size < TRANSLATIONS_KEPT) translations.set(key, translated)
+  }
+  if (!named) return { text: translated.text, values: [...(params as ReadonlyArray<unknown>)] }
+  const values = params as Readonly<Record<string, unknown>>
+  return { text: translated.text, values: translated.order.map((name) => values[name] ?? null) }
 }
 
 /** Rows as the SQLite driver returns them: without the `rowid` ordering column. */
@@ -85,21 +103,146 @@ const plain = (row: Row): Row => {
   return rest
 }
 
-const driverFor = (client: pg.PoolClient): SqlDriver => {
+interface PendingEvent {
+  readonly accountId: string
+  readonly event: { seq: number; type: string; at: string; data: Record<string, unknown> }
+}
+
+/**
+ * One pooled connection as the store uses it, made once per connection: its driver, the ~150
+ * store operations over that driver (building them for every transaction cost more CPU than
+ * the transaction's round trips), and the current transaction's events and notices.
+ *
+ * The connection is pipelined (`pg`'s pipeline mode): a statement whose answer nothing waits
+ * for — `BEGIN`, a write through `write`, the statements of the commit — is sent at once and
+ * its answer read later, so a join's writes ride with its next read and its commit
+ * costs two round trips, not five.
+ * PostgreSQL runs a connection's statements in the order sent, so a read still sees every write
+ * before it; the first statement that failed is the one whose error the next awaited answer
+ * (at the latest, `COMMIT`'s) reports.
+ */
+interface PgConnection {
+  readonly driver: SqlDriver
+  readonly tx: StoreTx
+  /** Forgets what an ended transaction left (all of it answered by then). */
+  readonly begin: () => void
+  readonly pendingEvents: Array<PendingEvent>
+  readonly pendingNotices: Array<() => ReadonlyArray<string>>
+}
+
+const ignore = () => undefined
+
+const connectionFor = (client: pg.PoolClient): PgConnection => {
+  // Answers not read yet, in the order their statements were sent.
+  let unanswered: Array<Promise<unknown>> = []
+  // Statements sent in one turn of the event loop leave in one socket write: on a busy machine
+  // each write costs tens of microseconds (it wakes the server process), more than the statement.
+  const stream = (client as unknown as { connection: { stream: { cork?: () => void; uncork?: () => void } } }).connection.stream
+  let corked = false
+  const uncork = () => {
+    corked = false
+    stream.uncork?.()
+  }
+  const submit = (sql: string, params: Params | undefined) => {
+    const { text, values } = translate(sql, params)
+    if (!corked && stream.cork !== undefined) {
+      corked = true
+      stream.cork()
+      queueMicrotask(uncork)
+    }
+    return client.query(text, values)
+  }
+  const sendDeferred = (sql: string, params: Params | undefined) => {
+    const answer = submit(sql, params)
+    answer.catch(ignore) // read (and reported) through the next awaited answer
+    unanswered.push(answer)
+  }
+  // An awaited statement waits for the ones sent before it: the earliest failure is the one reported.
   const query = (sql: string, params: Params | undefined) =>
     Effect.tryPromise({
       try: () => {
-        const { text, values } = translate(sql, params)
-        return client.query(text, values)
+        const answer = submit(sql, params)
+        if (unanswered.length === 0) return answer
+        const before = unanswered
+        unanswered = []
+        return Promise.all([...before, answer]).then(() => answer)
       },
       catch: toStoreError
     })
-  return {
+  const driver: SqlDriver = {
     one: (sql, params) => Effect.map(query(sql, params), (result) => (result.rows[0] === undefined ? undefined : plain(result.rows[0] as Row))),
     all: (sql, params) => Effect.map(query(sql, params), (result) => (result.rows as Array<Row>).map(plain)),
-    run: (sql, params) => Effect.map(query(sql, params), (result) => result.rowCount ?? 0)
+    run: (sql, params) => Effect.map(query(sql, params), (result) => result.rowCount ?? 0),
+    write: (sql, params) => Effect.sync(() => void sendDeferred(sql, params))
+  }
+  const pendingEvents: Array<PendingEvent> = []
+  const pendingNotices: Array<() => ReadonlyArray<string>> = []
+  const tx: StoreTx = {
+    ...makeSqlStoreTx(driver),
+    // Events are written at commit, under the events lock, in one statement (see `commit`).
+    appendEvent: (accountId, type, at, data) =>
+      Effect.sync(() => {
+        const event = { seq: 0, type, at, data }
+        pendingEvents.push({ accountId, event })
+        return event
+      }),
+    notifyOnCommit: (payloads) => {
+      pendingNotices.push(payloads)
+    }
+  }
+  return {
+    driver,
+    tx,
+    begin: () => {
+      unanswered = []
+      pendingEvents.length = 0
+      pendingNotices.length = 0
+    },
+    pendingEvents,
+    pendingNotices
   }
 }
+
+const connections = new WeakMap<pg.PoolClient, PgConnection>()
+const connectionOf = (client: pg.PoolClient) => {
+  let connection = connections.get(client)
+  if (connection === undefined) {
+    connection = connectionFor(client)
+    connections.set(client, connection)
+  }
+  return connection
+}
+
+/**
+ * The end of a transaction that succeeded: its events under the events lock (which keeps
+ * sequence numbers in commit order, held from here to the commit) in one statement, then its
+ * notices (transactional: delivered only if it commits; they carry the events' sequence
+ * numbers) and `COMMIT`, sent back to back — two round trips, one without events.
+ */
+const commit = (connection: PgConnection) =>
+  Effect.gen(function* () {
+    const { driver, pendingEvents } = connection
+    if (pendingEvents.length > 0) {
+      yield* driver.write("SELECT pg_advisory_xact_lock(?)", [EVENTS_LOCK])
+      const rows = yield* driver.all(
+        `INSERT INTO events (account_id, type, at, data)
+         SELECT account_id, type, at, data FROM unnest(?::text[], ?::text[], ?::text[], ?::text[]) WITH ORDINALITY AS e(account_id, type, at, data, n)
+         ORDER BY n RETURNING seq`,
+        [
+          pendingEvents.map((p) => p.accountId),
+          pendingEvents.map((p) => p.event.type),
+          pendingEvents.map((p) => p.event.at),
+          pendingEvents.map((p) => JSON.stringify(p.event.data))
+        ]
+      )
+      // One statement under the lock: its sequence numbers are consecutive, in row order.
+      const seqs = rows.map((row) => Number(row.seq)).sort((a, b) => a - b)
+      pendingEvents.forEach((pending, i) => (pending.event.seq = seqs[i]!))
+    }
+    const payloads = connection.pendingNotices.flatMap((compute) => compute())
+    if (payloads.length > 0) yield* driver.write("SELECT pg_notify(?, payload) FROM unnest(?::text[]) AS payload", [SIGNALS_CHANNEL, payloads])
+    yield* driver.run("COMMIT")
+  })
 
 /** BIGINT (int8) and NUMERIC as numbers: every such value the store keeps is far below 2^53. */
 const types = {
@@ -145,7 +288,7 @@ const redactedUrl = (url: string) => {
 /** Connects to PostgreSQL and applies pending migrations. */
 export const openPostgresStore = (options: PostgresStoreOptions) =>
   Effect.gen(function* () {
-    const pool = new pg.Pool({ connectionString: options.url, max: options.poolSize ?? 10, types, connectionTimeoutMillis: 10_000 })
+    const pool = new pg.Pool({ connectionString: options.url, max: options.poolSize ?? 10, types, connectionTimeoutMillis: 10_000, pipeline: true } as pg.PoolConfig)
     // A connection dropping (database restarted, network cut) must not crash the host
     // process: idle clients report to the pool, busy ones to their own listener; the query in
     // flight fails with store_unavailable either way.
@@ -160,71 +303,45 @@ export const openPostgresStore = (options: PostgresStoreOptions) =>
         (client) =>
           Effect.uninterruptibleMask((restore) =>
             Effect.gen(function* () {
-              const driver = driverFor(client)
-              yield* driver.run("BEGIN ISOLATION LEVEL SERIALIZABLE")
-              // Events are written at commit, under the events lock, in one statement: the lock
-              // (which keeps sequence numbers in commit order) is held for three round trips,
-              // not for the rest of the transaction. Their `seq` is filled in then.
-              const pendingEvents: Array<{ accountId: string; event: { seq: number; type: string; at: string; data: Record<string, unknown> } }> = []
-              const pendingNotices: Array<() => ReadonlyArray<string>> = []
-              const tx: StoreTx = {
-                ...makeSqlStoreTx(driver),
-                appendEvent: (accountId, type, at, data) =>
-                  Effect.sync(() => {
-                    const event = { seq: 0, type, at, data }
-                    pendingEvents.push({ accountId, event })
-                    return event
-                  }),
-                notifyOnCommit: (payloads) => {
-                  pendingNotices.push(payloads)
-                }
-              }
-              const beforeCommit = Effect.gen(function* () {
-                if (pendingEvents.length > 0) {
-                  yield* driver.one("SELECT pg_advisory_xact_lock(?)", [EVENTS_LOCK])
-                  const rows = yield* driver.all(
-                    `INSERT INTO events (account_id, type, at, data)
-                     SELECT account_id, type, at, data FROM unnest(?::text[], ?::text[], ?::text[], ?::text[]) WITH ORDINALITY AS e(account_id, type, at, data, n)
-                     ORDER BY n RETURNING seq`,
-                    [
-                      pendingEvents.map((p) => p.accountId),
-                      pendingEvents.map((p) => p.event.type),
-                      pendingEvents.map((p) => p.event.at),
-                      pendingEvents.map((p) => JSON.stringify(p.event.data))
-                    ]
-                  )
-                  // One statement under the lock: its sequence numbers are consecutive, in row order.
-                  const seqs = rows.map((row) => Number(row.seq)).sort((a, b) => a - b)
-                  pendingEvents.forEach((pending, i) => (pending.event.seq = seqs[i]!))
-                }
-                // Transactional: PostgreSQL delivers them to the listeners only if this commits.
-                const payloads = pendingNotices.flatMap((compute) => compute())
-                if (payloads.length > 0) yield* driver.all("SELECT pg_notify(?, payload) FROM unnest(?::text[]) AS payload", [SIGNALS_CHANNEL, payloads])
-              })
-              const exit = yield* Effect.exit(restore(Effect.tap(body(tx), () => beforeCommit)))
+              const connection = connectionOf(client)
+              connection.begin()
+              // Sent with the first statement of the body, not waited for on its own.
+              yield* connection.driver.write("BEGIN ISOLATION LEVEL SERIALIZABLE")
+              const exit = yield* Effect.exit(restore(body(connection.tx)))
               if (Exit.isSuccess(exit)) {
-                const committed = yield* Effect.exit(driver.run("COMMIT"))
+                const committed = yield* Effect.exit(commit(connection))
                 if (Exit.isFailure(committed)) {
-                  yield* Effect.ignore(driver.run("ROLLBACK"))
+                  yield* Effect.ignore(connection.driver.run("ROLLBACK"))
                   return yield* Effect.failCause(committed.cause)
                 }
                 return exit.value
               }
-              yield* Effect.ignore(driver.run("ROLLBACK"))
+              // Waits for everything the body sent, then rolls back: the connection goes back to the pool idle.
+              yield* Effect.ignore(connection.driver.run("ROLLBACK"))
               return yield* exit
             })
           ),
         (client) => Effect.sync(() => client.release())
       )
 
+    // Transactions that met a conflict run again one at a time: run side by side they tend to meet
+    // again (concurrent joins read and write the same small index pages), so a burst of them could
+    // use up its attempts; in this lane each meets only first attempts and other gateways.
+    const retryLane = Semaphore.makeUnsafe(1)
     const transaction = <A, E, R>(body: (tx: StoreTx) => Effect.Effect<A, E, R>): Effect.Effect<A, E | StoreError, R> =>
       attempt(body).pipe(
-        Effect.retry({
-          while: isConflict,
-          times: (options.maxAttempts ?? 20) - 1,
-          // Short, jittered and capped: conflicts clear as soon as the other transaction commits.
-          schedule: Schedule.min([Schedule.exponential("2 millis", 1.5), Schedule.spaced("50 millis")]).pipe(Schedule.jittered)
-        })
+        Effect.catchIf(isConflict, () =>
+          retryLane.withPermits(1)(
+            attempt(body).pipe(
+              Effect.retry({
+                while: isConflict,
+                times: (options.maxAttempts ?? 20) - 2,
+                // Short, jittered and capped: conflicts clear as soon as the other transaction commits.
+                schedule: Schedule.min([Schedule.exponential("2 millis", 1.5), Schedule.spaced("50 millis")]).pipe(Schedule.jittered)
+              })
+            )
+          )
+        )
       )
 
     const integrityCheck = Effect.tryPromise({

@@ -10,12 +10,10 @@ const CLUSTER_SUMMARY_COLUMNS =
   "id, account_id, name, status, api_endpoint, version, network_id, cni_plugin, ip_family, cluster_cidr, service_cidr, warnings, created_at, activated_at, bootstrap_instance_id, token_version"
 
 export const clusterTx = (db: SqlDriver) => {
-  const { one, all, run } = db
-  const done = Effect.asVoid
+  const { one, all, run, write } = db
   return {
     insertCluster: (cluster) =>
-      done(
-        run(
+      write(
           `INSERT INTO clusters (id, account_id, name, status, api_endpoint, version, network_id, cni_plugin, ip_family, cluster_cidr, service_cidr,
              warnings, bootstrap_instance_id, ca_cert_pem, ca_key_pem, token_secret, token_version, admin_cert_pem, admin_key_pem, created_at, activated_at)
            VALUES (@id, @account_id, @name, @status, @api_endpoint, @version, @network_id, @cni_plugin, @ip_family, @cluster_cidr, @service_cidr,
@@ -43,8 +41,7 @@ export const clusterTx = (db: SqlDriver) => {
             created_at: cluster.created_at,
             activated_at: cluster.activated_at
           }
-        )
-      ),
+        ),
     getCluster: (accountId, id) => Effect.flatMap(one("SELECT * FROM clusters WHERE account_id = ? AND id = ?", [accountId, id]), clusters.one),
     clusterExistsInAnotherAccount: (accountId, id) =>
       Effect.map(one("SELECT 1 AS found FROM clusters WHERE id = ? AND account_id <> ?", [id, accountId]), (row) => row !== undefined),
@@ -69,9 +66,9 @@ export const clusterTx = (db: SqlDriver) => {
       Effect.gen(function* () {
         const set = setClause(changes, ["warnings"])
         if (set.empty) return
-        yield* run(`UPDATE clusters SET ${set.sql} WHERE account_id = @account_id AND id = @id`, { ...set.values, account_id: accountId, id })
+        yield* write(`UPDATE clusters SET ${set.sql} WHERE account_id = @account_id AND id = @id`, { ...set.values, account_id: accountId, id })
         if (changes.status === "active") {
-          yield* run(
+          yield* write(
             "UPDATE clusters SET activation_seq = (SELECT COALESCE(MAX(activation_seq), 0) + 1 FROM clusters WHERE account_id = ?) WHERE account_id = ? AND id = ?",
             [accountId, accountId, id]
           )
@@ -87,8 +84,7 @@ export const clusterTx = (db: SqlDriver) => {
       ),
 
     insertKubernetesNode: (node) =>
-      done(
-        run("INSERT INTO kubernetes_nodes (id, account_id, cluster_id, instance_id, role, status, joined_at) VALUES (?, ?, ?, ?, ?, ?, ?)", [
+      write("INSERT INTO kubernetes_nodes (id, account_id, cluster_id, instance_id, role, status, joined_at) VALUES (?, ?, ?, ?, ?, ?, ?)", [
           node.id,
           node.account_id,
           node.cluster_id,
@@ -96,20 +92,18 @@ export const clusterTx = (db: SqlDriver) => {
           node.role,
           node.status,
           node.joined_at
-        ])
-      ),
+        ]),
     findKubernetesNodeOfInstance: (accountId, instanceId) =>
       Effect.flatMap(one("SELECT * FROM kubernetes_nodes WHERE account_id = ? AND instance_id = ?", [accountId, instanceId]), kubernetesNodes.one),
     listKubernetesNodes: (accountId, clusterId) =>
       Effect.flatMap(all("SELECT * FROM kubernetes_nodes WHERE account_id = ? AND cluster_id = ? ORDER BY joined_at, rowid", [accountId, clusterId]), kubernetesNodes.all),
     setKubernetesNodeStatus: (accountId, instanceId, status) =>
-      done(run("UPDATE kubernetes_nodes SET status = ? WHERE account_id = ? AND instance_id = ?", [status, accountId, instanceId])),
+      write("UPDATE kubernetes_nodes SET status = ? WHERE account_id = ? AND instance_id = ?", [status, accountId, instanceId]),
     deleteKubernetesNodesOfCluster: (accountId, clusterId) => run("DELETE FROM kubernetes_nodes WHERE account_id = ? AND cluster_id = ?", [accountId, clusterId]),
-    deleteKubernetesNodeOfInstance: (accountId, instanceId) => done(run("DELETE FROM kubernetes_nodes WHERE account_id = ? AND instance_id = ?", [accountId, instanceId])),
+    deleteKubernetesNodeOfInstance: (accountId, instanceId) => write("DELETE FROM kubernetes_nodes WHERE account_id = ? AND instance_id = ?", [accountId, instanceId]),
 
     insertVip: (vip) =>
-      done(
-        run(
+      write(
           `INSERT INTO vips (id, account_id, network_id, cluster_id, address, address_ipv4, holder_peer_id, holder_since, failover_holder_peer_ids, epoch, policy, silent_epoch, incident, probe_reporters)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
           [
@@ -128,8 +122,7 @@ export const clusterTx = (db: SqlDriver) => {
             vip.incident,
             json(vip.probe_reporters)
           ]
-        )
-      ),
+        ),
     getVip: (accountId, id) => Effect.flatMap(one("SELECT * FROM vips WHERE account_id = ? AND id = ?", [accountId, id]), vips.one),
     findVipOfCluster: (accountId, clusterId) => Effect.flatMap(one("SELECT * FROM vips WHERE account_id = ? AND cluster_id = ?", [accountId, clusterId]), vips.one),
     listVipsOfNetwork: (accountId, networkId) =>
@@ -153,12 +146,11 @@ export const clusterTx = (db: SqlDriver) => {
         (changed) => changed === 1
       )
     },
-    deleteVip: (accountId, id) => done(run("DELETE FROM vips WHERE account_id = ? AND id = ?", [accountId, id])),
-    setVipAddressIpv4: (accountId, id, address) => done(run("UPDATE vips SET address_ipv4 = ? WHERE account_id = ? AND id = ?", [address, accountId, id])),
+    deleteVip: (accountId, id) => write("DELETE FROM vips WHERE account_id = ? AND id = ?", [accountId, id]),
+    setVipAddressIpv4: (accountId, id, address) => write("UPDATE vips SET address_ipv4 = ? WHERE account_id = ? AND id = ?", [address, accountId, id]),
 
     insertApproval: (approval) =>
-      done(
-        run(
+      write(
           `INSERT INTO approvals (id, account_id, kind, status, virtual_ip_id, cluster_id, epoch, summary, created_at, decided_at, reason, resolution)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
           [
@@ -175,8 +167,7 @@ export const clusterTx = (db: SqlDriver) => {
             approval.reason,
             approval.resolution === null ? null : json(approval.resolution)
           ]
-        )
-      ),
+        ),
     getApproval: (accountId, id) => Effect.flatMap(one("SELECT * FROM approvals WHERE account_id = ? AND id = ?", [accountId, id]), approvals.one),
     listApprovals: (accountId, status) =>
       Effect.flatMap(

@@ -16,4 +16,11 @@ export interface SqlDriver {
   readonly all: (sql: string, params?: Params) => Effect.Effect<Array<Row>, StoreError>
   /** A write; resolves to the number of rows it changed. */
   readonly run: (sql: string, params?: Params) => Effect.Effect<number, StoreError>
+  /**
+   * A write whose answer nothing waits for. PostgreSQL sends it without waiting for the answer
+   * (the statements of one transaction travel back to back on its connection, so later reads
+   * still see it); if it fails, the transaction's next statement, or its commit, fails with its
+   * error. SQLite runs it at once.
+   */
+  readonly write: (sql: string, params?: Params) => Effect.Effect<void, StoreError>
 }

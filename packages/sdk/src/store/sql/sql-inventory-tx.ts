@@ -5,8 +5,7 @@ import type { SqlDriver } from "./sql-driver"
 import { accounts, accountSummaries, apiKeys, instances, json, nodes, templates } from "./sql-rows"
 
 export const inventoryTx = (db: SqlDriver) => {
-  const { one, all, run } = db
-  const done = Effect.asVoid
+  const { one, all, run, write } = db
 
   /** A template with its module assignments, in one statement (a LEFT JOIN: a template may have none). */
   const readTemplate = (where: string, params: ReadonlyArray<unknown>) =>
@@ -21,13 +20,13 @@ export const inventoryTx = (db: SqlDriver) => {
 
   return {
     insertAccount: (account) =>
-      done(run("INSERT INTO accounts (id, name, ula_global_id, created_at) VALUES (?, ?, ?, ?)", [account.id, account.name, account.ula_global_id, account.created_at])),
+      write("INSERT INTO accounts (id, name, ula_global_id, created_at) VALUES (?, ?, ?, ?)", [account.id, account.name, account.ula_global_id, account.created_at]),
     getAccount: (id) => Effect.flatMap(one("SELECT * FROM accounts WHERE id = ?", [id]), accounts.one),
     listAccounts: () => Effect.flatMap(all("SELECT id, name, created_at FROM accounts ORDER BY name, id"), accountSummaries.all),
-    setAccountUlaGlobalId: (id, ulaGlobalId) => done(run("UPDATE accounts SET ula_global_id = ? WHERE id = ?", [ulaGlobalId, id])),
+    setAccountUlaGlobalId: (id, ulaGlobalId) => write("UPDATE accounts SET ula_global_id = ? WHERE id = ?", [ulaGlobalId, id]),
 
     insertTemplate: (template) =>
-      done(run("INSERT INTO templates (id, account_id, name, created_at) VALUES (?, ?, ?, ?)", [template.id, template.account_id, template.name, template.created_at])),
+      write("INSERT INTO templates (id, account_id, name, created_at) VALUES (?, ?, ?, ?)", [template.id, template.account_id, template.name, template.created_at]),
     getTemplate: (accountId, id) => readTemplate("t.account_id = ? AND t.id = ?", [accountId, id]),
     findTemplateByName: (accountId, name) => readTemplate("t.account_id = ? AND t.name = ?", [accountId, name]),
     listTemplates: (accountId) =>
@@ -41,61 +40,53 @@ export const inventoryTx = (db: SqlDriver) => {
       }),
     deleteTemplate: (accountId, id) =>
       Effect.gen(function* () {
-        yield* run("DELETE FROM module_assignments WHERE template_id = (SELECT id FROM templates WHERE account_id = ? AND id = ?)", [accountId, id])
-        yield* run("DELETE FROM templates WHERE account_id = ? AND id = ?", [accountId, id])
+        yield* write("DELETE FROM module_assignments WHERE template_id = (SELECT id FROM templates WHERE account_id = ? AND id = ?)", [accountId, id])
+        yield* write("DELETE FROM templates WHERE account_id = ? AND id = ?", [accountId, id])
       }),
     putModuleAssignment: (templateId, assignment) =>
-      done(
-        run(
+      write(
           `INSERT INTO module_assignments (template_id, module_name, module_version_id, config) VALUES (?, ?, ?, ?)
            ON CONFLICT (template_id, module_name) DO UPDATE SET module_version_id = excluded.module_version_id, config = excluded.config`,
           [templateId, assignment.module_name, assignment.module_version_id, json(assignment.config)]
-        )
-      ),
+        ),
 
     insertNode: (node) =>
-      done(
-        run("INSERT INTO nodes (id, account_id, hostname, node_template_id, created_at) VALUES (?, ?, ?, ?, ?)", [
+      write("INSERT INTO nodes (id, account_id, hostname, node_template_id, created_at) VALUES (?, ?, ?, ?, ?)", [
           node.id,
           node.account_id,
           node.hostname,
           node.node_template_id,
           node.created_at
-        ])
-      ),
+        ]),
     getNode: (accountId, id) => Effect.flatMap(one("SELECT * FROM nodes WHERE account_id = ? AND id = ?", [accountId, id]), nodes.one),
     listNodes: (accountId) => Effect.flatMap(all("SELECT * FROM nodes WHERE account_id = ? ORDER BY created_at, rowid", [accountId]), nodes.all),
     findNodeByHostname: (accountId, hostname) => Effect.flatMap(one("SELECT * FROM nodes WHERE account_id = ? AND hostname = ?", [accountId, hostname]), nodes.one),
-    deleteNode: (accountId, id) => done(run("DELETE FROM nodes WHERE account_id = ? AND id = ?", [accountId, id])),
+    deleteNode: (accountId, id) => write("DELETE FROM nodes WHERE account_id = ? AND id = ?", [accountId, id]),
     listInstances: (accountId) => Effect.flatMap(all("SELECT * FROM instances WHERE account_id = ? ORDER BY created_at, rowid", [accountId]), instances.all),
     listInstancesOfNode: (accountId, nodeId) =>
       Effect.flatMap(all("SELECT * FROM instances WHERE account_id = ? AND node_id = ? ORDER BY created_at, rowid", [accountId, nodeId]), instances.all),
     insertInstance: (instance) =>
-      done(
-        run("INSERT INTO instances (id, account_id, node_id, status, credential_hash, created_at) VALUES (?, ?, ?, ?, ?, ?)", [
+      write("INSERT INTO instances (id, account_id, node_id, status, credential_hash, created_at) VALUES (?, ?, ?, ?, ?, ?)", [
           instance.id,
           instance.account_id,
           instance.node_id,
           instance.status,
           instance.credential_hash,
           instance.created_at
-        ])
-      ),
+        ]),
     getInstance: (accountId, id) => Effect.flatMap(one("SELECT * FROM instances WHERE account_id = ? AND id = ?", [accountId, id]), instances.one),
     getInstanceForAuthentication: (id) => Effect.flatMap(one("SELECT * FROM instances WHERE id = ?", [id]), instances.one),
-    setInstanceStatus: (accountId, id, status) => done(run("UPDATE instances SET status = ? WHERE account_id = ? AND id = ?", [status, accountId, id])),
+    setInstanceStatus: (accountId, id, status) => write("UPDATE instances SET status = ? WHERE account_id = ? AND id = ?", [status, accountId, id]),
     rotateInstanceCredential: (accountId, id, credentialHash, previousValidUntil, at) =>
-      done(
-        run(
+      write(
           `UPDATE instances SET
              previous_credential_hash = CASE WHEN previous_credential_hash IS NOT NULL AND previous_credential_valid_until > ? THEN previous_credential_hash ELSE credential_hash END,
              previous_credential_valid_until = ?, credential_hash = ?
            WHERE account_id = ? AND id = ?`,
           [at, previousValidUntil, credentialHash, accountId, id]
-        )
-      ),
+        ),
     retirePreviousCredential: (id) =>
-      done(run("UPDATE instances SET previous_credential_hash = NULL, previous_credential_valid_until = NULL WHERE id = ? AND previous_credential_hash IS NOT NULL", [id])),
+      write("UPDATE instances SET previous_credential_hash = NULL, previous_credential_valid_until = NULL WHERE id = ? AND previous_credential_hash IS NOT NULL", [id]),
     listInstancesOfTemplate: (accountId, templateId) =>
       Effect.flatMap(
         all(
@@ -110,8 +101,7 @@ export const inventoryTx = (db: SqlDriver) => {
       Effect.flatMap(one("SELECT * FROM instances WHERE account_id = ? AND node_id = ? AND status = 'running' ORDER BY created_at DESC LIMIT 1", [accountId, nodeId]), instances.one),
 
     insertApiKey: (key) =>
-      done(
-        run("INSERT INTO api_keys (id, account_id, name, role, key_hash, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?)", [
+      write("INSERT INTO api_keys (id, account_id, name, role, key_hash, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?)", [
           key.id,
           key.account_id,
           key.name,
@@ -119,8 +109,7 @@ export const inventoryTx = (db: SqlDriver) => {
           key.key_hash,
           key.created_at,
           key.revoked_at
-        ])
-      ),
+        ]),
     findApiKeyByHash: (keyHash) => Effect.flatMap(one("SELECT * FROM api_keys WHERE key_hash = ?", [keyHash]), apiKeys.one),
     revokeApiKey: (accountId, id, at) =>
       Effect.map(run("UPDATE api_keys SET revoked_at = ? WHERE account_id = ? AND id = ? AND revoked_at IS NULL", [at, accountId, id]), (changed) => changed === 1),

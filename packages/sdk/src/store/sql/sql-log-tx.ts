@@ -7,8 +7,7 @@ import { confirmations, desiredConfigs, events, json, skillRuns } from "./sql-ro
 import type { AccountId, NetworkId } from "../../model/ids"
 
 export const logTx = (db: SqlDriver) => {
-  const { one, all, run } = db
-  const done = Effect.asVoid
+  const { one, all, run, write } = db
   return {
     appendEvent: (accountId, type, at, data) =>
       Effect.map(one("INSERT INTO events (account_id, type, at, data) VALUES (?, ?, ?, ?) RETURNING seq", [accountId, type, at, json(data)]), (row) => ({
@@ -41,13 +40,11 @@ export const logTx = (db: SqlDriver) => {
         return { record: (yield* desiredConfigs.one(existing!))!, changed: false }
       }),
     markNetworkSyncPending: (accountId, networkId, at) =>
-      done(
-        run("INSERT INTO pending_network_syncs (network_id, account_id, requested_at) VALUES (?, ?, ?) ON CONFLICT (network_id) DO NOTHING", [
+      write("INSERT INTO pending_network_syncs (network_id, account_id, requested_at) VALUES (?, ?, ?) ON CONFLICT (network_id) DO NOTHING", [
           networkId,
           accountId,
           at
-        ])
-      ),
+        ]),
     listPendingNetworkSyncs: () =>
       Effect.map(all("SELECT account_id, network_id FROM pending_network_syncs ORDER BY requested_at, network_id"), (rows) =>
         rows.map((row) => ({ account_id: String(row.account_id) as AccountId, network_id: String(row.network_id) as NetworkId }))
@@ -102,21 +99,18 @@ export const logTx = (db: SqlDriver) => {
       ),
 
     insertConfirmation: (confirmation) =>
-      done(
-        run("INSERT INTO confirmations (token_hash, account_id, action, input_hash, expires_at) VALUES (?, ?, ?, ?, ?)", [
+      write("INSERT INTO confirmations (token_hash, account_id, action, input_hash, expires_at) VALUES (?, ?, ?, ?, ?)", [
           confirmation.token_hash,
           confirmation.account_id,
           confirmation.action,
           confirmation.input_hash,
           confirmation.expires_at
-        ])
-      ),
+        ]),
     takeConfirmation: (tokenHash) =>
       Effect.flatMap(one("DELETE FROM confirmations WHERE token_hash = ? RETURNING *", [tokenHash]), confirmations.one),
 
     putSkillRun: (skillRun) =>
-      done(
-        run(
+      write(
           `INSERT INTO skill_runs (id, account_id, skill, status, inputs, state, created_at, updated_at)
            VALUES (@id, @account_id, @skill, @status, @inputs, @state, @created_at, @updated_at)
            ON CONFLICT (id) DO UPDATE SET status = excluded.status, state = excluded.state, updated_at = excluded.updated_at`,
@@ -130,8 +124,7 @@ export const logTx = (db: SqlDriver) => {
             created_at: skillRun.created_at,
             updated_at: skillRun.updated_at
           }
-        )
-      ),
+        ),
     listSkillRuns: (accountId, status) =>
       Effect.flatMap(
         status === undefined

@@ -6,12 +6,10 @@ import type { SqlDriver } from "./sql-driver"
 import { networks, networksWithoutIpv4, peerEntries, peers, peersWithHostname, podPrefixNeighbours, setClause } from "./sql-rows"
 
 export const networkTx = (db: SqlDriver) => {
-  const { one, all, run } = db
-  const done = Effect.asVoid
+  const { one, all, run, write } = db
   return {
     insertNetwork: (network, podRange) =>
-      done(
-        run(
+      write(
           `INSERT INTO networks (id, account_id, name, handle, overlay_prefix, overlay_ipv4_prefix, ula_global_id, subnet_index, pod_subnet_prefix,
              pod_family, pod_start_key, pod_end_key, listen_port, created_at)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -31,8 +29,7 @@ export const networkTx = (db: SqlDriver) => {
             network.listen_port,
             network.created_at
           ]
-        )
-      ),
+        ),
     getNetwork: (accountId, id) => Effect.flatMap(one("SELECT * FROM networks WHERE account_id = ? AND id = ?", [accountId, id]), networks.one),
     findNetworkByHandle: (accountId, handle) =>
       Effect.flatMap(one("SELECT * FROM networks WHERE account_id = ? AND handle = ?", [accountId, handle]), networks.one),
@@ -41,11 +38,11 @@ export const networkTx = (db: SqlDriver) => {
     deleteNetwork: (accountId, id) =>
       Effect.gen(function* () {
         if ((yield* one("SELECT id FROM networks WHERE account_id = ? AND id = ?", [accountId, id])) === undefined) return
-        yield* run("DELETE FROM pending_network_syncs WHERE network_id = ?", [id])
-        yield* run("DELETE FROM overlay_leases WHERE network_id = ?", [id])
-        yield* run("DELETE FROM network_peer_entries WHERE network_id = ?", [id])
-        yield* run("DELETE FROM network_peer_set_horizons WHERE network_id = ?", [id])
-        yield* run("DELETE FROM networks WHERE account_id = ? AND id = ?", [accountId, id])
+        yield* write("DELETE FROM pending_network_syncs WHERE network_id = ?", [id])
+        yield* write("DELETE FROM overlay_leases WHERE network_id = ?", [id])
+        yield* write("DELETE FROM network_peer_entries WHERE network_id = ?", [id])
+        yield* write("DELETE FROM network_peer_set_horizons WHERE network_id = ?", [id])
+        yield* write("DELETE FROM networks WHERE account_id = ? AND id = ?", [accountId, id])
       }),
     podPrefixNeighbours: (accountId, range) =>
       // One statement, two index probes: the nearest pod prefix starting at or before the
@@ -78,24 +75,23 @@ export const networkTx = (db: SqlDriver) => {
     listVipsWithoutIpv4: (networkId) =>
       Effect.map(all("SELECT id FROM vips WHERE network_id = ? AND address_ipv4 IS NULL ORDER BY id", [networkId]), (rows) => rows.map((row) => String(row.id) as VipId)),
     setNetworkOverlayIpv4Prefix: (accountId, id, prefix) =>
-      done(run("UPDATE networks SET overlay_ipv4_prefix = ? WHERE account_id = ? AND id = ?", [prefix, accountId, id])),
+      write("UPDATE networks SET overlay_ipv4_prefix = ? WHERE account_id = ? AND id = ?", [prefix, accountId, id]),
 
     leaseNextHostIndex: (networkId, ownerId) =>
       Effect.gen(function* () {
         const row = yield* one("SELECT COALESCE(MAX(host_index), 0) + 1 AS next FROM overlay_leases WHERE network_id = ?", [networkId])
         const next = Number(row?.next ?? 1)
-        yield* run("INSERT INTO overlay_leases (network_id, host_index, owner_id) VALUES (?, ?, ?)", [networkId, next, ownerId])
+        yield* write("INSERT INTO overlay_leases (network_id, host_index, owner_id) VALUES (?, ?, ?)", [networkId, next, ownerId])
         return BigInt(next)
       }),
-    releaseLease: (networkId, ownerId) => done(run("DELETE FROM overlay_leases WHERE network_id = ? AND owner_id = ?", [networkId, ownerId])),
+    releaseLease: (networkId, ownerId) => write("DELETE FROM overlay_leases WHERE network_id = ? AND owner_id = ?", [networkId, ownerId]),
     hostIndexOf: (networkId, ownerId) =>
       Effect.map(one("SELECT host_index FROM overlay_leases WHERE network_id = ? AND owner_id = ?", [networkId, ownerId]), (row) =>
         row === undefined ? undefined : BigInt(row.host_index as number)
       ),
 
     insertPeer: (peer) =>
-      done(
-        run(
+      write(
           `INSERT INTO peers (id, account_id, network_id, instance_id, public_key, overlay_address, overlay_ipv4_address, endpoint, pod_subnet, created_at)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
           [
@@ -110,8 +106,7 @@ export const networkTx = (db: SqlDriver) => {
             peer.pod_subnet,
             peer.created_at
           ]
-        )
-      ),
+        ),
     getPeer: (accountId, id) => Effect.flatMap(one("SELECT * FROM peers WHERE account_id = ? AND id = ?", [accountId, id]), peers.one),
     findPeer: (accountId, networkId, instanceId) =>
       Effect.flatMap(one("SELECT * FROM peers WHERE account_id = ? AND network_id = ? AND instance_id = ?", [accountId, networkId, instanceId]), peers.one),
@@ -135,9 +130,9 @@ export const networkTx = (db: SqlDriver) => {
       Effect.flatMap(one("SELECT * FROM peers WHERE account_id = ? AND network_id = ? AND public_key = ?", [accountId, networkId, publicKey]), peers.one),
     updatePeer: (accountId, id, changes) => {
       const set = setClause(changes)
-      return set.empty ? Effect.void : done(run(`UPDATE peers SET ${set.sql} WHERE account_id = @account_id AND id = @id`, { ...set.values, account_id: accountId, id }))
+      return set.empty ? Effect.void : write(`UPDATE peers SET ${set.sql} WHERE account_id = @account_id AND id = @id`, { ...set.values, account_id: accountId, id })
     },
-    deletePeer: (accountId, id) => done(run("DELETE FROM peers WHERE account_id = ? AND id = ?", [accountId, id])),
+    deletePeer: (accountId, id) => write("DELETE FROM peers WHERE account_id = ? AND id = ?", [accountId, id]),
 
     listPeerEntries: (networkId) =>
       Effect.flatMap(all("SELECT peer_id, version, entry FROM network_peer_entries WHERE network_id = ?", [networkId]), peerEntries.all),
@@ -167,8 +162,8 @@ export const networkTx = (db: SqlDriver) => {
       }),
     purgeRemovedPeerEntries: (networkId, through) =>
       Effect.gen(function* () {
-        yield* run("DELETE FROM network_peer_entries WHERE network_id = ? AND entry IS NULL AND version <= ?", [networkId, through])
-        yield* run(
+        yield* write("DELETE FROM network_peer_entries WHERE network_id = ? AND entry IS NULL AND version <= ?", [networkId, through])
+        yield* write(
           `INSERT INTO network_peer_set_horizons (network_id, purged_through) VALUES (?, ?)
            ON CONFLICT (network_id) DO UPDATE SET purged_through = excluded.purged_through
            WHERE network_peer_set_horizons.purged_through < excluded.purged_through`,

@@ -54,7 +54,8 @@ const sqliteDriver = (db: Database.Database): SqlDriver => {
   return {
     one: (sql, params) => Effect.try({ try: () => stmt(sql).get(...bind(params)) as Row | undefined, catch: toStoreError }),
     all: (sql, params) => Effect.try({ try: () => stmt(sql).all(...bind(params)) as Array<Row>, catch: toStoreError }),
-    run: (sql, params) => Effect.try({ try: () => stmt(sql).run(...bind(params)).changes, catch: toStoreError })
+    run: (sql, params) => Effect.try({ try: () => stmt(sql).run(...bind(params)).changes, catch: toStoreError }),
+    write: (sql, params) => Effect.try({ try: () => void stmt(sql).run(...bind(params)), catch: toStoreError })
   }
 }
 

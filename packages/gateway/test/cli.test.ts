@@ -103,7 +103,7 @@ describe("fleetplane CLI", () => {
     } finally {
       holder.close()
     }
-  })
+  }, 30_000) // a CLI start-up under a loaded machine can pass the default 5 s; the bound that matters is the 25 s above
 
   it("refuses to create a database by accident: a missing --db file is an error unless --create-db says so", async () => {
     const database = join(mkdtempSync(join(tmpdir(), "fleetplane-cli-")), "typo.db")

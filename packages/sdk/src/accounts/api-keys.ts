@@ -52,9 +52,10 @@ export class ApiKeys extends Context.Service<
   static readonly layer = Layer.effect(
     ApiKeys,
     Effect.gen(function* () {
-      const { transact } = yield* Transactor
+      const { transact, read } = yield* Transactor
+      // Every admin request identifies its key: a read, without the write lock.
       const identify = (apiKey: string) =>
-        transact((ctx) =>
+        read((ctx) =>
           Effect.gen(function* () {
             const record = yield* ctx.tx.findApiKeyByHash(hashSecret(apiKey))
             if (record === undefined || record.revoked_at !== null) {
@@ -80,7 +81,7 @@ export class ApiKeys extends Context.Service<
             })
           ),
         list: (accountId) =>
-          transact((ctx) =>
+          read((ctx) =>
             Effect.gen(function* () {
               if ((yield* ctx.tx.getAccount(accountId as AccountId)) === undefined) {
                 return yield* notFound("account_not_found", `account ${accountId} does not exist`, { account_id: accountId })

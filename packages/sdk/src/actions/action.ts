@@ -5,7 +5,7 @@
  */
 import { Effect, type Schema } from "effect"
 import type { AgentLiveness } from "../domain/liveness"
-import { Transactor, type TxContext } from "../domain/transactor"
+import { Transactor, type ReadContext, type TxContext } from "../domain/transactor"
 import type { DomainError } from "../model/errors"
 import type { AccountId } from "../model/ids"
 import type { ActionCaller, ApiKeyRole } from "../accounts/roles"
@@ -46,4 +46,11 @@ export const inTransaction = <A, E>(body: (ctx: TxContext) => Effect.Effect<A, E
   Effect.gen(function* () {
     const { transact } = yield* Transactor
     return yield* transact(body)
+  })
+
+/** Runs a body that only reads (listings, lookups) on one snapshot, without taking the write lock. */
+export const inReadTransaction = <A, E>(body: (ctx: ReadContext) => Effect.Effect<A, E, ActionServices>) =>
+  Effect.gen(function* () {
+    const { read } = yield* Transactor
+    return yield* read(body)
   })

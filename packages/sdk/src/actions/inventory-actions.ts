@@ -16,7 +16,7 @@ import { AgentLiveness } from "../domain/liveness"
 import { refreshHaWarnings } from "../cluster/ha-warnings"
 import { requireCluster } from "../cluster/lifecycle"
 import { runningInstancesOfTemplate, syncInstanceAssignments } from "../cluster/assignments"
-import { defineAction, inTransaction } from "./action"
+import { defineAction, inReadTransaction, inTransaction } from "./action"
 import { AssignModuleOutput, AttachPeerOutput, CreateNetworkOutput, CreateNodeOutput, CreateTemplateOutput, ListNetworksOutput, ProvisionInstanceOutput, RotateAgentCredentialOutput, TerminateInstanceOutput } from "./action-outputs"
 import { CidrText, Ref, Text } from "./input-fields"
 import { presentNetwork, presentPeer } from "./presenters"
@@ -234,7 +234,7 @@ export const systemSdwanListNetworks = defineAction({
   access: "read",
   input: Schema.Struct({}),
   output: ListNetworksOutput,
-  run: (_input, { accountId }) => inTransaction((ctx) => Effect.map(ctx.tx.listNetworks(accountId), (networks) => ({ networks: networks.map(presentNetwork) })))
+  run: (_input, { accountId }) => inReadTransaction((ctx) => Effect.map(ctx.tx.listNetworks(accountId), (networks) => ({ networks: networks.map(presentNetwork) })))
 })
 
 export const systemSdwanAttachPeer = defineAction({

@@ -8,12 +8,12 @@ import { InstanceStatus } from "../model/entities"
 import { notFound } from "../model/errors"
 import type { AccountId, NodeId } from "../model/ids"
 import type { InstanceRecord, NodeRecord, TemplateRecord } from "../store/records"
-import type { TxContext } from "../domain/transactor"
+import type { ReadContext } from "../domain/transactor"
 import { AgentLiveness, type AgentLivenessService } from "../domain/liveness"
 import { findInstance, requireTemplate } from "../inventory/inventory-lookups"
 import { requireNetwork } from "../network/networks"
 import { hostnameOf } from "../vip/failover"
-import { defineAction, inTransaction } from "./action"
+import { defineAction, inReadTransaction } from "./action"
 import {
   GetInstanceOutput,
   GetInventoryNodeOutput,
@@ -48,7 +48,7 @@ const presentNode = (node: NodeRecord, templateName: string | null, running: Ins
 })
 
 /** An instance as operators see it: hostname, cluster membership, and whether its agent is connected. */
-const presentInstance = (ctx: TxContext, liveness: AgentLivenessService, accountId: AccountId, instance: InstanceRecord, hostname?: string) =>
+const presentInstance = (ctx: ReadContext, liveness: AgentLivenessService, accountId: AccountId, instance: InstanceRecord, hostname?: string) =>
   Effect.gen(function* () {
     const seen = liveness.get(instance.id)
     const membership = yield* ctx.tx.findKubernetesNodeOfInstance(accountId, instance.id)
@@ -67,7 +67,7 @@ const presentInstance = (ctx: TxContext, liveness: AgentLivenessService, account
   })
 
 /** A node by id or hostname. */
-export const requireNode = (ctx: TxContext, accountId: AccountId, nodeRef: string) =>
+export const requireNode = (ctx: ReadContext, accountId: AccountId, nodeRef: string) =>
   Effect.gen(function* () {
     const node = (yield* ctx.tx.getNode(accountId, nodeRef as NodeId)) ?? (yield* ctx.tx.findNodeByHostname(accountId, nodeRef))
     if (node === undefined) return yield* notFound("node_not_found", `there is no node "${nodeRef.slice(0, 128)}" (by id or hostname) in this account`, { node_id: nodeRef })
@@ -82,7 +82,7 @@ export const systemListTemplates = defineAction({
   input: Schema.Struct({}),
   output: ListTemplatesOutput,
   run: (_input, { accountId }) =>
-    inTransaction((ctx) =>
+    inReadTransaction((ctx) =>
       Effect.gen(function* () {
         const nodes = yield* ctx.tx.listNodes(accountId)
         const templates = yield* ctx.tx.listTemplates(accountId)
@@ -99,7 +99,7 @@ export const systemGetTemplate = defineAction({
   input: Schema.Struct({ template_id: Ref }),
   output: GetTemplateOutput,
   run: (input, { accountId }) =>
-    inTransaction((ctx) =>
+    inReadTransaction((ctx) =>
       Effect.gen(function* () {
         const template = yield* requireTemplate(ctx, accountId, input.template_id)
         const nodes = (yield* ctx.tx.listNodes(accountId)).filter((n) => n.node_template_id === template.id)
@@ -120,7 +120,7 @@ export const systemListNodes = defineAction({
   input: Schema.Struct({ template_id: Schema.optionalKey(Ref) }),
   output: ListInventoryNodesOutput,
   run: (input, { accountId }) =>
-    inTransaction((ctx) =>
+    inReadTransaction((ctx) =>
       Effect.gen(function* () {
         const only = input.template_id === undefined ? undefined : yield* requireTemplate(ctx, accountId, input.template_id)
         const templates = new Map((yield* ctx.tx.listTemplates(accountId)).map((t) => [t.id as string, t.name]))
@@ -139,7 +139,7 @@ export const systemGetNode = defineAction({
   input: Schema.Struct({ node_id: Ref }),
   output: GetInventoryNodeOutput,
   run: (input, { accountId }) =>
-    inTransaction((ctx) =>
+    inReadTransaction((ctx) =>
       Effect.gen(function* () {
         const node = yield* requireNode(ctx, accountId, input.node_id)
         const template = yield* ctx.tx.getTemplate(accountId, node.node_template_id)
@@ -162,7 +162,7 @@ export const systemListInstances = defineAction({
   run: (input, { accountId }) =>
     Effect.gen(function* () {
       const liveness = yield* AgentLiveness
-      return yield* inTransaction((ctx) =>
+      return yield* inReadTransaction((ctx) =>
         Effect.gen(function* () {
           const hostnames = new Map((yield* ctx.tx.listNodes(accountId)).map((n) => [n.id as string, n.hostname]))
           const instances = (yield* ctx.tx.listInstances(accountId)).filter((i) => input.status === undefined || i.status === input.status)
@@ -185,7 +185,7 @@ export const systemGetInstance = defineAction({
   run: (input, { accountId }) =>
     Effect.gen(function* () {
       const liveness = yield* AgentLiveness
-      return yield* inTransaction((ctx) =>
+      return yield* inReadTransaction((ctx) =>
         Effect.gen(function* () {
           const instance = yield* findInstance(ctx, accountId, input.instance_id)
           if (instance === undefined) {
@@ -209,7 +209,7 @@ export const systemSdwanGetNetwork = defineAction({
   input: Schema.Struct({ network_id: Ref }),
   output: GetNetworkOutput,
   run: (input, { accountId }) =>
-    inTransaction((ctx) =>
+    inReadTransaction((ctx) =>
       Effect.gen(function* () {
         const network = yield* requireNetwork(ctx, accountId, input.network_id)
         const peers = yield* ctx.tx.listPeersOfNetwork(accountId, network.id)
@@ -234,7 +234,7 @@ export const systemSdwanListPeers = defineAction({
   input: Schema.Struct({ network_id: Ref }),
   output: ListPeersOutput,
   run: (input, { accountId }) =>
-    inTransaction((ctx) =>
+    inReadTransaction((ctx) =>
       Effect.gen(function* () {
         const network = yield* requireNetwork(ctx, accountId, input.network_id)
         const holders = new Set((yield* ctx.tx.listVipsOfNetwork(accountId, network.id)).map((v) => v.holder_peer_id))
@@ -252,7 +252,7 @@ export const systemSdwanListVirtualIps = defineAction({
   input: Schema.Struct({}),
   output: ListVipsOutput,
   run: (_input, { accountId }) =>
-    inTransaction((ctx) =>
+    inReadTransaction((ctx) =>
       Effect.gen(function* () {
         const clusters = new Map((yield* ctx.tx.listClusters(accountId, true)).map((c) => [c.id as string, c.name]))
         const views = []

@@ -15,7 +15,7 @@ export const DEFAULT_KUBECONFIG_HOURS = 24
 import { renderKubeconfig } from "../config/kubeconfig"
 import { decommissionCluster, describeDecommission, requireCluster, rotateJoinToken } from "../cluster/lifecycle"
 import { hostnameOf } from "../vip/failover"
-import { defineAction, inTransaction } from "./action"
+import { defineAction, inReadTransaction, inTransaction } from "./action"
 import { DecommissionClusterOutput, GetClusterOutput, GetKubeconfigOutput, ListClustersOutput, ListNodesOutput, RotateTokenOutput } from "./action-outputs"
 import { Ref } from "./input-fields"
 import { presentCluster, presentKubernetesNode, presentVip } from "./presenters"
@@ -29,7 +29,7 @@ export const kubernetesListClusters = defineAction({
   input: Schema.Struct({ include_decommissioned: Schema.optionalKey(Schema.Boolean) }),
   output: ListClustersOutput,
   run: (input, { accountId }) =>
-    inTransaction((ctx) =>
+    inReadTransaction((ctx) =>
       Effect.map(ctx.tx.listClusters(accountId, input.include_decommissioned ?? false), (clusters) => ({ clusters: clusters.map(presentCluster) }))
     )
 })
@@ -42,7 +42,7 @@ export const kubernetesGetCluster = defineAction({
   input: Schema.Struct({ id: Ref }),
   output: GetClusterOutput,
   run: (input, { accountId }) =>
-    inTransaction((ctx) =>
+    inReadTransaction((ctx) =>
       Effect.gen(function* () {
         const cluster = yield* requireCluster(ctx, accountId, input.id)
         const nodes = yield* ctx.tx.listKubernetesNodes(accountId, cluster.id)
@@ -71,7 +71,7 @@ export const kubernetesListNodes = defineAction({
       const liveness = yield* AgentLiveness
       const config = yield* FleetConfig
       const now = yield* Clock.currentTimeMillis
-      return yield* inTransaction((ctx) =>
+      return yield* inReadTransaction((ctx) =>
         Effect.gen(function* () {
           const cluster = yield* requireCluster(ctx, accountId, input.cluster_id)
           const nodes = yield* ctx.tx.listKubernetesNodes(accountId, cluster.id)

@@ -7,7 +7,7 @@ import { SkillRunStatus } from "../model/entities"
 import { resolveUpgradeScope, validateUpgradeVersion } from "../upgrade/upgrade-targets"
 import { planRollingUpgrade } from "../upgrade/rolling-upgrade-plan"
 import { abortRollingUpgrade, resumeRollingUpgrade, type RollingUpgradeState } from "../upgrade/rolling-upgrade-run"
-import { defineAction, inTransaction } from "./action"
+import { defineAction, inReadTransaction, inTransaction } from "./action"
 import { ExecuteSkillOutput, ListEventsOutput, ListSkillRunsOutput, SkillRunChangeOutput, SkillRunStatusOutput } from "./action-outputs"
 import { Ref } from "./input-fields"
 
@@ -25,7 +25,7 @@ export const systemListEvents = defineAction({
   }),
   output: ListEventsOutput,
   run: (input, { accountId }) =>
-    inTransaction((ctx) =>
+    inReadTransaction((ctx) =>
       Effect.map(
         input.latest === true ? ctx.tx.listLatestEvents(accountId, input.limit ?? 100) : ctx.tx.listEvents(accountId, input.since ?? 0, input.limit ?? 100),
         (events) => ({ events })
@@ -100,7 +100,7 @@ export const skillListRuns = defineAction({
   input: Schema.Struct({ status: Schema.optionalKey(SkillRunStatus) }),
   output: ListSkillRunsOutput,
   run: (input, { accountId }) =>
-    inTransaction((ctx) =>
+    inReadTransaction((ctx) =>
       Effect.map(ctx.tx.listSkillRuns(accountId, input.status), (runs) => ({
         runs: runs.map((run) => ({
           run_id: run.id,
@@ -131,7 +131,7 @@ export const skillRunStatus = defineAction({
   input: Schema.Struct({ run_id: Ref }),
   output: SkillRunStatusOutput,
   run: (input, { accountId }) =>
-    inTransaction((ctx) =>
+    inReadTransaction((ctx) =>
       Effect.gen(function* () {
         const run = yield* ctx.tx.getSkillRun(accountId, input.run_id)
         if (run === undefined) return yield* notFound("skill_run_not_found", `skill run ${input.run_id} does not exist in this account`, { run_id: input.run_id })

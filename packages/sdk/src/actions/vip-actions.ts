@@ -4,7 +4,7 @@ import { AgentLiveness } from "../domain/liveness"
 import { FleetConfig } from "../domain/fleet-config"
 import { ApprovalStatus } from "../model/entities"
 import { approveFailover, hostnameOf, manualFailover, rankCandidates, rejectFailover, requireVip, type FailoverDeps } from "../vip/failover"
-import { defineAction, inTransaction } from "./action"
+import { defineAction, inReadTransaction, inTransaction } from "./action"
 import { ApproveOutput, FailoverOutput, ListApprovalsOutput, RejectOutput } from "./action-outputs"
 import { Note, Ref } from "./input-fields"
 import { presentApproval } from "./presenters"
@@ -53,7 +53,7 @@ export const systemListApprovals = defineAction({
   input: Schema.Struct({ status: Schema.optionalKey(ApprovalStatus) }),
   output: ListApprovalsOutput,
   run: (input, { accountId }) =>
-    inTransaction((ctx) => Effect.map(ctx.tx.listApprovals(accountId, input.status), (approvals) => ({ approvals: approvals.map(presentApproval) })))
+    inReadTransaction((ctx) => Effect.map(ctx.tx.listApprovals(accountId, input.status), (approvals) => ({ approvals: approvals.map(presentApproval) })))
 })
 
 export const systemApprove = defineAction({

@@ -141,7 +141,7 @@ export class AgentPort extends Context.Service<AgentPort, AgentPortService>()("@
   static readonly layer = Layer.effect(
     AgentPort,
     Effect.gen(function* () {
-      const { transact } = yield* Transactor
+      const { transact, read } = yield* Transactor
       const liveness = yield* AgentLiveness
 
       const authenticate = (instanceId: string, credential: string) =>
@@ -174,7 +174,7 @@ export class AgentPort extends Context.Service<AgentPort, AgentPortService>()("@
           )
       const count = (pushes: ReadonlyArray<ConfigPushBody>) => pushes.length
       const pendingPushes = (identity: AgentIdentity, applied: ReadonlyArray<AppliedConfig>, peerVersions: PeerVersions = new Map()) =>
-        transact((ctx) => Effect.flatMap(ctx.tx.listDesiredConfigs(identity.instanceId, applied), (records) => completePushes(ctx, identity, records, peerVersions))).pipe(
+        read((ctx) => Effect.flatMap(ctx.tx.listDesiredConfigs(identity.instanceId, applied), (records) => completePushes(ctx, identity, records, peerVersions))).pipe(
           pushSpan("AgentPort.pendingPushes", { "fleetplane.instance_id": identity.instanceId }, count)
         )
 
@@ -288,7 +288,7 @@ export class AgentPort extends Context.Service<AgentPort, AgentPortService>()("@
       const configAcks = (acks: ReadonlyArray<{ readonly identity: AgentIdentity; readonly ack: ConfigAckBody }>) =>
         acks.length === 0 ? Effect.void : transact((ctx) => Effect.forEach(acks, ({ identity, ack }) => recordAck(ctx, identity, ack), { discard: true }))
 
-      const vipDirectives = (identity: AgentIdentity, held: HelloBody["held_vips"]) => transact((ctx) => vipDirectivesFor(ctx.tx, identity, held))
+      const vipDirectives = (identity: AgentIdentity, held: HelloBody["held_vips"]) => read((ctx) => vipDirectivesFor(ctx.tx, identity, held))
 
       return AgentPort.of({
         authenticate,
@@ -307,13 +307,13 @@ export class AgentPort extends Context.Service<AgentPort, AgentPortService>()("@
         configAcks,
         pendingPushes,
         completePushes: (identity, records, peerVersions) =>
-          transact((ctx) => completePushes(ctx, identity, records, peerVersions)).pipe(
+          read((ctx) => completePushes(ctx, identity, records, peerVersions)).pipe(
             pushSpan("AgentPort.completePushes", { "fleetplane.instance_id": identity.instanceId }, count)
           ),
         completePushesMany: (requests) =>
           requests.length === 0
             ? Effect.succeed([])
-            : transact((ctx) => completeMany(ctx, requests)).pipe(
+            : read((ctx) => completeMany(ctx, requests)).pipe(
                 pushSpan("AgentPort.completePushesMany", { "fleetplane.sessions": requests.length }, (made) => made.reduce((sum, pushes) => sum + pushes.length, 0))
               ),
         vipDirectives

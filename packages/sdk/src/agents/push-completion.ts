@@ -7,7 +7,7 @@
  */
 import { Effect } from "effect"
 import type { ConfigPushBody, PeerSetChange } from "@fleetplane/agent-protocol"
-import type { TxContext } from "../domain/transactor"
+import type { ReadContext } from "../domain/transactor"
 import type { AgentIdentity } from "../model/entities"
 import type { NetworkId } from "../model/ids"
 import type { DesiredConfigRecord, PeerRecord } from "../store/records"
@@ -25,7 +25,7 @@ const CACHED_CHANGES = 256
 export const createPushCompleter = () => {
   const changes = new Map<string, PeerSetChange>()
 
-  const changeFor = (ctx: TxContext, networkId: NetworkId, from: number | undefined, atLeast: number) =>
+  const changeFor = (ctx: ReadContext, networkId: NetworkId, from: number | undefined, atLeast: number) =>
     Effect.gen(function* () {
       const key = `${networkId}\u0000${from ?? "none"}`
       const cached = changes.get(key)
@@ -47,7 +47,7 @@ export const createPushCompleter = () => {
    * at once (a publish reaching every peer) cost one read of the network's peers, and each
    * starting version's change is read once.
    */
-  const completeMany = (ctx: TxContext, requests: ReadonlyArray<PushRequest>) =>
+  const completeMany = (ctx: ReadContext, requests: ReadonlyArray<PushRequest>) =>
     Effect.gen(function* () {
       const askers = new Map<string, number>()
       for (const { records } of requests) {
@@ -86,7 +86,7 @@ export const createPushCompleter = () => {
       return results
     })
 
-  const completePushes = (ctx: TxContext, identity: AgentIdentity, records: ReadonlyArray<DesiredConfigRecord>, peerVersions: PeerVersions) =>
+  const completePushes = (ctx: ReadContext, identity: AgentIdentity, records: ReadonlyArray<DesiredConfigRecord>, peerVersions: PeerVersions) =>
     Effect.map(completeMany(ctx, [{ identity, records, peerVersions }]), (results) => results[0]!)
 
   return { completePushes, completeMany }

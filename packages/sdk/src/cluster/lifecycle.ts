@@ -4,7 +4,7 @@
  */
 import { Effect } from "effect"
 import type { K3sState } from "@fleetplane/agent-protocol"
-import type { TxContext } from "../domain/transactor"
+import type { ReadContext, TxContext } from "../domain/transactor"
 import type { AgentIdentity } from "../model/entities"
 import { notFound, stateError } from "../model/errors"
 import type { AccountId, ClusterId } from "../model/ids"
@@ -14,7 +14,7 @@ import { decidePodSubnet } from "../network/pod-subnet"
 import { newTokenSecret } from "../token/join-token"
 
 /** A cluster by id, or by name (a live cluster of that name): operators think in names (`k3s-prod`). */
-export const requireCluster = (ctx: TxContext, accountId: AccountId, clusterRef: string) =>
+export const requireCluster = (ctx: ReadContext, accountId: AccountId, clusterRef: string) =>
   Effect.gen(function* () {
     const cluster = (yield* ctx.tx.getCluster(accountId, clusterRef as ClusterId)) ?? (yield* ctx.tx.findClusterByName(accountId, clusterRef))
     if (cluster === undefined) {

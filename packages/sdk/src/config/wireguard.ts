@@ -8,7 +8,7 @@
  */
 import { Effect } from "effect"
 import type { PeerEntry, PeerSetChange, WireguardPayload } from "@fleetplane/agent-protocol"
-import type { TxContext } from "../domain/transactor"
+import type { ReadContext, TxContext } from "../domain/transactor"
 import type { NetworkId } from "../model/ids"
 import type { NetworkRecord, PeerRecord } from "../store/records"
 import type { PeerEntryRow } from "../store/store"
@@ -74,7 +74,7 @@ export const publishPeerSet = (ctx: TxContext, networkId: NetworkId, peers: Read
  * version the store never reached (a database restored from an older backup), or is older
  * than the removals still kept (`PEER_SET_HISTORY_VERSIONS`).
  */
-export const peerSetChange = (ctx: TxContext, networkId: NetworkId, from: number | undefined) =>
+export const peerSetChange = (ctx: ReadContext, networkId: NetworkId, from: number | undefined) =>
   Effect.gen(function* () {
     const since = yield* ctx.tx.peerEntriesSince(networkId, from ?? 0)
     // None yet, newer than the store (a restored backup), or older than the removals kept.

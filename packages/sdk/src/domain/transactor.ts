@@ -26,10 +26,15 @@ export interface TxContext {
   readonly networkSyncRequested: () => void
 }
 
+/** What a read-only body gets: the snapshot's transaction and the Clock's time; nothing to emit or publish. */
+export type ReadContext = Pick<TxContext, "tx" | "now" | "nowIso">
+
 export class Transactor extends Context.Service<
   Transactor,
   {
     readonly transact: <A, E, R>(body: (ctx: TxContext) => Effect.Effect<A, E, R>) => Effect.Effect<A, E | StoreError, R>
+    /** A body that only reads (listings, lookups): `Store.read`, no signals to publish. */
+    readonly read: <A, E, R>(body: (ctx: ReadContext) => Effect.Effect<A, E, R>) => Effect.Effect<A, E | StoreError, R>
   }
 >()("@fleetplane/sdk/domain/Transactor") {
   static readonly layer = Layer.effect(
@@ -98,7 +103,13 @@ export class Transactor extends Context.Service<
           return result
         })
 
-      return Transactor.of({ transact })
+      const read = <A, E, R>(body: (ctx: ReadContext) => Effect.Effect<A, E, R>) =>
+        Effect.flatMap(Clock.currentTimeMillis, (millis) => {
+          const now = new Date(millis)
+          return store.read((tx) => body({ tx, now, nowIso: now.toISOString() }))
+        })
+
+      return Transactor.of({ transact, read })
     })
   )
 }

@@ -4,11 +4,11 @@
  * node's hostname (for its running instance).
  */
 import { Effect } from "effect"
-import type { TxContext } from "../domain/transactor"
+import type { ReadContext, TxContext } from "../domain/transactor"
 import { notFound, stateError } from "../model/errors"
 import type { AccountId, InstanceId, TemplateId } from "../model/ids"
 
-export const requireTemplate = (ctx: TxContext, accountId: AccountId, templateRef: string) =>
+export const requireTemplate = (ctx: ReadContext, accountId: AccountId, templateRef: string) =>
   Effect.gen(function* () {
     const template = (yield* ctx.tx.getTemplate(accountId, templateRef as TemplateId)) ?? (yield* ctx.tx.findTemplateByName(accountId, templateRef))
     if (template === undefined) {
@@ -18,7 +18,7 @@ export const requireTemplate = (ctx: TxContext, accountId: AccountId, templateRe
   })
 
 /** An instance by id, or the running instance of the node with this hostname. */
-export const findInstance = (ctx: TxContext, accountId: AccountId, instanceRef: string) =>
+export const findInstance = (ctx: ReadContext, accountId: AccountId, instanceRef: string) =>
   Effect.gen(function* () {
     const byId = yield* ctx.tx.getInstance(accountId, instanceRef as InstanceId)
     if (byId !== undefined) return byId

@@ -3,7 +3,7 @@
  * network-rules.ts (R1, R3, R5), pod-prefix-overlap.ts (R2, R6) and here only R4's warning.
  */
 import { Effect } from "effect"
-import type { TxContext } from "../domain/transactor"
+import type { ReadContext, TxContext } from "../domain/transactor"
 import { conflict, invalidInput, notFound } from "../model/errors"
 import { newId, type AccountId, type NetworkId } from "../model/ids"
 import { requireRunningInstance } from "../inventory/inventory-lookups"
@@ -127,7 +127,7 @@ export const createNetwork = (ctx: TxContext, accountId: AccountId, input: Creat
   })
 
 /** A network by id, handle or name. */
-export const requireNetwork = (ctx: TxContext, accountId: AccountId, networkRef: string) =>
+export const requireNetwork = (ctx: ReadContext, accountId: AccountId, networkRef: string) =>
   Effect.gen(function* () {
     const network =
       (yield* ctx.tx.getNetwork(accountId, networkRef as NetworkId)) ??

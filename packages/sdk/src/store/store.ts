@@ -351,6 +351,12 @@ export class Store extends Context.Service<
      * conflict, so `body` must not have effects outside the transaction.
      */
     readonly transaction: <A, E, R>(body: (tx: StoreTx) => Effect.Effect<A, E, R>) => Effect.Effect<A, E | StoreError, R>
+    /**
+     * Runs `body`, which only reads, on one consistent snapshot — cheaper than `transaction`:
+     * SQLite begins it deferred (no write lock taken), PostgreSQL as `READ ONLY` (the server
+     * refuses a write in it). Reads that decide a write belong in `transaction`.
+     */
+    readonly read: <A, E, R>(body: (tx: StoreTx) => Effect.Effect<A, E, R>) => Effect.Effect<A, E | StoreError, R>
     /** `ok` or what `PRAGMA integrity_check` (or the backend's equivalent) found. */
     readonly integrityCheck: Op<string>
     /** Present when several processes share the store. */

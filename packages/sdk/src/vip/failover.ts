@@ -10,7 +10,7 @@
 import { Effect } from "effect"
 import { isSilentNow, type AgentLivenessService } from "../domain/liveness"
 import type { FleetConfigShape } from "../domain/fleet-config"
-import type { TxContext } from "../domain/transactor"
+import type { ReadContext, TxContext } from "../domain/transactor"
 import { notFound, stateError } from "../model/errors"
 import { newId, type AccountId, type ApprovalId, type PeerId, type VipId } from "../model/ids"
 import { syncNetworkVipRoutes } from "../config/desired-configs"
@@ -49,7 +49,7 @@ export const requireVip = (ctx: TxContext, accountId: AccountId, vipRef: string)
   })
 
 /** The hostname of a peer's node, or null. */
-export const hostnameOf = (ctx: TxContext, accountId: AccountId, peerId: PeerId | null) =>
+export const hostnameOf = (ctx: ReadContext, accountId: AccountId, peerId: PeerId | null) =>
   peerId === null ? Effect.succeed(null) : Effect.map(ctx.tx.hostnameOfPeer(accountId, peerId), (hostname) => hostname ?? null)
 
 /** Every failover candidate with its score, best first (ties by peer id). */

@@ -75,6 +75,21 @@ export const storeContract = (name: string, makeStore: StoreFactory) =>
       )
     )
 
+    it.live("a read sees what was committed, and refuses to write: the write fails and nothing of it is kept", () =>
+      withStore((store) =>
+        Effect.gen(function* () {
+          const id = yield* store.transaction(seedAccount)
+          assert.strictEqual((yield* store.read((tx) => tx.getAccount(id)))?.id, id)
+          const refused = yield* Effect.flip(store.read(seedAccount))
+          assert.strictEqual((refused as { code?: string }).code, "store_failed")
+          assert.strictEqual((yield* store.read((tx) => tx.listAccounts())).length, 1)
+          // Writes work again after a read (SQLite lifts its query-only mode, whatever the read's outcome).
+          yield* store.transaction(seedAccount)
+          assert.strictEqual((yield* store.read((tx) => tx.listAccounts())).length, 2)
+        })
+      )
+    )
+
     it.live("a defect inside a transaction rolls back too", () =>
       withStore((store) =>
         Effect.gen(function* () {

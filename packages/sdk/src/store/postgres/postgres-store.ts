@@ -297,7 +297,7 @@ export const openPostgresStore = (options: PostgresStoreOptions) =>
     yield* Effect.addFinalizer(() => Effect.promise(() => pool.end()))
     yield* migrate(pool, options.url)
 
-    const attempt = <A, E, R>(body: (tx: StoreTx) => Effect.Effect<A, E, R>): Effect.Effect<A, E | StoreError, R> =>
+    const attempt = <A, E, R>(body: (tx: StoreTx) => Effect.Effect<A, E, R>, begin: string): Effect.Effect<A, E | StoreError, R> =>
       Effect.acquireUseRelease(
         Effect.tryPromise({ try: () => pool.connect(), catch: toStoreError }),
         (client) =>
@@ -306,7 +306,7 @@ export const openPostgresStore = (options: PostgresStoreOptions) =>
               const connection = connectionOf(client)
               connection.begin()
               // Sent with the first statement of the body, not waited for on its own.
-              yield* connection.driver.write("BEGIN ISOLATION LEVEL SERIALIZABLE")
+              yield* connection.driver.write(begin)
               const exit = yield* Effect.exit(restore(body(connection.tx)))
               if (Exit.isSuccess(exit)) {
                 const committed = yield* Effect.exit(commit(connection))
@@ -328,21 +328,23 @@ export const openPostgresStore = (options: PostgresStoreOptions) =>
     // again (concurrent joins read and write the same small index pages), so a burst of them could
     // use up its attempts; in this lane each meets only first attempts and other gateways.
     const retryLane = Semaphore.makeUnsafe(1)
-    const transaction = <A, E, R>(body: (tx: StoreTx) => Effect.Effect<A, E, R>): Effect.Effect<A, E | StoreError, R> =>
-      attempt(body).pipe(
-        Effect.catchIf(isConflict, () =>
-          retryLane.withPermits(1)(
-            attempt(body).pipe(
-              Effect.retry({
-                while: isConflict,
-                times: (options.maxAttempts ?? 20) - 2,
-                // Short, jittered and capped: conflicts clear as soon as the other transaction commits.
-                schedule: Schedule.min([Schedule.exponential("2 millis", 1.5), Schedule.spaced("50 millis")]).pipe(Schedule.jittered)
-              })
+    const inTransaction =
+      (begin: string) =>
+      <A, E, R>(body: (tx: StoreTx) => Effect.Effect<A, E, R>): Effect.Effect<A, E | StoreError, R> =>
+        attempt(body, begin).pipe(
+          Effect.catchIf(isConflict, () =>
+            retryLane.withPermits(1)(
+              attempt(body, begin).pipe(
+                Effect.retry({
+                  while: isConflict,
+                  times: (options.maxAttempts ?? 20) - 2,
+                  // Short, jittered and capped: conflicts clear as soon as the other transaction commits.
+                  schedule: Schedule.min([Schedule.exponential("2 millis", 1.5), Schedule.spaced("50 millis")]).pipe(Schedule.jittered)
+                })
+              )
             )
           )
         )
-      )
 
     const integrityCheck = Effect.tryPromise({
       try: async () => {
@@ -352,7 +354,13 @@ export const openPostgresStore = (options: PostgresStoreOptions) =>
       catch: toStoreError
     })
 
-    return Store.of({ transaction, integrityCheck, shared: sharedStore(options.url, pool) })
+    return Store.of({
+      transaction: inTransaction("BEGIN ISOLATION LEVEL SERIALIZABLE"),
+      // Read-only serializable transactions are cheaper for PostgreSQL to track, and cannot write.
+      read: inTransaction("BEGIN ISOLATION LEVEL SERIALIZABLE READ ONLY"),
+      integrityCheck,
+      shared: sharedStore(options.url, pool)
+    })
   })
 
 /** A client of its own (not from the pool), for LISTEN and for a lease that lives as long as its session. */

@@ -96,36 +96,52 @@ export const openSqliteStore = (options: SqliteStoreOptions) =>
     const tx: StoreTx = makeSqlStoreTx(sqliteDriver(db))
     const lock = Semaphore.makeUnsafe(1)
     // Prepared once: `exec` parses its SQL on every call (~8% of an admin list's CPU in a profile).
-    const begin = db.prepare("BEGIN IMMEDIATE")
+    const beginWrite = db.prepare("BEGIN IMMEDIATE")
+    // A read takes no write lock: deferred, it holds a snapshot from its first read.
+    const beginRead = db.prepare("BEGIN")
     const commit = db.prepare("COMMIT")
     const rollback = db.prepare("ROLLBACK")
 
-    const transaction = <A, E, R>(body: (tx: StoreTx) => Effect.Effect<A, E, R>): Effect.Effect<A, E | StoreError, R> =>
-      lock.withPermits(1)(
-        Effect.uninterruptibleMask((restore) =>
-          Effect.gen(function* () {
-            yield* Effect.try({ try: () => begin.run(), catch: toStoreError })
-            const exit = yield* Effect.exit(restore(body(tx)))
-            if (Exit.isSuccess(exit)) {
-              const committed = yield* Effect.exit(Effect.try({ try: () => commit.run(), catch: toStoreError }))
-              if (Exit.isFailure(committed)) {
-                if (db.inTransaction) rollback.run()
-                return yield* Effect.failCause(committed.cause)
+    // While a read runs the connection refuses writes, as PostgreSQL's READ ONLY does.
+    const queryOnly = db.prepare("PRAGMA query_only = 1")
+    const queryAndWrite = db.prepare("PRAGMA query_only = 0")
+
+    const inTransaction =
+      (begin: Database.Statement, readOnly: boolean) =>
+      <A, E, R>(body: (tx: StoreTx) => Effect.Effect<A, E, R>): Effect.Effect<A, E | StoreError, R> =>
+        lock.withPermits(1)(
+          Effect.uninterruptibleMask((restore) => {
+            const run = Effect.gen(function* () {
+              yield* Effect.try({ try: () => begin.run(), catch: toStoreError })
+              const exit = yield* Effect.exit(restore(body(tx)))
+              if (Exit.isSuccess(exit)) {
+                const committed = yield* Effect.exit(Effect.try({ try: () => commit.run(), catch: toStoreError }))
+                if (Exit.isFailure(committed)) {
+                  if (db.inTransaction) rollback.run()
+                  return yield* Effect.failCause(committed.cause)
+                }
+              } else if (db.inTransaction) {
+                rollback.run()
               }
-            } else if (db.inTransaction) {
-              rollback.run()
-            }
-            return yield* exit
+              return yield* exit
+            })
+            if (!readOnly) return run
+            return Effect.suspend(() => {
+              queryOnly.run()
+              return Effect.ensuring(
+                run,
+                Effect.sync(() => queryAndWrite.run())
+              )
+            })
           })
         )
-      )
 
     const integrityCheck = Effect.try({
       try: () => String(db.pragma("integrity_check", { simple: true })),
       catch: toStoreError
     })
 
-    return Store.of({ transaction, integrityCheck })
+    return Store.of({ transaction: inTransaction(beginWrite, false), read: inTransaction(beginRead, true), integrityCheck })
   })
 
 /** The SQLite store as a layer; the database closes when the layer's scope ends. */

@@ -83,7 +83,7 @@ export const storeContract = (name: string, makeStore: StoreFactory) =>
           const refused = yield* Effect.flip(store.read(seedAccount))
           assert.strictEqual((refused as { code?: string }).code, "store_failed")
           assert.strictEqual((yield* store.read((tx) => tx.listAccounts())).length, 1)
-          // Writes work again after a read (SQLite lifts its query-only mode, whatever the read's outcome).
+          // Writes work again after a refused read.
           yield* store.transaction(seedAccount)
           assert.strictEqual((yield* store.read((tx) => tx.listAccounts())).length, 2)
         })

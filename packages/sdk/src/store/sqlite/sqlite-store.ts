@@ -39,8 +39,15 @@ const migrationConnection = (db: Database.Database): MigrationConnection => ({
     void db.prepare("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)").run(migration.version, migration.name, appliedAt)
 })
 
-/** better-sqlite3 runs `?` and `@name` parameters as they are; statements are compiled once per text. */
-const sqliteDriver = (db: Database.Database): SqlDriver => {
+const readOnlyViolation = (sql: string) => new Error(`a read-only transaction may not write (${sql.slice(0, 40)}…)`)
+
+/**
+ * better-sqlite3 runs `?` and `@name` parameters as they are; statements are compiled once per
+ * text. The read-only view (for `Store.read`) refuses any statement SQLite says may write,
+ * before it runs, as PostgreSQL's READ ONLY does. (Not `PRAGMA query_only`: flipping a pragma
+ * expires every compiled statement, so each read would compile its SQL again.)
+ */
+const sqliteDrivers = (db: Database.Database): { readonly readWrite: SqlDriver; readonly readOnly: SqlDriver } => {
   const cache = new Map<string, Database.Statement>()
   const stmt = (sql: string) => {
     let prepared = cache.get(sql)
@@ -50,12 +57,26 @@ const sqliteDriver = (db: Database.Database): SqlDriver => {
     }
     return prepared
   }
+  const readable = (sql: string) => {
+    const prepared = stmt(sql)
+    if (!prepared.readonly) throw readOnlyViolation(sql)
+    return prepared
+  }
   const bind = (params: Params | undefined): Array<unknown> => (params === undefined ? [] : Array.isArray(params) ? params : [params])
+  const refused = (sql: string) => Effect.fail(toStoreError(readOnlyViolation(sql)))
   return {
-    one: (sql, params) => Effect.try({ try: () => stmt(sql).get(...bind(params)) as Row | undefined, catch: toStoreError }),
-    all: (sql, params) => Effect.try({ try: () => stmt(sql).all(...bind(params)) as Array<Row>, catch: toStoreError }),
-    run: (sql, params) => Effect.try({ try: () => stmt(sql).run(...bind(params)).changes, catch: toStoreError }),
-    write: (sql, params) => Effect.try({ try: () => void stmt(sql).run(...bind(params)), catch: toStoreError })
+    readWrite: {
+      one: (sql, params) => Effect.try({ try: () => stmt(sql).get(...bind(params)) as Row | undefined, catch: toStoreError }),
+      all: (sql, params) => Effect.try({ try: () => stmt(sql).all(...bind(params)) as Array<Row>, catch: toStoreError }),
+      run: (sql, params) => Effect.try({ try: () => stmt(sql).run(...bind(params)).changes, catch: toStoreError }),
+      write: (sql, params) => Effect.try({ try: () => void stmt(sql).run(...bind(params)), catch: toStoreError })
+    },
+    readOnly: {
+      one: (sql, params) => Effect.try({ try: () => readable(sql).get(...bind(params)) as Row | undefined, catch: toStoreError }),
+      all: (sql, params) => Effect.try({ try: () => readable(sql).all(...bind(params)) as Array<Row>, catch: toStoreError }),
+      run: refused,
+      write: refused
+    }
   }
 }
 
@@ -93,7 +114,9 @@ export const openSqliteStore = (options: SqliteStoreOptions) =>
     })
     yield* Effect.addFinalizer(() => Effect.sync(() => db.close()))
     yield* Effect.tryPromise({ try: () => runMigrations(migrationConnection(db), migrations), catch: migrationError(options.filename) })
-    const tx: StoreTx = makeSqlStoreTx(sqliteDriver(db))
+    const drivers = sqliteDrivers(db)
+    const writeTx: StoreTx = makeSqlStoreTx(drivers.readWrite)
+    const readTx: StoreTx = makeSqlStoreTx(drivers.readOnly)
     const lock = Semaphore.makeUnsafe(1)
     // Prepared once: `exec` parses its SQL on every call (~8% of an admin list's CPU in a profile).
     const beginWrite = db.prepare("BEGIN IMMEDIATE")
@@ -102,16 +125,12 @@ export const openSqliteStore = (options: SqliteStoreOptions) =>
     const commit = db.prepare("COMMIT")
     const rollback = db.prepare("ROLLBACK")
 
-    // While a read runs the connection refuses writes, as PostgreSQL's READ ONLY does.
-    const queryOnly = db.prepare("PRAGMA query_only = 1")
-    const queryAndWrite = db.prepare("PRAGMA query_only = 0")
-
     const inTransaction =
-      (begin: Database.Statement, readOnly: boolean) =>
+      (begin: Database.Statement, tx: StoreTx) =>
       <A, E, R>(body: (tx: StoreTx) => Effect.Effect<A, E, R>): Effect.Effect<A, E | StoreError, R> =>
         lock.withPermits(1)(
-          Effect.uninterruptibleMask((restore) => {
-            const run = Effect.gen(function* () {
+          Effect.uninterruptibleMask((restore) =>
+            Effect.gen(function* () {
               yield* Effect.try({ try: () => begin.run(), catch: toStoreError })
               const exit = yield* Effect.exit(restore(body(tx)))
               if (Exit.isSuccess(exit)) {
@@ -125,15 +144,7 @@ export const openSqliteStore = (options: SqliteStoreOptions) =>
               }
               return yield* exit
             })
-            if (!readOnly) return run
-            return Effect.suspend(() => {
-              queryOnly.run()
-              return Effect.ensuring(
-                run,
-                Effect.sync(() => queryAndWrite.run())
-              )
-            })
-          })
+          )
         )
 
     const integrityCheck = Effect.try({
@@ -141,7 +152,7 @@ export const openSqliteStore = (options: SqliteStoreOptions) =>
       catch: toStoreError
     })
 
-    return Store.of({ transaction: inTransaction(beginWrite, false), read: inTransaction(beginRead, true), integrityCheck })
+    return Store.of({ transaction: inTransaction(beginWrite, writeTx), read: inTransaction(beginRead, readTx), integrityCheck })
   })
 
 /** The SQLite store as a layer; the database closes when the layer's scope ends. */

@@ -138,6 +138,33 @@ describe("Promise facade", () => {
     }
   })
 
+  it("a checked API key is reused from memory, yet a revoked one is refused at once: revoked here, or by another process on the same file", async () => {
+    const database = join(mkdtempSync(join(tmpdir(), "fleetplane-keys-")), "fleet.db")
+    const gateway = await createFleet({ database, runSensor: false })
+    // Another process on the file, as `fleetplane apikey revoke --db` is: its own connection.
+    const cli = await createFleet({ database, runSensor: false })
+    try {
+      const account = await gateway.createAccount({ name: "acme" })
+      const here = await gateway.createApiKey({ account_id: account.id, name: "here", role: "read" })
+      const elsewhere = await gateway.createApiKey({ account_id: account.id, name: "elsewhere", role: "admin" })
+      for (const key of [here, elsewhere]) expect((await gateway.identifyApiKey(key.api_key)).api_key_id).toBe(key.id)
+
+      await gateway.revokeApiKey({ account_id: account.id, api_key_id: here.id })
+      expect(((await gateway.identifyApiKey(here.api_key).catch((e) => e)) as FleetplaneError).code).toBe("invalid_api_key")
+
+      await cli.revokeApiKey({ account_id: account.id, api_key_id: elsewhere.id })
+      expect(((await gateway.identifyApiKey(elsewhere.api_key).catch((e) => e)) as FleetplaneError).code).toBe("invalid_api_key")
+
+      // A key made a moment ago (by the other process too) works at once: unknown keys are never remembered.
+      await expect(gateway.identifyApiKey("fpk_not_yet")).rejects.toThrow()
+      const fresh = await cli.createApiKey({ account_id: account.id, name: "fresh", role: "operate" })
+      expect((await gateway.identifyApiKey(fresh.api_key)).role).toBe("operate")
+    } finally {
+      await cli.close()
+      await gateway.close()
+    }
+  })
+
   it("API keys map to their account, are shown once, and unknown keys are refused", async () => {
     const fleet = await createFleet({ database: ":memory:", runSensor: false })
     try {

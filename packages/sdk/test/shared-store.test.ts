@@ -62,6 +62,20 @@ describe("several fleets on one PostgreSQL", () => {
     expect(eventsOnA).toContain("sdwan.network_created")
   }, 20_000)
 
+  it("an API key revoked on one is refused by the other well before its cached identity would expire", async () => {
+    const postgres = await freshDatabase()
+    const a = await open(postgres)
+    const b = await open(postgres)
+    const account = await a.createAccount({ name: "acme" })
+    const key = await a.createApiKey({ account_id: account.id, name: "ci", role: "admin" })
+    expect((await b.identifyApiKey(key.api_key)).api_key_id).toBe(key.id)
+    const revokedAt = Date.now()
+    await a.revokeApiKey({ account_id: account.id, api_key_id: key.id })
+    await until(async () => (await b.identifyApiKey(key.api_key).catch((e: FleetplaneError) => e.code)) === "invalid_api_key", "the other gateway to refuse the key", 3_000)
+    // The cache keeps identities 10 s by default; the revocation travelled as a signal instead.
+    expect(Date.now() - revokedAt).toBeLessThan(3_000)
+  })
+
   it("exactly one leads; when it closes, the other takes over", async () => {
     const url = await freshDatabase()
     const a = await open(url)

@@ -4,9 +4,13 @@
  * comparison never touches the secret byte by byte.
  */
 import { randomBytes } from "node:crypto"
-import { Context, Effect, Layer, Schema } from "effect"
+import { Clock, Context, Effect, Layer, PubSub, Schema } from "effect"
 import { ApiKeyRole } from "./roles"
+import { ApiKeyCache } from "./api-key-cache"
+import { FleetConfig } from "../domain/fleet-config"
+import { Signals } from "../domain/signals"
 import { Transactor } from "../domain/transactor"
+import { Store } from "../store/store"
 import { hashSecret } from "../agents/credentials"
 import { invalidInput, notFound, unauthorized, type InvalidInputError, type NotFoundError, type StoreError, type UnauthorizedError } from "../model/errors"
 import { newId, type AccountId } from "../model/ids"
@@ -53,17 +57,41 @@ export class ApiKeys extends Context.Service<
     ApiKeys,
     Effect.gen(function* () {
       const { transact, read } = yield* Transactor
-      // Every admin request identifies its key: a read, without the write lock.
-      const identify = (apiKey: string) =>
-        read((ctx) =>
-          Effect.gen(function* () {
-            const record = yield* ctx.tx.findApiKeyByHash(hashSecret(apiKey))
-            if (record === undefined || record.revoked_at !== null) {
-              return yield* unauthorized("invalid_api_key", "the API key is unknown or revoked; create one with `fleetplane apikey create`", {})
-            }
-            return { account_id: record.account_id, api_key_id: record.id, name: record.name, role: record.role }
+      const store = yield* Store
+      const cache = new ApiKeyCache((yield* FleetConfig).apiKeyCacheMs)
+      // A revocation committed anywhere (another gateway's arrives as its events) drops the key.
+      const subscription = yield* PubSub.subscribe(yield* Signals)
+      yield* Effect.forkScoped(
+        Effect.forever(
+          Effect.map(PubSub.take(subscription), (signal) => {
+            if (signal._tag !== "EventsAppended") return
+            for (const event of signal.events) if (event.type === "system.api_key_revoked") cache.forget(String(event.data.api_key_id))
           })
         )
+      )
+      const externalWrites = () => store.externalWrites?.()
+
+      // Every admin request identifies its key: from the cache when it may, else a read, without the write lock.
+      const identify = (apiKey: string) =>
+        Effect.gen(function* () {
+          const keyHash = hashSecret(apiKey)
+          const now = yield* Clock.currentTimeMillis
+          const cached = cache.get(keyHash, now, externalWrites())
+          if (cached !== undefined) return cached
+          const generation = cache.begin()
+          const writesBefore = externalWrites()
+          const identity = yield* read((ctx) =>
+            Effect.gen(function* () {
+              const record = yield* ctx.tx.findApiKeyByHash(keyHash)
+              if (record === undefined || record.revoked_at !== null) {
+                return yield* unauthorized("invalid_api_key", "the API key is unknown or revoked; create one with `fleetplane apikey create`", {})
+              }
+              return { account_id: record.account_id, api_key_id: record.id, name: record.name, role: record.role } satisfies ApiKeyIdentity
+            })
+          )
+          cache.put(keyHash, identity, now, writesBefore, generation)
+          return identity
+        })
       return ApiKeys.of({
         identify,
         create: (accountId, name, role) =>
@@ -99,6 +127,9 @@ export class ApiKeys extends Context.Service<
               }
               yield* ctx.emit(accountId as AccountId, "system.api_key_revoked", { api_key_id: id })
             })
+          ).pipe(
+            // Refused by this process from the moment `revoke` returns, before the signal is seen.
+            Effect.tap(() => Effect.sync(() => cache.forget(id)))
           )
       })
     })

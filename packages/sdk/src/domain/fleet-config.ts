@@ -28,6 +28,12 @@ export interface FleetConfigShape {
   readonly vipProbeReporters: number
   /** R26: fewer fresh reports than this and the peers' view is not used ("too few reporters"). */
   readonly vipProbeMinReporters: number
+  /**
+   * How long a checked API key's identity may be reused without reading the store (0: read it
+   * on every request). A revocation through this process, or announced by another gateway, or
+   * written to the SQLite file by another process, is seen at once; this bounds one missed.
+   */
+  readonly apiKeyCacheMs: number
 }
 
 export const DEFAULT_FLEET_CONFIG: FleetConfigShape = {
@@ -40,7 +46,8 @@ export const DEFAULT_FLEET_CONFIG: FleetConfigShape = {
   leaseRetryMs: 1_000,
   vipProbeIntervalMs: 2_000,
   vipProbeReporters: 5,
-  vipProbeMinReporters: 2
+  vipProbeMinReporters: 2,
+  apiKeyCacheMs: 10_000
 }
 
 export const FleetConfig = Context.Reference<FleetConfigShape>("@fleetplane/sdk/domain/FleetConfig", {

@@ -353,10 +353,16 @@ export class Store extends Context.Service<
     readonly transaction: <A, E, R>(body: (tx: StoreTx) => Effect.Effect<A, E, R>) => Effect.Effect<A, E | StoreError, R>
     /**
      * Runs `body`, which only reads, on one consistent snapshot — cheaper than `transaction`:
-     * SQLite begins it deferred (no write lock taken), PostgreSQL as `READ ONLY` (the server
-     * refuses a write in it). Reads that decide a write belong in `transaction`.
+     * SQLite begins it deferred (no write lock taken) and refuses a statement that writes,
+     * PostgreSQL as `READ ONLY` (the server refuses a write in it). Reads that decide a write belong in `transaction`.
      */
     readonly read: <A, E, R>(body: (tx: StoreTx) => Effect.Effect<A, E, R>) => Effect.Effect<A, E | StoreError, R>
+    /**
+     * A number that changes when another process commits to the store, read without a
+     * transaction (SQLite's `data_version`): caches of what others may change (API keys) check
+     * it. Absent where other writers announce their changes as signals (PostgreSQL).
+     */
+    readonly externalWrites?: () => number
     /** `ok` or what `PRAGMA integrity_check` (or the backend's equivalent) found. */
     readonly integrityCheck: Op<string>
     /** Present when several processes share the store. */

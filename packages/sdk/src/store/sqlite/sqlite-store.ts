@@ -147,12 +147,22 @@ export const openSqliteStore = (options: SqliteStoreOptions) =>
           )
         )
 
+    // Moves when another connection (another process) commits; unchanged by this one's own commits.
+    const dataVersion = db.prepare("PRAGMA data_version").pluck()
+    const externalWrites = () => {
+      try {
+        return dataVersion.get() as number
+      } catch {
+        return Number.NaN // never equal to itself: nothing that depends on it is trusted
+      }
+    }
+
     const integrityCheck = Effect.try({
       try: () => String(db.pragma("integrity_check", { simple: true })),
       catch: toStoreError
     })
 
-    return Store.of({ transaction: inTransaction(beginWrite, writeTx), read: inTransaction(beginRead, readTx), integrityCheck })
+    return Store.of({ transaction: inTransaction(beginWrite, writeTx), read: inTransaction(beginRead, readTx), externalWrites, integrityCheck })
   })
 
 /** The SQLite store as a layer; the database closes when the layer's scope ends. */

@@ -8,6 +8,7 @@
  *
  *   BENCH_ADMIN_SESSIONS=1000  BENCH_ADMIN_CLUSTERS=20  BENCH_ADMIN_CLIENTS=16  BENCH_ADMIN_MS=10000
  *
+ * BENCH_API_KEY_CACHE_MS=0 reads every request's API key from the store (the gateway's default caches it 10 s).
  * To see where the gateway's time goes: BENCH_CPU_PROF=<dir> (the server process writes a
  * .cpuprofile there) with BENCH_PROFILE=1 (the server is stopped gracefully, so it does).
  */

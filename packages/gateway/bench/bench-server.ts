@@ -82,7 +82,8 @@ if (mode === "baseline" || mode === "baseline-bare") {
     listen: `127.0.0.1:${portArg ?? 0}`,
     adminListen: "127.0.0.1:0",
     logLevel: "silent",
-    sensorIntervalMs: 100
+    sensorIntervalMs: 100,
+    ...(process.env.BENCH_API_KEY_CACHE_MS === undefined ? {} : { apiKeyCacheMs: Number(process.env.BENCH_API_KEY_CACHE_MS) })
   })
   if (mode === "gateway-restart") {
     send({ type: "ready", url: gateway.agentUrl, credentials: join(dir, "gateway-credentials.json"), holders: [] })

@@ -60,6 +60,12 @@ export interface GatewayOptions {
   readonly authThrottle?: AuthThrottleOptions
   /** How often API keys with an open event stream or terminal are checked again (default 10 s): a revoked key ends them. */
   readonly apiKeyRecheckIntervalMs?: number
+  /**
+   * How long a checked API key is trusted without reading the store again (default 10 s; 0
+   * reads it on every request). Revocations through any gateway or the CLI are seen at once;
+   * this only bounds one that was missed (a PostgreSQL notification lost while reconnecting).
+   */
+  readonly apiKeyCacheMs?: number
   readonly logLevel?: LogLevel
   readonly logger?: Logger
   /**
@@ -117,6 +123,7 @@ export const startGateway = async (options: GatewayOptions) => {
       ...(options.livenessSyncMs === undefined ? {} : { livenessSyncMs: options.livenessSyncMs }),
       ...(options.leaseRetryMs === undefined ? {} : { leaseRetryMs: options.leaseRetryMs }),
       ...(options.vipProbeReporters === undefined ? {} : { vipProbeReporters: options.vipProbeReporters }),
+      ...(options.apiKeyCacheMs === undefined ? {} : { apiKeyCacheMs: options.apiKeyCacheMs }),
       vipProbeIntervalMs
     }
   }))

@@ -64,6 +64,12 @@ export const registerLocalCommands = (program: Command, session: CliSession) => 
     .option("--vip-probe-interval <ms>", "how often the nodes sampled as reporters probe their cluster's VIP over the overlay (each probe times out after as long)", milliseconds, 2000)
     .option("--vip-probe-reporters <n>", "how many of a cluster's nodes probe its VIP; 0 turns the peers' view off (failover on the holder's heartbeats alone)", wholeNumber, 5)
     .option("--lease-retry <ms>", "several gateways: how often a gateway without the leader lease tries to take it (how soon the sensor resumes after the leader dies)", milliseconds, 1000)
+    .option(
+      "--api-key-cache <ms>",
+      "how long a checked API key is trusted without reading the store again; revocations (through any gateway or the CLI) are seen at once, this bounds one missed; 0 reads the key on every request",
+      wholeNumber,
+      10000
+    )
     .option("--gateway-id <id>", "name of this gateway in welcome messages")
     .option(
       "--peer-gateway <url>",
@@ -89,6 +95,7 @@ export const registerLocalCommands = (program: Command, session: CliSession) => 
         leaseRetryMs: options.leaseRetry,
         vipProbeIntervalMs: options.vipProbeInterval,
         vipProbeReporters: options.vipProbeReporters,
+        apiKeyCacheMs: options.apiKeyCache,
         logLevel: options.logLevel as LogLevel,
         ...(options.gatewayId === undefined ? {} : { gatewayId: options.gatewayId }),
         ...(options.peerGateway.length === 0 ? {} : { peerGateways: options.peerGateway }),

@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit } from "effect"
+import pg from "pg"
 import { newId, openPostgresStore, type AccountId } from "../src/index"
 import { freshDatabase, freshPostgresStoreLayer } from "./support/postgres"
 import { storeContract } from "./support/store-contract"
@@ -109,6 +110,37 @@ describe("PostgreSQL store", () => {
       const kept = account("kept")
       yield* store.transaction((tx) => tx.insertAccount(kept))
       assert.deepStrictEqual((yield* store.transaction((tx) => tx.listAccounts())).map((a) => a.name), ["kept"])
+    }).pipe(Effect.scoped)
+  )
+
+  it.live("a connection killed with pipelined statements in flight fails its transaction with a typed error; nothing of it is kept and the next one runs on a fresh connection", () =>
+    Effect.gen(function* () {
+      const url = yield* Effect.promise(freshDatabase)
+      const store = yield* openPostgresStore({ url, poolSize: 1 })
+      yield* store.transaction((tx) => tx.insertAccount(account("before")))
+      // As a server restart or a DBA's pg_terminate_backend would: every other connection to the database ends.
+      const killOthers = Effect.promise(async () => {
+        const admin = new pg.Client({ connectionString: url })
+        await admin.connect()
+        try {
+          await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        } finally {
+          await admin.end()
+        }
+      })
+      const lost = account("lost")
+      const exit = yield* Effect.exit(
+        store.transaction((tx) => Effect.gen(function* () {
+          yield* tx.insertAccount(lost)
+          yield* killOthers
+          return yield* tx.listAccounts()
+        }))
+      )
+      assert.isTrue(Exit.isFailure(exit))
+      assert.match(JSON.stringify(exit), /store_(failed|unavailable)/)
+      const after = account("after")
+      yield* store.transaction((tx) => tx.insertAccount(after))
+      assert.deepStrictEqual((yield* store.read((tx) => tx.listAccounts())).map((a) => a.name).sort(), ["after", "before"])
     }).pipe(Effect.scoped)
   )
 

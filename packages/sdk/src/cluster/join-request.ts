@@ -8,7 +8,7 @@ import { Effect } from "effect"
 import type { TxContext } from "../domain/transactor"
 import type { AgentIdentity, KubernetesNodeRole, ModuleName } from "../model/entities"
 import { newId, type ClusterId } from "../model/ids"
-import type { ClusterRecord, KubernetesNodeRecord, VipRecord } from "../store/records"
+import type { ClusterRecord, KubernetesNodeRecord, NetworkRecord, VipRecord } from "../store/records"
 import { addressFamilyMismatchMessage, joinChangesProbeSample, joinTokenOf, planK3sConfig, syncClusterMember, syncNetworkVipRoutes } from "../config/desired-configs"
 import { readJoinAgainstAssignments } from "./assignments"
 import { tokenFingerprint } from "../token/join-token"
@@ -92,19 +92,19 @@ export const validateJoinRequest = (ctx: TxContext, identity: AgentIdentity, req
       })
 
     // Independent reads by the instance's id, together: on PostgreSQL they share one round trip.
-    const [instance, membership, peers] = yield* Effect.all(
+    const [instance, membership, peers, node, template] = yield* Effect.all(
       [
         tx.getInstance(accountId, identity.instanceId),
         tx.findKubernetesNodeOfInstance(accountId, identity.instanceId),
-        tx.listPeersOfInstance(accountId, identity.instanceId)
+        tx.listPeersOfInstance(accountId, identity.instanceId),
+        tx.getNodeOfInstance(accountId, identity.instanceId),
+        tx.getTemplateOfInstance(accountId, identity.instanceId)
       ],
       { concurrency: "unbounded" }
     )
     if (instance === undefined || instance.status !== "running") {
       return yield* reject("instance_terminated", "this instance is terminated; provision a new one")
     }
-    const node = yield* tx.getNode(accountId, instance.node_id)
-    const template = node === undefined ? undefined : yield* tx.getTemplate(accountId, node.node_template_id)
     // R24: the template's assignment decides what this agent joins.
     const assigned = readJoinAgainstAssignments(template, request)
     if (!assigned.ok) return yield* reject(assigned.code, assigned.message, assigned.code, assigned.details)
@@ -157,6 +157,7 @@ export const validateJoinRequest = (ctx: TxContext, identity: AgentIdentity, req
     let cluster: ClusterRecord | undefined
     // Read with a target cluster together with it (one round trip on PostgreSQL), used once the cluster passes.
     let targetVip: VipRecord | undefined
+    let targetNetwork: NetworkRecord | undefined
     if (targetClusterId === null) {
       cluster = yield* tx.latestActiveCluster(accountId)
       if (cluster === undefined) {
@@ -164,12 +165,17 @@ export const validateJoinRequest = (ctx: TxContext, identity: AgentIdentity, req
       }
     } else {
       // R9: exists, same account, active. Another account's cluster looks exactly like a missing one.
-      const [target, vipOfTarget] = yield* Effect.all(
-        [tx.getCluster(accountId, targetClusterId as ClusterId), tx.findVipOfCluster(accountId, targetClusterId as ClusterId)],
+      const [target, vipOfTarget, networkOfTarget] = yield* Effect.all(
+        [
+          tx.getCluster(accountId, targetClusterId as ClusterId),
+          tx.findVipOfCluster(accountId, targetClusterId as ClusterId),
+          tx.getNetworkOfCluster(accountId, targetClusterId as ClusterId)
+        ],
         { concurrency: "unbounded" }
       )
       cluster = target
       targetVip = vipOfTarget
+      targetNetwork = networkOfTarget
       if (cluster === undefined) {
         const elsewhere = yield* tx.clusterExistsInAnotherAccount(accountId, targetClusterId)
         return yield* reject(
@@ -211,7 +217,12 @@ export const validateJoinRequest = (ctx: TxContext, identity: AgentIdentity, req
 
     // R21: a config that would mix IP families is never rendered; k3s would refuse it anyway.
     const vip = targetClusterId === null ? yield* tx.findVipOfCluster(accountId, cluster.id) : targetVip
-    const plan = yield* planK3sConfig(ctx, cluster, instance.id, role, { peer, vip, ...(node === undefined ? {} : { node }) })
+    const plan = yield* planK3sConfig(ctx, cluster, instance.id, role, {
+      peer,
+      vip,
+      ...(node === undefined ? {} : { node }),
+      ...(targetClusterId === null ? {} : { network: targetNetwork })
+    })
     if (plan !== undefined && !plan.ok) {
       return yield* reject("address_family_mismatch", addressFamilyMismatchMessage(cluster, plan.mismatches), "address_family_mismatch", {
         cluster_id: cluster.id,

@@ -130,11 +130,11 @@ export const planK3sConfig = (
   instanceId: InstanceId,
   role: KubernetesNodeRecord["role"],
   /** What the caller has already read, so a join does not read it twice. */
-  known: { readonly peer?: PeerRecord; readonly node?: NodeRecord; readonly vip?: VipRecord | undefined } = {}
+  known: { readonly peer?: PeerRecord; readonly node?: NodeRecord; readonly vip?: VipRecord | undefined; readonly network?: NetworkRecord | undefined } = {}
 ) =>
   Effect.gen(function* () {
     const accountId = cluster.account_id
-    const network = yield* ctx.tx.getNetwork(accountId, cluster.network_id)
+    const network = "network" in known ? known.network : yield* ctx.tx.getNetwork(accountId, cluster.network_id)
     const peer = known.peer ?? (yield* ctx.tx.findPeer(accountId, cluster.network_id, instanceId))
     const vip = "vip" in known ? known.vip : yield* ctx.tx.findVipOfCluster(accountId, cluster.id)
     let node = known.node
@@ -184,26 +184,34 @@ export const syncClusterMember = (ctx: TxContext, cluster: ClusterRecord, member
     }
     const isServer = member.role === "control-plane"
     const { input } = plan
-    yield* putDesired(ctx, member.instance_id, "k3s", cluster.id, {
-      cluster_id: cluster.id,
-      role: member.role,
-      content: renderK3sConfig(input),
-      files: isServer ? k3sCaFiles(cluster.ca_cert_pem, cluster.ca_key_pem) : []
-    })
-    yield* putDesired(ctx, member.instance_id, "token", cluster.id, { cluster_id: cluster.id, token: input.token })
-    if (isServer) {
-      yield* putDesired(ctx, member.instance_id, "kubeconfig", cluster.id, {
-        cluster_id: cluster.id,
-        content: renderKubeconfig({
-          clusterName: cluster.name,
-          clusterId: cluster.id,
-          apiEndpoint: cluster.api_endpoint,
-          caCertPem: cluster.ca_cert_pem,
-          clientCertPem: cluster.admin_cert_pem,
-          clientKeyPem: cluster.admin_key_pem
-        })
-      })
-    }
+    // Independent rows, written together: on PostgreSQL one round trip for all of them.
+    yield* Effect.all(
+      [
+        putDesired(ctx, member.instance_id, "k3s", cluster.id, {
+          cluster_id: cluster.id,
+          role: member.role,
+          content: renderK3sConfig(input),
+          files: isServer ? k3sCaFiles(cluster.ca_cert_pem, cluster.ca_key_pem) : []
+        }),
+        putDesired(ctx, member.instance_id, "token", cluster.id, { cluster_id: cluster.id, token: input.token }),
+        ...(isServer
+          ? [
+              putDesired(ctx, member.instance_id, "kubeconfig", cluster.id, {
+                cluster_id: cluster.id,
+                content: renderKubeconfig({
+                  clusterName: cluster.name,
+                  clusterId: cluster.id,
+                  apiEndpoint: cluster.api_endpoint,
+                  caCertPem: cluster.ca_cert_pem,
+                  clientCertPem: cluster.admin_cert_pem,
+                  clientKeyPem: cluster.admin_key_pem
+                })
+              })
+            ]
+          : [])
+      ],
+      { concurrency: "unbounded", discard: true }
+    )
   })
 
 export const syncClusterMembers = (ctx: TxContext, cluster: ClusterRecord) =>

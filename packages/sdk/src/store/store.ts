@@ -63,6 +63,8 @@ export interface StoreTx {
   // templates and module assignments
   readonly insertTemplate: (template: TemplateRecord) => Op<void>
   readonly getTemplate: (accountId: AccountId, id: TemplateId) => Op<TemplateRecord | undefined>
+  /** The template of the node an instance runs on, by the instance's id: read beside the instance, not after its node. */
+  readonly getTemplateOfInstance: (accountId: AccountId, instanceId: InstanceId) => Op<TemplateRecord | undefined>
   readonly findTemplateByName: (accountId: AccountId, name: string) => Op<TemplateRecord | undefined>
   /** By name. */
   readonly listTemplates: (accountId: AccountId) => Op<ReadonlyArray<TemplateRecord>>
@@ -73,6 +75,8 @@ export interface StoreTx {
   // nodes and instances
   readonly insertNode: (node: NodeRecord) => Op<void>
   readonly getNode: (accountId: AccountId, id: NodeId) => Op<NodeRecord | undefined>
+  /** The node an instance runs on, by the instance's id: read beside the instance, not after it. */
+  readonly getNodeOfInstance: (accountId: AccountId, instanceId: InstanceId) => Op<NodeRecord | undefined>
   readonly listNodes: (accountId: AccountId) => Op<ReadonlyArray<NodeRecord>>
   readonly findNodeByHostname: (accountId: AccountId, hostname: string) => Op<NodeRecord | undefined>
   /** Only a node that never had an instance (callers check). */
@@ -99,6 +103,8 @@ export interface StoreTx {
   // networks (R2/R6: the nearest pod prefixes around a range, via an index)
   readonly insertNetwork: (network: NetworkRecord, podRange: PrefixRange | null) => Op<void>
   readonly getNetwork: (accountId: AccountId, id: NetworkId) => Op<NetworkRecord | undefined>
+  /** A cluster's network, by the cluster's id: read beside the cluster, not after it. */
+  readonly getNetworkOfCluster: (accountId: AccountId, clusterId: ClusterId) => Op<NetworkRecord | undefined>
   readonly findNetworkByHandle: (accountId: AccountId, handle: string) => Op<NetworkRecord | undefined>
   readonly findNetworkByName: (accountId: AccountId, name: string) => Op<NetworkRecord | undefined>
   readonly listNetworks: (accountId: AccountId) => Op<ReadonlyArray<NetworkRecord>>

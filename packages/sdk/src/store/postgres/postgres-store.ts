@@ -114,9 +114,9 @@ interface PendingEvent {
  * the transaction's round trips), and the current transaction's events and notices.
  *
  * The connection is pipelined (`pg`'s pipeline mode): a statement whose answer nothing waits
- * for — `BEGIN`, a write through `write`, the statements of the commit — is sent at once and
- * its answer read later, so a join's writes ride with its next read and its commit
- * costs two round trips, not five.
+ * for — `BEGIN`, a write through `write`, the statements of the commit — is held and sent
+ * with the next statement something waits for, its answer read with that one's, so a join's
+ * writes ride with its next read and its commit costs two round trips, not five.
  * PostgreSQL runs a connection's statements in the order sent, so a read still sees every write
  * before it; the first statement that failed is the one whose error the next awaited answer
  * (at the latest, `COMMIT`'s) reports.
@@ -152,15 +152,22 @@ const connectionFor = (client: pg.PoolClient): PgConnection => {
     }
     return client.query(text, values)
   }
-  const sendDeferred = (sql: string, params: Params | undefined) => {
-    const answer = submit(sql, params)
-    answer.catch(ignore) // read (and reported) through the next awaited answer
-    unanswered.push(answer)
+  // Statements nothing waits for, held until the next one something waits for: they leave with it,
+  // in its socket write, however many turns of the event loop the body took between them.
+  let held: Array<readonly [string, Params | undefined]> = []
+  const sendHeld = () => {
+    for (const [sql, params] of held) {
+      const answer = submit(sql, params)
+      answer.catch(ignore) // read (and reported) through the next awaited answer
+      unanswered.push(answer)
+    }
+    held = []
   }
   // An awaited statement waits for the ones sent before it: the earliest failure is the one reported.
   const query = (sql: string, params: Params | undefined) =>
     Effect.tryPromise({
       try: () => {
+        if (held.length > 0) sendHeld()
         const answer = submit(sql, params)
         if (unanswered.length === 0) return answer
         const before = unanswered
@@ -173,7 +180,7 @@ const connectionFor = (client: pg.PoolClient): PgConnection => {
     one: (sql, params) => Effect.map(query(sql, params), (result) => (result.rows[0] === undefined ? undefined : plain(result.rows[0] as Row))),
     all: (sql, params) => Effect.map(query(sql, params), (result) => (result.rows as Array<Row>).map(plain)),
     run: (sql, params) => Effect.map(query(sql, params), (result) => result.rowCount ?? 0),
-    write: (sql, params) => Effect.sync(() => void sendDeferred(sql, params))
+    write: (sql, params) => Effect.sync(() => void held.push([sql, params]))
   }
   const pendingEvents: Array<PendingEvent> = []
   const pendingNotices: Array<() => ReadonlyArray<string>> = []
@@ -195,6 +202,7 @@ const connectionFor = (client: pg.PoolClient): PgConnection => {
     tx,
     begin: () => {
       unanswered = []
+      held = []
       pendingEvents.length = 0
       pendingNotices.length = 0
     },

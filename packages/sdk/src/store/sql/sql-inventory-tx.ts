@@ -28,6 +28,12 @@ export const inventoryTx = (db: SqlDriver) => {
     insertTemplate: (template) =>
       write("INSERT INTO templates (id, account_id, name, created_at) VALUES (?, ?, ?, ?)", [template.id, template.account_id, template.name, template.created_at]),
     getTemplate: (accountId, id) => readTemplate("t.account_id = ? AND t.id = ?", [accountId, id]),
+    getTemplateOfInstance: (accountId, instanceId) =>
+      readTemplate("t.account_id = ? AND t.id = (SELECT n.node_template_id FROM nodes n JOIN instances i ON i.node_id = n.id WHERE i.account_id = ? AND i.id = ?)", [
+        accountId,
+        accountId,
+        instanceId
+      ]),
     findTemplateByName: (accountId, name) => readTemplate("t.account_id = ? AND t.name = ?", [accountId, name]),
     listTemplates: (accountId) =>
       Effect.gen(function* () {
@@ -59,6 +65,8 @@ export const inventoryTx = (db: SqlDriver) => {
           node.created_at
         ]),
     getNode: (accountId, id) => Effect.flatMap(one("SELECT * FROM nodes WHERE account_id = ? AND id = ?", [accountId, id]), nodes.one),
+    getNodeOfInstance: (accountId, instanceId) =>
+      Effect.flatMap(one("SELECT n.* FROM nodes n JOIN instances i ON i.node_id = n.id WHERE i.account_id = ? AND i.id = ?", [accountId, instanceId]), nodes.one),
     listNodes: (accountId) => Effect.flatMap(all("SELECT * FROM nodes WHERE account_id = ? ORDER BY created_at, rowid", [accountId]), nodes.all),
     findNodeByHostname: (accountId, hostname) => Effect.flatMap(one("SELECT * FROM nodes WHERE account_id = ? AND hostname = ?", [accountId, hostname]), nodes.one),
     deleteNode: (accountId, id) => write("DELETE FROM nodes WHERE account_id = ? AND id = ?", [accountId, id]),

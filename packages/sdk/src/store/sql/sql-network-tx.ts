@@ -31,6 +31,8 @@ export const networkTx = (db: SqlDriver) => {
           ]
         ),
     getNetwork: (accountId, id) => Effect.flatMap(one("SELECT * FROM networks WHERE account_id = ? AND id = ?", [accountId, id]), networks.one),
+    getNetworkOfCluster: (accountId, clusterId) =>
+      Effect.flatMap(one("SELECT n.* FROM networks n JOIN clusters c ON c.network_id = n.id WHERE c.account_id = ? AND c.id = ?", [accountId, clusterId]), networks.one),
     findNetworkByHandle: (accountId, handle) =>
       Effect.flatMap(one("SELECT * FROM networks WHERE account_id = ? AND handle = ?", [accountId, handle]), networks.one),
     findNetworkByName: (accountId, name) => Effect.flatMap(one("SELECT * FROM networks WHERE account_id = ? AND name = ?", [accountId, name]), networks.one),

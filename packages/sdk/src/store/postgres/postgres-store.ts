@@ -12,8 +12,9 @@
  * lock too, so gateways starting together apply them once.
  *
  * While PostgreSQL is unreachable, calls fail with `store_unavailable` (nothing is half
- * written: the transaction never committed); agent sessions and heartbeats live in each
- * gateway's memory and carry on.
+ * written: the transaction never committed — except a connection lost during the commit, whose
+ * error says the outcome is unknown); agent sessions and heartbeats live in each gateway's
+ * memory and carry on.
  */
 import { randomBytes } from "node:crypto"
 import { Deferred, Effect, Exit, Layer, Schedule, Semaphore } from "effect"
@@ -54,11 +55,24 @@ const toStoreError = (cause: unknown): StoreError => {
   const code = sqlState(cause)
   const message = cause instanceof Error ? cause.message : String(cause)
   if (RETRYABLE.has(code)) return storeError("store_conflict", "a concurrent change conflicted with this one; nothing was changed, retry", { sqlstate: code })
-  if (UNAVAILABLE.test(code) || /ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|ENOTFOUND|Connection terminated|timeout/i.test(message)) {
+  if (UNAVAILABLE.test(code) || /ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|ENOTFOUND|Connection terminated|connection error|not queryable|timeout/i.test(message)) {
     return storeError("store_unavailable", `PostgreSQL is unavailable (${message}); nothing was changed. Retry once the database is back`, {})
   }
   return storeError("store_failed", `the database failed: ${message}; nothing was changed. Check the database and retry`, code === "" ? {} : { sqlstate: code })
 }
+
+/**
+ * The connection lost while committing: `COMMIT` may have reached the server, so "nothing was
+ * changed" would not be known to be true. Same code, an honest message, and no automatic retry.
+ */
+const outcomeUnknownIfLost = (error: StoreError): StoreError =>
+  error.code === "store_unavailable"
+    ? storeError(
+        "store_unavailable",
+        "PostgreSQL became unavailable while this change was committing; it may or may not have been committed. Read its result back before retrying",
+        { outcome: "unknown" }
+      )
+    : error
 
 const isConflict = (error: unknown) => error instanceof StoreError && error.code === "store_conflict"
 
@@ -317,7 +331,7 @@ export const openPostgresStore = (options: PostgresStoreOptions) =>
               yield* connection.driver.write(begin)
               const exit = yield* Effect.exit(restore(body(connection.tx)))
               if (Exit.isSuccess(exit)) {
-                const committed = yield* Effect.exit(commit(connection))
+                const committed = yield* Effect.exit(commit(connection).pipe(Effect.mapError(outcomeUnknownIfLost)))
                 if (Exit.isFailure(committed)) {
                   yield* Effect.ignore(connection.driver.run("ROLLBACK"))
                   return yield* Effect.failCause(committed.cause)

@@ -286,7 +286,10 @@ export class AgentPort extends Context.Service<AgentPort, AgentPortService>()("@
         })
       const configAck = (identity: AgentIdentity, ack: ConfigAckBody) => transact((ctx) => recordAck(ctx, identity, ack))
       const configAcks = (acks: ReadonlyArray<{ readonly identity: AgentIdentity; readonly ack: ConfigAckBody }>) =>
-        acks.length === 0 ? Effect.void : transact((ctx) => Effect.forEach(acks, ({ identity, ack }) => recordAck(ctx, identity, ack), { discard: true }))
+        acks.length === 0
+          ? Effect.void
+          : // Started in order, so PostgreSQL runs them in order, but without waiting one by one: one round trip for the batch.
+            transact((ctx) => Effect.forEach(acks, ({ identity, ack }) => recordAck(ctx, identity, ack), { concurrency: "unbounded", discard: true }))
 
       const vipDirectives = (identity: AgentIdentity, held: HelloBody["held_vips"]) => read((ctx) => vipDirectivesFor(ctx.tx, identity, held))
 

@@ -26,7 +26,11 @@ export const wireAssignments = (template: TemplateRecord | undefined): Array<Wir
 
 /** The `assignments` push of each instance, after its template's assignments changed (or it was provisioned). */
 export const syncInstanceAssignments = (ctx: TxContext, template: TemplateRecord, instanceIds: ReadonlyArray<InstanceId>) =>
-  Effect.forEach(instanceIds, (instanceId) => putDesired(ctx, instanceId, "assignments", "modules", { assignments: wireAssignments(template) }), { discard: true })
+  // Together: on PostgreSQL one round trip for every instance of the template, not one each.
+  Effect.forEach(instanceIds, (instanceId) => putDesired(ctx, instanceId, "assignments", "modules", { assignments: wireAssignments(template) }), {
+    concurrency: "unbounded",
+    discard: true
+  })
 
 export type AssignedJoin =
   | { readonly ok: true; readonly assignment: ModuleAssignment; readonly targetClusterId: string | null; readonly selectedBy: "request" | "assignment" | "none" }

@@ -6,7 +6,7 @@ import type { SqlDriver } from "./sql-driver"
 import { networks, networksWithoutIpv4, peerEntries, peers, peersWithHostname, podPrefixNeighbours, setClause } from "./sql-rows"
 
 export const networkTx = (db: SqlDriver) => {
-  const { one, all, run, write } = db
+  const { one, all, write } = db
   return {
     insertNetwork: (network, podRange) =>
       write(
@@ -143,7 +143,7 @@ export const networkTx = (db: SqlDriver) => {
       Effect.forEach(
         Array.from({ length: Math.ceil(entries.length / 200) }, (_, i) => entries.slice(i * 200, i * 200 + 200)),
         (batch) =>
-          run(
+          write(
             `INSERT INTO network_peer_entries (network_id, peer_id, version, entry) VALUES ${batch.map(() => "(?, ?, ?, ?)").join(", ")}
              ON CONFLICT (network_id, peer_id) DO UPDATE SET version = excluded.version, entry = excluded.entry`,
             batch.flatMap(({ peer_id, entry }) => [networkId, peer_id, version, entry])

@@ -74,6 +74,17 @@ const outcomeUnknownIfLost = (error: StoreError): StoreError =>
       )
     : error
 
+/** No connection could be had at all (marked so a transaction is not tried again: that would only double the wait). */
+const connectFailed = (error: StoreError): StoreError =>
+  error.code === "store_unavailable" ? storeError(error.code, error.message, { ...error.details, connecting: true }) : error
+
+/** A connection was lost before the commit was sent: nothing was committed, so the transaction may run again. */
+const isLostBeforeCommit = (error: unknown) => {
+  if (!(error instanceof StoreError) || error.code !== "store_unavailable") return false
+  const details = error.details as { outcome?: string; connecting?: boolean }
+  return details.outcome !== "unknown" && details.connecting !== true
+}
+
 const isConflict = (error: unknown) => error instanceof StoreError && error.code === "store_conflict"
 
 /** `?` -> `$n` in order, or `@name` -> `$n` by name. Our statements have neither inside string literals. */
@@ -321,7 +332,7 @@ export const openPostgresStore = (options: PostgresStoreOptions) =>
 
     const attempt = <A, E, R>(body: (tx: StoreTx) => Effect.Effect<A, E, R>, begin: string): Effect.Effect<A, E | StoreError, R> =>
       Effect.acquireUseRelease(
-        Effect.tryPromise({ try: () => pool.connect(), catch: toStoreError }),
+        Effect.tryPromise({ try: () => pool.connect(), catch: (cause) => connectFailed(toStoreError(cause)) }),
         (client) =>
           Effect.uninterruptibleMask((restore) =>
             Effect.gen(function* () {
@@ -354,6 +365,9 @@ export const openPostgresStore = (options: PostgresStoreOptions) =>
       (begin: string) =>
       <A, E, R>(body: (tx: StoreTx) => Effect.Effect<A, E, R>): Effect.Effect<A, E | StoreError, R> =>
         attempt(body, begin).pipe(
+          // A pooled connection that died while idle (a database restart, a dropped TCP session)
+          // fails the first statement sent on it: once, the transaction runs again on a fresh one.
+          Effect.catchIf(isLostBeforeCommit, () => attempt(body, begin)),
           Effect.catchIf(isConflict, () =>
             retryLane.withPermits(1)(
               attempt(body, begin).pipe(

@@ -63,7 +63,7 @@ export interface GatewayOptions {
   /**
    * How long a checked API key is trusted without reading the store again (default 10 s; 0
    * reads it on every request). Revocations through any gateway or the CLI are seen at once;
-   * this only bounds one that was missed (a PostgreSQL notification lost while reconnecting).
+   * this only bounds one written to the database behind every gateway's back.
    */
   readonly apiKeyCacheMs?: number
   readonly logLevel?: LogLevel

@@ -5,6 +5,7 @@
  * decommissions and failovers on both stay serializable.
  */
 import { Effect } from "effect"
+import pg from "pg"
 import { afterEach, describe, expect, it } from "vitest"
 import { createFleet, FleetplaneError, Leadership, type Fleet, type JoinOutcome, type Signal } from "../src/index"
 import { freshDatabase } from "./support/postgres"
@@ -74,6 +75,27 @@ describe("several fleets on one PostgreSQL", () => {
     await until(async () => (await b.identifyApiKey(key.api_key).catch((e: FleetplaneError) => e.code)) === "invalid_api_key", "the other gateway to refuse the key", 3_000)
     // The cache keeps identities 10 s by default; the revocation travelled as a signal instead.
     expect(Date.now() - revokedAt).toBeLessThan(3_000)
+  })
+
+  it("a revocation whose notice was missed is dropped when the gateway hears the others again; until then the cache bounds it", async () => {
+    const postgres = await freshDatabase()
+    const a = await open(postgres)
+    const b = await open(postgres)
+    const account = await a.createAccount({ name: "acme" })
+    const key = await a.createApiKey({ account_id: account.id, name: "ci", role: "admin" })
+    expect((await b.identifyApiKey(key.api_key)).api_key_id).toBe(key.id)
+    const admin = new pg.Client({ connectionString: postgres })
+    await admin.connect()
+    try {
+      // Revoked behind every gateway's back (no event, no NOTIFY): b still trusts what it checked.
+      await admin.query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2", [new Date().toISOString(), key.id])
+      expect((await b.identifyApiKey(key.api_key)).api_key_id).toBe(key.id)
+      // Every gateway's connections drop (a database restart would do the same): b listens again and starts over.
+      await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+    } finally {
+      await admin.end()
+    }
+    await until(async () => (await b.identifyApiKey(key.api_key).catch((e: FleetplaneError) => e.code)) === "invalid_api_key", "b to read the key again after listening again", 5_000)
   })
 
   it("exactly one leads; when it closes, the other takes over", async () => {

@@ -154,6 +154,7 @@ const dispatch = (deps: DispatcherDeps, signal: Signal) => {
       }
       return
     case "NetworkSyncRequested":
+    case "SignalsMissed": // its DesiredConfigsChanged for every connected agent comes with it
       return
   }
 }

@@ -66,7 +66,7 @@ export const registerLocalCommands = (program: Command, session: CliSession) => 
     .option("--lease-retry <ms>", "several gateways: how often a gateway without the leader lease tries to take it (how soon the sensor resumes after the leader dies)", milliseconds, 1000)
     .option(
       "--api-key-cache <ms>",
-      "how long a checked API key is trusted without reading the store again; revocations (through any gateway or the CLI) are seen at once, this bounds one missed; 0 reads the key on every request",
+      "how long a checked API key is trusted without reading the store again; revocations (through any gateway or the CLI) are seen at once, this bounds one made behind their back; 0 reads the key on every request",
       wholeNumber,
       10000
     )

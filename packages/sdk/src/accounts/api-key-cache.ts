@@ -3,9 +3,10 @@
  * key every time (a read and a transaction on every request: a tenth of a small request's CPU).
  *
  * A cached identity is used only while all of these hold:
- * - it is younger than `ttlMs` — the bound on a revocation this process missed;
+ * - it is younger than `ttlMs` — the bound on a revocation made without the SDK (by hand);
  * - no revocation was seen since: `forget` (the key's own revocation, committed here or
- *   announced by another gateway) drops it, and `forgetAll` drops everything;
+ *   announced by another gateway) drops it, and `forgetAll` drops everything (after signals
+ *   from other gateways may have been missed);
  * - the store's `externalWrites` counter has not moved (SQLite: another process, such as
  *   `fleetplane apikey revoke --db`, committed to the file), so a revocation from outside is
  *   seen by the next request, as before the cache.

@@ -59,11 +59,13 @@ export class ApiKeys extends Context.Service<
       const { transact, read } = yield* Transactor
       const store = yield* Store
       const cache = new ApiKeyCache((yield* FleetConfig).apiKeyCacheMs)
-      // A revocation committed anywhere (another gateway's arrives as its events) drops the key.
+      // A revocation committed anywhere (another gateway's arrives as its events) drops the key;
+      // signals missed from other gateways drop every key.
       const subscription = yield* PubSub.subscribe(yield* Signals)
       yield* Effect.forkScoped(
         Effect.forever(
           Effect.map(PubSub.take(subscription), (signal) => {
+            if (signal._tag === "SignalsMissed") return cache.forgetAll()
             if (signal._tag !== "EventsAppended") return
             for (const event of signal.events) if (event.type === "system.api_key_revoked") cache.forget(String(event.data.api_key_id))
           })

@@ -31,7 +31,8 @@ export interface FleetConfigShape {
   /**
    * How long a checked API key's identity may be reused without reading the store (0: read it
    * on every request). A revocation through this process, or announced by another gateway, or
-   * written to the SQLite file by another process, is seen at once; this bounds one missed.
+   * written to the SQLite file by another process, is seen at once (after missed signals every
+   * key is read again); this bounds one written to the database without the SDK.
    */
   readonly apiKeyCacheMs: number
 }

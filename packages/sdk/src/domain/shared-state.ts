@@ -46,6 +46,7 @@ const INSTANCES_PER_MESSAGE = 150
 export const encodeSignals = (origin: string, signals: ReadonlyArray<Signal>): Array<string> => {
   const messages: Array<Remote> = []
   for (const signal of signals) {
+    if (signal._tag === "SignalsMissed") continue
     if (signal._tag === "NetworkSyncRequested") {
       messages.push({ t: "N" })
       continue
@@ -114,10 +115,13 @@ export const sharedStateLayer = Layer.effect(
         }).pipe(Effect.ignore)
       )
     }
-    // After a gap in listening, pushes may have been missed: offer every local agent what it lacks.
+    // After a gap in listening, pushes may have been missed: offer every local agent what it lacks,
+    // and tell whatever remembers shared state to read it again.
     const resync = () => {
       const connected = [...liveness.entries()].filter(([, entry]) => entry.connected).map(([id]) => id)
-      if (connected.length > 0) Effect.runFork(PubSub.publish(signals, { _tag: "DesiredConfigsChanged", instanceIds: connected }))
+      const missed: Array<Signal> = [{ _tag: "SignalsMissed" }]
+      if (connected.length > 0) missed.push({ _tag: "DesiredConfigsChanged", instanceIds: connected })
+      Effect.runFork(PubSub.publishAll(signals, missed))
     }
     yield* shared.listen(deliver, resync)
 

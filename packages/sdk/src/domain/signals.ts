@@ -23,6 +23,12 @@ export type Signal =
   | { readonly _tag: "VipHolderChanged"; readonly accountId: AccountId; readonly vipId: VipId; readonly instanceIds: ReadonlyArray<InstanceId> }
   /** A network's WireGuard peer lists were asked to be rendered again (config/network-syncer.ts): the syncer wakes. */
   | { readonly _tag: "NetworkSyncRequested" }
+  /**
+   * This process did not hear the other gateways for a while (its LISTEN connection was made
+   * again): what they committed meanwhile was not signalled here. Memory of shared state (the
+   * cache of API keys, the sensor's list of VIPs) starts over. Local only, never sent.
+   */
+  | { readonly _tag: "SignalsMissed" }
 
 export class Signals extends Context.Service<Signals, PubSub.PubSub<Signal>>()("@fleetplane/sdk/domain/Signals") {
   static readonly layer = Layer.effect(Signals, PubSub.unbounded<Signal>())

@@ -56,7 +56,7 @@ export class SkillRunner extends Context.Service<
         yield* Effect.forkScoped(
           Effect.forever(
             Effect.map(PubSub.take(subscription), (signal) => {
-              if (signal._tag === "EventsAppended" && signal.events.some((e) => e.type.startsWith("skill."))) busy = true
+              if (signal._tag === "SignalsMissed" || (signal._tag === "EventsAppended" && signal.events.some((e) => e.type.startsWith("skill.")))) busy = true
             })
           )
         )

@@ -233,7 +233,12 @@ export class VipSensor extends Context.Service<
         yield* Effect.forkScoped(
           Effect.forever(
             Effect.map(PubSub.take(subscription), (signal) => {
-              if (signal._tag === "VipHolderChanged" || (signal._tag === "EventsAppended" && signal.events.some((e) => changesVips(e.type)))) stale = true
+              if (
+                signal._tag === "VipHolderChanged" ||
+                signal._tag === "SignalsMissed" ||
+                (signal._tag === "EventsAppended" && signal.events.some((e) => changesVips(e.type)))
+              )
+                stale = true
             })
           )
         )

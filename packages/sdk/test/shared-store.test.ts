@@ -63,27 +63,29 @@ describe("several fleets on one PostgreSQL", () => {
     expect(eventsOnA).toContain("sdwan.network_created")
   }, 20_000)
 
-  it("an API key revoked on one is refused by the other well before its cached identity would expire", async () => {
+  /** Two gateways on one database; a key made on `a` and checked (so cached) on `b`. */
+  const keyCheckedOnB = async () => {
     const postgres = await freshDatabase()
     const a = await open(postgres)
     const b = await open(postgres)
     const account = await a.createAccount({ name: "acme" })
     const key = await a.createApiKey({ account_id: account.id, name: "ci", role: "admin" })
     expect((await b.identifyApiKey(key.api_key)).api_key_id).toBe(key.id)
+    const refusedByB = async () => (await b.identifyApiKey(key.api_key).catch((e: FleetplaneError) => e.code)) === "invalid_api_key"
+    return { postgres, a, b, account, key, refusedByB }
+  }
+
+  it("an API key revoked on one is refused by the other well before its cached identity would expire", async () => {
+    const { a, account, key, refusedByB } = await keyCheckedOnB()
     const revokedAt = Date.now()
     await a.revokeApiKey({ account_id: account.id, api_key_id: key.id })
-    await until(async () => (await b.identifyApiKey(key.api_key).catch((e: FleetplaneError) => e.code)) === "invalid_api_key", "the other gateway to refuse the key", 3_000)
+    await until(refusedByB, "the other gateway to refuse the key", 3_000)
     // The cache keeps identities 10 s by default; the revocation travelled as a signal instead.
     expect(Date.now() - revokedAt).toBeLessThan(3_000)
   })
 
   it("a revocation whose notice was missed is dropped when the gateway hears the others again; until then the cache bounds it", async () => {
-    const postgres = await freshDatabase()
-    const a = await open(postgres)
-    const b = await open(postgres)
-    const account = await a.createAccount({ name: "acme" })
-    const key = await a.createApiKey({ account_id: account.id, name: "ci", role: "admin" })
-    expect((await b.identifyApiKey(key.api_key)).api_key_id).toBe(key.id)
+    const { postgres, b, key, refusedByB } = await keyCheckedOnB()
     const admin = new pg.Client({ connectionString: postgres })
     await admin.connect()
     try {
@@ -95,7 +97,7 @@ describe("several fleets on one PostgreSQL", () => {
     } finally {
       await admin.end()
     }
-    await until(async () => (await b.identifyApiKey(key.api_key).catch((e: FleetplaneError) => e.code)) === "invalid_api_key", "b to read the key again after listening again", 5_000)
+    await until(refusedByB, "b to read the key again after listening again", 5_000)
   })
 
   it("exactly one leads; when it closes, the other takes over", async () => {

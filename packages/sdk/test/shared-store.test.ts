@@ -8,7 +8,7 @@ import { Effect } from "effect"
 import pg from "pg"
 import { afterEach, describe, expect, it } from "vitest"
 import { createFleet, FleetplaneError, Leadership, type Fleet, type JoinOutcome, type Signal } from "../src/index"
-import { freshDatabase } from "./support/postgres"
+import { freshDatabase, terminateOtherConnections } from "./support/postgres"
 
 const fast = { livenessSyncMs: 100, leaseRetryMs: 100, heartbeatIntervalMs: 200, silenceThresholdMs: 600 }
 let fleets: Array<Fleet> = []
@@ -91,12 +91,12 @@ describe("several fleets on one PostgreSQL", () => {
     try {
       // Revoked behind every gateway's back (no event, no NOTIFY): b still trusts what it checked.
       await admin.query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2", [new Date().toISOString(), key.id])
-      expect((await b.identifyApiKey(key.api_key)).api_key_id).toBe(key.id)
-      // Every gateway's connections drop (a database restart would do the same): b listens again and starts over.
-      await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
     } finally {
       await admin.end()
     }
+    expect((await b.identifyApiKey(key.api_key)).api_key_id).toBe(key.id)
+    // Every gateway's connections drop (a database restart would do the same): b listens again and starts over.
+    await terminateOtherConnections(postgres)
     await until(refusedByB, "b to read the key again after listening again", 5_000)
   })
 

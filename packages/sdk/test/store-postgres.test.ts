@@ -1,8 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit } from "effect"
-import pg from "pg"
 import { newId, openPostgresStore, type AccountId } from "../src/index"
-import { freshDatabase, freshPostgresStoreLayer } from "./support/postgres"
+import { freshDatabase, freshPostgresStoreLayer, terminateOtherConnections } from "./support/postgres"
 import { storeContract } from "./support/store-contract"
 
 storeContract("PostgreSQL", freshPostgresStoreLayer)
@@ -118,16 +117,7 @@ describe("PostgreSQL store", () => {
       const url = yield* Effect.promise(freshDatabase)
       const store = yield* openPostgresStore({ url, poolSize: 1 })
       yield* store.transaction((tx) => tx.insertAccount(account("before")))
-      // As a server restart or a DBA's pg_terminate_backend would: every other connection to the database ends.
-      const killOthers = Effect.promise(async () => {
-        const admin = new pg.Client({ connectionString: url })
-        await admin.connect()
-        try {
-          await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
-        } finally {
-          await admin.end()
-        }
-      })
+      const killOthers = Effect.promise(() => terminateOtherConnections(url))
       // Killed once, with a pipelined write in flight: run again on a fresh connection, committed once.
       let attempts = 0
       const once = account("once")

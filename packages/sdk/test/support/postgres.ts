@@ -29,5 +29,16 @@ export const freshDatabase = async (): Promise<string> => {
   return url.toString()
 }
 
+/** Ends every other connection to the database at `url`, as a server restart (or a DBA's `pg_terminate_backend`) would. */
+export const terminateOtherConnections = async (url: string): Promise<void> => {
+  const admin = new pg.Client({ connectionString: url })
+  await admin.connect()
+  try {
+    await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+  } finally {
+    await admin.end()
+  }
+}
+
 /** A PostgreSQL store on a fresh database, as a layer. */
 export const freshPostgresStoreLayer = () => Layer.unwrap(Effect.map(Effect.promise(freshDatabase), (url) => postgresStoreLayer({ url })))

@@ -247,6 +247,28 @@ export const storeContract = (name: string, makeStore: StoreFactory) =>
       )
     )
 
+    it.live("an instance's node and template, by the instance's id: the same rows as by theirs, and nothing across accounts", () =>
+      withStore((store) =>
+        Effect.gen(function* () {
+          const account = yield* store.transaction(seedAccount)
+          const other = yield* store.transaction(seedAccount)
+          const instanceId = yield* store.transaction((tx) => seedInstance(tx, account))
+          const { instance, node, template } = yield* store.read((tx) =>
+            Effect.gen(function* () {
+              const instance = (yield* tx.getInstance(account, instanceId))!
+              const node = yield* tx.getNode(account, instance.node_id)
+              return { instance, node, template: yield* tx.getTemplate(account, node!.node_template_id) }
+            })
+          )
+          assert.deepStrictEqual(yield* store.read((tx) => tx.getNodeOfInstance(account, instance.id)), node)
+          assert.deepStrictEqual(yield* store.read((tx) => tx.getTemplateOfInstance(account, instance.id)), template)
+          assert.isUndefined(yield* store.read((tx) => tx.getNodeOfInstance(other, instance.id)))
+          assert.isUndefined(yield* store.read((tx) => tx.getTemplateOfInstance(other, instance.id)))
+          assert.isUndefined(yield* store.read((tx) => tx.getNodeOfInstance(account, "ins_missing" as InstanceId)))
+        })
+      )
+    )
+
     it.live("a VIP changes only at the epoch it was read at (compare-and-set)", () =>
       withStore((store) =>
         Effect.gen(function* () {
@@ -274,6 +296,10 @@ export const storeContract = (name: string, makeStore: StoreFactory) =>
               token_secret: "", token_version: 1, admin_cert_pem: "", admin_key_pem: ""
             })
           )
+          // A cluster's network, by the cluster's id (a join reads it beside the cluster); not across accounts.
+          const other = yield* store.transaction(seedAccount)
+          assert.strictEqual((yield* store.read((tx) => tx.getNetworkOfCluster(account, clusterId)))?.id, network)
+          assert.isUndefined(yield* store.read((tx) => tx.getNetworkOfCluster(other, clusterId)))
           yield* store.transaction((tx) =>
             tx.insertVip({ id: vipId, account_id: account, network_id: network, cluster_id: clusterId, address: "fd00::100", address_ipv4: "100.64.0.100", holder_peer_id: peerA as PeerId, holder_since: "2026-01-01T00:00:00.000Z", failover_holder_peer_ids: [], epoch: 1, policy: "automatic", silent_epoch: null, incident: null, probe_reporters: [] })
           )

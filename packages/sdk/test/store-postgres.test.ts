@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit } from "effect"
 import { newId, openPostgresStore, type AccountId } from "../src/index"
-import { freshDatabase, freshPostgresStoreLayer, terminateOtherConnections } from "./support/postgres"
+import { freshDatabase, freshPostgresStoreLayer, runAlone, terminateOtherConnections } from "./support/postgres"
 import { storeContract } from "./support/store-contract"
 
 storeContract("PostgreSQL", freshPostgresStoreLayer)
@@ -152,6 +152,23 @@ describe("PostgreSQL store", () => {
 
       yield* store.transaction((tx) => tx.insertAccount(account("after")))
       assert.deepStrictEqual((yield* store.read((tx) => tx.listAccounts())).map((a) => a.name).sort(), ["after", "before", "once"])
+    }).pipe(Effect.scoped)
+  )
+
+  it.live("a table altered under the prepared statements (another gateway migrated the database) costs one more run on a fresh connection, not an error", () =>
+    Effect.gen(function* () {
+      const url = yield* Effect.promise(freshDatabase)
+      const store = yield* openPostgresStore({ url, poolSize: 1 })
+      const kept = account("kept")
+      yield* store.transaction((tx) => tx.insertAccount(kept))
+      const read = store.read((tx) => tx.getAccount(kept.id))
+      yield* read
+      // A newer build adds a column: `SELECT *` prepared before it now returns another row type.
+      yield* Effect.promise(() => runAlone(url, "ALTER TABLE accounts ADD COLUMN added_by_a_newer_build TEXT"))
+      const after = yield* read
+      assert.strictEqual(after?.name, "kept")
+      yield* store.transaction((tx) => tx.insertAccount(account("later")))
+      assert.deepStrictEqual((yield* store.read((tx) => tx.listAccounts())).map((a) => a.name).sort(), ["kept", "later"])
     }).pipe(Effect.scoped)
   )
 

@@ -29,16 +29,20 @@ export const freshDatabase = async (): Promise<string> => {
   return url.toString()
 }
 
-/** Ends every other connection to the database at `url`, as a server restart (or a DBA's `pg_terminate_backend`) would. */
-export const terminateOtherConnections = async (url: string): Promise<void> => {
+/** Runs one statement on a connection of its own, as another gateway's migration (or a DBA) would. */
+export const runAlone = async (url: string, statement: string): Promise<void> => {
   const admin = new pg.Client({ connectionString: url })
   await admin.connect()
   try {
-    await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+    await admin.query(statement)
   } finally {
     await admin.end()
   }
 }
+
+/** Ends every other connection to the database at `url`, as a server restart (or a DBA's `pg_terminate_backend`) would. */
+export const terminateOtherConnections = (url: string): Promise<void> =>
+  runAlone(url, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
 
 /** A PostgreSQL store on a fresh database, as a layer. */
 export const freshPostgresStoreLayer = () => Layer.unwrap(Effect.map(Effect.promise(freshDatabase), (url) => postgresStoreLayer({ url })))

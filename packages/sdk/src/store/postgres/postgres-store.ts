@@ -17,7 +17,7 @@
  * memory and carry on.
  */
 import { randomBytes } from "node:crypto"
-import { Deferred, Effect, Exit, Layer, Schedule, Semaphore } from "effect"
+import { Cause, Deferred, Effect, Exit, Layer, Option, Schedule, Semaphore } from "effect"
 import pg from "pg"
 import { storeError, StoreError } from "../../model/errors"
 import type { Params, Row, SqlDriver } from "../sql/sql-driver"
@@ -55,6 +55,13 @@ const toStoreError = (cause: unknown): StoreError => {
   const code = sqlState(cause)
   const message = cause instanceof Error ? cause.message : String(cause)
   if (RETRYABLE.has(code)) return storeError("store_conflict", "a concurrent change conflicted with this one; nothing was changed, retry", { sqlstate: code })
+  if (code === "0A000" && /cached plan/.test(message)) {
+    return storeError(
+      "store_failed",
+      "PostgreSQL's tables changed under this gateway's prepared statements (a newer gateway migrated the database?); nothing was changed. Retry, and upgrade this gateway to the database's version",
+      { sqlstate: code, stalePlans: true }
+    )
+  }
   if (UNAVAILABLE.test(code) || /ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|ENOTFOUND|Connection terminated|connection error|not queryable|timeout/i.test(message)) {
     return storeError("store_unavailable", `PostgreSQL is unavailable (${message}); nothing was changed. Retry once the database is back`, {})
   }
@@ -78,8 +85,18 @@ const outcomeUnknownIfLost = (error: StoreError): StoreError =>
 const connectFailed = (error: StoreError): StoreError =>
   error.code === "store_unavailable" ? storeError(error.code, error.message, { ...error.details, connecting: true }) : error
 
-/** A connection was lost before the commit was sent: nothing was committed, so the transaction may run again. */
-const isLostBeforeCommit = (error: unknown) => {
+/**
+ * The connection's prepared statements no longer fit the tables (another gateway's migration
+ * altered one): the connection is closed, not pooled, so the next one prepares them afresh.
+ */
+const hasStalePlans = (error: unknown) => error instanceof StoreError && (error.details as { stalePlans?: boolean }).stalePlans === true
+
+/**
+ * Worth one more run on a fresh connection, as nothing was committed: the connection was lost
+ * before the commit was sent, or its prepared statements went stale.
+ */
+const failedBeforeCommitOnItsConnection = (error: unknown) => {
+  if (hasStalePlans(error)) return true
   if (!(error instanceof StoreError) || error.code !== "store_unavailable") return false
   const details = error.details as { outcome?: string; connecting?: boolean }
   return details.outcome !== "unknown" && details.connecting !== true
@@ -102,23 +119,41 @@ const translateText = (sql: string, named: boolean): { readonly text: string; re
   return { text, order }
 }
 
-/** Translations by statement text: the store's statements are a fixed set, translated once each. */
-const translations = new Map<string, ReturnType<typeof translateText>>()
+/**
+ * Translations by statement text: the store's statements are a fixed set, translated once each
+ * and named, so each connection has PostgreSQL parse and plan a statement once and then only
+ * binds it (an unnamed statement is parsed and planned again every time it runs).
+ */
+interface Translation {
+  readonly text: string
+  readonly order: ReadonlyArray<string>
+  readonly name: string | undefined
+}
+const translations = new Map<string, Translation>()
+// Statements built from changed columns vary a little; the cache (and so the statements each
+// connection keeps prepared) is bounded all the same: past it, statements run unnamed.
 const TRANSLATIONS_KEPT = 2_000
 
-const translate = (sql: string, params: Params | undefined): { text: string; values: Array<unknown> } => {
-  if (params === undefined) return { text: sql, values: [] }
+interface Submission {
+  readonly text: string
+  readonly values: Array<unknown>
+  readonly name: string | undefined
+}
+
+const translate = (sql: string, params: Params | undefined): Submission => {
+  if (params === undefined) return { text: sql, values: [], name: undefined }
   const named = !Array.isArray(params)
   const key = named ? `@${sql}` : sql
   let translated = translations.get(key)
   if (translated === undefined) {
-    translated = translateText(sql, named)
-    // Statements built from changed columns vary a little; the cache is bounded all the same.
-    if (translations.size < TRANSLATIONS_KEPT) translations.set(key, translated)
+    const kept = translations.size < TRANSLATIONS_KEPT
+    translated = { ...translateText(sql, named), name: kept ? `fp${translations.size}` : undefined }
+    if (kept) translations.set(key, translated)
   }
-  if (!named) return { text: translated.text, values: [...(params as ReadonlyArray<unknown>)] }
+  const { text, name } = translated
+  if (!named) return { text, name, values: [...(params as ReadonlyArray<unknown>)] }
   const values = params as Readonly<Record<string, unknown>>
-  return { text: translated.text, values: translated.order.map((name) => values[name] ?? null) }
+  return { text, name, values: translated.order.map((field) => values[field] ?? null) }
 }
 
 /** Rows as the SQLite driver returns them: without the `rowid` ordering column. */
@@ -169,13 +204,13 @@ const connectionFor = (client: pg.PoolClient): PgConnection => {
     stream.uncork?.()
   }
   const submit = (sql: string, params: Params | undefined) => {
-    const { text, values } = translate(sql, params)
+    const { text, values, name } = translate(sql, params)
     if (!corked && stream.cork !== undefined) {
       corked = true
       stream.cork()
       queueMicrotask(uncork)
     }
-    return client.query(text, values)
+    return client.query(name === undefined ? { text, values } : { name, text, values })
   }
   // Statements nothing waits for, held until the next one something waits for: they leave with it,
   // in its socket write, however many turns of the event loop the body took between them.
@@ -354,7 +389,7 @@ export const openPostgresStore = (options: PostgresStoreOptions) =>
               return yield* exit
             })
           ),
-        (client) => Effect.sync(() => client.release())
+        (client, exit) => Effect.sync(() => client.release(Exit.isFailure(exit) && Cause.findErrorOption(exit.cause).pipe(Option.exists(hasStalePlans))))
       )
 
     // Transactions that met a conflict run again one at a time: run side by side they tend to meet
@@ -366,8 +401,9 @@ export const openPostgresStore = (options: PostgresStoreOptions) =>
       <A, E, R>(body: (tx: StoreTx) => Effect.Effect<A, E, R>): Effect.Effect<A, E | StoreError, R> =>
         attempt(body, begin).pipe(
           // A pooled connection that died while idle (a database restart, a dropped TCP session)
-          // fails the first statement sent on it: once, the transaction runs again on a fresh one.
-          Effect.catchIf(isLostBeforeCommit, () => attempt(body, begin)),
+          // fails the first statement sent on it, and one whose prepared statements went stale
+          // fails the first of them: once, the transaction runs again on a fresh connection.
+          Effect.catchIf(failedBeforeCommitOnItsConnection, () => attempt(body, begin)),
           Effect.catchIf(isConflict, () =>
             retryLane.withPermits(1)(
               attempt(body, begin).pipe(

@@ -141,7 +141,7 @@ export class AgentPort extends Context.Service<AgentPort, AgentPortService>()("@
   static readonly layer = Layer.effect(
     AgentPort,
     Effect.gen(function* () {
-      const { transact, read } = yield* Transactor
+      const { transact, transactTogether, read } = yield* Transactor
       const liveness = yield* AgentLiveness
 
       const authenticate = (instanceId: string, credential: string) =>
@@ -240,7 +240,8 @@ export class AgentPort extends Context.Service<AgentPort, AgentPortService>()("@
                   return { ca, admin: await issueClientCertificate(ca, `fleetplane-admin-${identity.hostname}`, "system:masters", now) }
                 })
               : undefined
-          return yield* transact((ctx) =>
+          // Agents of a fleet coming up join at once: their joins are decided in group commits.
+          return yield* transactTogether((ctx) =>
             validateJoinRequest(
               ctx,
               identity,

@@ -10,6 +10,7 @@ import type { StoreError } from "../model/errors"
 import type { AccountId, InstanceId, VipId } from "../model/ids"
 import type { DesiredConfigRecord } from "../store/records"
 import { Store, type StoreTx } from "../store/store"
+import { makeGroupCommit } from "./group-commit"
 import { encodeSignals } from "./shared-state"
 import { publishSignals, Signals, type Signal } from "./signals"
 
@@ -29,10 +30,19 @@ export interface TxContext {
 /** What a read-only body gets: the snapshot's transaction and the Clock's time; nothing to emit or publish. */
 export type ReadContext = Pick<TxContext, "tx" | "now" | "nowIso">
 
+/** Bodies decided together in one group commit, at most. */
+const GROUP_COMMIT_MAX = 32
+
 export class Transactor extends Context.Service<
   Transactor,
   {
     readonly transact: <A, E, R>(body: (ctx: TxContext) => Effect.Effect<A, E, R>) => Effect.Effect<A, E | StoreError, R>
+    /**
+     * The same, for changes that often arrive together (agents joining at once): bodies submitted
+     * while another transaction of these commits share the next one, each in a savepoint of its own
+     * (domain/group-commit.ts). The outcome, and what is published, is each body's own.
+     */
+    readonly transactTogether: <A, E>(body: (ctx: TxContext) => Effect.Effect<A, E>) => Effect.Effect<A, E | StoreError>
     /** A body that only reads (listings, lookups): `Store.read`, no signals to publish. */
     readonly read: <A, E, R>(body: (ctx: ReadContext) => Effect.Effect<A, E, R>) => Effect.Effect<A, E | StoreError, R>
   }
@@ -43,65 +53,73 @@ export class Transactor extends Context.Service<
       const store = yield* Store
       const signals = yield* Signals
 
+      /** What one body collects in a transaction (events, touched instances, VIP changes), published only after the commit. */
+      const collector = (now: Date) => {
+        const events = new Map<AccountId, Array<FleetEvent>>()
+        // Per touched instance, its new records while they are all small enough to carry in the signal.
+        const touched = new Map<InstanceId, Array<DesiredConfigRecord> | undefined>()
+        const vipChanges: Array<Signal> = []
+        let syncRequested = false
+        const collected = () => {
+          const published: Array<Signal> = [...vipChanges]
+          if (syncRequested) published.push({ _tag: "NetworkSyncRequested" })
+          for (const [accountId, list] of events) published.push({ _tag: "EventsAppended", accountId, events: list })
+          if (touched.size > 0) {
+            const changes = [...touched.values()].flatMap((records) => records ?? [])
+            published.push({ _tag: "DesiredConfigsChanged", instanceIds: [...touched.keys()], ...(changes.length === 0 ? {} : { changes }) })
+          }
+          return published
+        }
+        /**
+         * The context for one run of the body in `tx`. A backend may run it again after a
+         * serialization conflict (PostgreSQL): what a rolled-back attempt collected is forgotten.
+         */
+        const contextIn = (tx: StoreTx): TxContext => {
+          events.clear()
+          touched.clear()
+          vipChanges.length = 0
+          syncRequested = false
+          // On a shared store the other gateways hear of it too, if (and only if) this commits.
+          const shared = store.shared
+          if (tx.notifyOnCommit !== undefined && shared !== undefined) tx.notifyOnCommit(() => encodeSignals(shared.origin, collected()))
+          return {
+            tx,
+            now,
+            nowIso: now.toISOString(),
+            emit: (accountId, type, data) =>
+              tx.appendEvent(accountId, type, now.toISOString(), data).pipe(
+                Effect.tap((event) =>
+                  Effect.sync(() => {
+                    const list = events.get(accountId) ?? []
+                    list.push(event)
+                    events.set(accountId, list)
+                  })
+                )
+              ),
+            touch: (instanceId, record) => {
+              const carried = touched.has(instanceId) ? touched.get(instanceId) : []
+              touched.set(instanceId, carried === undefined || record === undefined ? undefined : [...carried, record])
+            },
+            vipHolderChanged: (accountId, vipId, instanceIds) => {
+              vipChanges.push({ _tag: "VipHolderChanged", accountId, vipId, instanceIds })
+            },
+            networkSyncRequested: () => {
+              syncRequested = true
+            }
+          }
+        }
+        return { contextIn, publish: () => publishSignals(collected()).pipe(Effect.provideService(Signals, signals)) }
+      }
+
       const transact = <A, E, R>(body: (ctx: TxContext) => Effect.Effect<A, E, R>) =>
         Effect.gen(function* () {
-          const millis = yield* Clock.currentTimeMillis
-          const now = new Date(millis)
-          const events = new Map<AccountId, Array<FleetEvent>>()
-          // Per touched instance, its new records while they are all small enough to carry in the signal.
-          const touched = new Map<InstanceId, Array<DesiredConfigRecord> | undefined>()
-          const vipChanges: Array<Signal> = []
-          let syncRequested = false
-          const collected = () => {
-            const published: Array<Signal> = [...vipChanges]
-            if (syncRequested) published.push({ _tag: "NetworkSyncRequested" })
-            for (const [accountId, list] of events) published.push({ _tag: "EventsAppended", accountId, events: list })
-            if (touched.size > 0) {
-              const changes = [...touched.values()].flatMap((records) => records ?? [])
-              published.push({ _tag: "DesiredConfigsChanged", instanceIds: [...touched.keys()], ...(changes.length === 0 ? {} : { changes }) })
-            }
-            return published
-          }
-          // A backend may run the body again after a serialization conflict (PostgreSQL):
-          // what a rolled-back attempt collected must not be published.
-          const result = yield* store.transaction((tx) => {
-            events.clear()
-            touched.clear()
-            vipChanges.length = 0
-            syncRequested = false
-            const run = body({
-              tx,
-              now,
-              nowIso: now.toISOString(),
-              emit: (accountId, type, data) =>
-                tx.appendEvent(accountId, type, now.toISOString(), data).pipe(
-                  Effect.tap((event) =>
-                    Effect.sync(() => {
-                      const list = events.get(accountId) ?? []
-                      list.push(event)
-                      events.set(accountId, list)
-                    })
-                  )
-                ),
-              touch: (instanceId, record) => {
-                const carried = touched.has(instanceId) ? touched.get(instanceId) : []
-                touched.set(instanceId, carried === undefined || record === undefined ? undefined : [...carried, record])
-              },
-              vipHolderChanged: (accountId, vipId, instanceIds) => {
-                vipChanges.push({ _tag: "VipHolderChanged", accountId, vipId, instanceIds })
-              },
-              networkSyncRequested: () => {
-                syncRequested = true
-              }
-            })
-            // On a shared store the other gateways hear of it too, if (and only if) this commits.
-            const shared = store.shared
-            if (tx.notifyOnCommit !== undefined && shared !== undefined) tx.notifyOnCommit(() => encodeSignals(shared.origin, collected()))
-            return run
-          })
-          yield* publishSignals(collected()).pipe(Effect.provideService(Signals, signals))
+          const bodyCollector = collector(new Date(yield* Clock.currentTimeMillis))
+          const result = yield* store.transaction((tx) => body(bodyCollector.contextIn(tx)))
+          yield* bodyCollector.publish()
           return result
         })
+
+      const transactTogether = yield* makeGroupCommit(store, collector, GROUP_COMMIT_MAX)
 
       const read = <A, E, R>(body: (ctx: ReadContext) => Effect.Effect<A, E, R>) =>
         Effect.flatMap(Clock.currentTimeMillis, (millis) => {
@@ -109,7 +127,7 @@ export class Transactor extends Context.Service<
           return store.read((tx) => body({ tx, now, nowIso: now.toISOString() }))
         })
 
-      return Transactor.of({ transact, read })
+      return Transactor.of({ transact, transactTogether, read })
     })
   )
 }

@@ -311,6 +311,13 @@ export interface StoreTx {
   readonly listSkillRunsByStatus: (status: string) => Op<ReadonlyArray<SkillRunRecord>>
 
   /**
+   * Runs `body` so that, if it fails, what it wrote (its events too) is undone and the
+   * transaction carries on without it (an SQL savepoint); its failure is returned as it was.
+   * Not nested: one body at a time (a group commit's bodies, domain/group-commit.ts).
+   */
+  readonly inSavepoint: <A, E, R>(body: Effect.Effect<A, E, R>) => Effect.Effect<A, E | StoreError, R>
+
+  /**
    * On a shared store: messages to the other processes, delivered only if this transaction
    * commits. `payloads` runs at commit, once the transaction's events have their `seq`.
    */

@@ -3,7 +3,7 @@
  * factory. The SQLite store runs it today; a PostgreSQL store must pass the same suite.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer } from "effect"
+import { Effect, Exit, Layer } from "effect"
 import { newId, Store, type AccountId, type InstanceId, type NetworkId, type PeerId, type StoreTx } from "../../src/index"
 
 type StoreFactory = () => Layer.Layer<Store, unknown>
@@ -103,6 +103,40 @@ export const storeContract = (name: string, makeStore: StoreFactory) =>
             )
           )
           assert.isUndefined(yield* store.transaction((tx) => tx.getAccount(created!)))
+        })
+      )
+    )
+
+    it.live("a savepoint undoes a failed body's writes and events, and the transaction commits the rest; a failed statement inside one too", () =>
+      withStore((store) =>
+        Effect.gen(function* () {
+          const [a, kept, dropped, broken] = [newId("account"), newId("account"), newId("account"), newId("account")]
+          const account = (id: AccountId, name: string) => ({ id, name, created_at: "2026-01-01T00:00:00.000Z", ula_global_id: "fd12:3456:789a" })
+          const outcomes = yield* store.transaction((tx) =>
+            Effect.gen(function* () {
+              yield* tx.insertAccount(account(a, "a"))
+              const first = yield* Effect.exit(tx.inSavepoint(Effect.andThen(tx.insertAccount(account(kept, "kept")), tx.appendEvent(a, "kept", "2026-01-01T00:00:00.000Z", {}))))
+              const second = yield* Effect.exit(
+                tx.inSavepoint(
+                  Effect.gen(function* () {
+                    yield* tx.insertAccount(account(dropped, "dropped"))
+                    yield* tx.appendEvent(a, "dropped", "2026-01-01T00:00:00.000Z", {})
+                    return yield* Effect.fail("refused" as const)
+                  })
+                )
+              )
+              // A statement the database refuses (a NOT NULL column left empty) fails its body only.
+              const third = yield* Effect.exit(tx.inSavepoint(Effect.andThen(tx.insertAccount(account(broken, "broken")), tx.insertAccount(account(newId("account"), null as never)))))
+              yield* tx.appendEvent(a, "after", "2026-01-01T00:00:00.000Z", {})
+              return [first, second, third] as const
+            })
+          )
+          assert.isTrue(Exit.isSuccess(outcomes[0]))
+          assert.deepStrictEqual(outcomes[1], Exit.fail("refused"))
+          assert.isTrue(Exit.isFailure(outcomes[2]))
+          const names = (yield* store.read((tx) => tx.listAccounts())).map((x) => x.name).sort()
+          assert.deepStrictEqual(names, ["a", "kept"])
+          assert.deepStrictEqual((yield* store.read((tx) => tx.listEvents(a, 0, 10))).map((e) => e.type), ["kept", "after"])
         })
       )
     )

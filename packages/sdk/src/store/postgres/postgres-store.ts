@@ -21,7 +21,7 @@ import { Cause, Deferred, Effect, Exit, Layer, Option, Schedule, Semaphore } fro
 import pg from "pg"
 import { storeError, StoreError } from "../../model/errors"
 import type { Params, Row, SqlDriver } from "../sql/sql-driver"
-import { makeSqlStoreTx } from "../sql/sql-store-tx"
+import { inSavepoint, makeSqlStoreTx } from "../sql/sql-store-tx"
 import { Store, type SharedStore, type StoreTx } from "../store"
 import { postgresMigrations } from "./migrations"
 import { migrationError, runMigrations } from "../migrator"
@@ -244,8 +244,31 @@ const connectionFor = (client: pg.PoolClient): PgConnection => {
   }
   const pendingEvents: Array<PendingEvent> = []
   const pendingNotices: Array<() => ReadonlyArray<string>> = []
+  // Waits for its own answer only: an earlier failure is the failed body's, which this undoes.
+  const rollBackToSavepoint = Effect.tryPromise({
+    try: () => {
+      if (held.length > 0) sendHeld()
+      const before = unanswered
+      unanswered = []
+      const answer = submit("ROLLBACK TO SAVEPOINT fp_body", undefined)
+      return Promise.allSettled(before).then(() => answer)
+    },
+    catch: toStoreError
+  })
   const tx: StoreTx = {
     ...makeSqlStoreTx(driver),
+    // Events and notices wait for the commit in memory: a failed body's go with its writes.
+    inSavepoint: (body) =>
+      Effect.suspend(() => {
+        const events = pendingEvents.length
+        const notices = pendingNotices.length
+        const forget = Effect.sync(() => {
+          pendingEvents.length = events
+          pendingNotices.length = notices
+        })
+        // Released with a wait: a pipelined write of the body that failed fails the body, not a later one.
+        return inSavepoint(driver, { rollBack: Effect.andThen(forget, rollBackToSavepoint), end: driver.run("RELEASE SAVEPOINT fp_body") })(body)
+      }),
     // Events are written at commit, under the events lock, in one statement (see `commit`).
     appendEvent: (accountId, type, at, data) =>
       Effect.sync(() => {

@@ -1,0 +1,99 @@
+/**
+ * Group commit for state changes that arrive together (agents joining at once): the bodies
+ * submitted while one transaction is committing run together in the next one, at most
+ * `maxBatch` of them, in the order they came. One body alone runs at once, so nothing waits
+ * that did not have to.
+ *
+ * Each body runs in a savepoint of its own: if it fails, its writes and events are undone and
+ * the others still commit, as they would have one transaction each. Each caller gets its own
+ * body's outcome, and its signals are published only after the commit. A conflict, or a store
+ * that went away, is the whole transaction's: the store runs every body again (a serialization
+ * conflict on PostgreSQL) or fails them all.
+ *
+ * Why: on PostgreSQL, joins into one cluster at the same time conflict with each other (they read
+ * and write the same small index pages), and each transaction costs its own round trips for
+ * `BEGIN`, the events and `COMMIT`. Decided in one transaction, they cannot conflict with each
+ * other and share those costs.
+ */
+import { Clock, Effect, Exit, FiberSet } from "effect"
+import { StoreError } from "../model/errors"
+import type { Store, StoreTx } from "../store/store"
+import type { TxContext } from "./transactor"
+
+/** What one body collects in its transaction, published once that commits. */
+export interface BodyCollector {
+  /** The context for one run of the body in `tx` (forgetting what an earlier, rolled-back run collected). */
+  readonly contextIn: (tx: StoreTx) => TxContext
+  readonly publish: () => Effect.Effect<void>
+}
+
+interface Waiting {
+  readonly body: (ctx: TxContext) => Effect.Effect<unknown, unknown>
+  readonly collector: BodyCollector
+  readonly resume: (exit: Exit.Exit<unknown, unknown>) => void
+}
+
+/** Failures that belong to the whole transaction, not to one body. */
+const failsTheTransaction = (exit: Exit.Exit<unknown, unknown>) =>
+  Exit.isFailure(exit) &&
+  exit.cause.reasons.some((reason) => reason._tag === "Fail" && reason.error instanceof StoreError && (reason.error.code === "store_conflict" || reason.error.code === "store_unavailable"))
+
+/** Scoped: a transaction in progress when the scope closes is interrupted with it, and so are its callers. */
+export const makeGroupCommit = (store: Store["Service"], collector: (now: Date) => BodyCollector, maxBatch: number) =>
+  Effect.gen(function* () {
+    const runCommits = yield* FiberSet.makeRuntime<never>()
+    let waiting: Array<Waiting> = []
+    let committing = false
+
+    const runOne = (tx: StoreTx, item: Waiting) =>
+      Effect.exit(tx.inSavepoint(Effect.suspend(() => item.body(item.collector.contextIn(tx))))).pipe(
+        Effect.flatMap((exit): Effect.Effect<Exit.Exit<unknown, unknown>, unknown> =>
+          Exit.isFailure(exit) && failsTheTransaction(exit) ? Effect.failCause(exit.cause) : Effect.succeed(exit)
+        )
+      )
+
+    const commitWaiting = Effect.gen(function* () {
+      while (waiting.length > 0) {
+        const batch = waiting.slice(0, maxBatch)
+        waiting = waiting.slice(batch.length)
+        if (batch.length === 1) {
+          // Alone, a body needs no savepoint: its transaction is its own, as with `transact`.
+          const [item] = batch as [Waiting]
+          const exit = yield* Effect.exit(store.transaction((tx) => item.body(item.collector.contextIn(tx))))
+          if (Exit.isSuccess(exit)) yield* item.collector.publish()
+          item.resume(exit)
+          continue
+        }
+        const committed = yield* Effect.exit(store.transaction((tx) => Effect.forEach(batch, (item) => runOne(tx, item))))
+        if (Exit.isFailure(committed)) {
+          for (const item of batch) item.resume(committed)
+          continue
+        }
+        for (const [i, item] of batch.entries()) {
+          const exit = committed.value[i]!
+          if (Exit.isSuccess(exit)) yield* item.collector.publish()
+          item.resume(exit)
+        }
+      }
+    }).pipe(
+      // A body submitted while the last batch was being resolved is not left waiting.
+      Effect.ensuring(
+        Effect.sync(() => {
+          committing = false
+          if (waiting.length > 0) start()
+        })
+      )
+    )
+    const start = () => {
+      committing = true
+      runCommits(commitWaiting)
+    }
+
+    return <A, E>(body: (ctx: TxContext) => Effect.Effect<A, E>): Effect.Effect<A, E | StoreError> =>
+      Effect.flatMap(Clock.currentTimeMillis, (millis) =>
+        Effect.callback<A, E | StoreError>((resume) => {
+          waiting.push({ body, collector: collector(new Date(millis)), resume: resume as Waiting["resume"] })
+          if (!committing) start()
+        })
+      )
+  })

@@ -125,9 +125,11 @@ if (gateway !== undefined) {
   }
   if (Array.isArray(gateway.adminThroughput) && gateway.adminThroughput.length === 2) {
     const [bare, gw] = [gateway.adminThroughput.find((a) => a.server === "baseline"), gateway.adminThroughput.find((a) => a.server === "gateway")]
+    const trials = Array.isArray(gateway.adminThroughputTrials) ? gateway.adminThroughputTrials : []
+    const trialRatios = trials.length > 1 ? ` (the median of ${trials.length} trials: ${trials.map((t) => fmt(t.ratio, 2)).join(", ")})` : ""
     lines.push(
       "",
-      `**Admin API throughput with agents connected** (\`pnpm bench:admin\`): \`kubernetes_list_clusters\` (${gw.clusters} clusters), 16 keep-alive clients: gateway ${fmt(gw.requestsPerSecond, 0)}/s (p50 ${fmt(gw.p50Ms)} ms, p99 ${fmt(gw.p99Ms)} ms), baseline (bare \`node:http\` + better-sqlite3 on the same database) ${fmt(bare.requestsPerSecond, 0)}/s — ratio ${fmt(gw.requestsPerSecond / bare.requestsPerSecond, 2)}; target at least 0.25: **${gw.requestsPerSecond / bare.requestsPerSecond >= 0.25 ? "met" : "missed"}**.`
+      `**Admin API throughput with agents connected** (\`pnpm bench:admin\`): \`kubernetes_list_clusters\` (${gw.clusters} clusters), 16 keep-alive clients: gateway ${fmt(gw.requestsPerSecond, 0)}/s (p50 ${fmt(gw.p50Ms)} ms, p99 ${fmt(gw.p99Ms)} ms), baseline (bare \`node:http\` + better-sqlite3 on the same database) ${fmt(bare.requestsPerSecond, 0)}/s — ratio ${fmt(gw.requestsPerSecond / bare.requestsPerSecond, 2)}${trialRatios}; target at least 0.25: **${gw.requestsPerSecond / bare.requestsPerSecond >= 0.25 ? "met" : "missed"}**.`
     )
   }
   const convergence = gateway.convergence ?? []

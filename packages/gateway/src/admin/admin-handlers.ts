@@ -13,6 +13,7 @@ import { InternalError, TooManyFailedKeysError } from "./api-errors"
 import type { ApiKeyGuard } from "./api-key-guard"
 import { CSRF_HEADER, SESSION_COOKIE, sameToken, type ConsoleSessions } from "./console-sessions"
 import type { Metrics } from "./metrics"
+import { jsonAnswer } from "./http-io"
 import { bufferedBody } from "./node-http-adapter"
 import type { Logger } from "../log"
 
@@ -125,7 +126,7 @@ export const adminHandlersLayer = (deps: AdminHandlerDeps) =>
         Effect.flatMap(Effect.service(ApiKeyCaller), ({ identity }) => actions.execute(identity.account_id, name, input, callerOf(identity))).pipe(internal(deps, name))
       // An action's result is already its output schema's type (the compiler checks each action's
       // run against it) and plain JSON: written as is, not encoded again (a tenth of a list's CPU).
-      const answer = (name: string, input: unknown) => Effect.map(run(name, input), (result) => HttpServerResponse.jsonUnsafe(result))
+      const answer = (name: string, input: unknown) => Effect.map(run(name, input), (result) => jsonAnswer(result))
 
       const system = HttpApiBuilder.group(AdminApi, "system", (handlers) =>
         handlers.handleAll({
@@ -155,7 +156,7 @@ export const adminHandlersLayer = (deps: AdminHandlerDeps) =>
           handlers.handleRaw(name as never, ({ request }) =>
             readJsonBody(request).pipe(
               Effect.flatMap((input) => run(name, input)),
-              Effect.map((result) => HttpServerResponse.jsonUnsafe(result))
+              Effect.map((result) => jsonAnswer(result))
             )
           )
         }

@@ -10,6 +10,9 @@
  * that went away, is the whole transaction's: the store runs every body again (a serialization
  * conflict on PostgreSQL) or fails them all.
  *
+ * A caller interrupted while it waits does not take its body back: it is decided with the others
+ * (a join is idempotent, and an agent that went away asks again when it comes back).
+ *
  * Why: on PostgreSQL, joins into one cluster at the same time conflict with each other (they read
  * and write the same small index pages), and each transaction costs its own round trips for
  * `BEGIN`, the events and `COMMIT`. Decided in one transaction, they cannot conflict with each

@@ -4,7 +4,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Exit, Fiber, Layer, PubSub } from "effect"
-import { newId, Signals, sqliteStoreLayer, Store, Transactor, type AccountId, type Signal } from "../src/index"
+import { newId, Signals, sqliteStoreLayer, Store, storeError, Transactor, type AccountId, type Signal } from "../src/index"
 import { freshPostgresStoreLayer } from "./support/postgres"
 
 /** The store, counting its write transactions. */
@@ -90,3 +90,46 @@ for (const [backend, makeStore] of [
     })
   })
 }
+
+describe("group commit on PostgreSQL, after a conflict", () => {
+  it.live("a transaction of several bodies that meets a serialization conflict runs again as a whole: each body commits once, its events once, and what the failed attempt collected is not published", () => {
+    const { transactions, layer } = counted(freshPostgresStoreLayer())
+    return Effect.gen(function* () {
+      const { transactTogether } = yield* Transactor
+      const store = yield* Store
+      const published = yield* PubSub.subscribe(yield* Signals)
+      const owner = newId("account")
+      yield* store.transaction((tx) => tx.insertAccount(account(owner, "owner")))
+      const before = transactions.count
+
+      const othersWaiting = yield* Deferred.make<void>()
+      const first = yield* Effect.forkChild(transactTogether(() => Deferred.await(othersWaiting)))
+      // The second body of the shared transaction meets a conflict on its first run, as PostgreSQL reports one.
+      let runs = 0
+      const names = ["a", "conflicted", "c"]
+      const others = yield* Effect.forEach(names, (name) =>
+        Effect.forkChild(
+          transactTogether((ctx) =>
+            Effect.gen(function* () {
+              yield* ctx.tx.insertAccount(account(newId("account"), name))
+              yield* ctx.emit(owner, name, {})
+              if (name === "conflicted" && runs++ === 0) return yield* Effect.fail(storeError("store_conflict", "a concurrent change conflicted with this one", { sqlstate: "40001" }))
+              return name
+            })
+          )
+        )
+      )
+      yield* Effect.sleep("50 millis")
+      yield* Deferred.succeed(othersWaiting, undefined)
+      yield* Fiber.join(first)
+      assert.deepStrictEqual(yield* Effect.forEach(others, Fiber.join), ["a", "conflicted", "c"])
+      assert.strictEqual(runs, 2)
+      // The first body's transaction, then the shared one: the store ran its body twice.
+      assert.strictEqual(transactions.count - before, 2)
+      assert.deepStrictEqual((yield* store.read((tx) => tx.listAccounts())).map((a) => a.name).sort(), ["a", "c", "conflicted", "owner"])
+      assert.deepStrictEqual((yield* store.read((tx) => tx.listEvents(owner, 0, 100))).map((e) => e.type), ["a", "conflicted", "c"])
+      const signals: ReadonlyArray<Signal> = yield* PubSub.takeAll(published)
+      assert.deepStrictEqual(signals.flatMap((signal) => (signal._tag === "EventsAppended" ? signal.events.map((e) => e.type) : [])), ["a", "conflicted", "c"])
+    }).pipe(Effect.provide(Transactor.layer.pipe(Layer.provideMerge(Signals.layer), Layer.provideMerge(layer))), Effect.scoped) as Effect.Effect<void, unknown>
+  })
+})

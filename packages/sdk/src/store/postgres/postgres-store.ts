@@ -120,19 +120,22 @@ const translateText = (sql: string, named: boolean): { readonly text: string; re
 }
 
 /**
- * Translations by statement text: the store's statements are a fixed set, translated once each
- * and named, so each connection has PostgreSQL parse and plan a statement once and then only
- * binds it (an unnamed statement is parsed and planned again every time it runs).
+ * Translations by statement text: the store's statements are a fixed set, translated once each.
+ * A statement run again is named, so each connection has PostgreSQL parse and plan it once and
+ * then only bind it (an unnamed statement is parsed and planned every time it runs). Statements
+ * whose text varies (a batch of rows of another length, a change of other columns) are named
+ * only if they recur, and at most `NAMED_KEPT` of them: each named one is kept on every connection.
  */
 interface Translation {
   readonly text: string
   readonly order: ReadonlyArray<string>
-  readonly name: string | undefined
+  /** Given when the statement runs a second time. */
+  name: string | undefined
 }
 const translations = new Map<string, Translation>()
-// Statements built from changed columns vary a little; the cache (and so the statements each
-// connection keeps prepared) is bounded all the same: past it, statements run unnamed.
 const TRANSLATIONS_KEPT = 2_000
+const NAMED_KEPT = 500
+let named = 0
 
 interface Submission {
   readonly text: string
@@ -142,16 +145,17 @@ interface Submission {
 
 const translate = (sql: string, params: Params | undefined): Submission => {
   if (params === undefined) return { text: sql, values: [], name: undefined }
-  const named = !Array.isArray(params)
-  const key = named ? `@${sql}` : sql
+  const byName = !Array.isArray(params)
+  const key = byName ? `@${sql}` : sql
   let translated = translations.get(key)
   if (translated === undefined) {
-    const kept = translations.size < TRANSLATIONS_KEPT
-    translated = { ...translateText(sql, named), name: kept ? `fp${translations.size}` : undefined }
-    if (kept) translations.set(key, translated)
+    translated = { ...translateText(sql, byName), name: undefined }
+    if (translations.size < TRANSLATIONS_KEPT) translations.set(key, translated)
+  } else if (translated.name === undefined && named < NAMED_KEPT) {
+    translated.name = `fp${named++}`
   }
   const { text, name } = translated
-  if (!named) return { text, name, values: [...(params as ReadonlyArray<unknown>)] }
+  if (!byName) return { text, name, values: [...(params as ReadonlyArray<unknown>)] }
   const values = params as Readonly<Record<string, unknown>>
   return { text, name, values: translated.order.map((field) => values[field] ?? null) }
 }

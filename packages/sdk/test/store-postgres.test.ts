@@ -162,6 +162,8 @@ describe("PostgreSQL store", () => {
       const kept = account("kept")
       yield* store.transaction((tx) => tx.insertAccount(kept))
       const read = store.read((tx) => tx.getAccount(kept.id))
+      // Run twice: a statement is prepared when it runs a second time.
+      yield* read
       yield* read
       // A newer build adds a column: `SELECT *` prepared before it now returns another row type.
       yield* Effect.promise(() => runAlone(url, "ALTER TABLE accounts ADD COLUMN added_by_a_newer_build TEXT"))

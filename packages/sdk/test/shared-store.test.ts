@@ -198,6 +198,38 @@ describe("several fleets on one PostgreSQL", () => {
     expect(joinedFirst + decommissionedFirst).toBe(6)
   }, 60_000)
 
+  it("agents joining together on one (decided in one transaction) and a decommission on the other never leave a node in a decommissioned cluster", async () => {
+    const { a, b, account, ops, servers, workers, portA, provision } = await twoFleetsWithNetwork()
+    let accepted = 0
+    let refused = 0
+    for (let round = 0; round < 4; round++) {
+      const server = await provision(`gs${round}`, servers.id)
+      const created = await a.run(portA.joinRequest(server, { request_id: `gb${round}`, module_name: "k3s-server", target_cluster_id: null }))
+      if (!created.accepted) throw new Error("bootstrap rejected")
+      await a.run(portA.statusReport(server, { k3s: { service: "active", node_ready: true }, modules: [] }))
+      const joiners = await Promise.all(Array.from({ length: 5 }, (_, i) => provision(`gw${round}-${i}`, workers.id)))
+      let token = ""
+      await b
+        .forAccount(account.id)
+        .execute("kubernetes_decommission_cluster", { cluster_id: created.cluster_id })
+        .catch((error: FleetplaneError) => (token = String(error.details.confirmation_token)))
+      const [outcomes] = await Promise.all([
+        Promise.all(joiners.map((worker, i) => a.run(portA.joinRequest(worker, { request_id: `gj${round}-${i}`, module_name: "k3s-agent", target_cluster_id: created.cluster_id })))),
+        b.forAccount(account.id).execute("kubernetes_decommission_cluster", { cluster_id: created.cluster_id, confirmation_token: token })
+      ])
+      const { nodes } = (await ops.execute("kubernetes_list_nodes", { cluster_id: created.cluster_id })) as { nodes: Array<unknown> }
+      expect(nodes).toEqual([])
+      for (const outcome of outcomes) {
+        if (outcome.accepted) accepted++
+        else {
+          expect(outcome.code).toMatch(/cluster_not_active|cluster_decommissioned|cluster_not_found/)
+          refused++
+        }
+      }
+    }
+    expect(accepted + refused).toBe(20)
+  }, 90_000)
+
   it("manual failovers racing on both never give an epoch two holders", async () => {
     const { a, b, account, ops, servers, portA, provision } = await twoFleetsWithNetwork()
     const portB = await b.agentPort()

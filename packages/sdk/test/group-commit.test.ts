@@ -4,8 +4,8 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Exit, Fiber, Layer, PubSub } from "effect"
-import { newId, Signals, sqliteStoreLayer, Store, storeError, Transactor, type AccountId, type Signal } from "../src/index"
-import { freshPostgresStoreLayer } from "./support/postgres"
+import { newId, postgresStoreLayer, Signals, sqliteStoreLayer, Store, storeError, Transactor, type AccountId, type Signal } from "../src/index"
+import { freshDatabase, freshPostgresStoreLayer } from "./support/postgres"
 
 /** The store, counting its write transactions. */
 const counted = (store: Layer.Layer<Store, unknown>) => {
@@ -88,6 +88,43 @@ for (const [backend, makeStore] of [
         assert.deepStrictEqual(announced, ["first", "a", "b", "c"])
       }).pipe(Effect.provide(Transactor.layer.pipe(Layer.provideMerge(Signals.layer), Layer.provideMerge(layer))), Effect.scoped) as Effect.Effect<void, unknown>
     })
+  })
+}
+
+for (const [backend, makeStore] of [
+  ["SQLite", () => sqliteStoreLayer({ filename: ":memory:" })],
+  ["PostgreSQL", () => Layer.unwrap(Effect.map(Effect.promise(freshDatabase), (url) => postgresStoreLayer({ url, maxAttempts: 3 })))]
+] as const) {
+  describe(`group commit on ${backend}, a body that always conflicts`, () => {
+    it.live("fails alone: after its shared transaction gave up, the bodies are decided one by one and the others commit", () =>
+      Effect.gen(function* () {
+        const { transactTogether } = yield* Transactor
+        const store = yield* Store
+        const owner = newId("account")
+        yield* store.transaction((tx) => tx.insertAccount(account(owner, "owner")))
+        const othersWaiting = yield* Deferred.make<void>()
+        const first = yield* Effect.forkChild(transactTogether(() => Deferred.await(othersWaiting)))
+        const others = yield* Effect.forEach(["a", "always", "c"], (name) =>
+          Effect.forkChild(
+            transactTogether((ctx) =>
+              Effect.gen(function* () {
+                yield* ctx.tx.insertAccount(account(newId("account"), name))
+                if (name === "always") return yield* Effect.fail(storeError("store_conflict", "a concurrent change conflicted with this one", { sqlstate: "40001" }))
+                return name
+              })
+            )
+          )
+        )
+        yield* Effect.sleep("50 millis")
+        yield* Deferred.succeed(othersWaiting, undefined)
+        yield* Fiber.join(first)
+        const outcomes = yield* Effect.forEach(others, (fiber) => Fiber.await(fiber))
+        assert.deepStrictEqual(outcomes[0], Exit.succeed("a"))
+        assert.include(JSON.stringify(outcomes[1]), "store_conflict")
+        assert.deepStrictEqual(outcomes[2], Exit.succeed("c"))
+        assert.deepStrictEqual((yield* store.read((tx) => tx.listAccounts())).map((a) => a.name).sort(), ["a", "c", "owner"])
+      }).pipe(Effect.provide(Transactor.layer.pipe(Layer.provideMerge(Signals.layer), Layer.provideMerge(makeStore()))), Effect.scoped) as Effect.Effect<void, unknown>
+    )
   })
 }
 

@@ -8,7 +8,8 @@
  * the others still commit, as they would have one transaction each. Each caller gets its own
  * body's outcome, and its signals are published only after the commit. A conflict, or a store
  * that went away, is the whole transaction's: the store runs every body again (a serialization
- * conflict on PostgreSQL) or fails them all.
+ * conflict on PostgreSQL) or fails them all. Bodies whose transaction still met conflicts on its
+ * last attempt are decided again one by one, so a body that always conflicts fails alone.
  *
  * A caller interrupted while it waits does not take its body back: it is decided with the others
  * (a join is idempotent, and an agent that went away asks again when it comes back).
@@ -36,10 +37,12 @@ interface Waiting {
   readonly resume: (exit: Exit.Exit<unknown, unknown>) => void
 }
 
+const failedWith = (exit: Exit.Exit<unknown, unknown>, codes: ReadonlyArray<string>) =>
+  Exit.isFailure(exit) && exit.cause.reasons.some((reason) => reason._tag === "Fail" && reason.error instanceof StoreError && codes.includes(reason.error.code))
+
 /** Failures that belong to the whole transaction, not to one body. */
-const failsTheTransaction = (exit: Exit.Exit<unknown, unknown>) =>
-  Exit.isFailure(exit) &&
-  exit.cause.reasons.some((reason) => reason._tag === "Fail" && reason.error instanceof StoreError && (reason.error.code === "store_conflict" || reason.error.code === "store_unavailable"))
+const failsTheTransaction = (exit: Exit.Exit<unknown, unknown>) => failedWith(exit, ["store_conflict", "store_unavailable"])
+const isConflict = (exit: Exit.Exit<unknown, unknown>) => failedWith(exit, ["store_conflict"])
 
 /** Scoped: a transaction in progress when the scope closes is interrupted with it, and so are its callers. */
 export const makeGroupCommit = (store: Store["Service"], collector: (now: Date) => BodyCollector, maxBatch: number) =>
@@ -55,19 +58,29 @@ export const makeGroupCommit = (store: Store["Service"], collector: (now: Date) 
         )
       )
 
+    // Alone, a body needs no savepoint: its transaction is its own, as with `transact`.
+    const runAlone = (item: Waiting) =>
+      Effect.gen(function* () {
+        const exit = yield* Effect.exit(store.transaction((tx) => item.body(item.collector.contextIn(tx))))
+        if (Exit.isSuccess(exit)) yield* item.collector.publish()
+        item.resume(exit)
+      })
+
     const commitWaiting = Effect.gen(function* () {
       while (waiting.length > 0) {
         const batch = waiting.slice(0, maxBatch)
         waiting = waiting.slice(batch.length)
         if (batch.length === 1) {
-          // Alone, a body needs no savepoint: its transaction is its own, as with `transact`.
-          const [item] = batch as [Waiting]
-          const exit = yield* Effect.exit(store.transaction((tx) => item.body(item.collector.contextIn(tx))))
-          if (Exit.isSuccess(exit)) yield* item.collector.publish()
-          item.resume(exit)
+          yield* runAlone(batch[0]!)
           continue
         }
         const committed = yield* Effect.exit(store.transaction((tx) => Effect.forEach(batch, (item) => runOne(tx, item))))
+        if (Exit.isFailure(committed) && isConflict(committed)) {
+          // Conflicts to the last attempt: one body may be the cause (it meets the same conflict on
+          // every run); decided one by one, it alone fails.
+          for (const item of batch) yield* runAlone(item)
+          continue
+        }
         if (Exit.isFailure(committed)) {
           for (const item of batch) item.resume(committed)
           continue

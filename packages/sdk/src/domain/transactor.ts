@@ -30,8 +30,11 @@ export interface TxContext {
 /** What a read-only body gets: the snapshot's transaction and the Clock's time; nothing to emit or publish. */
 export type ReadContext = Pick<TxContext, "tx" | "now" | "nowIso">
 
-/** Bodies decided together in one group commit, at most. */
-const GROUP_COMMIT_MAX = 32
+/**
+ * Bodies decided together in one group commit, at most: enough to share a transaction's fixed
+ * costs, few enough that one transaction (synchronous work, on SQLite) stays ~10 ms.
+ */
+const GROUP_COMMIT_MAX = 16
 
 export class Transactor extends Context.Service<
   Transactor,

@@ -4,7 +4,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Exit, Fiber, Layer, PubSub } from "effect"
-import { newId, postgresStoreLayer, Signals, sqliteStoreLayer, Store, storeError, Transactor, type AccountId, type Signal } from "../src/index"
+import { newId, postgresStoreLayer, Signals, sqliteStoreLayer, Store, storeError, Transactor, type AccountId, type Signal, type TxContext } from "../src/index"
 import { freshDatabase, freshPostgresStoreLayer } from "./support/postgres"
 
 /** The store, counting its write transactions. */
@@ -28,6 +28,57 @@ const counted = (store: Layer.Layer<Store, unknown>) => {
 
 const account = (id: AccountId, name: string | null) => ({ id, name: name as string, created_at: "2026-01-01T00:00:00.000Z", ula_global_id: "fd12:3456:789a" })
 
+const conflict = () => storeError("store_conflict", "a concurrent change conflicted with this one", { sqlstate: "40001" })
+
+/** A body that records an account named `name` and an event of that type on `owner`, then answers its name. */
+const recording =
+  (owner: AccountId, name: string, then: Effect.Effect<void, unknown> = Effect.void) =>
+  (ctx: TxContext) =>
+    Effect.gen(function* () {
+      yield* ctx.tx.insertAccount(account(newId("account"), name))
+      yield* ctx.emit(owner, name, {})
+      yield* then
+      return name
+    })
+
+/**
+ * Runs the test against a fleet's Transactor on `store`, with an account `owner`; `submit`
+ * submits `bodies` so they all queue behind a first one that holds its transaction open
+ * until they wait, and answers how each came out.
+ */
+const withTransactor = (
+  store: Layer.Layer<Store, unknown>,
+  test: (fleet: {
+    readonly store: Store["Service"]
+    readonly owner: AccountId
+    readonly published: PubSub.Subscription<Signal>
+    readonly submit: (first: (ctx: TxContext) => Effect.Effect<unknown, unknown>, bodies: ReadonlyArray<(ctx: TxContext) => Effect.Effect<unknown, unknown>>) => Effect.Effect<ReadonlyArray<Exit.Exit<unknown, unknown>>>
+  }) => Effect.Effect<void, unknown>
+) =>
+  Effect.gen(function* () {
+    const { transactTogether } = yield* Transactor
+    const stored = yield* Store
+    const published = yield* PubSub.subscribe(yield* Signals)
+    const owner = newId("account")
+    yield* stored.transaction((tx) => tx.insertAccount(account(owner, "owner")))
+    const submit = (first: (ctx: TxContext) => Effect.Effect<unknown, unknown>, bodies: ReadonlyArray<(ctx: TxContext) => Effect.Effect<unknown, unknown>>) =>
+      Effect.gen(function* () {
+        const othersWaiting = yield* Deferred.make<void>()
+        const holding = yield* Effect.forkChild(transactTogether((ctx) => Effect.andThen(Deferred.await(othersWaiting), first(ctx))))
+        const others = yield* Effect.forEach(bodies, (body) => Effect.forkChild(transactTogether(body)))
+        yield* Effect.sleep("50 millis")
+        yield* Deferred.succeed(othersWaiting, undefined)
+        yield* Fiber.await(holding)
+        return yield* Effect.forEach(others, (fiber) => Fiber.await(fiber))
+      })
+    yield* test({ store: stored, owner, published, submit })
+  }).pipe(Effect.provide(Transactor.layer.pipe(Layer.provideMerge(Signals.layer), Layer.provideMerge(store))), Effect.scoped) as Effect.Effect<void, unknown>
+
+const namesOf = (store: Store["Service"]) => Effect.map(store.read((tx) => tx.listAccounts()), (accounts) => accounts.map((a) => a.name).sort())
+const eventsOf = (store: Store["Service"], owner: AccountId) => Effect.map(store.read((tx) => tx.listEvents(owner, 0, 100)), (events) => events.map((e) => e.type))
+const announced = (published: PubSub.Subscription<Signal>) =>
+  Effect.map(PubSub.takeAll(published), (signals) => signals.flatMap((signal) => (signal._tag === "EventsAppended" ? signal.events.map((e) => e.type) : [])))
+
 for (const [backend, makeStore] of [
   ["SQLite", () => sqliteStoreLayer({ filename: ":memory:" })],
   ["PostgreSQL", freshPostgresStoreLayer]
@@ -35,58 +86,28 @@ for (const [backend, makeStore] of [
   describe(`group commit on ${backend}`, () => {
     it.live("bodies that arrive while one commits share the next transaction; one that fails (by its own error or a statement the database refuses) keeps nothing and publishes nothing, the others commit, and each caller gets its own outcome", () => {
       const { transactions, layer } = counted(makeStore())
-      return Effect.gen(function* () {
-        const { transactTogether } = yield* Transactor
-        const store = yield* Store
-        const published = yield* PubSub.subscribe(yield* Signals)
-        const owner = newId("account")
-        yield* store.transaction((tx) => tx.insertAccount(account(owner, "owner")))
-        const before = transactions.count
-
-        // The first body holds its transaction open until the others are waiting.
-        const othersWaiting = yield* Deferred.make<void>()
-        const first = yield* Effect.forkChild(
-          transactTogether((ctx) =>
-            Effect.gen(function* () {
-              yield* Deferred.await(othersWaiting)
-              yield* ctx.emit(owner, "first", {})
-              return "first"
-            })
-          )
-        )
-        const names = ["a", "refused", "b", "bad-row", "c"]
-        const others = yield* Effect.forEach(names, (name) =>
-          Effect.forkChild(
-            transactTogether((ctx) =>
-              Effect.gen(function* () {
-                yield* ctx.tx.insertAccount(account(newId("account"), name === "bad-row" ? null : name))
-                yield* ctx.emit(owner, name, {})
-                if (name === "refused") return yield* Effect.fail("refused" as const)
-                return name
-              })
-            )
-          )
-        )
-        yield* Effect.sleep("50 millis")
-        yield* Deferred.succeed(othersWaiting, undefined)
-
-        assert.strictEqual(yield* Fiber.join(first), "first")
-        const outcomes = yield* Effect.forEach(others, (fiber) => Fiber.await(fiber))
-        assert.deepStrictEqual(outcomes[0], Exit.succeed("a"))
-        assert.deepStrictEqual(outcomes[1], Exit.fail("refused"))
-        assert.deepStrictEqual(outcomes[2], Exit.succeed("b"))
-        assert.include(JSON.stringify(outcomes[3]), "store_failed")
-        assert.deepStrictEqual(outcomes[4], Exit.succeed("c"))
-        // Two transactions: the first body's, then the five that waited for it.
-        assert.strictEqual(transactions.count - before, 2)
-
-        const stored = (yield* store.read((tx) => tx.listAccounts())).map((a) => a.name).sort()
-        assert.deepStrictEqual(stored, ["a", "b", "c", "owner"])
-        assert.deepStrictEqual((yield* store.read((tx) => tx.listEvents(owner, 0, 100))).map((e) => e.type), ["first", "a", "b", "c"])
-        const signals: ReadonlyArray<Signal> = yield* PubSub.takeAll(published)
-        const announced = signals.flatMap((signal) => (signal._tag === "EventsAppended" ? signal.events.map((e) => e.type) : []))
-        assert.deepStrictEqual(announced, ["first", "a", "b", "c"])
-      }).pipe(Effect.provide(Transactor.layer.pipe(Layer.provideMerge(Signals.layer), Layer.provideMerge(layer))), Effect.scoped) as Effect.Effect<void, unknown>
+      return withTransactor(layer, ({ store, owner, published, submit }) =>
+        Effect.gen(function* () {
+          const before = transactions.count
+          const outcomes = yield* submit((ctx) => ctx.emit(owner, "first", {}), [
+            recording(owner, "a"),
+            recording(owner, "refused", Effect.fail("refused")),
+            recording(owner, "b"),
+            (ctx) => ctx.tx.insertAccount(account(newId("account"), null)),
+            recording(owner, "c")
+          ])
+          assert.deepStrictEqual(outcomes[0], Exit.succeed("a"))
+          assert.deepStrictEqual(outcomes[1], Exit.fail("refused"))
+          assert.deepStrictEqual(outcomes[2], Exit.succeed("b"))
+          assert.include(JSON.stringify(outcomes[3]), "store_failed")
+          assert.deepStrictEqual(outcomes[4], Exit.succeed("c"))
+          // Two transactions: the first body's, then the five that waited for it.
+          assert.strictEqual(transactions.count - before, 2)
+          assert.deepStrictEqual(yield* namesOf(store), ["a", "b", "c", "owner"])
+          assert.deepStrictEqual(yield* eventsOf(store, owner), ["first", "a", "b", "c"])
+          assert.deepStrictEqual(yield* announced(published), ["first", "a", "b", "c"])
+        })
+      )
     })
   })
 }
@@ -97,33 +118,15 @@ for (const [backend, makeStore] of [
 ] as const) {
   describe(`group commit on ${backend}, a body that always conflicts`, () => {
     it.live("fails alone: after its shared transaction gave up, the bodies are decided one by one and the others commit", () =>
-      Effect.gen(function* () {
-        const { transactTogether } = yield* Transactor
-        const store = yield* Store
-        const owner = newId("account")
-        yield* store.transaction((tx) => tx.insertAccount(account(owner, "owner")))
-        const othersWaiting = yield* Deferred.make<void>()
-        const first = yield* Effect.forkChild(transactTogether(() => Deferred.await(othersWaiting)))
-        const others = yield* Effect.forEach(["a", "always", "c"], (name) =>
-          Effect.forkChild(
-            transactTogether((ctx) =>
-              Effect.gen(function* () {
-                yield* ctx.tx.insertAccount(account(newId("account"), name))
-                if (name === "always") return yield* Effect.fail(storeError("store_conflict", "a concurrent change conflicted with this one", { sqlstate: "40001" }))
-                return name
-              })
-            )
-          )
-        )
-        yield* Effect.sleep("50 millis")
-        yield* Deferred.succeed(othersWaiting, undefined)
-        yield* Fiber.join(first)
-        const outcomes = yield* Effect.forEach(others, (fiber) => Fiber.await(fiber))
-        assert.deepStrictEqual(outcomes[0], Exit.succeed("a"))
-        assert.include(JSON.stringify(outcomes[1]), "store_conflict")
-        assert.deepStrictEqual(outcomes[2], Exit.succeed("c"))
-        assert.deepStrictEqual((yield* store.read((tx) => tx.listAccounts())).map((a) => a.name).sort(), ["a", "c", "owner"])
-      }).pipe(Effect.provide(Transactor.layer.pipe(Layer.provideMerge(Signals.layer), Layer.provideMerge(makeStore()))), Effect.scoped) as Effect.Effect<void, unknown>
+      withTransactor(makeStore(), ({ store, owner, submit }) =>
+        Effect.gen(function* () {
+          const outcomes = yield* submit(() => Effect.void, [recording(owner, "a"), recording(owner, "always", Effect.fail(conflict())), recording(owner, "c")])
+          assert.deepStrictEqual(outcomes[0], Exit.succeed("a"))
+          assert.include(JSON.stringify(outcomes[1]), "store_conflict")
+          assert.deepStrictEqual(outcomes[2], Exit.succeed("c"))
+          assert.deepStrictEqual(yield* namesOf(store), ["a", "c", "owner"])
+        })
+      )
     )
   })
 }
@@ -131,42 +134,21 @@ for (const [backend, makeStore] of [
 describe("group commit on PostgreSQL, after a conflict", () => {
   it.live("a transaction of several bodies that meets a serialization conflict runs again as a whole: each body commits once, its events once, and what the failed attempt collected is not published", () => {
     const { transactions, layer } = counted(freshPostgresStoreLayer())
-    return Effect.gen(function* () {
-      const { transactTogether } = yield* Transactor
-      const store = yield* Store
-      const published = yield* PubSub.subscribe(yield* Signals)
-      const owner = newId("account")
-      yield* store.transaction((tx) => tx.insertAccount(account(owner, "owner")))
-      const before = transactions.count
-
-      const othersWaiting = yield* Deferred.make<void>()
-      const first = yield* Effect.forkChild(transactTogether(() => Deferred.await(othersWaiting)))
-      // The second body of the shared transaction meets a conflict on its first run, as PostgreSQL reports one.
-      let runs = 0
-      const names = ["a", "conflicted", "c"]
-      const others = yield* Effect.forEach(names, (name) =>
-        Effect.forkChild(
-          transactTogether((ctx) =>
-            Effect.gen(function* () {
-              yield* ctx.tx.insertAccount(account(newId("account"), name))
-              yield* ctx.emit(owner, name, {})
-              if (name === "conflicted" && runs++ === 0) return yield* Effect.fail(storeError("store_conflict", "a concurrent change conflicted with this one", { sqlstate: "40001" }))
-              return name
-            })
-          )
-        )
-      )
-      yield* Effect.sleep("50 millis")
-      yield* Deferred.succeed(othersWaiting, undefined)
-      yield* Fiber.join(first)
-      assert.deepStrictEqual(yield* Effect.forEach(others, Fiber.join), ["a", "conflicted", "c"])
-      assert.strictEqual(runs, 2)
-      // The first body's transaction, then the shared one: the store ran its body twice.
-      assert.strictEqual(transactions.count - before, 2)
-      assert.deepStrictEqual((yield* store.read((tx) => tx.listAccounts())).map((a) => a.name).sort(), ["a", "c", "conflicted", "owner"])
-      assert.deepStrictEqual((yield* store.read((tx) => tx.listEvents(owner, 0, 100))).map((e) => e.type), ["a", "conflicted", "c"])
-      const signals: ReadonlyArray<Signal> = yield* PubSub.takeAll(published)
-      assert.deepStrictEqual(signals.flatMap((signal) => (signal._tag === "EventsAppended" ? signal.events.map((e) => e.type) : [])), ["a", "conflicted", "c"])
-    }).pipe(Effect.provide(Transactor.layer.pipe(Layer.provideMerge(Signals.layer), Layer.provideMerge(layer))), Effect.scoped) as Effect.Effect<void, unknown>
+    return withTransactor(layer, ({ store, owner, published, submit }) =>
+      Effect.gen(function* () {
+        const before = transactions.count
+        // The second body of the shared transaction meets a conflict on its first run, as PostgreSQL reports one.
+        let runs = 0
+        const conflictOnce = Effect.suspend(() => (runs++ === 0 ? Effect.fail(conflict()) : Effect.void))
+        const outcomes = yield* submit(() => Effect.void, [recording(owner, "a"), recording(owner, "conflicted", conflictOnce), recording(owner, "c")])
+        assert.deepStrictEqual(outcomes, [Exit.succeed("a"), Exit.succeed("conflicted"), Exit.succeed("c")])
+        assert.strictEqual(runs, 2)
+        // The first body's transaction, then the shared one: the store ran its body twice.
+        assert.strictEqual(transactions.count - before, 2)
+        assert.deepStrictEqual(yield* namesOf(store), ["a", "c", "conflicted", "owner"])
+        assert.deepStrictEqual(yield* eventsOf(store, owner), ["a", "conflicted", "c"])
+        assert.deepStrictEqual(yield* announced(published), ["a", "conflicted", "c"])
+      })
+    )
   })
 })

@@ -5,7 +5,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Exit, Fiber, Layer, PubSub } from "effect"
 import { newId, postgresStoreLayer, Signals, sqliteStoreLayer, Store, storeError, Transactor, type AccountId, type Signal, type TxContext } from "../src/index"
-import { freshDatabase, freshPostgresStoreLayer } from "./support/postgres"
+import { freshDatabase, freshPostgresStoreLayer, runAlone } from "./support/postgres"
 
 /** The store, counting its write transactions. */
 const counted = (store: Layer.Layer<Store, unknown>) => {
@@ -151,4 +151,23 @@ describe("group commit on PostgreSQL, after a conflict", () => {
       })
     )
   })
+})
+
+describe("group commit on PostgreSQL, after another gateway's migration", () => {
+  it.live("bodies sharing a transaction whose prepared statements went stale (a table altered under them) all commit, on a fresh connection", () =>
+    Effect.flatMap(Effect.promise(freshDatabase), (url) =>
+      withTransactor(postgresStoreLayer({ url, poolSize: 1 }), ({ store, owner, submit }) =>
+        Effect.gen(function* () {
+          // Read the owner twice on the one connection: its statement is prepared there.
+          const readOwner = (ctx: TxContext) => Effect.asVoid(ctx.tx.getAccount(owner))
+          yield* submit(readOwner, [])
+          yield* submit(readOwner, [])
+          yield* Effect.promise(() => runAlone(url, "ALTER TABLE accounts ADD COLUMN added_by_a_newer_build TEXT"))
+          const outcomes = yield* submit(() => Effect.void, ["a", "b", "c"].map((name) => (ctx: TxContext) => Effect.andThen(readOwner(ctx), recording(owner, name)(ctx))))
+          assert.deepStrictEqual(outcomes, [Exit.succeed("a"), Exit.succeed("b"), Exit.succeed("c")])
+          assert.deepStrictEqual(yield* namesOf(store), ["a", "b", "c", "owner"])
+        })
+      )
+    )
+  )
 })

@@ -6,9 +6,9 @@
  *
  * Each body runs in a savepoint of its own: if it fails, its writes and events are undone and
  * the others still commit, as they would have one transaction each. Each caller gets its own
- * body's outcome, and its signals are published only after the commit. A conflict, or a store
- * that went away, is the whole transaction's: the store runs every body again (a serialization
- * conflict on PostgreSQL) or fails them all. Bodies whose transaction still met conflicts on its
+ * body's outcome, and its signals are published only after the commit. A conflict, a store that
+ * went away, or stale prepared statements are the whole transaction's (`failsTheTransaction`):
+ * the store runs every body again or fails them all. Bodies whose transaction still met conflicts on its
  * last attempt are decided again one by one, so a body that always conflicts fails alone.
  *
  * A caller interrupted while it waits does not take its body back: it is decided with the others
@@ -21,7 +21,7 @@
  */
 import { Clock, Effect, Exit, FiberSet } from "effect"
 import { StoreError } from "../model/errors"
-import type { Store, StoreTx } from "../store/store"
+import { failsTheTransaction, type Store, type StoreTx } from "../store/store"
 import type { TxContext } from "./transactor"
 
 /** What one body collects in its transaction, published once that commits. */
@@ -37,12 +37,10 @@ interface Waiting {
   readonly resume: (exit: Exit.Exit<unknown, unknown>) => void
 }
 
-const failedWith = (exit: Exit.Exit<unknown, unknown>, codes: ReadonlyArray<string>) =>
-  Exit.isFailure(exit) && exit.cause.reasons.some((reason) => reason._tag === "Fail" && reason.error instanceof StoreError && codes.includes(reason.error.code))
+const failedWith = (exit: Exit.Exit<unknown, unknown>, test: (error: unknown) => boolean) =>
+  Exit.isFailure(exit) && exit.cause.reasons.some((reason) => reason._tag === "Fail" && test(reason.error))
 
-/** Failures that belong to the whole transaction, not to one body. */
-const failsTheTransaction = (exit: Exit.Exit<unknown, unknown>) => failedWith(exit, ["store_conflict", "store_unavailable"])
-const isConflict = (exit: Exit.Exit<unknown, unknown>) => failedWith(exit, ["store_conflict"])
+const isConflict = (error: unknown) => error instanceof StoreError && error.code === "store_conflict"
 
 /** Scoped: a transaction in progress when the scope closes is interrupted with it, and so are its callers. */
 export const makeGroupCommit = (store: Store["Service"], collector: (now: Date) => BodyCollector, maxBatch: number) =>
@@ -54,7 +52,7 @@ export const makeGroupCommit = (store: Store["Service"], collector: (now: Date) 
     const runOne = (tx: StoreTx, item: Waiting) =>
       Effect.exit(tx.inSavepoint(Effect.suspend(() => item.body(item.collector.contextIn(tx))))).pipe(
         Effect.flatMap((exit): Effect.Effect<Exit.Exit<unknown, unknown>, unknown> =>
-          Exit.isFailure(exit) && failsTheTransaction(exit) ? Effect.failCause(exit.cause) : Effect.succeed(exit)
+          Exit.isFailure(exit) && failedWith(exit, failsTheTransaction) ? Effect.failCause(exit.cause) : Effect.succeed(exit)
         )
       )
 
@@ -75,7 +73,7 @@ export const makeGroupCommit = (store: Store["Service"], collector: (now: Date) 
           continue
         }
         const committed = yield* Effect.exit(store.transaction((tx) => Effect.forEach(batch, (item) => runOne(tx, item))))
-        if (Exit.isFailure(committed) && isConflict(committed)) {
+        if (Exit.isFailure(committed) && failedWith(committed, isConflict)) {
           // Conflicts to the last attempt: one body may be the cause (it meets the same conflict on
           // every run); decided one by one, it alone fails.
           for (const item of batch) yield* runAlone(item)

@@ -7,7 +7,7 @@
 import { Context, type Effect, type Scope } from "effect"
 import type { ConfigKind } from "@fleetplane/agent-protocol"
 import type { Account, ApprovalStatus, FleetEvent, KubernetesNodeStatus, ModuleAssignment } from "../model/entities"
-import type { StoreError } from "../model/errors"
+import { StoreError } from "../model/errors"
 import type { AccountId, ApprovalId, ClusterId, InstanceId, NetworkId, NodeId, PeerId, TemplateId, VipId } from "../model/ids"
 import type {
   ApiKeyRecord,
@@ -382,3 +382,19 @@ export class Store extends Context.Service<
     readonly shared?: SharedStore
   }
 >()("@fleetplane/sdk/store/Store") {}
+
+/**
+ * A connection's prepared statements no longer fit the tables (PostgreSQL: another gateway's
+ * migration altered one). Nothing was committed; the transaction can run again on a fresh
+ * connection.
+ */
+export const hasStaleStatements = (error: unknown): boolean => error instanceof StoreError && (error.details as { stalePlans?: boolean }).stalePlans === true
+
+/**
+ * Errors that belong to a store transaction as a whole, not to the body that met them: a
+ * conflict (the store runs it again), the store gone, or stale prepared statements (run again
+ * on a fresh connection). A savepoint cannot set them aside: a group commit hands them to the
+ * store (domain/group-commit.ts).
+ */
+export const failsTheTransaction = (error: unknown): boolean =>
+  (error instanceof StoreError && (error.code === "store_conflict" || error.code === "store_unavailable")) || hasStaleStatements(error)

@@ -22,7 +22,7 @@ import pg from "pg"
 import { storeError, StoreError } from "../../model/errors"
 import type { Params, Row, SqlDriver } from "../sql/sql-driver"
 import { inSavepoint, makeSqlStoreTx } from "../sql/sql-store-tx"
-import { Store, type SharedStore, type StoreTx } from "../store"
+import { hasStaleStatements, Store, type SharedStore, type StoreTx } from "../store"
 import { postgresMigrations } from "./migrations"
 import { migrationError, runMigrations } from "../migrator"
 
@@ -86,17 +86,11 @@ const connectFailed = (error: StoreError): StoreError =>
   error.code === "store_unavailable" ? storeError(error.code, error.message, { ...error.details, connecting: true }) : error
 
 /**
- * The connection's prepared statements no longer fit the tables (another gateway's migration
- * altered one): the connection is closed, not pooled, so the next one prepares them afresh.
- */
-const hasStalePlans = (error: unknown) => error instanceof StoreError && (error.details as { stalePlans?: boolean }).stalePlans === true
-
-/**
  * Worth one more run on a fresh connection, as nothing was committed: the connection was lost
  * before the commit was sent, or its prepared statements went stale.
  */
 const failedBeforeCommitOnItsConnection = (error: unknown) => {
-  if (hasStalePlans(error)) return true
+  if (hasStaleStatements(error)) return true
   if (!(error instanceof StoreError) || error.code !== "store_unavailable") return false
   const details = error.details as { outcome?: string; connecting?: boolean }
   return details.outcome !== "unknown" && details.connecting !== true
@@ -416,7 +410,8 @@ export const openPostgresStore = (options: PostgresStoreOptions) =>
               return yield* exit
             })
           ),
-        (client, exit) => Effect.sync(() => client.release(Exit.isFailure(exit) && Cause.findErrorOption(exit.cause).pipe(Option.exists(hasStalePlans))))
+        // Stale prepared statements: the connection is closed, not pooled, so the next one prepares them afresh.
+        (client, exit) => Effect.sync(() => client.release(Exit.isFailure(exit) && Cause.findErrorOption(exit.cause).pipe(Option.exists(hasStaleStatements))))
       )
 
     // Transactions that met a conflict run again one at a time: run side by side they tend to meet

@@ -58,4 +58,31 @@ describe("the running sensor", () => {
       })
     )
   )
+
+  it.effect("sleeps while a silent holder stays silent, and sees it back as soon as it is heard from", () =>
+    withFleet()(
+      Effect.gen(function* () {
+        const setup = yield* accountWithNetwork({ vipPolicy: "automatic" })
+        // One server: nowhere to fail over to, so the incident stays open until the holder is back.
+        const { servers } = yield* activeCluster(setup, { servers: 1 })
+        const holder = servers[0]!
+        const loop = yield* Effect.forkChild((yield* VipSensor).run)
+        yield* passTime(16, [])
+        assert.strictEqual((yield* silentEvents(setup.accountId)).length, 1)
+
+        // Silent for 10 more minutes: nothing more (its incident stays open; no deadline to wake for).
+        yield* passTime(600, [])
+        const recovered = () => Effect.map(events(setup.accountId), (list) => list.filter((e) => e.type === "sdwan.vip_holder_recovered"))
+        assert.strictEqual((yield* recovered()).length, 0)
+
+        // Heard from again, between safety reads: recovered within one sensor interval (100 ms), not 30 s later.
+        yield* TestClock.adjust(7_000)
+        yield* heartbeat(holder)
+        yield* TestClock.adjust(100)
+        assert.strictEqual((yield* recovered()).length, 1)
+        assert.strictEqual((yield* silentEvents(setup.accountId)).length, 1)
+        yield* Fiber.interrupt(loop)
+      })
+    )
+  )
 })

@@ -6,7 +6,8 @@
  * the transaction that finds what is due and the one that stores it.
  */
 import { Clock, Context, Effect, Layer } from "effect"
-import { Leadership, whileLeading } from "../domain/shared-state"
+import { makeAlarm, whileLeading } from "../domain/leader-loop"
+import { Leadership } from "../domain/shared-state"
 import { Transactor } from "../domain/transactor"
 import { Store } from "../store/store"
 import { certificateExpiry, issueClientCertificate } from "./certificates"
@@ -57,7 +58,7 @@ export class KubeconfigRenewer extends Context.Service<
       }).pipe(
         Effect.catch((error) => Effect.as(Effect.logWarning("kubeconfig.renewal_failed", { error: error.message, retry: "next check" }), [] as ReadonlyArray<string>))
       )
-      return KubeconfigRenewer.of({ renewDue, run: whileLeading(leadership, RENEW_CHECK_INTERVAL_MS, Effect.asVoid(renewDue)) })
+      return KubeconfigRenewer.of({ renewDue, run: whileLeading(leadership, RENEW_CHECK_INTERVAL_MS, makeAlarm(), Effect.as(renewDue, 0)) })
     })
   )
 }

@@ -13,7 +13,8 @@
  */
 import { Clock, Context, Effect, Layer, PubSub } from "effect"
 import { FleetConfig } from "../domain/fleet-config"
-import { Leadership, whileLeading } from "../domain/shared-state"
+import { makeAlarm, whileLeading } from "../domain/leader-loop"
+import { Leadership } from "../domain/shared-state"
 import { Signals } from "../domain/signals"
 import { Transactor, type TxContext } from "../domain/transactor"
 import type { AccountId, NetworkId } from "../model/ids"
@@ -34,7 +35,7 @@ export class NetworkSyncer extends Context.Service<
   {
     /** Renders every requested network now. */
     readonly flush: Effect.Effect<void>
-    /** Flushes every `networkSyncIntervalMs` while this process leads, forever (fork it). */
+    /** Renders what is requested, at most every `networkSyncIntervalMs`, while this process leads, forever (fork it). */
     readonly run: Effect.Effect<never>
   }
 >()("@fleetplane/sdk/config/NetworkSyncer") {
@@ -52,14 +53,18 @@ export class NetworkSyncer extends Context.Service<
        * still published within an interval.
        */
       const notBefore = new Map<string, number>()
-      /** Renders the requested networks (all of them, or those whose spacing has passed); answers whether any was held back. */
+      /**
+       * Renders the requested networks (all of them, or those whose spacing has passed); answers
+       * when a network held back by its spacing may be rendered (infinity: none held back).
+       */
       const renderPending = (spaced: boolean) =>
         Effect.gen(function* () {
-          let heldBack = false
+          let heldBackUntil = Number.POSITIVE_INFINITY
           for (const pending of yield* store.transaction((tx) => tx.listPendingNetworkSyncs())) {
             const startedAt = yield* Clock.currentTimeMillis
-            if (spaced && startedAt < (notBefore.get(pending.network_id) ?? 0)) {
-              heldBack = true
+            const allowedAt = notBefore.get(pending.network_id) ?? 0
+            if (spaced && startedAt < allowedAt) {
+              heldBackUntil = Math.min(heldBackUntil, allowedAt)
               continue
             }
             yield* transact((ctx) =>
@@ -71,31 +76,27 @@ export class NetworkSyncer extends Context.Service<
             const tookMs = (yield* Clock.currentTimeMillis) - startedAt
             notBefore.set(pending.network_id, startedAt + tookMs * (1 + RENDER_SPACING))
           }
-          return heldBack
-        }).pipe(Effect.catch((error) => Effect.as(Effect.logWarning("wireguard.render_failed", { error: error.message, retry: "next tick" }), true)))
+          return heldBackUntil
+        }).pipe(Effect.catch((error) => Effect.as(Effect.logWarning("wireguard.render_failed", { error: error.message, retry: "next tick" }), 0)))
       const flush = Effect.asVoid(renderPending(false))
       const run = Effect.gen(function* () {
         const config = yield* FleetConfig
-        let requested = true
-        let readAt = 0
+        const alarm = makeAlarm()
         const subscription = yield* PubSub.subscribe(signals)
         yield* Effect.forkScoped(
           Effect.forever(
             Effect.map(PubSub.take(subscription), (signal) => {
-              if (signal._tag === "NetworkSyncRequested") requested = true
+              if (signal._tag === "NetworkSyncRequested" || signal._tag === "SignalsMissed") alarm.ring()
             })
           )
         )
-        // Requests made within one interval are rendered together (the coalescing above).
-        const tick = Effect.gen(function* () {
-          const now = yield* Clock.currentTimeMillis
-          if (!requested && now - readAt < SAFETY_READ_MS) return
-          requested = false
-          readAt = now
-          // A network held back by its spacing is looked at again on the next tick.
-          if (yield* renderPending(true)) requested = true
+        // Requests made within one interval are rendered together (the coalescing above); without
+        // a request, the store is still read every SAFETY_READ_MS.
+        const step = Effect.gen(function* () {
+          const heldBackUntil = yield* renderPending(true)
+          return Math.min(heldBackUntil, (yield* Clock.currentTimeMillis) + SAFETY_READ_MS)
         })
-        return yield* whileLeading(leadership, config.networkSyncIntervalMs, tick)
+        return yield* whileLeading(leadership, config.networkSyncIntervalMs, alarm, step)
       }).pipe(Effect.scoped)
       return NetworkSyncer.of({ flush, run })
     })

@@ -63,6 +63,12 @@ export interface AgentLivenessService {
   readonly merge: (instanceId: InstanceId, seen: AgentLivenessEntry) => void
   /** R26: every reporter's latest observation of one VIP (an index, so the sensor never scans all agents). */
   readonly probesOf: (vipId: string) => ReadonlyMap<InstanceId, VipProbeObservation>
+  /**
+   * The silence sensor's alarm (it replaces the previous one): `ring` is called when one of
+   * `instances` is heard from, connects or disconnects (here or through another gateway), and
+   * when a VIP gets its first probe report. A set lookup on the heartbeat path.
+   */
+  readonly watch: (instances: ReadonlySet<InstanceId>, ring: () => void) => void
 }
 
 /** One shared empty list for every entry that has none (at 10,000 agents, an empty array each adds up). */
@@ -76,6 +82,11 @@ export class AgentLiveness extends Context.Service<AgentLiveness, AgentLivenessS
       const entries = new Map<InstanceId, AgentLivenessEntry>()
       const byVip = new Map<string, Map<InstanceId, VipProbeObservation>>()
       const NONE: ReadonlyMap<InstanceId, VipProbeObservation> = new Map()
+      let watched: ReadonlySet<InstanceId> = new Set()
+      let ring = () => {}
+      const heard = (instanceId: InstanceId) => {
+        if (watched.has(instanceId)) ring()
+      }
       const entryFor = (instanceId: InstanceId, at: number) => {
         let entry = entries.get(instanceId)
         if (entry === undefined) {
@@ -91,6 +102,8 @@ export class AgentLiveness extends Context.Service<AgentLiveness, AgentLivenessS
         for (const observation of next) {
           let reporters = byVip.get(observation.vipId)
           if (reporters === undefined) byVip.set(observation.vipId, (reporters = new Map()))
+          // A VIP's peers start reporting: the sensor judges it by their view from now on.
+          if (reporters.size === 0) ring()
           reporters.set(instanceId, observation)
         }
         entry.vipProbes = next.length === 0 ? NOTHING : next
@@ -105,22 +118,26 @@ export class AgentLiveness extends Context.Service<AgentLiveness, AgentLivenessS
           entry.wireguard = wireguard.length === 0 ? NOTHING : wireguard
           entry.load = load
           setProbes(instanceId, entry, vipProbes === undefined || vipProbes.length === 0 ? [] : observationsOf(at, vipProbes))
+          heard(instanceId)
         },
         recordStatus: (instanceId, at, k3s) => {
           const entry = entryFor(instanceId, at)
           entry.lastSeenAt = at
           entry.fromOtherGateway = false
           entry.k3s = k3s
+          heard(instanceId)
         },
         recordConnected: (instanceId, at) => {
           const entry = entryFor(instanceId, at)
           entry.connected = true
           entry.lastSeenAt = at
           entry.fromOtherGateway = false
+          heard(instanceId)
         },
         recordDisconnected: (instanceId) => {
           const entry = entries.get(instanceId)
           if (entry !== undefined) entry.connected = false
+          heard(instanceId)
         },
         startedAt,
         entries: () => entries.entries(),
@@ -130,8 +147,13 @@ export class AgentLiveness extends Context.Service<AgentLiveness, AgentLivenessS
           const merged: AgentLivenessEntry = { ...seen, vipProbes: entry?.vipProbes ?? [], fromOtherGateway: true }
           entries.set(instanceId, merged)
           setProbes(instanceId, merged, seen.vipProbes)
+          heard(instanceId)
         },
-        probesOf: (vipId) => byVip.get(vipId) ?? NONE
+        probesOf: (vipId) => byVip.get(vipId) ?? NONE,
+        watch: (instances, onChange) => {
+          watched = instances
+          ring = onChange
+        }
       })
     })
   )

@@ -19,18 +19,15 @@ import type { K3sState, Load, WireguardInterfaceState } from "@fleetplane/agent-
 import type { AccountId, InstanceId, VipId } from "../model/ids"
 import { Store } from "../store/store"
 import { FleetConfig } from "./fleet-config"
+import type { LeadershipView } from "./leader-loop"
 import { AgentLiveness, type VipProbeObservation } from "./liveness"
 import { Signals, type Signal } from "./signals"
 
 /** Whether this process runs the fleet-wide loops (silence sensor, skill runner) right now. */
-export class Leadership extends Context.Service<Leadership, { readonly isLeader: () => boolean }>()("@fleetplane/sdk/domain/Leadership") {
-  /** One process owns the store: always the leader. */
-  static readonly alone = Layer.succeed(Leadership)({ isLeader: () => true })
+export class Leadership extends Context.Service<Leadership, LeadershipView>()("@fleetplane/sdk/domain/Leadership") {
+  /** One process owns the store: always the leader, and that never changes. */
+  static readonly alone = Layer.succeed(Leadership)({ isLeader: () => true, onChange: () => {} })
 }
-
-/** The fleet-wide loops' one shape: every `intervalMs`, `tick` — on the leader only. Forever (fork it). */
-export const whileLeading = (leadership: { readonly isLeader: () => boolean }, intervalMs: number, tick: Effect.Effect<void>): Effect.Effect<never> =>
-  Effect.forever(Effect.andThen(Effect.sleep(intervalMs), Effect.suspend(() => (leadership.isLeader() ? tick : Effect.void))))
 
 /** Signals as they travel between gateways: compact, and small enough for NOTIFY (8 KB). */
 type Remote =
@@ -90,7 +87,7 @@ export const sharedStateLayer = Layer.effect(
   Effect.gen(function* () {
     const store = yield* Store
     const shared = store.shared
-    if (shared === undefined) return { isLeader: () => true }
+    if (shared === undefined) return { isLeader: () => true, onChange: () => {} }
     const signals = yield* Signals
     const liveness = yield* AgentLiveness
     const config = yield* FleetConfig
@@ -126,8 +123,11 @@ export const sharedStateLayer = Layer.effect(
     yield* shared.listen(deliver, resync)
 
     let leader = false
+    const listeners: Array<() => void> = []
     yield* shared.holdLease("leader", config.leaseRetryMs, (held) => {
+      if (held === leader) return
       leader = held
+      for (const listener of listeners) listener()
     })
 
     // Liveness: share what changed here, take what is newer elsewhere.
@@ -157,6 +157,6 @@ export const sharedStateLayer = Layer.effect(
     }).pipe(Effect.catch((error) => Effect.logWarning("liveness.sharing_failed", { error: error.message, retry: "next interval" })))
     yield* Effect.forkScoped(Effect.forever(Effect.andThen(syncLiveness, Effect.sleep(config.livenessSyncMs))))
 
-    return { isLeader: () => leader }
+    return { isLeader: () => leader, onChange: (listener: () => void) => void listeners.push(listener) }
   })
 )

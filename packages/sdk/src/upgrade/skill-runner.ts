@@ -6,7 +6,8 @@
  */
 import { Clock, Context, Effect, Layer, PubSub } from "effect"
 import { Signals } from "../domain/signals"
-import { Leadership, whileLeading } from "../domain/shared-state"
+import { makeAlarm, whileLeading } from "../domain/leader-loop"
+import { Leadership } from "../domain/shared-state"
 import { Transactor } from "../domain/transactor"
 import { Store } from "../store/store"
 import { advanceRollingUpgrade, ROLLING_UPGRADE_SKILL } from "./rolling-upgrade-run"
@@ -50,25 +51,24 @@ export class SkillRunner extends Context.Service<
       }).pipe(Effect.catch((error) => Effect.as(Effect.logWarning("skill.runner_tick_failed", { error: error.message, retry: "next tick" }), 1)))
       const tick = Effect.asVoid(advance)
       const run = Effect.gen(function* () {
-        let busy = true
-        let readAt = 0
+        const alarm = makeAlarm()
         const subscription = yield* PubSub.subscribe(signals)
         yield* Effect.forkScoped(
           Effect.forever(
             Effect.map(PubSub.take(subscription), (signal) => {
-              if (signal._tag === "SignalsMissed" || (signal._tag === "EventsAppended" && signal.events.some((e) => e.type.startsWith("skill.")))) busy = true
+              if (signal._tag === "SignalsMissed" || (signal._tag === "EventsAppended" && signal.events.some((e) => e.type.startsWith("skill.")))) alarm.ring()
             })
           )
         )
-        // Several gateways: only the leader advances runs (see domain/shared-state.ts).
+        // Several gateways: only the leader advances runs (see domain/shared-state.ts). While a run
+        // is in progress, every interval; otherwise when a skill event rings, or after IDLE_READ_MS.
         return yield* whileLeading(
           leadership,
           SKILL_RUNNER_INTERVAL_MS,
+          alarm,
           Effect.gen(function* () {
-            const now = yield* Clock.currentTimeMillis
-            if (!busy && now - readAt < IDLE_READ_MS) return
-            readAt = now
-            busy = (yield* advance) > 0
+            const running = yield* advance
+            return running > 0 ? 0 : (yield* Clock.currentTimeMillis) + IDLE_READ_MS
           })
         )
       }).pipe(Effect.scoped)

@@ -14,15 +14,18 @@
  * When the holder heartbeats and the VIP answers again, `sdwan.vip_holder_recovered` closes it.
  *
  * Cost when nothing happens (#20): the running sensor keeps the held VIPs in memory (one query,
- * refreshed when a VIP or cluster event says they changed, and every 30 s as a safety
- * net) and looks again at a VIP only at its deadline (when its holder would pass the silence
- * threshold), when its holder's liveness changed, or while its peers report probes. An idle
- * gateway with 1,000 VIPs reads nothing from the store per tick.
+ * refreshed when a VIP or cluster event says they changed, and every 30 s as a safety net) and
+ * sleeps until the earliest deadline among them (when a holder would pass the silence
+ * threshold) or until it is rung: a holder heard from or gone, a VIP's peers starting to report
+ * probes, a VIP event, the lead taken (domain/leader-loop.ts). It then looks only at the VIPs
+ * whose deadline came or whose holder changed. An idle gateway with 1,000 VIPs and no agents
+ * wakes once per safety read.
  */
 import { Clock, Context, Effect, Layer, PubSub } from "effect"
 import { AgentLiveness, silenceOf } from "../domain/liveness"
 import { FleetConfig } from "../domain/fleet-config"
-import { Leadership, whileLeading } from "../domain/shared-state"
+import { makeAlarm, whileLeading } from "../domain/leader-loop"
+import { Leadership } from "../domain/shared-state"
 import { Signals } from "../domain/signals"
 import { Transactor } from "../domain/transactor"
 import type { InstanceId } from "../model/ids"
@@ -89,7 +92,7 @@ export class VipSensor extends Context.Service<
   {
     /** One look at every VIP holder. */
     readonly check: Effect.Effect<void>
-    /** Checks every `sensorIntervalMs`, forever (fork it). */
+    /** Looks at each holder at its deadline, or when it is heard from, a probe comes in, or a VIP changes (at most every `sensorIntervalMs`), forever (fork it). */
     readonly run: Effect.Effect<never>
   }
 >()("@fleetplane/sdk/vip/VipSensor") {
@@ -201,11 +204,14 @@ export class VipSensor extends Context.Service<
       let watched: Array<Watched> | undefined
       let readAt = 0
       let stale = true
-      const tick = Effect.gen(function* () {
+      const alarm = makeAlarm()
+      /** One step of the running sensor; answers when it must look again if nothing rings before. */
+      const step = Effect.gen(function* () {
         const config = yield* FleetConfig
         const now = yield* Clock.currentTimeMillis
+        const refreshMs = Math.max(5_000, 300 * config.sensorIntervalMs)
         // Signals say when the VIPs changed (here or on another gateway); the periodic read is a safety net.
-        if (stale || watched === undefined || now - readAt >= Math.max(5_000, 300 * config.sensorIntervalMs)) {
+        if (stale || watched === undefined || now - readAt >= refreshMs) {
           stale = false
           readAt = now
           const previous = new Map((watched ?? []).map((w) => [w.vip.id, w]))
@@ -214,17 +220,32 @@ export class VipSensor extends Context.Service<
             // The same holder, epoch and incident as before: keep what was judged; otherwise judge afresh.
             return before !== undefined && sameJudgement(before.vip, vip) ? before : { vip, seenAt: undefined, connected: undefined, wakeAt: 0 }
           })
+          // A holder heard from (or gone) may have recovered or moved its deadline: the sensor is woken to look.
+          liveness.watch(new Set(watched.map((w) => w.vip.holder_instance_id)), alarm.ring)
         }
+        let nextAt = readAt + refreshMs
         for (const w of watched) {
           const entry = liveness.get(w.vip.holder_instance_id)
-          if (now < w.wakeAt && entry?.lastSeenAt === w.seenAt && entry?.connected === w.connected) continue
+          if (now < w.wakeAt && entry?.lastSeenAt === w.seenAt && entry?.connected === w.connected) {
+            nextAt = Math.min(nextAt, w.wakeAt)
+            continue
+          }
           w.seenAt = entry?.lastSeenAt
           w.connected = entry?.connected
           const { wakeAt, changed } = yield* judge(w.vip, now)
           w.wakeAt = wakeAt
+          nextAt = Math.min(nextAt, wakeAt)
           if (changed) stale = true
         }
-      }).pipe(Effect.catch((error) => Effect.sync(() => (stale = true)).pipe(Effect.andThen(Effect.logWarning("vip.sensor_check_failed", { error: error.message, retry: "next tick" })))))
+        return stale ? 0 : nextAt
+      }).pipe(
+        Effect.catch((error) =>
+          Effect.sync(() => (stale = true)).pipe(
+            Effect.andThen(Effect.logWarning("vip.sensor_check_failed", { error: error.message, retry: "next tick" })),
+            Effect.as(0)
+          )
+        )
+      )
 
       const run = Effect.gen(function* () {
         const config = yield* FleetConfig
@@ -237,25 +258,16 @@ export class VipSensor extends Context.Service<
                 signal._tag === "VipHolderChanged" ||
                 signal._tag === "SignalsMissed" ||
                 (signal._tag === "EventsAppended" && signal.events.some((e) => changesVips(e.type)))
-              )
+              ) {
                 stale = true
+                alarm.ring()
+              }
             })
           )
         )
         // Several gateways: only the leader looks (see domain/shared-state.ts); one that just took the lead reads afresh.
-        let leading = false
-        return yield* whileLeading(
-          {
-            isLeader: () => {
-              const now = leadership.isLeader()
-              if (now && !leading) stale = true
-              leading = now
-              return now
-            }
-          },
-          config.sensorIntervalMs,
-          tick
-        )
+        leadership.onChange(() => (stale = true))
+        return yield* whileLeading(leadership, config.sensorIntervalMs, alarm, step)
       }).pipe(Effect.scoped)
 
       return VipSensor.of({ check, run })

@@ -10,13 +10,19 @@ import { makeAlarm, whileLeading, type LeadershipView } from "../src/domain/lead
 
 /** A leadership the test flips by hand. */
 const leadershipStartingAs = (leading: boolean) => {
-  const listeners: Array<() => void> = []
-  const view: LeadershipView = { isLeader: () => leading, onChange: (listener) => void listeners.push(listener) }
+  const listeners = new Set<() => void>()
+  const view: LeadershipView = {
+    isLeader: () => leading,
+    onChange: (listener) => {
+      listeners.add(listener)
+      return () => void listeners.delete(listener)
+    }
+  }
   const set = (now: boolean) => {
     leading = now
     for (const listener of listeners) listener()
   }
-  return { view, set }
+  return { view, set, listening: () => listeners.size }
 }
 
 /** Starts a loop whose step records when it ran and asks for `next(now)`. */
@@ -98,7 +104,10 @@ describe("a leader loop", () => {
       leadership.set(false)
       yield* TestClock.adjust(10_000)
       assert.deepStrictEqual(loop.ranAt, [10_000, 11_000])
+      // A stopped loop no longer listens.
+      assert.strictEqual(leadership.listening(), 1)
       yield* Fiber.interrupt(loop.fiber)
+      assert.strictEqual(leadership.listening(), 0)
     })
   )
 })

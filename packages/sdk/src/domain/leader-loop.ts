@@ -27,8 +27,8 @@ export type NextRunAt = number
 /** What the loops need of `Leadership` (domain/shared-state.ts). */
 export interface LeadershipView {
   readonly isLeader: () => boolean
-  /** Calls `listener` whenever this process takes or loses the lead. */
-  readonly onChange: (listener: () => void) => void
+  /** Calls `listener` whenever this process takes or loses the lead; answers a function that stops that. */
+  readonly onChange: (listener: () => void) => () => void
 }
 
 /**
@@ -39,7 +39,7 @@ export interface LeadershipView {
  */
 export const whileLeading = (leadership: LeadershipView, spacingMs: number, alarm: Alarm, step: Effect.Effect<NextRunAt>): Effect.Effect<never> =>
   Effect.gen(function* () {
-    leadership.onChange(alarm.ring)
+    yield* onLeadershipChange(leadership, alarm.ring)
     let runAt = 0
     /** Returns when this process leads and its step is due or was rung for. */
     const turn = Effect.gen(function* () {
@@ -64,4 +64,11 @@ export const whileLeading = (leadership: LeadershipView, spacingMs: number, alar
       alarm.latch.closeUnsafe()
       runAt = yield* step
     }
-  })
+  }).pipe(Effect.scoped)
+
+/** Scoped: `listener` is called on every change of leadership until the scope closes. */
+export const onLeadershipChange = (leadership: LeadershipView, listener: () => void) =>
+  Effect.acquireRelease(
+    Effect.sync(() => leadership.onChange(listener)),
+    (stop) => Effect.sync(stop)
+  )

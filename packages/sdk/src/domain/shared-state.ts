@@ -26,7 +26,7 @@ import { Signals, type Signal } from "./signals"
 /** Whether this process runs the fleet-wide loops (silence sensor, skill runner) right now. */
 export class Leadership extends Context.Service<Leadership, LeadershipView>()("@fleetplane/sdk/domain/Leadership") {
   /** One process owns the store: always the leader, and that never changes. */
-  static readonly alone = Layer.succeed(Leadership)({ isLeader: () => true, onChange: () => {} })
+  static readonly alone = Layer.succeed(Leadership)({ isLeader: () => true, onChange: () => () => {} })
 }
 
 /** Signals as they travel between gateways: compact, and small enough for NOTIFY (8 KB). */
@@ -87,7 +87,7 @@ export const sharedStateLayer = Layer.effect(
   Effect.gen(function* () {
     const store = yield* Store
     const shared = store.shared
-    if (shared === undefined) return { isLeader: () => true, onChange: () => {} }
+    if (shared === undefined) return { isLeader: () => true, onChange: () => () => {} }
     const signals = yield* Signals
     const liveness = yield* AgentLiveness
     const config = yield* FleetConfig
@@ -123,7 +123,7 @@ export const sharedStateLayer = Layer.effect(
     yield* shared.listen(deliver, resync)
 
     let leader = false
-    const listeners: Array<() => void> = []
+    const listeners = new Set<() => void>()
     yield* shared.holdLease("leader", config.leaseRetryMs, (held) => {
       if (held === leader) return
       leader = held
@@ -157,6 +157,14 @@ export const sharedStateLayer = Layer.effect(
     }).pipe(Effect.catch((error) => Effect.logWarning("liveness.sharing_failed", { error: error.message, retry: "next interval" })))
     yield* Effect.forkScoped(Effect.forever(Effect.andThen(syncLiveness, Effect.sleep(config.livenessSyncMs))))
 
-    return { isLeader: () => leader, onChange: (listener: () => void) => void listeners.push(listener) }
+    return {
+      isLeader: () => leader,
+      onChange: (listener: () => void) => {
+        // Wrapped: the same function registered twice is two registrations.
+        const registered = () => listener()
+        listeners.add(registered)
+        return () => void listeners.delete(registered)
+      }
+    }
   })
 )

@@ -24,7 +24,7 @@
 import { Clock, Context, Effect, Layer, PubSub } from "effect"
 import { AgentLiveness, silenceOf } from "../domain/liveness"
 import { FleetConfig } from "../domain/fleet-config"
-import { makeAlarm, whileLeading } from "../domain/leader-loop"
+import { makeAlarm, onLeadershipChange, whileLeading } from "../domain/leader-loop"
 import { Leadership } from "../domain/shared-state"
 import { Signals } from "../domain/signals"
 import { Transactor } from "../domain/transactor"
@@ -266,7 +266,7 @@ export class VipSensor extends Context.Service<
           )
         )
         // Several gateways: only the leader looks (see domain/shared-state.ts); one that just took the lead reads afresh.
-        leadership.onChange(() => (stale = true))
+        yield* onLeadershipChange(leadership, () => (stale = true))
         return yield* whileLeading(leadership, config.sensorIntervalMs, alarm, step)
       }).pipe(Effect.scoped)
 

@@ -21,7 +21,11 @@ import { makeAgentEndpoint } from "./agent/agent-endpoint"
 import type { AuthThrottleOptions } from "./agent/auth-throttle"
 import { SessionRegistry } from "./agent/session-registry"
 import { createLogger, relayLogLine, type Logger, type LogLevel } from "./log"
+import { exposedGc, makeMemoryReclaim } from "./memory-reclaim"
 import { createTerminalEndpoint } from "./terminal/terminal-endpoint"
+
+/** How often the gateway looks at whether a fan-out left memory to give back (src/memory-reclaim.ts). */
+const MEMORY_RECLAIM_CHECK_MS = 5_000
 
 export interface GatewayOptions {
   /** SQLite file (created if missing), or ":memory:". Ignored when `postgres` is set. */
@@ -207,10 +211,15 @@ export const startGateway = async (options: GatewayOptions) => {
       })
     }
   }
+  // After a fan-out, memory comes back within seconds rather than minutes (needs --expose-gc).
+  const gc = exposedGc()
+  const reclaim = gc === undefined ? undefined : makeMemoryReclaim({ gc, pushesSent: () => metrics.pushesSent.value, log })
+  const reclaimTimer = reclaim === undefined ? undefined : setInterval(reclaim, MEMORY_RECLAIM_CHECK_MS).unref()
   let closing: Promise<void> | undefined
   const close = () =>
     (closing ??= (async () => {
       log.info("gateway.stopping", { sessions: registry.size })
+      clearInterval(reclaimTimer)
       agentServer.close()
       adminServer.close()
       terminals.close()
@@ -245,7 +254,8 @@ export const startGateway = async (options: GatewayOptions) => {
     // The connection string may carry a password: only the host is logged.
     store: options.postgres === undefined ? `sqlite:${options.database ?? ":memory:"}` : `postgresql://${new URL(options.postgres).host}`,
     // The collector URL could carry credentials too: its origin only.
-    traces: otlpEndpoint === undefined ? "off" : `otlp ${new URL(otlpEndpoint).origin}`
+    traces: otlpEndpoint === undefined ? "off" : `otlp ${new URL(otlpEndpoint).origin}`,
+    memory_reclaim: reclaim === undefined ? "off (start node with --expose-gc to reclaim memory after fan-outs)" : "after fan-outs"
   })
 
   return {

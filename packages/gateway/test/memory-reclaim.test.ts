@@ -1,0 +1,61 @@
+/**
+ * Memory given back after a fan-out (src/memory-reclaim.ts, #20): one full collection once the
+ * heap has grown well past its size after the last one and the pushes have gone quiet; never
+ * during a burst, never twice for the same growth. The heap and V8's collection are stand-ins
+ * here; `pnpm bench:bring-up` measures the real thing (BENCHMARKS.md).
+ */
+import { describe, expect, it } from "vitest"
+import { createLogger } from "../src/index"
+import { makeMemoryReclaim } from "../src/memory-reclaim"
+
+const MIB = 2 ** 20
+
+const setUp = () => {
+  const state = { heap: 100 * MIB, pushes: 0, collections: 0, liveAfterCollection: 100 * MIB }
+  const lines: Array<Record<string, unknown>> = []
+  const check = makeMemoryReclaim({
+    gc: () => {
+      state.collections++
+      state.heap = state.liveAfterCollection
+    },
+    pushesSent: () => state.pushes,
+    heapBytes: () => state.heap,
+    log: createLogger("info", (line) => lines.push(JSON.parse(line))),
+    growthBytes: 64 * MIB,
+    quietPushes: 100
+  })
+  return { state, lines, check }
+}
+
+describe("memory reclaim after a fan-out", () => {
+  it("collects once the burst is over, not during it, and logs what it gave back", () => {
+    const { state, lines, check } = setUp()
+    // A fleet coming up: the heap grows while thousands of pushes go out.
+    state.heap = 300 * MIB
+    state.pushes += 20_000
+    expect(check()).toBe(false)
+    expect(state.collections).toBe(0)
+    // Quiet now (a few pushes only): one collection.
+    state.pushes += 10
+    state.liveAfterCollection = 120 * MIB
+    expect(check()).toBe(true)
+    expect(state.collections).toBe(1)
+    expect(lines.find((l) => l.event === "gateway.memory_reclaimed")).toMatchObject({ heap_before_mb: 300, heap_after_mb: 120 })
+    // Nothing grew since: no more collections, however long it stays quiet.
+    for (let i = 0; i < 10; i++) expect(check()).toBe(false)
+    expect(state.collections).toBe(1)
+  })
+
+  it("leaves ordinary growth below the threshold alone, and measures growth from where the heap came down to", () => {
+    const { state, check } = setUp()
+    state.heap = 150 * MIB
+    expect(check()).toBe(false)
+    // V8 gave memory back by itself: growth counts from 80 MiB now.
+    state.heap = 80 * MIB
+    expect(check()).toBe(false)
+    state.heap = 150 * MIB
+    state.liveAfterCollection = 90 * MIB
+    expect(check()).toBe(true)
+    expect(state.collections).toBe(1)
+  })
+})

@@ -11,9 +11,9 @@
  * The running syncer reads the requests only when one was made (a signal, from this gateway or
  * another) and every few seconds as a safety net, not on every tick: idle, it costs nothing.
  */
-import { Clock, Context, Effect, Layer, PubSub } from "effect"
+import { Clock, Context, Effect, Layer } from "effect"
 import { FleetConfig } from "../domain/fleet-config"
-import { makeAlarm, whileLeading } from "../domain/leader-loop"
+import { makeAlarm, ringOnSignals, whileLeading } from "../domain/leader-loop"
 import { Leadership } from "../domain/shared-state"
 import { Signals } from "../domain/signals"
 import { Transactor, type TxContext } from "../domain/transactor"
@@ -82,14 +82,7 @@ export class NetworkSyncer extends Context.Service<
       const run = Effect.gen(function* () {
         const config = yield* FleetConfig
         const alarm = makeAlarm()
-        const subscription = yield* PubSub.subscribe(signals)
-        yield* Effect.forkScoped(
-          Effect.forever(
-            Effect.map(PubSub.take(subscription), (signal) => {
-              if (signal._tag === "NetworkSyncRequested" || signal._tag === "SignalsMissed") alarm.ring()
-            })
-          )
-        )
+        yield* ringOnSignals(signals, alarm, (signal) => signal._tag === "NetworkSyncRequested" || signal._tag === "SignalsMissed")
         // Requests made within one interval are rendered together (the coalescing above); without
         // a request, the store is still read every SAFETY_READ_MS.
         const step = Effect.gen(function* () {

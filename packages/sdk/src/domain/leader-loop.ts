@@ -5,7 +5,8 @@
  * polling"). An idle gateway's loops sleep until their next deadline — for the sensor with
  * nothing silent, its 30 s safety re-read.
  */
-import { Clock, Effect, Latch } from "effect"
+import { Clock, Effect, Latch, PubSub } from "effect"
+import type { Signal } from "./signals"
 
 /**
  * Wakes a sleeping loop. `ring` is synchronous and cheap, so signal handlers and the heartbeat
@@ -72,3 +73,16 @@ export const onLeadershipChange = (leadership: LeadershipView, listener: () => v
     Effect.sync(() => leadership.onChange(listener)),
     (stop) => Effect.sync(stop)
   )
+
+/** Scoped: rings `alarm` after every signal for which `wakes` answers true (it may note what it saw). */
+export const ringOnSignals = (signals: PubSub.PubSub<Signal>, alarm: Alarm, wakes: (signal: Signal) => boolean) =>
+  Effect.gen(function* () {
+    const subscription = yield* PubSub.subscribe(signals)
+    yield* Effect.forkScoped(
+      Effect.forever(
+        Effect.map(PubSub.take(subscription), (signal) => {
+          if (wakes(signal)) alarm.ring()
+        })
+      )
+    )
+  })

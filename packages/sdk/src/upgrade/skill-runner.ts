@@ -4,9 +4,9 @@
  * running loop reads the store only after a `skill.*` event (a run started or resumed, here or
  * on another gateway) and every few seconds as a safety net.
  */
-import { Clock, Context, Effect, Layer, PubSub } from "effect"
+import { Clock, Context, Effect, Layer } from "effect"
 import { Signals } from "../domain/signals"
-import { makeAlarm, whileLeading } from "../domain/leader-loop"
+import { makeAlarm, ringOnSignals, whileLeading } from "../domain/leader-loop"
 import { Leadership } from "../domain/shared-state"
 import { Transactor } from "../domain/transactor"
 import { Store } from "../store/store"
@@ -52,13 +52,10 @@ export class SkillRunner extends Context.Service<
       const tick = Effect.asVoid(advance)
       const run = Effect.gen(function* () {
         const alarm = makeAlarm()
-        const subscription = yield* PubSub.subscribe(signals)
-        yield* Effect.forkScoped(
-          Effect.forever(
-            Effect.map(PubSub.take(subscription), (signal) => {
-              if (signal._tag === "SignalsMissed" || (signal._tag === "EventsAppended" && signal.events.some((e) => e.type.startsWith("skill.")))) alarm.ring()
-            })
-          )
+        yield* ringOnSignals(
+          signals,
+          alarm,
+          (signal) => signal._tag === "SignalsMissed" || (signal._tag === "EventsAppended" && signal.events.some((e) => e.type.startsWith("skill.")))
         )
         // Several gateways: only the leader advances runs (see domain/shared-state.ts). While a run
         // is in progress, every interval; otherwise when a skill event rings, or after IDLE_READ_MS.

@@ -21,10 +21,10 @@
  * whose deadline came or whose holder changed. An idle gateway with 1,000 VIPs and no agents
  * wakes once per safety read.
  */
-import { Clock, Context, Effect, Layer, PubSub } from "effect"
+import { Clock, Context, Effect, Layer } from "effect"
 import { AgentLiveness, silenceOf } from "../domain/liveness"
 import { FleetConfig } from "../domain/fleet-config"
-import { makeAlarm, onLeadershipChange, whileLeading } from "../domain/leader-loop"
+import { makeAlarm, onLeadershipChange, ringOnSignals, whileLeading } from "../domain/leader-loop"
 import { Leadership } from "../domain/shared-state"
 import { Signals } from "../domain/signals"
 import { Transactor } from "../domain/transactor"
@@ -250,21 +250,14 @@ export class VipSensor extends Context.Service<
       const run = Effect.gen(function* () {
         const config = yield* FleetConfig
         // A VIP created, moved, released or given an incident (here, or by another gateway): read them again.
-        const subscription = yield* PubSub.subscribe(signals)
-        yield* Effect.forkScoped(
-          Effect.forever(
-            Effect.map(PubSub.take(subscription), (signal) => {
-              if (
-                signal._tag === "VipHolderChanged" ||
-                signal._tag === "SignalsMissed" ||
-                (signal._tag === "EventsAppended" && signal.events.some((e) => changesVips(e.type)))
-              ) {
-                stale = true
-                alarm.ring()
-              }
-            })
-          )
-        )
+        yield* ringOnSignals(signals, alarm, (signal) => {
+          const vipsChanged =
+            signal._tag === "VipHolderChanged" ||
+            signal._tag === "SignalsMissed" ||
+            (signal._tag === "EventsAppended" && signal.events.some((e) => changesVips(e.type)))
+          if (vipsChanged) stale = true
+          return vipsChanged
+        })
         // Several gateways: only the leader looks (see domain/shared-state.ts); one that just took the lead reads afresh.
         yield* onLeadershipChange(leadership, () => (stale = true))
         return yield* whileLeading(leadership, config.sensorIntervalMs, alarm, step)

@@ -67,6 +67,8 @@ export async function startPostgres() {
   const ctl = (args) => run("pg_ctl", ["-D", data, ...args])
   return {
     url: `postgres://fleetplane@127.0.0.1:${port}/postgres`,
+    /** CPU time the server has used so far (ms): its processes, live and exited (benchmarks: CPU per operation). */
+    cpuMs: () => serverCpuMs(data),
     /** Stops the server (an outage), keeping its data; `resume` starts it again on the same port. */
     pause: () => ctl(["-m", "immediate", "-w", "stop"]),
     resume: () => ctl(["-l", join(dir, "server.log"), "-w", "-t", "60", "-o", settings.join(" "), "start"]),
@@ -75,6 +77,30 @@ export async function startPostgres() {
       rmSync(dir, { recursive: true, force: true })
     }
   }
+}
+
+// Linux's /proc: the postmaster's own and its reaped children's CPU, plus its live children's (clock ticks of 10 ms).
+const TICK_MS = 10
+const statFields = (pid) => {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, "utf8")
+    return text.slice(text.lastIndexOf(")") + 2).split(" ") // fields from the 3rd on (state)
+  } catch {
+    return undefined // exited meanwhile
+  }
+}
+function serverCpuMs(data) {
+  const postmaster = Number(readFileSync(join(data, "postmaster.pid"), "utf8").split("\n")[0])
+  const own = statFields(postmaster)
+  if (own === undefined) return Number.NaN
+  // utime, stime, cutime, cstime are the 14th-17th fields (index 11-14 counted from the 3rd).
+  let ticks = Number(own[11]) + Number(own[12]) + Number(own[13]) + Number(own[14])
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue
+    const fields = statFields(entry)
+    if (fields !== undefined && Number(fields[1]) === postmaster) ticks += Number(fields[11]) + Number(fields[12])
+  }
+  return ticks * TICK_MS
 }
 
 // vitest globalSetup

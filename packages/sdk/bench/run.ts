@@ -5,6 +5,7 @@
  * beside a baseline measured in the same run. Writes bench-results.json.
  */
 import { writeFileSync } from "node:fs"
+import { availableParallelism } from "node:os"
 // @ts-expect-error: a plain-JS script shared with the tests' globalSetup
 import { startPostgres } from "../../../scripts/throwaway-postgres.mjs"
 import { Effect, Layer, ManagedRuntime } from "effect"
@@ -126,7 +127,8 @@ if (collisions !== candidates.filter((_, i) => ((i * 7919) % (NETWORKS * 2)) % 2
 
 // --- Join validations (SQLite, then PostgreSQL) ------------------------------------------------------
 type Run = <A, E>(effect: Effect.Effect<A, E, any>) => Promise<A>
-const measureJoins = async (run: Run, accountId: AccountId, backend: string, joins: number, concurrency = 1) => {
+/** With `serverCpuMs` (PostgreSQL's processes): also the machine's CPU per join, and the rate that CPU allows on this machine's cores. */
+const measureJoins = async (run: Run, accountId: AccountId, backend: string, joins: number, concurrency = 1, serverCpuMs?: () => number) => {
   const exec = (name: string, input: Record<string, unknown>) => run(Effect.flatMap(Effect.service(Actions), (a) => a.execute(accountId, name, input))) as Promise<any>
   const network = await exec("system_sdwan_create_network", { name: "prod", handle: "prod", pod_subnet_prefix: "10.42.0.0/16" })
   const servers = await exec("system_create_template", { name: "servers" })
@@ -146,6 +148,8 @@ const measureJoins = async (run: Run, accountId: AccountId, backend: string, joi
   await run(port.statusReport(bootstrap, { k3s: { service: "active", node_ready: true }, modules: [] }))
   const identities: Array<Awaited<ReturnType<typeof agent>>> = []
   for (let i = 0; i < joins; i++) identities.push(await agent(`worker-${i}`, workers.id))
+  const processCpuBefore = process.cpuUsage()
+  const serverCpuBefore = serverCpuMs?.()
   const [, joinMs] = await time(async () => {
     let next = 0
     // `concurrency` agents joining at once (each join is still one atomic transaction).
@@ -159,6 +163,8 @@ const measureJoins = async (run: Run, accountId: AccountId, backend: string, joi
       })
     )
   })
+  const processCpu = process.cpuUsage(processCpuBefore)
+  const serverCpu = serverCpuBefore === undefined ? undefined : serverCpuMs!() - serverCpuBefore
   const [, emptyTxMs] = await time(async () => {
     for (let i = 0; i < joins; i++) await run(Effect.flatMap(Effect.service(Store), (s) => s.transaction(() => Effect.void)))
   })
@@ -169,6 +175,17 @@ const measureJoins = async (run: Run, accountId: AccountId, backend: string, joi
     baseline: { name: `empty store transaction through the same runtime (${backend})`, value: joins / (emptyTxMs / 1000) },
     target: backend === "SQLite" ? "thousands/s" : concurrency === 1 ? ">= 1,500/s" : ">= 1,500/s, and more than one at a time"
   })
+  if (serverCpu !== undefined) {
+    // Both sides on this machine's cores: the joins/s their CPU allows if nothing else limited it.
+    const processMs = (processCpu.user + processCpu.system) / 1000 / joins
+    const serverMs = serverCpu / joins
+    const cores = availableParallelism()
+    figures.push({
+      name: `CPU per join, ${concurrency === 1 ? "sequential" : `${concurrency} at a time`} (this process ${processMs.toFixed(2)} ms + PostgreSQL ${serverMs.toFixed(2)} ms; ${cores} cores allow ${Math.round((cores * 1000) / (processMs + serverMs))} joins/s)`,
+      value: processMs + serverMs,
+      unit: "ms/join"
+    })
+  }
 }
 await measureJoins(run, accountId, "SQLite", JOINS)
 
@@ -180,7 +197,7 @@ try {
   for (const concurrency of [1, 8]) {
     // A fresh account each time: the same cluster shape, nothing left from the previous run.
     const pgAccount = await pgRun(Effect.flatMap(Effect.service(Accounts), (a) => a.create(`bench-${concurrency}`)))
-    await measureJoins(pgRun, pgAccount.id as AccountId, "PostgreSQL", PG_JOINS, concurrency)
+    await measureJoins(pgRun, pgAccount.id as AccountId, "PostgreSQL", PG_JOINS, concurrency, postgres.cpuMs)
   }
   await pgRuntime.dispose()
   // The ceiling under every PostgreSQL figure: bare round trips (SELECT $1) through `pg`, one

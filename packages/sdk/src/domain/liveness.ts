@@ -64,11 +64,12 @@ export interface AgentLivenessService {
   /** R26: every reporter's latest observation of one VIP (an index, so the sensor never scans all agents). */
   readonly probesOf: (vipId: string) => ReadonlyMap<InstanceId, VipProbeObservation>
   /**
-   * The silence sensor's alarm (it replaces the previous one): `ring` is called when one of
-   * `instances` is heard from, connects or disconnects (here or through another gateway), and
-   * when a VIP gets its first probe report. A set lookup on the heartbeat path.
+   * An alarm (the silence sensor's): `ring` is called when one of `instances` is heard from,
+   * connects or disconnects (here or through another gateway), and when a VIP gets its first
+   * probe report. Watching again with the same `ring` replaces its set; the answer stops it.
+   * A set lookup per watcher on the heartbeat path.
    */
-  readonly watch: (instances: ReadonlySet<InstanceId>, ring: () => void) => void
+  readonly watch: (instances: ReadonlySet<InstanceId>, ring: () => void) => () => void
 }
 
 /** One shared empty list for every entry that has none (at 10,000 agents, an empty array each adds up). */
@@ -82,10 +83,13 @@ export class AgentLiveness extends Context.Service<AgentLiveness, AgentLivenessS
       const entries = new Map<InstanceId, AgentLivenessEntry>()
       const byVip = new Map<string, Map<InstanceId, VipProbeObservation>>()
       const NONE: ReadonlyMap<InstanceId, VipProbeObservation> = new Map()
-      let watched: ReadonlySet<InstanceId> = new Set()
-      let ring = () => {}
+      // Per alarm, the instances it watches (one sensor per process today; a second must not silence the first).
+      const watchers = new Map<() => void, ReadonlySet<InstanceId>>()
       const heard = (instanceId: InstanceId) => {
-        if (watched.has(instanceId)) ring()
+        for (const [ring, instances] of watchers) if (instances.has(instanceId)) ring()
+      }
+      const ringAll = () => {
+        for (const ring of watchers.keys()) ring()
       }
       const entryFor = (instanceId: InstanceId, at: number) => {
         let entry = entries.get(instanceId)
@@ -103,7 +107,7 @@ export class AgentLiveness extends Context.Service<AgentLiveness, AgentLivenessS
           let reporters = byVip.get(observation.vipId)
           if (reporters === undefined) byVip.set(observation.vipId, (reporters = new Map()))
           // A VIP's peers start reporting: the sensor judges it by their view from now on.
-          if (reporters.size === 0) ring()
+          if (reporters.size === 0) ringAll()
           reporters.set(instanceId, observation)
         }
         entry.vipProbes = next.length === 0 ? NOTHING : next
@@ -150,9 +154,9 @@ export class AgentLiveness extends Context.Service<AgentLiveness, AgentLivenessS
           heard(instanceId)
         },
         probesOf: (vipId) => byVip.get(vipId) ?? NONE,
-        watch: (instances, onChange) => {
-          watched = instances
-          ring = onChange
+        watch: (instances, ring) => {
+          watchers.set(ring, instances)
+          return () => void watchers.delete(ring)
         }
       })
     })

@@ -205,6 +205,7 @@ export class VipSensor extends Context.Service<
       let readAt = 0
       let stale = true
       const alarm = makeAlarm()
+      let unwatch: (() => void) | undefined
       /** One step of the running sensor; answers when it must look again if nothing rings before. */
       const step = Effect.gen(function* () {
         const config = yield* FleetConfig
@@ -221,7 +222,7 @@ export class VipSensor extends Context.Service<
             return before !== undefined && sameJudgement(before.vip, vip) ? before : { vip, seenAt: undefined, connected: undefined, wakeAt: 0 }
           })
           // A holder heard from (or gone) may have recovered or moved its deadline: the sensor is woken to look.
-          liveness.watch(new Set(watched.map((w) => w.vip.holder_instance_id)), alarm.ring)
+          unwatch = liveness.watch(new Set(watched.map((w) => w.vip.holder_instance_id)), alarm.ring)
         }
         let nextAt = readAt + refreshMs
         for (const w of watched) {
@@ -260,6 +261,8 @@ export class VipSensor extends Context.Service<
         })
         // Several gateways: only the leader looks (see domain/shared-state.ts); one that just took the lead reads afresh.
         yield* onLeadershipChange(leadership, () => (stale = true))
+        // Stopped, it hears no more heartbeats (`step` watches the holders it reads).
+        yield* Effect.addFinalizer(() => Effect.sync(() => unwatch?.()))
         return yield* whileLeading(leadership, config.sensorIntervalMs, alarm, step)
       }).pipe(Effect.scoped)
 

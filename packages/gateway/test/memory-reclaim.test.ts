@@ -8,7 +8,7 @@ import { spawnSync } from "node:child_process"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
 import { createLogger } from "../src/index"
-import { exposedGc, makeMemoryReclaim } from "../src/memory-reclaim"
+import { makeMemoryReclaim } from "../src/memory-reclaim"
 
 const MIB = 2 ** 20
 

@@ -10,6 +10,7 @@
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { constants, PerformanceObserver, type PerformanceEntry } from "node:perf_hooks"
 import { Effect, Fiber, Layer, ManagedRuntime } from "effect"
 import { Accounts, Actions, AgentPort, fleetLayer, KubeconfigRenewer, NetworkSyncer, SkillRunner, VipSensor, type AccountId } from "../src/index"
 
@@ -26,6 +27,8 @@ export interface IdleFigure {
   readonly cpuPercent: number
   /** Every window, in order (one may hold V8's collection of what setting the fleet up left). */
   readonly windowPercents: ReadonlyArray<number>
+  /** Per window, V8's major collections and the time the main thread spent paused in any collection (its helper threads' CPU is in the percent, not here). */
+  readonly windowGc: ReadonlyArray<{ readonly major: number; readonly pausedMs: number }>
   readonly setupMs: number
 }
 
@@ -75,20 +78,36 @@ const measure = async (vips: number, mode: IdleFigure["mode"]): Promise<IdleFigu
     // Every holder passes the threshold and its incident is recorded; then nothing more happens.
     await new Promise((resolve) => setTimeout(resolve, SILENCE_THRESHOLD_MS + 10_000))
     const windowPercents: Array<number> = []
+    const windowGc: Array<{ major: number; pausedMs: number }> = []
     for (let w = 0; w < WINDOWS; w++) {
+      const gc = { major: 0, pausedMs: 0 }
+      const observer = new PerformanceObserver((list) => {
+        for (const entry of list.getEntries()) {
+          gc.pausedMs += entry.duration
+          if (gcKind(entry) === constants.NODE_PERFORMANCE_GC_MAJOR) gc.major++
+        }
+      })
+      observer.observe({ entryTypes: ["gc"] })
       const before = process.cpuUsage()
       const at = process.hrtime.bigint()
       await new Promise((resolve) => setTimeout(resolve, IDLE_MS / WINDOWS))
       const used = process.cpuUsage(before)
       windowPercents.push(((used.user + used.system) / (Number(process.hrtime.bigint() - at) / 1_000)) * 100)
+      // Entries still queued for this window are delivered to it before it stops listening.
+      await new Promise((resolve) => setImmediate(resolve))
+      observer.disconnect()
+      windowGc.push(gc)
     }
     await runtime.runPromise(Fiber.interrupt(fiber))
     const median = [...windowPercents].sort((a, b) => a - b)[Math.floor(WINDOWS / 2)]!
-    return { vips, mode, cpuPercent: median, windowPercents, setupMs }
+    return { vips, mode, cpuPercent: median, windowPercents, windowGc, setupMs }
   } finally {
     await runtime.dispose()
   }
 }
+
+/** A GC entry's kind (minor, major, ...): `detail.kind` since Node 16, not in this @types/node. */
+const gcKind = (entry: PerformanceEntry) => (entry as unknown as { detail?: { kind?: number } }).detail?.kind
 
 export const measureIdle = async (options: { readonly warmUp?: boolean } = {}): Promise<Array<IdleFigure>> => {
   const figures: Array<IdleFigure> = []
@@ -97,7 +116,9 @@ export const measureIdle = async (options: { readonly warmUp?: boolean } = {}): 
   for (const vips of VIP_COUNTS) {
     for (const mode of ["as it runs", "reading every VIP each tick"] as const) {
       const figure = await measure(vips, mode)
-      const windows = figure.windowPercents.map((p) => `${p.toFixed(2)}%`).join(" / ")
+      const windows = figure.windowPercents
+        .map((p, w) => `${p.toFixed(2)}% (${figure.windowGc[w]!.major} major GC, ${figure.windowGc[w]!.pausedMs.toFixed(0)} ms paused)`)
+        .join(" / ")
       console.log(`idle, ${vips} VIPs, sensor ${mode}: ${figure.cpuPercent.toFixed(2)}% of a core, median of ${windows} (setup ${(figure.setupMs / 1000).toFixed(1)} s)`)
       figures.push(figure)
     }

@@ -1,6 +1,8 @@
 #!/usr/bin/env node
-// Collects every package's bench-results.json into BENCHMARKS.md (a table per area, each figure
-// beside its same-run baseline and SPEC §9 target) and benchmarks.json (the raw results).
+// Collects every package's bench-results.json into BENCHMARKS-latest.md (a table per area, each
+// figure beside its same-run baseline and SPEC §9 target) and benchmarks.json (the raw results).
+// BENCHMARKS.md is the curated record (dated sections, what was tried, the limits found): a run
+// never rewrites it; what a run shows is carried there by hand, with its date and command.
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
 import { cpus, totalmem } from "node:os"
 import { join } from "node:path"
@@ -24,7 +26,9 @@ const agentResults = join(root, "examples", "agent", "bench-results.json")
 if (existsSync(agentResults)) raw.agent = JSON.parse(readFileSync(agentResults, "utf8"))
 
 const lines = [
-  "# Benchmarks",
+  "# Benchmarks: the latest run",
+  "",
+  "Written by `npm run bench` (scripts/benchmarks-report.mjs); the record of what was measured when, what was tried and the limits found is BENCHMARKS.md.",
   "",
   `Measured by \`pnpm bench\` on ${new Date().toISOString().slice(0, 10)}: ${cpus().length} cores (${cpus()[0]?.model ?? "unknown CPU"}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}.`,
   "Every figure stands beside a baseline measured in the same run. Raw results: `benchmarks.json`.",
@@ -239,7 +243,9 @@ if (sdk !== undefined) {
       const of = (mode) => {
         const figure = sdk.idle.find((f) => f.vips === vips && f.mode === mode)
         if (figure === undefined) return ""
-        const windows = Array.isArray(figure.windowPercents) ? ` (${figure.windowPercents.map((p) => `${fmt(p, 2)}%`).join(", ")})` : ""
+        // Each window, with its major collections when counted (a spiking window is usually one with them).
+        const gcOf = (w) => (Array.isArray(figure.windowGc) && figure.windowGc[w] !== undefined ? ` [${figure.windowGc[w].major} major GC]` : "")
+        const windows = Array.isArray(figure.windowPercents) ? ` (${figure.windowPercents.map((p, w) => `${fmt(p, 2)}%${gcOf(w)}`).join(", ")})` : ""
         return `${fmt(figure.cpuPercent, 2)}%${windows}`
       }
       lines.push(`| ${fmt(vips, 0)} | ${of("as it runs")} | ${of("reading every VIP each tick")} |`)
@@ -255,22 +261,6 @@ if (protocol !== undefined) {
   lines.push("")
 }
 
-lines.push(
-  "## Limits found",
-  "",
-  "- Until 2026-12-02 a network's WireGuard peer lists were O(peers²) text, rendered by the SDK",
-  "  and pushed whole to every peer (an independent measurement: 206-253 s and 4.9-6.7 GB for a",
-  "  first bring-up of 1,000 agents; a 1-MiB frame capped a network at ~6,000 peers). Pushes now",
-  "  carry peer-set deltas and a change larger than a frame travels in parts. What remains",
-  "  O(peers²) is the unavoidable part: every peer receives every other peer's entry once.",
-  "- PostgreSQL joins are round-trip bound (22 statements per join validation, one round trip",
-  "  each) and concurrent joins into one cluster serialize: events are appended under one advisory",
-  "  lock held to commit (so the event stream is in commit order), and SERIALIZABLE aborts",
-  "  overlapping joins, which are retried. Batching statements and taking the event lock only at",
-  "  commit are the next steps.",
-  ""
-)
-
-writeFileSync(join(root, "BENCHMARKS.md"), lines.join("\n"))
+writeFileSync(join(root, "BENCHMARKS-latest.md"), lines.join("\n") + "\n")
 writeFileSync(join(root, "benchmarks.json"), JSON.stringify(raw, null, 2) + "\n")
-process.stdout.write(`wrote BENCHMARKS.md and benchmarks.json\n`)
+process.stdout.write(`wrote BENCHMARKS-latest.md and benchmarks.json (BENCHMARKS.md, the curated record, is not rewritten)\n`)

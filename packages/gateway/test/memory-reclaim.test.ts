@@ -50,6 +50,8 @@ describe("memory reclaim after a fan-out", () => {
 
   it("leaves ordinary growth below the threshold alone, and measures growth from where the heap came down to", () => {
     const { state, check } = setUp()
+    state.pushes += 5_000 // a fan-out went out earlier
+    expect(check()).toBe(false)
     state.heap = 150 * MIB
     expect(check()).toBe(false)
     // V8 gave memory back by itself: growth counts from 80 MiB now.
@@ -58,6 +60,26 @@ describe("memory reclaim after a fan-out", () => {
     state.heap = 150 * MIB
     state.liveAfterCollection = 90 * MIB
     expect(check()).toBe(true)
+    expect(state.collections).toBe(1)
+  })
+
+  it("never collects on growth without a fan-out: a busy fleet's heap regrowing does not pause the gateway every minute", () => {
+    const { state, check } = setUp()
+    // Heartbeats only (no pushes), for an hour of checks: V8's heap keeps growing and shrinking.
+    for (let minute = 0; minute < 60; minute++) {
+      state.heap = (minute % 2 === 0 ? 250 : 120) * MIB
+      state.pushes += 20 // a few acks' worth of pushes, well under a fan-out
+      expect(check()).toBe(false)
+    }
+    expect(state.collections).toBe(0)
+    // After one collection, the same growth without another fan-out does not call for a second one.
+    state.pushes += 3_000
+    state.heap = 260 * MIB
+    state.liveAfterCollection = 130 * MIB
+    check() // the fan-out is still going out
+    expect(check()).toBe(true)
+    state.heap = 210 * MIB
+    for (let i = 0; i < 12; i++) expect(check()).toBe(false)
     expect(state.collections).toBe(1)
   })
 })

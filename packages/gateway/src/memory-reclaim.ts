@@ -5,20 +5,21 @@
  * memory reducer — with heartbeats still allocating, minutes later (measured: 30 s after 1,000
  * agents were configured, 240 MB of heap of which ~70 MB live).
  *
- * So: when the heap has grown by `growthBytes` over its size after the last collection and the
- * pushes have gone quiet, one full collection that compacts. A plain one frees the fan-out's
- * garbage but leaves the survivors spread over the heap's pages, so the pages stay committed
- * until V8's memory reducer compacts some 15-20 s later (measured: heap used 180 -> 70 MB, heap
- * committed 176 -> 168 MB). Compacting moves the survivors together and releases the empty pages
- * at once (measured at 1,000 agents: committed 287 -> 104 MB, RSS 448 -> 265 MB within 0.5 s).
+ * So, after a fan-out (a check that saw at least `fanOutPushes` pushes since the one before),
+ * once the pushes have gone quiet and if the heap has grown by `growthBytes` over its size after
+ * the last collection: one full collection that compacts. A plain one frees the garbage but
+ * leaves the survivors spread over the heap's pages, which stay committed until V8's memory
+ * reducer compacts 15-20 s later (measured: heap used 180 -> 70 MB, committed 176 -> 168 MB).
+ * Compacting releases the empty pages at once (measured at 1,000 agents: committed 287 -> 104 MB,
+ * RSS 448 -> 265 MB within 0.5 s).
+ *
  * The pause blocks the event loop (~170 ms at 1,000 agents, ~270 ms at 10,000 sessions), so it
- * runs only after a fan-out — a check that saw at least `fanOutPushes` pushes since the one before,
- * none needed since the last collection — once they went quiet, and at most once per
- * `growthBytes` of growth. A trickle of pushes (acks, renewals) never adds up to a fan-out. Not on growth alone: with 10,000
- * sessions heartbeating, V8's heap regrows 64 MiB within a minute of a compaction with no fan-out
- * at all (measured: 137 -> 206 MB), and collecting on that would pause the gateway every minute.
- * It needs V8's `gc` (node --expose-gc; the systemd unit sets NODE_OPTIONS); without it, V8
- * returns the memory on its own schedule.
+ * is taken once per fan-out, never during one, and never on growth alone: with 10,000 sessions
+ * heartbeating, V8's heap regrows 64 MiB within a minute of a compaction with no fan-out at all
+ * (measured: 137 -> 206 MB), and collecting on that would pause the gateway every minute. A
+ * trickle of pushes (acks, renewals) never adds up to a fan-out. It needs V8's `gc` (node
+ * --expose-gc; the systemd unit sets NODE_OPTIONS); without it, V8 returns the memory on its own
+ * schedule.
  */
 import { getHeapStatistics, setFlagsFromString } from "node:v8"
 import type { Logger } from "./log"

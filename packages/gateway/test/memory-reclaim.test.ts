@@ -4,10 +4,11 @@
  * during a burst, never twice for the same growth. The heap and V8's collection are stand-ins
  * here; `pnpm bench:bring-up` measures the real thing (BENCHMARKS.md).
  */
-import { spawnSync } from "node:child_process"
+import { spawn, spawnSync } from "node:child_process"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
 import { createLogger } from "../src/index"
+import { tempDatabase } from "./support/gateway-harness"
 import { makeMemoryReclaim } from "../src/memory-reclaim"
 
 const MIB = 2 ** 20
@@ -97,4 +98,34 @@ describe("the gateway's collection (exposedGc)", () => {
     // Measured: ~170 -> ~57 MB compacting; a plain gc() leaves ~129 of ~131 MB committed.
     expect(after).toBeLessThan(before * 0.5)
   })
+})
+
+/** `fleetplane gateway` under node --expose-gc, as the systemd unit runs it: its `gateway.started` line. */
+const startedLine = (extraArgs: ReadonlyArray<string>) =>
+  new Promise<Record<string, unknown>>((resolve, reject) => {
+    const bin = join(import.meta.dirname, "..", "bin", "fleetplane.js")
+    const child = spawn(process.execPath, ["--expose-gc", bin, "gateway", "--db", tempDatabase(), "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", ...extraArgs], {
+      stdio: ["ignore", "ignore", "pipe"]
+    })
+    // The log goes to stderr (stdout is for command output).
+    let log = ""
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL")
+      reject(new Error(`no gateway.started line within 20 s: ${log}`))
+    }, 20_000)
+    child.stderr.on("data", (chunk: Buffer) => {
+      log += chunk.toString()
+      const line = log.split("\n").find((l) => l.includes('"gateway.started"'))
+      if (line === undefined) return
+      clearTimeout(timer)
+      child.kill("SIGTERM")
+      resolve(JSON.parse(line) as Record<string, unknown>)
+    })
+  })
+
+describe("the operator's switch", () => {
+  it("a gateway under --expose-gc reclaims after fan-outs unless started with --no-memory-reclaim, and says which at start", async () => {
+    expect((await startedLine([])).memory_reclaim).toBe("after fan-outs")
+    expect((await startedLine(["--no-memory-reclaim"])).memory_reclaim).toBe("off (turned off)")
+  }, 45_000)
 })

@@ -70,6 +70,10 @@ export const registerLocalCommands = (program: Command, session: CliSession) => 
       wholeNumber,
       10000
     )
+    .option(
+      "--no-memory-reclaim",
+      "do not run the compacting collection that gives memory back after a fan-out (it pauses the gateway ~170 ms at 1,000 agents, once per fan-out; needs node --expose-gc)"
+    )
     .option("--gateway-id <id>", "name of this gateway in welcome messages")
     .option(
       "--peer-gateway <url>",
@@ -96,6 +100,7 @@ export const registerLocalCommands = (program: Command, session: CliSession) => 
         vipProbeIntervalMs: options.vipProbeInterval,
         vipProbeReporters: options.vipProbeReporters,
         apiKeyCacheMs: options.apiKeyCache,
+        memoryReclaim: options.memoryReclaim,
         logLevel: options.logLevel as LogLevel,
         ...(options.gatewayId === undefined ? {} : { gatewayId: options.gatewayId }),
         ...(options.peerGateway.length === 0 ? {} : { peerGateways: options.peerGateway }),

@@ -243,7 +243,7 @@ if (sdk !== undefined) {
       const of = (mode) => {
         const figure = sdk.idle.find((f) => f.vips === vips && f.mode === mode)
         if (figure === undefined) return ""
-        // Each window, with its major collections when counted (a spiking window is usually one with them).
+        // Each window, with V8's major collections in it when the bench counted them.
         const gcOf = (w) => (Array.isArray(figure.windowGc) && figure.windowGc[w] !== undefined ? ` [${figure.windowGc[w].major} major GC]` : "")
         const windows = Array.isArray(figure.windowPercents) ? ` (${figure.windowPercents.map((p, w) => `${fmt(p, 2)}%${gcOf(w)}`).join(", ")})` : ""
         return `${fmt(figure.cpuPercent, 2)}%${windows}`

@@ -16,10 +16,10 @@
  * The pause blocks the event loop (~170 ms at 1,000 agents, ~270 ms at 10,000 sessions), so it
  * is taken once per fan-out, never during one, and never on growth alone: with 10,000 sessions
  * heartbeating, V8's heap regrows 64 MiB within a minute of a compaction with no fan-out at all
- * (measured: 137 -> 206 MB), and collecting on that would pause the gateway every minute. A
- * trickle of pushes (acks, renewals) never adds up to a fan-out. It needs V8's `gc` (node
- * --expose-gc; the systemd unit sets NODE_OPTIONS); without it, V8 returns the memory on its own
- * schedule.
+ * (measured: 137 -> 206 MB, and it collected again), so collecting on growth would pause the
+ * gateway each time the heap regrew. A trickle of pushes (acks, renewals) never adds up to a
+ * fan-out. It needs V8's `gc` (node --expose-gc; the systemd unit sets NODE_OPTIONS); without
+ * it, V8 returns the memory on its own schedule.
  */
 import { getHeapStatistics, setFlagsFromString } from "node:v8"
 import type { Logger } from "./log"

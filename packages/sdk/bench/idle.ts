@@ -1,9 +1,10 @@
 /**
  * Idle cost by VIP count (#20): a fleet with N clusters (N VIPs, each held) and no agent
  * connected, after every holder's silence has been recorded, doing nothing. Measured: CPU (% of
- * one core; the median of three 10 s windows, each printed) of the background loops as they run (sensor, network syncer, skill runner,
- * kubeconfig renewer), beside the same loops with the sensor reading every held VIP from the
- * store on every tick (how it ran before: `check` every 100 ms), in the same run.
+ * one core; the median of three 10 s windows, each printed with its major collections) of the
+ * background loops as they run (sensor, network syncer, skill runner, kubeconfig renewer), beside
+ * the same loops with the sensor reading every held VIP from the store on every tick (how it ran
+ * before: `check` every 100 ms), in the same run.
  *
  *   BENCH_IDLE_VIPS=0,100,300,1000  BENCH_IDLE_MS=30000  (defaults)
  */

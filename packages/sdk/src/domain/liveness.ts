@@ -85,12 +85,13 @@ export class AgentLiveness extends Context.Service<AgentLiveness, AgentLivenessS
       const NONE: ReadonlyMap<InstanceId, VipProbeObservation> = new Map()
       // Per alarm, the instances it watches (one sensor per process today; a second must not silence the first).
       const watchers = new Map<() => void, ReadonlySet<InstanceId>>()
+      // On the heartbeat path: forEach, so no iterator or entry pair is allocated per heartbeat.
       const heard = (instanceId: InstanceId) => {
-        for (const [ring, instances] of watchers) if (instances.has(instanceId)) ring()
+        watchers.forEach((instances, ring) => {
+          if (instances.has(instanceId)) ring()
+        })
       }
-      const ringAll = () => {
-        for (const ring of watchers.keys()) ring()
-      }
+      const ringAll = () => watchers.forEach((_, ring) => ring())
       const entryFor = (instanceId: InstanceId, at: number) => {
         let entry = entries.get(instanceId)
         if (entry === undefined) {

@@ -19,6 +19,7 @@ import {
   type PeerEntry,
   type PeerSetChange
 } from "../src/index"
+import { jsonLength } from "../src/peer-set"
 
 const key = (i: number) => `${Buffer.alloc(32, i % 256).toString("base64").slice(0, 42)}A=`
 const entry = (i: number, endpoint = `198.51.100.${i % 250}:51820`): PeerEntry => ({
@@ -106,6 +107,36 @@ describe("a peer set larger than a frame", () => {
     for (const part of parts) expect(encodeFrame({ type: "config_push", body: part }).byteLength).toBeLessThan(DEFAULT_FRAME_LIMITS.maxFrameBytes)
     const assembler = new PeerSetAssembler()
     expect(parts.map((part) => assembler.accept(part)).at(-1)).toEqual(heavy)
+  })
+
+  it("entries of multi-byte characters (each up to 3 bytes in the frame) still part under the frame limit", () => {
+    // The split measures characters; msgpack carries UTF-8, up to 3 bytes for each of these.
+    const wide = (i: number): PeerEntry => ({
+      peer_id: `peer_${String(i).padStart(120, "0")}`,
+      label: `節點-${i}-`.padEnd(256, "€"),
+      public_key: key(i),
+      endpoint: `${"ü".repeat(240)}.example:51820`,
+      allowed_ips: Array.from({ length: 8 }, (_, k) => `fd00:${k}::${i.toString(16)}/128 `.padEnd(256, "→"))
+    })
+    const heavy = pushOf(change(0, 1, true, Array.from({ length: 2_000 }, (_, i) => wide(i))))
+    const parts = splitPeerSetPush(heavy)
+    for (const part of parts) expect(encodeFrame({ type: "config_push", body: part }).byteLength).toBeLessThan(DEFAULT_FRAME_LIMITS.maxFrameBytes)
+    expect(parts.length).toBeGreaterThan(2)
+    const assembler = new PeerSetAssembler()
+    expect(parts.map((part) => assembler.accept(part)).at(-1)).toEqual(heavy)
+  })
+
+  it("measures entries as their JSON text's length (escapes aside), without stringifying them", () => {
+    const samples: Array<unknown> = [
+      entry(7),
+      { ...entry(8), endpoint: undefined },
+      "peer_gone_1",
+      [],
+      {},
+      { a: null, b: true, c: false, d: 12.5, e: -3, f: [1, [2, {}]], g: { h: "" } },
+      Array.from({ length: 40 }, (_, i) => entry(i))
+    ]
+    for (const sample of samples) expect(jsonLength(sample)).toBe(JSON.stringify(sample).length)
   })
 
   it("removals and upserts both survive the split", () => {

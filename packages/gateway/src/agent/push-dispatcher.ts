@@ -63,8 +63,37 @@ const deliverCarriedPushes = (deps: PushDeliveryDeps, session: AgentSession, rec
     sendPushes(deps, session, pushes)
   })
 
-/** Sessions given their pushes per turn of the event loop when one publish reaches many. */
-const SESSIONS_PER_SLICE = 500
+/**
+ * How much of a fan-out goes out per turn of the event loop: at most this many sessions, and at
+ * most this many peer entries (~200 bytes each on the wire). Sessions alone were not enough: a
+ * fleet coming up sends hundreds of sessions a ~1,000-entry change each, and 500 of them were
+ * ~100 MB of socket writes in one turn (stalls of 0.4-1 s at 1,000 peers). 20,000 entries is a
+ * few MB, a few milliseconds of writes.
+ */
+export const FAN_OUT_SLICE = { sessions: 500, entries: 20_000 } as const
+
+/** A push's weight in a slice: a `wireguard` push counts its peer entries (and removals), any push at least one. */
+const entriesIn = (pushes: ReadonlyArray<ConfigPushBody>) => {
+  let entries = 0
+  for (const push of pushes) entries += 1 + (push.kind === "wireguard" ? push.payload.peers.upserts.length + push.payload.peers.removed.length : 0)
+  return entries
+}
+
+/** Counts a fan-out's sessions into slices: `add` answers true when the session just added filled one (yield to I/O then). */
+export const makeFanOutSlices = (limits: { readonly sessions: number; readonly entries: number } = FAN_OUT_SLICE) => {
+  let sessions = 0
+  let entries = 0
+  return {
+    add: (pushes: ReadonlyArray<ConfigPushBody>): boolean => {
+      sessions++
+      entries += entriesIn(pushes)
+      if (sessions < limits.sessions && entries < limits.entries) return false
+      sessions = 0
+      entries = 0
+      return true
+    }
+  }
+}
 
 /** Lets I/O (pings, heartbeats) run: `setImmediate`, after the poll phase, not a microtask. */
 const yieldToIo = Effect.callback<void>((resume) => void setImmediate(() => resume(Effect.void)))
@@ -98,6 +127,7 @@ const deliverPeerSetChanges = (deps: DispatcherDeps, changes: ReadonlyArray<{ se
       )
     )
     if (made === undefined) return
+    const slices = makeFanOutSlices()
     for (const [i, { session, records }] of changes.entries()) {
       const base = bases[i]!
       session.enqueue(
@@ -106,8 +136,8 @@ const deliverPeerSetChanges = (deps: DispatcherDeps, changes: ReadonlyArray<{ se
           return unchanged ? Effect.sync(() => sendPushes(deps, session, made[i]!)) : deliverCarriedPushes(deps, session, records)
         })
       )
-      // In slices, so pings and heartbeats are read between them.
-      if (i % SESSIONS_PER_SLICE === SESSIONS_PER_SLICE - 1) yield* yieldToIo
+      // In slices, so pings and heartbeats are read between them (the session's work starts as it is queued).
+      if (slices.add(made[i]!)) yield* yieldToIo
     }
   })
 

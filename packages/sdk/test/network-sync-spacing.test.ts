@@ -11,6 +11,7 @@
 import { Effect, Exit, Layer, ManagedRuntime } from "effect"
 import { afterEach, describe, expect, it } from "vitest"
 import { Accounts, Actions, AgentPort, fleetServicesLayer, sqliteStoreLayer, Store, type AccountId, type AgentIdentity } from "../src/index"
+import { storeError } from "../src/model/errors"
 import { wireguardKeyPair } from "./support/wireguard-keys"
 
 const BACKOFF_MS = 1_500
@@ -31,8 +32,7 @@ const storeWithOneRetriedPublish = (armed: { next: boolean; retried: number }) =
               real.transaction((tx) =>
                 Effect.tap(
                   body({ ...tx, takePendingNetworkSync: (networkId) => Effect.tap(tx.takePendingNetworkSync(networkId), () => Effect.sync(() => void (publishing = true))) }),
-                  // Rolled back as a serialization failure would be (the SQLite store itself would retry a store_conflict).
-                  () => (publishing ? Effect.fail(new Error("simulated serialization failure")) : Effect.void)
+                  () => (publishing ? Effect.fail(storeError("store_conflict", "a simulated serialization failure", {})) : Effect.void)
                 )
               )
             )

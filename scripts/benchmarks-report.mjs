@@ -55,16 +55,18 @@ if (gateway !== undefined) {
       `**Reconnect storm**: after a graceful restart of the gateway (same database and port), all ${fmt(r.sessions, 0)} agents were back and resumed ${fmt(r.allBackMs / 1000)} s after the old gateway said \`1001 going away\` (the new one took ${fmt(r.gatewayStartMs / 1000)} s to start; agents back off with full jitter up to 10 s, ${fmt(r.attempts, 0)} attempts in all); peak gateway RSS ${fmt(r.peakRssMb, 0)} MB.`
     )
   }
-  if (Array.isArray(gateway.bringUp) && gateway.bringUp.length > 0) {
+  // SQLite figures, then PostgreSQL ones (`BENCH_BRINGUP_STORE=postgres`) when that run was made.
+  const bringUps = [...(Array.isArray(gateway.bringUp) ? gateway.bringUp : []), ...(Array.isArray(gateway.bringUpPostgres) ? gateway.bringUpPostgres : [])]
+  if (bringUps.length > 0) {
     const rss = (b) => `${fmt(b.rssBeforeMb, 0)} / ${fmt(b.peakRssMb, 0)} / ${b.rssRestedMb == null ? "n/a" : fmt(b.rssRestedMb, 0)} / ${b.rssAfterJoinMb == null ? "n/a" : fmt(b.rssAfterJoinMb, 0)} MB`
     lines.push(
       ...section(
-        "**First bring-up with fresh endpoints** (#20, `pnpm bench:bring-up`): N agents connect for the first time, each with a new WireGuard key and its own endpoint, to a gateway whose network has them attached; from the first connect until every agent holds a peer set listing all N-1 others (pushes are peer-set deltas; the bench agents apply them). Minimum bytes: each agent's complete peer set once, as one full push. A canary agent pings the server every 100 ms. RSS before any agent connected, at its peak, and after the configured network rested. Then **one more peer joins**: until every other peer lists it. Baseline, same run: a bare `ws` server sending each agent the full set once, when all are connected, and each one the joiner's entry alone.",
-        ["peers", "server", "all configured", "received", "WireGuard pushes", "minimum", "out of step", "dropped", "RSS before / peak / rested / 30 s after the join", "CPU", "canary lag p50 / p99 / max", "one peer joining: all have it", "its bytes"],
-        ["---:", "---", ...Array(11).fill("---:")],
-        gateway.bringUp.map((b) => [
+        "**First bring-up with fresh endpoints** (#20, `pnpm bench:bring-up`): N agents connect for the first time, each with a new WireGuard key and its own endpoint, to a gateway whose network has them attached; from the first connect until every agent holds a peer set listing all N-1 others (pushes are peer-set deltas; the bench agents apply them). Minimum bytes: each agent's complete peer set once, as one full push. A canary agent pings the server every 100 ms (it shares the agents' process); the server's own event-loop delay is measured inside it. RSS before any agent connected, at its peak, and after the configured network rested. Then **one more peer joins**: until every other peer lists it. Baseline, same run: a bare `ws` server sending each agent the full set once, when all are connected, and each one the joiner's entry alone.",
+        ["peers", "server", "all configured", "received", "WireGuard pushes", "minimum", "out of step", "dropped", "RSS before / peak / rested / 30 s after the join", "CPU", "canary lag p50 / p99 / max", "server loop delay p99 / max", "one peer joining: all have it", "its bytes"],
+        ["---:", "---", ...Array(12).fill("---:")],
+        bringUps.map((b) => [
           fmt(b.peers, 0),
-          b.mode,
+          b.mode === "gateway" ? `gateway (${b.store === "postgres" ? "PostgreSQL" : "SQLite"})` : b.mode,
           b.completed ? `${fmt(b.seconds)} s` : `not within ${fmt(b.seconds, 0)} s (${fmt(b.configured, 0)} configured)`,
           `${fmt(b.megabytes)} MB`,
           `${fmt(b.wireguardPushes, 0)} (${fmt(b.wireguardMegabytes)} MB)`,
@@ -74,6 +76,7 @@ if (gateway !== undefined) {
           rss(b),
           b.cpuSeconds === null ? "n/a" : `${fmt(b.cpuSeconds)} s`,
           `${fmt(b.lagP50Ms, 0)} / ${fmt(b.lagP99Ms, 0)} / ${fmt(b.lagMaxMs, 0)} ms`,
+          b.serverLoopP99Ms === undefined ? "n/a" : `${fmt(b.serverLoopP99Ms, 0)} / ${fmt(b.serverLoopMaxMs, 0)} ms`,
           b.join ? `${fmt(b.join.seconds, 2)} s` : "n/a",
           b.join ? `${fmt(b.join.megabytes)} MB` : ""
         ])

@@ -9,19 +9,33 @@
  * each one the network's full peer set (what a gateway's pushes add up to: every peer's entry),
  * once; for the late joiner, each other peer gets that one entry. The floor of "every peer gets
  * every other peer" on this machine.
+ *
+ * Both answer `loop` requests with their own event loop's delay since the last `loop-reset`
+ * (`monitorEventLoopDelay`): the canary's round trips also wait on the agents' process, this
+ * does not. With a fourth argument, a PostgreSQL URL, the gateway keeps its state there (the
+ * shared store of several gateways) instead of a SQLite file.
  */
 import { randomBytes } from "node:crypto"
 import { writeFileSync } from "node:fs"
 import { join } from "node:path"
+import { monitorEventLoopDelay } from "node:perf_hooks"
 import { Result } from "effect"
 import { WebSocketServer, type WebSocket } from "ws"
 import { decodeAgentFrame, encodeFrame, splitPeerSetPush, type ConfigPushBody, type PeerEntry, type PeerSetChange } from "@fleetplane/agent-protocol"
 import { startGateway } from "@fleetplane/gateway"
 import { baselineWelcomeFrame } from "./bench-fleet"
 
-const [mode, peersArg, dir] = process.argv.slice(2) as ["gateway" | "baseline", string, string]
+const [mode, peersArg, dir, postgresUrl] = process.argv.slice(2) as ["gateway" | "baseline", string, string, string | undefined]
 const peers = Number(peersArg)
 const send = (message: unknown) => process.send!(message)
+
+/** This process's event-loop delay, answered on `loop` and restarted on `loop-reset`. */
+const loopDelay = monitorEventLoopDelay({ resolution: 10 })
+loopDelay.enable()
+process.on("message", (message: { type: string }) => {
+  if (message.type === "loop-reset") loopDelay.reset()
+  if (message.type === "loop") send({ type: "loop", p99Ms: loopDelay.percentile(99) / 1e6, maxMs: loopDelay.max / 1e6 })
+})
 
 export interface BringUpAgentEntry {
   readonly instance_id: string
@@ -96,7 +110,7 @@ if (mode === "baseline") {
     if (message.type === "stats") send({ type: "stats", rss: process.memoryUsage().rss })
   })
 } else {
-  const gateway = await startGateway({ database: join(dir, "bring-up.db"), listen: "127.0.0.1:0", adminListen: "127.0.0.1:0", logLevel: "silent", heartbeatIntervalMs: 5_000, silenceThresholdMs: 15_000, maxFrameBytes: 64 * 1024 * 1024 })
+  const gateway = await startGateway({ ...(postgresUrl === undefined ? { database: join(dir, "bring-up.db") } : { postgres: postgresUrl }), listen: "127.0.0.1:0", adminListen: "127.0.0.1:0", logLevel: "silent", heartbeatIntervalMs: 5_000, silenceThresholdMs: 15_000, maxFrameBytes: 64 * 1024 * 1024 })
   const account = await gateway.fleet.createAccount({ name: "bench" })
   const ops = gateway.fleet.forAccount(account.id)
   const network = await ops.actions.system_sdwan_create_network({ name: "bench", handle: "bench", pod_subnet_prefix: "10.42.0.0/16" })

@@ -10,18 +10,28 @@
  * connected, and each one the joiner's entry alone when it joins. Gateway, baseline and agents are separate
  * processes on 127.0.0.1. Merges `bringUp` into bench-results.json.
  *
+ * The server's own event-loop delay over the same window (p99, max) is reported beside the
+ * canary's, which also waits on the agents' process.
+ *
  *   BENCH_BRINGUP_PEERS=250,500,1000  BENCH_BRINGUP_TIMEOUT_MS=300000  (defaults)
+ *   BENCH_BRINGUP_STORE=postgres  the gateway on a throwaway PostgreSQL (the shared store of several
+ *     gateways; a fresh server for each figure) instead of SQLite; merged as `bringUpPostgres`
  */
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { next, sleep, start } from "./processes"
+// @ts-expect-error -- a plain .mjs script without types
+import { startPostgres } from "../../../scripts/throwaway-postgres.mjs"
 
 const PEER_COUNTS = (process.env.BENCH_BRINGUP_PEERS ?? "250,500,1000").split(",").map(Number)
 const TIMEOUT_MS = Number(process.env.BENCH_BRINGUP_TIMEOUT_MS ?? 300_000)
+const STORE: "sqlite" | "postgres" = process.env.BENCH_BRINGUP_STORE === "postgres" ? "postgres" : "sqlite"
 
 export interface BringUpFigure {
   readonly mode: "gateway" | "baseline"
+  /** Where the gateway keeps its state (the baseline keeps none). */
+  readonly store: "sqlite" | "postgres"
   readonly peers: number
   readonly completed: boolean
   readonly seconds: number
@@ -45,6 +55,9 @@ export interface BringUpFigure {
   readonly lagP50Ms: number
   readonly lagP99Ms: number
   readonly lagMaxMs: number
+  /** The server process's own event-loop delay from the first connect until the joiner is everywhere. */
+  readonly serverLoopP99Ms: number
+  readonly serverLoopMaxMs: number
   /** Then one more peer joins (fresh key and endpoint): until every other peer lists it. */
   readonly join: { readonly seconds: number; readonly megabytes: number; readonly lagP99Ms: number; readonly lagMaxMs: number } | null
 }
@@ -72,7 +85,8 @@ const AFTER_JOIN_MS = 30_000
 
 const measure = async (mode: BringUpFigure["mode"], peers: number): Promise<BringUpFigure> => {
   const dir = mkdtempSync(join(tmpdir(), "fleetplane-bring-up-"))
-  const server = start("bring-up-server.ts", [mode, String(peers), dir])
+  const postgres = mode === "gateway" && STORE === "postgres" ? ((await startPostgres()) as { url: string; stop: () => void }) : undefined
+  const server = start("bring-up-server.ts", [mode, String(peers), dir, ...(postgres === undefined ? [] : [postgres.url])])
   try {
     const ready = await next<{ url: string; agents: string }>(server, "ready", 600_000)
     let peakRss = 0
@@ -90,6 +104,7 @@ const measure = async (mode: BringUpFigure["mode"], peers: number): Promise<Brin
     }
     server.send({ type: "stats" })
     await sample()
+    server.send({ type: "loop-reset" })
     const agents = start("bring-up-agents.ts", [ready.url, ready.agents, String(TIMEOUT_MS)])
     // The agents answer `done`, or `timeout` after TIMEOUT_MS.
     const outcome = new Promise<Outcome>((resolve, reject) => {
@@ -104,6 +119,8 @@ const measure = async (mode: BringUpFigure["mode"], peers: number): Promise<Brin
       await sample()
     }
     const result = await outcome
+    server.send({ type: "loop" })
+    const loop = await next<{ p99Ms: number; maxMs: number }>(server, "loop", 30_000)
     // Sessions still open: where memory settles 30 s after the join's fan-out.
     let rssAfterJoin: number | null = null
     if (result.join !== null) {
@@ -115,6 +132,7 @@ const measure = async (mode: BringUpFigure["mode"], peers: number): Promise<Brin
     agents.kill("SIGKILL")
     return {
       mode,
+      store: STORE,
       peers,
       completed: result.type === "done",
       seconds: result.ms / 1000,
@@ -138,22 +156,26 @@ const measure = async (mode: BringUpFigure["mode"], peers: number): Promise<Brin
       lagP50Ms: result.lagP50Ms,
       lagP99Ms: result.lagP99Ms,
       lagMaxMs: result.lagMaxMs,
+      serverLoopP99Ms: loop.p99Ms,
+      serverLoopMaxMs: loop.maxMs,
       join: result.join === null ? null : { seconds: result.join.ms / 1000, megabytes: result.join.bytes / 2 ** 20, lagP99Ms: result.join.lagP99Ms, lagMaxMs: result.join.lagMaxMs }
     }
   } finally {
     server.kill("SIGKILL")
+    postgres?.stop()
   }
 }
 
 export const measureBringUp = async (): Promise<Array<BringUpFigure>> => {
   const figures: Array<BringUpFigure> = []
   for (const peers of PEER_COUNTS) {
-    for (const mode of ["baseline", "gateway"] as const) {
+    // BENCH_BRINGUP_MODES=gateway: the gateway alone (the baseline does not depend on the store).
+    for (const mode of (process.env.BENCH_BRINGUP_MODES ?? "baseline,gateway").split(",") as Array<BringUpFigure["mode"]>) {
       const f = await measure(mode, peers)
       console.log(
-        `bring-up, ${peers} peers, ${mode}: ${f.completed ? "all configured" : `TIMED OUT (${f.configured} configured)`} in ${f.seconds.toFixed(1)} s, ` +
+        `bring-up, ${peers} peers, ${mode}${mode === "gateway" ? ` on ${STORE === "postgres" ? "PostgreSQL" : "SQLite"}` : ""}: ${f.completed ? "all configured" : `TIMED OUT (${f.configured} configured)`} in ${f.seconds.toFixed(1)} s, ` +
           `${f.megabytes.toFixed(1)} MB received (WireGuard ${f.wireguardMegabytes.toFixed(1)} MB in ${f.wireguardPushes} pushes; minimum ${f.minimumMegabytes.toFixed(1)} MB), ` +
-          `${f.dropped} dropped, ${f.outOfStep} out of step, RSS ${f.rssBeforeMb.toFixed(0)} MB before, peak ${f.peakRssMb.toFixed(0)} MB, ${f.rssRestedMb === null ? "n/a" : f.rssRestedMb.toFixed(0)} MB ${f.restedSeconds} s after, ${f.rssAfterJoinMb === null ? "n/a" : f.rssAfterJoinMb.toFixed(0)} MB ${AFTER_JOIN_MS / 1000} s after the join${f.cpuSeconds === null ? "" : `, ${f.cpuSeconds.toFixed(1)} CPU-s`}, canary lag p50 ${f.lagP50Ms} ms p99 ${f.lagP99Ms} ms max ${f.lagMaxMs} ms; ` +
+          `${f.dropped} dropped, ${f.outOfStep} out of step, RSS ${f.rssBeforeMb.toFixed(0)} MB before, peak ${f.peakRssMb.toFixed(0)} MB, ${f.rssRestedMb === null ? "n/a" : f.rssRestedMb.toFixed(0)} MB ${f.restedSeconds} s after, ${f.rssAfterJoinMb === null ? "n/a" : f.rssAfterJoinMb.toFixed(0)} MB ${AFTER_JOIN_MS / 1000} s after the join${f.cpuSeconds === null ? "" : `, ${f.cpuSeconds.toFixed(1)} CPU-s`}, canary lag p50 ${f.lagP50Ms} ms p99 ${f.lagP99Ms} ms max ${f.lagMaxMs} ms, server loop delay p99 ${f.serverLoopP99Ms.toFixed(0)} ms max ${f.serverLoopMaxMs.toFixed(0)} ms; ` +
           (f.join === null ? "the late joiner was not listed by everyone" : `then one peer joining: every other peer has it after ${f.join.seconds.toFixed(2)} s, ${f.join.megabytes.toFixed(1)} MB sent, canary p99 ${f.join.lagP99Ms} ms max ${f.join.lagMaxMs} ms`)
       )
       figures.push(f)
@@ -166,5 +188,5 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const bringUp = await measureBringUp()
   const file = new URL("../bench-results.json", import.meta.url)
   const results = existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>) : {}
-  writeFileSync(file, JSON.stringify({ ...results, bringUp }, null, 2))
+  writeFileSync(file, JSON.stringify({ ...results, [STORE === "postgres" ? "bringUpPostgres" : "bringUp"]: bringUp }, null, 2))
 }

@@ -101,6 +101,29 @@ describe("PostgreSQL store", () => {
     }).pipe(Effect.scoped)
   )
 
+  it.live("a conflict reaching a read sent together with others is retried as a conflict, whichever read reports first (not as 'transaction aborted')", () =>
+    Effect.gen(function* () {
+      const store = yield* openPostgresStore({ url: yield* Effect.promise(freshDatabase), poolSize: 1, maxAttempts: 3 })
+      const twice = account("twice")
+      let attempts = 0
+      const exit = yield* Effect.exit(
+        store.transaction((tx) =>
+          Effect.gen(function* () {
+            attempts++
+            yield* tx.insertAccount(twice)
+            yield* tx.insertAccount(twice) // a unique violation: a conflict, run again
+            // Two reads in one round trip. The first carries the violation; the second only "current
+            // transaction is aborted" (25P02), and here its failure is seen first.
+            return yield* Effect.all([Effect.tapError(tx.listAccounts(), () => Effect.sleep(50)), tx.getAccount(twice.id)], { concurrency: "unbounded" })
+          })
+        )
+      )
+      assert.include(JSON.stringify(exit), "store_conflict")
+      assert.notInclude(JSON.stringify(exit), "aborted")
+      assert.strictEqual(attempts, 3)
+    }).pipe(Effect.scoped)
+  )
+
   it.live("a body that fails after pipelined writes rolls them back and leaves the connection idle", () =>
     Effect.gen(function* () {
       const store = yield* openPostgresStore({ url: yield* Effect.promise(freshDatabase), poolSize: 1 })

@@ -48,6 +48,8 @@ const EVENTS_LOCK = 0x6670_6576 // "fpev"
 /** The NOTIFY channel the gateways' signals travel on (see domain/shared-state.ts). */
 const SIGNALS_CHANNEL = "fleetplane_signals"
 const MIGRATIONS_LOCK = 0x6670_6d67 // "fpmg"
+/** "current transaction is aborted, commands ignored until end of transaction block". */
+const IN_FAILED_TRANSACTION = "25P02"
 
 const sqlState = (cause: unknown) => (typeof cause === "object" && cause !== null && "code" in cause ? String((cause as { code: unknown }).code) : "")
 
@@ -201,6 +203,15 @@ const connectionFor = (client: pg.PoolClient): PgConnection => {
     corked = false
     stream.uncork?.()
   }
+  // The transaction's first failed statement. Statements sent together (reads made concurrently)
+  // after it fail only with "current transaction is aborted" (25P02), which says nothing of the
+  // cause: a serialization failure reported that way would not be retried. Answers arrive in the
+  // order sent, so the first rejection seen is the earliest statement's.
+  let firstFailure: unknown = undefined
+  const noteFailure = (error: unknown) => {
+    if (firstFailure === undefined && sqlState(error) !== IN_FAILED_TRANSACTION) firstFailure = error
+  }
+  const cause = (error: unknown) => (sqlState(error) === IN_FAILED_TRANSACTION && firstFailure !== undefined ? firstFailure : error)
   const submit = (sql: string, params: Params | undefined) => {
     const { text, values, name } = translate(sql, params)
     if (!corked && stream.cork !== undefined) {
@@ -208,7 +219,9 @@ const connectionFor = (client: pg.PoolClient): PgConnection => {
       stream.cork()
       queueMicrotask(uncork)
     }
-    return client.query(name === undefined ? { text, values } : { name, text, values })
+    const answer = client.query(name === undefined ? { text, values } : { name, text, values })
+    answer.catch(noteFailure)
+    return answer
   }
   // Statements nothing waits for, held until the next one something waits for: they leave with it,
   // in its socket write, however many turns of the event loop the body took between them.
@@ -232,7 +245,7 @@ const connectionFor = (client: pg.PoolClient): PgConnection => {
         unanswered = []
         return Promise.all([...before, answer]).then(() => answer)
       },
-      catch: toStoreError
+      catch: (error) => toStoreError(cause(error))
     })
   const driver: SqlDriver = {
     one: (sql, params) => Effect.map(query(sql, params), (result) => (result.rows[0] === undefined ? undefined : plain(result.rows[0] as Row))),
@@ -249,9 +262,13 @@ const connectionFor = (client: pg.PoolClient): PgConnection => {
       const before = unanswered
       unanswered = []
       const answer = submit("ROLLBACK TO SAVEPOINT fp_body", undefined)
-      return Promise.allSettled(before).then(() => answer)
+      // The failure was the body's; the transaction goes on healthy.
+      return Promise.allSettled(before).then(() => answer).then((done) => {
+        firstFailure = undefined
+        return done
+      })
     },
-    catch: toStoreError
+    catch: (error) => toStoreError(cause(error))
   })
   const tx: StoreTx = {
     ...makeSqlStoreTx(driver),
@@ -284,6 +301,7 @@ const connectionFor = (client: pg.PoolClient): PgConnection => {
     begin: () => {
       unanswered = []
       held = []
+      firstFailure = undefined
       pendingEvents.length = 0
       pendingNotices.length = 0
     },

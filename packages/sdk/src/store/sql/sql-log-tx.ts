@@ -70,12 +70,13 @@ export const logTx = (db: SqlDriver) => {
         const known = new Map<string, number>()
         for (const c of newerThan) known.set(`${c.kind}\u0000${c.key}`, Math.max(c.version, known.get(`${c.kind}\u0000${c.key}`) ?? 0))
         const versions = yield* all("SELECT kind, config_key, version FROM desired_configs WHERE instance_id = ? ORDER BY kind, config_key", [instanceId])
+        const newer = versions.filter((row) => Number(row.version) > (known.get(`${row.kind}\u0000${row.config_key}`) ?? 0))
+        // Read together: on PostgreSQL one round trip for all of them.
+        const rows = yield* Effect.forEach(newer, (row) => one("SELECT * FROM desired_configs WHERE instance_id = ? AND kind = ? AND config_key = ?", [instanceId, row.kind, row.config_key]), {
+          concurrency: "unbounded"
+        })
         const records: Array<DesiredConfigRecord> = []
-        for (const row of versions) {
-          if (Number(row.version) <= (known.get(`${row.kind}\u0000${row.config_key}`) ?? 0)) continue
-          const full = yield* one("SELECT * FROM desired_configs WHERE instance_id = ? AND kind = ? AND config_key = ?", [instanceId, row.kind, row.config_key])
-          if (full !== undefined) records.push((yield* desiredConfigs.one(full))!)
-        }
+        for (const full of rows) if (full !== undefined) records.push((yield* desiredConfigs.one(full))!)
         return records
       }),
     recordConfigAck: (instanceId, kind, key, version, error) =>

@@ -36,7 +36,7 @@ export const applyPeerSetChange = (current: PeerSetState | undefined, change: Pe
 /** The most entries one part carries (a list field's bound is 4,096). */
 export const PEER_SET_PART_ENTRIES = 1_000
 /**
- * The most of entries one part carries, measured by `jsonLength` (their JSON text's length
+ * How much of the entries one part carries, measured by `jsonLength` (their JSON text's length
  * without escapes): a quarter of the 1 MiB frame limit, whatever the entries hold — labels and
  * addresses may each be 256 characters, and each character at most 3 bytes in the frame's UTF-8,
  * so a full part stays under three quarters of the limit.

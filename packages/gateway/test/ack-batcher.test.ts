@@ -47,6 +47,48 @@ describe("config ack group commit", () => {
     )
   })
 
+  it("acks that arrive while a batch is committing wait for it and go together in the next: one commit at a time", async () => {
+    let inFlight = 0
+    let mostInFlight = 0
+    const batches: Array<number> = []
+    let release: () => void = () => undefined
+    const port = {
+      configAcks: (acks: ReadonlyArray<unknown>) =>
+        Effect.callback<void>((resume) => {
+          batches.push(acks.length)
+          mostInFlight = Math.max(mostInFlight, ++inFlight)
+          // The first commit is slow (held until released); the later ones answer at once.
+          const done = () => {
+            inFlight--
+            resume(Effect.void)
+          }
+          if (batches.length === 1) release = done
+          else setImmediate(done)
+        })
+    } as unknown as AgentPortService
+    await Effect.runPromise(
+      Effect.scoped(
+        Effect.gen(function* () {
+          const batcher = yield* makeAckBatcher(500)
+          const run = yield* FiberSet.makeRuntime<never>()
+          const first = run(batcher.record(identity(0), ack(0)))
+          yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 20))) // its commit is in flight
+          // Five more, one per turn of the event loop, while it commits.
+          const later = []
+          for (let i = 1; i <= 5; i++) {
+            later.push(run(batcher.record(identity(i), ack(i))))
+            yield* Effect.promise(() => new Promise((resolve) => setImmediate(resolve)))
+          }
+          expect(batches).toEqual([1])
+          release()
+          yield* Fiber.joinAll([first, ...later])
+        })
+      ).pipe(Effect.provideService(AgentPort, port))
+    )
+    expect(batches).toEqual([1, 5])
+    expect(mostInFlight).toBe(1)
+  })
+
   it("a failed commit fails the acks it carried, and only those", async () => {
     const outcomes = await withBatcher(
       2,

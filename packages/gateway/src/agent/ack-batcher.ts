@@ -1,8 +1,13 @@
 /**
  * Group commit for config acks: the acks that arrive within one turn of the event loop (a
- * fan-out to 1,000 peers brings 1,000 of them at once) are recorded in one transaction, at most
- * `maxBatch` each, instead of one transaction per ack. Each caller still waits for its own ack
- * to be committed, so a session's work stays in order.
+ * fan-out to 1,000 peers brings 1,000 of them at once), or while the batch before them is being
+ * committed, are recorded in one transaction, at most `maxBatch` each, instead of one
+ * transaction per ack. Each caller still waits for its own ack to be committed, so a session's
+ * work stays in order.
+ *
+ * One commit at a time: acks trickling in during a bring-up (agents configured one after
+ * another) used to start a transaction each beside the one in flight; on PostgreSQL that was
+ * about half of a bring-up's transactions.
  */
 import { Effect, Exit, FiberSet } from "effect"
 import { AgentPort, type AgentIdentity } from "@fleetplane/sdk"
@@ -22,23 +27,31 @@ export const makeAckBatcher = (maxBatch = 500) =>
     let waiting: Array<Waiting> = []
     let scheduled = false
     const commit = Effect.gen(function* () {
-      scheduled = false
       while (waiting.length > 0) {
         const batch = waiting.slice(0, maxBatch)
         waiting = waiting.slice(batch.length)
         const exit = yield* Effect.exit(port.configAcks(batch.map(({ identity, ack }) => ({ identity, ack }))))
         for (const entry of batch) entry.resume(exit)
       }
-    })
+    }).pipe(
+      // Acks that came while the last batch committed were taken by the loop; none is left waiting.
+      Effect.ensuring(
+        Effect.sync(() => {
+          scheduled = false
+          if (waiting.length > 0) schedule()
+        })
+      )
+    )
+    const schedule = () => {
+      scheduled = true
+      setImmediate(() => runCommit(commit))
+    }
     return {
       /** Succeeds once this ack is committed (with the others of its turn); fails with its batch's failure. */
       record: (identity: AgentIdentity, ack: ConfigAckBody): Effect.Effect<void, unknown> =>
         Effect.callback<void, unknown>((resume) => {
           waiting.push({ identity, ack, resume })
-          if (!scheduled) {
-            scheduled = true
-            setImmediate(() => runCommit(commit))
-          }
+          if (!scheduled) schedule()
         })
     }
   })

@@ -133,6 +133,22 @@ describe("several gateways on one PostgreSQL", () => {
     expect(next.version).toBe(rotated.version + 1)
   }, 60_000)
 
+  it("a publish on the leading gateway reaches every agent on the other, whose sessions are told without the records and read them together", async () => {
+    const postgres = await freshDatabase()
+    const { networkId, nodes } = await setup(postgres, "require_approval")
+    const [a, b] = await Promise.all([startGatewayProcess(postgres), startGatewayProcess(postgres)])
+    const leaderIsA = await poll(async () => ((await isLeader(a.adminUrl)) ? "a" : (await isLeader(b.adminUrl)) ? "b" : undefined), "a leader")
+    const [leader, other] = leaderIsA === "a" ? [a, b] : [b, a]
+    // Two sessions on the gateway that does not publish: its signals from the leader carry instance ids only.
+    const watchers = [await connect(other.agentUrl, nodes.s2!, networkId), await connect(other.agentUrl, nodes.w1!, networkId)]
+    await watchers[0]!.until((x) => x.wireguardConfig().includes(watchers[1]!.keys.publicKey), 10_000, "the other watcher's key")
+    await watchers[1]!.until((x) => x.wireguardConfig().includes(watchers[0]!.keys.publicKey), 10_000, "the other watcher's key")
+    // A new peer's key on the leader: published there, read here for both sessions at once.
+    const s1 = await connect(leader.agentUrl, nodes.s1!, networkId)
+    for (const watcher of watchers) await watcher.until((x) => x.wireguardConfig().includes(s1.keys.publicKey), 10_000, "the new peer, published on the other gateway")
+    for (const watcher of watchers) expect(watcher.peerSetErrors).toEqual([])
+  }, 60_000)
+
   it("kill -9 of the leading gateway while the VIP holder goes silent: the survivor takes over and fails over exactly once", async () => {
     const postgres = await freshDatabase()
     const { apiKey, networkId, nodes } = await setup(postgres, "automatic")

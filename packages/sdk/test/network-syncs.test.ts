@@ -12,11 +12,13 @@ import { applyPeerSetChange, renderWireguardConfig, type ConfigPushBody } from "
 import { createFleet, NetworkSyncer, peerSetChange, publishPeerSet, Store, Transactor, type AgentIdentity } from "../src/index"
 import { PEER_SET_HISTORY_VERSIONS } from "../src/config/wireguard"
 import { wireguardKeyPair } from "./support/wireguard-keys"
+import { freshDatabase } from "./support/postgres"
 
 const flush = Effect.flatMap(Effect.service(NetworkSyncer), (syncer) => syncer.flush)
 
-const setup = async (database: string, peers: number) => {
-  const fleet = await createFleet({ database, runSensor: false })
+/** `database`: a SQLite file (or ":memory:"), or a PostgreSQL database. */
+const setup = async (database: string | { readonly postgres: string }, peers: number) => {
+  const fleet = await createFleet(typeof database === "string" ? { database, runSensor: false } : { postgres: database.postgres, runSensor: false })
   const account = await fleet.createAccount({ name: "acme" })
   const ops = fleet.forAccount(account.id)
   const network = await ops.actions.system_sdwan_create_network({ name: "prod", handle: "prod" })
@@ -119,6 +121,31 @@ describe("a network's peer set travels as versioned deltas (#20)", () => {
       const wireguard = alone.find((push) => push.kind === "wireguard")
       expect(wireguard?.kind === "wireguard" && wireguard.payload.self.label).toBe(agents[i]!.identity.hostname)
     }
+    await fleet.close()
+  }, 60_000)
+
+  it.each([
+    ["SQLite", async () => ":memory:" as const],
+    ["PostgreSQL", async () => ({ postgres: await freshDatabase() })]
+  ])("a resume for many sessions at once (one read transaction) gives each what it gets alone, on %s", async (_, database) => {
+    const { fleet, port, network, agents, hello } = await setup(await database(), 24)
+    for (const agent of agents) await hello(agent)
+    await fleet.run(flush)
+    // A third applied nothing and hold no peer set; a third applied everything; a third hold the first peer set only.
+    const everything = await fleet.run(port.pendingPushes(agents[0]!.identity, []))
+    const requests = agents.map((agent, i) => ({
+      identity: agent.identity,
+      applied: i % 3 === 1 ? everything.map((push) => ({ kind: push.kind, key: push.key, version: push.version })) : [],
+      peerVersions: new Map<string, number>(i % 3 === 2 ? [[network.id, 1]] : [])
+    }))
+    const many = await fleet.run(port.pendingPushesMany(requests))
+    expect(many).toHaveLength(agents.length)
+    for (const [i, request] of requests.entries()) {
+      const alone = await fleet.run(port.pendingPushes(request.identity, request.applied, request.peerVersions))
+      expect(many[i]).toEqual(alone)
+    }
+    expect(many[0]!.some((push) => push.kind === "wireguard")).toBe(true)
+    expect(many[2]!.find((push) => push.kind === "wireguard")).toMatchObject({ payload: { peers: { from_version: 1, full: false } } })
     await fleet.close()
   }, 60_000)
 

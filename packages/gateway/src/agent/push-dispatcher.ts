@@ -106,39 +106,76 @@ type DispatcherDeps = PushDeliveryDeps & {
 }
 
 /**
+ * Pushes made for many sessions at once, sent: each session sends its own in its queue — as
+ * made, when the session's peer-set versions are still the ones they were made from; otherwise
+ * (something was sent to it meanwhile) `again` makes them for it alone. In slices, so pings and
+ * heartbeats are read between them (the session's work starts as it is queued).
+ */
+const sendMade = (
+  sessions: ReadonlyArray<AgentSession>,
+  bases: ReadonlyArray<ReadonlyMap<string, number>>,
+  made: ReadonlyArray<ReadonlyArray<ConfigPushBody>>,
+  deps: PushDeliveryDeps,
+  again: (session: AgentSession, index: number) => Effect.Effect<void, unknown, AgentPort>
+) =>
+  Effect.gen(function* () {
+    const slices = makeFanOutSlices()
+    for (const [i, session] of sessions.entries()) {
+      const base = bases[i]!
+      session.enqueue(
+        Effect.suspend(() => {
+          const unchanged = base.size === session.peerVersions.size && [...base].every(([network, version]) => session.peerVersions.get(network) === version)
+          return unchanged ? Effect.sync(() => sendPushes(deps, session, made[i]!)) : again(session, i)
+        })
+      )
+      if (slices.add(made[i]!)) yield* yieldToIo
+    }
+  })
+
+/**
  * A publish reaching many sessions: their pushes are made in one transaction (one read of the
- * network's peers, each starting version's change read once), then each session sends its own
- * in its queue — as made, when the session's peer-set versions are still the ones they were
- * made from; otherwise (something was sent to it meanwhile) made again for it alone.
+ * network's peers, each starting version's change read once), then sent by `sendMade`.
  */
 const deliverPeerSetChanges = (deps: DispatcherDeps, changes: ReadonlyArray<{ session: AgentSession; records: ReadonlyArray<DesiredConfigRecord> }>) =>
   Effect.gen(function* () {
     const port = yield* AgentPort
-    const bases = changes.map(({ session }) => new Map(session.peerVersions))
+    const sessions = changes.map(({ session }) => session)
+    const bases = sessions.map((session) => new Map(session.peerVersions))
     const requests = changes.map(({ session, records }, i) => ({ identity: session.identity, records: records.filter((record) => !session.has(record)), peerVersions: bases[i]! }))
     const made = yield* port.completePushesMany(requests).pipe(
       Effect.catchCause((cause) =>
         Effect.sync(() => {
           deps.log.warn("agent.pushes_not_made", { sessions: changes.length, error: failureMessage(cause) })
           // Each session then reads what it lacks by itself.
-          for (const { session } of changes) session.enqueue(resumePushes(deps, session))
+          for (const session of sessions) session.enqueue(resumePushes(deps, session))
           return undefined
         })
       )
     )
     if (made === undefined) return
-    const slices = makeFanOutSlices()
-    for (const [i, { session, records }] of changes.entries()) {
-      const base = bases[i]!
-      session.enqueue(
-        Effect.suspend(() => {
-          const unchanged = base.size === session.peerVersions.size && [...base].every(([network, version]) => session.peerVersions.get(network) === version)
-          return unchanged ? Effect.sync(() => sendPushes(deps, session, made[i]!)) : deliverCarriedPushes(deps, session, records)
+    yield* sendMade(sessions, bases, made, deps, (session, i) => deliverCarriedPushes(deps, session, changes[i]!.records))
+  })
+
+/**
+ * Sessions told their configs changed without the records (another gateway's commit: its
+ * signal carries only instance ids): what each lacks is read in one transaction for all of
+ * them, not one each — a publish on another gateway reaches every peer of the network here.
+ */
+const resumeMany = (deps: DispatcherDeps, sessions: ReadonlyArray<AgentSession>) =>
+  Effect.gen(function* () {
+    const port = yield* AgentPort
+    const bases = sessions.map((session) => new Map(session.peerVersions))
+    const made = yield* port.pendingPushesMany(sessions.map((session, i) => ({ identity: session.identity, applied: session.knownVersions(), peerVersions: bases[i]! }))).pipe(
+      Effect.catchCause((cause) =>
+        Effect.sync(() => {
+          deps.log.warn("agent.pushes_not_made", { sessions: sessions.length, error: failureMessage(cause) })
+          for (const session of sessions) session.enqueue(resumePushes(deps, session))
+          return undefined
         })
       )
-      // In slices, so pings and heartbeats are read between them (the session's work starts as it is queued).
-      if (slices.add(made[i]!)) yield* yieldToIo
-    }
+    )
+    if (made === undefined) return
+    yield* sendMade(sessions, bases, made, deps, (session) => resumePushes(deps, session))
   })
 
 const deliverVipDirectives = (session: AgentSession) =>
@@ -154,16 +191,19 @@ const dispatch = (deps: DispatcherDeps, signal: Signal) => {
       const carried = new Map<string, Array<DesiredConfigRecord>>()
       for (const record of signal.changes ?? []) carried.set(record.instance_id, [...(carried.get(record.instance_id) ?? []), record])
       const peerSetChanges: Array<{ session: AgentSession; records: ReadonlyArray<DesiredConfigRecord> }> = []
+      const resumes: Array<AgentSession> = []
       for (const instanceId of signal.instanceIds) {
         const session = deps.registry.get(instanceId)
         if (session === undefined) continue
         const records = carried.get(instanceId)
-        if (records === undefined) session.enqueue(resumePushes(deps, session))
+        if (records === undefined) resumes.push(session)
         else if (records.some((record) => record.kind === "wireguard")) peerSetChanges.push({ session, records })
         else session.enqueue(deliverCarriedPushes(deps, session, records))
       }
       // Forked: a large network's pushes take a transaction to make; VIP directives do not wait behind it.
       if (peerSetChanges.length > 0) deps.runWork(deliverPeerSetChanges(deps, peerSetChanges))
+      if (resumes.length === 1) resumes[0]!.enqueue(resumePushes(deps, resumes[0]!))
+      else if (resumes.length > 1) deps.runWork(resumeMany(deps, resumes))
       return
     }
     case "VipHolderChanged":

@@ -81,6 +81,12 @@ export interface AgentPortService {
   readonly completePushes: (identity: AgentIdentity, records: ReadonlyArray<DesiredConfigRecord>, peerVersions: PeerVersions) => Effect.Effect<ReadonlyArray<ConfigPushBody>, StoreError>
   /** The same for many sessions in one transaction (a publish that reaches every peer of a network): one read of the network's peers. */
   readonly completePushesMany: (requests: ReadonlyArray<PushRequest>) => Effect.Effect<ReadonlyArray<ReadonlyArray<ConfigPushBody>>, StoreError>
+  /**
+   * `pendingPushes` for many sessions in one read transaction: another gateway's commit (whose
+   * signal carries no records) reaching every session of a network here costs one read, not
+   * one per session. Answers in the order asked.
+   */
+  readonly pendingPushesMany: (requests: ReadonlyArray<PendingPushRequest>) => Effect.Effect<ReadonlyArray<ReadonlyArray<ConfigPushBody>>, StoreError>
   readonly vipDirectives: (identity: AgentIdentity, held: HelloBody["held_vips"]) => Effect.Effect<ReadonlyArray<VipDirective>, StoreError>
 }
 
@@ -333,8 +339,27 @@ export class AgentPort extends Context.Service<AgentPort, AgentPortService>()("@
             : read((ctx) => completeMany(ctx, requests)).pipe(
                 pushSpan("AgentPort.completePushesMany", { "fleetplane.sessions": requests.length }, (made) => made.reduce((sum, pushes) => sum + pushes.length, 0))
               ),
+        pendingPushesMany: (requests) =>
+          requests.length === 0
+            ? Effect.succeed([])
+            : read((ctx) =>
+                Effect.flatMap(
+                  // Together: on PostgreSQL the sessions' reads share round trips.
+                  Effect.forEach(requests, ({ identity, applied }) => ctx.tx.listDesiredConfigs(identity.instanceId, applied), { concurrency: "unbounded" }),
+                  (records) => completeMany(ctx, requests.map(({ identity, peerVersions }, i) => ({ identity, records: records[i]!, peerVersions })))
+                )
+              ).pipe(
+                pushSpan("AgentPort.pendingPushesMany", { "fleetplane.sessions": requests.length }, (made) => made.reduce((sum, pushes) => sum + pushes.length, 0))
+              ),
         vipDirectives
       })
     })
   )
+}
+
+/** One session's resume in `pendingPushesMany`: what its agent has, and its peer-set versions. */
+export interface PendingPushRequest {
+  readonly identity: AgentIdentity
+  readonly applied: ReadonlyArray<AppliedConfig>
+  readonly peerVersions: PeerVersions
 }

@@ -132,6 +132,18 @@ const sendMade = (
     }
   })
 
+/** Pushes that could not be made for many sessions at once (logged): each session then reads what it lacks by itself. */
+const orEachAlone =
+  (deps: DispatcherDeps, sessions: ReadonlyArray<AgentSession>) =>
+  <A, E, R>(making: Effect.Effect<A, E, R>): Effect.Effect<A | undefined, never, R> =>
+    Effect.catchCause(making, (cause) =>
+      Effect.sync(() => {
+        deps.log.warn("agent.pushes_not_made", { sessions: sessions.length, error: failureMessage(cause) })
+        for (const session of sessions) session.enqueue(resumePushes(deps, session))
+        return undefined
+      })
+    )
+
 /**
  * A publish reaching many sessions: their pushes are made in one transaction (one read of the
  * network's peers, each starting version's change read once), then sent by `sendMade`.
@@ -142,16 +154,7 @@ const deliverPeerSetChanges = (deps: DispatcherDeps, changes: ReadonlyArray<{ se
     const sessions = changes.map(({ session }) => session)
     const bases = sessions.map((session) => new Map(session.peerVersions))
     const requests = changes.map(({ session, records }, i) => ({ identity: session.identity, records: records.filter((record) => !session.has(record)), peerVersions: bases[i]! }))
-    const made = yield* port.completePushesMany(requests).pipe(
-      Effect.catchCause((cause) =>
-        Effect.sync(() => {
-          deps.log.warn("agent.pushes_not_made", { sessions: changes.length, error: failureMessage(cause) })
-          // Each session then reads what it lacks by itself.
-          for (const session of sessions) session.enqueue(resumePushes(deps, session))
-          return undefined
-        })
-      )
-    )
+    const made = yield* port.completePushesMany(requests).pipe(orEachAlone(deps, sessions))
     if (made === undefined) return
     yield* sendMade(sessions, bases, made, deps, (session, i) => deliverCarriedPushes(deps, session, changes[i]!.records))
   })
@@ -165,15 +168,9 @@ const resumeMany = (deps: DispatcherDeps, sessions: ReadonlyArray<AgentSession>)
   Effect.gen(function* () {
     const port = yield* AgentPort
     const bases = sessions.map((session) => new Map(session.peerVersions))
-    const made = yield* port.pendingPushesMany(sessions.map((session, i) => ({ identity: session.identity, applied: session.knownVersions(), peerVersions: bases[i]! }))).pipe(
-      Effect.catchCause((cause) =>
-        Effect.sync(() => {
-          deps.log.warn("agent.pushes_not_made", { sessions: sessions.length, error: failureMessage(cause) })
-          for (const session of sessions) session.enqueue(resumePushes(deps, session))
-          return undefined
-        })
-      )
-    )
+    const made = yield* port
+      .pendingPushesMany(sessions.map((session, i) => ({ identity: session.identity, applied: session.knownVersions(), peerVersions: bases[i]! })))
+      .pipe(orEachAlone(deps, sessions))
     if (made === undefined) return
     yield* sendMade(sessions, bases, made, deps, (session) => resumePushes(deps, session))
   })

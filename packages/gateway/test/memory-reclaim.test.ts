@@ -93,10 +93,12 @@ describe("the gateway's collection (exposedGc)", () => {
       timeout: 60_000
     })
     expect(child.status, child.stderr).toBe(0)
-    const { before, after, survivors } = JSON.parse(child.stdout) as { before: number; after: number; survivors: number }
+    const { after, used, survivors } = JSON.parse(child.stdout) as { before: number; plain: number; after: number; used: number; survivors: number }
     expect(survivors).toBe(150_000)
-    // Measured: ~170 -> ~57 MB compacting; a plain gc() leaves ~129 of ~131 MB committed.
-    expect(after).toBeLessThan(before * 0.5)
+    // Measured against ~28 MB live: compacted, ~63 MB stays committed (2.2x); after a plain
+    // full collection 104-157 MB (3.7-5.6x). The committed heap before either depends on when
+    // V8 collected during the build-up (121-185 MB), so it is no yardstick: the live heap is.
+    expect(after, child.stdout).toBeLessThan(used * 3)
   })
 })
 

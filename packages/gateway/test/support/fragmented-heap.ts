@@ -1,7 +1,8 @@
 /**
  * Run by memory-reclaim.test.ts in its own `node --expose-gc` process: builds a heap whose
  * survivors are spread thinly over its pages (as a fan-out's garbage leaves it), runs the
- * gateway's collection (`exposedGc`), and prints V8's committed heap before and after.
+ * gateway's collection (`exposedGc`), and prints V8's committed heap before, after a plain full
+ * collection, and after the gateway's.
  */
 import { exposedGc } from "../../src/memory-reclaim"
 
@@ -18,6 +19,11 @@ for (let round = 0; round < 30; round++) {
   }
 }
 const before = process.memoryUsage().heapTotal
+// The baseline in the same heap: a plain full collection frees the garbage but keeps its pages.
+;(globalThis as unknown as { gc: () => void }).gc()
+const plain = process.memoryUsage().heapTotal
+const plainUsed = process.memoryUsage().heapUsed
 collect()
 const after = process.memoryUsage().heapTotal
-process.stdout.write(JSON.stringify({ before, after, survivors: survivors.length }))
+const used = process.memoryUsage().heapUsed
+process.stdout.write(JSON.stringify({ before, plain, plainUsed, after, used, survivors: survivors.length }))

@@ -46,6 +46,28 @@ const storeWithOneRetriedPublish = (armed: { next: boolean; retried: number }) =
     })
   ).pipe(Layer.provide(sqliteStoreLayer({ filename: ":memory:" })))
 
+/** SQLite, counting the publishes that committed (transactions that took a pending network sync). */
+const storeCountingPublishes = (counted: { publishes: number }) =>
+  Layer.effect(
+    Store,
+    Effect.gen(function* () {
+      const real = yield* Store
+      return Store.of({
+        ...real,
+        transaction: (body, options) =>
+          Effect.gen(function* () {
+            let publishing = false
+            const result = yield* real.transaction(
+              (tx) => body({ ...tx, takePendingNetworkSync: (networkId) => Effect.tap(tx.takePendingNetworkSync(networkId), (taken) => Effect.sync(() => void (publishing ||= taken))) }),
+              options
+            )
+            if (publishing) counted.publishes++
+            return result
+          })
+      })
+    })
+  ).pipe(Layer.provide(sqliteStoreLayer({ filename: ":memory:" })))
+
 let dispose: (() => Promise<void>) | undefined
 afterEach(async () => {
   await dispose?.()
@@ -98,4 +120,51 @@ describe("the network syncer's spacing", () => {
     await hello(1)
     expect(await published(1)).toBeLessThan(BACKOFF_MS)
   }, 60_000)
+
+  it("spaces a network's publishes by the pushes each causes: agents of a 300-peer network registering keys for 1.5 s get a few publishes, not one per interval", async () => {
+    const counted = { publishes: 0 }
+    const runtime = ManagedRuntime.make(fleetServicesLayer({ runSensor: true }).pipe(Layer.provideMerge(storeCountingPublishes(counted))))
+    dispose = () => runtime.dispose()
+    const run = <A, E>(effect: Effect.Effect<A, E, any>) => runtime.runPromise(effect as Effect.Effect<A, E, never>)
+    const account = await run(Effect.flatMap(Effect.service(Accounts), (accounts) => accounts.create("acme")))
+    const exec = (name: string, input: Record<string, unknown>) =>
+      run(Effect.flatMap(Effect.service(Actions), (actions) => actions.execute(account.id as AccountId, name, input))) as Promise<any>
+    const network = await exec("system_sdwan_create_network", { name: "prod", handle: "prod" })
+    const template = await exec("system_create_template", { name: "workers" })
+    const port = await run(Effect.service(AgentPort))
+    const agents: Array<AgentIdentity> = []
+    for (let i = 0; i < 300; i++) {
+      const node = await exec("system_create_node", { hostname: `node-${i}`, node_template_id: template.id })
+      const instance = await exec("system_provision_instance", { node_id: node.id })
+      await exec("system_sdwan_attach_peer", { network_id: network.id, node_instance_id: instance.id })
+      agents.push(await run(port.authenticate(instance.id, instance.agent_credential)))
+    }
+    const keys = agents.map(() => wireguardKeyPair())
+    // Settle what the setup requested, then count from zero.
+    await new Promise((resolve) => setTimeout(resolve, 1_500))
+    counted.publishes = 0
+    // Every 10 ms for 1.5 s, one more agent comes up with a fresh key and endpoint.
+    const started = performance.now()
+    let next = 0
+    while (performance.now() - started < 1_500 && next < agents.length) {
+      const i = next++
+      await run(port.hello(agents[i]!, { wireguard_keys: [{ network_id: network.id, public_key: keys[i]!.publicKey, endpoint: `198.51.100.${(i % 250) + 1}:${51820 + i}` }], applied: [], held_vips: [] }))
+      await new Promise((resolve) => setTimeout(resolve, 10))
+    }
+    const during = counted.publishes
+    // Each publish changes all 300 peers' configs (a push and an ack each): at least 300 ms
+    // apart. Spaced by the render alone (a few ms here), it was every 100 ms interval: ~15.
+    expect(during).toBeGreaterThanOrEqual(2)
+    expect(during).toBeLessThanOrEqual(6)
+    // Nothing is lost to the spacing: the last key is published shortly after.
+    const last = next - 1
+    const deadline = performance.now() + 5_000
+    for (;;) {
+      const pushes = await run(port.pendingPushes(agents[0]!, []))
+      const wireguard = pushes.find((push) => push.kind === "wireguard")
+      if (wireguard?.kind === "wireguard" && wireguard.payload.peers.upserts.some((entry) => entry.public_key === keys[last]!.publicKey)) break
+      expect(performance.now()).toBeLessThan(deadline)
+      await new Promise((resolve) => setTimeout(resolve, 25))
+    }
+  }, 90_000)
 })

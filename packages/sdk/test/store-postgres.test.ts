@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit } from "effect"
+import { Deferred, Effect, Exit } from "effect"
 import { newId, openPostgresStore, type AccountId } from "../src/index"
-import { freshDatabase, freshPostgresStoreLayer, runAlone, terminateOtherConnections } from "./support/postgres"
+import { advisoryLocksHeld, freshDatabase, freshPostgresStoreLayer, runAlone, terminateOtherConnections } from "./support/postgres"
 import { storeContract } from "./support/store-contract"
 
 storeContract("PostgreSQL", freshPostgresStoreLayer)
@@ -194,6 +194,80 @@ describe("PostgreSQL store", () => {
       assert.strictEqual(after?.name, "kept")
       yield* store.transaction((tx) => tx.insertAccount(account("later")))
       assert.deepStrictEqual((yield* store.read((tx) => tx.listAccounts())).map((a) => a.name).sort(), ["kept", "later"])
+    }).pipe(Effect.scoped)
+  )
+
+  // A gate (TransactionGate): a long transaction that reads what short ones write, and writes
+  // what they read — a network's publish and the agents' hellos — takes turns with them instead
+  // of being aborted by them. Two stores on one database, as two gateways.
+  const gatedScenario = (gated: boolean) =>
+    Effect.gen(function* () {
+      const url = yield* Effect.promise(freshDatabase)
+      const leader = yield* openPostgresStore({ url })
+      const other = yield* openPostgresStore({ url })
+      const read = account("read-by-the-long-one")
+      const written = account("written-by-the-long-one")
+      yield* leader.transaction((tx) => Effect.andThen(tx.insertAccount(read), tx.insertAccount(written)))
+      const options = (mode: "shared" | "exclusive") => (gated ? { gates: [{ name: "peer-set:acme", mode }] } : {})
+      const longHasRead = yield* Deferred.make<void>()
+      let longAttempts = 0
+      let shortAttempts = 0
+      const order: Array<string> = []
+      const long = leader.transaction(
+        (tx) =>
+          Effect.gen(function* () {
+            longAttempts++
+            yield* tx.getAccount(read.id)
+            yield* Deferred.succeed(longHasRead, undefined)
+            yield* Effect.sleep("300 millis")
+            yield* tx.setAccountUlaGlobalId(written.id, "fd00:0000:0001")
+          }),
+        options("exclusive")
+      ).pipe(Effect.tap(() => Effect.sync(() => order.push("long"))))
+      const short = Effect.andThen(
+        Deferred.await(longHasRead),
+        other.transaction(
+          (tx) =>
+            Effect.gen(function* () {
+              shortAttempts++
+              yield* tx.setAccountUlaGlobalId(read.id, "fd00:0000:0002")
+              return (yield* tx.getAccount(written.id))?.ula_global_id
+            }),
+          options("shared")
+        )
+      ).pipe(Effect.tap(() => Effect.sync(() => order.push("short"))))
+      const [, shortSaw] = yield* Effect.all([long, short], { concurrency: "unbounded" })
+      return { longAttempts, shortAttempts, order, shortSaw }
+    }).pipe(Effect.scoped)
+
+  it.live("a gated long transaction is not aborted by the short ones it reads from: they wait for it, on another gateway too, and see what it wrote", () =>
+    Effect.gen(function* () {
+      // Without the gate, the short transaction commits in the long one's pause: the long one's write then closes a cycle and it runs again.
+      const ungated = yield* gatedScenario(false)
+      assert.deepStrictEqual({ long: ungated.longAttempts, order: ungated.order }, { long: 2, order: ["short", "long"] })
+      const gated = yield* gatedScenario(true)
+      assert.deepStrictEqual(
+        { long: gated.longAttempts, short: gated.shortAttempts, order: gated.order, shortSaw: gated.shortSaw },
+        // The short one's snapshot is taken after the wait: it sees the long one's write.
+        { long: 1, short: 1, order: ["long", "short"], shortSaw: "fd00:0000:0001" }
+      )
+    })
+  )
+
+  it.live("a gate is given back after a commit, a failed body and a rollback: no advisory lock stays held", () =>
+    Effect.gen(function* () {
+      const url = yield* Effect.promise(freshDatabase)
+      const store = yield* openPostgresStore({ url, poolSize: 2 })
+      const exclusive = { gates: [{ name: "peer-set:acme", mode: "exclusive" as const }] }
+      // Two gates, one asked twice: each is given back.
+      const shared = { gates: [{ name: "peer-set:other", mode: "shared" as const }, { name: "peer-set:acme", mode: "shared" as const }, { name: "peer-set:acme", mode: "shared" as const }] }
+      yield* store.transaction((tx) => tx.insertAccount(account("committed")), exclusive)
+      yield* Effect.exit(store.transaction((tx) => Effect.andThen(tx.insertAccount(account("failed")), Effect.fail("refused" as const)), shared))
+      yield* Effect.exit(store.transaction((tx) => Effect.andThen(tx.insertAccount(account("committed")), tx.insertAccount(invalidAccount())), exclusive))
+      // Another session must be able to take the gate alone at once: nothing of the above holds it.
+      const held = yield* Effect.promise(() => advisoryLocksHeld(url))
+      assert.strictEqual(held, 0)
+      assert.deepStrictEqual((yield* store.read((tx) => tx.listAccounts())).map((a) => a.name), ["committed"])
     }).pipe(Effect.scoped)
   )
 

@@ -23,7 +23,7 @@ import { unauthorized, type StateError, type StoreError, type UnauthorizedError 
 import type { AgentIdentity } from "../model/entities"
 import type { InstanceId, NetworkId } from "../model/ids"
 import { createClusterCa, issueClientCertificate } from "../config/certificates"
-import { requestNetworkWireguardSync } from "../config/network-syncer"
+import { peerSetGate, requestNetworkWireguardSync } from "../config/network-syncer"
 import { recordStatusReport, type AgentRefusal } from "../cluster/lifecycle"
 import { wireAssignments } from "../cluster/assignments"
 import { parseWireguardEndpoint } from "../network/endpoint"
@@ -202,40 +202,42 @@ export class AgentPort extends Context.Service<AgentPort, AgentPortService>()("@
           liveness.recordConnected(identity.instanceId, now)
           // Decided outside the transaction: its body may run again (PostgreSQL retries).
           const announce = presence.admit(identity.instanceId, now)
-          return yield* transact((ctx) =>
-            Effect.gen(function* () {
-              yield* presenceEvent(ctx, identity, "agent.connected", announce)
-              const { peers, refusals } = yield* updatePeerKeys(ctx, identity, body.wireguard_keys)
-              const peerVersions = new Map((body.peer_versions ?? []).map((p) => [p.network_id, p.version]))
-              // Independent reads together: on PostgreSQL each group is one round trip, not one per read
-              // (a fleet coming up on PostgreSQL is bounded by its hellos: ~100/s at 1,000 agents).
-              const [found, records, vipDirectives, node] = yield* Effect.all(
-                [
-                  Effect.forEach(peers, (peer) => ctx.tx.getNetwork(identity.accountId, peer.network_id), { concurrency: "unbounded" }),
-                  ctx.tx.listDesiredConfigs(identity.instanceId, body.applied),
-                  vipDirectivesFor(ctx.tx, identity, body.held_vips),
-                  ctx.tx.getNode(identity.accountId, identity.nodeId)
-                ],
-                { concurrency: "unbounded" }
-              )
-              const [pushes, template] = yield* Effect.all(
-                [
-                  completePushes(ctx, identity, records, peerVersions),
-                  node === undefined ? Effect.succeed(undefined) : ctx.tx.getTemplate(identity.accountId, node.node_template_id)
-                ],
-                { concurrency: "unbounded" }
-              )
-              const networks: Array<PeerNetwork> = found.flatMap((network) =>
-                network === undefined ? [] : [{ network_id: network.id, interface_name: network.interface_name, listen_port: network.listen_port }]
-              )
-              const assignments = wireAssignments(template)
-              return { identity, pushes, vipDirectives, networkIds: networks.map((n) => n.network_id), networks, refusals, assignments } satisfies HelloResult
-            })
+          return yield* transact(
+            (ctx) =>
+              Effect.gen(function* () {
+                yield* presenceEvent(ctx, identity, "agent.connected", announce)
+                const { peers, refusals } = yield* updatePeerKeys(ctx, identity, body.wireguard_keys)
+                const peerVersions = new Map((body.peer_versions ?? []).map((p) => [p.network_id, p.version]))
+                // Independent reads together: on PostgreSQL each group is one round trip, not one per read
+                // (a fleet coming up on PostgreSQL is bounded by its hellos: ~100/s at 1,000 agents).
+                const [found, records, vipDirectives, node] = yield* Effect.all(
+                  [
+                    Effect.forEach(peers, (peer) => ctx.tx.getNetwork(identity.accountId, peer.network_id), { concurrency: "unbounded" }),
+                    ctx.tx.listDesiredConfigs(identity.instanceId, body.applied),
+                    vipDirectivesFor(ctx.tx, identity, body.held_vips),
+                    ctx.tx.getNode(identity.accountId, identity.nodeId)
+                  ],
+                  { concurrency: "unbounded" }
+                )
+                const [pushes, template] = yield* Effect.all(
+                  [
+                    completePushes(ctx, identity, records, peerVersions),
+                    node === undefined ? Effect.succeed(undefined) : ctx.tx.getTemplate(identity.accountId, node.node_template_id)
+                  ],
+                  { concurrency: "unbounded" }
+                )
+                const networks: Array<PeerNetwork> = found.flatMap((network) =>
+                  network === undefined ? [] : [{ network_id: network.id, interface_name: network.interface_name, listen_port: network.listen_port }]
+                )
+                const assignments = wireAssignments(template)
+                return { identity, pushes, vipDirectives, networkIds: networks.map((n) => n.network_id), networks, refusals, assignments } satisfies HelloResult
+              }),
+            { gates: [peerSetGate(identity.accountId, "shared")] }
           )
         })
 
       const registerWireguardKeys = (identity: AgentIdentity, keys: WireguardKeysBody["keys"]) =>
-        transact((ctx) => Effect.map(updatePeerKeys(ctx, identity, keys), ({ refusals }) => refusals))
+        transact((ctx) => Effect.map(updatePeerKeys(ctx, identity, keys), ({ refusals }) => refusals), { gates: [peerSetGate(identity.accountId, "shared")] })
 
       const heartbeat = (identity: AgentIdentity, beat: HeartbeatBody) =>
         Effect.map(Clock.currentTimeMillis, (now) => liveness.recordHeartbeat(identity.instanceId, now, beat.k3s, beat.wireguard, beat.load, beat.vip_probes))
@@ -304,12 +306,17 @@ export class AgentPort extends Context.Service<AgentPort, AgentPortService>()("@
             })
           }
         })
-      const configAck = (identity: AgentIdentity, ack: ConfigAckBody) => transact((ctx) => recordAck(ctx, identity, ack))
+      // Acks write the rows a publish rewrites (their acked version): on PostgreSQL a publish that
+      // met acks committed since it began was aborted (a bring-up acks all the time), so they take turns.
+      const configAck = (identity: AgentIdentity, ack: ConfigAckBody) =>
+        transact((ctx) => recordAck(ctx, identity, ack), { gates: [peerSetGate(identity.accountId, "shared")] })
       const configAcks = (acks: ReadonlyArray<{ readonly identity: AgentIdentity; readonly ack: ConfigAckBody }>) =>
         acks.length === 0
           ? Effect.void
           : // Started in order, so PostgreSQL runs them in order, but without waiting one by one: one round trip for the batch.
-            transact((ctx) => Effect.forEach(acks, ({ identity, ack }) => recordAck(ctx, identity, ack), { concurrency: "unbounded", discard: true }))
+            transact((ctx) => Effect.forEach(acks, ({ identity, ack }) => recordAck(ctx, identity, ack), { concurrency: "unbounded", discard: true }), {
+              gates: acks.map(({ identity }) => peerSetGate(identity.accountId, "shared"))
+            })
 
       const vipDirectives = (identity: AgentIdentity, held: HelloBody["held_vips"]) => read((ctx) => vipDirectivesFor(ctx.tx, identity, held))
 

@@ -18,17 +18,35 @@ import { Leadership } from "../domain/shared-state"
 import { Signals } from "../domain/signals"
 import { Transactor, type TxContext } from "../domain/transactor"
 import type { AccountId, NetworkId } from "../model/ids"
-import { Store } from "../store/store"
+import { Store, type TransactionGate } from "../store/store"
 import { syncNetworkWireguard } from "./desired-configs"
 
 /** Inside a transaction: the network's peer lists will be rendered again shortly (once, however often asked). */
 export const requestNetworkWireguardSync = (ctx: TxContext, accountId: AccountId, networkId: NetworkId) =>
   Effect.tap(ctx.tx.markNetworkSyncPending(accountId, networkId, ctx.nowIso), () => Effect.sync(ctx.networkSyncRequested))
 
+/**
+ * The gate between a publish and the agents registering keys and endpoints in its account.
+ * On PostgreSQL each reads what the other writes (the publish every peer of the network, a
+ * hello the desired configs the publish rewrites), so run side by side one of them aborts, and
+ * it was mostly the publish: it is long, and a fleet coming up sends ~100 hellos a second. A
+ * 1,000-peer publish lost 20 attempts in a row to them, each a whole render. Gated, a publish
+ * waits for the hellos under way and the next hellos wait for it. Per account, not per
+ * network: a hello names no network before its transaction reads the instance's peers.
+ */
+export const peerSetGate = (accountId: AccountId, mode: TransactionGate["mode"]): TransactionGate => ({ name: `peer-set:${accountId}`, mode })
+
 /** Without a signal, the requests are still read this often (one missed across gateways is late, never lost). */
 const SAFETY_READ_MS = 2_000
 /** After a render that took t, the same network waits RENDER_SPACING × t more before the next (renders ≤ 1/(1+R) of the time). */
 const RENDER_SPACING = 3
+/**
+ * And at least this long per peer whose config the render changed: each is then sent a push
+ * and answers with an ack, work the render's own time does not show. On PostgreSQL, where a
+ * render of 1,000 peers commits in ~100 ms, spacing by the render alone published a network
+ * coming up every ~0.4 s: 10x the pushes and acks, and the fleet configured later, not sooner.
+ */
+const SPACING_PER_PUSH_MS = 1
 
 export class NetworkSyncer extends Context.Service<
   NetworkSyncer,
@@ -68,19 +86,22 @@ export class NetworkSyncer extends Context.Service<
               continue
             }
             let attemptStartedAt = startedAt
-            yield* transact((ctx) =>
-              Effect.gen(function* () {
-                attemptStartedAt = yield* Clock.currentTimeMillis
-                // Taken and rendered in one transaction: a crash in between leaves the request.
-                if (yield* ctx.tx.takePendingNetworkSync(pending.network_id)) yield* syncNetworkWireguard(ctx, pending.account_id, pending.network_id)
-              })
+            let pushes = 0
+            yield* transact(
+              (ctx) =>
+                Effect.gen(function* () {
+                  attemptStartedAt = yield* Clock.currentTimeMillis
+                  // Taken and rendered in one transaction: a crash in between leaves the request.
+                  pushes = (yield* ctx.tx.takePendingNetworkSync(pending.network_id)) ? yield* syncNetworkWireguard(ctx, pending.account_id, pending.network_id) : 0
+                }),
+              { gates: [peerSetGate(pending.account_id, "exclusive")] }
             )
             // The render's cost is the attempt that committed. Attempts lost to conflicts (on
             // PostgreSQL, with the very agents registering their keys) are not: counted, a
             // 1,000-peer fleet coming up held its next publish back ~19 s after 6 s of retries.
             const finishedAt = yield* Clock.currentTimeMillis
             const tookMs = finishedAt - attemptStartedAt
-            notBefore.set(pending.network_id, finishedAt + tookMs * RENDER_SPACING)
+            notBefore.set(pending.network_id, finishedAt + Math.max(tookMs * RENDER_SPACING, pushes * SPACING_PER_PUSH_MS))
           }
           return heldBackUntil
         }).pipe(Effect.catch((error) => Effect.as(Effect.logWarning("wireguard.render_failed", { error: error.message, retry: "next tick" }), 0)))

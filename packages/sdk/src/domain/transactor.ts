@@ -9,7 +9,7 @@ import type { FleetEvent } from "../model/entities"
 import type { StoreError } from "../model/errors"
 import type { AccountId, InstanceId, VipId } from "../model/ids"
 import type { DesiredConfigRecord } from "../store/records"
-import { Store, type StoreTx } from "../store/store"
+import { Store, type StoreTx, type TransactionOptions } from "../store/store"
 import { makeGroupCommit } from "./group-commit"
 import { encodeSignals } from "./shared-state"
 import { publishSignals, Signals, type Signal } from "./signals"
@@ -39,7 +39,8 @@ const GROUP_COMMIT_MAX = 16
 export class Transactor extends Context.Service<
   Transactor,
   {
-    readonly transact: <A, E, R>(body: (ctx: TxContext) => Effect.Effect<A, E, R>) => Effect.Effect<A, E | StoreError, R>
+    /** `options.gate`: see `TransactionGate` (transactions that would keep aborting each other take turns). */
+    readonly transact: <A, E, R>(body: (ctx: TxContext) => Effect.Effect<A, E, R>, options?: TransactionOptions) => Effect.Effect<A, E | StoreError, R>
     /**
      * The same, for changes that often arrive together (agents joining at once): bodies submitted
      * while another transaction of these commits share the next one, each in a savepoint of its own
@@ -114,10 +115,10 @@ export class Transactor extends Context.Service<
         return { contextIn, publish: () => publishSignals(collected()).pipe(Effect.provideService(Signals, signals)) }
       }
 
-      const transact = <A, E, R>(body: (ctx: TxContext) => Effect.Effect<A, E, R>) =>
+      const transact = <A, E, R>(body: (ctx: TxContext) => Effect.Effect<A, E, R>, options?: TransactionOptions) =>
         Effect.gen(function* () {
           const bodyCollector = collector(new Date(yield* Clock.currentTimeMillis))
-          const result = yield* store.transaction((tx) => body(bodyCollector.contextIn(tx)))
+          const result = yield* store.transaction((tx) => body(bodyCollector.contextIn(tx)), options)
           yield* bodyCollector.publish()
           return result
         })

@@ -354,6 +354,27 @@ export interface SharedStore {
   readonly readLiveness: (sinceMs: number) => Op<ReadonlyArray<SharedLivenessRow>>
 }
 
+/**
+ * A gate a transaction passes before it begins, shared or alone: transactions that would
+ * otherwise keep aborting each other wait in turn instead. Only a way to waste less work; what
+ * a transaction sees and writes is decided by the transaction alone, gated or not.
+ *
+ * PostgreSQL: a session-level advisory lock taken before `BEGIN` (so the snapshot is taken
+ * after the wait: a transaction that waited sees everything committed while it waited) and
+ * released after `COMMIT` or `ROLLBACK`; gateways on one database share the gates. SQLite runs
+ * one transaction at a time anyway and ignores gates.
+ */
+export interface TransactionGate {
+  readonly name: string
+  /** `exclusive` waits until no other holds the gate; `shared` waits only while an `exclusive` holds it or waits for it. */
+  readonly mode: "shared" | "exclusive"
+}
+
+export interface TransactionOptions {
+  /** Passed in name order (two transactions never wait for each other's gates in a cycle). */
+  readonly gates?: ReadonlyArray<TransactionGate>
+}
+
 export class Store extends Context.Service<
   Store,
   {
@@ -363,7 +384,7 @@ export class Store extends Context.Service<
      * PostgreSQL runs them SERIALIZABLE and runs `body` again after a serialization
      * conflict, so `body` must not have effects outside the transaction.
      */
-    readonly transaction: <A, E, R>(body: (tx: StoreTx) => Effect.Effect<A, E, R>) => Effect.Effect<A, E | StoreError, R>
+    readonly transaction: <A, E, R>(body: (tx: StoreTx) => Effect.Effect<A, E, R>, options?: TransactionOptions) => Effect.Effect<A, E | StoreError, R>
     /**
      * Runs `body`, which only reads, on one consistent snapshot — cheaper than `transaction`:
      * SQLite begins it deferred (no write lock taken) and refuses a statement that writes,

@@ -46,3 +46,28 @@ export const terminateOtherConnections = (url: string): Promise<void> =>
 
 /** A PostgreSQL store on a fresh database, as a layer. */
 export const freshPostgresStoreLayer = () => Layer.unwrap(Effect.map(Effect.promise(freshDatabase), (url) => postgresStoreLayer({ url })))
+
+/**
+ * Advisory locks held in the database by any session, once those being given back have been:
+ * polled for up to 2 s (a gate is given back after its COMMIT without waiting for the answer).
+ */
+export const advisoryLocksHeld = async (url: string): Promise<number> => {
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  try {
+    const count = async () =>
+      Number(
+        (await client.query("SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"))
+          .rows[0].n
+      )
+    const deadline = Date.now() + 2_000
+    let held = await count()
+    while (held > 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50))
+      held = await count()
+    }
+    return held
+  } finally {
+    await client.end()
+  }
+}

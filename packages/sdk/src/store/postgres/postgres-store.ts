@@ -22,7 +22,7 @@ import pg from "pg"
 import { storeError, StoreError } from "../../model/errors"
 import type { Params, Row, SqlDriver } from "../sql/sql-driver"
 import { inSavepoint, makeSqlStoreTx } from "../sql/sql-store-tx"
-import { hasStaleStatements, Store, type SharedStore, type StoreTx } from "../store"
+import { hasStaleStatements, Store, type SharedStore, type StoreTx, type TransactionGate, type TransactionOptions } from "../store"
 import { postgresMigrations } from "./migrations"
 import { migrationError, runMigrations } from "../migrator"
 
@@ -404,7 +404,7 @@ export const openPostgresStore = (options: PostgresStoreOptions) =>
     yield* Effect.addFinalizer(() => Effect.promise(() => pool.end()))
     yield* migrate(pool, options.url)
 
-    const attempt = <A, E, R>(body: (tx: StoreTx) => Effect.Effect<A, E, R>, begin: string): Effect.Effect<A, E | StoreError, R> =>
+    const attempt = <A, E, R>(body: (tx: StoreTx) => Effect.Effect<A, E, R>, begin: string, gates: ReadonlyArray<TransactionGate>): Effect.Effect<A, E | StoreError, R> =>
       Effect.acquireUseRelease(
         Effect.tryPromise({ try: () => pool.connect(), catch: (cause) => connectFailed(toStoreError(cause)) }),
         (client) =>
@@ -412,7 +412,9 @@ export const openPostgresStore = (options: PostgresStoreOptions) =>
             Effect.gen(function* () {
               const connection = connectionOf(client)
               connection.begin()
-              // Sent with the first statement of the body, not waited for on its own.
+              // Before BEGIN, so the snapshot is taken once the gate is passed. Both are sent with the
+              // first statement of the body, not waited for on their own.
+              for (const gate of gates) yield* connection.driver.write(gate.mode === "shared" ? "SELECT pg_advisory_lock_shared(?)" : "SELECT pg_advisory_lock(?)", [gateKey(gate)])
               yield* connection.driver.write(begin)
               const exit = yield* Effect.exit(restore(body(connection.tx)))
               if (Exit.isSuccess(exit)) {
@@ -429,7 +431,20 @@ export const openPostgresStore = (options: PostgresStoreOptions) =>
             })
           ),
         // Stale prepared statements: the connection is closed, not pooled, so the next one prepares them afresh.
-        (client, exit) => Effect.sync(() => client.release(Exit.isFailure(exit) && Cause.findErrorOption(exit.cause).pipe(Option.exists(hasStaleStatements))))
+        (client, exit) =>
+          Effect.sync(() => {
+            const destroy = Exit.isFailure(exit) && Cause.findErrorOption(exit.cause).pipe(Option.exists(hasStaleStatements))
+            // After COMMIT or ROLLBACK, ahead of whatever the connection's next borrower sends. Not
+            // waited for: it cannot fail on a live connection, and a dead one's locks died with it.
+            if (!destroy) {
+              for (const gate of gates) {
+                client
+                  .query({ text: gate.mode === "shared" ? "SELECT pg_advisory_unlock_shared($1)" : "SELECT pg_advisory_unlock($1)", values: [gateKey(gate)] })
+                  .catch(() => undefined)
+              }
+            }
+            client.release(destroy)
+          })
       )
 
     // Transactions that met a conflict run again one at a time: run side by side they tend to meet
@@ -438,15 +453,16 @@ export const openPostgresStore = (options: PostgresStoreOptions) =>
     const retryLane = Semaphore.makeUnsafe(1)
     const inTransaction =
       (begin: string) =>
-      <A, E, R>(body: (tx: StoreTx) => Effect.Effect<A, E, R>): Effect.Effect<A, E | StoreError, R> =>
-        attempt(body, begin).pipe(
+      <A, E, R>(body: (tx: StoreTx) => Effect.Effect<A, E, R>, transaction?: TransactionOptions): Effect.Effect<A, E | StoreError, R> => {
+        const gates = gatesInOrder(transaction?.gates)
+        return attempt(body, begin, gates).pipe(
           // A pooled connection that died while idle (a database restart, a dropped TCP session)
           // fails the first statement sent on it, and one whose prepared statements went stale
           // fails the first of them: once, the transaction runs again on a fresh connection.
-          Effect.catchIf(failedBeforeCommitOnItsConnection, () => attempt(body, begin)),
+          Effect.catchIf(failedBeforeCommitOnItsConnection, () => attempt(body, begin, gates)),
           Effect.catchIf(isConflict, () =>
             retryLane.withPermits(1)(
-              attempt(body, begin).pipe(
+              attempt(body, begin, gates).pipe(
                 Effect.retry({
                   while: isConflict,
                   times: (options.maxAttempts ?? 20) - 2,
@@ -457,6 +473,7 @@ export const openPostgresStore = (options: PostgresStoreOptions) =>
             )
           )
         )
+      }
 
     const integrityCheck = Effect.tryPromise({
       try: async () => {
@@ -488,6 +505,17 @@ const dedicatedClient = (url: string) =>
   })
 
 const closeQuietly = (client: pg.Client | undefined) => (client === undefined ? Effect.void : Effect.promise(() => client.end().catch(() => undefined)))
+
+/** Sorted by name, one per name (the stronger mode if asked twice). */
+const gatesInOrder = (gates: ReadonlyArray<TransactionGate> | undefined): ReadonlyArray<TransactionGate> => {
+  if (gates === undefined || gates.length === 0) return []
+  const byName = new Map<string, TransactionGate>()
+  for (const gate of gates) if (byName.get(gate.name)?.mode !== "exclusive") byName.set(gate.name, gate)
+  return [...byName.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+}
+
+/** A gate's advisory lock key: in the leases' key space, under names of its own. */
+const gateKey = (gate: TransactionGate) => leaseKey(`gate:${gate.name}`)
 
 /** A lease name as a 64-bit advisory lock key. */
 const leaseKey = (name: string) => {

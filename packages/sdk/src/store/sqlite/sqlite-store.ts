@@ -14,7 +14,7 @@ import { Effect, Exit, Layer, Semaphore } from "effect"
 import { storeError, type StoreError } from "../../model/errors"
 import type { Params, Row, SqlDriver } from "../sql/sql-driver"
 import { makeSqlStoreTx } from "../sql/sql-store-tx"
-import { Store, type StoreTx } from "../store"
+import { Store, type StoreTx, type TransactionOptions } from "../store"
 import { migrations } from "./migrations"
 import { migrationError, runMigrations, type MigrationConnection } from "../migrator"
 
@@ -127,7 +127,8 @@ export const openSqliteStore = (options: SqliteStoreOptions) =>
 
     const inTransaction =
       (begin: Database.Statement, tx: StoreTx) =>
-      <A, E, R>(body: (tx: StoreTx) => Effect.Effect<A, E, R>): Effect.Effect<A, E | StoreError, R> =>
+      // Gates (`TransactionOptions`) need nothing here: transactions already run one at a time.
+      <A, E, R>(body: (tx: StoreTx) => Effect.Effect<A, E, R>, _options?: TransactionOptions): Effect.Effect<A, E | StoreError, R> =>
         lock.withPermits(1)(
           Effect.uninterruptibleMask((restore) =>
             Effect.gen(function* () {

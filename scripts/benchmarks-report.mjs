@@ -55,8 +55,8 @@ if (gateway !== undefined) {
       `**Reconnect storm**: after a graceful restart of the gateway (same database and port), all ${fmt(r.sessions, 0)} agents were back and resumed ${fmt(r.allBackMs / 1000)} s after the old gateway said \`1001 going away\` (the new one took ${fmt(r.gatewayStartMs / 1000)} s to start; agents back off with full jitter up to 10 s, ${fmt(r.attempts, 0)} attempts in all); peak gateway RSS ${fmt(r.peakRssMb, 0)} MB.`
     )
   }
-  // SQLite figures, then PostgreSQL ones (`BENCH_BRINGUP_STORE=postgres`) when that run was made.
-  const bringUps = [...(Array.isArray(gateway.bringUp) ? gateway.bringUp : []), ...(Array.isArray(gateway.bringUpPostgres) ? gateway.bringUpPostgres : [])]
+  // SQLite figures, then PostgreSQL ones (`BENCH_BRINGUP_STORE=postgres`), then two gateways on it (`pnpm bench:bring-up:gateways`), when those runs were made.
+  const bringUps = [gateway.bringUp, gateway.bringUpPostgres, gateway.bringUpPostgres2Gateways].flatMap((figures) => (Array.isArray(figures) ? figures : []))
   if (bringUps.length > 0) {
     const rss = (b) => `${fmt(b.rssBeforeMb, 0)} / ${fmt(b.peakRssMb, 0)} / ${b.rssRestedMb == null ? "n/a" : fmt(b.rssRestedMb, 0)} / ${b.rssAfterJoinMb == null ? "n/a" : fmt(b.rssAfterJoinMb, 0)} MB`
     lines.push(
@@ -66,7 +66,7 @@ if (gateway !== undefined) {
         ["---:", "---", ...Array(12).fill("---:")],
         bringUps.map((b) => [
           fmt(b.peers, 0),
-          b.mode === "gateway" ? `gateway (${b.store === "postgres" ? "PostgreSQL" : "SQLite"})` : b.mode,
+          b.mode === "gateway" ? `${(b.gateways ?? 1) > 1 ? `${b.gateways} gateways` : "gateway"} (${b.store === "postgres" ? "PostgreSQL" : "SQLite"})` : b.mode,
           b.completed ? `${fmt(b.seconds)} s` : `not within ${fmt(b.seconds, 0)} s (${fmt(b.configured, 0)} configured)`,
           `${fmt(b.megabytes)} MB`,
           `${fmt(b.wireguardPushes, 0)} (${fmt(b.wireguardMegabytes)} MB)`,

@@ -15,7 +15,10 @@ import { helloFrame } from "./agent-hello"
 import type { BringUpAgentEntry } from "./bring-up-server"
 import { percentile } from "./processes"
 
-const [url, agentsFile, timeoutArg] = process.argv.slice(2) as [string, string, string]
+const [urlsArg, agentsFile, timeoutArg] = process.argv.slice(2) as [string, string, string]
+/** One gateway's URL, or several (comma-separated): agents are spread over them in turn; the canary and the late joiner use the first. */
+const urls = urlsArg.split(",")
+const url = urls[0]!
 /** How long the configured network rests before the late joiner connects. */
 const SETTLE_MS = Number(process.env.BENCH_JOIN_SETTLE_MS ?? 30_000)
 const all = JSON.parse(readFileSync(agentsFile, "utf8")) as Array<BringUpAgentEntry>
@@ -75,9 +78,9 @@ const finish = (type: "done" | "timeout") => {
   })
 }
 
-const connect = (entry: BringUpAgentEntry) =>
+const connect = (entry: BringUpAgentEntry, gatewayUrl: string) =>
   new Promise<WebSocket>((resolve, reject) => {
-    const socket = new WebSocket(url, { perMessageDeflate: false, maxPayload: 64 * 1024 * 1024 })
+    const socket = new WebSocket(gatewayUrl, { perMessageDeflate: false, maxPayload: 64 * 1024 * 1024 })
     let complete = false
     let listsLate = false
     let hasLate = false
@@ -230,7 +233,10 @@ setTimeout(() => finish("timeout"), Number(timeoutArg)).unref()
 let cursor = 0
 await Promise.all(
   Array.from({ length: Math.min(128, entries.length) }, async () => {
-    while (cursor < entries.length) await connect(entries[cursor++]!)
+    while (cursor < entries.length) {
+      const index = cursor++
+      await connect(entries[index]!, urls[index % urls.length]!)
+    }
   })
 )
 process.on("message", (message: { type: string }) => {

@@ -13,7 +13,9 @@
  * Both answer `loop` requests with their own event loop's delay since the last `loop-reset`
  * (`monitorEventLoopDelay`): the canary's round trips also wait on the agents' process, this
  * does not. With a fourth argument, a PostgreSQL URL, the gateway keeps its state there (the
- * shared store of several gateways) instead of a SQLite file.
+ * shared store of several gateways) instead of a SQLite file; with BENCH_BRINGUP_GATEWAYS=N
+ * as well, N gateways on that database in this one process (the first, started first, leads:
+ * it publishes, and the others hear of it by NOTIFY), their URLs all given to the agents.
  */
 import { randomBytes } from "node:crypto"
 import { writeFileSync } from "node:fs"
@@ -126,11 +128,19 @@ if (mode === "baseline") {
   }
   // The attaches' render (keyless peers) happens before the clock starts.
   await new Promise((resolve) => setTimeout(resolve, 1_000))
+  const others =
+    postgresUrl === undefined
+      ? []
+      : await Promise.all(
+          Array.from({ length: Number(process.env.BENCH_BRINGUP_GATEWAYS ?? 1) - 1 }, () =>
+            startGateway({ postgres: postgresUrl, listen: "127.0.0.1:0", adminListen: "127.0.0.1:0", logLevel: "silent", heartbeatIntervalMs: 5_000, silenceThresholdMs: 15_000, maxFrameBytes: 64 * 1024 * 1024 })
+          )
+        )
   const file = join(dir, "gateway-agents.json")
   writeFileSync(file, JSON.stringify(entries))
-  send({ type: "ready", url: gateway.agentUrl, agents: file })
+  send({ type: "ready", url: [gateway, ...others].map((g) => g.agentUrl).join(","), agents: file })
   process.on("message", (message: { type: string }) => {
     if (message.type === "stats") send({ type: "stats", rss: process.memoryUsage().rss, cpu: process.cpuUsage() })
   })
-  process.on("SIGTERM", () => void gateway.close().then(() => process.exit(0)))
+  process.on("SIGTERM", () => void Promise.all([gateway, ...others].map((g) => g.close())).then(() => process.exit(0)))
 }

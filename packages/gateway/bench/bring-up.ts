@@ -16,6 +16,8 @@
  *   BENCH_BRINGUP_PEERS=250,500,1000  BENCH_BRINGUP_TIMEOUT_MS=300000  (defaults)
  *   BENCH_BRINGUP_STORE=postgres  the gateway on a throwaway PostgreSQL (the shared store of several
  *     gateways; a fresh server for each figure) instead of SQLite; merged as `bringUpPostgres`
+ *   BENCH_BRINGUP_GATEWAYS=2  with postgres: that many gateways on the one database (in one process),
+ *     the agents spread over them in turn; merged as `bringUpPostgres2Gateways`
  */
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -27,11 +29,14 @@ import { startPostgres } from "../../../scripts/throwaway-postgres.mjs"
 const PEER_COUNTS = (process.env.BENCH_BRINGUP_PEERS ?? "250,500,1000").split(",").map(Number)
 const TIMEOUT_MS = Number(process.env.BENCH_BRINGUP_TIMEOUT_MS ?? 300_000)
 const STORE: "sqlite" | "postgres" = process.env.BENCH_BRINGUP_STORE === "postgres" ? "postgres" : "sqlite"
+const GATEWAYS = STORE === "postgres" ? Number(process.env.BENCH_BRINGUP_GATEWAYS ?? 1) : 1
 
 export interface BringUpFigure {
   readonly mode: "gateway" | "baseline"
   /** Where the gateway keeps its state (the baseline keeps none). */
   readonly store: "sqlite" | "postgres"
+  /** Gateways on that store, in one process, the agents spread over them. */
+  readonly gateways: number
   readonly peers: number
   readonly completed: boolean
   readonly seconds: number
@@ -133,6 +138,7 @@ const measure = async (mode: BringUpFigure["mode"], peers: number): Promise<Brin
     return {
       mode,
       store: STORE,
+      gateways: mode === "gateway" ? GATEWAYS : 1,
       peers,
       completed: result.type === "done",
       seconds: result.ms / 1000,
@@ -173,7 +179,7 @@ export const measureBringUp = async (): Promise<Array<BringUpFigure>> => {
     for (const mode of (process.env.BENCH_BRINGUP_MODES ?? "baseline,gateway").split(",") as Array<BringUpFigure["mode"]>) {
       const f = await measure(mode, peers)
       console.log(
-        `bring-up, ${peers} peers, ${mode}${mode === "gateway" ? ` on ${STORE === "postgres" ? "PostgreSQL" : "SQLite"}` : ""}: ${f.completed ? "all configured" : `TIMED OUT (${f.configured} configured)`} in ${f.seconds.toFixed(1)} s, ` +
+        `bring-up, ${peers} peers, ${mode}${mode === "gateway" ? `${GATEWAYS > 1 ? ` x${GATEWAYS}` : ""} on ${STORE === "postgres" ? "PostgreSQL" : "SQLite"}` : ""}: ${f.completed ? "all configured" : `TIMED OUT (${f.configured} configured)`} in ${f.seconds.toFixed(1)} s, ` +
           `${f.megabytes.toFixed(1)} MB received (WireGuard ${f.wireguardMegabytes.toFixed(1)} MB in ${f.wireguardPushes} pushes; minimum ${f.minimumMegabytes.toFixed(1)} MB), ` +
           `${f.dropped} dropped, ${f.outOfStep} out of step, RSS ${f.rssBeforeMb.toFixed(0)} MB before, peak ${f.peakRssMb.toFixed(0)} MB, ${f.rssRestedMb === null ? "n/a" : f.rssRestedMb.toFixed(0)} MB ${f.restedSeconds} s after, ${f.rssAfterJoinMb === null ? "n/a" : f.rssAfterJoinMb.toFixed(0)} MB ${AFTER_JOIN_MS / 1000} s after the join${f.cpuSeconds === null ? "" : `, ${f.cpuSeconds.toFixed(1)} CPU-s`}, canary lag p50 ${f.lagP50Ms} ms p99 ${f.lagP99Ms} ms max ${f.lagMaxMs} ms, server loop delay p99 ${f.serverLoopP99Ms.toFixed(0)} ms max ${f.serverLoopMaxMs.toFixed(0)} ms; ` +
           (f.join === null ? "the late joiner was not listed by everyone" : `then one peer joining: every other peer has it after ${f.join.seconds.toFixed(2)} s, ${f.join.megabytes.toFixed(1)} MB sent, canary p99 ${f.join.lagP99Ms} ms max ${f.join.lagMaxMs} ms`)
@@ -188,5 +194,5 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const bringUp = await measureBringUp()
   const file = new URL("../bench-results.json", import.meta.url)
   const results = existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>) : {}
-  writeFileSync(file, JSON.stringify({ ...results, [STORE === "postgres" ? "bringUpPostgres" : "bringUp"]: bringUp }, null, 2))
+  writeFileSync(file, JSON.stringify({ ...results, [STORE === "postgres" ? (GATEWAYS > 1 ? `bringUpPostgres${GATEWAYS}Gateways` : "bringUpPostgres") : "bringUp"]: bringUp }, null, 2))
 }

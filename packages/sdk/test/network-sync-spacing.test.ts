@@ -10,63 +10,57 @@
  */
 import { Effect, Exit, Layer, ManagedRuntime } from "effect"
 import { afterEach, describe, expect, it } from "vitest"
-import { Accounts, Actions, AgentPort, fleetServicesLayer, sqliteStoreLayer, Store, type AccountId, type AgentIdentity } from "../src/index"
-import { storeError } from "../src/model/errors"
+import { Accounts, Actions, AgentPort, fleetServicesLayer, sqliteStoreLayer, Store, type AccountId, type AgentIdentity, type StoreTx } from "../src/index"
+import { storeError, type StoreError } from "../src/model/errors"
 import { wireguardKeyPair } from "./support/wireguard-keys"
 
 const BACKOFF_MS = 1_500
 
-/** SQLite, but the next publish (the transaction that takes a pending network sync) conflicts once and is run again after `BACKOFF_MS`. */
-const storeWithOneRetriedPublish = (armed: { next: boolean; retried: number }) =>
+/** In-memory SQLite whose `transaction` is `wrap`ped (given the real one). */
+const sqliteWith = (wrap: (real: Store["Service"]) => Store["Service"]["transaction"]) =>
   Layer.effect(
     Store,
-    Effect.gen(function* () {
-      const real = yield* Store
-      return Store.of({
-        ...real,
-        transaction: (body) =>
-          Effect.gen(function* () {
-            if (!armed.next) return yield* real.transaction(body)
-            let publishing = false
-            const lost = yield* Effect.exit(
-              real.transaction((tx) =>
-                Effect.tap(
-                  body({ ...tx, takePendingNetworkSync: (networkId) => Effect.tap(tx.takePendingNetworkSync(networkId), () => Effect.sync(() => void (publishing = true))) }),
-                  () => (publishing ? Effect.fail(storeError("store_conflict", "a simulated serialization failure", {})) : Effect.void)
-                )
-              )
-            )
-            if (!publishing) return Exit.isSuccess(lost) ? lost.value : yield* Effect.failCause(lost.cause)
-            armed.next = false
-            armed.retried++
-            yield* Effect.sleep(BACKOFF_MS)
-            return yield* real.transaction(body)
-          })
-      })
-    })
+    Effect.map(Effect.service(Store), (real) => Store.of({ ...real, transaction: wrap(real) }))
   ).pipe(Layer.provide(sqliteStoreLayer({ filename: ":memory:" })))
+
+/** The body sees `takePendingNetworkSync` report to `taken` whether it took a request: whether the transaction publishes. */
+const watchingPublish = (tx: StoreTx, taken: (took: boolean) => void): StoreTx => ({
+  ...tx,
+  takePendingNetworkSync: (networkId) => Effect.tap(tx.takePendingNetworkSync(networkId), (took) => Effect.sync(() => taken(took)))
+})
+
+/** SQLite, but the next publish (the transaction that takes a pending network sync) conflicts once and is run again after `BACKOFF_MS`. */
+const storeWithOneRetriedPublish = (armed: { next: boolean; retried: number }) =>
+  sqliteWith((real) => (body, options) =>
+    Effect.gen(function* () {
+      if (!armed.next) return yield* real.transaction(body, options)
+      let publishing = false
+      const lost = yield* Effect.exit(
+        real.transaction((tx) =>
+          Effect.tap(
+            body(watchingPublish(tx, () => void (publishing = true))),
+            () => (publishing ? Effect.fail(storeError("store_conflict", "a simulated serialization failure", {})) : Effect.void)
+          )
+        )
+      )
+      if (!publishing) return Exit.isSuccess(lost) ? lost.value : yield* Effect.failCause(lost.cause)
+      armed.next = false
+      armed.retried++
+      yield* Effect.sleep(BACKOFF_MS)
+      return yield* real.transaction(body, options)
+    })
+  )
 
 /** SQLite, counting the publishes that committed (transactions that took a pending network sync). */
 const storeCountingPublishes = (counted: { publishes: number }) =>
-  Layer.effect(
-    Store,
+  sqliteWith((real) => (body, options) =>
     Effect.gen(function* () {
-      const real = yield* Store
-      return Store.of({
-        ...real,
-        transaction: (body, options) =>
-          Effect.gen(function* () {
-            let publishing = false
-            const result = yield* real.transaction(
-              (tx) => body({ ...tx, takePendingNetworkSync: (networkId) => Effect.tap(tx.takePendingNetworkSync(networkId), (taken) => Effect.sync(() => void (publishing ||= taken))) }),
-              options
-            )
-            if (publishing) counted.publishes++
-            return result
-          })
-      })
+      let publishing = false
+      const result = yield* real.transaction((tx) => body(watchingPublish(tx, (took) => void (publishing ||= took))), options)
+      if (publishing) counted.publishes++
+      return result
     })
-  ).pipe(Layer.provide(sqliteStoreLayer({ filename: ":memory:" })))
+  )
 
 let dispose: (() => Promise<void>) | undefined
 afterEach(async () => {
@@ -74,25 +68,31 @@ afterEach(async () => {
   dispose = undefined
 })
 
+/** A fleet on `store` with one network of `peers` attached instances (no keys yet), and their agents authenticated. */
+const networkOfPeers = async (store: Layer.Layer<Store, StoreError>, peers: number) => {
+  const runtime = ManagedRuntime.make(fleetServicesLayer({ runSensor: true }).pipe(Layer.provideMerge(store)))
+  dispose = () => runtime.dispose()
+  const run = <A, E>(effect: Effect.Effect<A, E, any>) => runtime.runPromise(effect as Effect.Effect<A, E, never>)
+  const account = await run(Effect.flatMap(Effect.service(Accounts), (accounts) => accounts.create("acme")))
+  const exec = (name: string, input: Record<string, unknown>) =>
+    run(Effect.flatMap(Effect.service(Actions), (actions) => actions.execute(account.id as AccountId, name, input))) as Promise<any>
+  const network = await exec("system_sdwan_create_network", { name: "prod", handle: "prod" })
+  const template = await exec("system_create_template", { name: "workers" })
+  const port = await run(Effect.service(AgentPort))
+  const agents: Array<AgentIdentity> = []
+  for (let i = 0; i < peers; i++) {
+    const node = await exec("system_create_node", { hostname: `node-${i}`, node_template_id: template.id })
+    const instance = await exec("system_provision_instance", { node_id: node.id })
+    await exec("system_sdwan_attach_peer", { network_id: network.id, node_instance_id: instance.id })
+    agents.push(await run(port.authenticate(instance.id, instance.agent_credential)))
+  }
+  return { run, network, port, agents }
+}
+
 describe("the network syncer's spacing", () => {
   it("counts the attempt that committed, not attempts lost to conflicts: the next publish is not held back by them", async () => {
     const armed = { next: false, retried: 0 }
-    const runtime = ManagedRuntime.make(fleetServicesLayer({ runSensor: true }).pipe(Layer.provideMerge(storeWithOneRetriedPublish(armed))))
-    dispose = () => runtime.dispose()
-    const run = <A, E>(effect: Effect.Effect<A, E, any>) => runtime.runPromise(effect as Effect.Effect<A, E, never>)
-    const account = await run(Effect.flatMap(Effect.service(Accounts), (accounts) => accounts.create("acme")))
-    const exec = (name: string, input: Record<string, unknown>) =>
-      run(Effect.flatMap(Effect.service(Actions), (actions) => actions.execute(account.id as AccountId, name, input))) as Promise<any>
-    const network = await exec("system_sdwan_create_network", { name: "prod", handle: "prod" })
-    const template = await exec("system_create_template", { name: "workers" })
-    const port = await run(Effect.service(AgentPort))
-    const agents: Array<AgentIdentity> = []
-    for (const name of ["a", "b", "c"]) {
-      const node = await exec("system_create_node", { hostname: name, node_template_id: template.id })
-      const instance = await exec("system_provision_instance", { node_id: node.id })
-      await exec("system_sdwan_attach_peer", { network_id: network.id, node_instance_id: instance.id })
-      agents.push(await run(port.authenticate(instance.id, instance.agent_credential)))
-    }
+    const { run, network, port, agents } = await networkOfPeers(storeWithOneRetriedPublish(armed), 3)
     const keys = agents.map(() => wireguardKeyPair())
     const hello = (i: number) =>
       run(port.hello(agents[i]!, { wireguard_keys: [{ network_id: network.id, public_key: keys[i]!.publicKey, endpoint: `198.51.100.${i + 1}:51820` }], applied: [], held_vips: [] }))
@@ -123,22 +123,7 @@ describe("the network syncer's spacing", () => {
 
   it("spaces a network's publishes by the pushes each causes: agents of a 300-peer network registering keys for 1.5 s get a few publishes, not one per interval", async () => {
     const counted = { publishes: 0 }
-    const runtime = ManagedRuntime.make(fleetServicesLayer({ runSensor: true }).pipe(Layer.provideMerge(storeCountingPublishes(counted))))
-    dispose = () => runtime.dispose()
-    const run = <A, E>(effect: Effect.Effect<A, E, any>) => runtime.runPromise(effect as Effect.Effect<A, E, never>)
-    const account = await run(Effect.flatMap(Effect.service(Accounts), (accounts) => accounts.create("acme")))
-    const exec = (name: string, input: Record<string, unknown>) =>
-      run(Effect.flatMap(Effect.service(Actions), (actions) => actions.execute(account.id as AccountId, name, input))) as Promise<any>
-    const network = await exec("system_sdwan_create_network", { name: "prod", handle: "prod" })
-    const template = await exec("system_create_template", { name: "workers" })
-    const port = await run(Effect.service(AgentPort))
-    const agents: Array<AgentIdentity> = []
-    for (let i = 0; i < 300; i++) {
-      const node = await exec("system_create_node", { hostname: `node-${i}`, node_template_id: template.id })
-      const instance = await exec("system_provision_instance", { node_id: node.id })
-      await exec("system_sdwan_attach_peer", { network_id: network.id, node_instance_id: instance.id })
-      agents.push(await run(port.authenticate(instance.id, instance.agent_credential)))
-    }
+    const { run, network, port, agents } = await networkOfPeers(storeCountingPublishes(counted), 300)
     const keys = agents.map(() => wireguardKeyPair())
     // Settle what the setup requested, then count from zero.
     await new Promise((resolve) => setTimeout(resolve, 1_500))

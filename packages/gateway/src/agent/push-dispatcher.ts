@@ -199,8 +199,7 @@ const dispatch = (deps: DispatcherDeps, signal: Signal) => {
       }
       // Forked: a large network's pushes take a transaction to make; VIP directives do not wait behind it.
       if (peerSetChanges.length > 0) deps.runWork(deliverPeerSetChanges(deps, peerSetChanges))
-      if (resumes.length === 1) resumes[0]!.enqueue(resumePushes(deps, resumes[0]!))
-      else if (resumes.length > 1) deps.runWork(resumeMany(deps, resumes))
+      if (resumes.length > 0) deps.runWork(resumeMany(deps, resumes))
       return
     }
     case "VipHolderChanged":

@@ -4,7 +4,19 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Exit, Fiber, Layer, PubSub } from "effect"
-import { newId, postgresStoreLayer, Signals, sqliteStoreLayer, Store, storeError, Transactor, type AccountId, type Signal, type TxContext } from "../src/index"
+import {
+  newId,
+  postgresStoreLayer,
+  Signals,
+  sqliteStoreLayer,
+  Store,
+  storeError,
+  Transactor,
+  type AccountId,
+  type Signal,
+  type TransactionOptions,
+  type TxContext
+} from "../src/index"
 import { freshDatabase, freshPostgresStoreLayer, runAlone } from "./support/postgres"
 
 /** The store, counting its write transactions. */
@@ -41,10 +53,12 @@ const recording =
       return name
     })
 
+type Body = (ctx: TxContext) => Effect.Effect<unknown, unknown>
+
 /**
  * Runs the test against a fleet's Transactor on `store`, with an account `owner`; `submit`
- * submits `bodies` so they all queue behind a first one that holds its transaction open
- * until they wait, and answers how each came out.
+ * submits `bodies` (each alone or with its transaction options) so they all queue behind a
+ * first one that holds its transaction open until they wait, and answers how each came out.
  */
 const withTransactor = (
   store: Layer.Layer<Store, unknown>,
@@ -52,7 +66,7 @@ const withTransactor = (
     readonly store: Store["Service"]
     readonly owner: AccountId
     readonly published: PubSub.Subscription<Signal>
-    readonly submit: (first: (ctx: TxContext) => Effect.Effect<unknown, unknown>, bodies: ReadonlyArray<(ctx: TxContext) => Effect.Effect<unknown, unknown>>) => Effect.Effect<ReadonlyArray<Exit.Exit<unknown, unknown>>>
+    readonly submit: (first: Body, bodies: ReadonlyArray<Body | readonly [Body, TransactionOptions]>) => Effect.Effect<ReadonlyArray<Exit.Exit<unknown, unknown>>>
   }) => Effect.Effect<void, unknown>
 ) =>
   Effect.gen(function* () {
@@ -61,11 +75,11 @@ const withTransactor = (
     const published = yield* PubSub.subscribe(yield* Signals)
     const owner = newId("account")
     yield* stored.transaction((tx) => tx.insertAccount(account(owner, "owner")))
-    const submit = (first: (ctx: TxContext) => Effect.Effect<unknown, unknown>, bodies: ReadonlyArray<(ctx: TxContext) => Effect.Effect<unknown, unknown>>) =>
+    const submit = (first: Body, bodies: ReadonlyArray<Body | readonly [Body, TransactionOptions]>) =>
       Effect.gen(function* () {
         const othersWaiting = yield* Deferred.make<void>()
         const holding = yield* Effect.forkChild(transactTogether((ctx) => Effect.andThen(Deferred.await(othersWaiting), first(ctx))))
-        const others = yield* Effect.forEach(bodies, (body) => Effect.forkChild(transactTogether(body)))
+        const others = yield* Effect.forEach(bodies, (entry) => Effect.forkChild(typeof entry === "function" ? transactTogether(entry) : transactTogether(entry[0], entry[1])))
         yield* Effect.sleep("50 millis")
         yield* Deferred.succeed(othersWaiting, undefined)
         yield* Fiber.await(holding)
@@ -151,6 +165,51 @@ describe("group commit on PostgreSQL, after a conflict", () => {
       })
     )
   })
+})
+
+describe("group commit on PostgreSQL, with gates", () => {
+  it.live("a shared transaction takes the gates of every body in it: while another transaction holds one exclusively, none of the batch commits; after, the batch sees what it wrote", () =>
+    withTransactor(freshPostgresStoreLayer(), ({ store, owner, submit }) =>
+      Effect.gen(function* () {
+        const holding = yield* Deferred.make<void>()
+        const release = yield* Deferred.make<void>()
+        const holder = yield* Effect.forkChild(
+          store.transaction(
+            (tx) =>
+              Effect.gen(function* () {
+                // A first statement: the gate's lock leaves with it (the store sends nothing before).
+                yield* tx.listAccounts()
+                yield* Deferred.succeed(holding, undefined)
+                yield* Deferred.await(release)
+                yield* tx.insertAccount(account(newId("account"), "holder"))
+              }),
+            { gates: [{ name: "g", mode: "exclusive" }] }
+          )
+        )
+        yield* Deferred.await(holding)
+        // Well after the batch formed (50 ms), what is committed; then the holder is let go.
+        const during = yield* Effect.forkChild(
+          Effect.gen(function* () {
+            yield* Effect.sleep("400 millis")
+            const names = yield* namesOf(store)
+            yield* Deferred.succeed(release, undefined)
+            return names
+          })
+        )
+        const seesHolder: Body = (ctx) =>
+          Effect.gen(function* () {
+            const names = (yield* ctx.tx.listAccounts()).map((a) => a.name)
+            yield* recording(owner, "a")(ctx)
+            return names.includes("holder")
+          })
+        const outcomes = yield* submit(() => Effect.void, [[seesHolder, { gates: [{ name: "g", mode: "shared" }] }], recording(owner, "b")])
+        yield* Fiber.join(holder)
+        assert.deepStrictEqual(yield* Fiber.join(during), ["owner"])
+        assert.deepStrictEqual(outcomes, [Exit.succeed(true), Exit.succeed("b")])
+        assert.deepStrictEqual(yield* namesOf(store), ["a", "b", "holder", "owner"])
+      })
+    )
+  )
 })
 
 describe("group commit on PostgreSQL, after another gateway's migration", () => {

@@ -202,7 +202,9 @@ export class AgentPort extends Context.Service<AgentPort, AgentPortService>()("@
           liveness.recordConnected(identity.instanceId, now)
           // Decided outside the transaction: its body may run again (PostgreSQL retries).
           const announce = presence.admit(identity.instanceId, now)
-          return yield* transact(
+          // A fleet coming up says hello at once: hellos are decided in group commits, so on
+          // PostgreSQL they do not abort each other (each writes index pages the others read).
+          return yield* transactTogether(
             (ctx) =>
               Effect.gen(function* () {
                 yield* presenceEvent(ctx, identity, "agent.connected", announce)

@@ -21,7 +21,7 @@
  */
 import { Clock, Effect, Exit, FiberSet } from "effect"
 import { StoreError } from "../model/errors"
-import { failsTheTransaction, type Store, type StoreTx } from "../store/store"
+import { failsTheTransaction, type Store, type StoreTx, type TransactionGate, type TransactionOptions } from "../store/store"
 import type { TxContext } from "./transactor"
 
 /** What one body collects in its transaction, published once that commits. */
@@ -33,12 +33,19 @@ export interface BodyCollector {
 
 interface Waiting {
   readonly body: (ctx: TxContext) => Effect.Effect<unknown, unknown>
+  readonly options: TransactionOptions | undefined
   readonly collector: BodyCollector
   readonly resume: (exit: Exit.Exit<unknown, unknown>) => void
 }
 
 const failedWith = (exit: Exit.Exit<unknown, unknown>, test: (error: unknown) => boolean) =>
   Exit.isFailure(exit) && exit.cause.reasons.some((reason) => reason._tag === "Fail" && test(reason.error))
+
+/** A batch's transaction takes every gate its bodies asked for (the store takes each once, exclusive over shared). */
+const optionsOf = (batch: ReadonlyArray<Waiting>): TransactionOptions | undefined => {
+  const gates: Array<TransactionGate> = batch.flatMap((item) => item.options?.gates ?? [])
+  return gates.length === 0 ? undefined : { gates }
+}
 
 const isConflict = (error: unknown) => error instanceof StoreError && error.code === "store_conflict"
 
@@ -59,7 +66,7 @@ export const makeGroupCommit = (store: Store["Service"], collector: (now: Date) 
     // Alone, a body needs no savepoint: its transaction is its own, as with `transact`.
     const runAlone = (item: Waiting) =>
       Effect.gen(function* () {
-        const exit = yield* Effect.exit(store.transaction((tx) => item.body(item.collector.contextIn(tx))))
+        const exit = yield* Effect.exit(store.transaction((tx) => item.body(item.collector.contextIn(tx)), item.options))
         if (Exit.isSuccess(exit)) yield* item.collector.publish()
         item.resume(exit)
       })
@@ -72,7 +79,7 @@ export const makeGroupCommit = (store: Store["Service"], collector: (now: Date) 
           yield* runAlone(batch[0]!)
           continue
         }
-        const committed = yield* Effect.exit(store.transaction((tx) => Effect.forEach(batch, (item) => runOne(tx, item))))
+        const committed = yield* Effect.exit(store.transaction((tx) => Effect.forEach(batch, (item) => runOne(tx, item)), optionsOf(batch)))
         if (Exit.isFailure(committed) && failedWith(committed, isConflict)) {
           // Conflicts to the last attempt: one body may be the cause (it meets the same conflict on
           // every run); decided one by one, it alone fails.
@@ -103,10 +110,10 @@ export const makeGroupCommit = (store: Store["Service"], collector: (now: Date) 
       runCommits(commitWaiting)
     }
 
-    return <A, E>(body: (ctx: TxContext) => Effect.Effect<A, E>): Effect.Effect<A, E | StoreError> =>
+    return <A, E>(body: (ctx: TxContext) => Effect.Effect<A, E>, options?: TransactionOptions): Effect.Effect<A, E | StoreError> =>
       Effect.flatMap(Clock.currentTimeMillis, (millis) =>
         Effect.callback<A, E | StoreError>((resume) => {
-          waiting.push({ body, collector: collector(new Date(millis)), resume: resume as Waiting["resume"] })
+          waiting.push({ body, options, collector: collector(new Date(millis)), resume: resume as Waiting["resume"] })
           if (!committing) start()
         })
       )

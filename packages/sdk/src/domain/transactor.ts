@@ -44,9 +44,10 @@ export class Transactor extends Context.Service<
     /**
      * The same, for changes that often arrive together (agents joining at once): bodies submitted
      * while another transaction of these commits share the next one, each in a savepoint of its own
-     * (domain/group-commit.ts). The outcome, and what is published, is each body's own.
+     * (domain/group-commit.ts). The outcome, and what is published, is each body's own. The shared
+     * transaction takes the gates of every body in it.
      */
-    readonly transactTogether: <A, E>(body: (ctx: TxContext) => Effect.Effect<A, E>) => Effect.Effect<A, E | StoreError>
+    readonly transactTogether: <A, E>(body: (ctx: TxContext) => Effect.Effect<A, E>, options?: TransactionOptions) => Effect.Effect<A, E | StoreError>
     /** A body that only reads (listings, lookups): `Store.read`, no signals to publish. */
     readonly read: <A, E, R>(body: (ctx: ReadContext) => Effect.Effect<A, E, R>) => Effect.Effect<A, E | StoreError, R>
   }

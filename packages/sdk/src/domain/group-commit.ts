@@ -14,10 +14,13 @@
  * A caller interrupted while it waits does not take its body back: it is decided with the others
  * (a join is idempotent, and an agent that went away asks again when it comes back).
  *
- * Why: on PostgreSQL, joins into one cluster at the same time conflict with each other (they read
- * and write the same small index pages), and each transaction costs its own round trips for
- * `BEGIN`, the events and `COMMIT`. Decided in one transaction, they cannot conflict with each
- * other and share those costs.
+ * Why: on PostgreSQL, joins into one cluster (and hellos into one account) at the same time
+ * conflict with each other (they read and write the same small index pages), and each transaction
+ * costs its own round trips for `BEGIN`, the events and `COMMIT`. Decided in one transaction, they
+ * cannot conflict with each other and share those costs.
+ *
+ * A batch's transaction takes the gates of all its bodies (`TransactionOptions.gates`), so it waits
+ * while a network's publish holds any of their accounts' gates exclusively.
  */
 import { Clock, Effect, Exit, FiberSet } from "effect"
 import { StoreError } from "../model/errors"

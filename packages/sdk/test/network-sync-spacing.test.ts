@@ -5,6 +5,11 @@
  * cost. Counted, a 1,000-peer fleet coming up on PostgreSQL waited ~19 s for its second publish
  * after 6 s of retries (configured in 21-30 s; 12 s once only the committed attempt counts).
  *
+ * It also spaces them by the fan-out a publish causes (a push per peer whose config changed,
+ * each carrying the entries that changed): enough that a network coming up is not published on
+ * every interval, and no more, so one peer moving in a large network does not hold the next
+ * change back a millisecond per peer.
+ *
  * The store here is SQLite wrapped to behave as PostgreSQL does under conflicts: the publish's
  * first attempt is rolled back and run again after a backoff.
  */
@@ -86,27 +91,37 @@ const networkOfPeers = async (store: Layer.Layer<Store, StoreError>, peers: numb
     await exec("system_sdwan_attach_peer", { network_id: network.id, node_instance_id: instance.id })
     agents.push(await run(port.authenticate(instance.id, instance.agent_credential)))
   }
-  return { run, network, port, agents }
+  /** Resolves once `watcher`'s WireGuard config lists `publicKey`; how long that took. */
+  const published = async (watcher: AgentIdentity, publicKey: string, withinMs = 20_000) => {
+    const started = performance.now()
+    for (;;) {
+      const pushes = await run(port.pendingPushes(watcher, []))
+      const wireguard = pushes.find((push) => push.kind === "wireguard")
+      if (wireguard?.kind === "wireguard" && wireguard.payload.peers.upserts.some((entry) => entry.public_key === publicKey)) return performance.now() - started
+      if (performance.now() - started > withinMs) throw new Error(`${publicKey} was not published within ${withinMs} ms`)
+      await new Promise((resolve) => setTimeout(resolve, 25))
+    }
+  }
+  return { run, network, port, agents, published }
 }
+
+/** Agent `i` says hello with `key` and a fresh endpoint. */
+const helloWith = (fleet: Awaited<ReturnType<typeof networkOfPeers>>, i: number, key: { readonly publicKey: string }, port = 51820) =>
+  fleet.run(
+    fleet.port.hello(fleet.agents[i]!, {
+      wireguard_keys: [{ network_id: fleet.network.id, public_key: key.publicKey, endpoint: `198.51.100.${(i % 250) + 1}:${port}` }],
+      applied: [],
+      held_vips: []
+    })
+  )
 
 describe("the network syncer's spacing", () => {
   it("counts the attempt that committed, not attempts lost to conflicts: the next publish is not held back by them", async () => {
     const armed = { next: false, retried: 0 }
-    const { run, network, port, agents } = await networkOfPeers(storeWithOneRetriedPublish(armed), 3)
-    const keys = agents.map(() => wireguardKeyPair())
-    const hello = (i: number) =>
-      run(port.hello(agents[i]!, { wireguard_keys: [{ network_id: network.id, public_key: keys[i]!.publicKey, endpoint: `198.51.100.${i + 1}:51820` }], applied: [], held_vips: [] }))
-    /** Resolves once agent c's WireGuard config lists `i`'s key; how long that took. */
-    const published = async (i: number) => {
-      const started = performance.now()
-      for (;;) {
-        const pushes = await run(port.pendingPushes(agents[2]!, []))
-        const wireguard = pushes.find((push) => push.kind === "wireguard")
-        if (wireguard?.kind === "wireguard" && wireguard.payload.peers.upserts.some((entry) => entry.public_key === keys[i]!.publicKey)) return performance.now() - started
-        if (performance.now() - started > 20_000) throw new Error(`agent ${i}'s key was not published within 20 s`)
-        await new Promise((resolve) => setTimeout(resolve, 25))
-      }
-    }
+    const fleet = await networkOfPeers(storeWithOneRetriedPublish(armed), 3)
+    const keys = fleet.agents.map(() => wireguardKeyPair())
+    const hello = (i: number) => helloWith(fleet, i, keys[i]!)
+    const published = (i: number) => fleet.published(fleet.agents[2]!, keys[i]!.publicKey)
     // Agent c (who watches) is configured first.
     await hello(2)
     await published(2)
@@ -121,35 +136,43 @@ describe("the network syncer's spacing", () => {
     expect(await published(1)).toBeLessThan(BACKOFF_MS)
   }, 60_000)
 
-  it("spaces a network's publishes by the pushes each causes: agents of a 300-peer network registering keys for 1.5 s get a few publishes, not one per interval", async () => {
+  it("spaces a network's publishes by the pushes each causes: agents of a 1,000-peer network registering keys for 1.5 s get a few publishes, not one per interval", async () => {
     const counted = { publishes: 0 }
-    const { run, network, port, agents } = await networkOfPeers(storeCountingPublishes(counted), 300)
-    const keys = agents.map(() => wireguardKeyPair())
+    const fleet = await networkOfPeers(storeCountingPublishes(counted), 1_000)
+    const keys = fleet.agents.map(() => wireguardKeyPair())
     // Settle what the setup requested, then count from zero.
     await new Promise((resolve) => setTimeout(resolve, 1_500))
     counted.publishes = 0
     // Every 10 ms for 1.5 s, one more agent comes up with a fresh key and endpoint.
     const started = performance.now()
     let next = 0
-    while (performance.now() - started < 1_500 && next < agents.length) {
+    while (performance.now() - started < 1_500 && next < fleet.agents.length) {
       const i = next++
-      await run(port.hello(agents[i]!, { wireguard_keys: [{ network_id: network.id, public_key: keys[i]!.publicKey, endpoint: `198.51.100.${(i % 250) + 1}:${51820 + i}` }], applied: [], held_vips: [] }))
+      await helloWith(fleet, i, keys[i]!, 51820 + i)
       await new Promise((resolve) => setTimeout(resolve, 10))
     }
     const during = counted.publishes
-    // Each publish changes all 300 peers' configs (a push and an ack each): at least 300 ms
-    // apart. Spaced by the render alone (a few ms here), it was every 100 ms interval: ~15.
+    // Each publish changes all 1,000 peers' configs (a push and an ack each) and carries the
+    // keys that came up since: ~0.1 ms a push plus ~0.01 ms an entry, so ~0.6 s apart here.
+    // Spaced by the render alone (a few ms here), it was every 100 ms interval: ~15.
     expect(during).toBeGreaterThanOrEqual(2)
     expect(during).toBeLessThanOrEqual(6)
     // Nothing is lost to the spacing: the last key is published shortly after.
-    const last = next - 1
-    const deadline = performance.now() + 5_000
-    for (;;) {
-      const pushes = await run(port.pendingPushes(agents[0]!, []))
-      const wireguard = pushes.find((push) => push.kind === "wireguard")
-      if (wireguard?.kind === "wireguard" && wireguard.payload.peers.upserts.some((entry) => entry.public_key === keys[last]!.publicKey)) break
-      expect(performance.now()).toBeLessThan(deadline)
-      await new Promise((resolve) => setTimeout(resolve, 25))
-    }
+    await fleet.published(fleet.agents[0]!, keys[next - 1]!.publicKey, 5_000)
   }, 90_000)
+
+  it("spaces a small change by what its pushes carry: after one peer moves in a 2,000-peer network, the next is published within a second, not 1 ms per peer later", async () => {
+    const fleet = await networkOfPeers(sqliteStoreLayer({ filename: ":memory:" }), 2_000)
+    const keys = [0, 1, 2].map(() => wireguardKeyPair())
+    const watcher = fleet.agents[2]!
+    // The watcher, then a first peer: each publish changes all 2,000 peers' configs (one entry each).
+    await helloWith(fleet, 2, keys[2]!)
+    await fleet.published(watcher, keys[2]!.publicKey)
+    await helloWith(fleet, 0, keys[0]!)
+    await fleet.published(watcher, keys[0]!.publicKey)
+    // A second, right after the first was published: held back by the first publish's fan-out
+    // (2,000 one-entry pushes, ~0.2 s) and its render, not 2,000 x 1 ms = 2 s.
+    await helloWith(fleet, 1, keys[1]!)
+    expect(await fleet.published(watcher, keys[1]!.publicKey)).toBeLessThan(1_000)
+  }, 120_000)
 })

@@ -178,12 +178,15 @@ describe("a network's removed peers are not kept forever (#20)", () => {
     const networkId = "net_history" as never
     const peer = (id: string, endpoint: string) =>
       ({ id, hostname: id, public_key: `${Buffer.alloc(32, id.length).toString("base64")}`, endpoint, overlay_address: "fd00::1", overlay_ipv4_address: "100.64.0.1", pod_subnet: null }) as never
-    const publish = (peers: ReadonlyArray<never>) => fleet.run(Effect.flatMap(Effect.service(Transactor), ({ transact }) => transact((ctx) => publishPeerSet(ctx, networkId, peers))))
+    const publish = (peers: ReadonlyArray<never>) => fleet.run(Effect.flatMap(Effect.service(Transactor), ({ transact }) => transact((ctx) => Effect.map(publishPeerSet(ctx, networkId, peers), ({ version }) => version))))
     const changeFrom = (from: number | undefined) => fleet.run(Effect.flatMap(Effect.service(Transactor), ({ transact }) => transact((ctx) => peerSetChange(ctx, networkId, from))))
     const entries = () => fleet.run(Effect.flatMap(Effect.service(Store), (store) => store.transaction((tx) => tx.listPeerEntries(networkId))))
 
     expect(await publish([peer("peer_a", "192.0.2.1:51820"), peer("peer_b", "192.0.2.2:51820")])).toBe(1)
     expect(await publish([peer("peer_a", "192.0.2.1:51820")])).toBe(2) // peer_b removed at version 2
+    // The same set again: nothing changed, no new version.
+    const again = await fleet.run(Effect.flatMap(Effect.service(Transactor), ({ transact }) => transact((ctx) => publishPeerSet(ctx, networkId, [peer("peer_a", "192.0.2.1:51820")]))))
+    expect(again).toEqual({ version: 2, changed: 0 })
     // An agent at version 1 is told of the removal while it is kept.
     expect(await changeFrom(1)).toMatchObject({ full: false, removed: ["peer_b"] })
     // Then peer_a moves once per version, through the kept history.

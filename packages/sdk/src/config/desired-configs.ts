@@ -27,18 +27,19 @@ export const putDesired = (ctx: TxContext, instanceId: InstanceId, kind: ConfigK
  * that changed, at a new version) and points every peer's `wireguard` config at that version,
  * in one statement — each agent is then sent the change from the version it has (agent-port.ts).
  * Call after anything that changes the peer set, a key, an endpoint or a pod subnet; O(peers).
- * Answers how many peers' configs changed: the pushes it causes.
+ * Answers how many peers' configs changed (the pushes it causes) and how many entries of the set
+ * changed (what each of those pushes carries, for a peer that had the version before).
  */
 export const syncNetworkWireguard = (ctx: TxContext, accountId: AccountId, networkId: NetworkId) =>
   Effect.gen(function* () {
     const network = yield* ctx.tx.getNetwork(accountId, networkId)
-    if (network === undefined) return 0
+    if (network === undefined) return { pushes: 0, entries: 0 }
     const peers = yield* ctx.tx.listPeersOfNetwork(accountId, networkId)
-    const version = yield* publishPeerSet(ctx, network.id, peers)
+    const { version, changed: entries } = yield* publishPeerSet(ctx, network.id, peers)
     const changed = yield* ctx.tx.putDesiredConfigForNetworkPeers(accountId, network.id, "wireguard", network.id, storedWireguardConfig(network, version), ctx.nowIso)
     for (const record of changed) ctx.touch(record.instance_id, record)
     yield* writeVipRoutes(ctx, network, peers)
-    return changed.length
+    return { pushes: changed.length, entries }
   })
 
 /**

@@ -41,12 +41,21 @@ const SAFETY_READ_MS = 2_000
 /** After a render that took t, the same network waits RENDER_SPACING × t more before the next (renders ≤ 1/(1+R) of the time). */
 const RENDER_SPACING = 3
 /**
- * And at least this long per peer whose config the render changed: each is then sent a push
- * and answers with an ack, work the render's own time does not show. On PostgreSQL, where a
- * render of 1,000 peers commits in ~100 ms, spacing by the render alone published a network
- * coming up every ~0.4 s: 10x the pushes and acks, and the fleet configured later, not sooner.
+ * And at least as long as the fan-out it caused: each peer whose config the render changed is
+ * then sent a push and answers with an ack, work the render's own time does not show. On
+ * PostgreSQL, where a render of 1,000 peers commits in ~100 ms, spacing by the render alone
+ * published a network coming up every ~0.4 s: 10x the pushes and acks, and the fleet configured
+ * later, not sooner. A push costs what it carries: PUSH_MS each plus ENTRY_MS per changed entry
+ * (measured: one moved peer reaches 10,000 others in ~1 s, ~0.1 ms a push; a bring-up's large
+ * deltas ~7 µs an entry), at most SPACING_PER_PUSH_MS, the figure the bring-up was tuned with.
+ * So one peer moving in a 10,000-peer network holds the next publish ~1 s, not 10 s.
  */
 const SPACING_PER_PUSH_MS = 1
+const PUSH_MS = 0.1
+const ENTRY_MS = 0.01
+/** How long the next publish of a network waits after one that took `tookMs` and sent `pushes` pushes of `entries` entries. */
+const publishSpacingMs = (tookMs: number, pushes: number, entries: number) =>
+  Math.max(tookMs * RENDER_SPACING, pushes * Math.min(SPACING_PER_PUSH_MS, PUSH_MS + entries * ENTRY_MS))
 
 export class NetworkSyncer extends Context.Service<
   NetworkSyncer,
@@ -86,13 +95,15 @@ export class NetworkSyncer extends Context.Service<
               continue
             }
             let attemptStartedAt = startedAt
-            let pushes = 0
+            let published = { pushes: 0, entries: 0 }
             yield* transact(
               (ctx) =>
                 Effect.gen(function* () {
                   attemptStartedAt = yield* Clock.currentTimeMillis
                   // Taken and rendered in one transaction: a crash in between leaves the request.
-                  pushes = (yield* ctx.tx.takePendingNetworkSync(pending.network_id)) ? yield* syncNetworkWireguard(ctx, pending.account_id, pending.network_id) : 0
+                  published = (yield* ctx.tx.takePendingNetworkSync(pending.network_id))
+                    ? yield* syncNetworkWireguard(ctx, pending.account_id, pending.network_id)
+                    : { pushes: 0, entries: 0 }
                 }),
               { gates: [peerSetGate(pending.account_id, "exclusive")] }
             )
@@ -101,7 +112,7 @@ export class NetworkSyncer extends Context.Service<
             // 1,000-peer fleet coming up held its next publish back ~19 s after 6 s of retries.
             const finishedAt = yield* Clock.currentTimeMillis
             const tookMs = finishedAt - attemptStartedAt
-            notBefore.set(pending.network_id, finishedAt + Math.max(tookMs * RENDER_SPACING, pushes * SPACING_PER_PUSH_MS))
+            notBefore.set(pending.network_id, finishedAt + publishSpacingMs(tookMs, published.pushes, published.entries))
           }
           return heldBackUntil
         }).pipe(Effect.catch((error) => Effect.as(Effect.logWarning("wireguard.render_failed", { error: error.message, retry: "next tick" }), 0)))

@@ -43,7 +43,16 @@ export const peerEntryOf = (peer: PeerRecord & { readonly hostname: string }): P
  */
 export const PEER_SET_HISTORY_VERSIONS = 1_000
 
-export const publishPeerSet = (ctx: TxContext, networkId: NetworkId, peers: ReadonlyArray<PeerRecord & { readonly hostname: string }>) =>
+/**
+ * Publishes `peers` as the network's set: the entries that changed (added, moved, removed) are
+ * written at a new version. Answers the current version and how many entries changed (0: none,
+ * the version stays).
+ */
+export const publishPeerSet = (
+  ctx: TxContext,
+  networkId: NetworkId,
+  peers: ReadonlyArray<PeerRecord & { readonly hostname: string }>
+) =>
   Effect.gen(function* () {
     const published = new Map((yield* ctx.tx.listPeerEntries(networkId)).map((row) => [row.peer_id, row]))
     let version = 0
@@ -58,14 +67,14 @@ export const publishPeerSet = (ctx: TxContext, networkId: NetworkId, peers: Read
       if (published.get(peer.id)?.entry !== text) changes.push({ peer_id: peer.id, entry: text })
     }
     for (const row of published.values()) if (row.entry !== null && !present.has(row.peer_id)) changes.push({ peer_id: row.peer_id, entry: null })
-    if (changes.length === 0) return version
+    if (changes.length === 0) return { version, changed: 0 }
     yield* ctx.tx.writePeerEntries(networkId, version + 1, changes)
     // Removals older than the kept history go; agents further behind get the full set.
     const horizon = version + 1 - PEER_SET_HISTORY_VERSIONS
     if (horizon > 0 && [...published.values()].some((row) => row.entry === null && row.version <= horizon)) {
       yield* ctx.tx.purgeRemovedPeerEntries(networkId, horizon)
     }
-    return version + 1
+    return { version: version + 1, changed: changes.length }
   })
 
 /**

@@ -1,10 +1,12 @@
 /**
  * The agents of the large-network join benchmark (#20), in their own process: N agents connect
  * (128 at a time) holding the network's peer set already (their hello lists the `wireguard`
- * version and peer-set version they have), and after a short rest the joiner connects with a
- * fresh key and endpoint. Measured: from the joiner's hello until every one of the N agents
- * holds its entry, and the bytes received meanwhile. Tells the orchestrator when the join
- * starts (`joining`) and ends (`done`): its canary, in a process of its own, reads the lag.
+ * version and peer-set version they have), and after a short rest the first joiner connects with
+ * a fresh key and endpoint; as soon as every one of the N agents holds its entry, the next joiner
+ * connects (a network under churn: a change right after another). Measured per joiner: from its
+ * hello until every one of the N agents holds its entry, and the bytes received meanwhile. Tells
+ * the orchestrator when each join starts (`joining`) and ends (`done`): its canary, in a process
+ * of its own, reads the lag.
  */
 import { readFileSync } from "node:fs"
 import { Result } from "effect"
@@ -16,7 +18,7 @@ const [url, agentsFile, wireguardVersion, peerVersion, timeoutArg] = process.arg
 const REST_MS = 5_000
 const all = JSON.parse(readFileSync(agentsFile, "utf8")) as Array<LargeJoinAgent>
 const peers = all.filter((a) => a.role === "peer")
-const joiner = all.find((a) => a.role === "joiner")!
+const joiners = all.filter((a) => a.role === "joiner")
 const send = (message: unknown) => process.send!(message)
 const frame = (message: AgentMessage) => encodeFrame(message)
 
@@ -37,20 +39,29 @@ const helloOf = (agent: LargeJoinAgent, resumed: boolean) =>
   })
 
 let bytes = 0
-let listing = 0
 let outOfStep = 0
 let dropped = 0
 let joinStartedAt = 0
 let bytesAtStart = 0
 let welcomed = 0
+/** Per joiner: how many of the N agents hold its entry, and a promise settled when all do. */
+const listing = joiners.map(() => 0)
+const everywhere = joiners.map(() => {
+  let resolve = () => {}
+  const promise = new Promise<void>((settle) => (resolve = settle))
+  return { promise, resolve }
+})
+let current = 0
 
-const finish = (type: "done" | "timeout") => send({ type, peers: peers.length, listing, ms: Date.now() - joinStartedAt, bytes: bytes - bytesAtStart, outOfStep, dropped })
+const finish = (type: "done" | "timeout") =>
+  send({ type, joiner: current, peers: peers.length, listing: listing[current], ms: Date.now() - joinStartedAt, bytes: bytes - bytesAtStart, outOfStep, dropped })
 
 const connect = (agent: LargeJoinAgent) =>
   new Promise<void>((resolve, reject) => {
     const socket = new WebSocket(url, { perMessageDeflate: false, maxPayload: 64 * 1024 * 1024 })
     const parts = new PeerSetAssembler()
-    let lists = false
+    const lists = joiners.map(() => false)
+    let have = Number(peerVersion)
     let seq = 0
     const timer = setTimeout(() => reject(new Error(`agent ${agent.instance_id} not welcomed within 120 s`)), 120_000)
     socket.once("open", () => socket.send(helloOf(agent, true)))
@@ -71,12 +82,16 @@ const connect = (agent: LargeJoinAgent) =>
       if (message.type !== "config_push") return
       const push = parts.accept(message.body)
       if (push === undefined) return
-      if (push.kind === "wireguard" && !push.payload.peers.full && push.payload.peers.from_version !== Number(peerVersion)) outOfStep++
       socket.send(frame({ type: "config_ack", body: { kind: push.kind, key: push.key, version: push.version, status: "applied" } }))
-      if (push.kind !== "wireguard" || lists || !push.payload.peers.upserts.some((entry) => entry.public_key === joiner.public_key)) return
-      lists = true
-      listing++
-      if (listing === peers.length) finish("done")
+      if (push.kind !== "wireguard") return
+      // A delta must start at the version this agent holds.
+      if (!push.payload.peers.full && push.payload.peers.from_version !== have) outOfStep++
+      have = push.payload.peers.version
+      for (const [k, joiner] of joiners.entries()) {
+        if (lists[k] || !push.payload.peers.upserts.some((entry) => entry.public_key === joiner.public_key)) continue
+        lists[k] = true
+        if (++listing[k]! === peers.length) everywhere[k]!.resolve()
+      }
     })
     socket.on("close", () => dropped++)
     socket.once("error", (error) => {
@@ -94,17 +109,22 @@ await Promise.all(
 )
 send({ type: "connected", sessions: welcomed })
 await new Promise((resolve) => setTimeout(resolve, REST_MS))
-// The joiner: a fresh key and endpoint on first contact.
-send({ type: "joining" })
-joinStartedAt = Date.now()
-bytesAtStart = bytes
-const late = new WebSocket(url, { perMessageDeflate: false, maxPayload: 64 * 1024 * 1024 })
-late.once("open", () => late.send(helloOf(joiner, false)))
-late.on("message", (data: Buffer) => {
-  const decoded = decodeGatewayFrame(data)
-  if (Result.isSuccess(decoded) && decoded.success.type === "config_push") {
-    const body = decoded.success.body
-    late.send(frame({ type: "config_ack", body: { kind: body.kind, key: body.key, version: body.version, status: "applied" } }))
-  }
-})
-late.on("error", () => undefined)
+// Each joiner: a fresh key and endpoint on first contact; the next as soon as the one before is everywhere.
+for (const [k, joiner] of joiners.entries()) {
+  current = k
+  send({ type: "joining", joiner: k })
+  joinStartedAt = Date.now()
+  bytesAtStart = bytes
+  const late = new WebSocket(url, { perMessageDeflate: false, maxPayload: 64 * 1024 * 1024 })
+  late.once("open", () => late.send(helloOf(joiner, false)))
+  late.on("message", (data: Buffer) => {
+    const decoded = decodeGatewayFrame(data)
+    if (Result.isSuccess(decoded) && decoded.success.type === "config_push") {
+      const body = decoded.success.body
+      late.send(frame({ type: "config_ack", body: { kind: body.kind, key: body.key, version: body.version, status: "applied" } }))
+    }
+  })
+  late.on("error", () => undefined)
+  await everywhere[k]!.promise
+  finish("done")
+}

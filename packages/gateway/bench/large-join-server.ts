@@ -2,12 +2,12 @@
  * The server side of the large-network join benchmark (#20), in its own process.
  *
  * `gateway`: a real gateway whose network has N peers with keys and endpoints, published once
- * (setup, not the figure), and one more peer attached without a key: the joiner. The N agents
+ * (setup, not the figure), and two more peers attached without a key: the joiners. The N agents
  * connect as agents that already hold the network's peer set (resumed sessions, as after a
- * gateway restart), so no peer set travels until the joiner reports its key.
+ * gateway restart), so no peer set travels until a joiner reports its key.
  *
- * `baseline`: a bare `ws` server that welcomes every agent and, when the joiner says hello,
- * sends each other agent a `wireguard` push carrying the joiner's entry alone: the floor of
+ * `baseline`: a bare `ws` server that welcomes every agent and, when a joiner says hello,
+ * sends each other agent a `wireguard` push carrying that joiner's entry alone: the floor of
  * "every peer learns of one new peer" on this machine.
  */
 import { randomBytes } from "node:crypto"
@@ -50,11 +50,14 @@ const agentOf = (i: number, instanceId: string, credential: string, networkId: s
   endpoint: `198.18.${i >> 8}.${i & 255}:51820`,
   role
 })
-const roleOf = (i: number): LargeJoinAgent["role"] => (i === peers ? "canary" : i === peers + 1 ? "joiner" : "peer")
+/** Joiners, one after the other: the second connects as soon as every peer has the first (a network under churn). */
+const JOINERS = 2
+const roleOf = (i: number): LargeJoinAgent["role"] => (i === peers ? "canary" : i > peers ? "joiner" : "peer")
 
 if (mode === "baseline") {
-  const agents = Array.from({ length: peers + 2 }, (_, i) => agentOf(i, `ins_${i}`, "x", "net_bench", roleOf(i)))
-  const joiner = agents[peers + 1]!
+  const agents = Array.from({ length: peers + 1 + JOINERS }, (_, i) => agentOf(i, `ins_${i}`, "x", "net_bench", roleOf(i)))
+  const joiners = new Map(agents.filter((agent) => agent.role === "joiner").map((agent) => [agent.instance_id, agent]))
+  let version = 1
   const sockets = new Map<string, WebSocket>()
   const server = new WebSocketServer({ host: "127.0.0.1", port: 0, perMessageDeflate: false })
   server.on("connection", (socket) => {
@@ -63,22 +66,24 @@ if (mode === "baseline") {
       if (Result.isFailure(decoded) || decoded.success.type !== "hello") return
       const instanceId = decoded.success.body.instance_id
       socket.send(baselineWelcomeFrame())
-      if (instanceId !== joiner.instance_id) {
+      const joiner = joiners.get(instanceId)
+      if (joiner === undefined) {
         if (roleOf(Number(instanceId.slice(4))) === "peer") sockets.set(instanceId, socket)
         return
       }
-      const entry = { peer_id: "peer_joiner", label: "joiner", public_key: joiner.public_key, endpoint: joiner.endpoint, allowed_ips: ["fd00:bench::ffff/128", "100.64.255.254/32"] }
+      version++
+      const entry = { peer_id: `peer_${instanceId}`, label: instanceId, public_key: joiner.public_key, endpoint: joiner.endpoint, allowed_ips: [`fd00:bench::${version.toString(16)}/128`, `100.64.255.${version}/32`] }
       for (const [id, other] of sockets) {
         const push: ConfigPushBody = {
           kind: "wireguard",
           key: "net_bench",
-          version: 2,
+          version,
           payload: {
             network_id: "net_bench",
             interface_name: "wg-sdwan-bench",
             listen_port: 51820,
             self: { peer_id: `peer_${id}`, label: id, addresses: ["fd00:bench::1/128", "100.64.0.1/32"] },
-            peers: { from_version: 1, version: 2, full: false, upserts: [entry], removed: [] }
+            peers: { from_version: version - 1, version, full: false, upserts: [entry], removed: [] }
           }
         }
         other.send(encodeFrame({ type: "config_push", body: push }))
@@ -102,8 +107,8 @@ if (mode === "baseline") {
   await gateway.fleet.run(
     Effect.gen(function* () {
       const { transact } = yield* Transactor
-      for (const [i, seeded] of (yield* seedInstances(account.id, template.id, peers + 2, "peer")).entries()) agents.push(agentOf(i, seeded.instance_id, seeded.credential, network.id, roleOf(i)))
-      // The N peers with their keys and endpoints, and the joiner without a key yet; one publish.
+      for (const [i, seeded] of (yield* seedInstances(account.id, template.id, peers + 1 + JOINERS, "peer")).entries()) agents.push(agentOf(i, seeded.instance_id, seeded.credential, network.id, roleOf(i)))
+      // The N peers with their keys and endpoints, and the joiners without a key yet; one publish.
       yield* transact((ctx) =>
         Effect.gen(function* () {
           for (const agent of agents) {

@@ -3,7 +3,9 @@
  * sessions); one more peer connects for the first time with a fresh key and endpoint. Measured:
  * from its hello until every other peer holds its entry, the bytes sent meanwhile, and a canary
  * agent's ping round trips (the server's event-loop lag) over the join — at least 3 s from the
- * joiner's hello; the canary runs here, in a process of its own, so the agents' own work does
+ * joiner's hello. Then a second joiner, as soon as every peer has the first (a change right after
+ * another, as under churn): the same time for it, which shows what the first publish's spacing
+ * holds it back; the canary runs here, in a process of its own, so the agents' own work does
  * not count as the server's lag. Beside it, in the same run:
  * a bare `ws` server sending each agent the joiner's entry alone. Separate processes on
  * 127.0.0.1. Merges `largeJoin` into bench-results.json.
@@ -28,10 +30,13 @@ export interface LargeJoinFigure {
   readonly trial: number
   readonly completed: boolean
   readonly seconds: number
+  /** The second joiner, connecting as soon as every peer has the first: until every peer has it too. */
+  readonly nextCompleted: boolean
+  readonly nextSeconds: number
   readonly megabytes: number
   readonly lagP99Ms: number
   readonly lagMaxMs: number
-  /** Canary round trips over the join (at least 3 s from the joiner's hello). */
+  /** Canary round trips over both joins (at least 3 s from the first joiner's hello). */
   readonly lagSamples: number
   readonly outOfStep: number
   readonly dropped: number
@@ -40,6 +45,7 @@ export interface LargeJoinFigure {
 
 interface Outcome {
   readonly type: "done" | "timeout"
+  readonly joiner: number
   readonly listing: number
   readonly ms: number
   readonly bytes: number
@@ -90,24 +96,36 @@ const measure = async (mode: LargeJoinFigure["mode"], peers: number, trial: numb
     const canary = await startCanary(ready.url, roster.find((agent) => agent.role === "canary")!)
     try {
       await next(agents, "connected", 600_000)
-      const outcome = new Promise<Outcome>((resolve) => agents.on("message", (m: Outcome) => (m.type === "done" || m.type === "timeout" ? resolve(m) : undefined)))
+      const joiners = roster.filter((agent) => agent.role === "joiner").length
+      const outcomes: Array<Outcome> = []
+      const finished = new Promise<void>((resolve) =>
+        agents.on("message", (m: Outcome) => {
+          if (m.type !== "done" && m.type !== "timeout") return
+          outcomes.push(m)
+          if (m.type === "timeout" || outcomes.length === joiners) resolve()
+        })
+      )
       await next(agents, "joining", 60_000)
       const joinedAt = Date.now()
-      const result = await outcome
+      await finished
       await sleep(Math.max(0, joinedAt + LAG_WINDOW_MS - Date.now()))
       const during = canary.since(joinedAt)
+      const [result, after] = [outcomes[0]!, outcomes[1]]
+      const last = outcomes.at(-1)!
       return {
         mode,
         peers,
         trial,
         completed: result.type === "done",
         seconds: result.ms / 1000,
+        nextCompleted: after?.type === "done",
+        nextSeconds: (after?.ms ?? Number.NaN) / 1000,
         megabytes: result.bytes / 2 ** 20,
         lagP99Ms: percentile(during, 99),
         lagMaxMs: Math.max(0, ...during),
         lagSamples: during.length,
-        outOfStep: result.outOfStep,
-        dropped: result.dropped,
+        outOfStep: last.outOfStep,
+        dropped: last.dropped,
         setupSeconds: ready.setupMs / 1000
       }
     } finally {
@@ -127,7 +145,7 @@ export const measureLargeJoin = async (): Promise<Array<LargeJoinFigure>> => {
         const f = await measure(mode, peers, trial)
         console.log(
           `one peer joining ${peers} peers, ${mode}, trial ${trial}: ${f.completed ? "every other peer has it" : "TIMED OUT"} after ${f.seconds.toFixed(2)} s, ` +
-            `${f.megabytes.toFixed(2)} MB sent, canary lag p99 ${f.lagP99Ms} ms max ${f.lagMaxMs} ms (${f.lagSamples} pings), ${f.outOfStep} out of step, ${f.dropped} dropped (setup ${f.setupSeconds.toFixed(0)} s)`
+            `${f.megabytes.toFixed(2)} MB sent; the next joiner right after: ${f.nextCompleted ? `every other peer has it after ${f.nextSeconds.toFixed(2)} s` : "TIMED OUT"}; canary lag p99 ${f.lagP99Ms} ms max ${f.lagMaxMs} ms (${f.lagSamples} pings), ${f.outOfStep} out of step, ${f.dropped} dropped (setup ${f.setupSeconds.toFixed(0)} s)`
         )
         figures.push(f)
       }

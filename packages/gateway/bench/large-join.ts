@@ -12,6 +12,7 @@
  *
  *   BENCH_JOIN_PEERS=1000,10000  BENCH_JOIN_TRIALS=3  (defaults)
  */
+import type { ChildProcess } from "node:child_process"
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -38,6 +39,8 @@ export interface LargeJoinFigure {
   readonly lagMaxMs: number
   /** Canary round trips over both joins (at least 3 s from the first joiner's hello). */
   readonly lagSamples: number
+  /** The server's CPU time (user + system) from the first joiner's hello until every peer has the second. */
+  readonly cpuSeconds: number
   readonly outOfStep: number
   readonly dropped: number
   readonly setupSeconds: number
@@ -86,6 +89,14 @@ const startCanary = async (url: string, agent: LargeJoinAgent) => {
   }
 }
 
+/** The server process's CPU time so far, in microseconds. */
+const serverCpu = async (server: ChildProcess) => {
+  const stats = next<{ cpu: { user: number; system: number } }>(server, "stats", 30_000)
+  server.send({ type: "stats" })
+  const { cpu } = await stats
+  return cpu.user + cpu.system
+}
+
 const measure = async (mode: LargeJoinFigure["mode"], peers: number, trial: number): Promise<LargeJoinFigure> => {
   const dir = mkdtempSync(join(tmpdir(), "fleetplane-large-join-"))
   const server = start("large-join-server.ts", [mode, String(peers), dir])
@@ -107,7 +118,9 @@ const measure = async (mode: LargeJoinFigure["mode"], peers: number, trial: numb
       )
       await next(agents, "joining", 60_000)
       const joinedAt = Date.now()
+      const cpuAtStart = await serverCpu(server)
       await finished
+      const cpuSeconds = ((await serverCpu(server)) - cpuAtStart) / 1e6
       await sleep(Math.max(0, joinedAt + LAG_WINDOW_MS - Date.now()))
       const during = canary.since(joinedAt)
       const [result, after] = [outcomes[0]!, outcomes[1]]
@@ -124,6 +137,7 @@ const measure = async (mode: LargeJoinFigure["mode"], peers: number, trial: numb
         lagP99Ms: percentile(during, 99),
         lagMaxMs: Math.max(0, ...during),
         lagSamples: during.length,
+        cpuSeconds,
         outOfStep: last.outOfStep,
         dropped: last.dropped,
         setupSeconds: ready.setupMs / 1000
@@ -145,7 +159,7 @@ export const measureLargeJoin = async (): Promise<Array<LargeJoinFigure>> => {
         const f = await measure(mode, peers, trial)
         console.log(
           `one peer joining ${peers} peers, ${mode}, trial ${trial}: ${f.completed ? "every other peer has it" : "TIMED OUT"} after ${f.seconds.toFixed(2)} s, ` +
-            `${f.megabytes.toFixed(2)} MB sent; the next joiner right after: ${f.nextCompleted ? `every other peer has it after ${f.nextSeconds.toFixed(2)} s` : "TIMED OUT"}; canary lag p99 ${f.lagP99Ms} ms max ${f.lagMaxMs} ms (${f.lagSamples} pings), ${f.outOfStep} out of step, ${f.dropped} dropped (setup ${f.setupSeconds.toFixed(0)} s)`
+            `${f.megabytes.toFixed(2)} MB sent; the next joiner right after: ${f.nextCompleted ? `every other peer has it after ${f.nextSeconds.toFixed(2)} s` : "TIMED OUT"}; server ${f.cpuSeconds.toFixed(2)} CPU-s over both, canary lag p99 ${f.lagP99Ms} ms max ${f.lagMaxMs} ms (${f.lagSamples} pings), ${f.outOfStep} out of step, ${f.dropped} dropped (setup ${f.setupSeconds.toFixed(0)} s)`
         )
         figures.push(f)
       }

@@ -38,10 +38,12 @@ const lines = [
 const gateway = raw.gateway
 if (gateway !== undefined) {
   lines.push("## Agent sessions (gateway vs a bare `ws` server that only decodes frames)", "", "Each agent heartbeats every 5 s; load generator, gateway and baseline are separate processes on 127.0.0.1.", "")
-  lines.push("| sessions | server | time to connect all | CPU (% of one core) | RSS | memory per session | heartbeats/s |", "| ---: | --- | ---: | ---: | ---: | ---: | ---: |")
+  lines.push("| sessions | server | time to connect all | CPU (% of one core) | RSS | RSS per session | retained heap per session | RSS per session after a compacting collection | heartbeats/s |", "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+  const kb = (bytes) => (bytes === null || bytes === undefined ? "n/a" : `${fmt(bytes / 1024)} KB`)
   for (const s of gateway.sessions ?? []) {
-    lines.push(`| ${fmt(s.sessions, 0)} | ${s.mode} | ${fmt(s.connectMs / 1000)} s | ${fmt(s.cpuPercent)} | ${fmt(s.rssMb, 0)} MB | ${fmt(s.bytesPerSession / 1024)} KB | ${fmt(s.heartbeatsPerSecond, 0)} |`)
+    lines.push(`| ${fmt(s.sessions, 0)} | ${s.mode} | ${fmt(s.connectMs / 1000)} s | ${fmt(s.cpuPercent)} | ${fmt(s.rssMb, 0)} MB | ${kb(s.bytesPerSession)} | ${kb(s.retainedBytesPerSession)} | ${kb(s.retainedRssPerSession)} | ${fmt(s.heartbeatsPerSecond, 0)} |`)
   }
+  lines.push("", "RSS per session: RSS growth over the idle server while heartbeating (garbage and pages V8 keeps included); the last two after a compacting full collection, RSS once it settles. Target (#20): at most 1.5x the baseline's at 10,000 sessions.")
   const byMode = (mode) => (gateway.ingest ?? []).find((i) => i.mode === mode)?.heartbeatsPerSecond
   lines.push("", `**Heartbeat ingest, flood** (200 sockets sending as fast as they can; throughput with no latency bound): gateway ${fmt(byMode("gateway"), 0)}/s, baseline ${fmt(byMode("baseline"), 0)}/s (ratio ${fmt(byMode("gateway") / byMode("baseline"), 2)}). When the two are equal, the limit is the load generator sharing the same cores, not the server.`)
   if (gateway.silence !== undefined) {

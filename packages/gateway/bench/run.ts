@@ -32,6 +32,8 @@ interface Stats {
   heap: number
   /** Heap after a full collection (only when asked for). */
   retainedHeap?: number
+  /** RSS after that collection. */
+  retainedRss?: number
   at: number
   heartbeats: number
   silences?: Record<string, number>
@@ -51,6 +53,8 @@ export interface SessionFigure {
   readonly bytesPerSession: number
   /** Heap growth per session after a full collection: what the sessions hold, without uncollected garbage. */
   readonly retainedBytesPerSession: number | null
+  /** RSS growth per session, both measured after a compacting collection (pages V8 freed are given back). */
+  readonly retainedRssPerSession: number | null
   readonly heartbeatsPerSecond: number
 }
 
@@ -88,6 +92,7 @@ for (const sessions of SESSION_COUNTS) {
       rssMb: b.rss / 1024 / 1024,
       bytesPerSession: (b.rss - idle.rss) / sessions,
       retainedBytesPerSession: retained.retainedHeap === undefined || idle.retainedHeap === undefined ? null : (retained.retainedHeap - idle.retainedHeap) / sessions,
+      retainedRssPerSession: retained.retainedRss === undefined || idle.retainedRss === undefined ? null : (retained.retainedRss - idle.retainedRss) / sessions,
       heartbeatsPerSecond: ((b.heartbeats - a.heartbeats) / wallMs) * 1000
     })
     if (sessions === max) {
@@ -173,9 +178,9 @@ if (process.env.BENCH_SESSIONS_ONLY === undefined) {
 
 const row = (cells: Array<string | number>) => cells.map(String).join(" | ")
 console.log(`\n@fleetplane/gateway load (Node ${process.version}, ${cpus().length} cores)\n`)
-console.log(row(["sessions", "server", "connect all (s)", "CPU %", "RSS (MB)", "KB/session", "retained heap KB/session", "heartbeats/s"]))
+console.log(row(["sessions", "server", "connect all (s)", "CPU %", "RSS (MB)", "KB/session", "retained heap KB/session", "RSS after collection KB/session", "heartbeats/s"]))
 for (const s of results.sessions) {
-  console.log(row([s.sessions, s.mode, (s.connectMs / 1000).toFixed(1), s.cpuPercent.toFixed(1), s.rssMb.toFixed(0), (s.bytesPerSession / 1024).toFixed(1), s.retainedBytesPerSession === null ? "n/a" : (s.retainedBytesPerSession / 1024).toFixed(1), s.heartbeatsPerSecond.toFixed(0)]))
+  console.log(row([s.sessions, s.mode, (s.connectMs / 1000).toFixed(1), s.cpuPercent.toFixed(1), s.rssMb.toFixed(0), (s.bytesPerSession / 1024).toFixed(1), s.retainedBytesPerSession === null ? "n/a" : (s.retainedBytesPerSession / 1024).toFixed(1), s.retainedRssPerSession === null ? "n/a" : (s.retainedRssPerSession / 1024).toFixed(1), s.heartbeatsPerSecond.toFixed(0)]))
 }
 for (const i of results.ingest) console.log(`heartbeat ingest (${i.mode}): ${i.heartbeatsPerSecond.toFixed(0)}/s`)
 if (results.silence) {

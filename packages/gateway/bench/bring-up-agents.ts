@@ -11,7 +11,7 @@ import { readFileSync } from "node:fs"
 import { Result } from "effect"
 import WebSocket from "ws"
 import { decodeGatewayFrame, encodeFrame, PeerSetAssembler, type AgentMessage, type PeerEntry } from "@fleetplane/agent-protocol"
-import { helloFrame } from "./agent-hello"
+import { ackEveryConfigPush, helloFrame } from "./agent-hello"
 import type { BringUpAgentEntry } from "./bring-up-server"
 import { percentile } from "./processes"
 
@@ -197,14 +197,7 @@ const startJoin = () => {
       helloFrame(lateEntry, { capabilities: ["wireguard"], wireguardKeys: [{ network_id: lateEntry.network_id, public_key: lateEntry.public_key, endpoint: lateEntry.endpoint }] })
     )
   )
-  socket.on("message", (data: Buffer) => {
-    const decoded = decodeGatewayFrame(data)
-    if (Result.isSuccess(decoded) && decoded.success.type === "config_push") {
-      const body = decoded.success.body
-      socket.send(frame({ type: "config_ack", body: { kind: body.kind, key: body.key, version: body.version, status: "applied" } }))
-    }
-  })
-  socket.on("error", () => undefined)
+  ackEveryConfigPush(socket)
 }
 const finishJoin = () => {
   const during = lags.slice(join.lagsAtStart)

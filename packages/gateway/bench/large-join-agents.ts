@@ -12,6 +12,7 @@ import { readFileSync } from "node:fs"
 import { Result } from "effect"
 import WebSocket from "ws"
 import { decodeGatewayFrame, encodeFrame, PeerSetAssembler, PROTOCOL_VERSION, type AgentMessage } from "@fleetplane/agent-protocol"
+import { ackEveryConfigPush } from "./agent-hello"
 import type { LargeJoinAgent } from "./large-join-server"
 
 const [url, agentsFile, wireguardVersion, peerVersion, timeoutArg] = process.argv.slice(2) as [string, string, string, string, string]
@@ -117,14 +118,7 @@ for (const [k, joiner] of joiners.entries()) {
   bytesAtStart = bytes
   const late = new WebSocket(url, { perMessageDeflate: false, maxPayload: 64 * 1024 * 1024 })
   late.once("open", () => late.send(helloOf(joiner, false)))
-  late.on("message", (data: Buffer) => {
-    const decoded = decodeGatewayFrame(data)
-    if (Result.isSuccess(decoded) && decoded.success.type === "config_push") {
-      const body = decoded.success.body
-      late.send(frame({ type: "config_ack", body: { kind: body.kind, key: body.key, version: body.version, status: "applied" } }))
-    }
-  })
-  late.on("error", () => undefined)
+  ackEveryConfigPush(late)
   await everywhere[k]!.promise
   finish("done")
 }

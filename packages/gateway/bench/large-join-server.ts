@@ -23,6 +23,10 @@ import { seedInstances, baselineWelcomeFrame } from "./bench-fleet"
 const [mode, peersArg, dir] = process.argv.slice(2) as ["gateway" | "baseline", string, string]
 const peers = Number(peersArg)
 const send = (message: unknown) => process.send!(message)
+// Both servers answer `stats` alike: their memory and CPU time so far.
+process.on("message", (message: { type: string }) => {
+  if (message.type === "stats") send({ type: "stats", rss: process.memoryUsage().rss, cpu: process.cpuUsage() })
+})
 
 export interface LargeJoinAgent {
   readonly instance_id: string
@@ -95,9 +99,6 @@ if (mode === "baseline") {
     writeFileSync(file, JSON.stringify(agents))
     send({ type: "ready", url: `ws://127.0.0.1:${(server.address() as { port: number }).port}/v1/agent`, agents: file, wireguardVersion: 1, peerVersion: 1, setupMs: 0 } satisfies LargeJoinReady & { type: string })
   })
-  process.on("message", (message: { type: string }) => {
-    if (message.type === "stats") send({ type: "stats", rss: process.memoryUsage().rss, cpu: process.cpuUsage() })
-  })
 } else {
   const setupStarted = Date.now()
   const gateway = await startGateway({ database: join(dir, "large-join.db"), listen: "127.0.0.1:0", adminListen: "127.0.0.1:0", logLevel: "silent", heartbeatIntervalMs: 5_000, silenceThresholdMs: 15_000 })
@@ -132,9 +133,6 @@ if (mode === "baseline") {
   const file = join(dir, "gateway-agents.json")
   writeFileSync(file, JSON.stringify(agents))
   send({ type: "ready", url: gateway.agentUrl, agents: file, wireguardVersion: held.version, peerVersion: held.payload.peers.version, setupMs: Date.now() - setupStarted } satisfies LargeJoinReady & { type: string })
-  process.on("message", (message: { type: string }) => {
-    if (message.type === "stats") send({ type: "stats", rss: process.memoryUsage().rss, cpu: process.cpuUsage() })
-  })
   // A graceful stop, so a CPU profile (BENCH_CPU_PROF) gets written.
   process.on("SIGTERM", () => void gateway.close().then(() => process.exit(0)))
 }

@@ -89,7 +89,7 @@ if (gateway !== undefined) {
   if (Array.isArray(gateway.largeJoin) && gateway.largeJoin.length > 0) {
     lines.push(
       ...section(
-        "**One peer joining a large network** (#20, `pnpm bench:join`): N agents hold the network's peer set (resumed sessions); one more peer connects for the first time with a fresh key and endpoint; until every other peer holds its entry. A canary in the orchestrator's own process pings every 100 ms over at least 3 s from the joiner's hello. Baseline: a bare `ws` server sending each agent the joiner's entry alone. Independent trials, a fresh server each.",
+        "**One peer joining a large network** (#20, `pnpm bench:join`): N agents hold the network's peer set (resumed sessions); one more peer connects for the first time with a fresh key and endpoint; until every other peer holds its entry. A canary in the orchestrator's own process pings every 20 ms over at least 3 s from the joiner's hello (from 2026-12-04; every 100 ms before), and a second joiner connects as soon as every peer has the first. Baseline: a bare `ws` server sending each agent the joiner's entry alone. Independent trials, a fresh server each.",
         ["peers", "server", "trial", "every other peer has it", "bytes to the N agents", "canary lag p99 / max", "out of step", "dropped"],
         ["---:", "---", ...Array(6).fill("---:")],
         gateway.largeJoin.map((j) => [

@@ -150,6 +150,9 @@ const orEachAlone =
  */
 const deliverPeerSetChanges = (deps: DispatcherDeps, changes: ReadonlyArray<{ session: AgentSession; records: ReadonlyArray<DesiredConfigRecord> }>) =>
   Effect.gen(function* () {
+    // Dispatched in the turn that committed the change (and ran what the commit woke): making
+    // the pushes, a transaction that reads the whole network, starts a turn of its own.
+    yield* yieldToIo
     const port = yield* AgentPort
     const sessions = changes.map(({ session }) => session)
     const bases = sessions.map((session) => new Map(session.peerVersions))

@@ -19,6 +19,8 @@ const send = (message: unknown) => process.send!(message)
 
 interface Agent {
   readonly instanceId: string
+  /** The pod CIDR Kubernetes gave the node: fixed per agent. */
+  readonly podCidr: string
   socket: WebSocket
   seq: number
   silent: boolean
@@ -28,14 +30,19 @@ interface Agent {
 /** R26: how many VIP probe reports each heartbeat carries (a reporter of that many VIPs). */
 const probeReports = Number(probeReportsArg ?? 0)
 
+/**
+ * What a running node reports (the reference agent's `nodeState`): its k3s version and pod CIDR,
+ * one WireGuard interface's tunnel counts, and a load that moves from beat to beat. Until
+ * 2026-12-04 the bench sent `k3s: { service, node_ready }`, no interface and a constant load.
+ */
 const heartbeatFrame = (agent: Agent) =>
   encodeFrame({
     type: "heartbeat",
     body: {
       seq: agent.seq++,
-      k3s: { service: "active", node_ready: true },
-      wireguard: [],
-      load: { cpu_ratio: 0.1, memory_ratio: 0.2 },
+      k3s: { service: "active", node_ready: true, version: "v1.31.4+k3s1", pod_cidr: agent.podCidr },
+      wireguard: [{ network_id: "net_bench0000000000000000000", peers: 3, fresh_handshakes: 3 }],
+      load: { cpu_ratio: Math.round(Math.random() * 100) / 100, memory_ratio: 0.2 },
       ...(probeReports === 0 ? {} : { vip_probes: sampleProbeReports(probeReports) })
     }
   } satisfies AgentMessage)
@@ -57,10 +64,11 @@ const reconnectLater = (entry: { instance_id: string; credential: string }, agen
   }, backoffDelay(attempt))
 }
 
+let agentsMade = 0
 const connect = (entry: { instance_id: string; credential: string }, existing?: Agent) =>
   new Promise<Agent>((resolve, reject) => {
     const socket = new WebSocket(url, { perMessageDeflate: false })
-    const agent: Agent = existing ?? { instanceId: entry.instance_id, socket, seq: 0, silent: false, lastHeartbeatAt: 0 }
+    const agent: Agent = existing ?? { instanceId: entry.instance_id, podCidr: `10.42.${agentsMade++ % 256}.0/24`, socket, seq: 0, silent: false, lastHeartbeatAt: 0 }
     agent.socket = socket
     socket.once("close", () => {
       // Only a socket that was welcomed counts as dropped; failed attempts retry from the catch.

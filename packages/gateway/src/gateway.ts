@@ -217,9 +217,9 @@ export const startGateway = async (options: GatewayOptions) => {
       })
     }
   }
-  // After a fan-out, memory comes back within seconds rather than minutes (needs --expose-gc).
+  // After a fan-out or a fleet reconnecting, memory comes back within seconds rather than minutes (needs --expose-gc).
   const gc = options.memoryReclaim === false ? undefined : exposedGc()
-  const reclaim = gc === undefined ? undefined : makeMemoryReclaim({ gc, pushesSent: () => metrics.pushesSent.value, log })
+  const reclaim = gc === undefined ? undefined : makeMemoryReclaim({ gc, work: () => metrics.pushesSent.value + metrics.sessionsOpened.value, log })
   const reclaimTimer = reclaim === undefined ? undefined : setInterval(reclaim, MEMORY_RECLAIM_CHECK_MS).unref()
   let closing: Promise<void> | undefined
   const close = () =>

@@ -1,12 +1,13 @@
 /**
  * Gives memory back after a fan-out (#20: RSS back within 20% of its level before a fan-out,
- * within 30 s). A burst of pushes (a fleet coming up) grows V8's heap; the garbage it leaves is
+ * within 30 s), or after a fleet reconnects (a gateway restarted: thousands of hellos). A burst
+ * of pushes (a fleet coming up) or of sessions opening grows V8's heap; the garbage it leaves is
  * collected only when the heap next fills, and the pages it freed are returned only by V8's
  * memory reducer — with heartbeats still allocating, minutes later (measured: 30 s after 1,000
  * agents were configured, 240 MB of heap of which ~70 MB live).
  *
- * So, after a fan-out (a check that saw at least `fanOutPushes` pushes since the one before),
- * once the pushes have gone quiet and if the heap has grown by `growthBytes` over its size after
+ * So, after a burst (a check that saw at least `burstAtLeast` pushes and new sessions since the
+ * one before), once it has gone quiet and if the heap has grown by `growthBytes` over its size after
  * the last collection: one full collection that compacts. A plain one frees the garbage but
  * leaves the survivors spread over the heap's pages, which stay committed until V8's memory
  * reducer compacts 15-20 s later (measured: heap used 180 -> 70 MB, committed 176 -> 168 MB).
@@ -14,11 +15,11 @@
  * RSS 448 -> 265 MB within 0.5 s).
  *
  * The pause blocks the event loop (~170 ms at 1,000 agents, ~270 ms at 10,000 sessions), so it
- * is taken once per fan-out, never during one, and never on growth alone: with 10,000 sessions
- * heartbeating, V8's heap regrows 64 MiB within a minute of a compaction with no fan-out at all
+ * is taken once per burst, never during one, and never on growth alone: with 10,000 sessions
+ * heartbeating, V8's heap regrows 64 MiB within a minute of a compaction with no burst at all
  * (measured: 137 -> 206 MB, and it collected again), so collecting on growth would pause the
- * gateway each time the heap regrew. A trickle of pushes (acks, renewals) never adds up to a
- * fan-out. It needs V8's `gc` (node --expose-gc; the systemd unit sets NODE_OPTIONS); without
+ * gateway each time the heap regrew. A trickle of pushes (acks, renewals) or of agents
+ * reconnecting never adds up to a burst. It needs V8's `gc` (node --expose-gc; the systemd unit sets NODE_OPTIONS); without
  * it, V8 returns the memory on its own schedule.
  */
 import { getHeapStatistics, setFlagsFromString } from "node:v8"
@@ -27,17 +28,20 @@ import type { Logger } from "./log"
 export interface MemoryReclaimOptions {
   /** V8's full collection (`globalThis.gc` under --expose-gc). */
   readonly gc: () => void
-  /** Pushes sent so far (the gateway's counter): a burst is going on while it moves. */
-  readonly pushesSent: () => number
+  /**
+   * Pushes sent plus agent sessions opened so far (the gateway's counters): a burst is going on
+   * while it moves. 10,000 agents reconnecting left ~190 MB of RSS above what they hold, as a fan-out does.
+   */
+  readonly work: () => number
   readonly log: Logger
   /** The heap's size now (default: V8's total heap size). */
   readonly heapBytes?: () => number
   /** Growth over the size after the last collection that calls for one (default 64 MiB). */
   readonly growthBytes?: number
-  /** Fewer pushes than this since the last check: quiet (default 100). */
-  readonly quietPushes?: number
-  /** At least this many pushes between two checks: a fan-out (default 500). */
-  readonly fanOutPushes?: number
+  /** Less work than this since the last check: quiet (default 100). */
+  readonly quietBelow?: number
+  /** At least this much work between two checks: a fan-out or a reconnecting fleet (default 500). */
+  readonly burstAtLeast?: number
 }
 
 const MIB = 2 ** 20
@@ -46,26 +50,26 @@ const MIB = 2 ** 20
 export const makeMemoryReclaim = (options: MemoryReclaimOptions) => {
   const heapBytes = options.heapBytes ?? (() => getHeapStatistics().total_heap_size)
   const growthBytes = options.growthBytes ?? 64 * MIB
-  const quietPushes = options.quietPushes ?? 100
-  const fanOutPushes = options.fanOutPushes ?? 500
+  const quietBelow = options.quietBelow ?? 100
+  const burstAtLeast = options.burstAtLeast ?? 500
   let floor = heapBytes()
-  let pushesBefore = options.pushesSent()
-  // A fan-out went out since the last collection.
-  let fannedOut = false
+  let workBefore = options.work()
+  // A burst happened since the last collection.
+  let burst = false
   return (): boolean => {
     const heap = heapBytes()
-    const pushes = options.pushesSent()
-    const quiet = pushes - pushesBefore < quietPushes
-    if (pushes - pushesBefore >= fanOutPushes) fannedOut = true
-    pushesBefore = pushes
+    const work = options.work()
+    const quiet = work - workBefore < quietBelow
+    if (work - workBefore >= burstAtLeast) burst = true
+    workBefore = work
     // It came down by itself: measure growth from there.
     if (heap < floor) floor = heap
-    if (!fannedOut || !quiet || heap < floor + growthBytes) return false
+    if (!burst || !quiet || heap < floor + growthBytes) return false
     const started = performance.now()
     options.gc()
     const after = heapBytes()
     floor = after
-    fannedOut = false
+    burst = false
     options.log.info("gateway.memory_reclaimed", {
       heap_before_mb: Math.round(heap / MIB),
       heap_after_mb: Math.round(after / MIB),

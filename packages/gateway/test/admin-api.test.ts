@@ -27,7 +27,7 @@ describe("admin API", () => {
     }
   })
 
-  it("metrics: push latency by kind and network (never by agent), process and event-loop lag from prom-client", async () => {
+  it("metrics: push latency by kind and network (never by agent), sessions opened, process and event-loop lag from prom-client", async () => {
     gateway = await quietGateway()
     const { provision, serverTemplateId, networkId } = await setupAccount(gateway)
     const nodes = [await provision("m1", serverTemplateId), await provision("m2", serverTemplateId)]
@@ -44,6 +44,8 @@ describe("admin API", () => {
       }
       expect(text).toMatch(new RegExp(`fleetplane_push_ack_latency_seconds_count\\{kind="wireguard",network_id="${networkId}"\\} [1-9]`))
       expect(text).toMatch(/fleetplane_pushes_acked_total [1-9]/)
+      // Sessions opened: a fleet reconnecting shows as a jump (and counts as a burst for memory reclaim).
+      expect(text).toMatch(/fleetplane_agent_sessions_opened_total 2\n/)
       for (const name of ["process_resident_memory_bytes", "process_cpu_seconds_total", "nodejs_eventloop_lag_p99_seconds", "nodejs_heap_size_used_bytes"]) expect(text).toContain(name)
       // No series per agent: instance ids appear nowhere.
       for (const node of nodes) expect(text).not.toContain(node.instanceId)

@@ -21,11 +21,11 @@ const setUp = () => {
       state.collections++
       state.heap = state.liveAfterCollection
     },
-    pushesSent: () => state.pushes,
+    work: () => state.pushes,
     heapBytes: () => state.heap,
     log: createLogger("info", (line) => lines.push(JSON.parse(line))),
     growthBytes: 64 * MIB,
-    quietPushes: 100
+    quietBelow: 100
   })
   return { state, lines, check }
 }

@@ -92,6 +92,7 @@ export const gatewayMetrics = () => {
     refusals: metrics.counter("fleetplane_agent_report_refusals_total", "Agent reports refused (pod subnets, WireGuard keys in use, malformed endpoints)."),
     protocolErrors: metrics.counter("fleetplane_agent_protocol_errors_total", "Sessions closed for undecodable or out-of-order frames."),
     silenceIncidents: metrics.counter("fleetplane_silence_incidents_total", "sdwan.vip_holder_silent events."),
+    sessionsOpened: metrics.counter("fleetplane_agent_sessions_opened_total", "Agent sessions opened (hellos accepted); a jump is a fleet reconnecting."),
     pushesSent: metrics.counter("fleetplane_pushes_sent_total", "Config pushes sent to agents."),
     pushesAcked: metrics.counter("fleetplane_pushes_acked_total", "Config pushes acknowledged as applied."),
     pushesFailed: metrics.counter("fleetplane_pushes_failed_total", "Config pushes acknowledged as failed."),

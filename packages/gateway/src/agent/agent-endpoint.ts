@@ -195,6 +195,7 @@ const agentEndpoint = (options: AgentEndpointOptions, deps: EndpointContext) => 
         }
       })
       sendRefusals(session, helloResult.refusals, "hello")
+      metrics.sessionsOpened.inc()
       log.info("agent.connected", { instance_id: identity.instanceId, hostname: identity.hostname, remote: remoteAddress, session_id: session.id })
       // Resume: what the hello read is what the agent lacks, sent first in the session's queue.
       session.enqueue(

@@ -75,12 +75,36 @@ export interface AgentLivenessService {
 /** One shared empty list for every entry that has none (at 10,000 agents, an empty array each adds up). */
 const NOTHING: ReadonlyArray<never> = Object.freeze([])
 
+/*
+ * A heartbeat's decoded objects kept until the next heartbeat (5 s) outlive V8's young
+ * generation and are promoted, so the old generation fills with the previous heartbeat's state at
+ * the heartbeat rate (~0.4 KB each, 2,000/s at 10,000 agents) until a full collection. So an entry
+ * keeps the objects it has while a heartbeat repeats them (the usual case: k3s and tunnels change
+ * rarely), and its load is one object of its own, written in place.
+ */
+const sameK3s = (kept: K3sState | undefined, next: K3sState) =>
+  kept !== undefined && kept.service === next.service && kept.node_ready === next.node_ready && kept.version === next.version && kept.pod_cidr === next.pod_cidr
+
+const sameWireguard = (kept: ReadonlyArray<WireguardInterfaceState>, next: ReadonlyArray<WireguardInterfaceState>) => {
+  if (kept.length !== next.length) return false
+  for (let i = 0; i < kept.length; i++) {
+    const a = kept[i]!
+    const b = next[i]!
+    if (a.network_id !== b.network_id || a.peers !== b.peers || a.fresh_handshakes !== b.fresh_handshakes) return false
+  }
+  return true
+}
+
+type OwnLoad = { cpu_ratio: number; memory_ratio: number }
+
 export class AgentLiveness extends Context.Service<AgentLiveness, AgentLivenessService>()("@fleetplane/sdk/domain/AgentLiveness") {
   static readonly layer = Layer.effect(
     AgentLiveness,
     Effect.gen(function* () {
       const startedAt = yield* Clock.currentTimeMillis
       const entries = new Map<InstanceId, AgentLivenessEntry>()
+      // Loads written in place are only ever this service's own copies, never an object it was given.
+      const ownLoads = new WeakSet<Load>()
       const byVip = new Map<string, Map<InstanceId, VipProbeObservation>>()
       const NONE: ReadonlyMap<InstanceId, VipProbeObservation> = new Map()
       // Per alarm, the instances it watches (one sensor per process today; a second must not silence the first).
@@ -119,9 +143,17 @@ export class AgentLiveness extends Context.Service<AgentLiveness, AgentLivenessS
           const entry = entryFor(instanceId, at)
           entry.lastSeenAt = at
           entry.fromOtherGateway = false
-          entry.k3s = k3s
-          entry.wireguard = wireguard.length === 0 ? NOTHING : wireguard
-          entry.load = load
+          if (!sameK3s(entry.k3s, k3s)) entry.k3s = k3s
+          if (!sameWireguard(entry.wireguard, wireguard)) entry.wireguard = wireguard.length === 0 ? NOTHING : wireguard
+          const own = entry.load !== undefined && ownLoads.has(entry.load) ? (entry.load as OwnLoad) : undefined
+          if (own === undefined) {
+            const copy: OwnLoad = { cpu_ratio: load.cpu_ratio, memory_ratio: load.memory_ratio }
+            ownLoads.add(copy)
+            entry.load = copy
+          } else {
+            own.cpu_ratio = load.cpu_ratio
+            own.memory_ratio = load.memory_ratio
+          }
           setProbes(instanceId, entry, vipProbes === undefined || vipProbes.length === 0 ? [] : observationsOf(at, vipProbes))
           heard(instanceId)
         },
@@ -129,7 +161,7 @@ export class AgentLiveness extends Context.Service<AgentLiveness, AgentLivenessS
           const entry = entryFor(instanceId, at)
           entry.lastSeenAt = at
           entry.fromOtherGateway = false
-          entry.k3s = k3s
+          if (!sameK3s(entry.k3s, k3s)) entry.k3s = k3s
           heard(instanceId)
         },
         recordConnected: (instanceId, at) => {

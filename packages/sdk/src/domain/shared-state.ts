@@ -138,7 +138,8 @@ export const sharedStateLayer = Layer.effect(
       const rows = []
       for (const [instanceId, entry] of liveness.entries()) {
         if (entry.lastSeenAt <= sharedUpTo) continue
-        rows.push({ instance_id: instanceId, gateway: shared.origin, last_seen_at: entry.lastSeenAt, connected: entry.connected, k3s: entry.k3s, wireguard: entry.wireguard, load: entry.load, vip_probes: entry.vipProbes })
+        // The load is copied: liveness writes an entry's load in place at its next heartbeat.
+        rows.push({ instance_id: instanceId, gateway: shared.origin, last_seen_at: entry.lastSeenAt, connected: entry.connected, k3s: entry.k3s, wireguard: entry.wireguard, load: entry.load === undefined ? undefined : { ...entry.load }, vip_probes: entry.vipProbes })
       }
       yield* shared.publishLiveness(rows)
       for (const row of rows) sharedUpTo = Math.max(sharedUpTo, row.last_seen_at)

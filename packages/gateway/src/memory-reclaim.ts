@@ -7,8 +7,8 @@
  * agents were configured, 240 MB of heap of which ~70 MB live).
  *
  * So, after a burst (a check that saw at least `burstAtLeast` pushes and new sessions since the
- * one before), once it has gone quiet and if the heap has grown by `growthBytes` over its size after
- * the last collection: one full collection that compacts. A plain one frees the garbage but
+ * one before), at the first check that finds it quiet, if the heap has grown by `growthBytes` over
+ * its size after the last collection: one full collection that compacts (decided then, once). A plain one frees the garbage but
  * leaves the survivors spread over the heap's pages, which stay committed until V8's memory
  * reducer compacts 15-20 s later (measured: heap used 180 -> 70 MB, committed 176 -> 168 MB).
  * Compacting releases the empty pages at once (measured at 1,000 agents: committed 287 -> 104 MB,
@@ -54,7 +54,7 @@ export const makeMemoryReclaim = (options: MemoryReclaimOptions) => {
   const burstAtLeast = options.burstAtLeast ?? 500
   let floor = heapBytes()
   let workBefore = options.work()
-  // A burst happened since the last collection.
+  // A burst happened that the next quiet check decides on.
   let burst = false
   return (): boolean => {
     const heap = heapBytes()
@@ -64,12 +64,16 @@ export const makeMemoryReclaim = (options: MemoryReclaimOptions) => {
     workBefore = work
     // It came down by itself: measure growth from there.
     if (heap < floor) floor = heap
-    if (!burst || !quiet || heap < floor + growthBytes) return false
+    if (!burst || !quiet) return false
+    // The burst is over: what it left is in the heap now (or V8 collected it along the way).
+    // Decided once: later growth (heartbeats) is not the burst's, and a collection then would be
+    // a pause at a random moment under load.
+    burst = false
+    if (heap < floor + growthBytes) return false
     const started = performance.now()
     options.gc()
     const after = heapBytes()
     floor = after
-    burst = false
     options.log.info("gateway.memory_reclaimed", {
       heap_before_mb: Math.round(heap / MIB),
       heap_after_mb: Math.round(after / MIB),

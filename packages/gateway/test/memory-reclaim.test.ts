@@ -1,7 +1,7 @@
 /**
- * Memory given back after a fan-out (src/memory-reclaim.ts, #20): one full collection once the
- * heap has grown well past its size after the last one and the pushes have gone quiet; never
- * during a burst, never twice for the same growth. The heap and V8's collection are stand-ins
+ * Memory given back after a fan-out or a fleet reconnecting (src/memory-reclaim.ts, #20): one
+ * full collection when the burst goes quiet, if the heap has grown well past its size after the
+ * last one; never during a burst, never twice for the same growth, never for growth after it. The heap and V8's collection are stand-ins
  * here; `pnpm bench:bring-up` measures the real thing (BENCHMARKS.md).
  */
 import { spawn, spawnSync } from "node:child_process"
@@ -49,16 +49,22 @@ describe("memory reclaim after a fan-out", () => {
     expect(state.collections).toBe(1)
   })
 
-  it("leaves ordinary growth below the threshold alone, and measures growth from where the heap came down to", () => {
+  it("decides once, when the burst goes quiet: growth after that (heartbeats) never calls for a collection; growth counts from where the heap came down to", () => {
     const { state, check } = setUp()
-    state.pushes += 5_000 // a fan-out went out earlier
+    state.pushes += 5_000 // a fan-out going out
     expect(check()).toBe(false)
+    // Quiet, and the heap grew less than the threshold: nothing to give back, and nothing later either.
     state.heap = 150 * MIB
     expect(check()).toBe(false)
-    // V8 gave memory back by itself: growth counts from 80 MiB now.
+    state.heap = 250 * MIB // heartbeats at 10,000/s, minutes later: not the fan-out's garbage
+    for (let i = 0; i < 12; i++) expect(check()).toBe(false)
+    expect(state.collections).toBe(0)
+    // V8 gave memory back by itself: a later burst's growth counts from 80 MiB.
     state.heap = 80 * MIB
     expect(check()).toBe(false)
+    state.pushes += 5_000
     state.heap = 150 * MIB
+    expect(check()).toBe(false) // still going out
     state.liveAfterCollection = 90 * MIB
     expect(check()).toBe(true)
     expect(state.collections).toBe(1)

@@ -8,19 +8,19 @@
  *
  * So, after a burst (a check that saw at least `burstAtLeast` pushes and new sessions since the
  * one before), at the first check that finds it quiet, if the heap has grown by `growthBytes` over
- * its size after the last collection: one full collection that compacts (decided then, once). A plain one frees the garbage but
- * leaves the survivors spread over the heap's pages, which stay committed until V8's memory
- * reducer compacts 15-20 s later (measured: heap used 180 -> 70 MB, committed 176 -> 168 MB).
- * Compacting releases the empty pages at once (measured at 1,000 agents: committed 287 -> 104 MB,
- * RSS 448 -> 265 MB within 0.5 s).
+ * its size after the last collection: one full collection that compacts (decided then, once). A
+ * plain one frees the garbage but leaves the survivors spread over the heap's pages, which stay
+ * committed until V8's memory reducer compacts 15-20 s later (measured: heap used 180 -> 70 MB,
+ * committed 176 -> 168 MB). Compacting releases the empty pages at once (measured at 1,000 agents:
+ * committed 287 -> 104 MB, RSS 448 -> 265 MB within 0.5 s).
  *
  * The pause blocks the event loop (~170 ms at 1,000 agents, ~270 ms at 10,000 sessions), so it
  * is taken once per burst, never during one, and never on growth alone: with 10,000 sessions
  * heartbeating, V8's heap regrows 64 MiB within a minute of a compaction with no burst at all
  * (measured: 137 -> 206 MB, and it collected again), so collecting on growth would pause the
  * gateway each time the heap regrew. A trickle of pushes (acks, renewals) or of agents
- * reconnecting never adds up to a burst. It needs V8's `gc` (node --expose-gc; the systemd unit sets NODE_OPTIONS); without
- * it, V8 returns the memory on its own schedule.
+ * reconnecting never adds up to a burst. It needs V8's `gc` (node --expose-gc; the systemd unit
+ * sets NODE_OPTIONS); without it, V8 returns the memory on its own schedule.
  */
 import { getHeapStatistics, setFlagsFromString } from "node:v8"
 import type { Logger } from "./log"
@@ -30,7 +30,8 @@ export interface MemoryReclaimOptions {
   readonly gc: () => void
   /**
    * Pushes sent plus agent sessions opened so far (the gateway's counters): a burst is going on
-   * while it moves. 10,000 agents reconnecting left ~190 MB of RSS above what they hold, as a fan-out does.
+   * while it moves. 10,000 agents connecting left RSS ~130 MB above its level after a compacting
+   * collection (BENCHMARKS.md, "Memory per session, a sixth time"), as a fan-out does.
    */
   readonly work: () => number
   readonly log: Logger

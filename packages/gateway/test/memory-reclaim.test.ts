@@ -1,8 +1,9 @@
 /**
  * Memory given back after a fan-out or a fleet reconnecting (src/memory-reclaim.ts, #20): one
  * full collection when the burst goes quiet, if the heap has grown well past its size after the
- * last one; never during a burst, never twice for the same growth, never for growth after it. The heap and V8's collection are stand-ins
- * here; `pnpm bench:bring-up` measures the real thing (BENCHMARKS.md).
+ * last one; never during a burst, never twice for the same growth, never for growth after it.
+ * The heap and V8's collection are stand-ins here; `pnpm bench:bring-up` measures the real thing
+ * (BENCHMARKS.md).
  */
 import { spawn, spawnSync } from "node:child_process"
 import { join } from "node:path"

@@ -57,7 +57,7 @@ describe("AgentLiveness: a heartbeat's state", () => {
       // What another gateway saw arrives as its own objects: a later heartbeat here does not write into them.
       const shared = load(0.4)
       liveness.merge(a, { lastSeenAt: 7_000, connected: true, k3s: k3s(), wireguard: [], load: shared, vipProbes: [] })
-      assert.strictEqual(liveness.get(a)!.load, shared)
+      assert.deepStrictEqual(liveness.get(a)!.load, load(0.4))
       liveness.recordHeartbeat(a, 8_000, k3s(), [], load(0.7))
       assert.deepStrictEqual(liveness.get(a)!.load, load(0.7))
       assert.deepStrictEqual(shared, load(0.4))

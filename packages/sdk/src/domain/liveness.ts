@@ -78,9 +78,10 @@ const NOTHING: ReadonlyArray<never> = Object.freeze([])
 /*
  * A heartbeat's decoded objects kept until the next heartbeat (5 s) outlive V8's young
  * generation and are promoted, so the old generation fills with the previous heartbeat's state at
- * the heartbeat rate (~0.4 KB each, 2,000/s at 10,000 agents) until a full collection. So an entry
- * keeps the objects it has while a heartbeat repeats them (the usual case: k3s and tunnels change
- * rarely), and its load is one object of its own, written in place.
+ * the heartbeat rate (2,000/s at 10,000 agents) until a full collection. So an entry keeps the
+ * objects it has while a heartbeat repeats them (the usual case: k3s and tunnels change rarely),
+ * and its load is always a copy of its own (made by `recordHeartbeat` and `merge`, the only
+ * writers), written in place.
  */
 const sameK3s = (kept: K3sState | undefined, next: K3sState) =>
   kept !== undefined && kept.service === next.service && kept.node_ready === next.node_ready && kept.version === next.version && kept.pod_cidr === next.pod_cidr
@@ -96,6 +97,7 @@ const sameWireguard = (kept: ReadonlyArray<WireguardInterfaceState>, next: Reado
 }
 
 type OwnLoad = { cpu_ratio: number; memory_ratio: number }
+const copyOf = (load: Load | undefined): OwnLoad | undefined => (load === undefined ? undefined : { cpu_ratio: load.cpu_ratio, memory_ratio: load.memory_ratio })
 
 export class AgentLiveness extends Context.Service<AgentLiveness, AgentLivenessService>()("@fleetplane/sdk/domain/AgentLiveness") {
   static readonly layer = Layer.effect(
@@ -103,8 +105,6 @@ export class AgentLiveness extends Context.Service<AgentLiveness, AgentLivenessS
     Effect.gen(function* () {
       const startedAt = yield* Clock.currentTimeMillis
       const entries = new Map<InstanceId, AgentLivenessEntry>()
-      // Loads written in place are only ever this service's own copies, never an object it was given.
-      const ownLoads = new WeakSet<Load>()
       const byVip = new Map<string, Map<InstanceId, VipProbeObservation>>()
       const NONE: ReadonlyMap<InstanceId, VipProbeObservation> = new Map()
       // Per alarm, the instances it watches (one sensor per process today; a second must not silence the first).
@@ -145,12 +145,10 @@ export class AgentLiveness extends Context.Service<AgentLiveness, AgentLivenessS
           entry.fromOtherGateway = false
           if (!sameK3s(entry.k3s, k3s)) entry.k3s = k3s
           if (!sameWireguard(entry.wireguard, wireguard)) entry.wireguard = wireguard.length === 0 ? NOTHING : wireguard
-          const own = entry.load !== undefined && ownLoads.has(entry.load) ? (entry.load as OwnLoad) : undefined
-          if (own === undefined) {
-            const copy: OwnLoad = { cpu_ratio: load.cpu_ratio, memory_ratio: load.memory_ratio }
-            ownLoads.add(copy)
-            entry.load = copy
-          } else {
+          // The entry's own copy (never an object it was given): written in place.
+          const own = entry.load as OwnLoad | undefined
+          if (own === undefined) entry.load = copyOf(load)
+          else {
             own.cpu_ratio = load.cpu_ratio
             own.memory_ratio = load.memory_ratio
           }
@@ -181,7 +179,7 @@ export class AgentLiveness extends Context.Service<AgentLiveness, AgentLivenessS
         merge: (instanceId, seen) => {
           const entry = entries.get(instanceId)
           if (entry !== undefined && entry.lastSeenAt >= seen.lastSeenAt) return
-          const merged: AgentLivenessEntry = { ...seen, vipProbes: entry?.vipProbes ?? [], fromOtherGateway: true }
+          const merged: AgentLivenessEntry = { ...seen, load: copyOf(seen.load), vipProbes: entry?.vipProbes ?? [], fromOtherGateway: true }
           entries.set(instanceId, merged)
           setProbes(instanceId, merged, seen.vipProbes)
           heard(instanceId)

@@ -181,6 +181,11 @@ describe("a change encoded once for every session it reaches", () => {
       expect(part.kind === "wireguard" && other.kind === "wireguard" && part.payload.peers === other.payload.peers).toBe(true)
       expect(encodeConfigPush(part)[1]).toBe(encodeConfigPush(other)[1])
     })
+    // A short change (one peer joining) is copied into each frame: one piece, one write.
+    const one = forAgent(3, change(9, 10, false, [entry(7)]))
+    const single = encodeConfigPush(one)
+    expect(single).toHaveLength(1)
+    expect(Buffer.from(single[0]!).equals(Buffer.from(encodeFrame({ type: "config_push", body: one })))).toBe(true)
     // Anything but a WireGuard push is one piece.
     const token: ConfigPushBody = { kind: "token", key: "clu_1", version: 2, payload: { cluster_id: "clu_1", token: "K10abc::server:def" } }
     expect(encodeConfigPush(token)).toEqual([encodeFrame({ type: "config_push", body: token })])

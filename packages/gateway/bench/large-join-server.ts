@@ -101,7 +101,7 @@ if (mode === "baseline") {
   })
 } else {
   const setupStarted = Date.now()
-  const gateway = await startGateway({ database: join(dir, "large-join.db"), listen: "127.0.0.1:0", adminListen: "127.0.0.1:0", logLevel: "silent", heartbeatIntervalMs: 5_000, silenceThresholdMs: 15_000 })
+  const gateway = await startGateway({ database: join(dir, "large-join.db"), listen: "127.0.0.1:0", adminListen: "127.0.0.1:0", logLevel: (process.env.BENCH_LOG_LEVEL ?? "silent") as "silent", heartbeatIntervalMs: 5_000, silenceThresholdMs: 15_000 })
   const account = await gateway.fleet.createAccount({ name: "bench" })
   const ops = gateway.fleet.forAccount(account.id)
   // A /16 of IPv4 overlay addresses: the default /20 holds 4,094 peers.

@@ -25,7 +25,8 @@ const sessionUnderTest = () => {
   const slow: Array<unknown> = []
   const session: AgentSession = new AgentSession({ instanceId: "ins_1", accountId: "acc_1", hostname: "h1" } as unknown as AgentIdentity, socket, [], {
     maxBufferedBytes: 1_000_000,
-    startWork: (s) => fibers.push(Effect.runFork(sessionWork(s, (_s, cause) => failures.push(String(cause))) as Effect.Effect<void>)),
+    startWork: (s) => fibers.push(Effect.runFork(sessionWork(s) as Effect.Effect<void>)),
+    onTaskFailure: (_s, cause) => failures.push(String(cause)),
     onSlowConsumer: (_s, backlog) => slow.push(backlog)
   })
   // The tasks need no services: these are run without a fleet.
@@ -83,5 +84,39 @@ describe("a session's work", () => {
     expect(ran).toEqual([]) // what was queued for a closed session is dropped: it resumes from the store
     enqueue(Effect.sync(() => ran.push(-2)))
     expect(fibers).toHaveLength(1)
+  })
+
+  it("does work at once on an idle session (no fiber), and in turn behind queued work", async () => {
+    const { session, enqueue, fibers } = sessionUnderTest()
+    const ran: Array<string> = []
+    const later = (name: string) => Effect.sync(() => ran.push(`${name} (queued)`)) as SessionTask
+    session.runNowOrEnqueue(() => ran.push("idle") > 0, later("idle"))
+    expect(ran).toEqual(["idle"])
+    expect(fibers).toHaveLength(0)
+
+    const gate = Deferred.makeUnsafe<void>()
+    enqueue(Effect.andThen(Deferred.await(gate), Effect.sync(() => ran.push("busy"))))
+    session.runNowOrEnqueue(() => ran.push("jumped the queue") > 0, later("behind busy"))
+    expect(ran).toEqual(["idle"])
+    Deferred.doneUnsafe(gate, Effect.void)
+    await Effect.runPromise(Fiber.await(fibers[0]!))
+    expect(ran).toEqual(["idle", "busy", "behind busy (queued)"])
+  })
+
+  it("queues the task when the work cannot be done as it stands, and reports work that throws", async () => {
+    const { session, fibers, failures } = sessionUnderTest()
+    const ran: Array<string> = []
+    session.runNowOrEnqueue(() => false, Effect.sync(() => ran.push("made again")) as SessionTask)
+    expect(fibers).toHaveLength(1)
+    await Effect.runPromise(Fiber.await(fibers[0]!))
+    expect(ran).toEqual(["made again"])
+
+    session.runNowOrEnqueue(() => {
+      throw new Error("encoder bug")
+    }, Effect.void as SessionTask)
+    expect(failures).toHaveLength(1)
+    expect(failures[0]).toContain("encoder bug")
+    session.runNowOrEnqueue(() => ran.push("goes on") > 0, Effect.void as SessionTask)
+    expect(ran).toEqual(["made again", "goes on"])
   })
 })

@@ -2,7 +2,8 @@
  * What a heartbeat leaves in memory (domain/liveness.ts, #20): an entry always reads as the
  * newest report, but keeps the objects it has while a heartbeat repeats them, and writes its load
  * into one object of its own — so the decoder's objects die young instead of being promoted to
- * V8's old generation at the heartbeat rate. Objects handed to liveness are never written.
+ * V8's old generation at the heartbeat rate. Objects handed to liveness are never written, and
+ * what it keeps of them is its own (copies of the decoder's strings, which slice the whole frame).
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
@@ -37,6 +38,27 @@ describe("AgentLiveness: a heartbeat's state", () => {
       const upgraded = liveness.get(a)!.k3s
       liveness.recordStatus(a, 12_000, k3s("v1.32.0+k3s1"))
       assert.strictEqual(liveness.get(a)!.k3s, upgraded)
+    }).pipe(Effect.provide(AgentLiveness.layer))
+  )
+
+  it.effect("keeps what a heartbeat reports in objects of its own (the decoder's strings slice the whole frame), keys absent stay absent", () =>
+    Effect.gen(function* () {
+      const liveness = yield* AgentLiveness
+      const [reported, reportedTunnels] = [k3s(), tunnels()]
+      liveness.recordHeartbeat(a, 1_000, reported, reportedTunnels, load(0.1))
+      const entry = liveness.get(a)!
+      assert.notStrictEqual(entry.k3s, reported)
+      assert.notStrictEqual(entry.wireguard[0], reportedTunnels[0])
+      assert.deepStrictEqual(entry.k3s, k3s())
+      assert.deepStrictEqual(entry.wireguard, tunnels())
+
+      // A node that is not up yet reports neither a version nor a pod CIDR.
+      const starting: K3sState = { service: "activating", node_ready: false }
+      liveness.recordStatus(a, 2_000, starting)
+      assert.deepStrictEqual(liveness.get(a)!.k3s, starting)
+      assert.deepStrictEqual(Object.keys(liveness.get(a)!.k3s!), ["service", "node_ready"])
+      liveness.recordHeartbeat(a, 3_000, starting, [], load(0.1))
+      assert.deepStrictEqual(liveness.get(a)!.wireguard, [])
     }).pipe(Effect.provide(AgentLiveness.layer))
   )
 

@@ -119,7 +119,8 @@ const agentEndpoint = (options: AgentEndpointOptions, deps: EndpointContext) => 
 
   const sessionHooks: SessionHooks = {
     maxBufferedBytes: options.maxBufferedBytes,
-    startWork: (session) => void runWork(sessionWork(session, onTaskFailure)),
+    startWork: (session) => void runWork(sessionWork(session)),
+    onTaskFailure,
     onSlowConsumer: (session, backlog) => {
       metrics.slowConsumers.inc()
       log.warn("agent.slow_consumer", { instance_id: session.identity.instanceId, session_id: session.id, ...backlog })

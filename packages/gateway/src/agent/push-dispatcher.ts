@@ -106,10 +106,10 @@ type DispatcherDeps = PushDeliveryDeps & {
 }
 
 /**
- * Pushes made for many sessions at once, sent: each session sends its own in its queue — as
- * made, when the session's peer-set versions are still the ones they were made from; otherwise
- * (something was sent to it meanwhile) `again` makes them for it alone. In slices, so pings and
- * heartbeats are read between them (the session's work starts as it is queued).
+ * Pushes made for many sessions at once, sent: each session sends its own in order with its
+ * other work (at once when it has none waiting) — as made, when the session's peer-set versions
+ * are still the ones they were made from; otherwise (something was sent to it meanwhile) `again`
+ * makes them for it alone. In slices, so pings and heartbeats are read between them.
  */
 const sendMade = (
   sessions: ReadonlyArray<AgentSession>,
@@ -122,15 +122,21 @@ const sendMade = (
     const slices = makeFanOutSlices()
     for (const [i, session] of sessions.entries()) {
       const base = bases[i]!
-      session.enqueue(
-        Effect.suspend(() => {
-          const unchanged = base.size === session.peerVersions.size && [...base].every(([network, version]) => session.peerVersions.get(network) === version)
-          return unchanged ? Effect.sync(() => sendPushes(deps, session, made[i]!)) : again(session, i)
-        })
-      )
+      const sendAsMade = () => {
+        if (!sameVersions(base, session.peerVersions)) return false
+        sendPushes(deps, session, made[i]!)
+        return true
+      }
+      session.runNowOrEnqueue(sendAsMade, Effect.suspend(() => (sendAsMade() ? Effect.void : again(session, i))))
       if (slices.add(made[i]!)) yield* yieldToIo
     }
   })
+
+const sameVersions = (a: ReadonlyMap<string, number>, b: ReadonlyMap<string, number>) => {
+  if (a.size !== b.size) return false
+  for (const [network, version] of a) if (b.get(network) !== version) return false
+  return true
+}
 
 /** Pushes that could not be made for many sessions at once (logged): each session then reads what it lacks by itself. */
 const orEachAlone =

@@ -97,4 +97,42 @@ describe("config ack group commit", () => {
     )
     expect(outcomes.map((exit) => (Exit.isSuccess(exit) ? "committed" : "failed"))).toEqual(["failed", "failed", "committed"])
   })
+
+  it("acks submitted without waiting go in the same group commit, and a failed commit of them is reported once for its batch", async () => {
+    const batches: Array<ReadonlyArray<number>> = []
+    let fail = true
+    const port = {
+      configAcks: (acks: ReadonlyArray<{ readonly ack: { readonly version: number } }>) =>
+        Effect.suspend(() => {
+          batches.push(acks.map(({ ack }) => ack.version))
+          return fail ? Effect.fail(new Error("database is locked")) : Effect.void
+        })
+    } as unknown as AgentPortService
+    const reported: Array<{ acks: number; error: string }> = []
+    await Effect.runPromise(
+      Effect.scoped(
+        Effect.gen(function* () {
+          const batcher = yield* makeAckBatcher(500, (acks, cause) => reported.push({ acks, error: String(cause) }))
+          // One turn: one waited for, two submitted.
+          const waited = yield* Effect.forkChild(Effect.exit(batcher.record(identity(2), ack(1))))
+          yield* Effect.yieldNow
+          batcher.submit(identity(1), ack(0))
+          batcher.submit(identity(3), ack(2))
+          const exit = yield* Fiber.join(waited)
+          expect(Exit.isFailure(exit)).toBe(true)
+          expect(batches).toEqual([[2, 1, 3]])
+          expect(reported).toHaveLength(1)
+          expect(reported[0]!.acks).toBe(2)
+          expect(reported[0]!.error).toContain("database is locked")
+
+          // Committed: nothing reported.
+          fail = false
+          batcher.submit(identity(1), ack(9))
+          yield* batcher.record(identity(2), ack(10))
+          expect(batches).toEqual([[2, 1, 3], [10, 11]])
+          expect(reported).toHaveLength(1)
+        })
+      ).pipe(Effect.provideService(AgentPort, port))
+    )
+  })
 })

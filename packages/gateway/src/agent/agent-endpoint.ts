@@ -84,7 +84,7 @@ export const makeAgentEndpoint = (options: AgentEndpointOptions, deps: AgentEndp
     const clock = yield* Clock.clockWith(Effect.succeed)
     // Forks into this scope: a session's work while it has some, hellos, disconnects.
     const runWork = yield* FiberSet.makeRuntime<FleetServices>()
-    const acks = yield* makeAckBatcher()
+    const acks = yield* makeAckBatcher(undefined, (count, cause) => deps.log.error("agent.acks_not_recorded", { acks: count, error: failureMessage(cause) }))
     yield* runPushDispatcher({ registry: deps.registry, metrics: deps.metrics, log: deps.log, clock, runWork })
     return agentEndpoint(options, { ...deps, port, liveness, clock, runWork, acks })
   })

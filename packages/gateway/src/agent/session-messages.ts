@@ -96,13 +96,17 @@ export const createSessionMessages = (deps: SessionMessagesDeps) => {
             })
           }
         }))
-      case "config_ack":
-        return session.enqueue(Effect.gen(function* () {
-          const applied = message.body.status === "applied"
-          const latency = session.markAcked(message.body.kind, message.body.key, message.body.version, applied, clock.currentTimeMillisUnsafe())
-          if (latency !== undefined) metrics.metrics.observePushLatency(message.body.kind, message.body.key, latency / 1000)
+      case "config_ack": {
+        const body = message.body
+        const applied = body.status === "applied"
+        const noteAck = () => {
+          const latency = session.markAcked(body.kind, body.key, body.version, applied, clock.currentTimeMillisUnsafe())
+          if (latency !== undefined) metrics.metrics.observePushLatency(body.kind, body.key, latency / 1000)
           if (applied) metrics.pushesAcked.inc()
           else metrics.pushesFailed.inc()
+        }
+        const inTurn = Effect.gen(function* () {
+          noteAck()
           yield* acks.record(identity, message.body)
           if (!applied && message.body.kind === "wireguard") {
             // What the agent has of the peer set is unknown now: the next push carries the full set,
@@ -110,7 +114,17 @@ export const createSessionMessages = (deps: SessionMessagesDeps) => {
             session.peerVersions.delete(message.body.key)
             if (message.body.error?.code === "peer_set_out_of_sync") yield* resumePushes(deps, session, { kind: "wireguard", key: message.body.key })
           }
-        }))
+        })
+        // An applied ack changes nothing the session's later work reads: on an idle session it is
+        // noted now and committed with the others of its turn, no fiber waiting for it (a fan-out
+        // brings one per session). A failed one, or one behind queued work, waits its turn.
+        if (!applied) return session.enqueue(inTurn)
+        return session.runNowOrEnqueue(() => {
+          noteAck()
+          acks.submit(identity, body)
+          return true
+        }, inTurn)
+      }
       case "vip_ack":
         if (message.body.held) session.heldVips.set(message.body.vip_id, message.body.epoch)
         else session.heldVips.delete(message.body.vip_id)

@@ -240,6 +240,17 @@ export const storeContract = (name: string, makeStore: StoreFactory) =>
           assert.deepStrictEqual(second[0]?.payload, { routes: ["b"] })
           const [record] = yield* store.transaction((tx) => tx.listDesiredConfigs(instances[0]!))
           assert.deepStrictEqual([record?.kind, record?.version], ["vip_routes", 2])
+          // What it answers is the stored record, acked version included (built, not read back row by row).
+          yield* store.transaction((tx) => tx.recordConfigAck(instances[0]!, "vip_routes", network, 2, null))
+          const third = yield* store.transaction((tx) =>
+            tx.putDesiredConfigForNetworkPeers(account, network, "vip_routes", network, { routes: ["c"] }, "2026-01-01T00:00:05.000Z")
+          )
+          for (const instance of instances) {
+            const answered = third.find((r) => r.instance_id === instance)
+            const [stored] = yield* store.transaction((tx) => tx.listDesiredConfigs(instance))
+            assert.deepStrictEqual(answered, stored)
+          }
+          assert.deepStrictEqual(third.find((r) => r.instance_id === instances[0])?.acked_version, 2)
         })
       )
     )

@@ -3,7 +3,7 @@ import { Effect } from "effect"
 import type { DesiredConfigRecord } from "../records"
 import type { StoreTx } from "../store"
 import type { SqlDriver } from "./sql-driver"
-import { confirmations, desiredConfigs, events, json, skillRuns } from "./sql-rows"
+import { changedConfigVersions, confirmations, desiredConfigs, events, json, parse, skillRuns } from "./sql-rows"
 import type { AccountId, NetworkId } from "../../model/ids"
 
 export const logTx = (db: SqlDriver) => {
@@ -50,19 +50,27 @@ export const logTx = (db: SqlDriver) => {
         rows.map((row) => ({ account_id: String(row.account_id) as AccountId, network_id: String(row.network_id) as NetworkId }))
       ),
     takePendingNetworkSync: (networkId) => Effect.map(run("DELETE FROM pending_network_syncs WHERE network_id = ?", [networkId]), (changed) => changed === 1),
-    putDesiredConfigForNetworkPeers: (accountId, networkId, kind, key, payload, at) =>
-      Effect.flatMap(
-        all(
-          `INSERT INTO desired_configs (instance_id, kind, config_key, version, payload, updated_at, acked_version, ack_error)
-           SELECT p.instance_id, ?, ?, 1, ?, ?, CAST(NULL AS INTEGER), CAST(NULL AS TEXT) FROM peers p WHERE p.account_id = ? AND p.network_id = ?
-           ON CONFLICT (instance_id, kind, config_key) DO UPDATE SET version = desired_configs.version + 1, payload = excluded.payload,
-             updated_at = excluded.updated_at, ack_error = NULL
-           WHERE desired_configs.payload <> excluded.payload
-           RETURNING *`,
-          [kind, key, json(payload), at, accountId, networkId]
-        ),
-        desiredConfigs.all
-      ),
+    putDesiredConfigForNetworkPeers: (accountId, networkId, kind, key, payload, at) => {
+      const text = json(payload)
+      return Effect.gen(function* () {
+        // Every changed row holds the same payload: only what differs is read back, and the
+        // records share one copy of the payload (as stored: parsed from the text written).
+        const changed = yield* changedConfigVersions.all(
+          yield* all(
+            `INSERT INTO desired_configs (instance_id, kind, config_key, version, payload, updated_at, acked_version, ack_error)
+             SELECT p.instance_id, ?, ?, 1, ?, ?, CAST(NULL AS INTEGER), CAST(NULL AS TEXT) FROM peers p WHERE p.account_id = ? AND p.network_id = ?
+             ON CONFLICT (instance_id, kind, config_key) DO UPDATE SET version = desired_configs.version + 1, payload = excluded.payload,
+               updated_at = excluded.updated_at, ack_error = NULL
+             WHERE desired_configs.payload <> excluded.payload
+             RETURNING instance_id, version, acked_version`,
+            [kind, key, text, at, accountId, networkId]
+          )
+        )
+        if (changed.length === 0) return []
+        const stored = parse(text)
+        return changed.map((row): DesiredConfigRecord => ({ instance_id: row.instance_id, kind, key, version: row.version, payload: stored, updated_at: at, acked_version: row.acked_version, ack_error: null }))
+      })
+    },
     listDesiredConfigs: (instanceId, newerThan) =>
       Effect.gen(function* () {
         if (newerThan === undefined) return yield* desiredConfigs.all(yield* all("SELECT * FROM desired_configs WHERE instance_id = ? ORDER BY kind, config_key", [instanceId]))

@@ -151,6 +151,14 @@ export const desiredConfigs = rowDecoder(DesiredConfigRecord, "desired_configs",
   acked_version: row.acked_version,
   ack_error: row.ack_error
 }))
+/**
+ * What a network-wide write of one payload reads back per changed row (`putDesiredConfigForNetworkPeers`):
+ * the rest of the record is the same for every row, so it is not read 10,000 times.
+ */
+export const changedConfigVersions = rowDecoder(
+  Schema.Struct({ instance_id: InstanceId, version: DesiredConfigRecord.fields.version, acked_version: DesiredConfigRecord.fields.acked_version }),
+  "desired_configs"
+)
 export const skillRuns = rowDecoder(SkillRunRecord, "skill_runs", withJson("inputs", "state"))
 
 export const peerEntries = rowDecoder(Schema.Struct({ peer_id: Schema.String, version: Schema.Number, entry: Schema.NullOr(Schema.String) }), "network_peer_entries")

@@ -11,6 +11,7 @@
  * 127.0.0.1. Merges `largeJoin` into bench-results.json.
  *
  *   BENCH_JOIN_PEERS=1000,10000  BENCH_JOIN_TRIALS=3  (defaults)
+ *   BENCH_LOG_LEVEL=info  the gateway's log on stdout (e.g. when `gateway.memory_reclaimed` ran)
  */
 import type { ChildProcess } from "node:child_process"
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"

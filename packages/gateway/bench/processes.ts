@@ -16,9 +16,18 @@ export const sampleProbeReports = (count: number) =>
     holder_ok: true
   }))
 
+/** V8 flags for the server processes: `BENCH_CPU_PROF=<dir>` writes CPU profiles there, `BENCH_TRACE_GC=1` logs every collection (node refuses --trace-gc in NODE_OPTIONS). */
+const serverFlags = () => [
+  ...(process.env.BENCH_TRACE_GC !== undefined ? ["--trace-gc"] : []),
+  ...(process.env.BENCH_CPU_PROF !== undefined ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [])
+]
+
 /** Runs a bench script (TypeScript, through tsx) in its own process with an IPC channel. */
 export const start = (script: string, args: ReadonlyArray<string>, options: { quiet?: boolean } = {}) =>
-  fork(join(here, script), [...args], { execArgv: ["--import", "tsx", "--expose-gc", ...(process.env.BENCH_CPU_PROF !== undefined && script.endsWith("-server.ts") ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [])], stdio: ["ignore", options.quiet ? "ignore" : "inherit", "inherit", "ipc"] })
+  fork(join(here, script), [...args], {
+    execArgv: ["--import", "tsx", "--expose-gc", ...(script.endsWith("-server.ts") ? serverFlags() : [])],
+    stdio: ["ignore", options.quiet ? "ignore" : "inherit", "inherit", "ipc"]
+  })
 
 /** The next IPC message of `type` from `child`; fails on timeout or if the child exits with an error. */
 export const next = <T>(child: ChildProcess, type: string, timeoutMs = 180_000) =>

@@ -16,9 +16,14 @@ export const sampleProbeReports = (count: number) =>
     holder_ok: true
   }))
 
-/** V8 flags for the server processes: `BENCH_CPU_PROF=<dir>` writes CPU profiles there, `BENCH_TRACE_GC=1` logs every collection (node refuses --trace-gc in NODE_OPTIONS). */
+/**
+ * Flags for the server processes: `BENCH_CPU_PROF=<dir>` writes CPU profiles there,
+ * `BENCH_TRACE_GC=1` logs every collection (node refuses --trace-gc in NODE_OPTIONS), and
+ * `BENCH_SERVER_FLAGS` adds any others (space-separated, e.g. V8 heap sizes to try).
+ */
 const serverFlags = () => [
   ...(process.env.BENCH_TRACE_GC !== undefined ? ["--trace-gc"] : []),
+  ...(process.env.BENCH_SERVER_FLAGS ?? "").split(" ").filter((flag) => flag !== ""),
   ...(process.env.BENCH_CPU_PROF !== undefined ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [])
 ]
 

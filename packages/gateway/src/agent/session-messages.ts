@@ -107,12 +107,12 @@ export const createSessionMessages = (deps: SessionMessagesDeps) => {
         }
         const inTurn = Effect.gen(function* () {
           noteAck()
-          yield* acks.record(identity, message.body)
-          if (!applied && message.body.kind === "wireguard") {
+          yield* acks.record(identity, body)
+          if (!applied && body.kind === "wireguard") {
             // What the agent has of the peer set is unknown now: the next push carries the full set,
             // and one whose delta did not fit the agent's copy is sent again at once.
-            session.peerVersions.delete(message.body.key)
-            if (message.body.error?.code === "peer_set_out_of_sync") yield* resumePushes(deps, session, { kind: "wireguard", key: message.body.key })
+            session.peerVersions.delete(body.key)
+            if (body.error?.code === "peer_set_out_of_sync") yield* resumePushes(deps, session, { kind: "wireguard", key: body.key })
           }
         })
         // An applied ack changes nothing the session's later work reads: on an idle session it is

@@ -115,12 +115,21 @@ describe("a network's peer set travels as versioned deltas (#20)", () => {
     const requests = agents.map((agent, i) => ({ identity: agent.identity, peerVersions: new Map<string, number>(i % 2 === 0 ? [] : [[network.id, 1]]) }))
     const stored = await fleet.run(Effect.flatMap(Effect.service(Store), (store) => store.transaction((tx) => Effect.forEach(agents, (agent) => tx.listDesiredConfigs(agent.identity.instanceId)))))
     const many = await fleet.run(port.completePushesMany(requests.map((request, i) => ({ ...request, records: stored[i]! }))))
+    expect(many.size).toBe(agents.length)
+    let pushes = 0
     for (const [i, request] of requests.entries()) {
       const alone = await fleet.run(port.completePushes(request.identity, stored[i]!, request.peerVersions))
-      expect(many[i]).toEqual(alone)
+      pushes += alone.length
+      expect(many.pushesFor(i, request.peerVersions)).toEqual(alone)
       const wireguard = alone.find((push) => push.kind === "wireguard")
       expect(wireguard?.kind === "wireguard" && wireguard.payload.self.label).toBe(agents[i]!.identity.hostname)
     }
+    expect(many.pushCount).toBe(pushes)
+    // Made when the session's turn comes, from the versions it has then: a version read for
+    // another session is served; one nobody asked with cannot be made without the store.
+    const holdsFirst = new Map([[network.id, 1]])
+    expect(many.pushesFor(0, holdsFirst)).toEqual(await fleet.run(port.completePushes(requests[0]!.identity, stored[0]!, holdsFirst)))
+    expect(many.pushesFor(0, new Map([[network.id, 7]]))).toBeUndefined()
     await fleet.close()
   }, 60_000)
 
@@ -138,8 +147,9 @@ describe("a network's peer set travels as versioned deltas (#20)", () => {
       applied: i % 3 === 1 ? everything.map((push) => ({ kind: push.kind, key: push.key, version: push.version })) : [],
       peerVersions: new Map<string, number>(i % 3 === 2 ? [[network.id, 1]] : [])
     }))
-    const many = await fleet.run(port.pendingPushesMany(requests))
-    expect(many).toHaveLength(agents.length)
+    const prepared = await fleet.run(port.pendingPushesMany(requests))
+    expect(prepared.size).toBe(agents.length)
+    const many = requests.map((request, i) => prepared.pushesFor(i, request.peerVersions)!)
     for (const [i, request] of requests.entries()) {
       const alone = await fleet.run(port.pendingPushes(request.identity, request.applied, request.peerVersions))
       expect(many[i]).toEqual(alone)

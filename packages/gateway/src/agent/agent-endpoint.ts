@@ -21,10 +21,9 @@ import {
   type AgentMessage,
   type Hello
 } from "@fleetplane/agent-protocol"
-import { AgentLiveness, AgentPort, type AgentIdentity, type FleetServices } from "@fleetplane/sdk"
+import { AgentLiveness, AgentPort, internedStringLists, internedStrings, type AgentIdentity, type FleetServices } from "@fleetplane/sdk"
 import type { GatewayMetrics } from "../admin/metrics"
 import { failureMessage, type Logger } from "../log"
-import { internedStringLists, internedStrings } from "./interned"
 import { AgentSession, sessionWork, type SessionHooks } from "./agent-session"
 import { makeAckBatcher } from "./ack-batcher"
 import { createSessionMessages, type SessionMessagesDeps } from "./session-messages"

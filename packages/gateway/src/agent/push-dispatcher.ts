@@ -10,7 +10,7 @@
  */
 import { Effect, PubSub, Stream, type Clock, type Fiber } from "effect"
 import { CloseCode, splitPeerSetPush, type ConfigPushBody } from "@fleetplane/agent-protocol"
-import { AgentPort, Signals, toPush, type DesiredConfigRecord, type FleetServices, type Signal, type VipDirective } from "@fleetplane/sdk"
+import { AgentPort, Signals, toPush, type DesiredConfigRecord, type FleetServices, type PreparedPushes, type Signal, type VipDirective } from "@fleetplane/sdk"
 import { failureMessage, type Logger } from "../log"
 import type { GatewayMetrics } from "../admin/metrics"
 import type { AgentSession } from "./agent-session"
@@ -55,13 +55,17 @@ export const resumePushes = (deps: PushDeliveryDeps, session: AgentSession, forc
 /** Sends the changes a commit carried: as they are, but a `wireguard` one first gets its peer-set change (shared by every session at the same version). */
 const deliverCarriedPushes = (deps: PushDeliveryDeps, session: AgentSession, records: ReadonlyArray<DesiredConfigRecord>) =>
   Effect.gen(function* () {
-    const fresh = records.filter((record) => !session.has(record))
+    const fresh = freshOf(session, records)
     if (fresh.length === 0) return
     const pushes = fresh.some((record) => record.kind === "wireguard")
       ? yield* (yield* AgentPort).completePushes(session.identity, fresh, session.peerVersions)
       : fresh.map(toPush)
     sendPushes(deps, session, pushes)
   })
+
+/** The records the session does not have yet (the array itself when it has none of them, the usual case). */
+const freshOf = (session: AgentSession, records: ReadonlyArray<DesiredConfigRecord>) =>
+  records.some((record) => session.has(record)) ? records.filter((record) => !session.has(record)) : records
 
 /**
  * How much of a fan-out goes out per turn of the event loop: at most this many sessions, and at
@@ -106,37 +110,36 @@ type DispatcherDeps = PushDeliveryDeps & {
 }
 
 /**
- * Pushes made for many sessions at once, sent: each session sends its own in order with its
- * other work (at once when it has none waiting) — as made, when the session's peer-set versions
- * are still the ones they were made from; otherwise (something was sent to it meanwhile) `again`
- * makes them for it alone. In slices, so pings and heartbeats are read between them.
+ * Pushes prepared for many sessions at once, sent: each session sends its own in order with its
+ * other work (at once when it has none waiting), made from the peer-set versions it has then —
+ * or, when those moved to a version the preparation did not read, `again` makes them for it
+ * alone. In slices, so pings and heartbeats are read between them; a slice's pushes are made
+ * just before they are sent, so a 10,000-session fan-out never holds them all.
  */
-const sendMade = (
+const sendPrepared = (
   sessions: ReadonlyArray<AgentSession>,
-  bases: ReadonlyArray<ReadonlyMap<string, number>>,
-  made: ReadonlyArray<ReadonlyArray<ConfigPushBody>>,
+  prepared: PreparedPushes,
   deps: PushDeliveryDeps,
   again: (session: AgentSession, index: number) => Effect.Effect<void, unknown, AgentPort>
 ) =>
   Effect.gen(function* () {
     const slices = makeFanOutSlices()
     for (const [i, session] of sessions.entries()) {
-      const base = bases[i]!
-      const sendAsMade = () => {
-        if (!sameVersions(base, session.peerVersions)) return false
-        sendPushes(deps, session, made[i]!)
+      let sent: ReadonlyArray<ConfigPushBody> = NOTHING_SENT
+      const sendAsPrepared = () => {
+        const pushes = prepared.pushesFor(i, session.peerVersions)
+        if (pushes === undefined) return false
+        sendPushes(deps, session, pushes)
+        sent = pushes
         return true
       }
-      session.runNowOrEnqueue(sendAsMade, Effect.suspend(() => (sendAsMade() ? Effect.void : again(session, i))))
-      if (slices.add(made[i]!)) yield* yieldToIo
+      session.runNowOrEnqueue(sendAsPrepared, Effect.suspend(() => (sendAsPrepared() ? Effect.void : again(session, i))))
+      // Only what went out in this turn weighs on the slice (queued work is written in its own).
+      if (slices.add(sent)) yield* yieldToIo
     }
   })
 
-const sameVersions = (a: ReadonlyMap<string, number>, b: ReadonlyMap<string, number>) => {
-  if (a.size !== b.size) return false
-  for (const [network, version] of a) if (b.get(network) !== version) return false
-  return true
-}
+const NOTHING_SENT: ReadonlyArray<ConfigPushBody> = []
 
 /** Pushes that could not be made for many sessions at once (logged): each session then reads what it lacks by itself. */
 const orEachAlone =
@@ -151,8 +154,9 @@ const orEachAlone =
     )
 
 /**
- * A publish reaching many sessions: their pushes are made in one transaction (one read of the
- * network's peers, each starting version's change read once), then sent by `sendMade`.
+ * A publish reaching many sessions: what their pushes are made of is read in one transaction
+ * (one read of the network's peers, each starting version's change once); `sendPrepared` then
+ * makes and sends them slice by slice.
  */
 const deliverPeerSetChanges = (deps: DispatcherDeps, changes: ReadonlyArray<{ session: AgentSession; records: ReadonlyArray<DesiredConfigRecord> }>) =>
   Effect.gen(function* () {
@@ -161,11 +165,11 @@ const deliverPeerSetChanges = (deps: DispatcherDeps, changes: ReadonlyArray<{ se
     yield* yieldToIo
     const port = yield* AgentPort
     const sessions = changes.map(({ session }) => session)
-    const bases = sessions.map((session) => new Map(session.peerVersions))
-    const requests = changes.map(({ session, records }, i) => ({ identity: session.identity, records: records.filter((record) => !session.has(record)), peerVersions: bases[i]! }))
-    const made = yield* port.completePushesMany(requests).pipe(orEachAlone(deps, sessions))
-    if (made === undefined) return
-    yield* sendMade(sessions, bases, made, deps, (session, i) => deliverCarriedPushes(deps, session, changes[i]!.records))
+    // The sessions' own version maps: what is prepared is made later from the versions they hold then.
+    const requests = changes.map(({ session, records }) => ({ identity: session.identity, records: freshOf(session, records), peerVersions: session.peerVersions }))
+    const prepared = yield* port.completePushesMany(requests).pipe(orEachAlone(deps, sessions))
+    if (prepared === undefined) return
+    yield* sendPrepared(sessions, prepared, deps, (session, i) => deliverCarriedPushes(deps, session, changes[i]!.records))
   })
 
 /**
@@ -176,12 +180,11 @@ const deliverPeerSetChanges = (deps: DispatcherDeps, changes: ReadonlyArray<{ se
 const resumeMany = (deps: DispatcherDeps, sessions: ReadonlyArray<AgentSession>) =>
   Effect.gen(function* () {
     const port = yield* AgentPort
-    const bases = sessions.map((session) => new Map(session.peerVersions))
-    const made = yield* port
-      .pendingPushesMany(sessions.map((session, i) => ({ identity: session.identity, applied: session.knownVersions(), peerVersions: bases[i]! })))
+    const prepared = yield* port
+      .pendingPushesMany(sessions.map((session) => ({ identity: session.identity, applied: session.knownVersions(), peerVersions: session.peerVersions })))
       .pipe(orEachAlone(deps, sessions))
-    if (made === undefined) return
-    yield* sendMade(sessions, bases, made, deps, (session) => resumePushes(deps, session))
+    if (prepared === undefined) return
+    yield* sendPrepared(sessions, prepared, deps, (session) => resumePushes(deps, session))
   })
 
 const deliverVipDirectives = (session: AgentSession) =>

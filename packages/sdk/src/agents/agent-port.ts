@@ -30,7 +30,7 @@ import { parseWireguardEndpoint } from "../network/endpoint"
 import { validateJoinRequest, type BootstrapMaterial, type JoinOutcome } from "../cluster/join-request"
 import { vipDirectivesFor, type VipDirective } from "../vip/fencing"
 import type { DesiredConfigRecord } from "../store/records"
-import { createPushCompleter, type PeerVersions, type PushRequest } from "./push-completion"
+import { createPushCompleter, type PeerVersions, type PreparedPushes, type PushRequest } from "./push-completion"
 import { AGENT_CREDENTIAL_KIND, confirmAgentCredential, matchAgentCredential } from "./credential-rotation"
 import { createPresenceDamper, type PresenceDecision } from "./presence-events"
 
@@ -79,14 +79,18 @@ export interface AgentPortService {
   readonly pendingPushes: (identity: AgentIdentity, applied: ReadonlyArray<AppliedConfig>, peerVersions?: PeerVersions) => Effect.Effect<ReadonlyArray<ConfigPushBody>, StoreError>
   /** Desired configs a commit carried (`DesiredConfigsChanged.changes`), as pushes: `wireguard` ones get their peer-set change. */
   readonly completePushes: (identity: AgentIdentity, records: ReadonlyArray<DesiredConfigRecord>, peerVersions: PeerVersions) => Effect.Effect<ReadonlyArray<ConfigPushBody>, StoreError>
-  /** The same for many sessions in one transaction (a publish that reaches every peer of a network): one read of the network's peers. */
-  readonly completePushesMany: (requests: ReadonlyArray<PushRequest>) => Effect.Effect<ReadonlyArray<ReadonlyArray<ConfigPushBody>>, StoreError>
+  /**
+   * The same for many sessions (a publish that reaches every peer of a network): what they are
+   * made of is read in one transaction (one read of the network's peers); each session's pushes
+   * are then made on demand, when it is their turn to be sent (see `PreparedPushes`).
+   */
+  readonly completePushesMany: (requests: ReadonlyArray<PushRequest>) => Effect.Effect<PreparedPushes, StoreError>
   /**
    * `pendingPushes` for many sessions in one read transaction: another gateway's commit (whose
    * signal carries no records) reaching every session of a network here costs one read, not
-   * one per session. Answers in the order asked.
+   * one per session. Answers in the order asked, as `completePushesMany` does.
    */
-  readonly pendingPushesMany: (requests: ReadonlyArray<PendingPushRequest>) => Effect.Effect<ReadonlyArray<ReadonlyArray<ConfigPushBody>>, StoreError>
+  readonly pendingPushesMany: (requests: ReadonlyArray<PendingPushRequest>) => Effect.Effect<PreparedPushes, StoreError>
   readonly vipDirectives: (identity: AgentIdentity, held: HelloBody["held_vips"]) => Effect.Effect<ReadonlyArray<VipDirective>, StoreError>
 }
 
@@ -169,7 +173,7 @@ export class AgentPort extends Context.Service<AgentPort, AgentPortService>()("@
           })
         )
 
-      const { completePushes, completeMany } = createPushCompleter()
+      const { completePushes, prepareMany } = createPushCompleter()
       /** The span of making pushes: for which agent (or how many sessions), and how many pushes came of it. */
       const pushSpan =
         <A>(name: string, attributes: Record<string, unknown>, pushesIn: (made: A) => number) =>
@@ -179,6 +183,7 @@ export class AgentPort extends Context.Service<AgentPort, AgentPortService>()("@
             Effect.withSpan(name, { attributes }, { captureStackTrace: false })
           )
       const count = (pushes: ReadonlyArray<ConfigPushBody>) => pushes.length
+      const pushCountOf = (prepared: PreparedPushes) => prepared.pushCount
       const pendingPushes = (identity: AgentIdentity, applied: ReadonlyArray<AppliedConfig>, peerVersions: PeerVersions = new Map()) =>
         read((ctx) => Effect.flatMap(ctx.tx.listDesiredConfigs(identity.instanceId, applied), (records) => completePushes(ctx, identity, records, peerVersions))).pipe(
           pushSpan("AgentPort.pendingPushes", { "fleetplane.instance_id": identity.instanceId }, count)
@@ -344,27 +349,29 @@ export class AgentPort extends Context.Service<AgentPort, AgentPortService>()("@
           ),
         completePushesMany: (requests) =>
           requests.length === 0
-            ? Effect.succeed([])
-            : read((ctx) => completeMany(ctx, requests)).pipe(
-                pushSpan("AgentPort.completePushesMany", { "fleetplane.sessions": requests.length }, (made) => made.reduce((sum, pushes) => sum + pushes.length, 0))
+            ? Effect.succeed(NO_PUSHES)
+            : read((ctx) => prepareMany(ctx, requests)).pipe(
+                pushSpan("AgentPort.completePushesMany", { "fleetplane.sessions": requests.length }, pushCountOf)
               ),
         pendingPushesMany: (requests) =>
           requests.length === 0
-            ? Effect.succeed([])
+            ? Effect.succeed(NO_PUSHES)
             : read((ctx) =>
                 Effect.flatMap(
                   // Together: on PostgreSQL the sessions' reads share round trips.
                   Effect.forEach(requests, ({ identity, applied }) => ctx.tx.listDesiredConfigs(identity.instanceId, applied), { concurrency: "unbounded" }),
-                  (records) => completeMany(ctx, requests.map(({ identity, peerVersions }, i) => ({ identity, records: records[i]!, peerVersions })))
+                  (records) => prepareMany(ctx, requests.map(({ identity, peerVersions }, i) => ({ identity, records: records[i]!, peerVersions })))
                 )
               ).pipe(
-                pushSpan("AgentPort.pendingPushesMany", { "fleetplane.sessions": requests.length }, (made) => made.reduce((sum, pushes) => sum + pushes.length, 0))
+                pushSpan("AgentPort.pendingPushesMany", { "fleetplane.sessions": requests.length }, pushCountOf)
               ),
         vipDirectives
       })
     })
   )
 }
+
+const NO_PUSHES: PreparedPushes = { size: 0, pushCount: 0, pushesFor: () => undefined }
 
 /** One session's resume in `pendingPushesMany`: what its agent has, and its peer-set versions. */
 export interface PendingPushRequest {

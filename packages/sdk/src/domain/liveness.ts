@@ -6,6 +6,7 @@
 import { Clock, Context, Effect, Layer } from "effect"
 import type { K3sState, Load, VipProbeReport, WireguardInterfaceState } from "@fleetplane/agent-protocol"
 import type { InstanceId } from "../model/ids"
+import { internedOwnStrings, ownString, type Interned } from "./interned"
 
 /** A reporter's latest probe of one VIP (R26), in this process's clock millis. */
 export interface VipProbeObservation {
@@ -97,38 +98,23 @@ const sameWireguard = (kept: ReadonlyArray<WireguardInterfaceState>, next: Reado
 }
 
 /**
- * The strings an entry keeps from a heartbeat, made its own. msgpackr decodes a frame's strings
- * as slices of one string of the whole frame, and V8 keeps a slice's parent alive: a kept pod
- * CIDR or network id kept its whole heartbeat frame (~240 bytes an agent in a heap snapshot of
- * 2,000 sessions). Values the fleet reports alike (k3s state and version, network ids) are kept
- * once; a bounded table, so an agent sending ever-new values cannot grow it (past the bound a
- * value is copied, not shared). Only when a heartbeat changes what an entry holds: rare.
+ * The strings an entry keeps from a heartbeat, made its own (`ownString`: a slice of the frame
+ * would keep the whole ~240-byte frame, as a heap snapshot of 2,000 sessions showed). Values
+ * the fleet reports alike (k3s state and version, network ids) are kept once. Only when a
+ * heartbeat changes what an entry holds: rare.
  */
-const SHARED_STRINGS_BOUND = 4_096
-const ownCopy = (value: string) => Buffer.from(value, "utf8").toString("utf8")
-const makeStringKeeper = () => {
-  const canonical = new Map<string, string>()
-  return (value: string) => {
-    let kept = canonical.get(value)
-    if (kept === undefined) {
-      kept = ownCopy(value)
-      if (canonical.size < SHARED_STRINGS_BOUND) canonical.set(kept, kept)
-    }
-    return kept
-  }
-}
-type SharedString = ReturnType<typeof makeStringKeeper>
+type SharedString = Interned<string>
 
 const keptK3s = (k3s: K3sState, shared: SharedString): K3sState => ({
-  service: shared(k3s.service) as K3sState["service"],
+  service: shared.of(k3s.service) as K3sState["service"],
   node_ready: k3s.node_ready,
-  ...(k3s.version === undefined ? {} : { version: shared(k3s.version) }),
+  ...(k3s.version === undefined ? {} : { version: shared.of(k3s.version) }),
   // Each node's own: copied, not shared.
-  ...(k3s.pod_cidr === undefined ? {} : { pod_cidr: ownCopy(k3s.pod_cidr) })
+  ...(k3s.pod_cidr === undefined ? {} : { pod_cidr: ownString(k3s.pod_cidr) })
 })
 
 const keptWireguard = (wireguard: ReadonlyArray<WireguardInterfaceState>, shared: SharedString): ReadonlyArray<WireguardInterfaceState> =>
-  wireguard.length === 0 ? NOTHING : wireguard.map((state) => ({ network_id: shared(state.network_id), peers: state.peers, fresh_handshakes: state.fresh_handshakes }))
+  wireguard.length === 0 ? NOTHING : wireguard.map((state) => ({ network_id: shared.of(state.network_id), peers: state.peers, fresh_handshakes: state.fresh_handshakes }))
 
 type OwnLoad = { cpu_ratio: number; memory_ratio: number }
 const copyOf = (load: Load | undefined): OwnLoad | undefined => (load === undefined ? undefined : { cpu_ratio: load.cpu_ratio, memory_ratio: load.memory_ratio })
@@ -139,7 +125,7 @@ export class AgentLiveness extends Context.Service<AgentLiveness, AgentLivenessS
     Effect.gen(function* () {
       const startedAt = yield* Clock.currentTimeMillis
       const entries = new Map<InstanceId, AgentLivenessEntry>()
-      const shared = makeStringKeeper()
+      const shared = internedOwnStrings()
       const byVip = new Map<string, Map<InstanceId, VipProbeObservation>>()
       const NONE: ReadonlyMap<InstanceId, VipProbeObservation> = new Map()
       // Per alarm, the instances it watches (one sensor per process today; a second must not silence the first).

@@ -127,9 +127,15 @@ export const createPushCompleter = () => {
       return { size: requests.length, pushCount, pushesFor } satisfies PreparedPushes
     })
 
-  /** The pushes for each request's records, in order (made at once: for one session, or a test). */
-  const completeMany = (ctx: ReadContext, requests: ReadonlyArray<PushRequest>) =>
-    Effect.map(prepareMany(ctx, requests), (prepared) => requests.map(({ peerVersions }, i) => prepared.pushesFor(i, peerVersions)!))
+  /**
+   * The pushes for each request's records, in order, made at once (one session, or a test).
+   * From a copy of each request's versions: the caller's map may be a live session's, changed
+   * while the transaction runs, and the pushes must be made from the versions that were read.
+   */
+  const completeMany = (ctx: ReadContext, requests: ReadonlyArray<PushRequest>) => {
+    const fixed = requests.map((request) => ({ ...request, peerVersions: new Map(request.peerVersions) }))
+    return Effect.map(prepareMany(ctx, fixed), (prepared) => fixed.map(({ peerVersions }, i) => prepared.pushesFor(i, peerVersions)!))
+  }
 
   const completePushes = (ctx: ReadContext, identity: AgentIdentity, records: ReadonlyArray<DesiredConfigRecord>, peerVersions: PeerVersions) =>
     Effect.map(completeMany(ctx, [{ identity, records, peerVersions }]), (results) => results[0]!)
